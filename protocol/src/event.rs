@@ -1,0 +1,58 @@
+//! Events: what happened to a job, each with a persisted, strictly increasing `seq`.
+
+use crate::job::{JobError, JobId, JobState};
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub seq: u64,
+    pub job_id: JobId,
+    pub at: Timestamp,
+    #[serde(flatten)]
+    pub body: EventBody,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventBody {
+    /// A job was created.
+    Created {
+        provider: String,
+        model: Option<String>,
+    },
+    /// A job moved from one state to another.
+    State {
+        from: JobState,
+        to: JobState,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<JobError>,
+    },
+    /// The provider reported progress (0–100).
+    Progress { progress: u8 },
+    /// The provider accepted the job under this remote task id.
+    Remote { remote_id: String },
+    /// An output was stored locally.
+    Output { index: u32, path: String },
+    /// An output was uploaded to a storage target (or failed to be).
+    Upload {
+        index: u32,
+        target: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        url: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// Something worth knowing that does not change the state (a retry after a 429, …).
+    Note { message: String },
+}
+
+impl Event {
+    /// The state this event moved its job to, if it is a transition.
+    pub fn new_state(&self) -> Option<JobState> {
+        match &self.body {
+            EventBody::State { to, .. } => Some(*to),
+            _ => None,
+        }
+    }
+}

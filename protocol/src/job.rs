@@ -1,0 +1,461 @@
+//! Jobs as both sides see them: the spec a client submits, the states a job moves through,
+//! and the record the daemon reports back.
+
+use crate::time::Timestamp;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+/// A job id: a UUIDv7 string, so ids sort by creation time. Clients may abbreviate it to any
+/// unique prefix; the daemon resolves prefixes.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JobId(pub String);
+
+impl JobId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The first 8 characters, enough to tell jobs apart on a screen.
+    pub fn short(&self) -> &str {
+        self.0.get(..8).unwrap_or(&self.0)
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a job produces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    Image,
+    Model3d,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Image => "image",
+            JobKind::Model3d => "model3d",
+        }
+    }
+}
+
+impl FromStr for JobKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "image" => Ok(JobKind::Image),
+            "model3d" => Ok(JobKind::Model3d),
+            other => Err(format!("unknown job kind {other:?}; allowed: image, model3d")),
+        }
+    }
+}
+
+/// The lifecycle of a job:
+/// `queued → submitting → running → fetching → storing → succeeded`, and `failed` or
+/// `canceled` from any state that is not final.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    Queued,
+    Submitting,
+    Running,
+    Fetching,
+    Storing,
+    Succeeded,
+    Failed,
+    Canceled,
+}
+
+impl JobState {
+    pub const ALL: [JobState; 8] = [
+        JobState::Queued,
+        JobState::Submitting,
+        JobState::Running,
+        JobState::Fetching,
+        JobState::Storing,
+        JobState::Succeeded,
+        JobState::Failed,
+        JobState::Canceled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Submitting => "submitting",
+            JobState::Running => "running",
+            JobState::Fetching => "fetching",
+            JobState::Storing => "storing",
+            JobState::Succeeded => "succeeded",
+            JobState::Failed => "failed",
+            JobState::Canceled => "canceled",
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            JobState::Succeeded | JobState::Failed | JobState::Canceled
+        )
+    }
+
+    /// The one place that says which transitions exist. The daemon's store refuses any other.
+    pub fn can_transition_to(self, next: JobState) -> bool {
+        use JobState::*;
+        match (self, next) {
+            (from, Failed | Canceled) => !from.is_final(),
+            (Queued, Submitting)
+            | (Submitting, Running)
+            | (Submitting, Queued) // the provider was busy: wait for a free slot again
+            | (Running, Queued) // the provider lost the task before it started
+            | (Running, Fetching)
+            | (Fetching, Storing)
+            | (Storing, Succeeded) => true,
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for JobState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for JobState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        JobState::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| {
+                let allowed: Vec<_> = JobState::ALL.iter().map(|s| s.as_str()).collect();
+                format!(
+                    "unknown state {s:?}; allowed: {}",
+                    allowed.join(", ")
+                )
+            })
+    }
+}
+
+/// An image size, written `WxH` on the wire and on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Size {
+    pub width: u32,
+    pub height: u32,
+}
+
+impl fmt::Display for Size {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}x{}", self.width, self.height)
+    }
+}
+
+impl FromStr for Size {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("size {s:?} is not WxH with whole numbers, e.g. 1024x1024");
+        let (w, h) = s.split_once(['x', 'X', '*']).ok_or_else(bad)?;
+        let width: u32 = w.trim().parse().map_err(|_| bad())?;
+        let height: u32 = h.trim().parse().map_err(|_| bad())?;
+        if width == 0 || height == 0 {
+            return Err(format!("size {s:?} has a zero side"));
+        }
+        Ok(Size { width, height })
+    }
+}
+
+impl Serialize for Size {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Size {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A LoRA applied to a generation: a repository id and its weight.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lora {
+    pub repo: String,
+    #[serde(default = "default_lora_weight")]
+    pub weight: f64,
+}
+
+fn default_lora_weight() -> f64 {
+    1.0
+}
+
+impl FromStr for Lora {
+    type Err = String;
+    /// `REPO` (weight 1.0) or `REPO:WEIGHT`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (repo, weight) = match s.rsplit_once(':') {
+            Some((repo, w)) => {
+                let weight: f64 = w
+                    .parse()
+                    .map_err(|_| format!("LoRA weight {w:?} in {s:?} is not a number"))?;
+                (repo, weight)
+            }
+            None => (s, 1.0),
+        };
+        if repo.trim().is_empty() {
+            return Err(format!("LoRA {s:?} has no repository id"));
+        }
+        Ok(Lora {
+            repo: repo.trim().to_string(),
+            weight,
+        })
+    }
+}
+
+/// What a client asks for. Unknown fields are refused so that a typo is an error, not a
+/// silently ignored parameter. This is also what `jobs.export` returns and `submit --from`
+/// reads back.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSpec {
+    pub provider: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<JobKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub prompt: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub negative_prompt: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<Size>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guidance: Option<f64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub loras: Vec<Lora>,
+    /// An input image: a URL, or a local path where the provider can upload it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Multi-view inputs by view name (`front`, `left`, `back`, `right`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub views: BTreeMap<String, String>,
+    /// How many outputs to ask for, where the provider supports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<u32>,
+    /// Provider-specific extras (`--param KEY=VALUE`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, serde_json::Value>,
+    /// Storage targets for the outputs; `None` means the configured defaults, an empty list
+    /// means keep them local only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<Vec<String>>,
+}
+
+/// Why a job failed, in a form a script can branch on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobErrorKind {
+    /// The provider refused the key.
+    Auth,
+    /// A parameter was refused (by genq before sending, or by the provider).
+    InvalidParams,
+    /// The provider's moderation refused the prompt, an input or the output.
+    ContentPolicy,
+    /// A daily quota or rate allowance is spent.
+    Quota,
+    /// The account has no credits left.
+    InsufficientCredits,
+    /// The provider does not know the task (wrong key or id, or it expired).
+    NotFound,
+    /// The provider kept failing with errors that are usually transient.
+    Provider,
+    /// The network kept failing.
+    Network,
+    /// The job ran past its timeout.
+    Timeout,
+    /// The daemon stopped while the job was being submitted; it may or may not have reached
+    /// the provider, so it was not submitted again.
+    Interrupted,
+    /// An output could not be downloaded.
+    Download,
+    /// A downloaded output failed its checks.
+    Verify,
+    /// An output could not be stored.
+    Storage,
+    /// Something genq itself got wrong.
+    Internal,
+    /// A kind this client does not know yet.
+    #[serde(other)]
+    Other,
+}
+
+impl JobErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobErrorKind::Auth => "auth",
+            JobErrorKind::InvalidParams => "invalid_params",
+            JobErrorKind::ContentPolicy => "content_policy",
+            JobErrorKind::Quota => "quota",
+            JobErrorKind::InsufficientCredits => "insufficient_credits",
+            JobErrorKind::NotFound => "not_found",
+            JobErrorKind::Provider => "provider",
+            JobErrorKind::Network => "network",
+            JobErrorKind::Timeout => "timeout",
+            JobErrorKind::Interrupted => "interrupted",
+            JobErrorKind::Download => "download",
+            JobErrorKind::Verify => "verify",
+            JobErrorKind::Storage => "storage",
+            JobErrorKind::Internal => "internal",
+            JobErrorKind::Other => "other",
+        }
+    }
+}
+
+impl fmt::Display for JobErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobError {
+    pub kind: JobErrorKind,
+    pub message: String,
+    pub provider_request_id: Option<String>,
+}
+
+impl fmt::Display for JobError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind, self.message)?;
+        if let Some(id) = &self.provider_request_id {
+            write!(f, " (request id {id})")?;
+        }
+        Ok(())
+    }
+}
+
+/// One stored copy of an output, or why storing it failed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Upload {
+    pub target: String,
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A file a job produced, as kept on local disk.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Output {
+    pub index: u32,
+    pub path: Option<String>,
+    pub sha256: Option<String>,
+    pub size: Option<u64>,
+    pub mime: Option<String>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub source_url: Option<String>,
+    #[serde(default)]
+    pub uploads: Vec<Upload>,
+}
+
+/// A job as the daemon reports it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub id: JobId,
+    pub kind: JobKind,
+    pub provider: String,
+    pub model: Option<String>,
+    pub state: JobState,
+    /// 0–100 while the provider reports progress, else `None`.
+    pub progress: Option<u8>,
+    pub params: JobSpec,
+    pub remote_id: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+    pub retry_of: Option<JobId>,
+    pub error: Option<JobError>,
+    pub outputs: Vec<Output>,
+    /// When the job entered each state it has been in.
+    #[serde(default)]
+    pub times: BTreeMap<JobState, Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+}
+
+impl Job {
+    /// The prompt, for lists and titles.
+    pub fn prompt(&self) -> &str {
+        &self.params.prompt
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn final_states_have_no_way_out() {
+        for from in JobState::ALL.into_iter().filter(|s| s.is_final()) {
+            for to in JobState::ALL {
+                assert!(!from.can_transition_to(to), "{from} -> {to}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_happy_path_is_allowed_and_skipping_is_not() {
+        use JobState::*;
+        let path = [Queued, Submitting, Running, Fetching, Storing, Succeeded];
+        for w in path.windows(2) {
+            assert!(w[0].can_transition_to(w[1]), "{} -> {}", w[0], w[1]);
+        }
+        assert!(!Queued.can_transition_to(Running));
+        assert!(!Running.can_transition_to(Succeeded));
+        assert!(!Fetching.can_transition_to(Running));
+    }
+
+    #[test]
+    fn sizes_parse_and_print() {
+        assert_eq!(
+            "1024x768".parse::<Size>(),
+            Ok(Size {
+                width: 1024,
+                height: 768
+            })
+        );
+        assert_eq!("1024*768".parse::<Size>().map(|s| s.to_string()), Ok("1024x768".into()));
+        assert!("1024".parse::<Size>().unwrap_err().contains("WxH"));
+        assert!("0x5".parse::<Size>().is_err());
+    }
+
+    #[test]
+    fn lora_weight_defaults_to_one() {
+        let l: Lora = "owner/name".parse().unwrap();
+        assert_eq!(l.weight, 1.0);
+        let l: Lora = "owner/name:0.25".parse().unwrap();
+        assert_eq!((l.repo.as_str(), l.weight), ("owner/name", 0.25));
+        assert!("owner/name:heavy".parse::<Lora>().is_err());
+    }
+
+    #[test]
+    fn a_misspelt_spec_field_is_named() {
+        let err = serde_json::from_str::<JobSpec>(r#"{"provider":"x","promt":"hi"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("promt"), "{err}");
+    }
+}

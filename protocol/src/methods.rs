@@ -1,0 +1,192 @@
+//! Every method of the protocol, with its parameter and result types. A method is a type
+//! implementing [`Method`], so a client call and the daemon's handler cannot disagree on
+//! the name or the shapes.
+
+use crate::event::Event;
+use crate::job::{Job, JobId, JobSpec, JobState};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub trait Method {
+    const NAME: &'static str;
+    type Params: Serialize + DeserializeOwned + Send;
+    type Result: Serialize + DeserializeOwned + Send;
+}
+
+macro_rules! method {
+    ($(#[$doc:meta])* $ty:ident, $name:literal, $params:ty, $result:ty) => {
+        $(#[$doc])*
+        pub struct $ty;
+        impl Method for $ty {
+            const NAME: &'static str = $name;
+            type Params = $params;
+            type Result = $result;
+        }
+    };
+}
+
+/// Parameters of methods that take nothing.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Empty {}
+
+method!(
+    /// First request on every connection.
+    Hello, "hello", HelloParams, HelloResult
+);
+method!(
+    /// Creates a job (or returns the job already created with the same idempotency key).
+    Submit, "submit", SubmitParams, Job
+);
+method!(JobsList, "jobs.list", ListParams, JobPage);
+method!(JobsGet, "jobs.get", JobRef, Job);
+method!(JobsCancel, "jobs.cancel", JobRef, Job);
+method!(
+    /// Creates a new job with the parameters of a finished one, pointing back at it.
+    JobsRetry, "jobs.retry", JobRef, Job
+);
+method!(
+    /// The job's parameters, as `submit` takes them; no secrets.
+    JobsExport, "jobs.export", JobRef, JobSpec
+);
+method!(
+    /// The events of one job, oldest first.
+    JobsEvents, "jobs.events", JobRef, Vec<Event>
+);
+method!(
+    /// Replays events after `since_seq`, then streams new ones as `event` notifications.
+    Subscribe, "subscribe", SubscribeParams, SubscribeResult
+);
+method!(DaemonStatus, "daemon.status", Empty, StatusResult);
+method!(
+    /// Stops the daemon gracefully after replying.
+    DaemonShutdown, "daemon.shutdown", Empty, ShutdownResult
+);
+
+/// Notification carrying one [`Event`].
+pub const NOTIFY_EVENT: &str = "event";
+/// Notification telling a subscriber it fell behind: refetch a snapshot, then subscribe again
+/// from `last_seq`.
+pub const NOTIFY_RESYNC: &str = "resync";
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HelloParams {
+    pub protocol: u32,
+    pub client: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HelloResult {
+    pub protocol: u32,
+    pub version: String,
+    pub pid: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitParams {
+    pub spec: JobSpec,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+}
+
+/// A job named by its id or any unique prefix of it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobRef {
+    pub id: String,
+}
+
+impl From<&JobId> for JobRef {
+    fn from(id: &JobId) -> Self {
+        JobRef { id: id.0.clone() }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sort {
+    #[default]
+    Newest,
+    Oldest,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// Only jobs in one of these states (all states when empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub state: Vec<JobState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// Case-insensitive substring of the prompt, model or id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Opaque position returned as `next_cursor` by the previous page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// Page size, 1–500; 50 when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    #[serde(default)]
+    pub sort: Sort,
+    /// Rows to skip before the page (for screens that jump); cursors are cheaper.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+}
+
+pub const LIST_DEFAULT_LIMIT: u32 = 50;
+pub const LIST_MAX_LIMIT: u32 = 500;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobPage {
+    pub jobs: Vec<Job>,
+    pub next_cursor: Option<String>,
+    /// Jobs matching the filters, across all pages.
+    pub total: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscribeParams {
+    /// Replay events with a larger `seq`; `None` means only new events.
+    #[serde(default)]
+    pub since_seq: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SubscribeResult {
+    /// The newest `seq` when the subscription started.
+    pub head_seq: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResyncParams {
+    /// The last `seq` delivered to this subscriber.
+    pub last_seq: u64,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatusResult {
+    pub pid: u32,
+    pub version: String,
+    pub protocol: u32,
+    pub socket: String,
+    pub db: String,
+    pub uptime_s: u64,
+    /// Jobs by state name.
+    pub jobs: BTreeMap<String, u64>,
+    /// Set when the config file on disk was changed into something invalid; the daemon keeps
+    /// the previous config in force.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_error: Option<String>,
+    pub config: String,
+    pub home: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShutdownResult {
+    pub pid: u32,
+}
