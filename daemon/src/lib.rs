@@ -1,1 +1,14 @@
+//! The genq daemon: owns the job database, drives jobs through their providers, downloads
+//! and stores outputs, and serves clients on a local socket.
 
+pub mod config;
+pub mod engine;
+pub mod lock;
+pub mod outputs;
+pub mod providers;
+pub mod server;
+pub mod store;
+
+mod daemon;
+
+pub use daemon::{RunOptions, run};

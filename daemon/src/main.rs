@@ -1,1 +1,16 @@
-fn main() {}
+//! `genqd`: the daemon on its own, for service managers. `genq daemon run` does the same.
+
+fn main() -> std::process::ExitCode {
+    let uid = nix::unistd::getuid().as_raw();
+    let opts = genq_daemon::RunOptions {
+        paths: genq_protocol::Paths::from_env(uid),
+        log_to_stderr: false,
+    };
+    match genq_daemon::run(opts) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("genqd: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

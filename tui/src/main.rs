@@ -1,1 +1,3 @@
+//! `genq`: the TUI and the CLI.
+
 fn main() {}

@@ -1,0 +1,329 @@
+//! `config.toml`: providers (base URL, key source, limits), storage targets and defaults.
+//! Parsed strictly: an unknown key or a bad value is an error naming it, at start and on
+//! every reload, and a reload that fails keeps the previous config in force.
+
+use crate::providers::{Limits, Registry, Secret};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The file as written.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub providers: BTreeMap<String, ProviderSection>,
+    #[serde(default)]
+    pub storage: BTreeMap<String, StorageSection>,
+    #[serde(default)]
+    pub defaults: DefaultsSection,
+    #[serde(default)]
+    pub outputs: OutputsSection,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSection {
+    pub base_url: Option<String>,
+    pub api_key_env: Option<String>,
+    pub api_key_cmd: Option<String>,
+    pub api_key: Option<String>,
+    pub max_concurrent: Option<u32>,
+    pub requests_per_second: Option<f64>,
+    pub timeout_s: Option<u64>,
+}
+
+/// A storage target. `type = "s3"` or `type = "dir"`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum StorageSection {
+    S3 {
+        endpoint: String,
+        #[serde(default)]
+        region: Option<String>,
+        bucket: String,
+        #[serde(default)]
+        virtual_hosted: bool,
+        #[serde(default)]
+        access_key_env: Option<String>,
+        #[serde(default)]
+        secret_key_env: Option<String>,
+        #[serde(default)]
+        access_key_cmd: Option<String>,
+        #[serde(default)]
+        secret_key_cmd: Option<String>,
+        #[serde(default)]
+        acl: Option<String>,
+        #[serde(default)]
+        acl_header: Option<String>,
+        #[serde(default)]
+        key_template: Option<String>,
+        #[serde(default)]
+        public_url: Option<String>,
+    },
+    Dir {
+        path: PathBuf,
+        #[serde(default)]
+        key_template: Option<String>,
+        #[serde(default)]
+        public_url: Option<String>,
+    },
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DefaultsSection {
+    /// Storage targets every job uploads to unless it says otherwise.
+    #[serde(default)]
+    pub storage: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputsSection {
+    /// Largest output file accepted, in bytes (256 MiB when unset).
+    pub max_bytes: Option<u64>,
+    /// Timeout of one download, in seconds.
+    pub download_timeout_s: Option<u64>,
+}
+
+/// Where a provider's key comes from, as shown to users (never the key itself).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeySource {
+    Env(String),
+    Command,
+    ConfigFile,
+    None,
+}
+
+impl std::fmt::Display for KeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeySource::Env(v) => write!(f, "env {v}"),
+            KeySource::Command => f.write_str("api_key_cmd"),
+            KeySource::ConfigFile => f.write_str("config file"),
+            KeySource::None => f.write_str("none"),
+        }
+    }
+}
+
+/// A provider's settings after defaults and the key were resolved.
+#[derive(Clone, Debug)]
+pub struct ProviderSettings {
+    pub base_url: String,
+    pub key: Option<Secret>,
+    pub key_source: KeySource,
+    pub limits: Limits,
+}
+
+/// The config in force.
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    pub providers: BTreeMap<String, ProviderSettings>,
+    pub storage: BTreeMap<String, StorageSection>,
+    pub default_storage: Vec<String>,
+    pub outputs: OutputsSection,
+    pub source: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+impl Config {
+    /// Reads and validates the config file; a missing file means all defaults.
+    pub fn load(path: &Path, registry: &Registry) -> Result<Config, ConfigError> {
+        Config::load_with_env(path, registry, &|k| std::env::var(k).ok())
+    }
+
+    pub fn load_with_env(
+        path: &Path,
+        registry: &Registry,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let (file, readable_by_others) = match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let file: ConfigFile = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+                    path: path.to_path_buf(),
+                    message: toml_message(&e),
+                })?;
+                (file, readable_by_others(path))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (ConfigFile::default(), false),
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
+
+        for name in file.providers.keys() {
+            if registry.get(name).is_none() {
+                let known: Vec<_> = registry.names().collect();
+                return Err(invalid(format!(
+                    "[providers.{name}]: unknown provider; known: {}",
+                    known.join(", ")
+                )));
+            }
+        }
+        let mut providers = BTreeMap::new();
+        for name in registry.names() {
+            let Some(adaptor) = registry.get(name) else {
+                continue;
+            };
+            let section = file.providers.get(name).cloned().unwrap_or_default();
+            let at = |key: &str| format!("providers.{name}.{key}");
+            let base_url = section
+                .base_url
+                .clone()
+                .unwrap_or_else(|| adaptor.default_base_url().to_string());
+            if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+                return Err(invalid(format!(
+                    "{}: {base_url:?} is not an http:// or https:// URL",
+                    at("base_url")
+                )));
+            }
+            let base_url = base_url.trim_end_matches('/').to_string();
+            let mut limits = adaptor.default_limits();
+            if let Some(n) = section.max_concurrent {
+                if n == 0 || n > 1000 {
+                    return Err(invalid(format!("{}: {n} is not in 1..=1000", at("max_concurrent"))));
+                }
+                limits.max_concurrent = n;
+            }
+            if let Some(r) = section.requests_per_second {
+                if !(r > 0.0 && r <= 10_000.0) {
+                    return Err(invalid(format!(
+                        "{}: {r} is not in (0, 10000]",
+                        at("requests_per_second")
+                    )));
+                }
+                limits.requests_per_second = r;
+            }
+            if let Some(t) = section.timeout_s {
+                if t == 0 {
+                    return Err(invalid(format!("{}: must be at least 1", at("timeout_s"))));
+                }
+                limits.timeout = Duration::from_secs(t);
+            }
+            let (key, key_source) = resolve_key(name, &section, adaptor.key_env_vars(), env, readable_by_others)
+                .map_err(invalid)?;
+            providers.insert(
+                name.to_string(),
+                ProviderSettings {
+                    base_url,
+                    key,
+                    key_source,
+                    limits,
+                },
+            );
+        }
+        for target in &file.defaults.storage {
+            if !file.storage.contains_key(target) {
+                return Err(invalid(format!(
+                    "defaults.storage: no [storage.{target}] table is defined"
+                )));
+            }
+        }
+        Ok(Config {
+            providers,
+            storage: file.storage,
+            default_storage: file.defaults.storage,
+            outputs: file.outputs,
+            source: Some(path.to_path_buf()),
+        })
+    }
+}
+
+fn resolve_key(
+    name: &str,
+    section: &ProviderSection,
+    default_env: &[&str],
+    env: &dyn Fn(&str) -> Option<String>,
+    readable_by_others: bool,
+) -> Result<(Option<Secret>, KeySource), String> {
+    let set = [
+        section.api_key_env.is_some(),
+        section.api_key_cmd.is_some(),
+        section.api_key.is_some(),
+    ];
+    if set.iter().filter(|s| **s).count() > 1 {
+        return Err(format!(
+            "providers.{name}: set only one of api_key_env, api_key_cmd, api_key"
+        ));
+    }
+    if let Some(var) = &section.api_key_env {
+        let key = env(var).filter(|v| !v.trim().is_empty()).map(|v| Secret::new(v.trim()));
+        return Ok((key, KeySource::Env(var.clone())));
+    }
+    if let Some(cmd) = &section.api_key_cmd {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .map_err(|e| format!("providers.{name}.api_key_cmd: cannot run it: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "providers.{name}.api_key_cmd: the command exited with {}",
+                out.status
+            ));
+        }
+        let key = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if key.is_empty() {
+            return Err(format!("providers.{name}.api_key_cmd: the command printed nothing"));
+        }
+        return Ok((Some(Secret::new(key)), KeySource::Command));
+    }
+    if let Some(key) = &section.api_key {
+        if readable_by_others {
+            return Err(format!(
+                "providers.{name}.api_key: the config file is readable by group or others; \
+                 chmod 600 it, or use api_key_env / api_key_cmd"
+            ));
+        }
+        return Ok((Some(Secret::new(key.trim())), KeySource::ConfigFile));
+    }
+    for var in default_env {
+        if let Some(v) = env(var).filter(|v| !v.trim().is_empty()) {
+            return Ok((Some(Secret::new(v.trim())), KeySource::Env(var.to_string())));
+        }
+    }
+    Ok((None, KeySource::None))
+}
+
+#[cfg(unix)]
+fn readable_by_others(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .map(|m| m.permissions().mode() & 0o077 != 0)
+        .unwrap_or(true)
+}
+
+#[cfg(not(unix))]
+fn readable_by_others(_path: &Path) -> bool {
+    false
+}
+
+/// toml's messages already name the key and the line; keep them on one line.
+fn toml_message(e: &toml::de::Error) -> String {
+    let mut msg = e.message().to_string();
+    if let Some(span) = e.span() {
+        msg = format!("{msg} (at byte {})", span.start);
+    }
+    msg
+}

@@ -1,0 +1,264 @@
+//! Provider adaptors behind one trait. Each adaptor turns a [`JobSpec`] into one provider's
+//! HTTP calls and the provider's replies into [`PollStatus`]; retries, budgets, timeouts and
+//! persistence belong to the engine, so an adaptor call is one attempt.
+//!
+//! Adding a provider touches its own module, its line in [`Registry::builtin`] and its
+//! catalog entries, nothing shared.
+
+pub mod http;
+
+use async_trait::async_trait;
+use genq_protocol::{JobErrorKind, JobKind, JobSpec};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// An API key. Its `Debug` and `Display` never show the value, so it cannot leak through a
+/// log line or an error message by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The key itself, for the one place that puts it in a request header.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// What an adaptor needs for one call, resolved from the config in force at that moment (so
+/// a hot-reloaded key or base URL applies to the next request).
+#[derive(Clone, Debug)]
+pub struct CallContext {
+    pub http: reqwest::Client,
+    /// Without a trailing slash.
+    pub base_url: String,
+    /// `None` when no key is configured; adaptors that need one fail with kind `auth`.
+    pub key: Option<Secret>,
+}
+
+/// A parameter refused before anything was sent.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct InvalidParam {
+    /// Path of the field in the spec, e.g. `loras[2].weight` or `size`.
+    pub field: String,
+    pub message: String,
+    /// What would have been accepted, e.g. `64x64 to 1664x1664`.
+    pub allowed: Option<String>,
+}
+
+impl InvalidParam {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        InvalidParam {
+            field: field.into(),
+            message: message.into(),
+            allowed: None,
+        }
+    }
+
+    pub fn allowed(mut self, allowed: impl Into<String>) -> Self {
+        self.allowed = Some(allowed.into());
+        self
+    }
+}
+
+/// A failed provider call, classified.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct ProviderError {
+    pub kind: JobErrorKind,
+    /// Worth trying again later (network, 5xx, 429, a task the provider has not indexed yet).
+    pub retryable: bool,
+    /// The provider's own words, never including the key.
+    pub message: String,
+    pub request_id: Option<String>,
+    /// The provider asked us to wait this long (`Retry-After`), for every job of this provider.
+    pub retry_after: Option<Duration>,
+    /// The request was refused for rate or concurrency reasons: slow the whole provider down.
+    pub rate_limited: bool,
+}
+
+impl ProviderError {
+    pub fn final_error(kind: JobErrorKind, message: impl Into<String>) -> Self {
+        ProviderError {
+            kind,
+            retryable: false,
+            message: message.into(),
+            request_id: None,
+            retry_after: None,
+            rate_limited: false,
+        }
+    }
+
+    pub fn retryable(kind: JobErrorKind, message: impl Into<String>) -> Self {
+        ProviderError {
+            retryable: true,
+            ..ProviderError::final_error(kind, message)
+        }
+    }
+
+    pub fn with_request_id(mut self, id: Option<String>) -> Self {
+        self.request_id = id;
+        self
+    }
+}
+
+/// The provider accepted a task.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Submitted {
+    pub remote_id: String,
+    pub request_id: Option<String>,
+}
+
+/// What an output URL is expected to hold, for naming and verification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputRole {
+    /// The generated image.
+    Image,
+    /// A generated 3D model (GLB unless `format` says otherwise).
+    Model,
+    /// A preview render of a 3D model.
+    Preview,
+}
+
+/// One result the provider produced, still on the provider's side.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RemoteOutput {
+    pub url: String,
+    pub role: OutputRole,
+    /// Expected file extension (`png`, `jpg`, `glb`, `fbx`), when the provider says.
+    pub format: Option<String>,
+    /// Provider-side name for this output (`model`, `pbr_model`, `rendered_image`).
+    pub label: Option<String>,
+}
+
+/// Where a remote task stands.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PollStatus {
+    /// Still queued or running.
+    Pending {
+        /// 0–100 when the provider reports it.
+        progress: Option<u8>,
+        /// The provider's own estimate of the time left.
+        eta: Option<Duration>,
+    },
+    /// Done. `failures` lists per-output errors of a partial success (index, message).
+    Succeeded {
+        outputs: Vec<RemoteOutput>,
+        failures: Vec<String>,
+        request_id: Option<String>,
+    },
+    Failed(ProviderError),
+}
+
+/// Quota and rate figures a provider reported in its headers.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct QuotaInfo {
+    pub remaining: Option<i64>,
+    pub limit: Option<i64>,
+    /// Free-form detail, e.g. `model: 180/200`.
+    pub detail: Option<String>,
+}
+
+/// One provider's adaptor.
+#[async_trait]
+pub trait Provider: Send + Sync + 'static {
+    /// The name used in config and on jobs (`modelscope`, `dashscope`, `tripo`).
+    fn name(&self) -> &'static str;
+
+    /// The base URL used when the config does not set one.
+    fn default_base_url(&self) -> &'static str;
+
+    /// Environment variables the key is read from when the config names none, in order.
+    fn key_env_vars(&self) -> &'static [&'static str];
+
+    /// Defaults for `max_concurrent` (remote tasks in flight) and `requests_per_second`.
+    fn default_limits(&self) -> Limits {
+        Limits::default()
+    }
+
+    /// Typical duration of a task before any history exists, for the first poll.
+    fn typical_duration(&self, _spec: &JobSpec) -> Duration {
+        Duration::from_secs(20)
+    }
+
+    /// Checks and completes a spec before anything is sent: fills the default model and
+    /// provider defaults, refuses what the provider would refuse. Runs in the daemon on
+    /// `submit`, so a bad job never reaches the queue.
+    fn validate(&self, spec: &mut JobSpec) -> Result<JobKind, InvalidParam>;
+
+    async fn submit(&self, ctx: &CallContext, spec: &JobSpec) -> Result<Submitted, ProviderError>;
+
+    async fn poll(&self, ctx: &CallContext, remote_id: &str) -> Result<PollStatus, ProviderError>;
+
+    /// Asks the provider to stop a task, where it supports that. Best effort.
+    async fn cancel(&self, _ctx: &CallContext, _remote_id: &str) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
+    /// Remaining quota or balance, where the provider reports it.
+    async fn quota(&self, _ctx: &CallContext) -> Result<Option<QuotaInfo>, ProviderError> {
+        Ok(None)
+    }
+}
+
+/// Per-provider limits.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Limits {
+    pub max_concurrent: u32,
+    pub requests_per_second: f64,
+    pub timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_concurrent: 2,
+            requests_per_second: 2.0,
+            timeout: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// Adaptors by name.
+#[derive(Clone, Default)]
+pub struct Registry {
+    providers: BTreeMap<&'static str, Arc<dyn Provider>>,
+}
+
+impl Registry {
+    /// Every adaptor genq ships.
+    pub fn builtin() -> Self {
+        let registry = Registry::default();
+        registry
+    }
+
+    pub fn register(&mut self, provider: Arc<dyn Provider>) {
+        self.providers.insert(provider.name(), provider);
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn Provider>> {
+        self.providers.get(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.providers.keys().copied()
+    }
+}

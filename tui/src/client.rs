@@ -1,0 +1,248 @@
+//! The client side of the protocol: connects to the daemon's socket (starting the daemon
+//! when it is not running), says hello, and offers typed calls. Responses are matched to
+//! calls by id on a background reader, so calls may run concurrently; notifications
+//! (events, resync) arrive on a channel of their own.
+
+use futures::{SinkExt, StreamExt};
+use genq_protocol::methods::{Hello, HelloParams, HelloResult};
+use genq_protocol::rpc::{Incoming, Notification, Request, Version2};
+use genq_protocol::{
+    MAX_CLIENT_FRAME_BYTES, Method, NdjsonCodec, PROTOCOL_VERSION, Paths, RpcError,
+};
+use interprocess::local_socket::tokio::Stream;
+use interprocess::local_socket::traits::tokio::Stream as _;
+use interprocess::local_socket::{GenericFilePath, ToFsName};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio_util::codec::{FramedRead, FramedWrite};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("the genq daemon is not running (socket {socket}); start it with `genq daemon start`")]
+    NotRunning { socket: String },
+    #[error("cannot connect to the genq daemon at {socket}: {source}")]
+    Connect {
+        socket: String,
+        source: std::io::Error,
+    },
+    #[error("could not start the genq daemon: {0}")]
+    Autostart(String),
+    #[error("the connection to the daemon was lost")]
+    Disconnected,
+    #[error("{0}")]
+    Rpc(#[from] RpcError),
+    #[error("the daemon sent something this client cannot read: {0}")]
+    BadReply(String),
+}
+
+impl ClientError {
+    /// The protocol error, when the daemon answered with one.
+    pub fn rpc(&self) -> Option<&RpcError> {
+        match self {
+            ClientError::Rpc(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<serde_json::Value, RpcError>>>>>;
+
+/// A connection to the daemon. Cheap to clone; all clones share the connection.
+#[derive(Clone)]
+pub struct Client {
+    out: mpsc::Sender<String>,
+    pending: Pending,
+    next_id: Arc<AtomicU64>,
+    pub daemon: HelloResult,
+}
+
+/// How many notifications may wait unread before the oldest are dropped and the reader is
+/// told to resync.
+const NOTIFY_BUFFER: usize = 4096;
+
+impl Client {
+    /// Connects to a running daemon and says hello.
+    pub async fn connect(
+        paths: &Paths,
+        client_name: &str,
+    ) -> Result<(Client, mpsc::Receiver<Notification>), ClientError> {
+        let socket = paths.socket.display().to_string();
+        let name = paths
+            .socket
+            .as_path()
+            .to_fs_name::<GenericFilePath>()
+            .map_err(|source| ClientError::Connect {
+                socket: socket.clone(),
+                source,
+            })?;
+        let stream = match Stream::connect(name).await {
+            Ok(s) => s,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+                ) =>
+            {
+                return Err(ClientError::NotRunning { socket });
+            }
+            Err(source) => return Err(ClientError::Connect { socket, source }),
+        };
+        let (read, write) = tokio::io::split(stream);
+        let mut reader = FramedRead::new(read, NdjsonCodec::new(MAX_CLIENT_FRAME_BYTES));
+        let mut writer = FramedWrite::new(write, NdjsonCodec::new(MAX_CLIENT_FRAME_BYTES));
+
+        let (out_tx, mut out_rx) = mpsc::channel::<String>(64);
+        tokio::spawn(async move {
+            while let Some(line) = out_rx.recv().await {
+                if writer.send(line).await.is_err() {
+                    break;
+                }
+            }
+        });
+
+        let pending: Pending = Arc::default();
+        let (note_tx, note_rx) = mpsc::channel(NOTIFY_BUFFER);
+        let reader_pending = pending.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(line)) = reader.next().await {
+                match Incoming::parse(&line) {
+                    Ok(Incoming::Response(resp)) => {
+                        let Some(id) = resp.id.as_u64() else { continue };
+                        if let Some(tx) = reader_pending.lock().await.remove(&id) {
+                            let outcome = match (resp.result, resp.error) {
+                                (_, Some(err)) => Err(err),
+                                (Some(v), None) => Ok(v),
+                                (None, None) => Ok(serde_json::Value::Null),
+                            };
+                            let _ = tx.send(outcome);
+                        }
+                    }
+                    Ok(Incoming::Notification(n)) => {
+                        // A reader that fell behind loses notifications here and sees a gap
+                        // in `seq`, which tells it to resync; the connection never stalls.
+                        if let Err(mpsc::error::TrySendError::Closed(_)) = note_tx.try_send(n) {
+                            continue;
+                        }
+                    }
+                    Err(_) => continue,
+                }
+            }
+            // Fail every call still waiting: the connection is gone.
+            reader_pending.lock().await.clear();
+        });
+
+        let mut client = Client {
+            out: out_tx,
+            pending,
+            next_id: Arc::new(AtomicU64::new(1)),
+            daemon: HelloResult {
+                protocol: 0,
+                version: String::new(),
+                pid: 0,
+            },
+        };
+        client.daemon = client
+            .call::<Hello>(HelloParams {
+                protocol: PROTOCOL_VERSION,
+                client: client_name.to_string(),
+            })
+            .await?;
+        Ok((client, note_rx))
+    }
+
+    /// Connects, starting the daemon first when it is not running and `autostart` allows.
+    pub async fn connect_or_start(
+        paths: &Paths,
+        client_name: &str,
+        autostart: bool,
+    ) -> Result<(Client, mpsc::Receiver<Notification>), ClientError> {
+        match Client::connect(paths, client_name).await {
+            Err(ClientError::NotRunning { socket }) if autostart => {
+                start_daemon(paths).await?;
+                let _ = socket;
+                Client::connect(paths, client_name).await
+            }
+            other => other,
+        }
+    }
+
+    /// Calls a method and waits for its result.
+    pub async fn call<M: Method>(&self, params: M::Params) -> Result<M::Result, ClientError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let req = Request {
+            jsonrpc: Version2,
+            id: id.into(),
+            method: M::NAME.to_string(),
+            params: Some(
+                serde_json::to_value(params).map_err(|e| ClientError::BadReply(e.to_string()))?,
+            ),
+        };
+        let line = serde_json::to_string(&req).map_err(|e| ClientError::BadReply(e.to_string()))?;
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().await.insert(id, tx);
+        if self.out.send(line).await.is_err() {
+            self.pending.lock().await.remove(&id);
+            return Err(ClientError::Disconnected);
+        }
+        let value = rx.await.map_err(|_| ClientError::Disconnected)??;
+        serde_json::from_value(value).map_err(|e| ClientError::BadReply(e.to_string()))
+    }
+}
+
+/// Starts `genq daemon run` detached from this process (own session, output to the log) and
+/// waits until its socket answers.
+pub async fn start_daemon(paths: &Paths) -> Result<(), ClientError> {
+    let exe = std::env::current_exe().map_err(|e| ClientError::Autostart(e.to_string()))?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(["daemon", "run", "--detached"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0);
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| ClientError::Autostart(e.to_string()))?;
+    let started = tokio::time::Instant::now();
+    let mut delay = Duration::from_millis(5);
+    let mut exited = None;
+    loop {
+        match Client::connect(paths, "genq-autostart").await {
+            Ok(_) => {
+                // Reap the child in the background once it exits, without waiting for it.
+                std::thread::spawn(move || child.wait());
+                return Ok(());
+            }
+            Err(ClientError::NotRunning { .. }) | Err(ClientError::Connect { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        if exited.is_none() {
+            // Another client may have started a daemon at the same moment: ours then exits
+            // because the lock is taken, and the other one answers shortly.
+            exited = child.try_wait().ok().flatten();
+        }
+        let budget = if exited.is_some() {
+            Duration::from_secs(3)
+        } else {
+            Duration::from_secs(15)
+        };
+        if started.elapsed() > budget {
+            let why = match exited {
+                Some(status) => format!("the daemon exited ({status})"),
+                None => "its socket did not answer within 15 s".to_string(),
+            };
+            return Err(ClientError::Autostart(format!(
+                "{why}; see {}",
+                paths.log_file().display()
+            )));
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_millis(200));
+    }
+}

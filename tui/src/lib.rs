@@ -1,0 +1,3 @@
+//! genq's client side: the protocol client, the CLI commands and the TUI.
+
+pub mod client;
