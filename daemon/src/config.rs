@@ -200,7 +200,10 @@ impl Config {
             let mut limits = adaptor.default_limits();
             if let Some(n) = section.max_concurrent {
                 if n == 0 || n > 1000 {
-                    return Err(invalid(format!("{}: {n} is not in 1..=1000", at("max_concurrent"))));
+                    return Err(invalid(format!(
+                        "{}: {n} is not in 1..=1000",
+                        at("max_concurrent")
+                    )));
                 }
                 limits.max_concurrent = n;
             }
@@ -219,8 +222,14 @@ impl Config {
                 }
                 limits.timeout = Duration::from_secs(t);
             }
-            let (key, key_source) = resolve_key(name, &section, adaptor.key_env_vars(), env, readable_by_others)
-                .map_err(invalid)?;
+            let (key, key_source) = resolve_key(
+                name,
+                &section,
+                adaptor.key_env_vars(),
+                env,
+                readable_by_others,
+            )
+            .map_err(invalid)?;
             providers.insert(
                 name.to_string(),
                 ProviderSettings {
@@ -266,7 +275,9 @@ fn resolve_key(
         ));
     }
     if let Some(var) = &section.api_key_env {
-        let key = env(var).filter(|v| !v.trim().is_empty()).map(|v| Secret::new(v.trim()));
+        let key = env(var)
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| Secret::new(v.trim()));
         return Ok((key, KeySource::Env(var.clone())));
     }
     if let Some(cmd) = &section.api_key_cmd {
@@ -285,7 +296,9 @@ fn resolve_key(
         }
         let key = String::from_utf8_lossy(&out.stdout).trim().to_string();
         if key.is_empty() {
-            return Err(format!("providers.{name}.api_key_cmd: the command printed nothing"));
+            return Err(format!(
+                "providers.{name}.api_key_cmd: the command printed nothing"
+            ));
         }
         return Ok((Some(Secret::new(key)), KeySource::Command));
     }

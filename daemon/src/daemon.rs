@@ -1,6 +1,18 @@
-//! Starting and stopping the daemon: lock, logs, store, engine, server, signals.
+//! Starting and stopping the daemon: lock, logs, config, store, engine, server, signals.
+//! Shutdown reads top to bottom in [`serve`]: stop accepting, let runners reach a waiting
+//! point, then let the store thread finish its queued writes.
 
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::lock::DaemonLock;
+use crate::providers::Registry;
+use crate::server::{self, ServerState};
+use crate::store::Store;
+use anyhow::Context;
 use genq_protocol::Paths;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 /// How to run the daemon.
 #[derive(Clone, Debug)]
@@ -8,11 +20,162 @@ pub struct RunOptions {
     pub paths: Paths,
     /// Also log to stderr (for `genq daemon run` in a terminal).
     pub log_to_stderr: bool,
+    /// Started in the background by a client: leave the client's session so that closing
+    /// the terminal or logging out of SSH does not stop the daemon.
+    pub detached: bool,
 }
+
+/// Largest log file before it is rotated at the next start; five old ones are kept.
+const LOG_ROTATE_BYTES: u64 = 10 * 1024 * 1024;
+const LOG_KEEP: u32 = 5;
 
 /// Runs the daemon until it is told to stop (`daemon.shutdown`, SIGTERM, SIGINT). Returns
 /// an error, naming the running daemon's pid, when another daemon owns this home.
 pub fn run(opts: RunOptions) -> anyhow::Result<()> {
-    let _ = opts;
-    anyhow::bail!("not implemented yet")
+    let paths = opts.paths.clone();
+    if opts.detached {
+        // Fails only when already a session leader, which is fine.
+        let _ = nix::unistd::setsid();
+    }
+    for dir in [
+        paths.db.parent(),
+        paths.lock.parent(),
+        Some(paths.log_dir.as_path()),
+        Some(paths.outputs.as_path()),
+        Some(paths.cache.as_path()),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let _lock = DaemonLock::acquire(&paths.lock)?;
+    let _log_guard = init_logging(&paths, opts.log_to_stderr)?;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+
+    let registry = Registry::builtin();
+    let config = Config::load(&paths.config, &registry).map_err(|e| {
+        tracing::error!("refusing to start: {e}");
+        anyhow::anyhow!("refusing to start: {e}")
+    })?;
+    let (store, store_thread) = Store::open(&paths.db).map_err(|e| {
+        tracing::error!("refusing to start: {e}");
+        anyhow::anyhow!("refusing to start: {e}")
+    })?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("genqd")
+        .build()
+        .context("cannot start the async runtime")?;
+    let result = runtime.block_on(serve(paths, store, registry, config));
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    // Every store handle is gone with the runtime: the thread finishes queued writes and exits.
+    store_thread.join();
+    tracing::info!("daemon stopped");
+    result
+}
+
+async fn serve(
+    paths: Paths,
+    store: Store,
+    registry: Registry,
+    config: Config,
+) -> anyhow::Result<()> {
+    let engine = Engine::new(store, registry, config, paths.clone());
+    let listener = server::bind(&paths).await?;
+    let resumed = engine.recover().await?;
+    tracing::info!(
+        pid = std::process::id(),
+        socket = %paths.socket.display(),
+        db = %paths.db.display(),
+        resumed,
+        "daemon started"
+    );
+    let shutdown = CancellationToken::new();
+    crate::config_watch::spawn(&engine);
+    spawn_signal_handlers(shutdown.clone(), engine.clone());
+    let state = Arc::new(ServerState {
+        engine,
+        started: Instant::now(),
+        shutdown: shutdown.clone(),
+    });
+    server::serve(listener, state.clone()).await;
+    tracing::info!("shutting down");
+    state.engine.shutdown(Duration::from_secs(10)).await;
+    Ok(())
+}
+
+fn spawn_signal_handlers(shutdown: CancellationToken, engine: crate::engine::Engine) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
+        ) else {
+            tracing::warn!("cannot install signal handlers");
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = term.recv() => { tracing::info!("SIGTERM received"); break; }
+                _ = int.recv() => { tracing::info!("SIGINT received"); break; }
+                // A hangup (terminal closed) must not stop the daemon: reload the config.
+                _ = hup.recv() => { crate::config_watch::reload(&engine); }
+                _ = shutdown.cancelled() => return,
+            }
+        }
+        shutdown.cancel();
+    });
+    #[cfg(not(unix))]
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        shutdown.cancel();
+    });
+}
+
+fn init_logging(
+    paths: &Paths,
+    to_stderr: bool,
+) -> anyhow::Result<tracing_appender::non_blocking::WorkerGuard> {
+    use tracing_subscriber::prelude::*;
+    let file = paths.log_file();
+    rotate(&file);
+    let appender = tracing_appender::rolling::never(&paths.log_dir, "daemon.log");
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GENQ_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let file_layer = tracing_subscriber::fmt::layer()
+        .with_writer(writer)
+        .with_ansi(false);
+    let stderr_layer =
+        to_stderr.then(|| tracing_subscriber::fmt::layer().with_writer(std::io::stderr));
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(file_layer)
+        .with(stderr_layer)
+        .try_init();
+    Ok(guard)
+}
+
+/// `daemon.log` → `daemon.log.1` → … when it has grown past the limit.
+fn rotate(file: &std::path::Path) {
+    let Ok(meta) = std::fs::metadata(file) else {
+        return;
+    };
+    if meta.len() < LOG_ROTATE_BYTES {
+        return;
+    }
+    let name = |n: u32| {
+        let mut p = file.as_os_str().to_owned();
+        p.push(format!(".{n}"));
+        std::path::PathBuf::from(p)
+    };
+    let _ = std::fs::remove_file(name(LOG_KEEP));
+    for n in (1..LOG_KEEP).rev() {
+        let _ = std::fs::rename(name(n), name(n + 1));
+    }
+    let _ = std::fs::rename(file, name(1));
 }

@@ -2,6 +2,7 @@
 //! and stores outputs, and serves clients on a local socket.
 
 pub mod config;
+pub mod config_watch;
 pub mod engine;
 pub mod lock;
 pub mod outputs;

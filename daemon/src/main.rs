@@ -5,6 +5,7 @@ fn main() -> std::process::ExitCode {
     let opts = genq_daemon::RunOptions {
         paths: genq_protocol::Paths::from_env(uid),
         log_to_stderr: false,
+        detached: false,
     };
     match genq_daemon::run(opts) {
         Ok(()) => std::process::ExitCode::SUCCESS,

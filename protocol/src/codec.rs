@@ -102,7 +102,10 @@ mod tests {
     fn refuses_a_line_over_the_cap_even_before_its_newline() {
         let mut c = NdjsonCodec::new(8);
         let mut buf = BytesMut::from(&b"0123456789"[..]);
-        assert!(matches!(c.decode(&mut buf), Err(FrameError::TooLong { max: 8 })));
+        assert!(matches!(
+            c.decode(&mut buf),
+            Err(FrameError::TooLong { max: 8 })
+        ));
     }
 
     #[test]

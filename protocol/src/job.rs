@@ -53,7 +53,9 @@ impl FromStr for JobKind {
         match s {
             "image" => Ok(JobKind::Image),
             "model3d" => Ok(JobKind::Model3d),
-            other => Err(format!("unknown job kind {other:?}; allowed: image, model3d")),
+            other => Err(format!(
+                "unknown job kind {other:?}; allowed: image, model3d"
+            )),
         }
     }
 }
@@ -137,10 +139,7 @@ impl FromStr for JobState {
             .find(|st| st.as_str() == s)
             .ok_or_else(|| {
                 let allowed: Vec<_> = JobState::ALL.iter().map(|s| s.as_str()).collect();
-                format!(
-                    "unknown state {s:?}; allowed: {}",
-                    allowed.join(", ")
-                )
+                format!("unknown state {s:?}; allowed: {}", allowed.join(", "))
             })
     }
 }
@@ -437,7 +436,10 @@ mod tests {
                 height: 768
             })
         );
-        assert_eq!("1024*768".parse::<Size>().map(|s| s.to_string()), Ok("1024x768".into()));
+        assert_eq!(
+            "1024*768".parse::<Size>().map(|s| s.to_string()),
+            Ok("1024x768".into())
+        );
         assert!("1024".parse::<Size>().unwrap_err().contains("WxH"));
         assert!("0x5".parse::<Size>().is_err());
     }

@@ -26,7 +26,14 @@ pub struct Paths {
 impl Paths {
     /// Resolves the layout from the process environment.
     pub fn from_env(uid: u32) -> Paths {
-        Paths::resolve(|k| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from), uid)
+        Paths::resolve(
+            |k| {
+                std::env::var_os(k)
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from)
+            },
+            uid,
+        )
     }
 
     /// Resolves the layout from `var` (an environment lookup), for tests.
@@ -50,7 +57,8 @@ impl Paths {
             };
         }
         let user_home = var("HOME").unwrap_or_else(|| PathBuf::from("/tmp"));
-        let xdg = |name: &str, fallback: &str| var(name).unwrap_or_else(|| user_home.join(fallback));
+        let xdg =
+            |name: &str, fallback: &str| var(name).unwrap_or_else(|| user_home.join(fallback));
         let config = xdg("XDG_CONFIG_HOME", ".config").join("genq");
         let data = xdg("XDG_DATA_HOME", ".local/share").join("genq");
         let cache = xdg("XDG_CACHE_HOME", ".cache").join("genq");
@@ -104,14 +112,19 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<PathBuf> {
-        let map: HashMap<String, PathBuf> =
-            pairs.iter().map(|(k, v)| (k.to_string(), PathBuf::from(v))).collect();
+        let map: HashMap<String, PathBuf> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), PathBuf::from(v)))
+            .collect();
         move |k| map.get(k).cloned()
     }
 
     #[test]
     fn genq_home_holds_everything() {
-        let p = Paths::resolve(env(&[("GENQ_HOME", "/h"), ("XDG_RUNTIME_DIR", "/run/u")]), 1000);
+        let p = Paths::resolve(
+            env(&[("GENQ_HOME", "/h"), ("XDG_RUNTIME_DIR", "/run/u")]),
+            1000,
+        );
         assert_eq!(p.db, PathBuf::from("/h/genq.db"));
         assert_eq!(p.socket, PathBuf::from("/h/run/genq.sock"));
         assert_eq!(p.config, PathBuf::from("/h/config.toml"));
@@ -124,7 +137,10 @@ mod tests {
         assert_eq!(p.socket, PathBuf::from("/tmp/genq-1234/genq.sock"));
         assert_eq!(p.db, PathBuf::from("/home/u/.local/share/genq/genq.db"));
         assert_eq!(p.config, PathBuf::from("/home/u/.config/genq/config.toml"));
-        assert_eq!(p.log_file(), PathBuf::from("/home/u/.local/state/genq/daemon.log"));
+        assert_eq!(
+            p.log_file(),
+            PathBuf::from("/home/u/.local/state/genq/daemon.log")
+        );
     }
 
     #[test]

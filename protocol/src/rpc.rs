@@ -110,14 +110,20 @@ pub fn parse_request(line: &[u8]) -> Result<Request, (Value, RpcError)> {
             Value::Null,
             RpcError::new(
                 ErrorKind::ParseError,
-                format!("frame is not valid UTF-8 (bad byte at offset {})", e.valid_up_to()),
+                format!(
+                    "frame is not valid UTF-8 (bad byte at offset {})",
+                    e.valid_up_to()
+                ),
             ),
         )
     })?;
     let value: Value = serde_json::from_str(text).map_err(|e| {
         (
             Value::Null,
-            RpcError::new(ErrorKind::ParseError, format!("frame is not valid JSON: {e}")),
+            RpcError::new(
+                ErrorKind::ParseError,
+                format!("frame is not valid JSON: {e}"),
+            ),
         )
     })?;
     let id = value.get("id").cloned().unwrap_or(Value::Null);
@@ -139,8 +145,15 @@ pub fn parse_request(line: &[u8]) -> Result<Request, (Value, RpcError)> {
             ));
         }
     }
-    serde_json::from_value::<Request>(value)
-        .map_err(|e| (id, RpcError::new(ErrorKind::InvalidRequest, format!("not a JSON-RPC 2.0 request: {e}"))))
+    serde_json::from_value::<Request>(value).map_err(|e| {
+        (
+            id,
+            RpcError::new(
+                ErrorKind::InvalidRequest,
+                format!("not a JSON-RPC 2.0 request: {e}"),
+            ),
+        )
+    })
 }
 
 #[cfg(test)]

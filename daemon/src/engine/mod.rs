@@ -1,1 +1,355 @@
-//! The job engine.
+//! The job engine: accepts jobs, drives each through its provider on a task of its own,
+//! resumes unfinished jobs after a restart, and announces every committed change on the
+//! event bus.
+//!
+//! Layout: [`runner`] drives one job through its states, [`limits`] holds what a provider's
+//! jobs share (request budget, task slots, slowdowns), [`poll`] decides when to poll.
+
+pub mod limits;
+pub mod poll;
+mod runner;
+
+use crate::config::Config;
+use crate::providers::{CallContext, InvalidParam, Registry};
+use crate::store::{Created, NewJob, Store, StoreError, Transition};
+use genq_protocol::{Event, Job, JobError, JobErrorKind, JobId, JobSpec, JobState, Paths};
+use limits::ProviderLimits;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How many events the bus keeps for slow subscribers before they must resync.
+const BUS_CAPACITY: usize = 4096;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Invalid(#[from] InvalidParam),
+    #[error("unknown provider {name:?}; known: {known}")]
+    UnknownProvider { name: String, known: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    registry: Registry,
+    config: RwLock<Arc<Config>>,
+    config_error: Mutex<Option<String>>,
+    paths: Paths,
+    http: reqwest::Client,
+    bus: broadcast::Sender<Event>,
+    limits: BTreeMap<String, Arc<ProviderLimits>>,
+    /// Cancels one job's runner.
+    running: Mutex<HashMap<JobId, CancellationToken>>,
+    tasks: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+impl Engine {
+    pub fn new(store: Store, registry: Registry, config: Config, paths: Paths) -> Engine {
+        let (bus, _) = broadcast::channel(BUS_CAPACITY);
+        let limits = registry
+            .names()
+            .map(|name| {
+                let l = config
+                    .providers
+                    .get(name)
+                    .map(|p| p.limits)
+                    .or_else(|| registry.get(name).map(|p| p.default_limits()))
+                    .unwrap_or_default();
+                (name.to_string(), ProviderLimits::new(l))
+            })
+            .collect();
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("genq/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(std::time::Duration::from_secs(15))
+            .timeout(std::time::Duration::from_secs(60))
+            .build()
+            .unwrap_or_default();
+        Engine {
+            inner: Arc::new(Inner {
+                store,
+                registry,
+                config: RwLock::new(Arc::new(config)),
+                config_error: Mutex::new(None),
+                paths,
+                http,
+                bus,
+                limits,
+                running: Mutex::new(HashMap::new()),
+                tasks: TaskTracker::new(),
+                shutdown: CancellationToken::new(),
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn paths(&self) -> &Paths {
+        &self.inner.paths
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    pub fn config(&self) -> Arc<Config> {
+        self.inner.config()
+    }
+
+    /// Puts a new config in force (hot reload).
+    pub fn apply_config(&self, config: Config) {
+        for (name, settings) in &config.providers {
+            if let Some(l) = self.inner.limits.get(name) {
+                l.update(settings.limits);
+            }
+        }
+        if let Ok(mut c) = self.inner.config.write() {
+            *c = Arc::new(config);
+        }
+        self.set_config_error(None);
+    }
+
+    /// Records (or clears) why the config on disk is not in force.
+    pub fn set_config_error(&self, error: Option<String>) {
+        if let Ok(mut e) = self.inner.config_error.lock() {
+            *e = error;
+        }
+    }
+
+    pub fn config_error(&self) -> Option<String> {
+        self.inner.config_error.lock().ok().and_then(|e| e.clone())
+    }
+
+    pub fn provider_limits(&self, name: &str) -> Option<&Arc<ProviderLimits>> {
+        self.inner.limits.get(name)
+    }
+
+    /// Live events, for subscribers.
+    pub fn events(&self) -> broadcast::Receiver<Event> {
+        self.inner.bus.subscribe()
+    }
+
+    /// Validates a spec, creates the job and starts it. The same idempotency key returns
+    /// the job created first, whatever the spec.
+    pub async fn submit(
+        &self,
+        mut spec: JobSpec,
+        idempotency_key: Option<String>,
+        retry_of: Option<JobId>,
+    ) -> Result<Job, EngineError> {
+        let provider = self
+            .inner
+            .registry
+            .get(&spec.provider)
+            .cloned()
+            .ok_or_else(|| EngineError::UnknownProvider {
+                name: spec.provider.clone(),
+                known: self.inner.registry.names().collect::<Vec<_>>().join(", "),
+            })?;
+        if let Some(key) = &idempotency_key
+            && (key.is_empty() || key.len() > 200)
+        {
+            return Err(InvalidParam::new("idempotency_key", "must be 1 to 200 characters").into());
+        }
+        if let Some(targets) = &spec.store {
+            let config = self.config();
+            for (i, t) in targets.iter().enumerate() {
+                if !config.storage.contains_key(t) {
+                    let known: Vec<_> = config.storage.keys().cloned().collect();
+                    return Err(InvalidParam::new(
+                        format!("store[{i}]"),
+                        format!("no storage target named {t:?} in the config"),
+                    )
+                    .allowed(if known.is_empty() {
+                        "none configured".to_string()
+                    } else {
+                        known.join(", ")
+                    })
+                    .into());
+                }
+            }
+        }
+        let kind = provider.validate(&mut spec)?;
+        let new = NewJob {
+            id: JobId(uuid::Uuid::now_v7().to_string()),
+            kind,
+            spec,
+            idempotency_key,
+            retry_of,
+        };
+        match self.inner.store.create_job(new).await? {
+            Created::Existing(job) => Ok(job),
+            Created::New(job, event) => {
+                self.inner.publish(vec![event]);
+                self.start(job.clone());
+                Ok(job)
+            }
+        }
+    }
+
+    /// Cancels a job that has not finished.
+    pub async fn cancel(&self, id: String) -> Result<Job, EngineError> {
+        let job = self.inner.store.get_job(id).await?;
+        if job.state.is_final() {
+            return Err(EngineError::Conflict(format!(
+                "job {} already {}; only unfinished jobs can be canceled",
+                job.id, job.state
+            )));
+        }
+        let (job, events) = match self
+            .inner
+            .store
+            .transition(job.id.clone(), Transition::to(JobState::Canceled))
+            .await
+        {
+            Ok(done) => done,
+            // It finished in the meantime.
+            Err(StoreError::IllegalTransition { from, .. }) => {
+                return Err(EngineError::Conflict(format!(
+                    "job {} already {from}; only unfinished jobs can be canceled",
+                    job.id
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        self.inner.publish(events);
+        let token = self
+            .inner
+            .running
+            .lock()
+            .ok()
+            .and_then(|r| r.get(&job.id).cloned());
+        if let Some(token) = token {
+            token.cancel();
+        }
+        if let (Some(remote), Some(provider)) = (
+            job.remote_id.clone(),
+            self.inner.registry.get(&job.provider).cloned(),
+        ) {
+            // Best effort: tell the provider too, without holding up the reply.
+            if let Some(ctx) = self.inner.call_context(&job.provider) {
+                self.inner.tasks.spawn(async move {
+                    let _ = provider.cancel(&ctx, &remote).await;
+                });
+            }
+        }
+        Ok(job)
+    }
+
+    /// Submits a finished job's parameters again as a new job pointing back at it.
+    pub async fn retry(&self, id: String) -> Result<Job, EngineError> {
+        let job = self.inner.store.get_job(id).await?;
+        if !matches!(job.state, JobState::Failed | JobState::Canceled) {
+            return Err(EngineError::Conflict(format!(
+                "job {} is {}; only failed or canceled jobs can be retried \
+                 (re-run any job with `genq export` and `genq submit --from`)",
+                job.id, job.state
+            )));
+        }
+        self.submit(job.params.clone(), None, Some(job.id.clone()))
+            .await
+    }
+
+    /// Resumes every unfinished job after a start: running jobs are polled again, never
+    /// resubmitted; a job caught while being submitted fails as `interrupted`.
+    pub async fn recover(&self) -> Result<usize, StoreError> {
+        let jobs = self.inner.store.unfinished_jobs().await?;
+        let count = jobs.len();
+        for job in jobs {
+            if job.state == JobState::Submitting && job.remote_id.is_none() {
+                let error = JobError {
+                    kind: JobErrorKind::Interrupted,
+                    message: "genq stopped while submitting this job; it may or may not have \
+                              reached the provider, so it was not sent again. \
+                              Run `genq retry` to submit it again"
+                        .into(),
+                    provider_request_id: None,
+                };
+                let (_, events) = self
+                    .inner
+                    .store
+                    .transition(job.id.clone(), Transition::failed(error))
+                    .await?;
+                self.inner.publish(events);
+                continue;
+            }
+            self.start(job);
+        }
+        Ok(count)
+    }
+
+    fn start(&self, job: Job) {
+        let token = self.inner.shutdown.child_token();
+        if let Ok(mut running) = self.inner.running.lock() {
+            running.insert(job.id.clone(), token.clone());
+        }
+        let inner = self.inner.clone();
+        self.inner.tasks.spawn(async move {
+            let id = job.id.clone();
+            runner::drive(&inner, job, token).await;
+            if let Ok(mut running) = inner.running.lock() {
+                running.remove(&id);
+            }
+        });
+    }
+
+    /// Stops every runner at its next waiting point (state stays as committed, so a restart
+    /// resumes) and waits for them, at most `grace`.
+    pub async fn shutdown(&self, grace: std::time::Duration) {
+        self.inner.shutdown.cancel();
+        self.inner.tasks.close();
+        let _ = tokio::time::timeout(grace, self.inner.tasks.wait()).await;
+    }
+
+    /// Runs a background task owned by the engine (stopped at shutdown).
+    pub fn spawn_owned<F>(&self, f: impl FnOnce(CancellationToken) -> F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let fut = f(self.inner.shutdown.clone());
+        self.inner.tasks.spawn(fut);
+    }
+}
+
+impl Inner {
+    fn config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .map(|c| c.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    fn publish(&self, events: Vec<Event>) {
+        for e in events {
+            // No subscribers is fine: the event is in the database.
+            let _ = self.bus.send(e);
+        }
+    }
+
+    /// What an adaptor needs for its next call, from the config in force now.
+    fn call_context(&self, provider: &str) -> Option<CallContext> {
+        let config = self.config();
+        let adaptor = self.registry.get(provider)?;
+        let settings = config.providers.get(provider);
+        Some(CallContext {
+            http: self.http.clone(),
+            base_url: settings
+                .map(|s| s.base_url.clone())
+                .unwrap_or_else(|| adaptor.default_base_url().to_string()),
+            key: settings.and_then(|s| s.key.clone()),
+        })
+    }
+}

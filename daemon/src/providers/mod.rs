@@ -246,8 +246,7 @@ pub struct Registry {
 impl Registry {
     /// Every adaptor genq ships.
     pub fn builtin() -> Self {
-        let registry = Registry::default();
-        registry
+        Registry::default()
     }
 
     pub fn register(&mut self, provider: Arc<dyn Provider>) {

@@ -1,1 +1,143 @@
-//! SQLite store.
+//! The SQLite store: the only place with SQL. One connection on its own thread is the one
+//! writer; async code sends it closures and awaits their results, so the runtime never
+//! blocks on the disk. Every job change and the event announcing it are written in one
+//! transaction, committed before anyone is told.
+
+mod events;
+mod jobs;
+mod migrations;
+
+pub use jobs::{Created, NewJob, OutputRecord, Transition};
+
+use rusqlite::{Connection, OpenFlags};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc as std_mpsc;
+use tokio::sync::oneshot;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database {path}: {message}")]
+    Open { path: PathBuf, message: String },
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("stored record is unreadable: {0}")]
+    Corrupt(String),
+    #[error("no job matches {0:?}")]
+    NotFound(String),
+    #[error("{prefix:?} matches {count} jobs; give more of the id")]
+    Ambiguous { prefix: String, count: usize },
+    #[error("job {id} is {from}; it cannot become {to}")]
+    IllegalTransition {
+        id: String,
+        from: genq_protocol::JobState,
+        to: genq_protocol::JobState,
+    },
+    #[error("the database thread has stopped")]
+    Closed,
+}
+
+type Task = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// Handle to the store thread. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    tx: std_mpsc::Sender<Task>,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (or creates) the database, refusing one that is damaged or comes from a newer
+    /// genq, and brings an older schema up to date. Never deletes or overwrites user data.
+    pub fn open(path: &Path) -> Result<(Store, StoreThread), StoreError> {
+        let mut conn = open_connection(path)?;
+        migrations::check_and_migrate(&mut conn, path)?;
+        let (tx, rx) = std_mpsc::channel::<Task>();
+        let handle = std::thread::Builder::new()
+            .name("genq-store".into())
+            .spawn(move || {
+                // Runs until every handle is dropped: queued writes are finished first.
+                while let Ok(task) = rx.recv() {
+                    task(&mut conn);
+                }
+                let _ = conn.execute_batch("PRAGMA optimize;");
+                drop(conn);
+            })
+            .map_err(|e| StoreError::Open {
+                path: path.to_path_buf(),
+                message: format!("cannot start the database thread: {e}"),
+            })?;
+        Ok((
+            Store {
+                tx,
+                path: path.to_path_buf(),
+            },
+            StoreThread(Some(handle)),
+        ))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` on the store thread.
+    pub async fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Box::new(move |conn| {
+                let _ = tx.send(f(conn));
+            }))
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+/// The store thread; joining it waits until every queued write is on disk.
+pub struct StoreThread(Option<std::thread::JoinHandle<()>>);
+
+impl StoreThread {
+    pub fn join(mut self) {
+        if let Some(h) = self.0.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let open_err = |message: String| StoreError::Open {
+        path: path.to_path_buf(),
+        message,
+    };
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| open_err(format!("cannot open: {e}")))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(|e| open_err(e.to_string()))?;
+    let check: String = conn
+        .query_row("PRAGMA quick_check", [], |r| r.get(0))
+        .map_err(|e| {
+            open_err(format!(
+                "is not a genq database or is damaged ({e}); it was left untouched"
+            ))
+        })?;
+    if check != "ok" {
+        return Err(open_err(format!(
+            "failed its integrity check ({check}); it was left untouched. Move it aside to start afresh"
+        )));
+    }
+    // WAL: readers never wait for the writer; NORMAL sync keeps every commit across a crash
+    // of the process (only power loss can take the last ones).
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = NORMAL;
+         PRAGMA foreign_keys = ON;",
+    )
+    .map_err(|e| open_err(e.to_string()))?;
+    Ok(conn)
+}

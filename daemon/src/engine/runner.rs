@@ -1,0 +1,538 @@
+//! Drives one job from its current state to a final one. Every state change is committed
+//! before the next step starts, so wherever the daemon stops, the job resumes from there.
+//!
+//! A runner stops at its next waiting point when the daemon shuts down (its state stays as
+//! committed) or when its job is canceled (the cancel handler commits `canceled`).
+
+use super::Inner;
+use super::limits::Slot;
+use super::poll::{PollSchedule, median};
+use crate::outputs::{self, FetchLimits};
+use crate::providers::{OutputRole, PollStatus, Provider, ProviderError, RemoteOutput};
+use crate::store::{OutputRecord, StoreError, Transition};
+use backon::BackoffBuilder;
+use genq_protocol::{Job, JobError, JobErrorKind, JobState, Timestamp};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How long ModelScope-style "task not found" right after submit is believed to be transient.
+const NOT_FOUND_GRACE: Duration = Duration::from_secs(30);
+/// Consecutive transient failures of one call before the job fails with that error.
+const MAX_TRANSIENT: u32 = 8;
+/// Download attempts per output.
+const FETCH_ATTEMPTS: u32 = 4;
+
+/// Why a runner stopped before its job was final.
+enum Stop {
+    /// Canceled or shutting down: nothing more to do here.
+    Interrupted,
+    /// The job was moved to a final state elsewhere (cancel) while we were working.
+    Gone,
+}
+
+type Step<T> = Result<T, Stop>;
+
+pub(super) async fn drive(inner: &Arc<Inner>, job: Job, token: CancellationToken) {
+    let id = job.id.clone();
+    if let Err(e) = Runner::new(inner, token).run(job).await {
+        match e {
+            Stop::Interrupted | Stop::Gone => {}
+        }
+    }
+    tracing::debug!(job = %id, "runner finished");
+}
+
+struct Runner<'a> {
+    inner: &'a Arc<Inner>,
+    token: CancellationToken,
+    slot: Option<Slot>,
+}
+
+fn backoff() -> impl Iterator<Item = Duration> {
+    backon::ExponentialBuilder::default()
+        .with_jitter()
+        .with_min_delay(Duration::from_millis(500))
+        .with_max_delay(Duration::from_secs(60))
+        .without_max_times()
+        .build()
+}
+
+impl<'a> Runner<'a> {
+    fn new(inner: &'a Arc<Inner>, token: CancellationToken) -> Self {
+        Runner {
+            inner,
+            token,
+            slot: None,
+        }
+    }
+
+    async fn run(mut self, mut job: Job) -> Step<()> {
+        let Some(provider) = self.inner.registry.get(&job.provider).cloned() else {
+            let err = fail(
+                JobErrorKind::Internal,
+                format!("provider {:?} is no longer known", job.provider),
+            );
+            self.commit(&job, Transition::failed(err)).await?;
+            return Ok(());
+        };
+        loop {
+            job = match job.state {
+                JobState::Queued => self.submit(&provider, job).await?,
+                JobState::Submitting => {
+                    // Only reachable when a submit was cut short in this process.
+                    let err = fail(
+                        JobErrorKind::Interrupted,
+                        "submission was interrupted".into(),
+                    );
+                    self.commit(&job, Transition::failed(err)).await?
+                }
+                JobState::Running => self.follow(&provider, job).await?,
+                JobState::Fetching => self.fetch(job).await?,
+                JobState::Storing => self.store_outputs(job).await?,
+                JobState::Succeeded | JobState::Failed | JobState::Canceled => return Ok(()),
+            };
+        }
+    }
+
+    /// Commits a change; a job that became final meanwhile (canceled) stops the runner.
+    async fn commit(&self, job: &Job, change: Transition) -> Step<Job> {
+        match self.inner.store.transition(job.id.clone(), change).await {
+            Ok((job, events)) => {
+                self.inner.publish(events);
+                Ok(job)
+            }
+            Err(StoreError::IllegalTransition { .. }) => Err(Stop::Gone),
+            Err(e) => {
+                tracing::error!(job = %job.id, "cannot record a state change: {e}");
+                Err(Stop::Interrupted)
+            }
+        }
+    }
+
+    async fn note(&self, job: &Job, message: String) {
+        if let Ok(ev) = self.inner.store.note(job.id.clone(), message).await {
+            self.inner.publish(vec![ev]);
+        }
+    }
+
+    /// Sleeps unless the job is canceled or the daemon stops.
+    async fn wait(&self, d: Duration) -> Step<()> {
+        tokio::select! {
+            _ = tokio::time::sleep(d) => Ok(()),
+            _ = self.token.cancelled() => Err(Stop::Interrupted),
+        }
+    }
+
+    fn limits(&self, job: &Job) -> Arc<super::ProviderLimits> {
+        self.inner
+            .limits
+            .get(&job.provider)
+            .cloned()
+            .unwrap_or_else(|| super::ProviderLimits::new(Default::default()))
+    }
+
+    /// When the job must be done by: its timeout counted from its first submission.
+    fn deadline(&self, job: &Job) -> Timestamp {
+        let start = job
+            .times
+            .get(&JobState::Submitting)
+            .copied()
+            .unwrap_or(job.created_at);
+        let timeout = self.limits(job).limits().timeout;
+        Timestamp::from_unix_millis(start.unix_millis() + timeout.as_millis() as i64)
+    }
+
+    fn timed_out(&self, job: &Job, last: Option<&ProviderError>) -> JobError {
+        let timeout = self.limits(job).limits().timeout;
+        let mut message = format!(
+            "the job did not finish within its timeout of {} s (timeout_s in [providers.{}])",
+            timeout.as_secs(),
+            job.provider
+        );
+        if let Some(e) = last {
+            message.push_str(&format!("; last error: {}", e.message));
+        }
+        JobError {
+            kind: JobErrorKind::Timeout,
+            message,
+            provider_request_id: last.and_then(|e| e.request_id.clone()),
+        }
+    }
+
+    /// One provider call with the budget applied, and transient failures retried with
+    /// backoff until the job's deadline. Rate limits slow the whole provider down.
+    async fn call<T, F, Fut>(
+        &self,
+        provider: &Arc<dyn Provider>,
+        job: &Job,
+        what: &str,
+        f: F,
+    ) -> Step<Result<T, JobError>>
+    where
+        F: Fn(crate::providers::CallContext) -> Fut,
+        Fut: std::future::Future<Output = Result<T, ProviderError>>,
+    {
+        let limits = self.limits(job);
+        let mut delays = backoff();
+        let mut transient = 0;
+        let _ = provider;
+        loop {
+            tokio::select! {
+                _ = limits.request_budget() => {}
+                _ = self.token.cancelled() => return Err(Stop::Interrupted),
+            }
+            let Some(ctx) = self.inner.call_context(&job.provider) else {
+                return Ok(Err(fail(
+                    JobErrorKind::Internal,
+                    "provider is not configured".into(),
+                )));
+            };
+            let err = match f(ctx).await {
+                Ok(v) => {
+                    limits.record_error(None);
+                    return Ok(Ok(v));
+                }
+                Err(e) => e,
+            };
+            limits.record_error(Some(format!("{what}: {}", err.message)));
+            if !err.retryable {
+                return Ok(Err(to_job_error(&err)));
+            }
+            let mut delay = delays.next().unwrap_or(Duration::from_secs(60));
+            if err.rate_limited {
+                // A rate limit is not this job's fault: it does not count towards giving up.
+                let pause = err.retry_after.unwrap_or(delay);
+                limits.slow_down(pause);
+                delay = pause;
+            } else {
+                transient += 1;
+                if transient >= MAX_TRANSIENT {
+                    return Ok(Err(to_job_error(&err)));
+                }
+            }
+            if Timestamp::now() >= self.deadline(job) {
+                return Ok(Err(self.timed_out(job, Some(&err))));
+            }
+            self.note(
+                job,
+                format!(
+                    "{what} failed ({}); retrying in {:.1} s",
+                    err.message,
+                    delay.as_secs_f64()
+                ),
+            )
+            .await;
+            self.wait(delay).await?;
+        }
+    }
+
+    async fn submit(&mut self, provider: &Arc<dyn Provider>, job: Job) -> Step<Job> {
+        let limits = self.limits(&job);
+        let slot = tokio::select! {
+            s = limits.acquire_slot() => s,
+            _ = self.token.cancelled() => return Err(Stop::Interrupted),
+        };
+        let job = self
+            .commit(&job, Transition::to(JobState::Submitting))
+            .await?;
+        let spec = job.params.clone();
+        let p = provider.clone();
+        // Not interruptible by shutdown once sent: the task id must be recorded if it comes.
+        let outcome = self
+            .call(provider, &job, "submit", |ctx| {
+                let p = p.clone();
+                let spec = spec.clone();
+                async move { p.submit(&ctx, &spec).await }
+            })
+            .await?;
+        match outcome {
+            Ok(submitted) => {
+                self.slot = Some(slot);
+                self.commit(
+                    &job,
+                    Transition {
+                        to: Some(JobState::Running),
+                        remote_id: Some(submitted.remote_id),
+                        ..Transition::default()
+                    },
+                )
+                .await
+            }
+            Err(err) => self.commit(&job, Transition::failed(err)).await,
+        }
+    }
+
+    async fn follow(&mut self, provider: &Arc<dyn Provider>, job: Job) -> Step<Job> {
+        if self.slot.is_none() {
+            self.slot = Some(self.limits(&job).take_slot());
+        }
+        let Some(remote_id) = job.remote_id.clone() else {
+            let err = fail(
+                JobErrorKind::Internal,
+                "running job has no provider task id".into(),
+            );
+            return self.commit(&job, Transition::failed(err)).await;
+        };
+        let submitted_at = job
+            .times
+            .get(&JobState::Running)
+            .copied()
+            .unwrap_or(job.created_at);
+        let expected = self
+            .inner
+            .store
+            .recent_durations(job.provider.clone(), job.model.clone(), 15)
+            .await
+            .ok()
+            .and_then(median)
+            .unwrap_or_else(|| provider.typical_duration(&job.params));
+        let mut schedule = PollSchedule::new(expected);
+        let mut eta = None;
+        let limits = self.limits(&job);
+        let mut delays = backoff();
+        let mut transient = 0;
+        loop {
+            let elapsed =
+                Duration::from_millis(Timestamp::now().millis_since(submitted_at).max(0) as u64);
+            let deadline = self.deadline(&job);
+            let left = Duration::from_millis(deadline.millis_since(Timestamp::now()).max(0) as u64);
+            if left.is_zero() {
+                let err = self.timed_out(&job, None);
+                self.slot = None;
+                return self.commit(&job, Transition::failed(err)).await;
+            }
+            self.wait(schedule.next_delay(elapsed, eta).min(left))
+                .await?;
+            tokio::select! {
+                _ = limits.request_budget() => {}
+                _ = self.token.cancelled() => return Err(Stop::Interrupted),
+            }
+            let Some(ctx) = self.inner.call_context(&job.provider) else {
+                return Err(Stop::Interrupted);
+            };
+            match provider.poll(&ctx, &remote_id).await {
+                Ok(PollStatus::Pending { progress, eta: e }) => {
+                    transient = 0;
+                    eta = e;
+                    limits.record_error(None);
+                    if let Some(p) = progress
+                        && let Ok(Some(ev)) = self
+                            .inner
+                            .store
+                            .set_progress(job.id.clone(), p.min(100))
+                            .await
+                    {
+                        self.inner.publish(vec![ev]);
+                    }
+                }
+                Ok(PollStatus::Succeeded {
+                    outputs, failures, ..
+                }) => {
+                    limits.record_error(None);
+                    self.slot = None;
+                    for f in failures {
+                        self.note(&job, format!("the provider reported a failed output: {f}"))
+                            .await;
+                    }
+                    if outputs.is_empty() {
+                        let err = fail(
+                            JobErrorKind::Provider,
+                            "the provider reported success but no outputs".into(),
+                        );
+                        return self.commit(&job, Transition::failed(err)).await;
+                    }
+                    let records = outputs
+                        .iter()
+                        .enumerate()
+                        .map(|(i, o)| record(i as u32, o))
+                        .collect();
+                    return self
+                        .commit(
+                            &job,
+                            Transition {
+                                to: Some(JobState::Fetching),
+                                outputs: records,
+                                ..Transition::default()
+                            },
+                        )
+                        .await;
+                }
+                Ok(PollStatus::Failed(e)) => {
+                    self.slot = None;
+                    limits.record_error(Some(format!("poll: {}", e.message)));
+                    return self
+                        .commit(&job, Transition::failed(to_job_error(&e)))
+                        .await;
+                }
+                Err(e) => {
+                    limits.record_error(Some(format!("poll: {}", e.message)));
+                    // "Task not found" right after submit is the provider catching up.
+                    let keep_polling = if e.kind == JobErrorKind::NotFound {
+                        elapsed < NOT_FOUND_GRACE
+                    } else {
+                        e.retryable
+                    };
+                    if !keep_polling {
+                        self.slot = None;
+                        return self
+                            .commit(&job, Transition::failed(to_job_error(&e)))
+                            .await;
+                    }
+                    if e.rate_limited {
+                        limits.slow_down(e.retry_after.unwrap_or(Duration::from_secs(5)));
+                    } else if e.kind != JobErrorKind::NotFound {
+                        transient += 1;
+                        if transient >= MAX_TRANSIENT {
+                            self.slot = None;
+                            return self
+                                .commit(&job, Transition::failed(to_job_error(&e)))
+                                .await;
+                        }
+                        let d = delays.next().unwrap_or(Duration::from_secs(30));
+                        self.wait(d.min(left)).await?;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn fetch(&mut self, job: Job) -> Step<Job> {
+        let records = match self.inner.store.output_records(job.id.clone()).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(job = %job.id, "cannot read outputs: {e}");
+                return Err(Stop::Interrupted);
+            }
+        };
+        let dir = outputs::job_dir(&self.inner.paths.outputs, &job.id, job.created_at);
+        let config = self.inner.config();
+        let limits = FetchLimits {
+            max_bytes: config
+                .outputs
+                .max_bytes
+                .unwrap_or(FetchLimits::default().max_bytes),
+            timeout: config
+                .outputs
+                .download_timeout_s
+                .map(Duration::from_secs)
+                .unwrap_or(FetchLimits::default().timeout),
+        };
+        let provider_limits = self.limits(&job);
+        for rec in records {
+            let done = job
+                .outputs
+                .iter()
+                .find(|o| o.index == rec.index)
+                .and_then(|o| o.path.as_ref().zip(o.sha256.as_ref()))
+                .is_some_and(|(path, _)| std::path::Path::new(path).is_file());
+            if done {
+                continue;
+            }
+            let role = role_from(&rec.role);
+            let mut attempt = 0;
+            let mut delays = backoff();
+            let fetched = loop {
+                attempt += 1;
+                tokio::select! {
+                    _ = provider_limits.request_budget() => {}
+                    _ = self.token.cancelled() => return Err(Stop::Interrupted),
+                }
+                let result = tokio::select! {
+                    r = outputs::fetch(&self.inner.http, &rec.source_url, role, rec.format.as_deref(), &dir, rec.index, &limits) => r,
+                    _ = self.token.cancelled() => return Err(Stop::Interrupted),
+                };
+                match result {
+                    Ok(f) => break f,
+                    Err(e) if e.retryable && attempt < FETCH_ATTEMPTS => {
+                        let d = delays.next().unwrap_or(Duration::from_secs(5));
+                        self.note(
+                            &job,
+                            format!(
+                                "download of output {} failed ({}); retrying",
+                                rec.index, e.message
+                            ),
+                        )
+                        .await;
+                        self.wait(d).await?;
+                    }
+                    Err(e) => {
+                        let err = JobError {
+                            kind: e.kind,
+                            message: format!("output {}: {}", rec.index, e.message),
+                            provider_request_id: None,
+                        };
+                        return self.commit(&job, Transition::failed(err)).await;
+                    }
+                }
+            };
+            match self
+                .inner
+                .store
+                .output_stored(
+                    job.id.clone(),
+                    rec.index,
+                    fetched.path.display().to_string(),
+                    fetched.sha256,
+                    fetched.size,
+                    fetched.mime,
+                    fetched.width.zip(fetched.height),
+                )
+                .await
+            {
+                Ok(ev) => self.inner.publish(vec![ev]),
+                Err(e) => {
+                    tracing::error!(job = %job.id, "cannot record output: {e}");
+                    return Err(Stop::Interrupted);
+                }
+            }
+        }
+        self.commit(&job, Transition::to(JobState::Storing)).await
+    }
+
+    async fn store_outputs(&mut self, job: Job) -> Step<Job> {
+        self.commit(&job, Transition::to(JobState::Succeeded)).await
+    }
+}
+
+fn fail(kind: JobErrorKind, message: String) -> JobError {
+    JobError {
+        kind,
+        message,
+        provider_request_id: None,
+    }
+}
+
+fn to_job_error(e: &ProviderError) -> JobError {
+    JobError {
+        kind: e.kind,
+        message: e.message.clone(),
+        provider_request_id: e.request_id.clone(),
+    }
+}
+
+fn role_name(role: OutputRole) -> &'static str {
+    match role {
+        OutputRole::Image => "image",
+        OutputRole::Model => "model",
+        OutputRole::Preview => "preview",
+    }
+}
+
+fn role_from(name: &str) -> OutputRole {
+    match name {
+        "model" => OutputRole::Model,
+        "preview" => OutputRole::Preview,
+        _ => OutputRole::Image,
+    }
+}
+
+fn record(index: u32, o: &RemoteOutput) -> OutputRecord {
+    OutputRecord {
+        index,
+        role: role_name(o.role).to_string(),
+        label: o.label.clone(),
+        format: o.format.clone(),
+        source_url: o.url.clone(),
+    }
+}

@@ -1,0 +1,46 @@
+//! `submit` and the `jobs.*` methods.
+
+use super::super::ServerState;
+use genq_protocol::methods::{JobPage, JobRef, ListParams, SubmitParams};
+use genq_protocol::{Event, Job, JobSpec, RpcError};
+use std::sync::Arc;
+
+pub async fn submit(state: &Arc<ServerState>, p: SubmitParams) -> Result<Job, RpcError> {
+    Ok(state.engine.submit(p.spec, p.idempotency_key, None).await?)
+}
+
+pub async fn list(state: &Arc<ServerState>, p: ListParams) -> Result<JobPage, RpcError> {
+    if let Some(limit) = p.limit
+        && (limit == 0 || limit > genq_protocol::methods::LIST_MAX_LIMIT)
+    {
+        return Err(RpcError::invalid_params(
+            "limit",
+            format!("limit: {limit} is out of range"),
+            Some(format!("1 to {}", genq_protocol::methods::LIST_MAX_LIMIT)),
+        ));
+    }
+    Ok(state.engine.store().list_jobs(p).await?)
+}
+
+pub async fn get(state: &Arc<ServerState>, p: JobRef) -> Result<Job, RpcError> {
+    Ok(state.engine.store().get_job(p.id).await?)
+}
+
+pub async fn cancel(state: &Arc<ServerState>, p: JobRef) -> Result<Job, RpcError> {
+    Ok(state.engine.cancel(p.id).await?)
+}
+
+pub async fn retry(state: &Arc<ServerState>, p: JobRef) -> Result<Job, RpcError> {
+    Ok(state.engine.retry(p.id).await?)
+}
+
+/// The job's parameters as `submit` takes them. Specs never hold keys, so nothing needs
+/// removing; storage overrides are kept since they are part of what was asked.
+pub async fn export(state: &Arc<ServerState>, p: JobRef) -> Result<JobSpec, RpcError> {
+    Ok(state.engine.store().get_job(p.id).await?.params)
+}
+
+pub async fn events(state: &Arc<ServerState>, p: JobRef) -> Result<Vec<Event>, RpcError> {
+    let id = state.engine.store().resolve(p.id).await?;
+    Ok(state.engine.store().events_for_job(id).await?)
+}

@@ -1,0 +1,126 @@
+//! Request handlers, one file per group of methods. Parameters are parsed into the
+//! protocol's types here, so a wrong field is reported with its path.
+
+mod daemon;
+mod jobs;
+
+use super::ServerState;
+use crate::engine::EngineError;
+use crate::store::StoreError;
+use genq_protocol::methods::{self as m, Method};
+use genq_protocol::{ErrorKind, RpcError};
+use serde_json::Value;
+use std::sync::Arc;
+
+/// Parses a method's parameters, naming the offending field on failure.
+pub fn params<M: Method>(raw: Option<Value>) -> Result<M::Params, RpcError> {
+    let raw = match raw {
+        None | Some(Value::Null) => Value::Object(Default::default()),
+        Some(v) => v,
+    };
+    serde_path_to_error::deserialize(raw).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { String::new() } else { path };
+        let inner = e.into_inner().to_string();
+        RpcError::invalid_params(
+            field.clone(),
+            format!(
+                "invalid parameters for {}: {}{inner}",
+                M::NAME,
+                if field.is_empty() {
+                    String::new()
+                } else {
+                    format!("{field}: ")
+                }
+            ),
+            None,
+        )
+    })
+}
+
+fn to_value<T: serde::Serialize>(v: T) -> Result<Value, RpcError> {
+    serde_json::to_value(v).map_err(|e| RpcError::new(ErrorKind::Internal, e.to_string()))
+}
+
+/// Runs one request (other than `hello` and `subscribe`, which the session handles).
+pub async fn dispatch(
+    state: &Arc<ServerState>,
+    method: &str,
+    raw: Option<Value>,
+) -> Result<Value, RpcError> {
+    match method {
+        m::Submit::NAME => to_value(jobs::submit(state, params::<m::Submit>(raw)?).await?),
+        m::JobsList::NAME => to_value(jobs::list(state, params::<m::JobsList>(raw)?).await?),
+        m::JobsGet::NAME => to_value(jobs::get(state, params::<m::JobsGet>(raw)?).await?),
+        m::JobsCancel::NAME => to_value(jobs::cancel(state, params::<m::JobsCancel>(raw)?).await?),
+        m::JobsRetry::NAME => to_value(jobs::retry(state, params::<m::JobsRetry>(raw)?).await?),
+        m::JobsExport::NAME => to_value(jobs::export(state, params::<m::JobsExport>(raw)?).await?),
+        m::JobsEvents::NAME => to_value(jobs::events(state, params::<m::JobsEvents>(raw)?).await?),
+        m::DaemonStatus::NAME => {
+            params::<m::DaemonStatus>(raw)?;
+            to_value(daemon::status(state).await?)
+        }
+        m::DaemonShutdown::NAME => {
+            params::<m::DaemonShutdown>(raw)?;
+            to_value(daemon::shutdown(state))
+        }
+        other => Err(RpcError::new(
+            ErrorKind::MethodNotFound,
+            format!(
+                "unknown method {other:?}; known: {}",
+                known_methods().join(", ")
+            ),
+        )),
+    }
+}
+
+pub fn known_methods() -> Vec<&'static str> {
+    vec![
+        m::Hello::NAME,
+        m::Submit::NAME,
+        m::JobsList::NAME,
+        m::JobsGet::NAME,
+        m::JobsCancel::NAME,
+        m::JobsRetry::NAME,
+        m::JobsExport::NAME,
+        m::JobsEvents::NAME,
+        m::Subscribe::NAME,
+        m::DaemonStatus::NAME,
+        m::DaemonShutdown::NAME,
+    ]
+}
+
+impl From<StoreError> for RpcError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(_) => RpcError::new(ErrorKind::NotFound, e.to_string()),
+            StoreError::Ambiguous { .. } => RpcError::new(ErrorKind::Ambiguous, e.to_string()),
+            StoreError::IllegalTransition { .. } => {
+                RpcError::new(ErrorKind::Conflict, e.to_string())
+            }
+            other => {
+                tracing::error!("store error: {other}");
+                RpcError::new(ErrorKind::Internal, other.to_string())
+            }
+        }
+    }
+}
+
+impl From<EngineError> for RpcError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Invalid(p) => RpcError::invalid_params(
+                format!("spec.{}", p.field),
+                format!("spec.{}: {}", p.field, p.message),
+                p.allowed,
+            ),
+            EngineError::UnknownProvider { name, known } => RpcError::invalid_params(
+                "spec.provider",
+                format!("spec.provider: unknown provider {name:?}"),
+                Some(known),
+            ),
+            EngineError::Conflict(msg) => RpcError::new(ErrorKind::Conflict, msg),
+            EngineError::Store(s) => s.into(),
+        }
+    }
+}

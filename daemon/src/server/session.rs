@@ -1,0 +1,234 @@
+//! One client connection: framing, the `hello` gate, dispatch, and the event subscription.
+//!
+//! Replies and notifications go through one bounded queue to a writer task. A client that
+//! stops reading fills that queue; only its own subscription then falls behind the event
+//! bus and gets `resync`, and the daemon never waits for it.
+
+use super::ServerState;
+use super::methods::{self, params};
+use futures::{SinkExt, StreamExt};
+use genq_protocol::methods::{
+    self as m, HelloResult, Method, NOTIFY_EVENT, NOTIFY_RESYNC, ResyncParams, SubscribeResult,
+};
+use genq_protocol::rpc::{Notification, Request, Response, parse_request};
+use genq_protocol::{
+    ErrorKind, FrameError, MAX_FRAME_BYTES, NdjsonCodec, PROTOCOL_VERSION, RpcError,
+};
+use interprocess::local_socket::tokio::Stream;
+use serde_json::Value;
+use std::sync::Arc;
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinHandle;
+use tokio_util::codec::{FramedRead, FramedWrite};
+
+/// Lines waiting to be written to one client.
+const OUT_BUFFER: usize = 1024;
+/// Events replayed from the database per query.
+const REPLAY_BATCH: u32 = 500;
+
+pub async fn run(stream: Stream, state: Arc<ServerState>) {
+    let (read, write) = tokio::io::split(stream);
+    let mut reader = FramedRead::new(read, NdjsonCodec::new(MAX_FRAME_BYTES));
+    let mut writer = FramedWrite::new(write, NdjsonCodec::new(usize::MAX));
+    let (out, mut out_rx) = mpsc::channel::<String>(OUT_BUFFER);
+    let writer_task = tokio::spawn(async move {
+        while let Some(line) = out_rx.recv().await {
+            if writer.send(line).await.is_err() {
+                break;
+            }
+        }
+    });
+
+    let mut session = Session {
+        state: state.clone(),
+        out,
+        greeted: false,
+        subscription: None,
+    };
+    loop {
+        let frame = tokio::select! {
+            f = reader.next() => f,
+            _ = state.shutdown.cancelled() => break,
+        };
+        match frame {
+            None | Some(Err(FrameError::Io(_))) => break,
+            Some(Err(FrameError::TooLong { max })) => {
+                let err = RpcError::new(
+                    ErrorKind::FrameTooLarge,
+                    format!("frame longer than {max} bytes; closing the connection"),
+                );
+                session.send(Response::err(Value::Null, err)).await;
+                break;
+            }
+            Some(Ok(line)) => match parse_request(&line) {
+                Ok(req) => {
+                    if !session.handle(req).await {
+                        break;
+                    }
+                }
+                Err((id, err)) => session.send(Response::err(id, err)).await,
+            },
+        }
+    }
+    if let Some(sub) = session.subscription.take() {
+        sub.abort();
+    }
+    drop(session);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), writer_task).await;
+}
+
+struct Session {
+    state: Arc<ServerState>,
+    out: mpsc::Sender<String>,
+    greeted: bool,
+    subscription: Option<JoinHandle<()>>,
+}
+
+impl Session {
+    async fn send(&self, resp: Response) {
+        if let Ok(line) = serde_json::to_string(&resp) {
+            let _ = self.out.send(line).await;
+        }
+    }
+
+    /// Handles one request; `false` closes the connection.
+    async fn handle(&mut self, req: Request) -> bool {
+        let Request {
+            id,
+            method,
+            params: raw,
+            ..
+        } = req;
+        if method == m::Hello::NAME {
+            let outcome = hello(raw);
+            let ok = outcome.is_ok();
+            self.greeted |= ok;
+            self.send(match outcome {
+                Ok(v) => Response::ok(id, v),
+                Err(e) => Response::err(id, e),
+            })
+            .await;
+            return ok;
+        }
+        if !self.greeted {
+            let err = RpcError::new(
+                ErrorKind::HelloRequired,
+                format!("the first request must be hello (got {method:?})"),
+            );
+            self.send(Response::err(id, err)).await;
+            return true;
+        }
+        let outcome = if method == m::Subscribe::NAME {
+            self.subscribe(raw).await
+        } else {
+            methods::dispatch(&self.state, &method, raw).await
+        };
+        self.send(match outcome {
+            Ok(v) => Response::ok(id, v),
+            Err(e) => Response::err(id, e),
+        })
+        .await;
+        true
+    }
+
+    /// Replies with the current head, then replays events after `since_seq` from the
+    /// database and streams live ones, each exactly once.
+    async fn subscribe(&mut self, raw: Option<Value>) -> Result<Value, RpcError> {
+        let p = params::<m::Subscribe>(raw)?;
+        if let Some(old) = self.subscription.take() {
+            old.abort();
+        }
+        // Listen before reading the head, so nothing falls between the two.
+        let live = self.state.engine.events();
+        let store = self.state.engine.store().clone();
+        let head = store.head_seq().await?;
+        let since = p.since_seq.unwrap_or(head);
+        let out = self.out.clone();
+        self.subscription = Some(tokio::spawn(forward(store, live, since, out)));
+        serde_json::to_value(SubscribeResult { head_seq: head })
+            .map_err(|e| RpcError::new(ErrorKind::Internal, e.to_string()))
+    }
+}
+
+fn hello(raw: Option<Value>) -> Result<Value, RpcError> {
+    let p = params::<m::Hello>(raw)?;
+    if p.protocol != PROTOCOL_VERSION {
+        return Err(RpcError::new(
+            ErrorKind::VersionMismatch,
+            format!(
+                "client {:?} speaks protocol {}, this daemon (genq {}) speaks protocol {}; \
+                 use the same genq version for both (`genq daemon stop` restarts it with yours)",
+                p.client,
+                p.protocol,
+                env!("CARGO_PKG_VERSION"),
+                PROTOCOL_VERSION
+            ),
+        ));
+    }
+    serde_json::to_value(HelloResult {
+        protocol: PROTOCOL_VERSION,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        pid: std::process::id(),
+    })
+    .map_err(|e| RpcError::new(ErrorKind::Internal, e.to_string()))
+}
+
+fn notification(method: &str, params: impl serde::Serialize) -> Option<String> {
+    serde_json::to_string(&Notification::new(method, params)).ok()
+}
+
+async fn forward(
+    store: crate::store::Store,
+    mut live: broadcast::Receiver<genq_protocol::Event>,
+    since: u64,
+    out: mpsc::Sender<String>,
+) {
+    let mut last = since;
+    // Replay what the client missed.
+    loop {
+        let Ok(batch) = store.events_since(last, REPLAY_BATCH).await else {
+            return;
+        };
+        let Some(end) = batch.last().map(|e| e.seq) else {
+            break;
+        };
+        for e in &batch {
+            let Some(line) = notification(NOTIFY_EVENT, e) else {
+                continue;
+            };
+            if out.send(line).await.is_err() {
+                return;
+            }
+        }
+        last = end;
+    }
+    // Then live events, skipping what the replay already delivered.
+    loop {
+        match live.recv().await {
+            Ok(e) if e.seq <= last => continue,
+            Ok(e) => {
+                let seq = e.seq;
+                let Some(line) = notification(NOTIFY_EVENT, &e) else {
+                    continue;
+                };
+                if out.send(line).await.is_err() {
+                    return;
+                }
+                last = seq;
+            }
+            Err(broadcast::error::RecvError::Lagged(_)) => {
+                let params = ResyncParams {
+                    last_seq: last,
+                    reason: "this client fell behind the event stream; refetch and subscribe \
+                             again from last_seq"
+                        .into(),
+                };
+                if let Some(line) = notification(NOTIFY_RESYNC, params) {
+                    let _ = out.send(line).await;
+                }
+                return;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}

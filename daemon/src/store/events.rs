@@ -1,0 +1,83 @@
+//! The event log behind `seq`: appended in the same transaction as the change it announces.
+
+use super::StoreError;
+use genq_protocol::{Event, EventBody, JobId, Timestamp};
+use rusqlite::{Connection, params};
+
+pub(super) fn append(
+    conn: &Connection,
+    job_id: &JobId,
+    at: Timestamp,
+    body: EventBody,
+) -> Result<Event, StoreError> {
+    let json = serde_json::to_string(&body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    conn.execute(
+        "INSERT INTO job_events (job_id, at, body) VALUES (?1, ?2, ?3)",
+        params![job_id.as_str(), at.unix_millis(), json],
+    )?;
+    Ok(Event {
+        seq: conn.last_insert_rowid() as u64,
+        job_id: job_id.clone(),
+        at,
+        body,
+    })
+}
+
+fn row_to_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<(u64, String, i64, String)> {
+    Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?, r.get(3)?))
+}
+
+fn decode(rows: Vec<(u64, String, i64, String)>) -> Result<Vec<Event>, StoreError> {
+    rows.into_iter()
+        .map(|(seq, job, at, body)| {
+            let body: EventBody = serde_json::from_str(&body)
+                .map_err(|e| StoreError::Corrupt(format!("event {seq}: {e}")))?;
+            Ok(Event {
+                seq,
+                job_id: JobId(job),
+                at: Timestamp::from_unix_millis(at),
+                body,
+            })
+        })
+        .collect()
+}
+
+impl super::Store {
+    /// Events with `seq > since`, oldest first, at most `limit`.
+    pub async fn events_since(&self, since: u64, limit: u32) -> Result<Vec<Event>, StoreError> {
+        self.call(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT seq, job_id, at, body FROM job_events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            )?;
+            let rows = stmt
+                .query_map(params![since as i64, limit], row_to_event)?
+                .collect::<Result<Vec<_>, _>>()?;
+            decode(rows)
+        })
+        .await
+    }
+
+    /// Every event of one job, oldest first.
+    pub async fn events_for_job(&self, id: JobId) -> Result<Vec<Event>, StoreError> {
+        self.call(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT seq, job_id, at, body FROM job_events WHERE job_id = ?1 ORDER BY seq",
+            )?;
+            let rows = stmt
+                .query_map(params![id.as_str()], row_to_event)?
+                .collect::<Result<Vec<_>, _>>()?;
+            decode(rows)
+        })
+        .await
+    }
+
+    /// The newest `seq`, 0 when there are no events.
+    pub async fn head_seq(&self) -> Result<u64, StoreError> {
+        self.call(|conn| {
+            let seq: Option<i64> =
+                conn.query_row("SELECT MAX(seq) FROM job_events", [], |r| r.get(0))?;
+            Ok(seq.unwrap_or(0) as u64)
+        })
+        .await
+    }
+}

@@ -1,0 +1,96 @@
+//! Numbered schema migrations. Once landed, a migration is never edited: changes come as a
+//! new one at the end.
+
+use super::StoreError;
+use rusqlite::Connection;
+use rusqlite_migration::{M, Migrations};
+use std::path::Path;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: jobs, their event log and their outputs.
+    r#"
+    CREATE TABLE jobs (
+        id               TEXT PRIMARY KEY,
+        kind             TEXT NOT NULL,
+        provider         TEXT NOT NULL,
+        model            TEXT,
+        state            TEXT NOT NULL,
+        progress         INTEGER,
+        spec             TEXT NOT NULL,
+        prompt           TEXT NOT NULL,
+        remote_id        TEXT,
+        idempotency_key  TEXT UNIQUE,
+        retry_of         TEXT REFERENCES jobs(id),
+        error_kind       TEXT,
+        error_message    TEXT,
+        error_request_id TEXT,
+        times            TEXT NOT NULL DEFAULT '{}',
+        created_at       INTEGER NOT NULL,
+        updated_at       INTEGER NOT NULL,
+        finished_at      INTEGER
+    );
+    CREATE INDEX jobs_by_state ON jobs(state, id);
+    CREATE INDEX jobs_by_provider ON jobs(provider, id);
+
+    CREATE TABLE job_events (
+        seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id  TEXT NOT NULL REFERENCES jobs(id),
+        at      INTEGER NOT NULL,
+        body    TEXT NOT NULL
+    );
+    CREATE INDEX job_events_by_job ON job_events(job_id, seq);
+
+    CREATE TABLE outputs (
+        job_id      TEXT NOT NULL REFERENCES jobs(id),
+        idx         INTEGER NOT NULL,
+        role        TEXT NOT NULL,
+        label       TEXT,
+        format      TEXT,
+        source_url  TEXT,
+        path        TEXT,
+        sha256      TEXT,
+        size        INTEGER,
+        mime        TEXT,
+        width       INTEGER,
+        height      INTEGER,
+        PRIMARY KEY (job_id, idx)
+    );
+
+    CREATE TABLE uploads (
+        job_id  TEXT NOT NULL,
+        idx     INTEGER NOT NULL,
+        target  TEXT NOT NULL,
+        url     TEXT,
+        error   TEXT,
+        at      INTEGER NOT NULL,
+        PRIMARY KEY (job_id, idx, target),
+        FOREIGN KEY (job_id, idx) REFERENCES outputs(job_id, idx)
+    );
+    "#,
+];
+
+/// Schema version this build writes.
+pub fn latest_version() -> usize {
+    MIGRATIONS.len()
+}
+
+pub(super) fn check_and_migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(StoreError::Sqlite)?;
+    if version > latest_version() as i64 {
+        return Err(StoreError::Open {
+            path: path.to_path_buf(),
+            message: format!(
+                "has schema version {version}, newer than this genq understands ({}); \
+                 it was left untouched. Upgrade genq, or point GENQ_HOME elsewhere",
+                latest_version()
+            ),
+        });
+    }
+    let migrations = Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect());
+    migrations.to_latest(conn).map_err(|e| StoreError::Open {
+        path: path.to_path_buf(),
+        message: format!("cannot bring the schema up to date: {e}"),
+    })
+}
