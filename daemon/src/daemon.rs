@@ -47,7 +47,7 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
     .into_iter()
     .flatten()
     {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        create_private_dir(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let _lock = DaemonLock::acquire(&paths.lock)?;
     let _log_guard = init_logging(&paths, opts.log_to_stderr)?;
@@ -104,6 +104,16 @@ async fn serve(
     tracing::info!("shutting down");
     state.engine.shutdown(Duration::from_secs(10)).await;
     Ok(())
+}
+
+/// Creates a directory (and its parents) readable only by this user: prompts, outputs and
+/// logs are nobody else's business. Existing directories are left as they are.
+fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
 }
 
 fn spawn_signal_handlers(shutdown: CancellationToken, engine: crate::engine::Engine) {

@@ -1,0 +1,339 @@
+//! Test harness: an isolated genq home per test (`GENQ_HOME` in a temp dir), the real
+//! `genq` binary, and a raw protocol client for poking the socket directly.
+
+use genq_protocol::Paths;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+
+/// Generous bound for anything a test waits on; reaching it means the feature is broken.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// The workspace's `target/<profile>` directory, from the test binary's own location.
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test-binary>
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("test binary lives in target/<profile>/deps")
+        .to_path_buf()
+}
+
+/// Path of the `genq` binary, built once per test process so it is never stale.
+pub fn genq_bin() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let dir = target_dir();
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let mut cmd = Command::new(cargo);
+            cmd.args(["build", "--quiet", "-p", "genq", "--bin", "genq"]);
+            if dir.file_name().is_some_and(|n| n == "release") {
+                cmd.arg("--release");
+            }
+            let status = cmd.status().expect("run cargo build for the genq binary");
+            assert!(status.success(), "building the genq binary failed");
+            dir.join("genq")
+        })
+        .clone()
+}
+
+/// Installs the TLS provider reqwest needs; harmless when already done.
+pub fn init_tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// An isolated genq installation: its own home, config, database and socket.
+pub struct Home {
+    pub dir: tempfile::TempDir,
+    pub paths: Paths,
+    envs: Vec<(String, String)>,
+}
+
+impl Default for Home {
+    fn default() -> Self {
+        Home::new()
+    }
+}
+
+impl Home {
+    pub fn new() -> Home {
+        let dir = tempfile::Builder::new()
+            .prefix("gq")
+            .tempdir_in("/tmp")
+            .expect("temp dir");
+        let paths = Paths::resolve(
+            |k| (k == "GENQ_HOME").then(|| dir.path().to_path_buf()),
+            nix::unistd::getuid().as_raw(),
+        );
+        Home {
+            dir,
+            paths,
+            envs: Vec::new(),
+        }
+    }
+
+    /// Sets an environment variable for every genq process this home starts (the daemon
+    /// inherits it when autostarted).
+    pub fn env(&mut self, key: &str, value: &str) {
+        self.envs.push((key.into(), value.into()));
+    }
+
+    pub fn write_config(&self, toml: &str) {
+        std::fs::write(&self.paths.config, toml).expect("write config");
+        set_mode(&self.paths.config, 0o600);
+    }
+
+    /// A `genq` command in this home. Provider keys from the outer environment are removed
+    /// so a test only sees the keys it sets.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(genq_bin());
+        c.args(args)
+            .env("GENQ_HOME", self.dir.path())
+            .env("GENQ_LOG", "debug")
+            .env_remove("GENQ_NO_AUTOSTART")
+            .stdin(Stdio::null());
+        for k in [
+            "MODELSCOPE_API_TOKEN",
+            "MODELSCOPE_API_KEY",
+            "DASHSCOPE_API_KEY",
+            "TRIPO_API_KEY",
+        ] {
+            c.env_remove(k);
+        }
+        for (k, v) in &self.envs {
+            c.env(k, v);
+        }
+        c
+    }
+
+    /// Runs `genq ARGS` to completion.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("run genq")
+    }
+
+    /// Runs `genq ARGS`, asserting success, and returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "genq {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs `genq ARGS --json` (args must include it) and parses stdout.
+    pub fn json(&self, args: &[&str]) -> Value {
+        let out = self.ok(args);
+        serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("genq {args:?}: not JSON ({e}): {out}"))
+    }
+
+    pub fn start_daemon(&self) {
+        self.ok(&["daemon", "start"]);
+    }
+
+    /// The running daemon's pid, from its lock file.
+    pub fn daemon_pid(&self) -> Option<i32> {
+        let text = std::fs::read_to_string(&self.paths.lock).ok()?;
+        let pid: i32 = text.trim().parse().ok()?;
+        alive(pid).then_some(pid)
+    }
+
+    /// `kill -9` the daemon and wait until it is gone.
+    pub fn kill9(&self) {
+        if let Some(pid) = self.daemon_pid() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            wait_gone(pid);
+        }
+    }
+
+    /// The daemon's log so far (for failure messages and secret checks).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.paths.log_file()).unwrap_or_default()
+    }
+
+    /// Connects a raw protocol client (after `hello`).
+    pub async fn client(&self) -> RawClient {
+        let mut c = RawClient::connect(&self.paths.socket).await;
+        let hello = c
+            .call(
+                "hello",
+                json!({"protocol": genq_protocol::PROTOCOL_VERSION, "client": "test"}),
+            )
+            .await;
+        assert!(hello.get("result").is_some(), "hello failed: {hello}");
+        c
+    }
+}
+
+impl Drop for Home {
+    fn drop(&mut self) {
+        if let Some(pid) = self.daemon_pid() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            wait_gone(pid);
+        }
+    }
+}
+
+pub fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+pub fn alive(pid: i32) -> bool {
+    // Signal 0 checks existence; a zombie still counts, so look at /proc too.
+    if nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err() {
+        return false;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// Waits until a process has exited (bounded by [`PATIENCE`]).
+pub fn wait_gone(pid: i32) {
+    let start = std::time::Instant::now();
+    while alive(pid) {
+        assert!(start.elapsed() < PATIENCE, "process {pid} did not exit");
+        // Polling a pid: there is no portable event for another process's exit.
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A protocol client that speaks raw lines, for tests of the wire itself.
+pub struct RawClient {
+    reader: BufReader<OwnedReadHalf>,
+    writer: OwnedWriteHalf,
+    next_id: u64,
+    /// Notifications read while waiting for a response.
+    pub notifications: std::collections::VecDeque<Value>,
+}
+
+impl RawClient {
+    pub async fn connect(socket: &Path) -> RawClient {
+        let stream = UnixStream::connect(socket)
+            .await
+            .expect("connect to the daemon socket");
+        let (r, w) = stream.into_split();
+        RawClient {
+            reader: BufReader::new(r),
+            writer: w,
+            next_id: 1,
+            notifications: Default::default(),
+        }
+    }
+
+    pub async fn send_raw(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).await.expect("write to socket");
+        self.writer.flush().await.expect("flush socket");
+    }
+
+    /// Reads one line; `None` when the daemon closed the connection.
+    pub async fn read_line(&mut self) -> Option<Value> {
+        let mut line = String::new();
+        let n = tokio::time::timeout(PATIENCE, self.reader.read_line(&mut line))
+            .await
+            .expect("daemon answered in time")
+            .ok()?;
+        if n == 0 {
+            return None;
+        }
+        Some(
+            serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("bad line from daemon ({e}): {line}")),
+        )
+    }
+
+    /// Sends a request and returns its response (the whole JSON-RPC object), keeping any
+    /// notifications that arrive first.
+    pub async fn call(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        let line =
+            json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string();
+        self.send_raw(format!("{line}\n").as_bytes()).await;
+        loop {
+            let msg = self
+                .read_line()
+                .await
+                .expect("connection closed before the response");
+            if msg.get("id") == Some(&json!(id)) {
+                return msg;
+            }
+            self.notifications.push_back(msg);
+        }
+    }
+
+    /// Like [`call`](Self::call) but returns `result`, panicking on an error.
+    pub async fn ok(&mut self, method: &str, params: Value) -> Value {
+        let resp = self.call(method, params).await;
+        resp.get("result")
+            .cloned()
+            .unwrap_or_else(|| panic!("{method} failed: {resp}"))
+    }
+
+    /// The next notification (already buffered or read from the socket).
+    pub async fn notification(&mut self) -> Value {
+        if let Some(n) = self.notifications.pop_front() {
+            return n;
+        }
+        self.read_line()
+            .await
+            .expect("connection closed while waiting for a notification")
+    }
+
+    /// Reads `event` notifications until `pred` holds for one, returning all seen.
+    pub async fn events_until(&mut self, mut pred: impl FnMut(&Value) -> bool) -> Vec<Value> {
+        let mut seen = Vec::new();
+        loop {
+            let n = self.notification().await;
+            if n["method"] == "event" {
+                let ev = n["params"].clone();
+                let done = pred(&ev);
+                seen.push(ev);
+                if done {
+                    return seen;
+                }
+            }
+        }
+    }
+
+    /// Waits until job `id` reaches a final state, via events; returns that state.
+    pub async fn wait_final(&mut self, id: &str) -> String {
+        let job = self.ok("jobs.get", json!({"id": id})).await;
+        let state = job["state"].as_str().unwrap_or_default().to_string();
+        if ["succeeded", "failed", "canceled"].contains(&state.as_str()) {
+            return state;
+        }
+        let evs = self
+            .events_until(|e| {
+                e["job_id"] == id
+                    && e["type"] == "state"
+                    && ["succeeded", "failed", "canceled"].contains(&e["to"].as_str().unwrap_or(""))
+            })
+            .await;
+        evs.last()
+            .and_then(|e| e["to"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    }
+}
