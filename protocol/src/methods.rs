@@ -58,6 +58,10 @@ method!(
     /// Replays events after `since_seq`, then streams new ones as `event` notifications.
     Subscribe, "subscribe", SubscribeParams, SubscribeResult
 );
+method!(
+    /// Every provider with its settings (never the key), load and quota.
+    ProvidersList, "providers.list", Empty, Vec<ProviderInfo>
+);
 method!(DaemonStatus, "daemon.status", Empty, StatusResult);
 method!(
     /// Stops the daemon gracefully after replying.
@@ -189,4 +193,32 @@ pub struct StatusResult {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ShutdownResult {
     pub pid: u32,
+}
+
+/// One provider as `genq providers` shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProviderInfo {
+    pub name: String,
+    pub base_url: String,
+    /// Where the key comes from (`env MODELSCOPE_API_TOKEN`, `api_key_cmd`, `config file`,
+    /// `none`); never the key.
+    pub key_source: String,
+    pub has_key: bool,
+    pub max_concurrent: u32,
+    pub requests_per_second: f64,
+    pub timeout_s: u64,
+    /// Remote tasks in flight now.
+    pub in_flight: u32,
+    /// Jobs waiting for a free slot.
+    pub queued: u32,
+    /// Seconds left of a provider-wide slowdown after a 429.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_for_s: Option<f64>,
+    /// Remaining quota or balance, when the provider reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota_remaining: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota_detail: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }

@@ -223,6 +223,38 @@ fn times_json(times: &BTreeMap<JobState, Timestamp>) -> String {
     serde_json::to_string(&raw).unwrap_or_else(|_| "{}".into())
 }
 
+fn insert_job(tx: &Connection, new: &NewJob, now: Timestamp) -> Result<Event, StoreError> {
+    let mut times = BTreeMap::new();
+    times.insert(JobState::Queued, now);
+    let spec = serde_json::to_string(&new.spec).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    tx.execute(
+        "INSERT INTO jobs (id, kind, provider, model, state, spec, prompt, idempotency_key,
+                           retry_of, times, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+        params![
+            new.id.as_str(),
+            new.kind.as_str(),
+            new.spec.provider,
+            new.spec.model,
+            spec,
+            new.spec.prompt,
+            new.idempotency_key,
+            new.retry_of.as_ref().map(|r| r.as_str()),
+            times_json(&times),
+            now.unix_millis(),
+        ],
+    )?;
+    append(
+        tx,
+        &new.id,
+        now,
+        EventBody::Created {
+            provider: new.spec.provider.clone(),
+            model: new.spec.model.clone(),
+        },
+    )
+}
+
 /// What `create_job` did.
 pub enum Created {
     New(Job, Event),
@@ -248,40 +280,24 @@ impl Store {
                     return Ok(Created::Existing(require_job(&tx, &id)?));
                 }
             }
-            let now = Timestamp::now();
-            let mut times = BTreeMap::new();
-            times.insert(JobState::Queued, now);
-            let spec =
-                serde_json::to_string(&new.spec).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            tx.execute(
-                "INSERT INTO jobs (id, kind, provider, model, state, spec, prompt, idempotency_key,
-                                   retry_of, times, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
-                params![
-                    new.id.as_str(),
-                    new.kind.as_str(),
-                    new.spec.provider,
-                    new.spec.model,
-                    spec,
-                    new.spec.prompt,
-                    new.idempotency_key,
-                    new.retry_of.as_ref().map(|r| r.as_str()),
-                    times_json(&times),
-                    now.unix_millis(),
-                ],
-            )?;
-            let event = append(
-                &tx,
-                &new.id,
-                now,
-                EventBody::Created {
-                    provider: new.spec.provider.clone(),
-                    model: new.spec.model.clone(),
-                },
-            )?;
+            let event = insert_job(&tx, &new, Timestamp::now())?;
             let job = require_job(&tx, new.id.as_str())?;
             tx.commit()?;
             Ok(Created::New(job, event))
+        })
+        .await
+    }
+
+    /// Creates many jobs in one transaction (imports, benchmarks). Runners are not started.
+    pub async fn create_jobs(&self, jobs: Vec<NewJob>) -> Result<usize, StoreError> {
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            let now = Timestamp::now();
+            for new in &jobs {
+                insert_job(&tx, new, now)?;
+            }
+            tx.commit()?;
+            Ok(jobs.len())
         })
         .await
     }

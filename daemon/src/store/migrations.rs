@@ -74,7 +74,7 @@ pub fn latest_version() -> usize {
     MIGRATIONS.len()
 }
 
-pub(super) fn check_and_migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+pub(super) fn refuse_newer(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(StoreError::Sqlite)?;
@@ -88,6 +88,11 @@ pub(super) fn check_and_migrate(conn: &mut Connection, path: &Path) -> Result<()
             ),
         });
     }
+    Ok(())
+}
+
+pub(super) fn check_and_migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    refuse_newer(conn, path)?;
     let migrations = Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect());
     migrations.to_latest(conn).map_err(|e| StoreError::Open {
         path: path.to_path_buf(),

@@ -6,6 +6,8 @@
 mod events;
 mod jobs;
 mod migrations;
+#[cfg(test)]
+mod tests;
 
 pub use jobs::{Created, NewJob, OutputRecord, Transition};
 
@@ -131,6 +133,8 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
             "failed its integrity check ({check}); it was left untouched. Move it aside to start afresh"
         )));
     }
+    // Before anything that writes (even a journal mode change): a newer schema stays as it is.
+    migrations::refuse_newer(&conn, path)?;
     // WAL: readers never wait for the writer; NORMAL sync keeps every commit across a crash
     // of the process (only power loss can take the last ones).
     conn.execute_batch(

@@ -3,6 +3,7 @@
 
 mod daemon;
 mod jobs;
+mod providers;
 
 use super::ServerState;
 use crate::engine::EngineError;
@@ -56,6 +57,10 @@ pub async fn dispatch(
         m::JobsRetry::NAME => to_value(jobs::retry(state, params::<m::JobsRetry>(raw)?).await?),
         m::JobsExport::NAME => to_value(jobs::export(state, params::<m::JobsExport>(raw)?).await?),
         m::JobsEvents::NAME => to_value(jobs::events(state, params::<m::JobsEvents>(raw)?).await?),
+        m::ProvidersList::NAME => {
+            params::<m::ProvidersList>(raw)?;
+            to_value(providers::list(state)?)
+        }
         m::DaemonStatus::NAME => {
             params::<m::DaemonStatus>(raw)?;
             to_value(daemon::status(state).await?)
@@ -85,6 +90,7 @@ pub fn known_methods() -> Vec<&'static str> {
         m::JobsExport::NAME,
         m::JobsEvents::NAME,
         m::Subscribe::NAME,
+        m::ProvidersList::NAME,
         m::DaemonStatus::NAME,
         m::DaemonShutdown::NAME,
     ]

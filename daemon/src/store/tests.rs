@@ -1,0 +1,240 @@
+//! Store behaviour on real SQLite files.
+
+use super::*;
+use genq_protocol::methods::{ListParams, Sort};
+use genq_protocol::{JobKind, JobSpec, JobState};
+
+fn new_job(i: u32, prompt: &str) -> NewJob {
+    NewJob {
+        id: genq_protocol::JobId(uuid::Uuid::now_v7().to_string()),
+        kind: JobKind::Image,
+        spec: JobSpec {
+            provider: if i % 2 == 0 {
+                "modelscope"
+            } else {
+                "dashscope"
+            }
+            .into(),
+            prompt: prompt.into(),
+            ..JobSpec::default()
+        },
+        idempotency_key: None,
+        retry_of: None,
+    }
+}
+
+async fn store() -> (tempfile::TempDir, Store, StoreThread) {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, t) = Store::open(&dir.path().join("genq.db")).unwrap();
+    (dir, s, t)
+}
+
+#[tokio::test]
+async fn illegal_transitions_are_refused_and_change_nothing() {
+    let (_d, s, _t) = store().await;
+    let Created::New(job, _) = s.create_job(new_job(0, "a")).await.unwrap() else {
+        panic!()
+    };
+    let err = s
+        .transition(job.id.clone(), Transition::to(JobState::Succeeded))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        StoreError::IllegalTransition {
+            from: JobState::Queued,
+            to: JobState::Succeeded,
+            ..
+        }
+    ));
+    assert_eq!(
+        s.get_job(job.id.0.clone()).await.unwrap().state,
+        JobState::Queued
+    );
+    let (j, events) = s
+        .transition(job.id.clone(), Transition::to(JobState::Canceled))
+        .await
+        .unwrap();
+    assert_eq!(j.state, JobState::Canceled);
+    assert!(j.finished_at.is_some());
+    assert_eq!(events.len(), 1);
+    assert!(
+        s.transition(job.id.clone(), Transition::to(JobState::Queued))
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn idempotency_key_returns_the_first_job() {
+    let (_d, s, _t) = store().await;
+    let mut a = new_job(0, "first");
+    a.idempotency_key = Some("k1".into());
+    let mut b = new_job(0, "second");
+    b.idempotency_key = Some("k1".into());
+    let Created::New(first, _) = s.create_job(a).await.unwrap() else {
+        panic!()
+    };
+    let Created::Existing(again) = s.create_job(b).await.unwrap() else {
+        panic!("created twice")
+    };
+    assert_eq!(first.id, again.id);
+    assert_eq!(again.params.prompt, "first");
+}
+
+#[tokio::test]
+async fn prefixes_resolve_when_unique() {
+    let (_d, s, _t) = store().await;
+    let Created::New(job, _) = s.create_job(new_job(0, "a")).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        s.get_job(job.id.0[..13].to_string()).await.unwrap().id,
+        job.id
+    );
+    // Two jobs made in the same millisecond share a long prefix.
+    let Created::New(other, _) = s.create_job(new_job(0, "b")).await.unwrap() else {
+        panic!()
+    };
+    let common: String = job
+        .id
+        .0
+        .chars()
+        .zip(other.id.0.chars())
+        .take_while(|(a, b)| a == b)
+        .map(|(a, _)| a)
+        .collect();
+    assert!(matches!(
+        s.get_job(common).await,
+        Err(StoreError::Ambiguous { count: 2, .. })
+    ));
+    assert!(matches!(
+        s.get_job("zz".into()).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn lists_page_filter_and_sort_on_the_database() {
+    let (_d, s, _t) = store().await;
+    let jobs: Vec<_> = (0..120)
+        .map(|i| {
+            new_job(
+                i,
+                &format!("prompt {i} {}", if i % 10 == 0 { "teapot" } else { "cat" }),
+            )
+        })
+        .collect();
+    s.create_jobs(jobs).await.unwrap();
+    let page = s
+        .list_jobs(ListParams {
+            limit: Some(50),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!((page.jobs.len(), page.total), (50, 120));
+    assert!(
+        page.jobs.windows(2).all(|w| w[0].id > w[1].id),
+        "newest first"
+    );
+    let next = s
+        .list_jobs(ListParams {
+            limit: Some(50),
+            cursor: page.next_cursor.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(next.jobs[0].id < page.jobs[49].id);
+    let teapots = s
+        .list_jobs(ListParams {
+            text: Some("TEAPOT".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(teapots.total, 12);
+    let ds = s
+        .list_jobs(ListParams {
+            provider: Some("dashscope".into()),
+            sort: Sort::Oldest,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ds.total, 60);
+    assert!(
+        ds.jobs.windows(2).all(|w| w[0].id < w[1].id),
+        "oldest first"
+    );
+    let none = s
+        .list_jobs(ListParams {
+            state: vec![JobState::Running],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(none.total, 0);
+    let pct = s
+        .list_jobs(ListParams {
+            text: Some("%".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        pct.total, 0,
+        "LIKE wildcards in the search text are literal"
+    );
+}
+
+#[tokio::test]
+async fn a_newer_schema_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("genq.db");
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(
+            "CREATE TABLE keep (x); INSERT INTO keep VALUES (42); PRAGMA user_version = 99;",
+        )
+        .unwrap();
+    }
+    let before = std::fs::read(&path).unwrap();
+    let err = Store::open(&path)
+        .err()
+        .expect("newer schema accepted")
+        .to_string();
+    assert!(err.contains("99") && err.contains("newer"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_a_database_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("genq.db");
+    std::fs::write(&path, b"this is not sqlite, but it is somebody's data").unwrap();
+    let err = Store::open(&path)
+        .err()
+        .expect("garbage accepted")
+        .to_string();
+    assert!(err.contains("untouched"), "{err}");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        b"this is not sqlite, but it is somebody's data"
+    );
+}
+
+#[tokio::test]
+async fn events_have_increasing_seq_and_replay_from_any_point() {
+    let (_d, s, _t) = store().await;
+    for i in 0..5 {
+        s.create_job(new_job(i, "x")).await.unwrap();
+    }
+    let all = s.events_since(0, 100).await.unwrap();
+    assert_eq!(all.len(), 5);
+    assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
+    let tail = s.events_since(all[2].seq, 100).await.unwrap();
+    assert_eq!(tail.len(), 2);
+    assert_eq!(s.head_seq().await.unwrap(), all[4].seq);
+}
