@@ -113,7 +113,7 @@ pub struct ModelRule {
     pub provider: &'static str,
     pub id: &'static str,
     /// Base family, for grouping and for matching LoRAs (`qwen-image`, `flux`, `z-image`,
-    /// `sd`, `wan2.2`, `wan2.5`).
+    /// `sd`, `wan` for Wan 2.2 and earlier, `wan2.5`).
     pub family: &'static str,
     /// Used when a job names no model.
     pub is_default: bool,
@@ -255,16 +255,16 @@ pub static MODELS: &[ModelRule] = &[
     // DashScope Wan text-to-image (providers.md §2.2, §2.3).
     ModelRule {
         is_default: true,
-        ..dashscope("wan2.2-t2i-flash", "wan2.2", WAN22_SIZE)
+        ..dashscope("wan2.2-t2i-flash", "wan", WAN22_SIZE)
     },
-    dashscope("wan2.2-t2i-plus", "wan2.2", WAN22_SIZE),
-    dashscope("wanx2.1-t2i-turbo", "wan2.2", WAN22_SIZE),
-    dashscope("wanx2.1-t2i-plus", "wan2.2", WAN22_SIZE),
+    dashscope("wan2.2-t2i-plus", "wan", WAN22_SIZE),
+    dashscope("wanx2.1-t2i-turbo", "wan", WAN22_SIZE),
+    dashscope("wanx2.1-t2i-plus", "wan", WAN22_SIZE),
     ModelRule {
         prompt_max_chars: 2000,
         ..dashscope("wan2.5-t2i-preview", "wan2.5", WAN25_SIZE)
     },
-    dashscope("wanx2.0-t2i-turbo", "wan2.2", WAN22_SIZE),
+    dashscope("wanx2.0-t2i-turbo", "wan", WAN22_SIZE),
 ];
 
 /// Rules for a ModelScope model id not in [`MODELS`]: model availability is catalog data, so
