@@ -647,6 +647,9 @@ async fn a_429_slows_the_provider_and_records_the_quota_headers() {
         .header("modelscope-ratelimit-requests-limit", "2000")
         .header("modelscope-ratelimit-requests-remaining", "0"),
         Canned::json(429, r#"{"errors":{"message":"Request limit exceeded."}}"#),
+        Canned::json(429, r#"{"errors":{"message":"Request limit exceeded."}}"#)
+            .header("modelscope-ratelimit-model-requests-limit", "200")
+            .header("modelscope-ratelimit-model-requests-remaining", "0"),
     ])
     .await;
     let p = ModelScope::new();
@@ -674,6 +677,10 @@ async fn a_429_slows_the_provider_and_records_the_quota_headers() {
     assert!(e.retryable && e.rate_limited);
     assert_eq!(e.retry_after, None);
     assert_eq!(p.last_quota().unwrap().remaining, Some(0));
+
+    // A spent daily allowance without Retry-After: wait a long while, not a second.
+    let e = p.submit(&ctx, &s).await.unwrap_err();
+    assert_eq!(e.retry_after, Some(SPENT_QUOTA_WAIT));
 }
 
 #[tokio::test]
