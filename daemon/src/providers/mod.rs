@@ -5,7 +5,14 @@
 //! Adding a provider touches its own module, its line in [`Registry::builtin`] and its
 //! catalog entries, nothing shared.
 
+pub mod checks;
+pub mod dashscope;
 pub mod http;
+pub mod models;
+pub mod modelscope;
+
+#[cfg(test)]
+mod test_server;
 
 use async_trait::async_trait;
 use genq_protocol::{JobErrorKind, JobKind, JobSpec};
@@ -217,6 +224,13 @@ pub trait Provider: Send + Sync + 'static {
     async fn quota(&self, _ctx: &CallContext) -> Result<Option<QuotaInfo>, ProviderError> {
         Ok(None)
     }
+
+    /// The latest quota figures the provider sent in reply headers (e.g. ModelScope's
+    /// `modelscope-ratelimit-*`), from any submit or poll, without a request of its own.
+    /// `None` when the provider never sent any.
+    fn last_quota(&self) -> Option<QuotaInfo> {
+        None
+    }
 }
 
 /// Per-provider limits.
@@ -246,7 +260,10 @@ pub struct Registry {
 impl Registry {
     /// Every adaptor genq ships.
     pub fn builtin() -> Self {
-        Registry::default()
+        let mut registry = Registry::default();
+        registry.register(Arc::new(modelscope::ModelScope::new()));
+        registry.register(Arc::new(dashscope::DashScope::new()));
+        registry
     }
 
     pub fn register(&mut self, provider: Arc<dyn Provider>) {

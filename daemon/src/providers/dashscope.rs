@@ -1,0 +1,418 @@
+//! The DashScope (Alibaba Cloud Model Studio) Wan text-to-image adaptor (`dashscope`):
+//! validates jobs against the Wan model table, creates async `image-synthesis` tasks, reads
+//! task status including partial failures, and cancels pending tasks. Contract:
+//! providers.md §2.
+
+use super::checks::{self, ParamType};
+use super::http::{self, Reply};
+use super::models::{self, ModelRule};
+use super::{
+    CallContext, InvalidParam, Limits, OutputRole, PollStatus, Provider, ProviderError,
+    RemoteOutput, Submitted,
+};
+use async_trait::async_trait;
+use genq_protocol::{JobErrorKind, JobKind, JobSpec};
+use serde_json::{Map, Value, json};
+use std::time::Duration;
+
+pub const NAME: &str = "dashscope";
+pub const DEFAULT_BASE_URL: &str = "https://dashscope.aliyuncs.com";
+const KEY_ENV_VARS: &[&str] = &["DASHSCOPE_API_KEY"];
+/// Extras DashScope takes in `params`, sent under `parameters`.
+const PARAMS: &[(&str, ParamType)] = &[
+    ("prompt_extend", ParamType::Bool),
+    ("watermark", ParamType::Bool),
+];
+/// Most images one task makes.
+const N_MAX: u32 = 4;
+/// How long to hold off after `Throttling.AllocationQuota` (a spent allowance) when the
+/// reply gives no `Retry-After`.
+const SPENT_QUOTA_WAIT: Duration = Duration::from_secs(15 * 60);
+const CREATE_PATH: &[&str] = &[
+    "api",
+    "v1",
+    "services",
+    "aigc",
+    "text2image",
+    "image-synthesis",
+];
+
+/// The adaptor. It holds no key: keys come with each call's [`CallContext`].
+#[derive(Debug, Default)]
+pub struct DashScope;
+
+impl DashScope {
+    pub fn new() -> Self {
+        DashScope
+    }
+}
+
+fn default_model() -> &'static str {
+    models::default_for(NAME).map_or("wan2.2-t2i-flash", |m| m.id)
+}
+
+#[async_trait]
+impl Provider for DashScope {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn default_base_url(&self) -> &'static str {
+        DEFAULT_BASE_URL
+    }
+
+    fn key_env_vars(&self) -> &'static [&'static str] {
+        KEY_ENV_VARS
+    }
+
+    /// 2 submits a second and 2 tasks at once per Alibaba Cloud account.
+    fn default_limits(&self) -> Limits {
+        Limits {
+            max_concurrent: 2,
+            requests_per_second: 2.0,
+            timeout: Duration::from_secs(15 * 60),
+        }
+    }
+
+    fn typical_duration(&self, spec: &JobSpec) -> Duration {
+        let model = spec.model.as_deref().unwrap_or_else(|| default_model());
+        Duration::from_secs(models::find(NAME, model).map_or(60, |m| m.typical_secs))
+    }
+
+    fn validate(&self, spec: &mut JobSpec) -> Result<JobKind, InvalidParam> {
+        checks::image_kind(spec, NAME)?;
+        let model = spec
+            .model
+            .as_deref()
+            .map(str::trim)
+            .unwrap_or_else(|| default_model())
+            .to_string();
+        let rule: &ModelRule = models::find(NAME, &model).ok_or_else(|| {
+            InvalidParam::new(
+                "model",
+                format!("{model:?} is not a DashScope text-to-image model genq knows"),
+            )
+            .allowed(models::ids(NAME).join(", "))
+        })?;
+        spec.model = Some(model);
+
+        checks::prompt(spec, rule)?;
+        checks::negative_prompt(spec, rule)?;
+        checks::size(spec, rule)?;
+        checks::seed(spec)?;
+        let no_such = |what: &str| format!("DashScope Wan text-to-image has no {what} parameter");
+        checks::unsupported("steps", spec.steps.is_some(), &no_such("steps"))?;
+        checks::unsupported("guidance", spec.guidance.is_some(), &no_such("guidance"))?;
+        checks::unsupported(
+            "loras",
+            !spec.loras.is_empty(),
+            &format!("{} takes no LoRAs", rule.id),
+        )?;
+        checks::unsupported(
+            "image",
+            spec.image.is_some(),
+            "the DashScope text-to-image endpoint takes no input image",
+        )?;
+        checks::unsupported(
+            "views",
+            !spec.views.is_empty(),
+            "the DashScope text-to-image endpoint takes no input views",
+        )?;
+        match spec.n {
+            // The provider's own default is 4 images, each billed: always say how many.
+            None => spec.n = Some(1),
+            Some(n) if (1..=N_MAX).contains(&n) => {}
+            Some(n) => {
+                return Err(
+                    InvalidParam::new("n", format!("{n} images per task is out of range"))
+                        .allowed(format!("1–{N_MAX}")),
+                );
+            }
+        }
+        checks::params(spec, NAME, PARAMS)?;
+        Ok(JobKind::Image)
+    }
+
+    async fn submit(&self, ctx: &CallContext, spec: &JobSpec) -> Result<Submitted, ProviderError> {
+        let key = ctx
+            .key
+            .as_ref()
+            .ok_or_else(|| http::missing_key(NAME, KEY_ENV_VARS))?;
+        let url = http::endpoint(&ctx.base_url, CREATE_PATH)?;
+        let request = ctx
+            .http
+            .post(url)
+            .bearer_auth(key.expose())
+            .header("X-DashScope-Async", "enable")
+            .json(&create_body(spec));
+        let reply = http::send(request).await?;
+        let body = reply.json();
+        if !reply.status.is_success() {
+            return Err(http_error(&reply, body.as_ref()));
+        }
+        let body = body.ok_or_else(|| http::malformed(NAME, &reply))?;
+        let request_id = http::text_of(body.get("request_id"));
+        match http::text_of(body.get("output").and_then(|o| o.get("task_id"))) {
+            Some(remote_id) => Ok(Submitted {
+                remote_id,
+                request_id,
+            }),
+            // A 2xx create reply with `code`/`message` and no task.
+            None if body.get("code").is_some() => Err(http_error(&reply, Some(&body))),
+            None => Err(http::malformed(NAME, &reply)),
+        }
+    }
+
+    async fn poll(&self, ctx: &CallContext, remote_id: &str) -> Result<PollStatus, ProviderError> {
+        let key = ctx
+            .key
+            .as_ref()
+            .ok_or_else(|| http::missing_key(NAME, KEY_ENV_VARS))?;
+        let url = http::endpoint(&ctx.base_url, &["api", "v1", "tasks", remote_id])?;
+        let reply = http::send(ctx.http.get(url).bearer_auth(key.expose())).await?;
+        let body = reply.json();
+        if !reply.status.is_success() {
+            return Err(http_error(&reply, body.as_ref()));
+        }
+        let body = body.ok_or_else(|| http::malformed(NAME, &reply))?;
+        match body.get("output") {
+            Some(output) => Ok(poll_status(
+                remote_id,
+                output,
+                http::text_of(body.get("request_id")),
+            )),
+            None if body.get("code").is_some() => Err(http_error(&reply, Some(&body))),
+            None => Err(http::malformed(NAME, &reply)),
+        }
+    }
+
+    /// `POST /api/v1/tasks/{id}/cancel`; DashScope cancels only tasks still `PENDING`.
+    async fn cancel(&self, ctx: &CallContext, remote_id: &str) -> Result<(), ProviderError> {
+        let key = ctx
+            .key
+            .as_ref()
+            .ok_or_else(|| http::missing_key(NAME, KEY_ENV_VARS))?;
+        let url = http::endpoint(&ctx.base_url, &["api", "v1", "tasks", remote_id, "cancel"])?;
+        let reply = http::send(ctx.http.post(url).bearer_auth(key.expose())).await?;
+        if reply.status.is_success() {
+            Ok(())
+        } else {
+            Err(http_error(&reply, reply.json().as_ref()))
+        }
+    }
+}
+
+/// The JSON body of the create call (providers.md §2.3). `n` is always sent.
+fn create_body(spec: &JobSpec) -> Value {
+    let mut input = Map::new();
+    input.insert("prompt".into(), json!(spec.prompt));
+    if let Some(n) = &spec.negative_prompt {
+        input.insert("negative_prompt".into(), json!(n));
+    }
+    let mut parameters = Map::new();
+    if let Some(size) = spec.size {
+        parameters.insert(
+            "size".into(),
+            json!(format!("{}*{}", size.width, size.height)),
+        );
+    }
+    parameters.insert("n".into(), json!(spec.n.unwrap_or(1)));
+    if let Some(seed) = spec.seed {
+        parameters.insert("seed".into(), json!(seed));
+    }
+    for (k, v) in &spec.params {
+        parameters.insert(k.clone(), v.clone());
+    }
+    json!({
+        "model": spec.model.as_deref().unwrap_or_else(|| default_model()),
+        "input": input,
+        "parameters": parameters,
+    })
+}
+
+/// Reads `output` of a task reply (providers.md §2.4).
+fn poll_status(remote_id: &str, output: &Value, request_id: Option<String>) -> PollStatus {
+    let status = output
+        .get("task_status")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .trim()
+        .to_ascii_uppercase();
+    let code = http::text_of(output.get("code"));
+    let message = http::text_of(output.get("message"));
+    match status.as_str() {
+        "SUCCEEDED" => succeeded(output, request_id),
+        "FAILED" => {
+            let mut e = classify(None, code.as_deref(), message.as_deref(), None);
+            e.message = format!("{NAME}: the task failed: {}", describe(&code, &message));
+            PollStatus::Failed(task_final(e, request_id))
+        }
+        "CANCELED" => PollStatus::Failed(task_final(
+            ProviderError::final_error(
+                JobErrorKind::Provider,
+                format!(
+                    "{NAME}: the task was canceled: {}",
+                    describe(&code, &message)
+                ),
+            ),
+            request_id,
+        )),
+        "UNKNOWN" => PollStatus::Failed(task_final(
+            ProviderError::final_error(
+                JobErrorKind::NotFound,
+                format!(
+                    "{NAME}: task {remote_id} is unknown: it does not exist under this key or \
+                     has expired (task ids last 24 h)"
+                ),
+            ),
+            request_id,
+        )),
+        // PENDING, RUNNING, and anything newer: still going, bounded by the job timeout.
+        _ => PollStatus::Pending {
+            progress: None,
+            eta: None,
+        },
+    }
+}
+
+/// A task failure is the end of that task, whatever its code says.
+fn task_final(mut e: ProviderError, request_id: Option<String>) -> ProviderError {
+    e.retryable = false;
+    e.rate_limited = false;
+    e.retry_after = None;
+    e.request_id = request_id;
+    e
+}
+
+/// `SUCCEEDED`: each `results[]` entry is an image URL or a per-image `code`/`message`.
+fn succeeded(output: &Value, request_id: Option<String>) -> PollStatus {
+    let mut outputs = Vec::new();
+    let mut failures = Vec::new();
+    let mut first_failure: Option<(Option<String>, Option<String>)> = None;
+    let results = output.get("results").and_then(Value::as_array);
+    for (i, r) in results.into_iter().flatten().enumerate() {
+        match r
+            .get("url")
+            .and_then(Value::as_str)
+            .filter(|u| !u.is_empty())
+        {
+            Some(url) => outputs.push(RemoteOutput {
+                url: url.to_string(),
+                role: OutputRole::Image,
+                format: Some("png".to_string()),
+                label: None,
+            }),
+            None => {
+                let code = http::text_of(r.get("code"));
+                let message = http::text_of(r.get("message"));
+                failures.push(format!("image {i}: {}", describe(&code, &message)));
+                first_failure.get_or_insert((code, message));
+            }
+        }
+    }
+    if outputs.is_empty() {
+        let (code, message) = first_failure.unwrap_or((None, None));
+        let mut e = classify(None, code.as_deref(), message.as_deref(), None);
+        e.message = if failures.is_empty() {
+            format!("{NAME}: the task succeeded but listed no result URLs")
+        } else {
+            format!("{NAME}: every image failed: {}", failures.join("; "))
+        };
+        if failures.is_empty() {
+            e.kind = JobErrorKind::Provider;
+        }
+        return PollStatus::Failed(task_final(e, request_id));
+    }
+    PollStatus::Succeeded {
+        outputs,
+        failures,
+        request_id,
+    }
+}
+
+fn describe(code: &Option<String>, message: &Option<String>) -> String {
+    match (code, message) {
+        (Some(c), Some(m)) => format!("{c}: {m}"),
+        (Some(c), None) => c.clone(),
+        (None, Some(m)) => m.clone(),
+        (None, None) => "no reason given".to_string(),
+    }
+}
+
+/// A non-2xx reply (or a 2xx one carrying an error code), classified by its `code`.
+fn http_error(reply: &Reply, body: Option<&Value>) -> ProviderError {
+    let code = body.and_then(|b| http::text_of(b.get("code")));
+    let message = body
+        .and_then(|b| http::text_of(b.get("message")))
+        .or_else(|| (!reply.body.is_empty()).then(|| reply.snippet()))
+        .or_else(|| reply.status.canonical_reason().map(str::to_string));
+    let mut e = classify(
+        Some(reply),
+        code.as_deref(),
+        message.as_deref(),
+        body.and_then(|b| http::text_of(b.get("request_id"))),
+    );
+    e.message = format!(
+        "{NAME}: HTTP {}: {}",
+        reply.status.as_u16(),
+        describe(&code, &message)
+    );
+    e
+}
+
+/// The error-code table of providers.md §2.5. `reply` is `None` for task failures, which
+/// carry a code but no HTTP status of their own.
+fn classify(
+    reply: Option<&Reply>,
+    code: Option<&str>,
+    message: Option<&str>,
+    request_id: Option<String>,
+) -> ProviderError {
+    let text = message.unwrap_or("").to_string();
+    let base = match reply {
+        Some(r) => http::classify_status(r.status, text.clone()),
+        None => ProviderError::final_error(JobErrorKind::Provider, text.clone()),
+    };
+    let lower = text.to_ascii_lowercase();
+    let mut e = match code.unwrap_or("") {
+        "DataInspectionFailed" | "IPInfringementSuspect" => {
+            ProviderError::final_error(JobErrorKind::ContentPolicy, text)
+        }
+        "Arrearage" => ProviderError::final_error(JobErrorKind::InsufficientCredits, text),
+        // The model or account cannot take async calls: a configuration error, not a key one.
+        _ if lower.contains("does not support synchronous calls")
+            || lower.contains("does not support asynchronous calls") =>
+        {
+            ProviderError::final_error(JobErrorKind::InvalidParams, text)
+        }
+        "InvalidApiKey" | "AccessDenied" => ProviderError::final_error(JobErrorKind::Auth, text),
+        "Throttling.AllocationQuota" => {
+            let mut e = ProviderError::retryable(JobErrorKind::Quota, text);
+            e.rate_limited = true;
+            e.retry_after = Some(SPENT_QUOTA_WAIT);
+            e
+        }
+        c if c.starts_with("Throttling") => {
+            let mut e = ProviderError::retryable(JobErrorKind::Quota, text);
+            e.rate_limited = true;
+            e
+        }
+        c if c == "InvalidParameter" || c.starts_with("BadRequest") => {
+            ProviderError::final_error(JobErrorKind::InvalidParams, text)
+        }
+        _ => base,
+    };
+    if let Some(r) = reply {
+        if r.status.as_u16() == 429 {
+            e.rate_limited = true;
+            e.retryable = true;
+        }
+        if let Some(wait) = http::retry_after(&r.headers) {
+            e.retry_after = Some(wait);
+        }
+    }
+    e.with_request_id(request_id)
+}
+
+#[cfg(test)]
+mod tests;
