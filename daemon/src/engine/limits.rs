@@ -47,7 +47,8 @@ impl Drop for Slot {
         if let Ok(mut inner) = self.limits.inner.lock() {
             inner.in_flight = inner.in_flight.saturating_sub(1);
         }
-        self.limits.freed.notify_waiters();
+        // One slot freed: wake one waiter (FIFO), not the whole queue.
+        self.limits.freed.notify_one();
     }
 }
 

@@ -176,7 +176,6 @@ impl<'a> Runner<'a> {
         let limits = self.limits(job);
         let mut delays = backoff();
         let mut transient = 0;
-        let _ = provider;
         loop {
             tokio::select! {
                 _ = limits.request_budget() => {}
@@ -188,7 +187,11 @@ impl<'a> Runner<'a> {
                     "provider is not configured".into(),
                 )));
             };
-            let err = match f(ctx).await {
+            let outcome = f(ctx).await;
+            if let Some(q) = provider.last_quota() {
+                limits.record_quota(q);
+            }
+            let err = match outcome {
                 Ok(v) => {
                     limits.record_error(None);
                     return Ok(Ok(v));
@@ -311,7 +314,11 @@ impl<'a> Runner<'a> {
             let Some(ctx) = self.inner.call_context(&job.provider) else {
                 return Err(Stop::Interrupted);
             };
-            match provider.poll(&ctx, &remote_id).await {
+            let polled = provider.poll(&ctx, &remote_id).await;
+            if let Some(q) = provider.last_quota() {
+                limits.record_quota(q);
+            }
+            match polled {
                 Ok(PollStatus::Pending { progress, eta: e }) => {
                     transient = 0;
                     eta = e;
