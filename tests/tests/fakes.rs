@@ -522,6 +522,24 @@ async fn ms_wait_for_sees_requests() {
         !ms.wait_for(Duration::from_millis(20), |r| r.len() > 1)
             .await
     );
+
+    let c = client();
+    let url = ms.base_url();
+    let key = ms.key();
+    let send = tokio::spawn(async move {
+        c.post(format!("{url}/v1/images/generations"))
+            .bearer_auth(key)
+            .header("X-ModelScope-Async-Mode", "true")
+            .json(&ms_body())
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert!(ms.wait_for_tasks(1, WAIT).await);
+    assert_eq!(ms.task_ids().len(), 1);
+    assert_eq!(send.await.unwrap(), StatusCode::OK);
+    assert!(!ms.wait_for_tasks(2, Duration::from_millis(20)).await);
 }
 
 // ---------------------------------------------------------------- DashScope

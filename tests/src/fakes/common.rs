@@ -193,19 +193,31 @@ impl Core {
         timeout: Duration,
         pred: impl Fn(&[RecordedRequest]) -> bool,
     ) -> bool {
+        self.wait_until(timeout, || pred(&lock(&self.log))).await
+    }
+
+    /// Wait until `cond` holds, re-checking whenever a request arrives or a fake's state
+    /// changes (a task is created). Returns false if `timeout` passed first.
+    pub(crate) async fn wait_until(&self, timeout: Duration, cond: impl Fn() -> bool) -> bool {
+        // Subscribe before the first check so no change between check and wait is missed.
         let mut rx = self.changed.subscribe();
         let wait = async {
             loop {
-                if pred(&lock(&self.log)) {
+                if cond() {
                     return;
                 }
                 if rx.changed().await.is_err() {
-                    // Sender lives as long as self; keep the borrow checker honest anyway.
+                    // The sender lives as long as self, so this does not happen.
                     std::future::pending::<()>().await;
                 }
             }
         };
         tokio::time::timeout(timeout, wait).await.is_ok()
+    }
+
+    /// Wake waiters after a state change that is not a new request.
+    pub(crate) fn notify(&self) {
+        self.changed.send_modify(|n| *n += 1);
     }
 
     /// Apply `fault` to the next `times` requests matching `scope`. Faults queue up in order.
@@ -272,12 +284,8 @@ impl Core {
     }
 
     fn record(&self, req: RecordedRequest) {
-        let len = {
-            let mut log = lock(&self.log);
-            log.push(req);
-            log.len()
-        };
-        self.changed.send_replace(len);
+        lock(&self.log).push(req);
+        self.notify();
     }
 }
 

@@ -283,6 +283,14 @@ impl DashScopeFake {
             .unwrap_or_default()
     }
 
+    /// Wait until `n` tasks have been created; false on timeout.
+    pub async fn wait_for_tasks(&self, n: usize, timeout: Duration) -> bool {
+        self.state
+            .core
+            .wait_until(timeout, || self.inner().order.len() >= n)
+            .await
+    }
+
     /// Number of images the task was created with (`n`, 4 when absent).
     pub fn image_count(&self, task_id: &str) -> Option<u32> {
         self.inner().tasks.get(task_id).map(|t| t.n)
@@ -586,6 +594,7 @@ async fn create(State(state): State<Arc<DsState>>, headers: HeaderMap, body: Byt
         },
     );
     i.order.push(task_id.clone());
+    state.core.notify();
     json_reply(
         StatusCode::OK,
         &json!({"output": {"task_status": "PENDING", "task_id": task_id},

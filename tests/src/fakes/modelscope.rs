@@ -313,19 +313,10 @@ impl ModelScopeFake {
 
     /// Wait until `n` tasks have been accepted; false on timeout.
     pub async fn wait_for_tasks(&self, n: usize, timeout: Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            if self.inner().order.len() >= n {
-                return true;
-            }
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            // Every accepted task was a recorded submit: wake on the next request.
-            let before = self.requests().len();
-            self.wait_for(left, |r| r.len() > before).await;
-        }
+        self.state
+            .core
+            .wait_until(timeout, || self.inner().order.len() >= n)
+            .await
     }
 }
 
@@ -688,6 +679,7 @@ async fn submit(State(state): State<Arc<MsState>>, headers: HeaderMap, body: Byt
         },
     );
     i.order.push(task_id.clone());
+    state.core.notify();
     let mut reply = json!({"task_id": task_id, "request_id": new_request_id()});
     if echo {
         reply["task_status"] = json!("SUCCEED");
