@@ -117,6 +117,63 @@ impl Home {
         self.cmd(args).output().expect("run genq")
     }
 
+    /// Runs `genq ARGS` without blocking the async runtime (fakes in this process keep
+    /// answering the daemon meanwhile).
+    pub async fn run_async(&self, args: &[&str]) -> Output {
+        let cmd = self.cmd(args);
+        tokio::process::Command::from(cmd)
+            .output()
+            .await
+            .expect("run genq")
+    }
+
+    /// [`run_async`](Self::run_async), asserting success; returns stdout.
+    pub async fn ok_async(&self, args: &[&str]) -> String {
+        let out = self.run_async(args).await;
+        assert!(
+            out.status.success(),
+            "genq {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// [`ok_async`](Self::ok_async) for a `--json` command, parsed.
+    pub async fn json_async(&self, args: &[&str]) -> Value {
+        let out = self.ok_async(args).await;
+        serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("genq {args:?}: not JSON ({e}): {out}"))
+    }
+
+    /// Points genq at a fake ModelScope (and, when given, DashScope) with their keys, plus
+    /// any extra config.
+    pub fn use_fakes(
+        &mut self,
+        ms: Option<&crate::fakes::ModelScopeFake>,
+        ds: Option<&crate::fakes::DashScopeFake>,
+        extra: &str,
+    ) {
+        let mut toml = String::new();
+        if let Some(ms) = ms {
+            toml.push_str(&format!(
+                "[providers.modelscope]\nbase_url = \"{}\"\napi_key_env = \"GENQ_TEST_MS_KEY\"\n",
+                ms.base_url()
+            ));
+            self.env("GENQ_TEST_MS_KEY", &ms.key());
+        }
+        if let Some(ds) = ds {
+            toml.push_str(&format!(
+                "[providers.dashscope]\nbase_url = \"{}\"\napi_key_env = \"GENQ_TEST_DS_KEY\"\n",
+                ds.base_url()
+            ));
+            self.env("GENQ_TEST_DS_KEY", &ds.key());
+        }
+        toml.push_str(extra);
+        self.write_config(&toml);
+    }
+
     /// Runs `genq ARGS`, asserting success, and returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
