@@ -14,7 +14,12 @@ use std::path::PathBuf;
 #[command(name = "genq", version, propagate_version = true)]
 pub struct Cli {
     /// Do not start the daemon when it is not running.
-    #[arg(long, global = true, env = "GENQ_NO_AUTOSTART")]
+    #[arg(
+        long,
+        global = true,
+        env = "GENQ_NO_AUTOSTART",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub no_autostart: bool,
 
     #[command(subcommand)]
@@ -218,4 +223,43 @@ fn parse_param(s: &str) -> Result<(String, serde_json::Value), String> {
     let value = serde_json::from_str(value)
         .unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
     Ok((key.to_string(), value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_autostart_comes_from_the_flag() {
+        let cli = Cli::try_parse_from(["genq", "jobs", "--no-autostart"]).unwrap();
+        assert!(cli.no_autostart);
+        let cli = Cli::try_parse_from(["genq", "jobs"]).unwrap();
+        // The environment may set it; without the flag it follows GENQ_NO_AUTOSTART only.
+        let env_set = std::env::var("GENQ_NO_AUTOSTART")
+            .is_ok_and(|v| ["1", "true", "yes", "on"].contains(&v.as_str()));
+        assert_eq!(cli.no_autostart, env_set);
+    }
+
+    #[test]
+    fn daemon_and_completion_commands_parse() {
+        let cli = Cli::try_parse_from(["genq", "daemon", "status", "--json"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Daemon(DaemonCommand::Status { json: true }))
+        ));
+        let cli = Cli::try_parse_from(["genq", "daemon", "run", "--detached"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Daemon(DaemonCommand::Run { detached: true }))
+        ));
+        for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+            assert!(
+                Cli::try_parse_from(["genq", "completions", shell]).is_ok(),
+                "{shell}"
+            );
+        }
+        assert!(Cli::try_parse_from(["genq", "completions", "tcsh"]).is_err());
+        assert!(Cli::try_parse_from(["genq", "wait"]).is_err());
+        assert!(Cli::try_parse_from(["genq"]).unwrap().command.is_none());
+    }
 }

@@ -321,4 +321,156 @@ mod tests {
             Some(JobErrorKind::Quota)
         );
     }
+
+    /// A stand-in daemon on a real socket: answers hello, subscribe and jobs.get, and after
+    /// the first read of the job sends a progress event, a stale replay and a resync, and
+    /// after the second subscribe the job's final transition. `final_state` is what the job ends in.
+    async fn fake_daemon(
+        listener: tokio::net::UnixListener,
+        final_state: JobState,
+    ) -> Vec<serde_json::Value> {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let (stream, _) = listener.accept().await.unwrap();
+        let (read, mut write) = stream.into_split();
+        let mut lines = BufReader::new(read).lines();
+        let mut running = sample_job();
+        running.state = JobState::Running;
+        running.progress = None;
+        running.outputs.clear();
+        let mut done = sample_job();
+        done.state = final_state;
+        if final_state == JobState::Failed {
+            done.outputs.clear();
+            done.error = Some(JobError {
+                kind: JobErrorKind::Provider,
+                message: "upstream 500".into(),
+                provider_request_id: Some("req-9".into()),
+            });
+        }
+        let id = running.id.0.clone();
+        let mut requests = Vec::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let req: serde_json::Value = serde_json::from_str(&line).unwrap();
+            requests.push(req.clone());
+            let rid = req["id"].clone();
+            let method = req["method"].as_str().unwrap_or_default().to_string();
+            let subscribes = requests
+                .iter()
+                .filter(|r| r["method"] == "subscribe")
+                .count();
+            let gets = requests
+                .iter()
+                .filter(|r| r["method"] == "jobs.get")
+                .count();
+            let result = match method.as_str() {
+                "hello" => serde_json::json!({"protocol": 1, "version": "test", "pid": 1}),
+                "subscribe" => serde_json::json!({"head_seq": 10}),
+                // The third read comes after the final event: the job is done by then.
+                "jobs.get" if gets >= 3 => serde_json::to_value(&done).unwrap(),
+                "jobs.get" => serde_json::to_value(&running).unwrap(),
+                other => panic!("unexpected method {other}"),
+            };
+            let mut out = serde_json::json!({"jsonrpc": "2.0", "id": rid, "result": result})
+                .to_string()
+                + "\n";
+            let note = |method: &str, params: serde_json::Value| {
+                serde_json::json!({"jsonrpc": "2.0", "method": method, "params": params})
+                    .to_string()
+                    + "\n"
+            };
+            if method == "jobs.get" && subscribes == 1 && gets == 1 {
+                let progress = event(11, &id, EventBody::Progress { progress: 50 });
+                out += &note("event", serde_json::to_value(&progress).unwrap());
+                // A replay of an old event the client must skip.
+                out += &note(
+                    "event",
+                    serde_json::to_value(event(9, &id, EventBody::Progress { progress: 1 }))
+                        .unwrap(),
+                );
+                out += &note(
+                    "resync",
+                    serde_json::json!({"last_seq": 11, "reason": "test"}),
+                );
+            }
+            if method == "subscribe" && subscribes == 2 {
+                let end = event(
+                    12,
+                    &id,
+                    EventBody::State {
+                        from: JobState::Running,
+                        to: final_state,
+                        error: done.error.clone(),
+                    },
+                );
+                out += &note("event", serde_json::to_value(&end).unwrap());
+            }
+            write.write_all(out.as_bytes()).await.unwrap();
+            if gets == 3 {
+                break; // the client has the final record
+            }
+        }
+        requests
+    }
+
+    async fn follow_against_fake(final_state: JobState) -> (Outcome, Vec<serde_json::Value>) {
+        let home = tempfile::tempdir().unwrap();
+        let paths = genq_protocol::Paths::resolve(
+            |k| (k == "GENQ_HOME").then(|| home.path().to_path_buf()),
+            0,
+        );
+        std::fs::create_dir_all(paths.socket_dir()).unwrap();
+        let listener = tokio::net::UnixListener::bind(&paths.socket).unwrap();
+        let server = tokio::spawn(fake_daemon(listener, final_state));
+        let ctx = Ctx {
+            paths,
+            autostart: false,
+            offset: time::UtcOffset::UTC,
+        };
+        let (client, notes) = ctx.connect().await.unwrap();
+        let outcome = follow(&ctx, &client, notes, &["0190f3a1".to_string()])
+            .await
+            .unwrap();
+        drop(client);
+        let requests = server.await.unwrap();
+        (outcome, requests)
+    }
+
+    #[tokio::test]
+    async fn follows_a_job_through_a_resync_to_success() {
+        let (outcome, requests) = follow_against_fake(JobState::Succeeded).await;
+        assert_eq!(outcome.failed, 0);
+        assert_eq!(outcome.jobs.len(), 1);
+        let job = &outcome.jobs[0];
+        assert_eq!(job.state, JobState::Succeeded);
+        // The final record was re-read, so it carries the outputs the events do not.
+        assert_eq!(job.outputs.len(), 1);
+        let methods: Vec<&str> = requests
+            .iter()
+            .filter_map(|r| r["method"].as_str())
+            .collect();
+        // Subscribed before reading the job; after the resync, subscribed again from the
+        // resync's seq and re-read the job; read the final record after the final event.
+        assert_eq!(
+            methods,
+            [
+                "hello",
+                "subscribe",
+                "jobs.get",
+                "subscribe",
+                "jobs.get",
+                "jobs.get"
+            ]
+        );
+        assert_eq!(requests[1]["params"]["since_seq"], serde_json::Value::Null);
+        assert_eq!(requests[2]["params"]["id"], "0190f3a1");
+        assert_eq!(requests[3]["params"]["since_seq"], 11);
+    }
+
+    #[tokio::test]
+    async fn a_failed_job_is_counted_with_its_error() {
+        let (outcome, _) = follow_against_fake(JobState::Failed).await;
+        assert_eq!(outcome.failed, 1);
+        let err = outcome.jobs[0].error.as_ref().unwrap();
+        assert_eq!(err.provider_request_id.as_deref(), Some("req-9"));
+    }
 }
