@@ -4,7 +4,9 @@
 //! (events, resync) arrive on a channel of their own.
 
 use futures::{SinkExt, StreamExt};
-use genq_protocol::methods::{Hello, HelloParams, HelloResult};
+use genq_protocol::methods::{
+    Hello, HelloParams, HelloResult, NOTIFY_EVENT, NOTIFY_RESYNC, ResyncParams,
+};
 use genq_protocol::rpc::{Incoming, Notification, Request, Version2};
 use genq_protocol::{
     MAX_CLIENT_FRAME_BYTES, Method, NdjsonCodec, PROTOCOL_VERSION, Paths, RpcError,
@@ -107,6 +109,10 @@ impl Client {
         let (note_tx, note_rx) = mpsc::channel(NOTIFY_BUFFER);
         let reader_pending = pending.clone();
         tokio::spawn(async move {
+            // The seq of the last event handed to the reader, and whether some were dropped
+            // since: then a `resync` from that seq goes ahead of the next notification.
+            let mut last_seq: Option<u64> = None;
+            let mut lost = false;
             while let Some(Ok(line)) = reader.next().await {
                 match Incoming::parse(&line) {
                     Ok(Incoming::Response(resp)) => {
@@ -121,10 +127,29 @@ impl Client {
                         }
                     }
                     Ok(Incoming::Notification(n)) => {
-                        // A reader that fell behind loses notifications here and sees a gap
-                        // in `seq`, which tells it to resync; the connection never stalls.
-                        if let Err(mpsc::error::TrySendError::Closed(_)) = note_tx.try_send(n) {
-                            continue;
+                        // A reader that fell behind loses notifications here, then gets a
+                        // `resync` telling it where to pick up; the connection never stalls.
+                        if lost {
+                            let resync = Notification::new(
+                                NOTIFY_RESYNC,
+                                ResyncParams {
+                                    last_seq: last_seq.unwrap_or(0),
+                                    reason: "this client fell behind and dropped notifications"
+                                        .into(),
+                                },
+                            );
+                            if note_tx.try_send(resync).is_err() {
+                                continue;
+                            }
+                            lost = false;
+                        }
+                        let seq = (n.method == NOTIFY_EVENT)
+                            .then(|| n.params.as_ref()?.get("seq")?.as_u64())
+                            .flatten();
+                        match note_tx.try_send(n) {
+                            Ok(()) => last_seq = seq.or(last_seq),
+                            Err(mpsc::error::TrySendError::Full(_)) => lost = true,
+                            Err(mpsc::error::TrySendError::Closed(_)) => {}
                         }
                     }
                     Err(_) => continue,

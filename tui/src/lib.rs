@@ -1,3 +1,5 @@
 //! genq's client side: the protocol client, the CLI commands and the TUI.
 
+pub mod cli;
 pub mod client;
+pub mod tui;

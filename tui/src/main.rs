@@ -1,3 +1,5 @@
 //! `genq`: the TUI and the CLI.
 
-fn main() {}
+fn main() -> std::process::ExitCode {
+    genq::cli::main()
+}

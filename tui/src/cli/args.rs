@@ -1,0 +1,265 @@
+//! The command line as clap sees it: every command, flag and value parser. Values that have a
+//! protocol type (sizes, LoRAs, states) are parsed here, so a bad value is a clap error that
+//! names the flag.
+
+use clap::{Args, Parser, Subcommand};
+use clap_complete::Shell;
+use genq_protocol::{JobState, Lora, Size};
+use std::path::PathBuf;
+
+/// Manage AI generation jobs (images, 3D models) through a per-user daemon.
+///
+/// Without a command, opens the terminal UI.
+#[derive(Debug, Parser)]
+#[command(name = "genq", version, propagate_version = true)]
+pub struct Cli {
+    /// Do not start the daemon when it is not running.
+    #[arg(
+        long,
+        global = true,
+        env = "GENQ_NO_AUTOSTART",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub no_autostart: bool,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Submit a generation job and print its id.
+    Submit(Box<SubmitArgs>),
+    /// List jobs, newest first.
+    Jobs(JobsArgs),
+    /// Show one job in detail.
+    Show(ShowArgs),
+    /// Print events as they happen, for one job or all of them.
+    Watch(WatchArgs),
+    /// Wait until jobs finish; exits 1 if any of them failed or was canceled.
+    Wait(WaitArgs),
+    /// Cancel a job.
+    Cancel(IdArg),
+    /// Submit a finished job again as a new job.
+    Retry(IdArg),
+    /// Print a job's parameters as JSON, as `genq submit --from` reads them.
+    Export(IdArg),
+    /// Run, start, stop or query the daemon.
+    #[command(subcommand)]
+    Daemon(DaemonCommand),
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Default, Args)]
+pub struct SubmitArgs {
+    /// Provider name, as configured in config.toml.
+    #[arg(long, value_name = "NAME", required_unless_present_any = ["from"])]
+    pub provider: Option<String>,
+    /// Model id at the provider.
+    #[arg(long, value_name = "ID")]
+    pub model: Option<String>,
+    /// The prompt.
+    #[arg(long, value_name = "TEXT", required_unless_present_any = ["from", "image", "views"])]
+    pub prompt: Option<String>,
+    #[arg(long, value_name = "TEXT")]
+    pub negative_prompt: Option<String>,
+    /// Output size, e.g. 1024x1024.
+    #[arg(long, value_name = "WxH", value_parser = parse_size)]
+    pub size: Option<Size>,
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub seed: Option<i64>,
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub steps: Option<u32>,
+    #[arg(long, value_name = "F", value_parser = parse_finite)]
+    pub guidance: Option<f64>,
+    /// A LoRA by repository id, weight 1.0 unless given; repeatable.
+    #[arg(long = "lora", value_name = "REPO[:WEIGHT]", value_parser = parse_lora)]
+    pub loras: Vec<Lora>,
+    /// An input image: a URL or a local file.
+    #[arg(long, value_name = "PATH|URL")]
+    pub image: Option<String>,
+    /// A multi-view input image (front, left, back, right); repeatable.
+    #[arg(long = "view", value_name = "NAME=PATH", value_parser = parse_view)]
+    pub views: Vec<(String, String)>,
+    /// How many outputs to ask for.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub n: Option<u32>,
+    /// A provider-specific parameter; VALUE is JSON when it parses as JSON, else a string.
+    #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
+    pub params: Vec<(String, serde_json::Value)>,
+    /// A storage target for the outputs instead of the configured defaults; repeatable.
+    #[arg(long = "store", value_name = "NAME")]
+    pub store: Vec<String>,
+    /// Keep the outputs local only.
+    #[arg(long, conflicts_with = "store")]
+    pub no_store: bool,
+    /// Submitting again with the same key returns the same job.
+    #[arg(long, value_name = "K")]
+    pub idempotency_key: Option<String>,
+    /// Read the job from a JSON file (as printed by `genq export`; `-` for stdin); flags
+    /// override its fields.
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<PathBuf>,
+    /// Follow the job until it ends; exit 1 if it failed or was canceled.
+    #[arg(long)]
+    pub wait: bool,
+    /// Print the job as JSON instead of its id.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct JobsArgs {
+    /// Only jobs in these states; repeatable or comma-separated.
+    #[arg(long, value_name = "S", value_delimiter = ',', value_parser = parse_state)]
+    pub state: Vec<JobState>,
+    #[arg(long, value_name = "P")]
+    pub provider: Option<String>,
+    /// Case-insensitive text in the prompt, model or id.
+    #[arg(long, value_name = "TEXT")]
+    pub search: Option<String>,
+    /// How many jobs to list.
+    #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: u32,
+    /// Print the jobs as a JSON array.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Job id or any unique prefix of it.
+    pub id: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Only this job (id or unique prefix); stops when it ends.
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// Job ids or unique prefixes.
+    #[arg(required = true, value_name = "ID")]
+    pub ids: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct IdArg {
+    /// Job id or any unique prefix of it.
+    pub id: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DaemonCommand {
+    /// Run the daemon in the foreground.
+    Run {
+        /// Log only to the log file (used when the daemon is started in the background).
+        #[arg(long)]
+        detached: bool,
+    },
+    /// Start the daemon in the background unless it is running.
+    Start,
+    /// Stop the daemon gracefully.
+    Stop,
+    /// Show the daemon's status; never starts it.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+fn parse_size(s: &str) -> Result<Size, String> {
+    s.parse()
+}
+
+fn parse_lora(s: &str) -> Result<Lora, String> {
+    s.parse()
+}
+
+fn parse_state(s: &str) -> Result<JobState, String> {
+    s.trim().parse()
+}
+
+fn parse_finite(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        _ => Err(format!("{s:?} is not a finite number")),
+    }
+}
+
+/// `NAME=PATH` for `--view`.
+fn parse_view(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((name, path)) if !name.trim().is_empty() && !path.is_empty() => {
+            Ok((name.trim().to_string(), path.to_string()))
+        }
+        _ => Err(format!(
+            "{s:?} is not NAME=PATH, e.g. front=./front.png (views: front, left, back, right)"
+        )),
+    }
+}
+
+/// `KEY=VALUE` for `--param`: the value is JSON when it parses as JSON (`3`, `true`,
+/// `[1,2]`, `"x"`), else the text as a string.
+fn parse_param(s: &str) -> Result<(String, serde_json::Value), String> {
+    let (key, value) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?} is not KEY=VALUE, e.g. sampler=euler or cfg=3.5"))?;
+    let key = key.trim();
+    if key.is_empty() {
+        return Err(format!("{s:?} has an empty KEY"));
+    }
+    let value = serde_json::from_str(value)
+        .unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
+    Ok((key.to_string(), value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_autostart_comes_from_the_flag() {
+        let cli = Cli::try_parse_from(["genq", "jobs", "--no-autostart"]).unwrap();
+        assert!(cli.no_autostart);
+        let cli = Cli::try_parse_from(["genq", "jobs"]).unwrap();
+        // The environment may set it; without the flag it follows GENQ_NO_AUTOSTART only.
+        let env_set = std::env::var("GENQ_NO_AUTOSTART")
+            .is_ok_and(|v| ["1", "true", "yes", "on"].contains(&v.as_str()));
+        assert_eq!(cli.no_autostart, env_set);
+    }
+
+    #[test]
+    fn daemon_and_completion_commands_parse() {
+        let cli = Cli::try_parse_from(["genq", "daemon", "status", "--json"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Daemon(DaemonCommand::Status { json: true }))
+        ));
+        let cli = Cli::try_parse_from(["genq", "daemon", "run", "--detached"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Daemon(DaemonCommand::Run { detached: true }))
+        ));
+        for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+            assert!(
+                Cli::try_parse_from(["genq", "completions", shell]).is_ok(),
+                "{shell}"
+            );
+        }
+        assert!(Cli::try_parse_from(["genq", "completions", "tcsh"]).is_err());
+        assert!(Cli::try_parse_from(["genq", "wait"]).is_err());
+        assert!(Cli::try_parse_from(["genq"]).unwrap().command.is_none());
+    }
+}

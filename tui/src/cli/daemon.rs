@@ -1,0 +1,108 @@
+//! `genq daemon run|start|stop|status`: the daemon's lifecycle from the command line.
+
+use super::args::DaemonCommand;
+use super::error::CliError;
+use super::{Ctx, output, print_json};
+use crate::client::{Client, ClientError, start_daemon};
+use genq_protocol::methods::{DaemonShutdown, DaemonStatus, Empty};
+use nix::errno::Errno;
+use nix::sys::signal::kill;
+use nix::unistd::Pid;
+use std::time::Duration;
+use tokio::time::{Instant, timeout};
+
+/// How long `daemon stop` waits for the daemon to go away.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `genq daemon run`: the daemon in this process, until it is stopped. Must not be called
+/// from inside a tokio runtime: the daemon builds its own.
+pub fn run_foreground(ctx: &Ctx, detached: bool) -> Result<(), CliError> {
+    genq_daemon::run(genq_daemon::RunOptions {
+        paths: ctx.paths.clone(),
+        log_to_stderr: !detached,
+    })
+    .map_err(|e| CliError::Failed(format!("{e:#}")))
+}
+
+pub async fn run(ctx: &Ctx, cmd: DaemonCommand) -> Result<(), CliError> {
+    match cmd {
+        // `main` runs it before any runtime exists; here it would nest runtimes.
+        DaemonCommand::Run { .. } => Err(CliError::Failed(
+            "`genq daemon run` must start outside the async runtime".into(),
+        )),
+        DaemonCommand::Start => start(ctx).await,
+        DaemonCommand::Stop => stop(ctx).await,
+        DaemonCommand::Status { json } => status(ctx, json).await,
+    }
+}
+
+async fn start(ctx: &Ctx) -> Result<(), CliError> {
+    match Client::connect(&ctx.paths, "genq-cli").await {
+        Ok((client, _)) => {
+            println!("genq daemon is already running (pid {})", client.daemon.pid);
+            return Ok(());
+        }
+        Err(ClientError::NotRunning { .. }) => {}
+        Err(e) => return Err(e.into()),
+    }
+    start_daemon(&ctx.paths).await?;
+    let (client, _) = Client::connect(&ctx.paths, "genq-cli").await?;
+    println!("genq daemon started (pid {})", client.daemon.pid);
+    Ok(())
+}
+
+async fn stop(ctx: &Ctx) -> Result<(), CliError> {
+    let (client, mut notes) = match Client::connect(&ctx.paths, "genq-cli").await {
+        Ok(c) => c,
+        Err(ClientError::NotRunning { .. }) => {
+            println!("genq daemon is not running");
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let pid = client.call::<DaemonShutdown>(Empty {}).await?.pid;
+    drop(client);
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    // The daemon closes our connection as it goes: the notification channel ends then.
+    let closed = timeout(STOP_TIMEOUT, async {
+        while notes.recv().await.is_some() {}
+    })
+    .await;
+    // Then it finishes its writes and exits, releasing the socket and the lock.
+    let mut delay = Duration::from_millis(10);
+    while closed.is_ok() && Instant::now() < deadline {
+        if !process_alive(pid) {
+            println!("genq daemon stopped (pid {pid})");
+            return Ok(());
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_millis(200));
+    }
+    Err(CliError::Failed(format!(
+        "the daemon (pid {pid}) did not stop within {} s; see {}",
+        STOP_TIMEOUT.as_secs(),
+        ctx.paths.log_file().display()
+    )))
+}
+
+/// Whether a process with this pid exists (a zombie counts as gone: it holds no files).
+fn process_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        // No /proc (not Linux): trust the signal probe.
+        Err(_) => !matches!(kill(Pid::from_raw(pid as i32), None), Err(Errno::ESRCH)),
+    }
+}
+
+/// Never starts the daemon: a status that started one would be misleading.
+async fn status(ctx: &Ctx, json: bool) -> Result<(), CliError> {
+    let (client, _) = Client::connect(&ctx.paths, "genq-cli").await?;
+    let status = client.call::<DaemonStatus>(Empty {}).await?;
+    if json {
+        return print_json(&status);
+    }
+    print!("{}", output::status(&status));
+    Ok(())
+}

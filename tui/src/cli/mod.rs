@@ -1,0 +1,116 @@
+//! The `genq` command line: parses arguments, then runs one command against the daemon (or
+//! opens the TUI when no command is given). Each command group has its own module.
+
+pub mod args;
+mod completions;
+mod daemon;
+pub mod error;
+mod follow;
+mod jobs;
+pub mod output;
+pub mod submit;
+mod wait;
+mod watch;
+
+use crate::client::{Client, ClientError};
+use args::{Cli, Command};
+use clap::Parser;
+use error::CliError;
+use genq_protocol::rpc::Notification;
+use genq_protocol::{Paths, Timestamp};
+use std::process::ExitCode;
+use time::UtcOffset;
+use tokio::sync::mpsc;
+
+/// What every command needs: where the daemon lives and whether it may be started.
+pub struct Ctx {
+    pub paths: Paths,
+    pub autostart: bool,
+    /// The local time zone, read before any thread starts (it cannot be read safely after).
+    pub offset: UtcOffset,
+}
+
+impl Ctx {
+    /// Connects to the daemon, starting it unless autostart is off.
+    pub async fn connect(&self) -> Result<(Client, mpsc::Receiver<Notification>), ClientError> {
+        Client::connect_or_start(&self.paths, "genq-cli", self.autostart).await
+    }
+
+    pub fn clock(&self) -> output::Clock {
+        output::Clock {
+            now: Timestamp::now(),
+            offset: self.offset,
+        }
+    }
+}
+
+/// The whole program: parse, run, map the outcome to an exit code.
+pub fn main() -> ExitCode {
+    let offset = UtcOffset::current_local_offset().unwrap_or(UtcOffset::UTC);
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { error::EXIT_USAGE } else { 0 });
+        }
+    };
+    let ctx = Ctx {
+        paths: Paths::from_env(nix::unistd::getuid().as_raw()),
+        autostart: !cli.no_autostart,
+        offset,
+    };
+    let result = match cli.command {
+        // The daemon builds its own runtime, so it runs outside ours.
+        Some(Command::Daemon(args::DaemonCommand::Run { detached })) => {
+            daemon::run_foreground(&ctx, detached)
+        }
+        Some(Command::Completions(args)) => {
+            completions::print(args.shell);
+            Ok(())
+        }
+        command => match tokio::runtime::Runtime::new() {
+            Ok(rt) => rt.block_on(dispatch(&ctx, command)),
+            Err(e) => Err(CliError::Failed(format!(
+                "cannot start the async runtime: {e}"
+            ))),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if !e.already_reported() {
+                eprintln!("genq: {}", e.report());
+            }
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+async fn dispatch(ctx: &Ctx, command: Option<Command>) -> Result<(), CliError> {
+    match command {
+        None => crate::tui::run(ctx.paths.clone(), ctx.autostart)
+            .await
+            .map_err(|e| CliError::Failed(format!("{e:#}"))),
+        Some(Command::Submit(args)) => submit::run(ctx, *args).await,
+        Some(Command::Jobs(args)) => jobs::list(ctx, args).await,
+        Some(Command::Show(args)) => jobs::show(ctx, args).await,
+        Some(Command::Watch(args)) => watch::run(ctx, args).await,
+        Some(Command::Wait(args)) => wait::run(ctx, args).await,
+        Some(Command::Cancel(args)) => jobs::cancel(ctx, args).await,
+        Some(Command::Retry(args)) => jobs::retry(ctx, args).await,
+        Some(Command::Export(args)) => jobs::export(ctx, args).await,
+        Some(Command::Daemon(cmd)) => daemon::run(ctx, cmd).await,
+        Some(Command::Completions(args)) => {
+            completions::print(args.shell);
+            Ok(())
+        }
+    }
+}
+
+/// Pretty JSON on stdout.
+fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| CliError::Failed(format!("cannot write JSON: {e}")))?;
+    println!("{text}");
+    Ok(())
+}

@@ -1,0 +1,616 @@
+//! How things look on the terminal: the jobs table, the job detail view, daemon status and
+//! event lines. Pure functions of their data plus a [`Clock`], so tests pin them down with
+//! fixed times.
+
+use genq_protocol::methods::StatusResult;
+use genq_protocol::{Event, EventBody, Job, JobState, Output, Timestamp};
+use std::fmt::Write as _;
+use time::UtcOffset;
+use time::macros::format_description;
+
+/// "Now" and the local time zone, fixed once per command.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    pub now: Timestamp,
+    pub offset: UtcOffset,
+}
+
+impl Clock {
+    /// `HH:MM:SS` in local time.
+    pub fn time_of_day(&self, at: Timestamp) -> String {
+        at.to_datetime()
+            .to_offset(self.offset)
+            .format(format_description!("[hour]:[minute]:[second]"))
+            .unwrap_or_else(|_| at.to_rfc3339())
+    }
+
+    /// `YYYY-MM-DD HH:MM:SS.mmm` in local time.
+    pub fn datetime(&self, at: Timestamp) -> String {
+        at.to_datetime()
+            .to_offset(self.offset)
+            .format(format_description!(
+                "[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:3]"
+            ))
+            .unwrap_or_else(|_| at.to_rfc3339())
+    }
+
+    /// How long ago, compactly: `5s`, `3m`, `2h`, `4d`.
+    pub fn age(&self, at: Timestamp) -> String {
+        let secs = (self.now.millis_since(at) / 1000).max(0) as u64;
+        match secs {
+            0..60 => format!("{secs}s"),
+            60..3600 => format!("{}m", secs / 60),
+            3600..86_400 => format!("{}h", secs / 3600),
+            _ => format!("{}d", secs / 86_400),
+        }
+    }
+}
+
+/// A duration in seconds as `1h 2m 3s`.
+pub fn duration(secs: u64) -> String {
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, _) => format!("{m}m {s}s"),
+        _ => format!("{h}h {m}m {s}s"),
+    }
+}
+
+/// A duration in milliseconds, for gaps between states: `850ms`, `12.3s`, `4m 5s`.
+fn millis(ms: i64) -> String {
+    match ms.max(0) {
+        ms @ 0..1000 => format!("{ms}ms"),
+        ms @ 1000..60_000 => format!("{:.1}s", ms as f64 / 1000.0),
+        ms => duration(ms as u64 / 1000),
+    }
+}
+
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
+/// `running 42%` while progress is known, else the state.
+pub fn state_with_progress(job: &Job) -> String {
+    match job.progress {
+        Some(p) if !job.state.is_final() => format!("{} {p}%", job.state),
+        _ => job.state.to_string(),
+    }
+}
+
+/// One line saying why a job did not succeed: kind, message, provider request id.
+pub fn job_failure(job: &Job) -> String {
+    match (&job.state, &job.error) {
+        (JobState::Canceled, None) => format!("job {} was canceled", job.id),
+        (state, Some(err)) => format!("job {} {state}: {err}", job.id),
+        (state, None) => format!("job {} {state}", job.id),
+    }
+}
+
+/// Text on one line (newlines and runs of spaces folded), cut to `max` characters with `…`.
+pub fn one_line(text: &str, max: usize) -> String {
+    let folded = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if folded.chars().count() <= max {
+        return folded;
+    }
+    if max == 0 {
+        return String::new();
+    }
+    let mut cut: String = folded.chars().take(max - 1).collect();
+    cut.push('…');
+    cut
+}
+
+/// The jobs table, newest first as given. `width` is the terminal's; the prompt column gets
+/// what is left (at least 10 characters) and is not cut when there is no terminal.
+pub fn jobs_table(jobs: &[Job], clock: &Clock, width: Option<usize>) -> String {
+    let rows: Vec<[String; 5]> = jobs
+        .iter()
+        .map(|j| {
+            [
+                j.id.short().to_string(),
+                state_with_progress(j),
+                j.provider.clone(),
+                j.model.clone().unwrap_or_else(|| "-".into()),
+                clock.age(j.created_at),
+            ]
+        })
+        .collect();
+    let headers = ["ID", "STATE", "PROVIDER", "MODEL", "AGE"];
+    let mut widths = headers.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    // Models can be long repository ids; keep the table readable.
+    widths[3] = widths[3].min(32);
+    let fixed: usize = widths.iter().map(|w| w + 2).sum();
+    let prompt_width = width.map(|w| w.saturating_sub(fixed).max(10));
+
+    let mut out = String::new();
+    let line = |cells: [&str; 5], prompt: &str| {
+        let mut l = String::new();
+        for (cell, w) in cells.iter().zip(widths) {
+            let cell = one_line(cell, w);
+            let _ = write!(l, "{cell:<w$}  ");
+        }
+        l.push_str(prompt);
+        l.trim_end().to_string()
+    };
+    let _ = writeln!(out, "{}", line(headers, "PROMPT"));
+    for (row, job) in rows.iter().zip(jobs) {
+        let prompt = match prompt_width {
+            Some(w) => one_line(job.prompt(), w),
+            None => one_line(job.prompt(), usize::MAX),
+        };
+        let cells = [
+            row[0].as_str(),
+            row[1].as_str(),
+            row[2].as_str(),
+            row[3].as_str(),
+            row[4].as_str(),
+        ];
+        let _ = writeln!(out, "{}", line(cells, &prompt));
+    }
+    out
+}
+
+/// Everything about one job, for `genq show`.
+pub fn show_job(job: &Job, clock: &Clock) -> String {
+    let mut out = String::new();
+    let mut field = |name: &str, value: &str| {
+        let _ = writeln!(out, "{:<13}{value}", format!("{name}:"));
+    };
+    field("id", job.id.as_str());
+    field("kind", job.kind.as_str());
+    field("provider", &job.provider);
+    field("model", job.model.as_deref().unwrap_or("-"));
+    field("state", &state_with_progress(job));
+    if let Some(remote) = &job.remote_id {
+        field("remote id", remote);
+    }
+    if let Some(of) = &job.retry_of {
+        field("retry of", of.as_str());
+    }
+    if let Some(key) = &job.idempotency_key {
+        field("idem. key", key);
+    }
+    field(
+        "created",
+        &format!(
+            "{} ({} ago)",
+            clock.datetime(job.created_at),
+            clock.age(job.created_at)
+        ),
+    );
+    field("updated", &clock.datetime(job.updated_at));
+    if let Some(done) = job.finished_at {
+        field(
+            "finished",
+            &format!(
+                "{} (took {})",
+                clock.datetime(done),
+                millis(done.millis_since(job.created_at))
+            ),
+        );
+    }
+
+    let p = &job.params;
+    let _ = writeln!(out, "\nparameters:");
+    let mut param = |name: &str, value: String| {
+        // Continuation lines of a multi-line prompt line up under its first line.
+        let value = value.replace('\n', &format!("\n{:19}", ""));
+        let _ = writeln!(out, "  {:<17}{value}", format!("{name}:"));
+    };
+    if let Some(kind) = p.kind {
+        param("kind", kind.as_str().into());
+    }
+    param("prompt", p.prompt.clone());
+    if let Some(neg) = &p.negative_prompt {
+        param("negative prompt", neg.clone());
+    }
+    if let Some(size) = p.size {
+        param("size", size.to_string());
+    }
+    if let Some(seed) = p.seed {
+        param("seed", seed.to_string());
+    }
+    if let Some(steps) = p.steps {
+        param("steps", steps.to_string());
+    }
+    if let Some(g) = p.guidance {
+        param("guidance", g.to_string());
+    }
+    for lora in &p.loras {
+        param("lora", format!("{} (weight {})", lora.repo, lora.weight));
+    }
+    if let Some(image) = &p.image {
+        param("image", image.clone());
+    }
+    for (name, path) in &p.views {
+        param(&format!("view {name}"), path.clone());
+    }
+    if let Some(n) = p.n {
+        param("n", n.to_string());
+    }
+    for (key, value) in &p.params {
+        param(&format!("param {key}"), value.to_string());
+    }
+    match &p.store {
+        None => param("store", "configured defaults".into()),
+        Some(s) if s.is_empty() => param("store", "local only".into()),
+        Some(s) => param("store", s.join(", ")),
+    }
+
+    if !job.times.is_empty() {
+        let _ = writeln!(out, "\nstates:");
+        let mut times: Vec<_> = job.times.iter().collect();
+        times.sort_by_key(|(state, at)| (**at, **state));
+        let mut prev: Option<Timestamp> = None;
+        for (state, at) in times {
+            let gap = prev.map_or(String::new(), |p| {
+                format!("  (+{})", millis(at.millis_since(p)))
+            });
+            let _ = writeln!(out, "  {:<12}{}{gap}", state.as_str(), clock.datetime(*at));
+            prev = Some(*at);
+        }
+    }
+
+    if let Some(err) = &job.error {
+        let _ = writeln!(out, "\nerror:");
+        let _ = writeln!(out, "  kind:        {}", err.kind);
+        let _ = writeln!(out, "  message:     {}", err.message);
+        if let Some(id) = &err.provider_request_id {
+            let _ = writeln!(out, "  request id:  {id}");
+        }
+    }
+
+    if !job.outputs.is_empty() {
+        let _ = writeln!(out, "\noutputs:");
+        for o in &job.outputs {
+            write_output(&mut out, o);
+        }
+    }
+    out
+}
+
+fn write_output(out: &mut String, o: &Output) {
+    let _ = writeln!(
+        out,
+        "  [{}] {}",
+        o.index,
+        o.path.as_deref().unwrap_or("(not stored locally)")
+    );
+    let mut facts = Vec::new();
+    if let Some(size) = o.size {
+        facts.push(bytes(size));
+    }
+    if let (Some(w), Some(h)) = (o.width, o.height) {
+        facts.push(format!("{w}x{h}"));
+    }
+    if let Some(mime) = &o.mime {
+        facts.push(mime.clone());
+    }
+    if !facts.is_empty() {
+        let _ = writeln!(out, "      {}", facts.join(", "));
+    }
+    if let Some(sha) = &o.sha256 {
+        let _ = writeln!(out, "      sha256 {sha}");
+    }
+    if let Some(url) = &o.source_url {
+        let _ = writeln!(out, "      from   {url}");
+    }
+    for up in &o.uploads {
+        let what = match (&up.url, &up.error) {
+            (_, Some(err)) => format!("failed: {err}"),
+            (Some(url), None) => url.clone(),
+            (None, None) => "uploaded".into(),
+        };
+        let _ = writeln!(out, "      upload {}: {what}", up.target);
+    }
+}
+
+/// `genq daemon status` for people.
+pub fn status(s: &StatusResult) -> String {
+    let mut out = String::new();
+    let mut field = |name: &str, value: &str| {
+        let _ = writeln!(out, "{:<14}{value}", format!("{name}:"));
+    };
+    field("pid", &s.pid.to_string());
+    field("version", &s.version);
+    field("protocol", &s.protocol.to_string());
+    field("socket", &s.socket);
+    field("database", &s.db);
+    field("config", &s.config);
+    if let Some(home) = &s.home {
+        field("home", home);
+    }
+    field("uptime", &duration(s.uptime_s));
+    // States in lifecycle order, then any this client does not know.
+    let mut counts: Vec<String> = JobState::ALL
+        .iter()
+        .filter_map(|st| s.jobs.get(st.as_str()).map(|n| (st.as_str(), *n)))
+        .chain(
+            s.jobs
+                .iter()
+                .filter(|(k, _)| k.parse::<JobState>().is_err())
+                .map(|(k, n)| (k.as_str(), *n)),
+        )
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    if counts.is_empty() {
+        counts.push("none".into());
+    }
+    field("jobs", &counts.join(", "));
+    if let Some(err) = &s.config_error {
+        field("config error", err);
+    }
+    out
+}
+
+/// One line per event for `genq watch`: time, short id, what happened.
+pub fn event_line(e: &Event, clock: &Clock) -> String {
+    let what = match &e.body {
+        EventBody::Created { provider, model } => match model {
+            Some(m) => format!("created {provider}/{m}"),
+            None => format!("created {provider}"),
+        },
+        EventBody::State { from, to, error } => match error {
+            Some(err) => format!("{from} → {to}: {err}"),
+            None => format!("{from} → {to}"),
+        },
+        EventBody::Progress { progress } => format!("progress {progress}%"),
+        EventBody::Remote { remote_id } => format!("accepted as remote task {remote_id}"),
+        EventBody::Output { index, path } => format!("output {index} stored at {path}"),
+        EventBody::Upload {
+            index,
+            target,
+            url,
+            error,
+        } => match (url, error) {
+            (_, Some(err)) => format!("output {index} upload to {target} failed: {err}"),
+            (Some(url), None) => format!("output {index} uploaded to {target}: {url}"),
+            (None, None) => format!("output {index} uploaded to {target}"),
+        },
+        EventBody::Note { message } => format!("note: {message}"),
+    };
+    format!("{} {} {what}", clock.time_of_day(e.at), e.job_id.short())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use genq_protocol::{JobError, JobErrorKind, JobId, JobKind, JobSpec, Lora, Size, Upload};
+    use std::collections::BTreeMap;
+
+    const T0: i64 = 1_763_790_240_000; // 2025-11-22T05:44:00Z
+
+    pub(crate) fn sample_job() -> Job {
+        let at = |s: i64| Timestamp::from_unix_millis(T0 + s * 1000);
+        let mut times = BTreeMap::new();
+        times.insert(JobState::Queued, at(0));
+        times.insert(JobState::Submitting, at(1));
+        times.insert(JobState::Running, at(2));
+        times.insert(JobState::Fetching, at(30));
+        times.insert(JobState::Storing, at(31));
+        times.insert(JobState::Succeeded, at(32));
+        Job {
+            id: JobId("0190f3a1-7c2e-7000-8000-000000000001".into()),
+            kind: JobKind::Image,
+            provider: "modelscope".into(),
+            model: Some("Qwen/Qwen-Image".into()),
+            state: JobState::Succeeded,
+            progress: Some(100),
+            params: JobSpec {
+                provider: "modelscope".into(),
+                model: Some("Qwen/Qwen-Image".into()),
+                prompt: "a red fox\nin the snow".into(),
+                size: Some(Size {
+                    width: 1024,
+                    height: 768,
+                }),
+                seed: Some(42),
+                loras: vec![Lora {
+                    repo: "owner/style".into(),
+                    weight: 0.5,
+                }],
+                params: BTreeMap::from([("sampler".to_string(), serde_json::json!("euler"))]),
+                store: Some(vec!["s3".into()]),
+                ..JobSpec::default()
+            },
+            remote_id: Some("task-9".into()),
+            created_at: at(0),
+            updated_at: at(32),
+            finished_at: Some(at(32)),
+            retry_of: None,
+            error: None,
+            outputs: vec![Output {
+                index: 0,
+                path: Some("/data/outputs/fox.png".into()),
+                sha256: Some("ab12".into()),
+                size: Some(1_572_864),
+                mime: Some("image/png".into()),
+                width: Some(1024),
+                height: Some(768),
+                source_url: Some("https://cdn.example/fox.png".into()),
+                uploads: vec![Upload {
+                    target: "s3".into(),
+                    url: Some("s3://bucket/fox.png".into()),
+                    error: None,
+                }],
+            }],
+            times,
+            idempotency_key: None,
+        }
+    }
+
+    fn clock() -> Clock {
+        Clock {
+            now: Timestamp::from_unix_millis(T0 + 3 * 3600 * 1000),
+            offset: UtcOffset::UTC,
+        }
+    }
+
+    #[test]
+    fn table_lists_short_ids_and_cuts_prompts_to_the_width() {
+        let mut failed = sample_job();
+        failed.id = JobId("0190f3a2-0000-7000-8000-000000000002".into());
+        failed.state = JobState::Running;
+        failed.progress = Some(42);
+        failed.params.prompt = "x".repeat(200);
+        failed.created_at = Timestamp::from_unix_millis(T0 + 3 * 3600 * 1000 - 90_000);
+        let table = jobs_table(&[failed, sample_job()], &clock(), Some(80));
+        let expected = "\
+ID        STATE        PROVIDER    MODEL            AGE  PROMPT
+0190f3a2  running 42%  modelscope  Qwen/Qwen-Image  1m   xxxxxxxxxxxxxxxxxxxxxx…
+0190f3a1  succeeded    modelscope  Qwen/Qwen-Image  3h   a red fox in the snow
+";
+        assert_eq!(table, expected);
+        for line in table.lines() {
+            assert!(line.chars().count() <= 80, "{line:?}");
+        }
+    }
+
+    #[test]
+    fn table_without_terminal_keeps_whole_prompts() {
+        let mut job = sample_job();
+        job.params.prompt = "y".repeat(300);
+        let table = jobs_table(&[job], &clock(), None);
+        assert!(table.contains(&"y".repeat(300)));
+    }
+
+    #[test]
+    fn show_has_params_times_and_outputs() {
+        let text = show_job(&sample_job(), &clock());
+        let expected = "\
+id:          0190f3a1-7c2e-7000-8000-000000000001
+kind:        image
+provider:    modelscope
+model:       Qwen/Qwen-Image
+state:       succeeded
+remote id:   task-9
+created:     2025-11-22 05:44:00.000 (3h ago)
+updated:     2025-11-22 05:44:32.000
+finished:    2025-11-22 05:44:32.000 (took 32.0s)
+
+parameters:
+  prompt:          a red fox
+                   in the snow
+  size:            1024x768
+  seed:            42
+  lora:            owner/style (weight 0.5)
+  param sampler:   \"euler\"
+  store:           s3
+
+states:
+  queued      2025-11-22 05:44:00.000
+  submitting  2025-11-22 05:44:01.000  (+1.0s)
+  running     2025-11-22 05:44:02.000  (+1.0s)
+  fetching    2025-11-22 05:44:30.000  (+28.0s)
+  storing     2025-11-22 05:44:31.000  (+1.0s)
+  succeeded   2025-11-22 05:44:32.000  (+1.0s)
+
+outputs:
+  [0] /data/outputs/fox.png
+      1.5 MiB, 1024x768, image/png
+      sha256 ab12
+      from   https://cdn.example/fox.png
+      upload s3: s3://bucket/fox.png
+";
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn show_and_failure_line_carry_the_error() {
+        let mut job = sample_job();
+        job.state = JobState::Failed;
+        job.outputs.clear();
+        job.error = Some(JobError {
+            kind: JobErrorKind::ContentPolicy,
+            message: "prompt refused".into(),
+            provider_request_id: Some("req-77".into()),
+        });
+        let text = show_job(&job, &clock());
+        assert!(text.contains("error:\n  kind:        content_policy\n  message:     prompt refused\n  request id:  req-77\n"), "{text}");
+        assert_eq!(
+            job_failure(&job),
+            "job 0190f3a1-7c2e-7000-8000-000000000001 failed: content_policy: prompt refused (request id req-77)"
+        );
+    }
+
+    #[test]
+    fn status_lists_fields_and_jobs_in_lifecycle_order() {
+        let s = StatusResult {
+            pid: 4242,
+            version: "0.1.0".into(),
+            protocol: 1,
+            socket: "/run/genq.sock".into(),
+            db: "/data/genq.db".into(),
+            uptime_s: 3725,
+            jobs: BTreeMap::from([
+                ("succeeded".to_string(), 7),
+                ("queued".to_string(), 2),
+                ("failed".to_string(), 0),
+            ]),
+            config_error: Some("providers.x.timeout_s: not a number".into()),
+            config: "/cfg/config.toml".into(),
+            home: None,
+        };
+        let expected = "\
+pid:          4242
+version:      0.1.0
+protocol:     1
+socket:       /run/genq.sock
+database:     /data/genq.db
+config:       /cfg/config.toml
+uptime:       1h 2m 5s
+jobs:         queued 2, succeeded 7
+config error: providers.x.timeout_s: not a number
+";
+        assert_eq!(status(&s), expected);
+    }
+
+    #[test]
+    fn event_lines_say_what_happened() {
+        let e = Event {
+            seq: 5,
+            job_id: JobId("0190f3a1-7c2e-7000-8000-000000000001".into()),
+            at: Timestamp::from_unix_millis(T0 + 61_000),
+            body: EventBody::State {
+                from: JobState::Running,
+                to: JobState::Fetching,
+                error: None,
+            },
+        };
+        assert_eq!(
+            event_line(&e, &clock()),
+            "05:45:01 0190f3a1 running → fetching"
+        );
+        let e = Event {
+            body: EventBody::Progress { progress: 40 },
+            ..e
+        };
+        assert_eq!(event_line(&e, &clock()), "05:45:01 0190f3a1 progress 40%");
+    }
+
+    #[test]
+    fn sizes_and_durations_read_well() {
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(duration(59), "59s");
+        assert_eq!(duration(61), "1m 1s");
+        assert_eq!(one_line("a\n  b", 10), "a b");
+        assert_eq!(one_line("abcdef", 4), "abc…");
+    }
+}
