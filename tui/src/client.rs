@@ -226,11 +226,8 @@ pub async fn start_daemon(paths: &Paths) -> Result<(), ClientError> {
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::CommandExt;
-        cmd.process_group(0);
-    }
+    // `--detached` makes the daemon start its own session, so the terminal closing or an
+    // SSH logout does not reach it.
     let mut child = cmd
         .spawn()
         .map_err(|e| ClientError::Autostart(e.to_string()))?;

@@ -20,6 +20,7 @@ pub fn run_foreground(ctx: &Ctx, detached: bool) -> Result<(), CliError> {
     genq_daemon::run(genq_daemon::RunOptions {
         paths: ctx.paths.clone(),
         log_to_stderr: !detached,
+        detached,
     })
     .map_err(|e| CliError::Failed(format!("{e:#}")))
 }
