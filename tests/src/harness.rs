@@ -132,10 +132,11 @@ impl Home {
         let out = self.run_async(args).await;
         assert!(
             out.status.success(),
-            "genq {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+            "genq {args:?} failed ({}):\nstdout: {}\nstderr: {}\ndaemon log:\n{}",
             out.status,
             String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+            String::from_utf8_lossy(&out.stderr),
+            self.log_tail()
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
@@ -179,10 +180,11 @@ impl Home {
         let out = self.run(args);
         assert!(
             out.status.success(),
-            "genq {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+            "genq {args:?} failed ({}):\nstdout: {}\nstderr: {}\ndaemon log:\n{}",
             out.status,
             String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+            String::from_utf8_lossy(&out.stderr),
+            self.log_tail()
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
@@ -214,6 +216,13 @@ impl Home {
             );
             wait_gone(pid);
         }
+    }
+
+    /// The last lines of the daemon's log, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let log = self.log();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
     }
 
     /// The daemon's log so far (for failure messages and secret checks).
@@ -302,6 +311,14 @@ impl RawClient {
     pub async fn send_raw(&mut self, bytes: &[u8]) {
         self.writer.write_all(bytes).await.expect("write to socket");
         self.writer.flush().await.expect("flush socket");
+    }
+
+    /// Writes what it can: the daemon may close the connection part way through (an
+    /// oversized frame), which is what some tests provoke.
+    pub async fn send_raw_lossy(&mut self, bytes: &[u8]) {
+        if self.writer.write_all(bytes).await.is_ok() {
+            let _ = self.writer.flush().await;
+        }
     }
 
     /// Reads one line; `None` when the daemon closed the connection.
