@@ -176,7 +176,7 @@ async fn download(
         .map_err(|e| send_error(&e, shown))?;
     if !matches!(resp.url().scheme(), "http" | "https") {
         return Err(OutputError::download(format!(
-            "{shown} redirected to a {}: URL; only http and https downloads are allowed",
+            "{shown} redirected to a {}: URL, which is not http or https; only http and https downloads are allowed",
             resp.url().scheme()
         )));
     }
@@ -190,7 +190,7 @@ async fn download(
             .and_then(|l| resp.url().join(l).ok());
         return Err(match to {
             Some(u) if !matches!(u.scheme(), "http" | "https") => OutputError::download(format!(
-                "{shown} redirected to a {}: URL; only http and https downloads are allowed",
+                "{shown} redirected to a {}: URL, which is not http or https; only http and https downloads are allowed",
                 u.scheme()
             )),
             _ => OutputError::download(format!(
