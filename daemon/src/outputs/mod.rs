@@ -1,9 +1,27 @@
 //! Outputs: downloading what a provider produced the moment it is ready, verifying it,
-//! keeping it under `outputs/YYYY/MM/<job-id>/`, and (later) uploading it to storage targets.
+//! keeping it under `outputs/YYYY/MM/<job-id>/` with `params.json` beside it, and uploading
+//! it to storage targets ([`storage`]).
 //!
 //! [`fetch`] is one download attempt; the engine owns retries and the provider's request
-//! budget around it.
+//! budget around it. After a restart, [`verify_existing`] tells whether a file already on
+//! disk is complete, and [`remove_partials`] clears what a killed download left behind.
 
+mod detect;
+mod fetch;
+mod fsutil;
+mod params;
+mod png_text;
+pub mod storage;
+mod verify;
+
+pub use detect::FileType;
+pub use fetch::fetch_with_params;
+pub use fsutil::{remove_partials, write_atomic};
+pub use params::{PARAMS_FILE, params_record, png_params_json, write_params_json};
+pub use png_text::{PNG_KEYWORD, read_png_params};
+pub use verify::{ExpectedOutput, hash_file, verify_existing};
+
+use crate::config::OutputsSection;
 use crate::providers::OutputRole;
 use genq_protocol::{JobErrorKind, JobId, Timestamp};
 use std::path::{Path, PathBuf};
@@ -23,6 +41,20 @@ impl Default for FetchLimits {
         FetchLimits {
             max_bytes: 256 * 1024 * 1024,
             timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+impl FetchLimits {
+    /// Limits from `[outputs]`, defaults for what is unset.
+    pub fn from_config(section: &OutputsSection) -> Self {
+        let d = FetchLimits::default();
+        FetchLimits {
+            max_bytes: section.max_bytes.unwrap_or(d.max_bytes),
+            timeout: section
+                .download_timeout_s
+                .map(Duration::from_secs)
+                .unwrap_or(d.timeout),
         }
     }
 }
@@ -49,6 +81,35 @@ pub struct OutputError {
     pub message: String,
 }
 
+impl OutputError {
+    /// A download failure not worth another attempt (403, 404, too large, bad URL…).
+    pub fn download(message: impl Into<String>) -> Self {
+        OutputError {
+            kind: JobErrorKind::Download,
+            retryable: false,
+            message: message.into(),
+        }
+    }
+
+    /// A network failure, timeout or 5xx: worth another attempt.
+    pub fn download_retryable(message: impl Into<String>) -> Self {
+        OutputError {
+            kind: JobErrorKind::Download,
+            retryable: true,
+            message: message.into(),
+        }
+    }
+
+    /// The bytes arrived but are not what was expected.
+    pub fn verify(message: impl Into<String>) -> Self {
+        OutputError {
+            kind: JobErrorKind::Verify,
+            retryable: false,
+            message: message.into(),
+        }
+    }
+}
+
 /// The directory of one job's outputs: `outputs/YYYY/MM/<job-id>/`.
 pub fn job_dir(root: &Path, id: &JobId, created_at: Timestamp) -> PathBuf {
     let dt = created_at.to_datetime();
@@ -57,9 +118,29 @@ pub fn job_dir(root: &Path, id: &JobId, created_at: Timestamp) -> PathBuf {
         .join(id.as_str())
 }
 
+/// The output with number `index` already in `dir` (`<index>.<ext>` for any extension genq
+/// writes), for resuming after a restart when the record has no path yet.
+pub fn find_existing(dir: &Path, index: u32) -> Option<PathBuf> {
+    let prefix = format!("{index}.");
+    let entries = std::fs::read_dir(dir).ok()?;
+    entries.flatten().map(|e| e.path()).find(|p| {
+        p.file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix(&prefix))
+            .is_some_and(|ext| FileType::from_ext(ext).is_some())
+    })
+}
+
 /// Downloads `url` into `dir` as `<index>.<ext>`: streamed to a temporary file in `dir`,
 /// hashed while streaming, checked, fsynced and renamed into place. On any failure nothing
-/// is left under the final name.
+/// is left under the final name and the temporary file is removed. The extension follows
+/// the bytes received, never the URL or the server's headers.
+///
+/// Errors have kind `download` (HTTP status, network, size cap, timeout, URL scheme) or
+/// `verify` (wrong type, image does not decode, bad GLB); `retryable` is set only for
+/// network errors, timeouts, truncated bodies and 408/429/5xx.
+///
+/// Same as [`fetch_with_params`] without PNG parameters.
 pub async fn fetch(
     http: &reqwest::Client,
     url: &str,
@@ -69,10 +150,5 @@ pub async fn fetch(
     index: u32,
     limits: &FetchLimits,
 ) -> Result<Fetched, OutputError> {
-    let _ = (http, url, role, format_hint, dir, index, limits);
-    Err(OutputError {
-        kind: JobErrorKind::Download,
-        retryable: false,
-        message: "downloads are not implemented yet".into(),
-    })
+    fetch_with_params(http, url, role, format_hint, dir, index, limits, None).await
 }

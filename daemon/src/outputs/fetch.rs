@@ -1,0 +1,338 @@
+//! One download attempt: stream to a temporary file beside the final one, hash while
+//! streaming, enforce the size cap and the timeout, check status, length, magic bytes and
+//! content, then fsync and rename into `<index>.<ext>`. Any failure removes the temporary
+//! file, so nothing half-checked ever carries a final name.
+
+use super::detect::{self, Expected, FileType};
+use super::fsutil::{TempGuard, sync_dir, temp_path};
+use super::png_text;
+use super::verify::{check_content, hex};
+use super::{FetchLimits, Fetched, OutputError};
+use crate::providers::OutputRole;
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use tokio::io::AsyncWriteExt;
+
+/// [`super::fetch`] with, for PNG outputs, the job's parameters written into a `tEXt`
+/// chunk before the file gets its final name (the recorded hash and size are those of the
+/// file with the chunk). `png_params` is ignored for other types.
+#[allow(clippy::too_many_arguments)]
+pub async fn fetch_with_params(
+    http: &reqwest::Client,
+    url: &str,
+    role: OutputRole,
+    format_hint: Option<&str>,
+    dir: &Path,
+    index: u32,
+    limits: &FetchLimits,
+    png_params: Option<&str>,
+) -> Result<Fetched, OutputError> {
+    let parsed = check_url(url)?;
+    let shown = shown_url(&parsed);
+    let expect = Expected::for_role(role, format_hint);
+    tokio::fs::create_dir_all(dir).await.map_err(|e| {
+        OutputError::download(format!(
+            "cannot create the output directory {}: {e}",
+            dir.display()
+        ))
+    })?;
+    let guard = TempGuard::new(temp_path(dir, &index.to_string()));
+    let downloaded = match tokio::time::timeout(
+        limits.timeout,
+        download(http, parsed, &shown, expect, guard.path(), limits.max_bytes),
+    )
+    .await
+    {
+        Ok(r) => r?,
+        Err(_) => {
+            return Err(OutputError::download_retryable(format!(
+                "the download of {shown} did not finish within {} s",
+                limits.timeout.as_secs_f64()
+            )));
+        }
+    };
+    let dir = dir.to_path_buf();
+    let png_params = png_params.map(str::to_string);
+    tokio::task::spawn_blocking(move || {
+        finish(guard, downloaded, &dir, index, png_params.as_deref())
+    })
+    .await
+    .map_err(|e| OutputError::verify(format!("the verification task failed: {e}")))?
+}
+
+struct Downloaded {
+    sha256: String,
+    size: u64,
+    file_type: FileType,
+}
+
+fn check_url(url: &str) -> Result<reqwest::Url, OutputError> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| {
+        OutputError::download(format!(
+            "the output URL is not a valid URL ({e}); nothing was downloaded"
+        ))
+    })?;
+    match parsed.scheme() {
+        "http" | "https" => Ok(parsed),
+        other => Err(OutputError::download(format!(
+            "the output URL uses the {other}: scheme; only http and https URLs are downloaded"
+        ))),
+    }
+}
+
+/// A URL as shown in messages: no user info, no query string (signed URLs carry signatures
+/// and access key ids there).
+fn shown_url(u: &reqwest::Url) -> String {
+    let host = u.host_str().unwrap_or("");
+    match u.port() {
+        Some(p) => format!("{}://{host}:{p}{}", u.scheme(), u.path()),
+        None => format!("{}://{host}{}", u.scheme(), u.path()),
+    }
+}
+
+/// The innermost cause of an error, which names the failure without the URL.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+fn send_error(e: &reqwest::Error, shown: &str) -> OutputError {
+    let cause = root_cause(e);
+    if e.is_redirect() || e.is_builder() {
+        if cause.contains("scheme") {
+            return OutputError::download(format!(
+                "{shown} redirected to a URL that is not http or https; only http and https \
+                 downloads are allowed"
+            ));
+        }
+        return OutputError::download(format!(
+            "{shown}: the redirect cannot be followed ({cause})"
+        ));
+    }
+    let what = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else {
+        "the request failed"
+    };
+    OutputError::download_retryable(format!("downloading {shown}: {what} ({cause})"))
+}
+
+fn status_error(status: reqwest::StatusCode, shown: &str) -> OutputError {
+    let code = status.as_u16();
+    let reason = status.canonical_reason().unwrap_or("");
+    match code {
+        401 | 403 => OutputError::download(format!(
+            "HTTP {code} {reason} from {shown}: the link expired or was refused (provider links \
+             are short-lived)"
+        )),
+        404 | 410 => OutputError::download(format!(
+            "HTTP {code} {reason} from {shown}: the file is not there (the link may have expired)"
+        )),
+        408 | 429 | 500..=599 => {
+            OutputError::download_retryable(format!("HTTP {code} {reason} from {shown}"))
+        }
+        _ => OutputError::download(format!("HTTP {code} {reason} from {shown}")),
+    }
+}
+
+fn check_magic(head: &[u8], expect: Expected, shown: &str) -> Result<FileType, OutputError> {
+    match detect::sniff(head) {
+        Some(t) if expect.accepts(t) => Ok(t),
+        Some(t) => Err(OutputError::verify(format!(
+            "expected {} but {shown} sent {}",
+            expect.describe(),
+            detect::type_name(t)
+        ))),
+        None => Err(OutputError::verify(format!(
+            "expected {} but {shown} sent {}",
+            expect.describe(),
+            detect::describe_other(head)
+        ))),
+    }
+}
+
+fn mib(n: u64) -> String {
+    format!("{:.1} MiB", n as f64 / (1024.0 * 1024.0))
+}
+
+async fn download(
+    http: &reqwest::Client,
+    url: reqwest::Url,
+    shown: &str,
+    expect: Expected,
+    tmp: &Path,
+    max_bytes: u64,
+) -> Result<Downloaded, OutputError> {
+    let resp = http
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| send_error(&e, shown))?;
+    if !matches!(resp.url().scheme(), "http" | "https") {
+        return Err(OutputError::download(format!(
+            "{shown} redirected to a {}: URL, which is not http or https; only http and https downloads are allowed",
+            resp.url().scheme()
+        )));
+    }
+    let status = resp.status();
+    if status.is_redirection() {
+        // A client that does not follow redirects handed the redirect back.
+        let to = resp
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|l| resp.url().join(l).ok());
+        return Err(match to {
+            Some(u) if !matches!(u.scheme(), "http" | "https") => OutputError::download(format!(
+                "{shown} redirected to a {}: URL, which is not http or https; only http and https downloads are allowed",
+                u.scheme()
+            )),
+            _ => OutputError::download(format!(
+                "{shown} answered with redirect {status} that was not followed"
+            )),
+        });
+    }
+    if !status.is_success() {
+        return Err(status_error(status, shown));
+    }
+    let declared = resp.content_length();
+    if let Some(n) = declared
+        && n > max_bytes
+    {
+        return Err(OutputError::download(format!(
+            "{shown} is {} ({n} bytes), larger than the {} limit (outputs.max_bytes)",
+            mib(n),
+            mib(max_bytes)
+        )));
+    }
+    let file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(tmp)
+        .await
+        .map_err(|e| OutputError::download(format!("cannot create {}: {e}", tmp.display())))?;
+    let mut out = tokio::io::BufWriter::with_capacity(1 << 20, file);
+    let mut hasher = Sha256::new();
+    let mut received: u64 = 0;
+    let mut head: Vec<u8> = Vec::with_capacity(detect::SNIFF_LEN);
+    let mut file_type = None;
+    let write_err =
+        |e: std::io::Error| OutputError::download(format!("cannot write {}: {e}", tmp.display()));
+    let mut body = resp.bytes_stream();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| match declared {
+            Some(n) if received < n => OutputError::download_retryable(format!(
+                "{shown}: the body was truncated: received {received} of the {n} bytes announced"
+            )),
+            _ => OutputError::download_retryable(format!(
+                "{shown}: the connection broke after {received} bytes ({})",
+                root_cause(&e)
+            )),
+        })?;
+        received += chunk.len() as u64;
+        if received > max_bytes {
+            return Err(OutputError::download(format!(
+                "{shown} is larger than the {} limit (outputs.max_bytes); stopped after {received} bytes",
+                mib(max_bytes)
+            )));
+        }
+        if file_type.is_none() {
+            let take = (detect::SNIFF_LEN - head.len()).min(chunk.len());
+            head.extend_from_slice(&chunk[..take]);
+            if head.len() >= detect::SNIFF_LEN {
+                // Stop early when the server sent something else (an error page).
+                file_type = Some(check_magic(&head, expect, shown)?);
+            }
+        }
+        hasher.update(&chunk);
+        out.write_all(&chunk).await.map_err(write_err)?;
+    }
+    out.flush().await.map_err(write_err)?;
+    if let Some(n) = declared
+        && n != received
+    {
+        return Err(OutputError::download_retryable(format!(
+            "{shown}: the body was truncated: received {received} of the {n} bytes announced"
+        )));
+    }
+    let file_type = match file_type {
+        Some(t) => t,
+        None => check_magic(&head, expect, shown)?,
+    };
+    Ok(Downloaded {
+        sha256: hex(&hasher.finalize()),
+        size: received,
+        file_type,
+    })
+}
+
+/// Content checks, the optional PNG chunk, fsync, rename, fsync of the directory.
+fn finish(
+    mut guard: TempGuard,
+    got: Downloaded,
+    dir: &Path,
+    index: u32,
+    png_params: Option<&str>,
+) -> Result<Fetched, OutputError> {
+    let t = got.file_type;
+    let dims = check_content(guard.path(), t).map_err(OutputError::verify)?;
+    let (mut sha256, mut size) = (got.sha256, got.size);
+    if t == FileType::Png
+        && let Some(json) = png_params
+    {
+        let with_text = TempGuard::new(temp_path(dir, &index.to_string()));
+        let (s, n) =
+            png_text::copy_with_params(guard.path(), with_text.path(), json).map_err(|e| {
+                OutputError::verify(format!("cannot add the parameters to the PNG: {e}"))
+            })?;
+        (sha256, size) = (s, n);
+        guard = with_text; // the plain copy is removed as the old guard drops
+    }
+    let io_err = |what: &str, e: std::io::Error| OutputError::download(format!("{what}: {e}"));
+    std::fs::File::open(guard.path())
+        .and_then(|f| f.sync_all())
+        .map_err(|e| io_err("cannot sync the downloaded file", e))?;
+    let final_path: PathBuf = dir.join(format!("{index}.{}", t.ext()));
+    std::fs::rename(guard.path(), &final_path)
+        .map_err(|e| io_err(&format!("cannot rename into {}", final_path.display()), e))?;
+    guard.keep();
+    sync_dir(dir).map_err(|e| io_err(&format!("cannot sync {}", dir.display()), e))?;
+    Ok(Fetched {
+        path: final_path,
+        sha256,
+        size,
+        mime: t.mime().into(),
+        width: dims.map(|d| d.0),
+        height: dims.map(|d| d.1),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shown_urls_drop_queries_and_user_info() {
+        let u =
+            reqwest::Url::parse("https://user:pw@h.example:8443/a/b.png?Signature=x#f").unwrap();
+        assert_eq!(shown_url(&u), "https://h.example:8443/a/b.png");
+    }
+
+    #[test]
+    fn only_http_urls_are_accepted() {
+        assert!(
+            check_url("file:///etc/passwd")
+                .unwrap_err()
+                .message
+                .contains("file:")
+        );
+        assert!(check_url("ftp://x/y").is_err());
+        assert!(check_url("https://x/y").is_ok());
+    }
+}
