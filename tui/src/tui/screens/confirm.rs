@@ -1,0 +1,33 @@
+//! The confirm dialog, centred over the screen.
+
+use crate::tui::app::Confirm;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::style::{Color, Style};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Clear, Paragraph};
+
+pub fn draw(frame: &mut Frame, area: Rect, confirm: &Confirm) {
+    let width = (confirm.question.chars().count() as u16 + 6)
+        .max(28)
+        .min(area.width);
+    let [row] = Layout::vertical([Constraint::Length(4)])
+        .flex(Flex::Center)
+        .areas(area);
+    let [popup] = Layout::horizontal([Constraint::Length(width)])
+        .flex(Flex::Center)
+        .areas(row);
+    frame.render_widget(Clear, popup);
+    let text = vec![
+        Line::from(confirm.question.clone()),
+        Line::from("y / Enter: yes   n / Esc: no"),
+    ];
+    frame.render_widget(
+        Paragraph::new(text).centered().block(
+            Block::bordered()
+                .title(" Confirm ")
+                .border_style(Style::new().fg(Color::Yellow)),
+        ),
+        popup,
+    );
+}
