@@ -8,9 +8,13 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Clear, Paragraph};
 
 pub fn draw(frame: &mut Frame, area: Rect, confirm: &Confirm) {
-    let width = (confirm.question.chars().count() as u16 + 6)
-        .max(28)
-        .min(area.width);
+    const ANSWERS: &str = "y / Enter: yes   n / Esc: no";
+    let text_width = confirm
+        .question
+        .chars()
+        .count()
+        .max(ANSWERS.chars().count()) as u16;
+    let width = (text_width + 4).min(area.width);
     let [row] = Layout::vertical([Constraint::Length(4)])
         .flex(Flex::Center)
         .areas(area);
@@ -18,10 +22,7 @@ pub fn draw(frame: &mut Frame, area: Rect, confirm: &Confirm) {
         .flex(Flex::Center)
         .areas(row);
     frame.render_widget(Clear, popup);
-    let text = vec![
-        Line::from(confirm.question.clone()),
-        Line::from("y / Enter: yes   n / Esc: no"),
-    ];
+    let text = vec![Line::from(confirm.question.clone()), Line::from(ANSWERS)];
     frame.render_widget(
         Paragraph::new(text).centered().block(
             Block::bordered()

@@ -85,7 +85,7 @@ fn section(name: &str) -> Line<'static> {
 
 fn kv(key: &str, value: String) -> Line<'static> {
     Line::from(vec![
-        Span::styled(format!("{key:<10}"), theme::dim()),
+        Span::styled(format!("{key:<10} "), theme::dim()),
         Span::raw(value),
     ])
 }

@@ -7,6 +7,7 @@ pub mod help;
 pub mod jobs;
 pub mod submit;
 
+use crate::tui::action::UiAction;
 use crate::tui::app::{App, Connection, Screen};
 use crate::tui::keymap::Context;
 use crate::tui::status_bar;
@@ -67,7 +68,7 @@ fn draw_tabs(frame: &mut Frame, area: Rect, app: &App) {
             " ⟳ daemon connection lost, reconnecting… ".to_string()
         } else {
             format!(
-                " ⟳ reconnecting (attempt {attempt}, next in {}) ",
+                " ⟳ reconnecting #{attempt} in {} ",
                 theme::duration(*delay_ms as i64 + 999)
             )
         };
@@ -96,7 +97,8 @@ fn draw_hints(frame: &mut Frame, area: Rect, app: &App) {
     let mut seen = Vec::new();
     let mut spans = Vec::new();
     for b in app.keymap.bindings(ctx) {
-        if seen.contains(&b.action) {
+        // Motion keys are obvious; the line has room for the ones that do something.
+        if seen.contains(&b.action) || is_motion(b.action) {
             continue;
         }
         seen.push(b.action);
@@ -114,6 +116,14 @@ fn draw_hints(frame: &mut Frame, area: Rect, app: &App) {
         spans.push(Span::styled(" help", theme::dim()));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn is_motion(a: UiAction) -> bool {
+    use UiAction::*;
+    matches!(
+        a,
+        Up | Down | Top | Bottom | PageUp | PageDown | FieldPrev | PickPrev
+    )
 }
 
 /// The first word or two of a description, for the hint line.
