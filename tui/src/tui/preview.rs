@@ -73,3 +73,44 @@ pub fn load(picker: &Picker, id: JobId, path: String, cols: u16, rows: u16) -> P
         });
     Preview { id, path, result }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_real_png_becomes_a_preview_and_a_bad_file_says_which() {
+        let dir = tempfile::tempdir().unwrap();
+        let png = dir.path().join("out.png");
+        image::RgbImage::from_pixel(200, 100, image::Rgb([10, 200, 30]))
+            .save(&png)
+            .unwrap();
+        let picker = Picker::halfblocks();
+        let p = load(
+            &picker,
+            JobId("j".into()),
+            png.display().to_string(),
+            20,
+            10,
+        );
+        let size = p.result.as_ref().map(|proto| proto.size()).unwrap();
+        assert!(
+            size.width <= 20 && size.height <= 10 && size.width > 0,
+            "{size:?}"
+        );
+
+        let bad = dir.path().join("not.png");
+        std::fs::write(&bad, b"not an image").unwrap();
+        let p = load(
+            &picker,
+            JobId("j".into()),
+            bad.display().to_string(),
+            20,
+            10,
+        );
+        let Err(err) = p.result else {
+            panic!("a text file decoded as an image");
+        };
+        assert!(err.contains("not.png"), "{err}");
+    }
+}
