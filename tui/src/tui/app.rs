@@ -357,18 +357,32 @@ impl App {
                     delay_ms: 0,
                 };
                 self.last_error = Some(reason);
+                self.info = None;
                 Vec::new()
             }
             Action::Reconnecting { attempt, delay_ms } => {
                 self.conn = Connection::Reconnecting { attempt, delay_ms };
                 Vec::new()
             }
-            Action::Subscribed { head_seq } => {
-                if self.last_seq.is_none() {
+            Action::Subscribed { head_seq } => match self.last_seq {
+                None => {
                     self.last_seq = Some(head_seq);
+                    Vec::new()
                 }
-                Vec::new()
-            }
+                // A daemon behind our position has another history (its database was
+                // replaced): start over from its head, or its events would look like
+                // duplicates.
+                Some(last) if head_seq < last => {
+                    self.last_seq = Some(head_seq);
+                    self.stale_page = true;
+                    self.stale_status = true;
+                    self.stale_detail = self.detail.is_some();
+                    vec![Command::Subscribe {
+                        since_seq: Some(head_seq),
+                    }]
+                }
+                Some(_) => Vec::new(),
+            },
             Action::PageLoaded {
                 generation,
                 offset,

@@ -9,6 +9,7 @@ use crate::client::{Client, ClientError};
 use crate::tui::action::{Action, CallError, UiAction};
 use crate::tui::app::{App, call_error};
 use crate::tui::command::Command;
+use crate::tui::keymap::Keymap;
 use crate::tui::preview::{self, PreviewMode};
 use crate::tui::terminal::{self, Tui};
 use crate::tui::{clipboard, screens};
@@ -25,6 +26,7 @@ use genq_protocol::{Event, Method, Paths, Timestamp};
 use ratatui_image::picker::Picker;
 use std::io::Write;
 use std::time::Duration;
+use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
@@ -51,11 +53,12 @@ struct Io {
 
 pub async fn run(paths: Paths, autostart: bool) -> anyhow::Result<()> {
     let (client, notes) = Client::connect_or_start(&paths, "genq-tui", autostart).await?;
+    let key_errors = load_key_overrides(&paths).await;
     terminal::install_panic_hook();
     let mut term = terminal::init()?;
     // The terminal query reads stdin, so it runs before the event stream starts.
     let picker = PreviewMode::from_env().picker();
-    let result = event_loop(&mut term, paths, client, notes, picker).await;
+    let result = event_loop(&mut term, paths, client, notes, picker, key_errors).await;
     let restored = terminal::restore();
     result?;
     restored?;
@@ -68,10 +71,15 @@ async fn event_loop(
     client: Client,
     notes: mpsc::Receiver<Notification>,
     picker: Option<Picker>,
+    (keymap, key_error): (Keymap, Option<String>),
 ) -> anyhow::Result<()> {
     let size = term.size()?;
     let mut app = App::new((size.width, size.height), Timestamp::now());
     app.previews = picker.is_some();
+    app.keymap = keymap;
+    app.last_error = key_error;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let version = client.daemon.version.clone();
     let mut io = Io {
@@ -112,6 +120,8 @@ async fn event_loop(
             Some(msg) = rx.recv() => io.receive(msg),
             note = recv_note(&mut io.notes) => io.notification(note),
             _ = tick.tick(), if ticking => Some(Action::Tick),
+            _ = terminate.recv() => return Ok(()),
+            _ = hangup.recv() => return Ok(()),
             _ = async { if let Some(d) = debounce.as_mut() { d.await } }, if debounce.is_some() => {
                 debounce = None;
                 let cmds = app.flush_stale();
@@ -135,6 +145,24 @@ async fn event_loop(
             }
         }
     }
+}
+
+/// The default keymap with `[tui.keys.*]` from `config.toml` applied; a missing file is no
+/// error, a refused entry is reported (and the rest still applied).
+async fn load_key_overrides(paths: &Paths) -> (Keymap, Option<String>) {
+    let mut keymap = Keymap::default();
+    let Ok(text) = tokio::fs::read_to_string(&paths.config).await else {
+        return (keymap, None);
+    };
+    let table: toml::Table = match toml::from_str(&text) {
+        Ok(t) => t,
+        // The daemon reports a broken config file; the defaults still work.
+        Err(_) => return (keymap, None),
+    };
+    let errors = keymap.apply_config(&table);
+    let error =
+        (!errors.is_empty()).then(|| format!("{}: {}", paths.config.display(), errors.join("; ")));
+    (keymap, error)
 }
 
 fn apply(app: &mut App, io: &mut Io, term: &mut Tui, action: Action) -> anyhow::Result<bool> {

@@ -357,6 +357,39 @@ impl Keymap {
         Ok(())
     }
 
+    /// Applies `[tui.keys.<context>]` tables (`action = "key"`) from `config.toml`. Every
+    /// entry is tried; the errors name the entries that were refused.
+    pub fn apply_config(&mut self, config: &toml::Table) -> Vec<String> {
+        let mut errors = Vec::new();
+        let Some(keys) = config
+            .get("tui")
+            .and_then(|t| t.get("keys"))
+            .and_then(|k| k.as_table())
+        else {
+            return errors;
+        };
+        for (context, table) in keys {
+            let Some(table) = table.as_table() else {
+                errors.push(format!(
+                    "[tui.keys.{context}] must be a table of action = \"key\""
+                ));
+                continue;
+            };
+            for (action, key) in table {
+                let Some(key) = key.as_str() else {
+                    errors.push(format!(
+                        "tui.keys.{context}.{action}: the key must be a string"
+                    ));
+                    continue;
+                };
+                if let Err(e) = self.rebind(context, key, action) {
+                    errors.push(format!("tui.keys.{context}.{action}: {e}"));
+                }
+            }
+        }
+        errors
+    }
+
     /// The first key bound to an action in a context (or globally), for hints.
     pub fn key_for(&self, context: Context, action: UiAction) -> Option<Key> {
         self.bindings

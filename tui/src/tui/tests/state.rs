@@ -516,3 +516,45 @@ fn help_lists_every_binding_of_the_screen() {
             .all(|a| UiAction::from_name(a.name()) == Some(*a))
     );
 }
+
+#[test]
+fn config_key_overrides_apply_and_refused_entries_are_named() {
+    let config: toml::Table = toml::from_str(
+        r#"
+        [daemon]
+        something = 1
+        [tui.keys.jobs]
+        cancel = "x"
+        explode = "z"
+        [tui.keys.global]
+        quit = "ctrl-q"
+        "#,
+    )
+    .unwrap();
+    let mut km = Keymap::default();
+    let errors = km.apply_config(&config);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("tui.keys.jobs.explode"), "{errors:?}");
+    assert_eq!(km.lookup(Context::Jobs, &key('x')), Some(UiAction::Cancel));
+    assert_eq!(km.lookup(Context::Submit, &ctrl('q')), Some(UiAction::Quit));
+}
+
+#[test]
+fn a_daemon_with_an_older_history_resets_the_position() {
+    let mut app = app_with_jobs((100, 30), 120);
+    app.update(Action::Subscribed { head_seq: 500 });
+    app.update(Action::Disconnected {
+        reason: "lost".into(),
+    });
+    app.update(Action::Connected {
+        version: "new".into(),
+    });
+    let cmds = app.update(Action::Subscribed { head_seq: 3 });
+    assert_eq!(cmds, vec![Command::Subscribe { since_seq: Some(3) }]);
+    app.update(Action::Notify(event(
+        4,
+        120,
+        EventBody::Progress { progress: 70 },
+    )));
+    assert_eq!(app.jobs.selected_job().unwrap().progress, Some(70));
+}
