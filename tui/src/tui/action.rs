@@ -164,6 +164,8 @@ pub enum Action {
     Ui(UiAction),
     /// A key not bound in the current context, for the focused text input.
     Input(KeyEvent),
+    /// Text pasted into the terminal (bracketed paste), for the focused text input.
+    Paste(String),
     Resize(u16, u16),
     /// Animation and clock step; only sent while something is running.
     Tick,

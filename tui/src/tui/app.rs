@@ -324,6 +324,10 @@ impl App {
                 self.ui(ui)
             }
             Action::Input(ev) => self.input(ev),
+            Action::Paste(text) => {
+                self.paste(&text);
+                Vec::new()
+            }
             Action::Resize(w, h) => {
                 self.size = (w, h);
                 if self.jobs.loaded {
@@ -840,6 +844,29 @@ impl App {
             }
             if !d.events.iter().any(|e| e.seq == event.seq) {
                 d.events.push(event);
+            }
+        }
+    }
+
+    /// Pasted text goes where typed text would; single-line inputs get it on one line.
+    fn paste(&mut self, text: &str) {
+        let flat = || text.replace(['\r', '\n'], " ");
+        if let Some(search) = self.jobs.search_input.as_mut()
+            && self.screen == Screen::Jobs
+        {
+            search.push_str(&flat());
+        } else if self.screen == Screen::Submit {
+            let multiline = self.form.focus_is_multiline();
+            let focus = self.form.focus;
+            if let Some(area) = self.form.textarea_mut() {
+                let text = if multiline {
+                    text.replace("\r\n", "\n")
+                } else {
+                    flat()
+                };
+                if area.insert_str(text) {
+                    self.form.errors.remove(&focus);
+                }
             }
         }
     }

@@ -181,6 +181,7 @@ fn term_action(app: &App, ev: TermEvent) -> Option<Action> {
     match ev {
         TermEvent::Key(k) if k.kind != KeyEventKind::Release => Some(app.key_action(k)),
         TermEvent::Resize(w, h) => Some(Action::Resize(w, h)),
+        TermEvent::Paste(text) => Some(Action::Paste(text)),
         TermEvent::Mouse(m) => match m.kind {
             MouseEventKind::ScrollDown => Some(Action::Ui(UiAction::Down)),
             MouseEventKind::ScrollUp => Some(Action::Ui(UiAction::Up)),

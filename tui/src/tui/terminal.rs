@@ -1,7 +1,9 @@
 //! Terminal setup and teardown: raw mode and the alternate screen on entry, restored on exit,
 //! on panic and around Ctrl-Z.
 
-use crossterm::event::{DisableMouseCapture, EnableMouseCapture};
+use crossterm::event::{
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
+};
 use crossterm::terminal::{
     EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
 };
@@ -14,7 +16,12 @@ pub type Tui = Terminal<CrosstermBackend<Stdout>>;
 
 pub fn enter() -> io::Result<()> {
     enable_raw_mode()?;
-    execute!(stdout(), EnterAlternateScreen, cursor::Hide)
+    execute!(
+        stdout(),
+        EnterAlternateScreen,
+        EnableBracketedPaste,
+        cursor::Hide
+    )
 }
 
 pub fn init() -> io::Result<Tui> {
@@ -27,6 +34,7 @@ pub fn restore() -> io::Result<()> {
     let raw = disable_raw_mode();
     execute!(
         stdout(),
+        DisableBracketedPaste,
         DisableMouseCapture,
         LeaveAlternateScreen,
         cursor::Show

@@ -558,3 +558,18 @@ fn a_daemon_with_an_older_history_resets_the_position() {
     )));
     assert_eq!(app.jobs.selected_job().unwrap().progress, Some(70));
 }
+
+#[test]
+fn pasted_text_lands_in_the_focused_input() {
+    let mut app = app_with_jobs((100, 30), 3);
+    app.key(key('n'));
+    app.update(Action::Paste("a misty\r\nharbour".into()));
+    assert_eq!(app.form.text(Field::Prompt), "a misty\nharbour");
+    app.key(code(KeyCode::Tab));
+    app.update(Action::Paste("blur\nnoise".into()));
+    assert_eq!(app.form.text(Field::Negative), "blur noise");
+    app.key(code(KeyCode::Esc));
+    app.key(key('/'));
+    app.update(Action::Paste("fox\n".into()));
+    assert_eq!(app.jobs.search_input.as_deref(), Some("fox "));
+}
