@@ -1,10 +1,30 @@
-//! The terminal UI. A placeholder until the TUI lands: it says so and exits.
+//! The terminal UI: watch, inspect and submit jobs. Shaped event → action → state → draw:
+//! terminal events and daemon replies become [`action::Action`]s, [`app::App::update`] is
+//! the only place state changes (returning [`command::Command`]s for the event loop to run),
+//! and [`screens::draw`] is a pure function of the state.
 
-use genq_protocol::Paths;
+pub mod action;
+pub mod app;
+pub mod catalog;
+pub mod clipboard;
+pub mod command;
+pub mod event_loop;
+pub mod form;
+pub mod keymap;
+pub mod preview;
+pub mod screens;
+pub mod status_bar;
+pub mod terminal;
+pub mod theme;
 
-/// Opens the TUI against the daemon at `paths`, starting it when `autostart` allows.
-pub async fn run(paths: Paths, autostart: bool) -> anyhow::Result<()> {
-    let _ = (paths, autostart);
-    println!("genq: the terminal UI is not available yet; see `genq --help` for the commands");
-    Ok(())
+#[cfg(test)]
+mod tests;
+
+pub use app::App;
+pub use screens::draw;
+
+/// Runs the TUI until the user quits. Connects to the daemon first (starting it when
+/// `autostart` allows), so a daemon that cannot start is reported on the plain terminal.
+pub async fn run(paths: genq_protocol::Paths, autostart: bool) -> anyhow::Result<()> {
+    event_loop::run(paths, autostart).await
 }

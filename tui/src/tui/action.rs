@@ -1,0 +1,216 @@
+//! Everything that can change the app's state: keys resolved through the keymap, text typed
+//! into an input, and the replies and notifications that come back from the daemon.
+
+use crate::tui::preview::Preview;
+use crossterm::event::KeyEvent;
+use genq_protocol::methods::{JobPage, StatusResult};
+use genq_protocol::{Event, Job, JobId, JobSpec};
+use std::fmt;
+
+/// The actions a key can be bound to. Each has a stable name for `config.toml` overrides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UiAction {
+    Quit,
+    ForceQuit,
+    Suspend,
+    Up,
+    Down,
+    Top,
+    Bottom,
+    PageUp,
+    PageDown,
+    Open,
+    Back,
+    Help,
+    NextScreen,
+    GotoJobs,
+    GotoDetail,
+    GotoSubmit,
+    NewJob,
+    Cancel,
+    Retry,
+    Rerun,
+    Export,
+    Copy,
+    OpenOutput,
+    ToggleMouse,
+    FilterNext,
+    FilterPrev,
+    Search,
+    ToggleSort,
+    ConfirmYes,
+    ConfirmNo,
+    SearchApply,
+    FieldNext,
+    FieldPrev,
+    PickNext,
+    PickPrev,
+    FormSubmit,
+    NormalizeLoras,
+}
+
+impl UiAction {
+    pub const ALL: &[UiAction] = &[
+        UiAction::Quit,
+        UiAction::ForceQuit,
+        UiAction::Suspend,
+        UiAction::Up,
+        UiAction::Down,
+        UiAction::Top,
+        UiAction::Bottom,
+        UiAction::PageUp,
+        UiAction::PageDown,
+        UiAction::Open,
+        UiAction::Back,
+        UiAction::Help,
+        UiAction::NextScreen,
+        UiAction::GotoJobs,
+        UiAction::GotoDetail,
+        UiAction::GotoSubmit,
+        UiAction::NewJob,
+        UiAction::Cancel,
+        UiAction::Retry,
+        UiAction::Rerun,
+        UiAction::Export,
+        UiAction::Copy,
+        UiAction::OpenOutput,
+        UiAction::ToggleMouse,
+        UiAction::FilterNext,
+        UiAction::FilterPrev,
+        UiAction::Search,
+        UiAction::ToggleSort,
+        UiAction::ConfirmYes,
+        UiAction::ConfirmNo,
+        UiAction::SearchApply,
+        UiAction::FieldNext,
+        UiAction::FieldPrev,
+        UiAction::PickNext,
+        UiAction::PickPrev,
+        UiAction::FormSubmit,
+        UiAction::NormalizeLoras,
+    ];
+
+    /// The name used in `config.toml` (`[keys.jobs] cancel = "x"`).
+    pub fn name(self) -> &'static str {
+        use UiAction::*;
+        match self {
+            Quit => "quit",
+            ForceQuit => "force_quit",
+            Suspend => "suspend",
+            Up => "up",
+            Down => "down",
+            Top => "top",
+            Bottom => "bottom",
+            PageUp => "page_up",
+            PageDown => "page_down",
+            Open => "open",
+            Back => "back",
+            Help => "help",
+            NextScreen => "next_screen",
+            GotoJobs => "goto_jobs",
+            GotoDetail => "goto_detail",
+            GotoSubmit => "goto_submit",
+            NewJob => "new_job",
+            Cancel => "cancel",
+            Retry => "retry",
+            Rerun => "rerun",
+            Export => "export",
+            Copy => "copy",
+            OpenOutput => "open_output",
+            ToggleMouse => "toggle_mouse",
+            FilterNext => "filter_next",
+            FilterPrev => "filter_prev",
+            Search => "search",
+            ToggleSort => "toggle_sort",
+            ConfirmYes => "confirm_yes",
+            ConfirmNo => "confirm_no",
+            SearchApply => "search_apply",
+            FieldNext => "field_next",
+            FieldPrev => "field_prev",
+            PickNext => "pick_next",
+            PickPrev => "pick_prev",
+            FormSubmit => "submit",
+            NormalizeLoras => "normalize_loras",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<UiAction> {
+        UiAction::ALL.iter().copied().find(|a| a.name() == name)
+    }
+}
+
+/// A protocol error reduced to what the UI shows: the message, and for bad parameters the
+/// field and what it allows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CallError {
+    pub message: String,
+    pub field: Option<String>,
+    pub allowed: Option<String>,
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(allowed) = &self.allowed {
+            write!(f, " (allowed: {allowed})")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+pub enum Action {
+    /// A key bound in the keymap.
+    Ui(UiAction),
+    /// A key not bound in the current context, for the focused text input.
+    Input(KeyEvent),
+    /// Text pasted into the terminal (bracketed paste), for the focused text input.
+    Paste(String),
+    Resize(u16, u16),
+    /// Animation and clock step; only sent while something is running.
+    Tick,
+    Connected {
+        version: String,
+    },
+    Disconnected {
+        reason: String,
+    },
+    Reconnecting {
+        attempt: u32,
+        delay_ms: u64,
+    },
+    Subscribed {
+        head_seq: u64,
+    },
+    PageLoaded {
+        generation: u64,
+        offset: u64,
+        page: JobPage,
+    },
+    JobLoaded(Job),
+    EventsLoaded {
+        id: JobId,
+        events: Vec<Event>,
+    },
+    StatusLoaded(StatusResult),
+    Notify(Event),
+    Resync {
+        last_seq: u64,
+    },
+    Submitted(Job),
+    SubmitFailed(CallError),
+    /// `jobs.export` came back for a re-run: open the form with it.
+    RerunLoaded(JobSpec),
+    /// A job was canceled or retried.
+    JobChanged {
+        verb: &'static str,
+        job: Job,
+    },
+    /// Something worth a line in the status bar.
+    Info(String),
+    CallFailed {
+        what: String,
+        error: CallError,
+    },
+    PreviewReady(Preview),
+}

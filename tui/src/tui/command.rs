@@ -1,0 +1,47 @@
+//! What the app asks the outside world to do. `App::update` returns these instead of doing
+//! I/O, so state changes stay testable; the event loop runs them on spawned tasks and feeds
+//! the replies back as actions.
+
+use genq_protocol::methods::ListParams;
+use genq_protocol::{JobId, JobSpec};
+use std::path::PathBuf;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    /// `jobs.list` for the visible window; the reply carries `generation` so stale pages are
+    /// dropped.
+    FetchPage {
+        generation: u64,
+        params: ListParams,
+    },
+    FetchJob(JobId),
+    FetchEvents(JobId),
+    FetchStatus,
+    Subscribe {
+        since_seq: Option<u64>,
+    },
+    Cancel(JobId),
+    Retry(JobId),
+    /// `jobs.export` to pre-fill the submit form.
+    ExportForRerun(JobId),
+    /// `jobs.export` written to a JSON file.
+    ExportToFile {
+        id: JobId,
+        path: PathBuf,
+    },
+    Submit(JobSpec),
+    /// Put text on the clipboard with OSC 52 (works over SSH).
+    Copy(String),
+    /// Open a local file with the system opener.
+    OpenPath(String),
+    SetMouse(bool),
+    /// Decode and scale an image on a blocking thread, sized to `cols` × `rows` cells.
+    LoadPreview {
+        id: JobId,
+        path: String,
+        cols: u16,
+        rows: u16,
+    },
+    Suspend,
+    Quit,
+}

@@ -1,0 +1,470 @@
+//! The event loop: terminal events, daemon notifications and replies of spawned protocol
+//! calls all become actions; state is updated, commands are run off the UI thread, and the
+//! screen is redrawn once per batch (in a synchronized update) only when something changed.
+//! A timer runs only while something on screen moves; live-event refetches are debounced.
+//! When the connection drops, a reconnect task retries with backoff and the app
+//! resubscribes from the last `seq` it saw.
+
+use crate::client::{Client, ClientError};
+use crate::tui::action::{Action, CallError, UiAction};
+use crate::tui::app::{App, call_error};
+use crate::tui::command::Command;
+use crate::tui::keymap::Keymap;
+use crate::tui::preview::{self, PreviewMode};
+use crate::tui::terminal::{self, Tui};
+use crate::tui::{clipboard, screens};
+use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind, MouseEventKind};
+use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
+use crossterm::{execute, queue};
+use futures::StreamExt;
+use genq_protocol::methods::{
+    DaemonStatus, JobsCancel, JobsEvents, JobsExport, JobsGet, JobsList, JobsRetry, NOTIFY_EVENT,
+    NOTIFY_RESYNC, ResyncParams, Submit, SubmitParams, Subscribe, SubscribeParams,
+};
+use genq_protocol::rpc::Notification;
+use genq_protocol::{Event, Method, Paths, Timestamp};
+use ratatui_image::picker::Picker;
+use std::io::Write;
+use std::time::Duration;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+/// Spinner and clock step while something runs.
+const TICK: Duration = Duration::from_millis(120);
+/// How long live events are gathered before the rows they touched are refetched.
+const DEBOUNCE: Duration = Duration::from_millis(150);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+enum Msg {
+    Action(Box<Action>),
+    Connected(Client, mpsc::Receiver<Notification>),
+}
+
+/// The connection and everything that runs on its behalf.
+struct Io {
+    paths: Paths,
+    client: Option<Client>,
+    notes: Option<mpsc::Receiver<Notification>>,
+    tx: mpsc::UnboundedSender<Msg>,
+    tasks: JoinSet<()>,
+    picker: Option<Picker>,
+}
+
+pub async fn run(paths: Paths, autostart: bool) -> anyhow::Result<()> {
+    let (client, notes) = Client::connect_or_start(&paths, "genq-tui", autostart).await?;
+    let key_errors = load_key_overrides(&paths).await;
+    terminal::install_panic_hook();
+    let mut term = terminal::init()?;
+    // The terminal query reads stdin, so it runs before the event stream starts.
+    let picker = PreviewMode::from_env().picker();
+    let result = event_loop(&mut term, paths, client, notes, picker, key_errors).await;
+    let restored = terminal::restore();
+    result?;
+    restored?;
+    Ok(())
+}
+
+async fn event_loop(
+    term: &mut Tui,
+    paths: Paths,
+    client: Client,
+    notes: mpsc::Receiver<Notification>,
+    picker: Option<Picker>,
+    (keymap, key_error): (Keymap, Option<String>),
+) -> anyhow::Result<()> {
+    let size = term.size()?;
+    let mut app = App::new((size.width, size.height), Timestamp::now());
+    app.previews = picker.is_some();
+    app.keymap = keymap;
+    app.last_error = key_error;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let version = client.daemon.version.clone();
+    let mut io = Io {
+        paths,
+        client: Some(client),
+        notes: Some(notes),
+        tx,
+        tasks: JoinSet::new(),
+        picker,
+    };
+    let cmds = app.update(Action::Connected { version });
+    io.run_all(cmds, term, &mut app)?;
+
+    let mut events = EventStream::new();
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut debounce: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+    let mut dirty = true;
+    loop {
+        if app.quit {
+            return Ok(());
+        }
+        if dirty {
+            app.now = Timestamp::now();
+            draw(term, &app)?;
+            dirty = false;
+        }
+        if app.has_stale() && debounce.is_none() {
+            debounce = Some(Box::pin(tokio::time::sleep(DEBOUNCE)));
+        }
+        let ticking = app.needs_tick();
+        let action = tokio::select! {
+            ev = events.next() => match ev {
+                Some(Ok(ev)) => term_action(&app, ev),
+                Some(Err(e)) => return Err(e.into()),
+                None => return Ok(()),
+            },
+            Some(msg) = rx.recv() => io.receive(msg),
+            note = recv_note(&mut io.notes) => io.notification(note),
+            _ = tick.tick(), if ticking => Some(Action::Tick),
+            _ = terminate.recv() => return Ok(()),
+            _ = hangup.recv() => return Ok(()),
+            _ = async { if let Some(d) = debounce.as_mut() { d.await } }, if debounce.is_some() => {
+                debounce = None;
+                let cmds = app.flush_stale();
+                io.run_all(cmds, term, &mut app)?;
+                None
+            },
+            Some(_) = io.tasks.join_next(), if !io.tasks.is_empty() => None,
+        };
+        if let Some(action) = action {
+            dirty |= apply(&mut app, &mut io, term, action)?;
+        }
+        // Coalesce: take everything already waiting before drawing again.
+        while let Ok(msg) = rx.try_recv() {
+            if let Some(action) = io.receive(msg) {
+                dirty |= apply(&mut app, &mut io, term, action)?;
+            }
+        }
+        while let Some(Ok(note)) = io.notes.as_mut().map(|n| n.try_recv()) {
+            if let Some(action) = io.notification(Some(note)) {
+                dirty |= apply(&mut app, &mut io, term, action)?;
+            }
+        }
+    }
+}
+
+/// The default keymap with `[tui.keys.*]` from `config.toml` applied; a missing file is no
+/// error, a refused entry is reported (and the rest still applied).
+async fn load_key_overrides(paths: &Paths) -> (Keymap, Option<String>) {
+    let mut keymap = Keymap::default();
+    let Ok(text) = tokio::fs::read_to_string(&paths.config).await else {
+        return (keymap, None);
+    };
+    let table: toml::Table = match toml::from_str(&text) {
+        Ok(t) => t,
+        // The daemon reports a broken config file; the defaults still work.
+        Err(_) => return (keymap, None),
+    };
+    let errors = keymap.apply_config(&table);
+    let error =
+        (!errors.is_empty()).then(|| format!("{}: {}", paths.config.display(), errors.join("; ")));
+    (keymap, error)
+}
+
+fn apply(app: &mut App, io: &mut Io, term: &mut Tui, action: Action) -> anyhow::Result<bool> {
+    let cmds = app.update(action);
+    io.run_all(cmds, term, app)?;
+    Ok(true)
+}
+
+fn draw(term: &mut Tui, app: &App) -> std::io::Result<()> {
+    queue!(term.backend_mut(), BeginSynchronizedUpdate)?;
+    term.draw(|f| screens::draw(f, app))?;
+    execute!(term.backend_mut(), EndSynchronizedUpdate)
+}
+
+fn term_action(app: &App, ev: TermEvent) -> Option<Action> {
+    match ev {
+        TermEvent::Key(k) if k.kind != KeyEventKind::Release => Some(app.key_action(k)),
+        TermEvent::Resize(w, h) => Some(Action::Resize(w, h)),
+        TermEvent::Paste(text) => Some(Action::Paste(text)),
+        TermEvent::Mouse(m) => match m.kind {
+            MouseEventKind::ScrollDown => Some(Action::Ui(UiAction::Down)),
+            MouseEventKind::ScrollUp => Some(Action::Ui(UiAction::Up)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+async fn recv_note(notes: &mut Option<mpsc::Receiver<Notification>>) -> Option<Notification> {
+    match notes {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Msg {
+    fn action(a: Action) -> Msg {
+        Msg::Action(Box::new(a))
+    }
+}
+
+impl Io {
+    fn receive(&mut self, msg: Msg) -> Option<Action> {
+        match msg {
+            Msg::Action(a) => Some(*a),
+            Msg::Connected(client, notes) => {
+                let version = client.daemon.version.clone();
+                self.client = Some(client);
+                self.notes = Some(notes);
+                Some(Action::Connected { version })
+            }
+        }
+    }
+
+    /// A notification, or `None` when the connection closed.
+    fn notification(&mut self, note: Option<Notification>) -> Option<Action> {
+        let Some(note) = note else {
+            self.client = None;
+            self.notes = None;
+            self.spawn_reconnect();
+            return Some(Action::Disconnected {
+                reason: "the connection to the daemon was lost".into(),
+            });
+        };
+        let params = note.params.unwrap_or(serde_json::Value::Null);
+        match note.method.as_str() {
+            NOTIFY_EVENT => serde_json::from_value::<Event>(params)
+                .ok()
+                .map(Action::Notify),
+            NOTIFY_RESYNC => serde_json::from_value::<ResyncParams>(params)
+                .ok()
+                .map(|r| Action::Resync {
+                    last_seq: r.last_seq,
+                }),
+            _ => None,
+        }
+    }
+
+    fn spawn_reconnect(&mut self) {
+        let tx = self.tx.clone();
+        let paths = self.paths.clone();
+        self.tasks.spawn(async move {
+            let mut delay = Duration::from_millis(250);
+            for attempt in 1.. {
+                let _ = tx.send(Msg::action(Action::Reconnecting {
+                    attempt,
+                    delay_ms: delay.as_millis() as u64,
+                }));
+                tokio::time::sleep(delay).await;
+                // No autostart here: a daemon that was stopped on purpose stays stopped.
+                if let Ok((client, notes)) = Client::connect(&paths, "genq-tui").await {
+                    let _ = tx.send(Msg::Connected(client, notes));
+                    return;
+                }
+                delay = (delay * 2).min(MAX_BACKOFF);
+            }
+        });
+    }
+
+    fn run_all(&mut self, cmds: Vec<Command>, term: &mut Tui, app: &mut App) -> anyhow::Result<()> {
+        for cmd in cmds {
+            self.run(cmd, term, app)?;
+        }
+        Ok(())
+    }
+
+    /// Spawns a protocol call whose reply comes back as an action.
+    fn call<M: Method + 'static>(
+        &mut self,
+        what: &'static str,
+        params: M::Params,
+        ok: impl FnOnce(M::Result) -> Action + Send + 'static,
+    ) where
+        M::Params: 'static,
+        M::Result: 'static,
+    {
+        self.call_or::<M>(params, ok, move |e| Action::CallFailed {
+            what: what.to_string(),
+            error: e,
+        });
+    }
+
+    fn call_or<M: Method + 'static>(
+        &mut self,
+        params: M::Params,
+        ok: impl FnOnce(M::Result) -> Action + Send + 'static,
+        fail: impl FnOnce(CallError) -> Action + Send + 'static,
+    ) where
+        M::Params: 'static,
+        M::Result: 'static,
+    {
+        let tx = self.tx.clone();
+        let Some(client) = self.client.clone() else {
+            let _ = tx.send(Msg::action(fail(CallError {
+                message: "not connected to the daemon".into(),
+                field: None,
+                allowed: None,
+            })));
+            return;
+        };
+        self.tasks.spawn(async move {
+            let action = match client.call::<M>(params).await {
+                Ok(r) => ok(r),
+                // The closed notification channel reports the lost connection once.
+                Err(ClientError::Disconnected) => return,
+                Err(e) => fail(call_error(&e)),
+            };
+            let _ = tx.send(Msg::action(action));
+        });
+    }
+
+    fn run(&mut self, cmd: Command, term: &mut Tui, app: &mut App) -> anyhow::Result<()> {
+        match cmd {
+            Command::FetchPage { generation, params } => {
+                let offset = params.offset.unwrap_or(0);
+                self.call::<JobsList>("listing jobs", params, move |page| Action::PageLoaded {
+                    generation,
+                    offset,
+                    page,
+                });
+            }
+            Command::FetchJob(id) => {
+                self.call::<JobsGet>("loading a job", (&id).into(), Action::JobLoaded)
+            }
+            Command::FetchEvents(id) => {
+                let for_id = id.clone();
+                self.call::<JobsEvents>("loading events", (&id).into(), move |events| {
+                    Action::EventsLoaded { id: for_id, events }
+                })
+            }
+            Command::FetchStatus => {
+                self.call::<DaemonStatus>("daemon status", Default::default(), Action::StatusLoaded)
+            }
+            Command::Subscribe { since_seq } => self.call::<Subscribe>(
+                "subscribing to events",
+                SubscribeParams { since_seq },
+                |r| Action::Subscribed {
+                    head_seq: r.head_seq,
+                },
+            ),
+            Command::Cancel(id) => {
+                self.call::<JobsCancel>("cancel", (&id).into(), |job| Action::JobChanged {
+                    verb: "canceled",
+                    job,
+                })
+            }
+            Command::Retry(id) => {
+                self.call::<JobsRetry>("retry", (&id).into(), |job| Action::JobChanged {
+                    verb: "retried as",
+                    job,
+                })
+            }
+            Command::ExportForRerun(id) => {
+                self.call::<JobsExport>("export", (&id).into(), Action::RerunLoaded)
+            }
+            Command::ExportToFile { id, path } => {
+                let tx = self.tx.clone();
+                let Some(client) = self.client.clone() else {
+                    let _ = tx.send(Msg::action(Action::Info(
+                        "not connected to the daemon".into(),
+                    )));
+                    return Ok(());
+                };
+                self.tasks.spawn(async move {
+                    let shown = path.display().to_string();
+                    let fail = |what: String, message: String| Action::CallFailed {
+                        what,
+                        error: CallError {
+                            message,
+                            field: None,
+                            allowed: None,
+                        },
+                    };
+                    let action = match client.call::<JobsExport>((&id).into()).await {
+                        Err(ClientError::Disconnected) => return,
+                        Err(e) => Action::CallFailed {
+                            what: "export".into(),
+                            error: call_error(&e),
+                        },
+                        Ok(spec) => match serde_json::to_string_pretty(&spec) {
+                            Err(e) => fail("export".into(), e.to_string()),
+                            Ok(json) => match tokio::fs::write(&path, json + "\n").await {
+                                Ok(()) => Action::Info(format!("parameters written to {shown}")),
+                                Err(e) => fail(format!("writing {shown}"), e.to_string()),
+                            },
+                        },
+                    };
+                    let _ = tx.send(Msg::action(action));
+                });
+            }
+            Command::Submit(spec) => self.call_or::<Submit>(
+                SubmitParams {
+                    spec,
+                    idempotency_key: None,
+                },
+                Action::Submitted,
+                Action::SubmitFailed,
+            ),
+            Command::Copy(text) => {
+                let mut out = std::io::stdout();
+                out.write_all(clipboard::osc52(&text).as_bytes())?;
+                out.flush()?;
+            }
+            Command::OpenPath(path) => {
+                if !std::path::Path::new(&path).exists() {
+                    let _ = self.tx.send(Msg::action(Action::Info(format!(
+                        "{path} is not on this machine; y copies its location"
+                    ))));
+                    return Ok(());
+                }
+                let opener = if cfg!(target_os = "macos") {
+                    "open"
+                } else {
+                    "xdg-open"
+                };
+                let mut cmd = tokio::process::Command::new(opener);
+                cmd.arg(&path)
+                    .stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .process_group(0);
+                let tx = self.tx.clone();
+                match cmd.spawn() {
+                    Ok(mut child) => {
+                        self.tasks.spawn(async move {
+                            let _ = child.wait().await;
+                        });
+                        let _ = tx.send(Msg::action(Action::Info(format!("opened {path}"))));
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Msg::action(Action::Info(format!(
+                            "cannot run {opener} for {path}: {e}"
+                        ))));
+                    }
+                }
+            }
+            Command::SetMouse(on) => terminal::set_mouse(on)?,
+            Command::LoadPreview {
+                id,
+                path,
+                cols,
+                rows,
+            } => {
+                let Some(picker) = self.picker.clone() else {
+                    return Ok(());
+                };
+                let tx = self.tx.clone();
+                self.tasks.spawn(async move {
+                    let loaded = tokio::task::spawn_blocking(move || {
+                        preview::load(&picker, id, path, cols, rows)
+                    })
+                    .await;
+                    if let Ok(p) = loaded {
+                        let _ = tx.send(Msg::action(Action::PreviewReady(p)));
+                    }
+                });
+            }
+            Command::Suspend => {
+                terminal::suspend(term, app.mouse)?;
+            }
+            Command::Quit => app.quit = true,
+        }
+        Ok(())
+    }
+}

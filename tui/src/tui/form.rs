@@ -1,0 +1,330 @@
+//! The submit form's state: provider and model choices, the text fields, and validation
+//! against the provider's ranges before anything is sent. Errors are keyed by field so they
+//! can be shown next to it, including the daemon's `invalid_params` replies.
+
+use crate::tui::catalog::{self, PROVIDERS, ProviderInfo, SEED_MAX};
+use genq_protocol::{JobSpec, Lora, Size};
+use ratatui_textarea::TextArea;
+use std::collections::BTreeMap;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Field {
+    Provider,
+    Model,
+    Prompt,
+    Negative,
+    Size,
+    Steps,
+    Guidance,
+    Seed,
+    Count,
+    Loras,
+}
+
+impl Field {
+    pub const ALL: [Field; 10] = [
+        Field::Provider,
+        Field::Model,
+        Field::Prompt,
+        Field::Negative,
+        Field::Size,
+        Field::Steps,
+        Field::Guidance,
+        Field::Seed,
+        Field::Count,
+        Field::Loras,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Field::Provider => "Provider",
+            Field::Model => "Model",
+            Field::Prompt => "Prompt",
+            Field::Negative => "Negative",
+            Field::Size => "Size",
+            Field::Steps => "Steps",
+            Field::Guidance => "Guidance",
+            Field::Seed => "Seed",
+            Field::Count => "Count",
+            Field::Loras => "LoRAs",
+        }
+    }
+
+    /// The field a daemon error path (`spec.loras[2].weight`, `size`, `n`) points at.
+    pub fn from_wire(path: &str) -> Option<Field> {
+        let path = path.strip_prefix("spec.").unwrap_or(path);
+        let head = path.split(['.', '[']).next().unwrap_or(path);
+        Some(match head {
+            "provider" => Field::Provider,
+            "model" => Field::Model,
+            "prompt" => Field::Prompt,
+            "negative_prompt" => Field::Negative,
+            "size" => Field::Size,
+            "steps" => Field::Steps,
+            "guidance" => Field::Guidance,
+            "seed" => Field::Seed,
+            "n" => Field::Count,
+            "loras" => Field::Loras,
+            _ => return None,
+        })
+    }
+
+    fn is_text(self) -> bool {
+        !matches!(self, Field::Provider | Field::Model)
+    }
+}
+
+pub struct SubmitForm {
+    pub provider: usize,
+    pub model: usize,
+    pub focus: Field,
+    pub texts: BTreeMap<Field, TextArea<'static>>,
+    pub errors: BTreeMap<Field, String>,
+    /// Set while a submit is in flight.
+    pub sending: bool,
+    /// The job this form re-runs, for the title.
+    pub rerun_of: Option<String>,
+}
+
+impl Default for SubmitForm {
+    fn default() -> Self {
+        let mut form = SubmitForm {
+            provider: 0,
+            model: 0,
+            focus: Field::Prompt,
+            texts: BTreeMap::new(),
+            errors: BTreeMap::new(),
+            sending: false,
+            rerun_of: None,
+        };
+        for f in Field::ALL.into_iter().filter(|f| f.is_text()) {
+            form.texts.insert(f, TextArea::default());
+        }
+        form
+    }
+}
+
+impl SubmitForm {
+    pub fn info(&self) -> &'static ProviderInfo {
+        &PROVIDERS[self.provider.min(PROVIDERS.len() - 1)]
+    }
+
+    pub fn model_name(&self) -> &'static str {
+        let models = self.info().models;
+        models.get(self.model).copied().unwrap_or("")
+    }
+
+    pub fn text(&self, field: Field) -> String {
+        self.texts
+            .get(&field)
+            .map(|t| t.lines().join("\n"))
+            .unwrap_or_default()
+    }
+
+    pub fn set_text(&mut self, field: Field, value: &str) {
+        let lines: Vec<String> = value.split('\n').map(str::to_string).collect();
+        self.texts.insert(field, TextArea::new(lines));
+    }
+
+    pub fn textarea_mut(&mut self) -> Option<&mut TextArea<'static>> {
+        self.texts.get_mut(&self.focus)
+    }
+
+    /// Whether Enter inserts a newline in the focused field (else it moves on).
+    pub fn focus_is_multiline(&self) -> bool {
+        matches!(self.focus, Field::Prompt | Field::Loras)
+    }
+
+    pub fn focus_next(&mut self, forward: bool) {
+        let i = Field::ALL
+            .iter()
+            .position(|f| *f == self.focus)
+            .unwrap_or(0);
+        let n = Field::ALL.len();
+        self.focus = Field::ALL[if forward {
+            (i + 1) % n
+        } else {
+            (i + n - 1) % n
+        }];
+    }
+
+    /// Left/Right on the provider or model picker.
+    pub fn pick(&mut self, forward: bool) -> bool {
+        let step = |i: usize, n: usize| {
+            if forward {
+                (i + 1) % n
+            } else {
+                (i + n - 1) % n
+            }
+        };
+        match self.focus {
+            Field::Provider => {
+                self.provider = step(self.provider, PROVIDERS.len());
+                self.model = 0;
+                true
+            }
+            Field::Model => {
+                let n = self.info().models.len().max(1);
+                self.model = step(self.model, n);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Rewrites the LoRA weights so they sum to 1.0, keeping their proportions.
+    pub fn normalize_loras(&mut self) -> Result<(), String> {
+        let loras = parse_loras(&self.text(Field::Loras))?;
+        let sum: f64 = loras.iter().map(|l| l.weight).sum();
+        if loras.is_empty() || sum <= 0.0 {
+            return Err("LoRA weights must be positive to normalise".into());
+        }
+        let lines: Vec<String> = loras
+            .iter()
+            .map(|l| format!("{}:{}", l.repo, round3(l.weight / sum)))
+            .collect();
+        self.set_text(Field::Loras, &lines.join("\n"));
+        self.errors.remove(&Field::Loras);
+        Ok(())
+    }
+
+    /// Checks every field and builds the spec, or records errors by field.
+    pub fn validate(&mut self) -> Option<JobSpec> {
+        self.errors.clear();
+        let info = self.info();
+        let mut spec = JobSpec {
+            provider: info.name.to_string(),
+            kind: Some(info.kind),
+            model: Some(self.model_name().to_string()).filter(|m| !m.is_empty()),
+            ..JobSpec::default()
+        };
+        let mut errors = BTreeMap::new();
+        let mut err = |f: Field, msg: String| {
+            errors.entry(f).or_insert(msg);
+        };
+        let prompt = self.text(Field::Prompt).trim().to_string();
+        if prompt.is_empty() {
+            err(Field::Prompt, "a prompt is required".into());
+        } else if prompt.chars().count() > 2000 {
+            err(Field::Prompt, "at most 2000 characters".into());
+        }
+        spec.prompt = prompt;
+        let negative = self.text(Field::Negative).trim().to_string();
+        if !negative.is_empty() {
+            spec.negative_prompt = Some(negative);
+        }
+        let size = self.text(Field::Size).trim().to_string();
+        if !size.is_empty() {
+            match (size.parse::<Size>(), info.side) {
+                (_, None) => err(Field::Size, format!("{} takes no size", info.name)),
+                (Err(e), _) => err(Field::Size, e),
+                (Ok(s), Some((lo, hi))) => {
+                    if s.width < lo || s.width > hi || s.height < lo || s.height > hi {
+                        err(Field::Size, format!("each side {lo}–{hi}"));
+                    } else {
+                        spec.size = Some(s);
+                    }
+                }
+            }
+        }
+        let steps = self.text(Field::Steps).trim().to_string();
+        if !steps.is_empty() {
+            match (steps.parse::<u32>(), info.steps) {
+                (_, None) => err(Field::Steps, format!("{} takes no steps", info.name)),
+                (Ok(n), Some((lo, hi))) if (lo..=hi).contains(&n) => spec.steps = Some(n),
+                (_, Some((lo, hi))) => err(Field::Steps, format!("a whole number {lo}–{hi}")),
+            }
+        }
+        let guidance = self.text(Field::Guidance).trim().to_string();
+        if !guidance.is_empty() {
+            match (guidance.parse::<f64>(), info.guidance) {
+                (_, None) => err(Field::Guidance, format!("{} takes no guidance", info.name)),
+                (Ok(g), Some((lo, hi))) if g >= lo && g <= hi => spec.guidance = Some(g),
+                (_, Some((lo, hi))) => err(Field::Guidance, format!("a number {lo}–{hi}")),
+            }
+        }
+        let seed = self.text(Field::Seed).trim().to_string();
+        if !seed.is_empty() {
+            match seed.parse::<i64>() {
+                Ok(s) if (0..=SEED_MAX).contains(&s) => spec.seed = Some(s),
+                _ => err(Field::Seed, format!("a whole number 0–{SEED_MAX}")),
+            }
+        }
+        let count = self.text(Field::Count).trim().to_string();
+        if !count.is_empty() {
+            let (lo, hi) = info.count;
+            match count.parse::<u32>() {
+                Ok(n) if (lo..=hi).contains(&n) => spec.n = Some(n),
+                _ => err(Field::Count, format!("a whole number {lo}–{hi}")),
+            }
+        }
+        match parse_loras(&self.text(Field::Loras)) {
+            Err(e) => err(Field::Loras, e),
+            Ok(loras) if loras.is_empty() => {}
+            Ok(_) if info.max_loras == 0 => {
+                err(Field::Loras, format!("{} takes no LoRAs", info.name))
+            }
+            Ok(loras) if loras.len() > info.max_loras => {
+                err(Field::Loras, format!("at most {} LoRAs", info.max_loras))
+            }
+            Ok(loras) => {
+                let sum: f64 = loras.iter().map(|l| l.weight).sum();
+                if loras.len() > 1 && (sum - 1.0).abs() > 0.01 {
+                    err(
+                        Field::Loras,
+                        format!(
+                            "weights sum to {}, must be 1.0 (Ctrl-N normalises)",
+                            round3(sum)
+                        ),
+                    );
+                } else {
+                    spec.loras = loras;
+                }
+            }
+        }
+        self.errors = errors;
+        self.errors.is_empty().then_some(spec)
+    }
+
+    /// A form filled from an exported spec (re-run with edits).
+    pub fn from_spec(spec: &JobSpec, rerun_of: Option<String>) -> SubmitForm {
+        let mut form = SubmitForm {
+            rerun_of,
+            ..SubmitForm::default()
+        };
+        if let Some(i) = PROVIDERS.iter().position(|p| p.name == spec.provider) {
+            form.provider = i;
+        }
+        if let (Some(model), Some(info)) = (&spec.model, catalog::provider(&spec.provider)) {
+            form.model = info.models.iter().position(|m| m == model).unwrap_or(0);
+        }
+        form.set_text(Field::Prompt, &spec.prompt);
+        let opt = |v: Option<String>| v.unwrap_or_default();
+        form.set_text(Field::Negative, &opt(spec.negative_prompt.clone()));
+        form.set_text(Field::Size, &opt(spec.size.map(|s| s.to_string())));
+        form.set_text(Field::Steps, &opt(spec.steps.map(|s| s.to_string())));
+        form.set_text(Field::Guidance, &opt(spec.guidance.map(|s| s.to_string())));
+        form.set_text(Field::Seed, &opt(spec.seed.map(|s| s.to_string())));
+        form.set_text(Field::Count, &opt(spec.n.map(|s| s.to_string())));
+        let loras: Vec<String> = spec
+            .loras
+            .iter()
+            .map(|l| format!("{}:{}", l.repo, l.weight))
+            .collect();
+        form.set_text(Field::Loras, &loras.join("\n"));
+        form
+    }
+}
+
+/// One `repo:weight` per line (or comma-separated); blank lines are skipped.
+pub fn parse_loras(text: &str) -> Result<Vec<Lora>, String> {
+    text.split(['\n', ','])
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| l.parse::<Lora>())
+        .collect()
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}

@@ -1,0 +1,34 @@
+//! The confirm dialog, centred over the screen.
+
+use crate::tui::app::Confirm;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::style::{Color, Style};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Clear, Paragraph};
+
+pub fn draw(frame: &mut Frame, area: Rect, confirm: &Confirm) {
+    const ANSWERS: &str = "y / Enter: yes   n / Esc: no";
+    let text_width = confirm
+        .question
+        .chars()
+        .count()
+        .max(ANSWERS.chars().count()) as u16;
+    let width = (text_width + 4).min(area.width);
+    let [row] = Layout::vertical([Constraint::Length(4)])
+        .flex(Flex::Center)
+        .areas(area);
+    let [popup] = Layout::horizontal([Constraint::Length(width)])
+        .flex(Flex::Center)
+        .areas(row);
+    frame.render_widget(Clear, popup);
+    let text = vec![Line::from(confirm.question.clone()), Line::from(ANSWERS)];
+    frame.render_widget(
+        Paragraph::new(text).centered().block(
+            Block::bordered()
+                .title(" Confirm ")
+                .border_style(Style::new().fg(Color::Yellow)),
+        ),
+        popup,
+    );
+}

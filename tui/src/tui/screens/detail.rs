@@ -1,0 +1,261 @@
+//! One job in full: parameters, error, outputs, the event timeline, and a preview of the
+//! first image output when the terminal is wide enough.
+
+use crate::tui::app::{App, DetailView, PreviewState};
+use crate::tui::screens::CHROME_ROWS;
+use crate::tui::theme;
+use genq_protocol::{Event, EventBody, Job, Timestamp};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph, Wrap};
+use ratatui_image::Image;
+
+/// Terminal width from which the preview pane is shown.
+const PREVIEW_MIN_WIDTH: u16 = 90;
+
+/// The preview pane's inner size in cells for a terminal of `size`; zero when none is shown.
+pub fn preview_size(size: (u16, u16)) -> (u16, u16) {
+    let (w, h) = size;
+    if w < PREVIEW_MIN_WIDTH {
+        return (0, 0);
+    }
+    (w / 3 - 2, h.saturating_sub(CHROME_ROWS + 2))
+}
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
+    let Some(detail) = &app.detail else {
+        frame.render_widget(
+            Paragraph::new("no job open; select one on the jobs screen and press Enter")
+                .style(theme::dim())
+                .block(Block::bordered().title(" Job ")),
+            area,
+        );
+        return;
+    };
+    let show_preview = app.previews
+        && preview_size(app.size).0 > 0
+        && !matches!(detail.preview, PreviewState::None);
+    let (main, side) = if show_preview {
+        let [main, side] =
+            Layout::horizontal([Constraint::Fill(2), Constraint::Length(area.width / 3)])
+                .areas(area);
+        (main, Some(side))
+    } else {
+        (area, None)
+    };
+    let title = format!(" Job {} ", detail.id.short());
+    let lines = match &detail.job {
+        Some(job) => lines(job, detail, app.now),
+        None => vec![Line::styled("loading…", theme::dim())],
+    };
+    let max_scroll = (lines.len() as u16).saturating_sub(main.height.saturating_sub(2));
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((detail.scroll.min(max_scroll), 0))
+            .block(Block::bordered().title(title)),
+        main,
+    );
+    if let Some(side) = side {
+        let block = Block::bordered().title(" Preview ");
+        let inner = block.inner(side);
+        frame.render_widget(block, side);
+        match &detail.preview {
+            PreviewState::Ready(p) => frame.render_widget(Image::new(p), inner),
+            PreviewState::Loading => frame.render_widget(
+                Paragraph::new("loading preview…").style(theme::dim()),
+                inner,
+            ),
+            PreviewState::Failed(e) => frame.render_widget(
+                Paragraph::new(e.clone())
+                    .style(theme::error())
+                    .wrap(Wrap { trim: false }),
+                inner,
+            ),
+            PreviewState::None => {}
+        }
+    }
+}
+
+fn section(name: &str) -> Line<'static> {
+    Line::styled(format!("── {name} "), Style::new().fg(Color::Blue))
+}
+
+fn kv(key: &str, value: String) -> Line<'static> {
+    Line::from(vec![
+        Span::styled(format!("{key:<10} "), theme::dim()),
+        Span::raw(value),
+    ])
+}
+
+/// Time of day (UTC) with seconds, for the timeline.
+fn clock(t: Timestamp) -> String {
+    let s = t.to_rfc3339();
+    s.get(11..19).unwrap_or(&s).to_string()
+}
+
+fn lines(job: &Job, detail: &DetailView, now: Timestamp) -> Vec<Line<'static>> {
+    let mut out = Vec::new();
+    let state = Span::styled(
+        format!("{} {}", theme::state_icon(job.state), job.state),
+        theme::state_style(job.state),
+    );
+    let mut head = vec![state];
+    if let (Some(p), false) = (job.progress, job.state.is_final()) {
+        head.push(Span::raw(format!(" {p}%")));
+    }
+    out.push(Line::from(head));
+    out.push(kv("id", job.id.to_string()));
+    let model = job.model.clone().unwrap_or_else(|| "(default)".into());
+    out.push(kv(
+        "provider",
+        format!("{} · {model} · {}", job.provider, job.kind.as_str()),
+    ));
+    let took = match job.finished_at {
+        Some(end) => format!("took {}", theme::duration(end.millis_since(job.created_at))),
+        None => format!(
+            "running for {}",
+            theme::duration(now.millis_since(job.created_at))
+        ),
+    };
+    out.push(kv("created", format!("{} · {took}", job.created_at)));
+    if let Some(r) = &job.remote_id {
+        out.push(kv("remote id", r.clone()));
+    }
+    if let Some(r) = &job.retry_of {
+        out.push(kv("retry of", r.to_string()));
+    }
+
+    out.push(section("Parameters"));
+    let p = &job.params;
+    out.push(kv("prompt", p.prompt.clone()));
+    if let Some(n) = &p.negative_prompt {
+        out.push(kv("negative", n.clone()));
+    }
+    let mut nums = Vec::new();
+    if let Some(s) = p.size {
+        nums.push(format!("size {s}"));
+    }
+    if let Some(s) = p.steps {
+        nums.push(format!("steps {s}"));
+    }
+    if let Some(g) = p.guidance {
+        nums.push(format!("guidance {g}"));
+    }
+    if let Some(s) = p.seed {
+        nums.push(format!("seed {s}"));
+    }
+    if let Some(n) = p.n {
+        nums.push(format!("count {n}"));
+    }
+    if !nums.is_empty() {
+        out.push(kv("", nums.join(" · ")));
+    }
+    for l in &p.loras {
+        out.push(kv("lora", format!("{} × {}", l.repo, l.weight)));
+    }
+    if let Some(img) = &p.image {
+        out.push(kv("image", img.clone()));
+    }
+    for (k, v) in &p.params {
+        out.push(kv(k, v.to_string()));
+    }
+
+    if let Some(err) = &job.error {
+        out.push(section("Error"));
+        out.push(Line::styled(
+            format!("{}: {}", err.kind, err.message),
+            theme::error(),
+        ));
+        if let Some(id) = &err.provider_request_id {
+            out.push(kv("request id", id.clone()));
+        }
+    }
+
+    if !job.outputs.is_empty() {
+        out.push(section("Outputs"));
+    }
+    for o in &job.outputs {
+        let where_ = o
+            .path
+            .clone()
+            .or_else(|| o.source_url.clone())
+            .unwrap_or_else(|| "(not stored yet)".into());
+        out.push(Line::from(format!("#{} {where_}", o.index)));
+        let mut facts = Vec::new();
+        if let Some(s) = o.size {
+            facts.push(theme::bytes(s));
+        }
+        if let (Some(w), Some(h)) = (o.width, o.height) {
+            facts.push(format!("{w}×{h}"));
+        }
+        if let Some(m) = &o.mime {
+            facts.push(m.clone());
+        }
+        if !facts.is_empty() {
+            out.push(Line::styled(
+                format!("   {}", facts.join(" · ")),
+                theme::dim(),
+            ));
+        }
+        if let Some(h) = &o.sha256 {
+            out.push(Line::styled(format!("   sha256 {h}"), theme::dim()));
+        }
+        for u in &o.uploads {
+            match (&u.url, &u.error) {
+                (_, Some(e)) => out.push(Line::styled(
+                    format!("   ✗ {}: {e}", u.target),
+                    theme::error(),
+                )),
+                (Some(url), None) => out.push(Line::from(format!("   → {}: {url}", u.target))),
+                (None, None) => out.push(Line::from(format!("   → {}", u.target))),
+            }
+        }
+    }
+
+    out.push(section("Timeline"));
+    if detail.events.is_empty() {
+        out.push(Line::styled("(no events loaded)", theme::dim()));
+    }
+    for e in &detail.events {
+        out.push(event_line(e));
+    }
+    out
+}
+
+fn event_line(e: &Event) -> Line<'static> {
+    let what = match &e.body {
+        EventBody::Created { provider, model } => match model {
+            Some(m) => format!("created for {provider} · {m}"),
+            None => format!("created for {provider}"),
+        },
+        EventBody::State { from, to, error } => match error {
+            Some(err) => format!("{from} → {to}: {err}"),
+            None => format!("{from} → {to}"),
+        },
+        EventBody::Progress { progress } => format!("progress {progress}%"),
+        EventBody::Remote { remote_id } => format!("accepted as {remote_id}"),
+        EventBody::Output { index, path } => format!("output #{index} stored at {path}"),
+        EventBody::Upload {
+            index,
+            target,
+            url,
+            error,
+        } => match (url, error) {
+            (_, Some(err)) => format!("upload #{index} to {target} failed: {err}"),
+            (Some(url), None) => format!("output #{index} uploaded to {target}: {url}"),
+            (None, None) => format!("output #{index} uploaded to {target}"),
+        },
+        EventBody::Note { message } => message.clone(),
+    };
+    let style = match e.new_state() {
+        Some(s) => theme::state_style(s),
+        None => Style::new(),
+    };
+    Line::from(vec![
+        Span::styled(format!("{} ", clock(e.at)), theme::dim()),
+        Span::styled(what, style),
+    ])
+}

@@ -1,0 +1,132 @@
+//! Drawing: a pure function of [`App`]. The frame is a tab line, the current screen, a hint
+//! line generated from the keymap, and the status bar; dialogs float on top.
+
+pub mod confirm;
+pub mod detail;
+pub mod help;
+pub mod jobs;
+pub mod submit;
+
+use crate::tui::action::UiAction;
+use crate::tui::app::{App, Connection, Screen};
+use crate::tui::keymap::Context;
+use crate::tui::status_bar;
+use crate::tui::theme;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+/// Rows taken by the tab line, the hint line and the status bar.
+pub const CHROME_ROWS: u16 = 3;
+
+pub fn draw(frame: &mut Frame, app: &App) {
+    let [top, body, hints, status] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Fill(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(frame.area());
+    draw_tabs(frame, top, app);
+    match app.screen {
+        Screen::Jobs => jobs::draw(frame, body, app),
+        Screen::Detail => detail::draw(frame, body, app),
+        Screen::Submit => submit::draw(frame, body, app),
+        Screen::Help => help::draw(frame, body, app),
+    }
+    draw_hints(frame, hints, app);
+    status_bar::draw(frame, status, app);
+    if let Some(c) = &app.confirm {
+        confirm::draw(frame, body, c);
+    }
+}
+
+fn draw_tabs(frame: &mut Frame, area: Rect, app: &App) {
+    let tab = |n: &str, name: &str, on: bool| {
+        let style = if on {
+            Style::new().add_modifier(Modifier::BOLD | Modifier::REVERSED)
+        } else {
+            Style::new()
+        };
+        Span::styled(format!(" {n} {name} "), style)
+    };
+    let current = if app.screen == Screen::Help {
+        app.help_for
+    } else {
+        app.screen
+    };
+    let mut spans = vec![
+        Span::styled("genq ", theme::title()),
+        tab("1", "Jobs", current == Screen::Jobs),
+        tab("2", "Detail", current == Screen::Detail),
+        tab("3", "Submit", current == Screen::Submit),
+    ];
+    if let Connection::Reconnecting { attempt, delay_ms } = &app.conn {
+        let text = if *attempt == 0 {
+            " ⟳ daemon connection lost, reconnecting… ".to_string()
+        } else {
+            format!(
+                " ⟳ reconnecting #{attempt} in {} ",
+                theme::duration(*delay_ms as i64 + 999)
+            )
+        };
+        spans.push(Span::styled(
+            text,
+            Style::new().fg(Color::Black).bg(Color::Yellow),
+        ));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// The keys valid here, from the keymap (so the hints cannot drift from the bindings).
+fn draw_hints(frame: &mut Frame, area: Rect, app: &App) {
+    let ctx = app.context();
+    if ctx == Context::Search {
+        let text = app.jobs.search_input.as_deref().unwrap_or("");
+        let line = Line::from(vec![
+            Span::styled("/", theme::title()),
+            Span::raw(text.to_string()),
+            Span::styled("█", Style::new().add_modifier(Modifier::SLOW_BLINK)),
+            Span::styled("  Enter search · Esc cancel", theme::dim()),
+        ]);
+        frame.render_widget(Paragraph::new(line), area);
+        return;
+    }
+    let mut seen = Vec::new();
+    let mut spans = Vec::new();
+    for b in app.keymap.bindings(ctx) {
+        // Motion keys are obvious; the line has room for the ones that do something.
+        if seen.contains(&b.action) || is_motion(b.action) {
+            continue;
+        }
+        seen.push(b.action);
+        spans.push(Span::styled(
+            b.key.to_string(),
+            Style::new().fg(Color::Cyan),
+        ));
+        spans.push(Span::styled(
+            format!(" {}  ", short_hint(b.description)),
+            theme::dim(),
+        ));
+    }
+    if ctx != Context::Confirm {
+        spans.push(Span::styled("?", Style::new().fg(Color::Cyan)));
+        spans.push(Span::styled(" help", theme::dim()));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn is_motion(a: UiAction) -> bool {
+    use UiAction::*;
+    matches!(
+        a,
+        Up | Down | Top | Bottom | PageUp | PageDown | FieldPrev | PickPrev
+    )
+}
+
+/// The first word or two of a description, for the hint line.
+fn short_hint(description: &str) -> &str {
+    description.split([' ', ':']).next().unwrap_or(description)
+}

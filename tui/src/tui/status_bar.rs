@@ -1,0 +1,46 @@
+//! The status bar: connection, jobs by state, and the last error or message.
+
+use crate::tui::app::{App, Connection};
+use crate::tui::theme;
+use genq_protocol::JobState;
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
+    let mut spans = match &app.conn {
+        Connection::Connected { version } => {
+            vec![Span::styled(
+                format!("● genqd {version}"),
+                Style::new().fg(Color::Green),
+            )]
+        }
+        Connection::Connecting => {
+            vec![Span::styled("○ connecting", Style::new().fg(Color::Yellow))]
+        }
+        Connection::Reconnecting { .. } => {
+            vec![Span::styled("○ disconnected", Style::new().fg(Color::Red))]
+        }
+    };
+    for state in JobState::ALL {
+        if let Some(n) = app.counts.get(state.as_str()).filter(|n| **n > 0) {
+            spans.push(Span::raw(" "));
+            spans.push(Span::styled(
+                format!("{}{n}", theme::state_icon(state)),
+                theme::state_style(state),
+            ));
+        }
+    }
+    spans.push(Span::raw("  "));
+    if let Some(info) = &app.info {
+        spans.push(Span::raw(info.clone()));
+    } else if let Some(err) = &app.last_error {
+        spans.push(Span::styled(format!("✗ {err}"), theme::error()));
+    }
+    frame.render_widget(
+        Paragraph::new(Line::from(spans)).style(Style::new().bg(Color::Reset)),
+        area,
+    );
+}

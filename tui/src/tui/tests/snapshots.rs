@@ -1,0 +1,195 @@
+//! Every screen drawn on a `TestBackend` at 100×30 and 60×15, compared with the accepted
+//! snapshots in `snapshots/`.
+
+use super::fixtures::*;
+use crate::tui::action::{Action, CallError, UiAction};
+use crate::tui::app::{App, Connection, PreviewState};
+use crate::tui::form::Field;
+use crate::tui::screens;
+use genq_protocol::JobState;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+const SIZES: [(u16, u16); 2] = [(100, 30), (60, 15)];
+
+fn render(app: &App) -> String {
+    let (w, h) = app.size;
+    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+    term.draw(|f| screens::draw(f, app)).unwrap();
+    term.backend().to_string()
+}
+
+fn check(name: &str, app: &App) {
+    let (w, h) = app.size;
+    insta::assert_snapshot!(format!("{name}_{w}x{h}"), render(app));
+}
+
+/// Puts the detail of `job` on screen, with its events.
+fn open_detail(app: &mut App, job: genq_protocol::Job) {
+    let events = events(&job);
+    app.jobs.rows.insert(0, job.clone());
+    app.jobs.selected = 0;
+    app.update(Action::Ui(UiAction::Open));
+    app.update(Action::JobLoaded(job.clone()));
+    app.update(Action::EventsLoaded {
+        id: job.id.clone(),
+        events,
+    });
+}
+
+#[test]
+fn jobs_screen() {
+    for size in SIZES {
+        check("jobs", &app_with_jobs(size, 120));
+    }
+}
+
+#[test]
+fn jobs_screen_empty_and_loading() {
+    for size in SIZES {
+        check("jobs_empty", &app_with_jobs(size, 0));
+        check("jobs_loading", &App::new(size, at(0)));
+    }
+}
+
+#[test]
+fn jobs_screen_filtered_with_search_prompt() {
+    for size in SIZES {
+        let mut app = app_with_jobs(size, 120);
+        app.update(Action::Ui(UiAction::FilterNext));
+        app.jobs.search = "fox".into();
+        app.jobs.search_input = Some("fox in sn".into());
+        check("jobs_search", &app);
+    }
+}
+
+#[test]
+fn jobs_screen_reconnecting_with_error() {
+    for size in SIZES {
+        let mut app = app_with_jobs(size, 120);
+        app.update(Action::Disconnected {
+            reason: "the connection to the daemon was lost".into(),
+        });
+        app.update(Action::Reconnecting {
+            attempt: 3,
+            delay_ms: 2000,
+        });
+        check("jobs_reconnecting", &app);
+    }
+}
+
+#[test]
+fn cancel_confirm_dialog() {
+    for size in SIZES {
+        let mut app = app_with_jobs(size, 120);
+        app.update(Action::Ui(UiAction::Cancel));
+        assert!(app.confirm.is_some());
+        check("confirm_cancel", &app);
+    }
+}
+
+#[test]
+fn detail_screen_of_a_finished_job() {
+    for size in SIZES {
+        let mut app = app_with_jobs(size, 120);
+        open_detail(&mut app, rich_job());
+        check("detail", &app);
+    }
+}
+
+#[test]
+fn detail_screen_of_a_failed_job_scrolled() {
+    for size in SIZES {
+        let mut app = app_with_jobs(size, 120);
+        open_detail(&mut app, failed_job());
+        check("detail_failed", &app);
+    }
+}
+
+#[test]
+fn detail_screen_with_halfblocks_preview() {
+    let mut app = app_with_jobs((100, 30), 120);
+    app.previews = true;
+    open_detail(&mut app, rich_job());
+    let picker = ratatui_image::picker::Picker::halfblocks();
+    let img = image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(400, 400, |x, y| {
+        image::Rgb([(x / 2) as u8, (y / 2) as u8, 128])
+    }));
+    let (cols, rows) = screens::detail::preview_size(app.size);
+    let proto = picker
+        .new_protocol(
+            img,
+            ratatui::layout::Size::new(cols, rows),
+            ratatui_image::Resize::Fit(None),
+        )
+        .unwrap();
+    app.detail.as_mut().unwrap().preview = PreviewState::Ready(proto);
+    check("detail_preview", &app);
+}
+
+#[test]
+fn submit_screen() {
+    for size in SIZES {
+        let mut app = app_with_jobs(size, 3);
+        app.update(Action::Ui(UiAction::NewJob));
+        check("submit", &app);
+    }
+}
+
+#[test]
+fn submit_screen_with_errors() {
+    for size in SIZES {
+        let mut app = app_with_jobs(size, 3);
+        app.update(Action::Ui(UiAction::NewJob));
+        app.form.set_text(Field::Steps, "500");
+        app.form.set_text(Field::Loras, "a/b:0.5\nc/d:0.9");
+        app.update(Action::Ui(UiAction::FormSubmit));
+        app.update(Action::SubmitFailed(CallError {
+            message: "seed: out of range".into(),
+            field: Some("spec.seed".into()),
+            allowed: Some("0–2147483647".into()),
+        }));
+        check("submit_errors", &app);
+    }
+}
+
+#[test]
+fn submit_screen_prefilled_for_rerun() {
+    for size in SIZES {
+        let mut app = app_with_jobs(size, 3);
+        app.update(Action::Ui(UiAction::Rerun));
+        app.update(Action::RerunLoaded(rich_job().params));
+        check("submit_rerun", &app);
+    }
+}
+
+#[test]
+fn help_screens() {
+    for size in SIZES {
+        let mut app = app_with_jobs(size, 3);
+        app.update(Action::Ui(UiAction::Help));
+        check("help_jobs", &app);
+        app.update(Action::Ui(UiAction::Back));
+        app.update(Action::Ui(UiAction::NewJob));
+        app.update(Action::Ui(UiAction::Help));
+        check("help_submit", &app);
+    }
+}
+
+#[test]
+fn tiny_and_odd_sizes_never_panic() {
+    for (w, h) in [(1, 1), (10, 3), (20, 5), (59, 14), (60, 15), (300, 80)] {
+        let mut app = app_with_jobs((w, h), 120);
+        render(&app);
+        open_detail(&mut app, rich_job());
+        render(&app);
+        app.update(Action::Ui(UiAction::NewJob));
+        render(&app);
+        app.update(Action::Ui(UiAction::Help));
+        render(&app);
+        app.update(Action::Resize(w / 2, h / 2));
+        app.size = (w / 2 + 1, h / 2 + 1);
+        render(&app);
+    }
+    let _ = (JobState::Queued, Connection::Connecting);
+}
