@@ -4,7 +4,7 @@
 
 use genq_e2e::fakes::{Endpoint, Fault, ModelScopeFake, MsOutcome, MsScript};
 use genq_e2e::harness::{Home, PATIENCE, RawClient, init_tls};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
@@ -410,10 +410,7 @@ async fn a_subscriber_that_reconnects_gets_every_missed_event_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_from_a_newer_genq_is_refused_untouched() {
     let home = Home::new();
-    {
-        let c = rusqlite_free::open(&home.paths.db);
-        drop(c);
-    }
+    future_schema::write(&home.paths.db);
     let before = std::fs::read(&home.paths.db).unwrap();
     let out = home.run_async(&["daemon", "run"]).await;
     assert!(!out.status.success());
@@ -428,8 +425,8 @@ async fn a_database_from_a_newer_genq_is_refused_untouched() {
 
 /// Writes a SQLite file with a future schema version, without linking SQLite into the tests:
 /// the header's user_version field (offset 60) is all the daemon reads first.
-mod rusqlite_free {
-    pub fn open(path: &std::path::Path) {
+mod future_schema {
+    pub fn write(path: &std::path::Path) {
         let mut page = vec![0u8; 4096];
         page[..16].copy_from_slice(b"SQLite format 3\0");
         page[16..18].copy_from_slice(&4096u16.to_be_bytes()); // page size
@@ -452,6 +449,3 @@ mod rusqlite_free {
         std::fs::write(path, page).unwrap();
     }
 }
-
-#[allow(dead_code)]
-fn _unused(_: Value) {}

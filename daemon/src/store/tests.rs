@@ -9,7 +9,7 @@ fn new_job(i: u32, prompt: &str) -> NewJob {
         id: genq_protocol::JobId(uuid::Uuid::now_v7().to_string()),
         kind: JobKind::Image,
         spec: JobSpec {
-            provider: if i % 2 == 0 {
+            provider: if i.is_multiple_of(2) {
                 "modelscope"
             } else {
                 "dashscope"
