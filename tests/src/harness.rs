@@ -220,7 +220,12 @@ impl Home {
 
     /// The last lines of the daemon's log, for failure messages.
     pub fn log_tail(&self) -> String {
-        let log = self.log();
+        let log: String = self
+            .log()
+            .lines()
+            .filter(|l| l.contains(" genq"))
+            .map(|l| format!("{l}\n"))
+            .collect();
         let lines: Vec<&str> = log.lines().collect();
         lines[lines.len().saturating_sub(40)..].join("\n")
     }

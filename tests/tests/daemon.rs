@@ -346,12 +346,15 @@ async fn a_subscriber_that_reconnects_gets_every_missed_event_exactly_once() {
             json!({"spec": {"provider": "modelscope", "prompt": "one"}}),
         )
         .await;
-    let seen = c.wait_final(first["id"].as_str().unwrap()).await;
-    assert_eq!(seen, "failed");
-    let mut last = head;
-    while let Some(n) = c.notifications.pop_front() {
-        last = last.max(n["params"]["seq"].as_u64().unwrap_or(0));
-    }
+    let first_id = first["id"].as_str().unwrap().to_string();
+    let seen = c
+        .events_until(|e| e["job_id"] == first_id.as_str() && e["to"] == "failed")
+        .await;
+    let last = seen
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .max()
+        .unwrap_or(head);
     let delivered_before: Vec<u64> = Vec::new();
     drop(c);
 

@@ -241,7 +241,11 @@ pub async fn start_daemon(paths: &Paths) -> Result<(), ClientError> {
                 std::thread::spawn(move || child.wait());
                 return Ok(());
             }
-            Err(ClientError::NotRunning { .. }) | Err(ClientError::Connect { .. }) => {}
+            // A daemon that is still starting (or one that was just stopping) may refuse
+            // or drop a connection for a moment.
+            Err(ClientError::NotRunning { .. })
+            | Err(ClientError::Connect { .. })
+            | Err(ClientError::Disconnected) => {}
             Err(e) => return Err(e),
         }
         if exited.is_none() {

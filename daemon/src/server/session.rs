@@ -51,7 +51,11 @@ pub async fn run(stream: Stream, state: Arc<ServerState>) {
             _ = state.shutdown.cancelled() => break,
         };
         match frame {
-            None | Some(Err(FrameError::Io(_))) => break,
+            None => break,
+            Some(Err(FrameError::Io(e))) => {
+                tracing::debug!("connection read error: {e}");
+                break;
+            }
             Some(Err(FrameError::TooLong { max })) => {
                 let err = RpcError::new(
                     ErrorKind::FrameTooLarge,

@@ -43,7 +43,8 @@ async fn start(ctx: &Ctx) -> Result<(), CliError> {
             println!("genq daemon is already running (pid {})", client.daemon.pid);
             return Ok(());
         }
-        Err(ClientError::NotRunning { .. }) => {}
+        // Not running, or one that is on its way out: start ours (the lock decides).
+        Err(ClientError::NotRunning { .. }) | Err(ClientError::Disconnected) => {}
         Err(e) => return Err(e.into()),
     }
     start_daemon(&ctx.paths).await?;
