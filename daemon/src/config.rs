@@ -20,6 +20,10 @@ pub struct ConfigFile {
     pub defaults: DefaultsSection,
     #[serde(default)]
     pub outputs: OutputsSection,
+    /// Settings of the TUI (key overrides), read by the TUI; the daemon only checks that
+    /// the section is a table.
+    #[serde(default)]
+    pub tui: Option<toml::Table>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
