@@ -51,6 +51,11 @@ method!(
     JobsExport, "jobs.export", JobRef, JobSpec
 );
 method!(
+    /// Uploads a job's local outputs to its storage targets again (all of them, or one),
+    /// skipping what is already there; returns the job with the results recorded.
+    JobsUpload, "jobs.upload", UploadParams, Job
+);
+method!(
     /// The events of one job, oldest first.
     JobsEvents, "jobs.events", JobRef, Vec<Event>
 );
@@ -106,6 +111,15 @@ impl From<&JobId> for JobRef {
     fn from(id: &JobId) -> Self {
         JobRef { id: id.0.clone() }
     }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadParams {
+    pub id: String,
+    /// Only this storage target (it need not be one the job was submitted with).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

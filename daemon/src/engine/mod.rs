@@ -8,6 +8,7 @@
 pub mod limits;
 pub mod poll;
 mod runner;
+mod upload;
 
 use crate::config::Config;
 use crate::providers::{CallContext, InvalidParam, Registry};
@@ -261,6 +262,58 @@ impl Engine {
         }
         self.submit(job.params.clone(), None, Some(job.id.clone()))
             .await
+    }
+
+    /// Runs a job's uploads again (`genq upload`): every target it was stored to (or the
+    /// configured defaults), or just `target`. Only jobs whose outputs are on disk qualify.
+    pub async fn upload(&self, id: String, target: Option<String>) -> Result<Job, EngineError> {
+        let job = self.inner.store.get_job(id).await?;
+        if job.state != JobState::Succeeded {
+            return Err(EngineError::Conflict(format!(
+                "job {} is {}; uploads run again only for succeeded jobs (an unfinished job \
+                 uploads by itself when its outputs are ready)",
+                job.id, job.state
+            )));
+        }
+        let targets = match target {
+            Some(t) => {
+                if !self.config().storage.contains_key(&t) {
+                    let known: Vec<_> = self.config().storage.keys().cloned().collect();
+                    return Err(InvalidParam::new(
+                        "target",
+                        format!("no storage target named {t:?} in the config"),
+                    )
+                    .allowed(if known.is_empty() {
+                        "none configured".into()
+                    } else {
+                        known.join(", ")
+                    })
+                    .into());
+                }
+                vec![t]
+            }
+            None => {
+                let mut t: Vec<String> = job
+                    .outputs
+                    .iter()
+                    .flat_map(|o| o.uploads.iter().map(|u| u.target.clone()))
+                    .collect();
+                t.extend(upload::targets_for(&self.inner, &job));
+                t.sort();
+                t.dedup();
+                t
+            }
+        };
+        if targets.is_empty() {
+            return Err(EngineError::Conflict(format!(
+                "job {} has no storage targets: name one with --target, or set \
+                 [defaults] storage in the config",
+                job.id
+            )));
+        }
+        let token = self.inner.shutdown.child_token();
+        let _ = upload::upload_outputs(&self.inner, &job, &targets, &token).await;
+        Ok(self.inner.store.get_job(job.id.0.clone()).await?)
     }
 
     /// Resumes every unfinished job after a start: running jobs are polled again, never

@@ -413,30 +413,19 @@ impl<'a> Runner<'a> {
             }
         };
         let dir = outputs::job_dir(&self.inner.paths.outputs, &job.id, job.created_at);
-        let config = self.inner.config();
-        let limits = FetchLimits {
-            max_bytes: config
-                .outputs
-                .max_bytes
-                .unwrap_or(FetchLimits::default().max_bytes),
-            timeout: config
-                .outputs
-                .download_timeout_s
-                .map(Duration::from_secs)
-                .unwrap_or(FetchLimits::default().timeout),
-        };
+        // A download cut short by a crash leaves only a temporary file: clear those away.
+        let _ = outputs::remove_partials(&dir);
+        let limits = FetchLimits::from_config(&self.inner.config().outputs);
+        let png_params = outputs::png_params_json(&job);
         let provider_limits = self.limits(&job);
         for rec in records {
-            let done = job
-                .outputs
-                .iter()
-                .find(|o| o.index == rec.index)
-                .and_then(|o| o.path.as_ref().zip(o.sha256.as_ref()))
-                .is_some_and(|(path, _)| std::path::Path::new(path).is_file());
-            if done {
+            let role = role_from(&rec.role);
+            if let Some(found) = self.already_fetched(&job, &rec, role, &dir).await {
+                if let Some(ev) = self.record_output(&job, rec.index, found).await? {
+                    self.inner.publish(vec![ev]);
+                }
                 continue;
             }
-            let role = role_from(&rec.role);
             let mut attempt = 0;
             let mut delays = backoff();
             let fetched = loop {
@@ -446,7 +435,16 @@ impl<'a> Runner<'a> {
                     _ = self.token.cancelled() => return Err(Stop::Interrupted),
                 }
                 let result = tokio::select! {
-                    r = outputs::fetch(&self.inner.http, &rec.source_url, role, rec.format.as_deref(), &dir, rec.index, &limits) => r,
+                    r = outputs::fetch_with_params(
+                        &self.inner.http,
+                        &rec.source_url,
+                        role,
+                        rec.format.as_deref(),
+                        &dir,
+                        rec.index,
+                        &limits,
+                        Some(&png_params),
+                    ) => r,
                     _ = self.token.cancelled() => return Err(Stop::Interrupted),
                 };
                 match result {
@@ -473,31 +471,92 @@ impl<'a> Runner<'a> {
                     }
                 }
             };
-            match self
-                .inner
-                .store
-                .output_stored(
-                    job.id.clone(),
-                    rec.index,
-                    fetched.path.display().to_string(),
-                    fetched.sha256,
-                    fetched.size,
-                    fetched.mime,
-                    fetched.width.zip(fetched.height),
-                )
-                .await
-            {
-                Ok(ev) => self.inner.publish(vec![ev]),
-                Err(e) => {
-                    tracing::error!(job = %job.id, "cannot record output: {e}");
-                    return Err(Stop::Interrupted);
-                }
+            if let Some(ev) = self.record_output(&job, rec.index, fetched).await? {
+                self.inner.publish(vec![ev]);
             }
+        }
+        let job = match self.inner.store.get_job(job.id.0.clone()).await {
+            Ok(j) => j,
+            Err(e) => {
+                tracing::error!(job = %job.id, "cannot reload the job: {e}");
+                return Err(Stop::Interrupted);
+            }
+        };
+        // The parameters beside the files, so any output can be traced and re-run.
+        if let Err(e) = outputs::write_params_json(&dir, &job) {
+            tracing::warn!(job = %job.id, "cannot write params.json: {e}");
         }
         self.commit(&job, Transition::to(JobState::Storing)).await
     }
 
+    /// A complete output already on disk (after a restart): the one recorded, or one renamed
+    /// into place just before a crash. `None` means download it (again).
+    async fn already_fetched(
+        &self,
+        job: &Job,
+        rec: &OutputRecord,
+        role: OutputRole,
+        dir: &std::path::Path,
+    ) -> Option<outputs::Fetched> {
+        let known = job.outputs.iter().find(|o| o.index == rec.index);
+        let expected = outputs::ExpectedOutput {
+            sha256: known.and_then(|o| o.sha256.clone()),
+            size: known.and_then(|o| o.size),
+        };
+        let path = known
+            .and_then(|o| o.path.as_ref())
+            .map(std::path::PathBuf::from)
+            .filter(|p| p.is_file())
+            .or_else(|| outputs::find_existing(dir, rec.index))?;
+        outputs::verify_existing(&path, role, rec.format.as_deref(), &expected)
+            .await
+            .ok()
+    }
+
+    async fn record_output(
+        &self,
+        job: &Job,
+        index: u32,
+        f: outputs::Fetched,
+    ) -> Step<Option<genq_protocol::Event>> {
+        let already = job
+            .outputs
+            .iter()
+            .any(|o| o.index == index && o.sha256.as_deref() == Some(f.sha256.as_str()));
+        if already {
+            return Ok(None);
+        }
+        match self
+            .inner
+            .store
+            .output_stored(
+                job.id.clone(),
+                index,
+                f.path.display().to_string(),
+                f.sha256,
+                f.size,
+                f.mime,
+                f.width.zip(f.height),
+            )
+            .await
+        {
+            Ok(ev) => Ok(Some(ev)),
+            Err(e) => {
+                tracing::error!(job = %job.id, "cannot record output: {e}");
+                Err(Stop::Interrupted)
+            }
+        }
+    }
+
     async fn store_outputs(&mut self, job: Job) -> Step<Job> {
+        let targets = super::upload::targets_for(self.inner, &job);
+        if !targets.is_empty()
+            && super::upload::upload_outputs(self.inner, &job, &targets, &self.token)
+                .await
+                .is_err()
+        {
+            return Err(Stop::Interrupted);
+        }
         self.commit(&job, Transition::to(JobState::Succeeded)).await
     }
 }

@@ -44,6 +44,8 @@ pub enum Command {
     Retry(IdArg),
     /// Print a job's parameters as JSON, as `genq submit --from` reads them.
     Export(IdArg),
+    /// Upload a succeeded job's outputs to its storage targets again (or to one target).
+    Upload(UploadArgs),
     /// Run, start, stop or query the daemon.
     #[command(subcommand)]
     Daemon(DaemonCommand),
@@ -152,6 +154,18 @@ pub struct WaitArgs {
 pub struct IdArg {
     /// Job id or any unique prefix of it.
     pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct UploadArgs {
+    /// Job id or any unique prefix of it.
+    pub id: String,
+    /// Only this storage target (a `[storage.NAME]` table of the config).
+    #[arg(long, value_name = "NAME")]
+    pub target: Option<String>,
+    /// Print the job as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

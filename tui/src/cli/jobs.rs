@@ -1,10 +1,11 @@
-//! `genq jobs`, `show`, `cancel`, `retry` and `export`: one request each, printed.
+//! `genq jobs`, `show`, `cancel`, `retry`, `export` and `upload`: one request each, printed.
 
-use super::args::{IdArg, JobsArgs, ShowArgs};
+use super::args::{IdArg, JobsArgs, ShowArgs, UploadArgs};
 use super::error::CliError;
 use super::{Ctx, output, print_json};
 use genq_protocol::methods::{
-    JobRef, JobsCancel, JobsExport, JobsGet, JobsList, JobsRetry, LIST_MAX_LIMIT, ListParams, Sort,
+    JobRef, JobsCancel, JobsExport, JobsGet, JobsList, JobsRetry, JobsUpload, LIST_MAX_LIMIT,
+    ListParams, Sort, UploadParams,
 };
 use std::io::IsTerminal;
 
@@ -80,4 +81,50 @@ pub async fn export(ctx: &Ctx, args: IdArg) -> Result<(), CliError> {
     let (client, _notes) = ctx.connect().await?;
     let spec = client.call::<JobsExport>(JobRef { id: args.id }).await?;
     print_json(&spec)
+}
+
+/// Prints one line per output and target: the URL, or why the upload failed. Exits 1 when
+/// any upload failed, so scripts can retry.
+pub async fn upload(ctx: &Ctx, args: UploadArgs) -> Result<(), CliError> {
+    let (client, _notes) = ctx.connect().await?;
+    let job = client
+        .call::<JobsUpload>(UploadParams {
+            id: args.id,
+            target: args.target.clone(),
+        })
+        .await?;
+    if args.json {
+        return print_json(&job);
+    }
+    let mut failed = 0;
+    for out in &job.outputs {
+        for up in out
+            .uploads
+            .iter()
+            .filter(|u| args.target.as_ref().is_none_or(|t| t == &u.target))
+        {
+            match (&up.url, &up.error) {
+                (Some(url), _) => println!(
+                    "{}  output {}  {}  {url}",
+                    job.id.short(),
+                    out.index,
+                    up.target
+                ),
+                (None, err) => {
+                    failed += 1;
+                    eprintln!(
+                        "{}  output {}  {}  failed: {}",
+                        job.id.short(),
+                        out.index,
+                        up.target,
+                        err.as_deref().unwrap_or("unknown error")
+                    );
+                }
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(CliError::Failed(format!("{failed} upload(s) failed")));
+    }
+    Ok(())
 }

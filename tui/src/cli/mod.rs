@@ -99,6 +99,7 @@ async fn dispatch(ctx: &Ctx, command: Option<Command>) -> Result<(), CliError> {
         Some(Command::Cancel(args)) => jobs::cancel(ctx, args).await,
         Some(Command::Retry(args)) => jobs::retry(ctx, args).await,
         Some(Command::Export(args)) => jobs::export(ctx, args).await,
+        Some(Command::Upload(args)) => jobs::upload(ctx, args).await,
         Some(Command::Daemon(cmd)) => daemon::run(ctx, cmd).await,
         Some(Command::Completions(args)) => {
             completions::print(args.shell);

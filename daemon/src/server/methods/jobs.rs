@@ -1,7 +1,7 @@
 //! `submit` and the `jobs.*` methods.
 
 use super::super::ServerState;
-use genq_protocol::methods::{JobPage, JobRef, ListParams, SubmitParams};
+use genq_protocol::methods::{JobPage, JobRef, ListParams, SubmitParams, UploadParams};
 use genq_protocol::{Event, Job, JobSpec, RpcError};
 use std::sync::Arc;
 
@@ -43,4 +43,8 @@ pub async fn export(state: &Arc<ServerState>, p: JobRef) -> Result<JobSpec, RpcE
 pub async fn events(state: &Arc<ServerState>, p: JobRef) -> Result<Vec<Event>, RpcError> {
     let id = state.engine.store().resolve(p.id).await?;
     Ok(state.engine.store().events_for_job(id).await?)
+}
+
+pub async fn upload(state: &Arc<ServerState>, p: UploadParams) -> Result<Job, RpcError> {
+    Ok(state.engine.upload(p.id, p.target).await?)
 }

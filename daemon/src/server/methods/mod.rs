@@ -57,6 +57,7 @@ pub async fn dispatch(
         m::JobsRetry::NAME => to_value(jobs::retry(state, params::<m::JobsRetry>(raw)?).await?),
         m::JobsExport::NAME => to_value(jobs::export(state, params::<m::JobsExport>(raw)?).await?),
         m::JobsEvents::NAME => to_value(jobs::events(state, params::<m::JobsEvents>(raw)?).await?),
+        m::JobsUpload::NAME => to_value(jobs::upload(state, params::<m::JobsUpload>(raw)?).await?),
         m::ProvidersList::NAME => {
             params::<m::ProvidersList>(raw)?;
             to_value(providers::list(state)?)
@@ -89,6 +90,7 @@ pub fn known_methods() -> Vec<&'static str> {
         m::JobsRetry::NAME,
         m::JobsExport::NAME,
         m::JobsEvents::NAME,
+        m::JobsUpload::NAME,
         m::Subscribe::NAME,
         m::ProvidersList::NAME,
         m::DaemonStatus::NAME,
@@ -115,6 +117,11 @@ impl From<StoreError> for RpcError {
 impl From<EngineError> for RpcError {
     fn from(e: EngineError) -> Self {
         match e {
+            EngineError::Invalid(p) if p.field == "target" => RpcError::invalid_params(
+                p.field.clone(),
+                format!("{}: {}", p.field, p.message),
+                p.allowed,
+            ),
             EngineError::Invalid(p) => RpcError::invalid_params(
                 format!("spec.{}", p.field),
                 format!("spec.{}: {}", p.field, p.message),
