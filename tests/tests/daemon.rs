@@ -452,3 +452,39 @@ mod future_schema {
         std::fs::write(path, page).unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_config_stops_the_daemon_with_the_key_named() {
+    let home = Home::new();
+    home.write_config("[providers.modelscope]\nmax_concurent = 2\n");
+    let out = home.run_async(&["daemon", "run"]).await;
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("max_concurent"), "{}", stderr(&out));
+
+    home.write_config("[providers.modelscope]\nmax_concurrent = 0\n");
+    let out = home.run_async(&["daemon", "run"]).await;
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("providers.modelscope.max_concurrent"),
+        "{}",
+        stderr(&out)
+    );
+
+    home.write_config("[providers.nosuch]\nbase_url = \"http://x\"\n");
+    let out = home.run_async(&["daemon", "run"]).await;
+    assert!(
+        stderr(&out).contains("nosuch") && stderr(&out).contains("modelscope"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A key in a file others can read is refused, and the key is not repeated back.
+    home.write_config("[providers.modelscope]\napi_key = \"ms-secret-value\"\n");
+    genq_e2e::harness::set_mode(&home.paths.config, 0o644);
+    let out = home.run_async(&["daemon", "run"]).await;
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("chmod 600"), "{err}");
+    assert!(!err.contains("ms-secret-value"), "the key leaked: {err}");
+    assert!(home.daemon_pid().is_none());
+}
