@@ -488,3 +488,56 @@ async fn a_bad_config_stops_the_daemon_with_the_key_named() {
     assert!(!err.contains("ms-secret-value"), "the key leaked: {err}");
     assert!(home.daemon_pid().is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_that_stops_reading_gets_resync_and_never_slows_the_daemon() {
+    let home = Home::new();
+    home.start_daemon();
+    // Subscribes, then reads nothing while thousands of events happen.
+    let mut idle = home.client().await;
+    idle.ok("subscribe", json!({})).await;
+
+    // Jobs without a key fail at once: each makes three events, 15,600 in all, far more
+    // than the event bus keeps for a subscriber that does not read.
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let mut c = home.client().await;
+        writers.push(tokio::spawn(async move {
+            for i in 0..1300 {
+                c.ok(
+                    "submit",
+                    json!({"spec": {"provider": "modelscope", "prompt": format!("flood {w}-{i}")}}),
+                )
+                .await;
+            }
+        }));
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    // Everyone else was served throughout; the daemon is still quick to answer.
+    let mut other = home.client().await;
+    let status = other.ok("daemon.status", json!({})).await;
+    let total: u64 = status["jobs"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 5200);
+
+    // The idle subscriber, once it reads again, is told to resync instead of stalling anyone.
+    let mut last_event = 0;
+    let resync = loop {
+        let n = idle.notification().await;
+        match n["method"].as_str() {
+            Some("event") => last_event = n["params"]["seq"].as_u64().unwrap(),
+            Some("resync") => break n,
+            _ => {}
+        }
+    };
+    assert_eq!(resync["params"]["last_seq"].as_u64(), Some(last_event));
+    // It can catch up from there, missing nothing.
+    let r = idle.ok("subscribe", json!({"since_seq": last_event})).await;
+    assert!(r["head_seq"].as_u64().unwrap() > last_event);
+}

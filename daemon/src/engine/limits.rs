@@ -104,7 +104,10 @@ impl ProviderLimits {
     pub async fn acquire_slot(self: &Arc<Self>) -> Slot {
         self.lock().waiting += 1;
         loop {
+            // Registered before the check, so a slot freed in between still wakes us.
             let notified = self.freed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
             {
                 let mut inner = self.lock();
                 if inner.in_flight < inner.limits.max_concurrent {
