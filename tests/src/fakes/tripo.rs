@@ -339,7 +339,8 @@ async fn not_found() -> Response {
 }
 
 /// The caller's key when the fake accepts it; else the 401 code 1002 reply.
-fn auth(state: &TpState, headers: &HeaderMap) -> Result<String, Response> {
+/// (Boxed: a `Response` is large.)
+fn auth(state: &TpState, headers: &HeaderMap) -> Result<String, Box<Response>> {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -349,11 +350,11 @@ fn auth(state: &TpState, headers: &HeaderMap) -> Result<String, Response> {
     if lock(&state.inner).keys.iter().any(|k| k == given) {
         Ok(given.to_string())
     } else {
-        Err(error(
+        Err(Box::new(error(
             StatusCode::UNAUTHORIZED,
             1002,
             "Authentication failed: the API key is missing or invalid",
-        ))
+        )))
     }
 }
 
@@ -406,10 +407,13 @@ async fn upload(
         return not_found().await;
     }
     if let Err(r) = auth(&state, &headers) {
-        return r;
+        return *r;
     }
     let Some(file) = multipart_file(&headers, &body) else {
-        return bad(1003, "The request body must be multipart/form-data with a file field");
+        return bad(
+            1003,
+            "The request body must be multipart/form-data with a file field",
+        );
     };
     if file.is_empty() {
         return bad(2003, "The uploaded file is empty");
@@ -424,7 +428,7 @@ async fn upload(
 
 async fn balance(State(state): State<Arc<TpState>>, headers: HeaderMap) -> Response {
     if let Err(r) = auth(&state, &headers) {
-        return r;
+        return *r;
     }
     let now = Instant::now();
     let i = lock(&state.inner);
@@ -437,30 +441,37 @@ async fn balance(State(state): State<Arc<TpState>>, headers: HeaderMap) -> Respo
 }
 
 /// Checks one task `file` entry; `Err` is the 400 reply.
-fn check_file(i: &Inner, entry: &Value, what: &str) -> Result<(), Response> {
+fn check_file(i: &Inner, entry: &Value, what: &str) -> Result<(), Box<Response>> {
     let Some(obj) = entry.as_object() else {
-        return Err(bad(1004, format!("{what} must be an object")));
+        return Err(Box::new(bad(1004, format!("{what} must be an object"))));
     };
     if !matches!(
         obj.get("type").and_then(Value::as_str),
         Some("jpg" | "jpeg" | "png" | "webp")
     ) {
-        return Err(bad(2004, format!("{what}.type must be jpg, png or webp")));
+        return Err(Box::new(bad(
+            2004,
+            format!("{what}.type must be jpg, png or webp"),
+        )));
     }
     let sources = ["file_token", "url", "object"]
         .iter()
         .filter(|k| obj.contains_key(**k))
         .count();
     if sources != 1 {
-        return Err(bad(
+        return Err(Box::new(bad(
             1004,
             format!("{what} needs exactly one of file_token, url, object"),
-        ));
+        )));
     }
     if let Some(token) = obj.get("file_token") {
         let known = token.as_str().is_some_and(|t| i.uploads.contains_key(t));
         if !known {
-            return Err(error(StatusCode::NOT_FOUND, 2019, "File not found"));
+            return Err(Box::new(error(
+                StatusCode::NOT_FOUND,
+                2019,
+                "File not found",
+            )));
         }
     }
     Ok(())
@@ -469,7 +480,7 @@ fn check_file(i: &Inner, entry: &Value, what: &str) -> Result<(), Response> {
 async fn create(State(state): State<Arc<TpState>>, headers: HeaderMap, body: Bytes) -> Response {
     let key = match auth(&state, &headers) {
         Ok(k) => k,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Ok(input) = serde_json::from_slice::<Value>(&body) else {
         return bad(1003, "The request body is not valid JSON");
@@ -506,13 +517,16 @@ async fn create(State(state): State<Arc<TpState>>, headers: HeaderMap, body: Byt
                 return bad(1004, "image_to_model needs file");
             };
             if let Err(r) = check_file(&i, file, "file") {
-                return r;
+                return *r;
             }
         }
         _ => {
             let files = input.get("files").and_then(Value::as_array);
             let Some(files) = files.filter(|f| f.len() == 4) else {
-                return bad(1004, "files must have exactly 4 entries [front, left, back, right]");
+                return bad(
+                    1004,
+                    "files must have exactly 4 entries [front, left, back, right]",
+                );
             };
             let given: Vec<usize> = (0..4)
                 .filter(|k| files[*k].as_object().is_some_and(|o| !o.is_empty()))
@@ -522,7 +536,7 @@ async fn create(State(state): State<Arc<TpState>>, headers: HeaderMap, body: Byt
             }
             for k in given {
                 if let Err(r) = check_file(&i, &files[k], &format!("files[{k}]")) {
-                    return r;
+                    return *r;
                 }
             }
         }
@@ -572,7 +586,7 @@ async fn query(
 ) -> Response {
     let key = match auth(&state, &headers) {
         Ok(k) => k,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let now = Instant::now();
     let i = lock(&state.inner);
@@ -602,8 +616,13 @@ async fn query(
             data["status"] = json!("running");
             data["progress"] = json!(((frac * 100.0) as u64).clamp(1, 99));
             data["queuing_num"] = json!(0);
-            data["running_left_time"] =
-                json!(task.script.running.saturating_sub(into).as_secs_f64().ceil() as u64);
+            data["running_left_time"] = json!(
+                task.script
+                    .running
+                    .saturating_sub(into)
+                    .as_secs_f64()
+                    .ceil() as u64
+            );
         }
         Phase::Done => {
             data["queuing_num"] = json!(-1);
@@ -715,7 +734,7 @@ pub fn glb(seed: &str) -> Bytes {
         "extras": {"seed": seed},
     }))
     .unwrap_or_default();
-    while json.len() % 4 != 0 {
+    while !json.len().is_multiple_of(4) {
         json.push(b' ');
     }
     let bin: Vec<u8> = seed
