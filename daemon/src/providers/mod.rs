@@ -10,6 +10,7 @@ pub mod dashscope;
 pub mod http;
 pub mod models;
 pub mod modelscope;
+pub mod tripo;
 
 #[cfg(test)]
 mod test_server;
@@ -263,6 +264,7 @@ impl Registry {
         let mut registry = Registry::default();
         registry.register(Arc::new(modelscope::ModelScope::new()));
         registry.register(Arc::new(dashscope::DashScope::new()));
+        registry.register(Arc::new(tripo::Tripo::new()));
         registry
     }
 

@@ -183,6 +183,26 @@ const fn dashscope(id: &'static str, family: &'static str, size: SizeRule) -> Mo
     }
 }
 
+/// Tripo's input images: each side 20–6000 pixels (providers.md §3.2).
+pub const TRIPO_INPUT_SIZE: SizeRule = SizeRule::Sides { min: 20, max: 6000 };
+
+/// A Tripo `model_version`: prompts up to 1024 characters, negative prompts up to 255
+/// (providers.md §3.3); a 3D task usually takes 60–90 s.
+const fn tripo(id: &'static str) -> ModelRule {
+    ModelRule {
+        provider: "tripo",
+        id,
+        family: "tripo",
+        is_default: false,
+        size: TRIPO_INPUT_SIZE,
+        prompt_max_chars: 1024,
+        negative_max_chars: 255,
+        loras: LoraSupport::None,
+        image: ImageInput::Optional,
+        typical_secs: 75,
+    }
+}
+
 /// Every model genq knows, by provider. Exactly one default per provider.
 pub static MODELS: &[ModelRule] = &[
     // ModelScope API-Inference (providers.md §1.2, §1.4; LoRA evidence: catalog.md §1.8).
@@ -265,6 +285,17 @@ pub static MODELS: &[ModelRule] = &[
         ..dashscope("wan2.5-t2i-preview", "wan2.5", WAN25_SIZE)
     },
     dashscope("wanx2.0-t2i-turbo", "wan", WAN22_SIZE),
+    // Tripo 3D `model_version`s (providers.md §3.3); v1.3 is deprecated and left out.
+    ModelRule {
+        is_default: true,
+        ..tripo("v2.5-20250123")
+    },
+    tripo("v3.0-20250812"),
+    tripo("v3.1-20260211"),
+    tripo("P1-20260311"),
+    tripo("Turbo-v1.0-20250506"),
+    tripo("v2.0-20240919"),
+    tripo("v1.4-20240625"),
 ];
 
 /// Rules for a ModelScope model id not in [`MODELS`]: model availability is catalog data, so
@@ -311,7 +342,7 @@ mod tests {
 
     #[test]
     fn each_provider_has_exactly_one_default_and_unique_ids() {
-        for p in ["modelscope", "dashscope"] {
+        for p in ["modelscope", "dashscope", "tripo"] {
             let defaults = MODELS.iter().filter(|m| m.provider == p && m.is_default);
             assert_eq!(defaults.count(), 1, "{p}");
             let ids = ids(p);
@@ -328,6 +359,7 @@ mod tests {
             default_for("dashscope").map(|m| m.id),
             Some("wan2.2-t2i-flash")
         );
+        assert_eq!(default_for("tripo").map(|m| m.id), Some("v2.5-20250123"));
     }
 
     #[test]

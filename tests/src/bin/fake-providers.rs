@@ -1,20 +1,21 @@
 //! Runs the fake providers on loopback for manual tries and prints the genq configuration that
 //! points at them. Stops on Ctrl-C.
 //!
-//! Usage: fake-providers [--modelscope-port N] [--dashscope-port N] [--duration-ms N]
+//! Usage: fake-providers [--modelscope-port N] [--dashscope-port N] [--tripo-port N] [--duration-ms N]
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use genq_e2e::fakes::{DashScopeFake, ModelScopeFake};
+use genq_e2e::fakes::{DashScopeFake, ModelScopeFake, TripoFake};
 
-const USAGE: &str =
-    "usage: fake-providers [--modelscope-port N] [--dashscope-port N] [--duration-ms N]";
+const USAGE: &str = "usage: fake-providers [--modelscope-port N] [--dashscope-port N] \
+                     [--tripo-port N] [--duration-ms N]";
 
 struct Args {
     modelscope_port: u16,
     dashscope_port: u16,
+    tripo_port: u16,
     duration: Duration,
 }
 
@@ -22,6 +23,7 @@ fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         modelscope_port: 0,
         dashscope_port: 0,
+        tripo_port: 0,
         duration: Duration::from_secs(4),
     };
     let mut it = std::env::args().skip(1);
@@ -44,6 +46,10 @@ fn parse_args() -> Result<Args, String> {
             }
             "--dashscope-port" => {
                 args.dashscope_port = u16::try_from(number("a port 0-65535")?)
+                    .map_err(|_| format!("{flag} {value}: a port 0-65535"))?;
+            }
+            "--tripo-port" => {
+                args.tripo_port = u16::try_from(number("a port 0-65535")?)
                     .map_err(|_| format!("{flag} {value}: a port 0-65535"))?;
             }
             "--duration-ms" => {
@@ -85,8 +91,19 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let tp = match TripoFake::bind(loopback(args.tripo_port)).await {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!(
+                "fake Tripo: cannot listen on 127.0.0.1:{}: {e}",
+                args.tripo_port
+            );
+            return ExitCode::FAILURE;
+        }
+    };
     ms.set_duration(args.duration);
     ds.set_duration(args.duration);
+    tp.set_duration(args.duration);
 
     println!("# genq config.toml");
     println!("[providers.modelscope]");
@@ -97,9 +114,14 @@ async fn main() -> ExitCode {
     println!("base_url = \"{}\"", ds.base_url());
     println!("api_key_env = \"GENQ_FAKE_DASHSCOPE_KEY\"");
     println!();
+    println!("[providers.tripo]");
+    println!("base_url = \"{}\"", tp.base_url());
+    println!("api_key_env = \"GENQ_FAKE_TRIPO_KEY\"");
+    println!();
     println!("# shell");
     println!("export GENQ_FAKE_MODELSCOPE_KEY={}", ms.key());
     println!("export GENQ_FAKE_DASHSCOPE_KEY={}", ds.key());
+    println!("export GENQ_FAKE_TRIPO_KEY={}", tp.key());
     println!();
     println!(
         "# tasks finish after {} ms; Ctrl-C stops the fakes",
@@ -111,9 +133,10 @@ async fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     eprintln!(
-        "stopping: modelscope saw {} requests, dashscope {}",
+        "stopping: modelscope saw {} requests, dashscope {}, tripo {}",
         ms.requests().len(),
-        ds.requests().len()
+        ds.requests().len(),
+        tp.requests().len()
     );
     ExitCode::SUCCESS
 }

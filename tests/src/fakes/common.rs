@@ -34,6 +34,8 @@ pub enum Endpoint {
     Balance,
     /// Output file download served by the fake.
     Download,
+    /// An input file upload (Tripo's `/upload`, `/upload/sts`).
+    Upload,
     /// Any path the fake does not know.
     Other,
     /// Scope only: Submit, Poll or Balance.

@@ -10,13 +10,15 @@
 //! assert!(ms.poll_count(&ms.task_ids()[0]) >= 1);
 //! ```
 //!
-//! Both fakes dereference to [`Core`] for what they share (request log, faults, delay, URL
+//! Every fake dereferences to [`Core`] for what they share (request log, faults, delay, URL
 //! lifetime). Dropping a fake stops its listener.
 
 pub mod common;
 pub mod dashscope;
 pub mod modelscope;
+pub mod tripo;
 
 pub use common::{Core, Endpoint, Fault, RecordedRequest, make_png};
 pub use dashscope::{DashScopeFake, DsOutcome, DsScript};
 pub use modelscope::{EchoSucceed, IdStyle, ModelScopeFake, MsOutcome, MsScript};
+pub use tripo::{TpOutcome, TpScript, TripoFake};
