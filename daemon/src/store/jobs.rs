@@ -113,8 +113,18 @@ fn job_from_row(r: &Row<'_>) -> Result<Job, StoreError> {
     })
 }
 
+/// SQLite caps the variables in one statement; larger sets are loaded in slices.
+const IDS_PER_QUERY: usize = 500;
+
 /// Loads the outputs (with uploads) of the given jobs into them.
 fn attach_outputs(conn: &Connection, jobs: &mut [Job]) -> Result<(), StoreError> {
+    for chunk in jobs.chunks_mut(IDS_PER_QUERY) {
+        attach_outputs_chunk(conn, chunk)?;
+    }
+    Ok(())
+}
+
+fn attach_outputs_chunk(conn: &Connection, jobs: &mut [Job]) -> Result<(), StoreError> {
     if jobs.is_empty() {
         return Ok(());
     }

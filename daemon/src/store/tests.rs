@@ -238,3 +238,12 @@ async fn events_have_increasing_seq_and_replay_from_any_point() {
     assert_eq!(tail.len(), 2);
     assert_eq!(s.head_seq().await.unwrap(), all[4].seq);
 }
+
+#[tokio::test]
+async fn many_unfinished_jobs_load_for_recovery() {
+    let (_d, s, _t) = store().await;
+    s.create_jobs((0..40_000).map(|i| new_job(i, "x")).collect())
+        .await
+        .unwrap();
+    assert_eq!(s.unfinished_jobs().await.unwrap().len(), 40_000);
+}
