@@ -44,6 +44,8 @@ pub enum Command {
     Retry(IdArg),
     /// Print a job's parameters as JSON, as `genq submit --from` reads them.
     Export(IdArg),
+    /// List providers: base URL, key source, load, quota and last error.
+    Providers(ProvidersArgs),
     /// Run, start, stop or query the daemon.
     #[command(subcommand)]
     Daemon(DaemonCommand),
@@ -146,6 +148,13 @@ pub struct WaitArgs {
     /// Job ids or unique prefixes.
     #[arg(required = true, value_name = "ID")]
     pub ids: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ProvidersArgs {
+    /// Print the providers as a JSON array.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

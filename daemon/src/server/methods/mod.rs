@@ -59,7 +59,7 @@ pub async fn dispatch(
         m::JobsEvents::NAME => to_value(jobs::events(state, params::<m::JobsEvents>(raw)?).await?),
         m::ProvidersList::NAME => {
             params::<m::ProvidersList>(raw)?;
-            to_value(providers::list(state)?)
+            to_value(providers::list(state).await?)
         }
         m::DaemonStatus::NAME => {
             params::<m::DaemonStatus>(raw)?;
