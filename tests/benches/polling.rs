@@ -35,14 +35,16 @@ const HISTORY: usize = 15;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Poller {
-    Adaptive,
+    /// genq's schedule, with its default density or this one.
+    Adaptive(Option<u32>),
     Fixed(f64),
 }
 
 impl Poller {
     fn label(self) -> String {
         match self {
-            Poller::Adaptive => "adaptive (genq)".into(),
+            Poller::Adaptive(None) => "adaptive (genq)".into(),
+            Poller::Adaptive(Some(n)) => format!("adaptive, N={n}"),
             Poller::Fixed(s) => format!("fixed {s} s"),
         }
     }
@@ -132,7 +134,10 @@ async fn follow(
     poller: Poller,
     history: &[Duration],
 ) -> (u32, f64, Duration) {
-    let mut schedule = (poller == Poller::Adaptive).then(|| schedule(history));
+    let mut schedule = match poller {
+        Poller::Adaptive(density) => Some(schedule(history, density)),
+        Poller::Fixed(_) => None,
+    };
     let mut requests = 0;
     loop {
         // Fixed pollers keep to their grid (k × period after submit), so the time a request
@@ -140,7 +145,7 @@ async fn follow(
         let next = match (&mut schedule, poller) {
             (Some(s), _) => Instant::now() + s.next_delay(task.submitted.elapsed(), None),
             (None, Poller::Fixed(p)) => task.submitted + scaled(p) * (requests + 1),
-            (None, Poller::Adaptive) => unreachable!(),
+            (None, Poller::Adaptive(_)) => unreachable!(),
         };
         tokio::time::sleep_until(next.into()).await;
         requests += 1;
@@ -168,11 +173,15 @@ async fn follow(
 }
 
 /// The schedule the engine would use, scaled.
-fn schedule(history: &[Duration]) -> PollSchedule {
-    let mut sorted: Vec<i64> = history.iter().map(|d| d.as_millis() as i64).collect();
-    sorted.sort_unstable();
-    let expected = genq_daemon::engine::poll::median(sorted).unwrap_or(scaled(TYPICAL_S));
-    PollSchedule::new(expected).with_bounds(scaled(FLOOR_S), scaled(CAP_S))
+fn schedule(history: &[Duration], density: Option<u32>) -> PollSchedule {
+    // Milliseconds, like the store's (0.05 s unscaled resolution at x1/50).
+    let recent: Vec<i64> = history.iter().map(|d| d.as_millis() as i64).collect();
+    let s = PollSchedule::from_history(&recent, scaled(TYPICAL_S))
+        .with_bounds(scaled(FLOOR_S), scaled(CAP_S));
+    match density {
+        Some(n) => s.with_density(n),
+        None => s,
+    }
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -181,7 +190,13 @@ async fn main() {
     let ms = ModelScopeFake::start().await;
     ms.set_daily_limits(1_000_000, 1_000_000);
     let http = reqwest::Client::new();
-    let pollers = [Poller::Adaptive, Poller::Fixed(2.0), Poller::Fixed(5.0)];
+    // The default schedule, a sparser one (fewer requests, later detection), the fixed ones.
+    let pollers = [
+        Poller::Adaptive(None),
+        Poller::Adaptive(Some(10)),
+        Poller::Fixed(2.0),
+        Poller::Fixed(5.0),
+    ];
     let mut stats: Vec<Stats> = pollers.iter().map(|_| Stats::default()).collect();
     let mut history: VecDeque<Duration> = VecDeque::new();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
@@ -204,7 +219,8 @@ async fn main() {
         for (i, (requests, latency, recorded)) in futures::future::join_all(followers).await {
             stats[i].requests.push(requests);
             stats[i].latency.push(latency);
-            if pollers[i] == Poller::Adaptive {
+            // The engine learns from its own jobs: those of the default schedule.
+            if pollers[i] == Poller::Adaptive(None) {
                 history.push_front(recorded);
                 history.truncate(HISTORY);
             }
@@ -230,7 +246,7 @@ async fn main() {
             s.p90_latency()
         );
     }
-    let (adaptive, fixed2) = (&stats[0], &stats[1]);
+    let (adaptive, fixed2) = (&stats[0], &stats[2]);
     let ratio = adaptive.mean_requests() / fixed2.mean_requests();
     println!(
         "\nadaptive / fixed 2 s: {:.2} of the requests, latency {:.2} s vs {:.2} s \
