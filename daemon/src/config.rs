@@ -155,9 +155,9 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let (file, readable_by_others) = match std::fs::read_to_string(path) {
             Ok(text) => {
-                let file: ConfigFile = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+                let file = parse(&text).map_err(|message| ConfigError::Invalid {
                     path: path.to_path_buf(),
-                    message: toml_message(&e),
+                    message,
                 })?;
                 (file, readable_by_others(path))
             }
@@ -336,7 +336,22 @@ fn readable_by_others(_path: &Path) -> bool {
     false
 }
 
-/// toml's messages already name the key and the line; keep them on one line.
+/// Parses the file, naming the key of a bad value (`providers.modelscope.base_url: …`):
+/// toml's own message only gives a byte offset for those.
+fn parse(text: &str) -> Result<ConfigFile, String> {
+    let de = toml::Deserializer::parse(text).map_err(|e| toml_message(&e))?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let key = e.path().to_string();
+        let inner = toml_message(e.inner());
+        if key.is_empty() || key == "." {
+            inner
+        } else {
+            format!("{key}: {inner}")
+        }
+    })
+}
+
+/// toml's messages, on one line, with where in the file.
 fn toml_message(e: &toml::de::Error) -> String {
     let mut msg = e.message().to_string();
     if let Some(span) = e.span() {

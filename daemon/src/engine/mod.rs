@@ -138,6 +138,12 @@ impl Engine {
         self.inner.limits.get(name)
     }
 
+    /// What an adaptor needs for a call to `provider` outside a job (e.g. a quota query),
+    /// from the config in force now.
+    pub fn call_context(&self, provider: &str) -> Option<CallContext> {
+        self.inner.call_context(provider)
+    }
+
     /// Live events, for subscribers.
     pub fn events(&self) -> broadcast::Receiver<Event> {
         self.inner.bus.subscribe()

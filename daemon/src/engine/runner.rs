@@ -6,7 +6,7 @@
 
 use super::Inner;
 use super::limits::Slot;
-use super::poll::{PollSchedule, median};
+use super::poll::PollSchedule;
 use crate::outputs::{self, FetchLimits};
 use crate::providers::{OutputRole, PollStatus, Provider, ProviderError, RemoteOutput};
 use crate::store::{OutputRecord, StoreError, Transition};
@@ -282,15 +282,14 @@ impl<'a> Runner<'a> {
             .get(&JobState::Running)
             .copied()
             .unwrap_or(job.created_at);
-        let expected = self
+        let recent = self
             .inner
             .store
             .recent_durations(job.provider.clone(), job.model.clone(), 15)
             .await
-            .ok()
-            .and_then(median)
-            .unwrap_or_else(|| provider.typical_duration(&job.params));
-        let mut schedule = PollSchedule::new(expected);
+            .unwrap_or_default();
+        let mut schedule =
+            PollSchedule::from_history(&recent, provider.typical_duration(&job.params));
         let mut eta = None;
         let limits = self.limits(&job);
         let mut delays = backoff();

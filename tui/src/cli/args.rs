@@ -46,6 +46,8 @@ pub enum Command {
     Export(IdArg),
     /// Upload a succeeded job's outputs to its storage targets again (or to one target).
     Upload(UploadArgs),
+    /// List providers: base URL, key source, load, quota and last error.
+    Providers(ProvidersArgs),
     /// Run, start, stop or query the daemon.
     #[command(subcommand)]
     Daemon(DaemonCommand),
@@ -148,6 +150,13 @@ pub struct WaitArgs {
     /// Job ids or unique prefixes.
     #[arg(required = true, value_name = "ID")]
     pub ids: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ProvidersArgs {
+    /// Print the providers as a JSON array.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@ pub mod error;
 mod follow;
 mod jobs;
 pub mod output;
+mod providers;
 pub mod submit;
 mod wait;
 mod watch;
@@ -100,6 +101,7 @@ async fn dispatch(ctx: &Ctx, command: Option<Command>) -> Result<(), CliError> {
         Some(Command::Retry(args)) => jobs::retry(ctx, args).await,
         Some(Command::Export(args)) => jobs::export(ctx, args).await,
         Some(Command::Upload(args)) => jobs::upload(ctx, args).await,
+        Some(Command::Providers(args)) => providers::run(ctx, args).await,
         Some(Command::Daemon(cmd)) => daemon::run(ctx, cmd).await,
         Some(Command::Completions(args)) => {
             completions::print(args.shell);

@@ -60,7 +60,7 @@ pub async fn dispatch(
         m::JobsUpload::NAME => to_value(jobs::upload(state, params::<m::JobsUpload>(raw)?).await?),
         m::ProvidersList::NAME => {
             params::<m::ProvidersList>(raw)?;
-            to_value(providers::list(state)?)
+            to_value(providers::list(state).await?)
         }
         m::DaemonStatus::NAME => {
             params::<m::DaemonStatus>(raw)?;
