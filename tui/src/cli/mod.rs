@@ -7,6 +7,8 @@ mod daemon;
 pub mod error;
 mod follow;
 mod jobs;
+mod loras;
+mod models;
 pub mod output;
 pub mod submit;
 mod wait;
@@ -100,6 +102,10 @@ async fn dispatch(ctx: &Ctx, command: Option<Command>) -> Result<(), CliError> {
         Some(Command::Retry(args)) => jobs::retry(ctx, args).await,
         Some(Command::Export(args)) => jobs::export(ctx, args).await,
         Some(Command::Daemon(cmd)) => daemon::run(ctx, cmd).await,
+        Some(Command::Models(args)) => models::run(ctx, args).await,
+        Some(Command::Categories(args)) => models::categories(ctx, args).await,
+        Some(Command::Capabilities(args)) => models::capabilities(ctx, args).await,
+        Some(Command::Loras(args)) => loras::run(ctx, args).await,
         Some(Command::Completions(args)) => {
             completions::print(args.shell);
             Ok(())
