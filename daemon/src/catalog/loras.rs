@@ -59,6 +59,8 @@ pub struct LoraContext {
     pub key: Option<Secret>,
     /// The daemon's cache directory (covers go to `images/<safe_task>/` below it).
     pub cache_dir: PathBuf,
+    /// How long a fetched query is served from the database ([`TTL`] in the daemon).
+    pub ttl: Duration,
 }
 
 fn http() -> reqwest::Client {
@@ -269,9 +271,9 @@ pub async fn list(ctx: &LoraContext, p: LorasListParams) -> Result<LoraPage, Cat
     );
     let now = Timestamp::now();
     let cached = ctx.store.cached_loras(key.clone()).await?;
-    let fresh = cached
-        .as_ref()
-        .filter(|c| !p.force_refresh && now.millis_since(c.fetched_at) < TTL.as_millis() as i64);
+    let fresh = cached.as_ref().filter(|c| {
+        !p.force_refresh && now.millis_since(c.fetched_at) < ctx.ttl.as_millis() as i64
+    });
     let (mut cards, total, at, from_cache) = match fresh {
         Some(c) => (c.cards.clone(), c.total, c.fetched_at, true),
         None => {
@@ -341,26 +343,12 @@ async fn download_covers(
         .iter()
         .enumerate()
         .filter(|(_, c)| needs_cover(c))
-        .map(|(i, c)| {
-            let ext = c
-                .cover_url
-                .as_deref()
-                .and_then(|u| u.split(['?', '#']).next())
-                .and_then(|u| u.rsplit('.').next())
-                .map(|e| e.to_ascii_lowercase())
-                .filter(|e| ["jpg", "jpeg", "png", "webp"].contains(&e.as_str()))
-                .unwrap_or_else(|| "jpg".into());
-            (
-                i,
-                c.cover_url.clone(),
-                dir.join(format!("{}.{ext}", safe_name(&c.id))),
-            )
-        })
+        .map(|(i, c)| (i, c.cover_url.clone(), dir.join(safe_name(&c.id))))
         .collect();
     let results: Vec<(usize, Result<PathBuf, String>)> = futures::stream::iter(jobs)
         .map(|(i, url, path)| async move {
             let r = match url {
-                Some(url) => download_one(ctx, &url, &path).await.map(|()| path),
+                Some(url) => download_one(ctx, &url, &path).await,
                 None => Err("the card has no cover".to_string()),
             };
             (i, r)
@@ -389,7 +377,8 @@ fn strip_compat(c: &LoraCard) -> LoraCard {
     }
 }
 
-async fn download_one(ctx: &LoraContext, url: &str, path: &Path) -> Result<(), String> {
+/// Downloads one cover to `stem` plus the extension of the format it turned out to be.
+async fn download_one(ctx: &LoraContext, url: &str, stem: &Path) -> Result<PathBuf, String> {
     if !modelscope::allowed_cover(url, &ctx.extra_hosts) {
         return Err(format!("{url} is not on an allowed cover host"));
     }
@@ -420,16 +409,22 @@ async fn download_one(ctx: &LoraContext, url: &str, path: &Path) -> Result<(), S
             return Err(format!("larger than {COVER_MAX_BYTES} bytes"));
         }
     }
-    if image::guess_format(&bytes).is_err() {
-        return Err("not an image".into());
-    }
-    let tmp = path.with_extension("part");
+    let ext = match image::guess_format(&bytes) {
+        Ok(image::ImageFormat::Png) => "png",
+        Ok(image::ImageFormat::Jpeg) => "jpg",
+        Ok(image::ImageFormat::WebP) => "webp",
+        Ok(image::ImageFormat::Gif) => "gif",
+        _ => return Err("not a PNG, JPEG, WebP or GIF image".into()),
+    };
+    let path = stem.with_extension(ext);
+    let tmp = stem.with_extension("part");
     tokio::fs::write(&tmp, &bytes)
         .await
         .map_err(|e| e.to_string())?;
-    tokio::fs::rename(&tmp, path)
+    tokio::fs::rename(&tmp, &path)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    Ok(path)
 }
 
 /// The placeholder image in `dir`, written once.

@@ -91,6 +91,7 @@ fn lora_context(state: &Arc<ServerState>) -> LoraContext {
             .get("modelscope")
             .and_then(|p| p.key.clone()),
         cache_dir: engine.paths().cache.clone(),
+        ttl: loras::TTL,
     }
 }
 
