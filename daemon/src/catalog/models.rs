@@ -302,3 +302,30 @@ mod tests {
         assert_eq!(m.capabilities, vec!["text_to_image".to_string()]);
     }
 }
+
+#[cfg(test)]
+mod config_tests {
+    use crate::config::Config;
+    use crate::providers::Registry;
+
+    fn load(text: &str) -> Result<Config, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load_with_env(&path, &Registry::builtin(), &|_| None).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_catalog_section_is_parsed_strictly() {
+        let c = load("[catalog.modelscope]\nbase_url = \"http://127.0.0.1:9/\"\n").unwrap();
+        assert_eq!(c.catalog.modelscope_base_url, "http://127.0.0.1:9");
+        assert_eq!(
+            load("").unwrap().catalog.modelscope_base_url,
+            "https://modelscope.cn"
+        );
+        let err = load("[catalog.modelscope]\nbase_ur = \"x\"\n").unwrap_err();
+        assert!(err.contains("base_ur"), "{err}");
+        let err = load("[catalog.modelscope]\nbase_url = \"ftp://x\"\n").unwrap_err();
+        assert!(err.contains("catalog.modelscope.base_url"), "{err}");
+    }
+}

@@ -132,7 +132,7 @@ fn companion_repo(url: &str) -> Option<String> {
 pub fn family_of(raw: &str) -> &'static str {
     let up = raw.to_ascii_uppercase().replace(['-', '.', ' ', '/'], "_");
     let has = |p: &str| up.contains(p);
-    if has("QWEN_IMAGE_EDIT") || has("QWEN_IMAGE_EDIT") {
+    if has("QWEN_IMAGE_EDIT") {
         "qwen-image-edit"
     } else if has("QWEN_IMAGE") || up == "QWEN" {
         "qwen-image"

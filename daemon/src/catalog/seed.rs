@@ -366,3 +366,82 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod upgrade_tests {
+    use super::*;
+    use crate::store::Store;
+    use genq_protocol::catalog::{ModelEdit, ModelsListParams};
+
+    #[tokio::test]
+    async fn an_upgrade_adds_and_updates_builtins_but_keeps_user_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _t) = Store::open(&dir.path().join("genq.db")).unwrap();
+        let first = builtin();
+        let count = first.models.len();
+        assert_eq!(store.seed_catalog(first).await.unwrap(), count);
+        assert_eq!(
+            store.seed_catalog(builtin()).await.unwrap(),
+            0,
+            "not idempotent"
+        );
+
+        // The user edits one built-in, removes another, adds their own, picks a default.
+        store
+            .edit_model(ModelEdit {
+                model: "Qwen/Qwen-Image".into(),
+                description: Some("mine".into()),
+                ..ModelEdit::default()
+            })
+            .await
+            .unwrap();
+        store
+            .set_model_removed("wan2.2-t2i-plus".into(), true)
+            .await
+            .unwrap();
+        let (mut own, _) = builtin().models.remove(0);
+        own.id = "me/own".into();
+        store.add_model(own).await.unwrap();
+        store
+            .set_default_model("Tongyi-MAI/Z-Image-Turbo".into(), None)
+            .await
+            .unwrap();
+
+        // The next release ships a new model and changes an untouched and an edited one.
+        let mut next = builtin();
+        for (m, _) in &mut next.models {
+            m.description = format!("{} (v2)", m.description);
+        }
+        let (mut new, _) = next.models[0].clone();
+        new.id = "Qwen/Qwen-Image-3000".into();
+        next.models.push((new, vec!["text_to_image"]));
+        assert_eq!(store.seed_catalog(next).await.unwrap(), 1);
+
+        let all = store
+            .list_models(ModelsListParams {
+                include_removed: true,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let get = |id: &str| all.iter().find(|m| m.id == id).unwrap();
+        assert_eq!(get("Qwen/Qwen-Image").description, "mine");
+        assert!(
+            get("Tongyi-MAI/Z-Image-Turbo")
+                .description
+                .ends_with("(v2)")
+        );
+        assert!(
+            get("wan2.2-t2i-plus").removed,
+            "a removed built-in came back"
+        );
+        assert!(!get("me/own").builtin);
+        assert!(get("Qwen/Qwen-Image-3000").builtin);
+        // The user's default stays.
+        assert_eq!(
+            get("Tongyi-MAI/Z-Image-Turbo").default_for,
+            ["text_to_image"]
+        );
+        assert!(get("Qwen/Qwen-Image-3000").default_for.is_empty());
+    }
+}
