@@ -24,6 +24,40 @@ pub struct ConfigFile {
     /// the section is a table.
     #[serde(default)]
     pub tui: Option<toml::Table>,
+    /// Where the LoRA catalog comes from.
+    #[serde(default)]
+    pub catalog: CatalogSection,
+}
+
+/// `[catalog]`: the LoRA catalog's sources.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogSection {
+    #[serde(default)]
+    pub modelscope: CatalogModelScopeSection,
+}
+
+/// `[catalog.modelscope]`: the ModelScope site (a mirror or a test server).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogModelScopeSection {
+    /// `https://modelscope.cn` when unset.
+    pub base_url: Option<String>,
+}
+
+/// The LoRA catalog settings in force.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CatalogSettings {
+    /// Without a trailing slash.
+    pub modelscope_base_url: String,
+}
+
+impl Default for CatalogSettings {
+    fn default() -> Self {
+        CatalogSettings {
+            modelscope_base_url: "https://modelscope.cn".into(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -129,6 +163,7 @@ pub struct Config {
     pub default_storage: Vec<String>,
     pub outputs: OutputsSection,
     pub source: Option<PathBuf>,
+    pub catalog: CatalogSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -251,7 +286,17 @@ impl Config {
                 )));
             }
         }
+        let mut catalog = CatalogSettings::default();
+        if let Some(url) = &file.catalog.modelscope.base_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(invalid(format!(
+                    "catalog.modelscope.base_url: {url:?} is not an http:// or https:// URL"
+                )));
+            }
+            catalog.modelscope_base_url = url.trim_end_matches('/').to_string();
+        }
         Ok(Config {
+            catalog,
             providers,
             storage: file.storage,
             default_storage: file.defaults.storage,

@@ -82,6 +82,8 @@ async fn serve(
     registry: Registry,
     config: Config,
 ) -> anyhow::Result<()> {
+    let added = crate::catalog::seed(&store).await?;
+    tracing::info!(added, "built-in catalog applied");
     let engine = Engine::new(store, registry, config, paths.clone());
     let listener = server::bind(&paths).await?;
     let resumed = engine.recover().await?;

@@ -73,6 +73,51 @@ method!(
     DaemonShutdown, "daemon.shutdown", Empty, ShutdownResult
 );
 
+// The catalog (types in `crate::catalog`).
+use crate::catalog as c;
+method!(
+    /// Models, optionally of one supplier or capability.
+    ModelsList, "models.list", c::ModelsListParams, Vec<c::Model>
+);
+method!(ModelsGet, "models.get", c::ModelRef, c::Model);
+method!(
+    /// Adds a user model; refused with the field named when invalid.
+    ModelsAdd, "models.add", c::ModelInput, c::Model
+);
+method!(ModelsEdit, "models.edit", c::ModelEdit, c::Model);
+method!(
+    /// Soft delete: the model is hidden and refused by `submit`, until restored.
+    ModelsRemove, "models.remove", c::ModelRef, c::Model
+);
+method!(ModelsRestore, "models.restore", c::ModelRef, c::Model);
+method!(
+    /// Makes a model the default of a capability (used by `submit` without a model).
+    ModelsSetDefault, "models.set_default", c::SetDefaultParams, c::Model
+);
+method!(SuppliersList, "suppliers.list", Empty, Vec<c::Supplier>);
+method!(
+    /// The category tree, roots first.
+    CategoriesList, "categories.list", Empty, Vec<c::Category>
+);
+method!(
+    CapabilitiesList,
+    "capabilities.list",
+    Empty,
+    Vec<c::Capability>
+);
+method!(
+    /// LoRA cards from the catalog source, cached for 10 minutes.
+    LorasList, "loras.list", c::LorasListParams, c::LoraPage
+);
+method!(
+    /// `loras.list` ignoring the cache.
+    LorasRefresh, "loras.refresh", c::LorasListParams, c::LoraPage
+);
+method!(
+    /// One LoRA from the source's detail endpoint (its card is cached for `submit` checks).
+    LorasGet, "loras.get", c::LoraRef, c::LoraCard
+);
+
 /// Notification carrying one [`Event`].
 pub const NOTIFY_EVENT: &str = "event";
 /// Notification telling a subscriber it fell behind: refetch a snapshot, then subscribe again

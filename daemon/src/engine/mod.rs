@@ -189,7 +189,11 @@ impl Engine {
                 }
             }
         }
+        // The catalog: default model per capability before the adaptor's checks, the
+        // model's catalog entry and LoRA compatibility after them.
+        crate::catalog::before_validate(&self.inner.store, &mut spec).await?;
         let kind = provider.validate(&mut spec)?;
+        crate::catalog::after_validate(&self.inner.store, &spec).await?;
         let new = NewJob {
             id: JobId(uuid::Uuid::now_v7().to_string()),
             kind,

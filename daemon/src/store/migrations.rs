@@ -67,6 +67,93 @@ const MIGRATIONS: &[&str] = &[
         FOREIGN KEY (job_id, idx) REFERENCES outputs(job_id, idx)
     );
     "#,
+    // 2: the catalog: suppliers, models and their parameters, capabilities, the category
+    // tree, and the LoRA card cache (normalised cards only, never raw payloads).
+    r#"
+    CREATE TABLE suppliers (
+        name          TEXT PRIMARY KEY,
+        display_name  TEXT NOT NULL,
+        base_url      TEXT NOT NULL,
+        docs_url      TEXT,
+        needs_key     INTEGER NOT NULL DEFAULT 1,
+        active        INTEGER NOT NULL DEFAULT 1
+    );
+
+    CREATE TABLE capabilities (
+        name           TEXT PRIMARY KEY,
+        display_name   TEXT NOT NULL,
+        input_types    TEXT NOT NULL DEFAULT '[]',
+        output_types   TEXT NOT NULL DEFAULT '[]',
+        domain         TEXT NOT NULL DEFAULT '',
+        default_model  INTEGER REFERENCES models(rowid_) ON DELETE SET NULL
+    );
+
+    CREATE TABLE categories (
+        name          TEXT PRIMARY KEY,
+        display_name  TEXT NOT NULL,
+        parent        TEXT REFERENCES categories(name)
+    );
+
+    CREATE TABLE models (
+        rowid_        INTEGER PRIMARY KEY,
+        supplier      TEXT NOT NULL REFERENCES suppliers(name),
+        model_id      TEXT NOT NULL,
+        display_name  TEXT NOT NULL,
+        description   TEXT NOT NULL DEFAULT '',
+        kind          TEXT NOT NULL,
+        sub_type      TEXT NOT NULL,
+        lora_family   TEXT,
+        active        INTEGER NOT NULL DEFAULT 1,
+        builtin       INTEGER NOT NULL DEFAULT 0,
+        edited        INTEGER NOT NULL DEFAULT 0,
+        removed_at    INTEGER,
+        created_at    INTEGER NOT NULL,
+        updated_at    INTEGER NOT NULL,
+        UNIQUE (supplier, model_id)
+    );
+
+    CREATE TABLE model_params (
+        model         INTEGER NOT NULL REFERENCES models(rowid_) ON DELETE CASCADE,
+        name          TEXT NOT NULL,
+        kind          TEXT NOT NULL,
+        default_value TEXT,
+        min           REAL,
+        max           REAL,
+        allowed       TEXT NOT NULL DEFAULT '[]',
+        description   TEXT NOT NULL DEFAULT '',
+        pos           INTEGER NOT NULL,
+        PRIMARY KEY (model, name)
+    );
+
+    CREATE TABLE model_capabilities (
+        model       INTEGER NOT NULL REFERENCES models(rowid_) ON DELETE CASCADE,
+        capability  TEXT NOT NULL REFERENCES capabilities(name),
+        PRIMARY KEY (model, capability)
+    );
+
+    CREATE TABLE model_categories (
+        model     INTEGER NOT NULL REFERENCES models(rowid_) ON DELETE CASCADE,
+        category  TEXT NOT NULL REFERENCES categories(name),
+        PRIMARY KEY (model, category)
+    );
+
+    CREATE TABLE lora_cards (
+        source      TEXT NOT NULL,
+        id          TEXT NOT NULL,
+        card        TEXT NOT NULL,
+        family      TEXT,
+        fetched_at  INTEGER NOT NULL,
+        PRIMARY KEY (source, id)
+    );
+
+    CREATE TABLE lora_queries (
+        key         TEXT PRIMARY KEY,
+        source      TEXT NOT NULL,
+        ids         TEXT NOT NULL,
+        total       INTEGER,
+        fetched_at  INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// Schema version this build writes.

@@ -3,12 +3,14 @@
 //! blocks on the disk. Every job change and the event announcing it are written in one
 //! transaction, committed before anyone is told.
 
+mod catalog;
 mod events;
 mod jobs;
 mod migrations;
 #[cfg(test)]
 mod tests;
 
+pub use catalog::{CachedLoras, CapabilitySeed, CatalogSeed};
 pub use jobs::{Created, NewJob, OutputRecord, Transition};
 
 use rusqlite::{Connection, OpenFlags};
@@ -33,6 +35,21 @@ pub enum StoreError {
         id: String,
         from: genq_protocol::JobState,
         to: genq_protocol::JobState,
+    },
+    /// A catalog entry refused; `field` names what is wrong.
+    #[error("{field}: {message}")]
+    Invalid {
+        field: String,
+        message: String,
+        allowed: Option<String>,
+    },
+    #[error("no {what} matches {name:?}")]
+    NotFoundWhat { what: &'static str, name: String },
+    #[error("{name:?} matches several {what}s; {hint}")]
+    AmbiguousWhat {
+        what: &'static str,
+        name: String,
+        hint: String,
     },
     #[error("the database thread has stopped")]
     Closed,

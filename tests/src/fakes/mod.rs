@@ -13,11 +13,13 @@
 //! Every fake dereferences to [`Core`] for what they share (request log, faults, delay, URL
 //! lifetime). Dropping a fake stops its listener.
 
+pub mod catalog;
 pub mod common;
 pub mod dashscope;
 pub mod modelscope;
 pub mod tripo;
 
+pub use catalog::CatalogFake;
 pub use common::{Core, Endpoint, Fault, RecordedRequest, make_png};
 pub use dashscope::{DashScopeFake, DsOutcome, DsScript};
 pub use modelscope::{EchoSucceed, IdStyle, ModelScopeFake, MsOutcome, MsScript};

@@ -53,6 +53,14 @@ pub enum Command {
     Daemon(DaemonCommand),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
+    /// List and manage the models of the catalog.
+    Models(super::models::ModelsArgs),
+    /// The category tree of the catalog.
+    Categories(super::models::JsonArg),
+    /// Capabilities and their default models.
+    Capabilities(super::models::JsonArg),
+    /// LoRAs from the catalog (ModelScope), written as top_loras_<task>.json.
+    Loras(super::loras::LorasArgs),
 }
 
 #[derive(Debug, Default, Args)]

@@ -7,6 +7,8 @@ mod daemon;
 pub mod error;
 mod follow;
 mod jobs;
+mod loras;
+mod models;
 pub mod output;
 mod providers;
 pub mod submit;
@@ -103,6 +105,10 @@ async fn dispatch(ctx: &Ctx, command: Option<Command>) -> Result<(), CliError> {
         Some(Command::Upload(args)) => jobs::upload(ctx, args).await,
         Some(Command::Providers(args)) => providers::run(ctx, args).await,
         Some(Command::Daemon(cmd)) => daemon::run(ctx, cmd).await,
+        Some(Command::Models(args)) => models::run(ctx, args).await,
+        Some(Command::Categories(args)) => models::categories(ctx, args).await,
+        Some(Command::Capabilities(args)) => models::capabilities(ctx, args).await,
+        Some(Command::Loras(args)) => loras::run(ctx, args).await,
         Some(Command::Completions(args)) => {
             completions::print(args.shell);
             Ok(())

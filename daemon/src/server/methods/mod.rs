@@ -1,6 +1,7 @@
 //! Request handlers, one file per group of methods. Parameters are parsed into the
 //! protocol's types here, so a wrong field is reported with its path.
 
+mod catalog;
 mod daemon;
 mod jobs;
 mod providers;
@@ -70,6 +71,42 @@ pub async fn dispatch(
             params::<m::DaemonShutdown>(raw)?;
             to_value(daemon::shutdown(state))
         }
+        m::ModelsList::NAME => to_value(catalog::list(state, params::<m::ModelsList>(raw)?).await?),
+        m::ModelsGet::NAME => to_value(catalog::get(state, params::<m::ModelsGet>(raw)?).await?),
+        m::ModelsAdd::NAME => to_value(catalog::add(state, params::<m::ModelsAdd>(raw)?).await?),
+        m::ModelsEdit::NAME => to_value(catalog::edit(state, params::<m::ModelsEdit>(raw)?).await?),
+        m::ModelsRemove::NAME => {
+            to_value(catalog::remove(state, params::<m::ModelsRemove>(raw)?).await?)
+        }
+        m::ModelsRestore::NAME => {
+            to_value(catalog::restore(state, params::<m::ModelsRestore>(raw)?).await?)
+        }
+        m::ModelsSetDefault::NAME => {
+            to_value(catalog::set_default(state, params::<m::ModelsSetDefault>(raw)?).await?)
+        }
+        m::SuppliersList::NAME => {
+            params::<m::SuppliersList>(raw)?;
+            to_value(catalog::suppliers(state).await?)
+        }
+        m::CategoriesList::NAME => {
+            params::<m::CategoriesList>(raw)?;
+            to_value(catalog::categories(state).await?)
+        }
+        m::CapabilitiesList::NAME => {
+            params::<m::CapabilitiesList>(raw)?;
+            to_value(catalog::capabilities(state).await?)
+        }
+        m::LorasList::NAME => {
+            to_value(catalog::loras_list(state, params::<m::LorasList>(raw)?).await?)
+        }
+        m::LorasRefresh::NAME => {
+            let mut p = params::<m::LorasRefresh>(raw)?;
+            p.force_refresh = true;
+            to_value(catalog::loras_list(state, p).await?)
+        }
+        m::LorasGet::NAME => {
+            to_value(catalog::loras_get(state, params::<m::LorasGet>(raw)?).await?)
+        }
         other => Err(RpcError::new(
             ErrorKind::MethodNotFound,
             format!(
@@ -95,6 +132,19 @@ pub fn known_methods() -> Vec<&'static str> {
         m::ProvidersList::NAME,
         m::DaemonStatus::NAME,
         m::DaemonShutdown::NAME,
+        m::ModelsList::NAME,
+        m::ModelsGet::NAME,
+        m::ModelsAdd::NAME,
+        m::ModelsEdit::NAME,
+        m::ModelsRemove::NAME,
+        m::ModelsRestore::NAME,
+        m::ModelsSetDefault::NAME,
+        m::SuppliersList::NAME,
+        m::CategoriesList::NAME,
+        m::CapabilitiesList::NAME,
+        m::LorasList::NAME,
+        m::LorasRefresh::NAME,
+        m::LorasGet::NAME,
     ]
 }
 
@@ -106,6 +156,13 @@ impl From<StoreError> for RpcError {
             StoreError::IllegalTransition { .. } => {
                 RpcError::new(ErrorKind::Conflict, e.to_string())
             }
+            StoreError::NotFoundWhat { .. } => RpcError::new(ErrorKind::NotFound, e.to_string()),
+            StoreError::AmbiguousWhat { .. } => RpcError::new(ErrorKind::Ambiguous, e.to_string()),
+            StoreError::Invalid {
+                field,
+                message,
+                allowed,
+            } => RpcError::invalid_params(field.clone(), format!("{field}: {message}"), allowed),
             other => {
                 tracing::error!("store error: {other}");
                 RpcError::new(ErrorKind::Internal, other.to_string())

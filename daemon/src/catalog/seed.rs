@@ -1,0 +1,447 @@
+//! The built-in catalog: suppliers, capabilities, categories, and the models of the static
+//! table in `providers::models` (plus Tripo's model versions, providers.md §3.3), with the
+//! parameter ranges the adaptors check. Applied at every start; the store only adds what is
+//! missing and updates built-ins the user never edited.
+
+use crate::providers::models::{ImageInput, LoraSupport, MODELS, ModelRule, SizeRule};
+use crate::store::{CapabilitySeed, CatalogSeed};
+use genq_protocol::catalog::{ModelInput, ModelParam, ParamType, Supplier};
+use serde_json::json;
+
+fn param(
+    name: &str,
+    kind: ParamType,
+    min: Option<f64>,
+    max: Option<f64>,
+    description: &str,
+) -> ModelParam {
+    ModelParam {
+        name: name.into(),
+        kind,
+        default: None,
+        min,
+        max,
+        allowed: Vec::new(),
+        description: description.into(),
+    }
+}
+
+/// The LoRA family a built-in model accepts (catalog.md §4 vocabulary).
+fn lora_family(rule: &ModelRule) -> Option<String> {
+    if rule.loras == LoraSupport::None {
+        return None;
+    }
+    let family = match rule.family {
+        "qwen-image" if rule.id.contains("Edit") => "qwen-image-edit",
+        "qwen-image" => "qwen-image",
+        "z-image" => "z-image",
+        "flux" => "flux1",
+        "sd" => "sdxl",
+        _ => "other",
+    };
+    Some(family.into())
+}
+
+fn category(rule: &ModelRule) -> &'static str {
+    match rule.family {
+        "qwen-image" => "image/qwen",
+        "flux" => "image/flux",
+        "z-image" => "image/z-image",
+        f if f.starts_with("wan") => "image/wan",
+        _ => "image",
+    }
+}
+
+fn image_params(rule: &ModelRule) -> Vec<ModelParam> {
+    let mut p = vec![
+        param(
+            "prompt",
+            ParamType::String,
+            None,
+            Some(rule.prompt_max_chars as f64),
+            "characters",
+        ),
+        param(
+            "negative_prompt",
+            ParamType::String,
+            None,
+            Some(rule.negative_max_chars as f64),
+            "characters",
+        ),
+    ];
+    match rule.size {
+        SizeRule::Sides { min, max } => {
+            p.push(param(
+                "width",
+                ParamType::Int,
+                Some(min.into()),
+                Some(max.into()),
+                "pixels",
+            ));
+            p.push(param(
+                "height",
+                ParamType::Int,
+                Some(min.into()),
+                Some(max.into()),
+                "pixels",
+            ));
+        }
+        SizeRule::Area {
+            min_pixels,
+            max_pixels,
+            max_aspect,
+        } => {
+            p.push(param(
+                "pixels",
+                ParamType::Int,
+                Some(min_pixels as f64),
+                Some(max_pixels as f64),
+                "width × height",
+            ));
+            p.push(param(
+                "aspect",
+                ParamType::Float,
+                Some(1.0 / f64::from(max_aspect)),
+                Some(f64::from(max_aspect)),
+                "width / height",
+            ));
+        }
+    }
+    p.push(param(
+        "seed",
+        ParamType::Int,
+        Some(0.0),
+        Some(2_147_483_647.0),
+        "omit for random",
+    ));
+    if rule.provider == "modelscope" {
+        p.push(param(
+            "steps",
+            ParamType::Int,
+            Some(1.0),
+            Some(100.0),
+            "sampling steps",
+        ));
+        p.push(param(
+            "guidance",
+            ParamType::Float,
+            Some(1.5),
+            Some(20.0),
+            "guidance scale",
+        ));
+    } else {
+        p.push(ModelParam {
+            default: Some(json!(1)),
+            ..param("n", ParamType::Int, Some(1.0), Some(4.0), "images per task")
+        });
+    }
+    p
+}
+
+fn image_model(rule: &ModelRule) -> ModelInput {
+    let (sub_type, capabilities) = match rule.image {
+        ImageInput::No => ("text_to_image", vec!["text_to_image"]),
+        ImageInput::Optional => ("text_to_image", vec!["text_to_image", "image_to_image"]),
+        ImageInput::Required => ("image_to_image", vec!["image_to_image"]),
+    };
+    let short = rule.id.rsplit('/').next().unwrap_or(rule.id);
+    ModelInput {
+        supplier: rule.provider.into(),
+        id: rule.id.into(),
+        display_name: Some(short.into()),
+        description: format!(
+            "{} family; sizes {}{}",
+            rule.family,
+            rule.size.describe(),
+            match rule.loras {
+                LoraSupport::Confirmed => "; takes LoRAs",
+                LoraSupport::Probable => "; LoRAs probably work",
+                LoraSupport::Unverified => "; LoRAs unverified",
+                LoraSupport::None => "",
+            }
+        ),
+        kind: "image".into(),
+        sub_type: sub_type.into(),
+        lora_family: lora_family(rule),
+        active: true,
+        capabilities: capabilities.into_iter().map(String::from).collect(),
+        categories: vec![category(rule).into()],
+        params: image_params(rule),
+    }
+}
+
+/// Tripo model versions (providers.md §3.3); `v2.5-20250123` is the documented default.
+const TRIPO_VERSIONS: &[&str] = &[
+    "v2.5-20250123",
+    "v3.0-20250812",
+    "v3.1-20260211",
+    "P1-20260311",
+    "Turbo-v1.0-20250506",
+    "v2.0-20240919",
+    "v1.4-20240625",
+];
+
+fn tripo_model(version: &str) -> ModelInput {
+    let enum_param = |name: &str, allowed: &[&str], description: &str| ModelParam {
+        allowed: allowed.iter().map(|s| s.to_string()).collect(),
+        default: Some(json!(allowed[0])),
+        ..param(name, ParamType::Enum, None, None, description)
+    };
+    let bool_param = |name: &str, description: &str| ModelParam {
+        default: Some(json!(true)),
+        ..param(name, ParamType::Bool, None, None, description)
+    };
+    let mut params = vec![
+        param(
+            "prompt",
+            ParamType::String,
+            None,
+            Some(1024.0),
+            "characters",
+        ),
+        param(
+            "negative_prompt",
+            ParamType::String,
+            None,
+            Some(255.0),
+            "characters",
+        ),
+        bool_param("texture", "texture the model"),
+        bool_param("pbr", "PBR materials (forces texture)"),
+        enum_param(
+            "texture_quality",
+            &["standard", "detailed"],
+            "texture detail",
+        ),
+        param(
+            "face_limit",
+            ParamType::Int,
+            Some(1.0),
+            None,
+            "most faces in the mesh",
+        ),
+    ];
+    if version.starts_with("v3") || version.starts_with("P1") {
+        params.push(enum_param(
+            "geometry_quality",
+            &["standard", "detailed"],
+            "geometry detail (v3.0+)",
+        ));
+    }
+    ModelInput {
+        supplier: "tripo".into(),
+        id: version.into(),
+        display_name: Some(format!("Tripo {version}")),
+        description: "Tripo 3D model version; GLB output".into(),
+        kind: "model3d".into(),
+        sub_type: "text_to_model".into(),
+        lora_family: None,
+        active: true,
+        capabilities: vec![
+            "text_to_model".into(),
+            "image_to_model".into(),
+            "multiview_to_model".into(),
+        ],
+        categories: vec!["3d/tripo".into()],
+        params,
+    }
+}
+
+/// Everything genq ships.
+pub fn builtin() -> CatalogSeed {
+    let supplier = |name: &str, display: &str, base: &str, docs: &str| Supplier {
+        name: name.into(),
+        display_name: display.into(),
+        base_url: base.into(),
+        docs_url: Some(docs.into()),
+        needs_key: true,
+        active: true,
+    };
+    let cap = |name, display_name, input_types, output_types, domain| CapabilitySeed {
+        name,
+        display_name,
+        input_types,
+        output_types,
+        domain,
+    };
+    let mut models: Vec<(ModelInput, Vec<&'static str>)> = MODELS
+        .iter()
+        .map(|rule| {
+            let defaults = match rule.id {
+                "Qwen/Qwen-Image" => vec!["text_to_image"],
+                "black-forest-labs/FLUX.1-Kontext-dev" => vec!["image_to_image"],
+                _ => vec![],
+            };
+            (image_model(rule), defaults)
+        })
+        .collect();
+    for v in TRIPO_VERSIONS {
+        let defaults = if *v == "v2.5-20250123" {
+            vec!["text_to_model", "image_to_model", "multiview_to_model"]
+        } else {
+            vec![]
+        };
+        models.push((tripo_model(v), defaults));
+    }
+    CatalogSeed {
+        suppliers: vec![
+            supplier(
+                "modelscope",
+                "ModelScope API-Inference",
+                "https://api-inference.modelscope.cn",
+                "https://modelscope.cn/docs/model-service/API-Inference/intro",
+            ),
+            supplier(
+                "dashscope",
+                "Alibaba Cloud Model Studio (DashScope)",
+                "https://dashscope.aliyuncs.com",
+                "https://www.alibabacloud.com/help/en/model-studio/text-to-image-v2-api-reference",
+            ),
+            supplier(
+                "tripo",
+                "Tripo 3D",
+                "https://api.tripo3d.ai/v2/openapi",
+                "https://docs.tripo3d.ai",
+            ),
+        ],
+        capabilities: vec![
+            cap(
+                "text_to_image",
+                "Text to image",
+                &["text"],
+                &["image"],
+                "image",
+            ),
+            cap(
+                "image_to_image",
+                "Image to image",
+                &["text", "image"],
+                &["image"],
+                "image",
+            ),
+            cap(
+                "text_to_model",
+                "Text to 3D model",
+                &["text"],
+                &["model3d"],
+                "3d",
+            ),
+            cap(
+                "image_to_model",
+                "Image to 3D model",
+                &["image"],
+                &["model3d"],
+                "3d",
+            ),
+            cap(
+                "multiview_to_model",
+                "Views to 3D model",
+                &["image"],
+                &["model3d"],
+                "3d",
+            ),
+        ],
+        categories: vec![
+            ("image", "Image generation", None),
+            ("image/qwen", "Qwen-Image", Some("image")),
+            ("image/flux", "FLUX", Some("image")),
+            ("image/z-image", "Z-Image", Some("image")),
+            ("image/wan", "Wan", Some("image")),
+            ("3d", "3D generation", None),
+            ("3d/tripo", "Tripo", Some("3d")),
+        ],
+        models,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::models::check_input;
+
+    #[test]
+    fn every_builtin_passes_the_checks_users_get() {
+        for (mut m, _) in builtin().models {
+            check_input(&mut m).unwrap_or_else(|e| panic!("{}: {e}", m.id));
+        }
+    }
+}
+
+#[cfg(test)]
+mod upgrade_tests {
+    use super::*;
+    use crate::store::Store;
+    use genq_protocol::catalog::{ModelEdit, ModelsListParams};
+
+    #[tokio::test]
+    async fn an_upgrade_adds_and_updates_builtins_but_keeps_user_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _t) = Store::open(&dir.path().join("genq.db")).unwrap();
+        let first = builtin();
+        let count = first.models.len();
+        assert_eq!(store.seed_catalog(first).await.unwrap(), count);
+        assert_eq!(
+            store.seed_catalog(builtin()).await.unwrap(),
+            0,
+            "not idempotent"
+        );
+
+        // The user edits one built-in, removes another, adds their own, picks a default.
+        store
+            .edit_model(ModelEdit {
+                model: "Qwen/Qwen-Image".into(),
+                description: Some("mine".into()),
+                ..ModelEdit::default()
+            })
+            .await
+            .unwrap();
+        store
+            .set_model_removed("wan2.2-t2i-plus".into(), true)
+            .await
+            .unwrap();
+        let (mut own, _) = builtin().models.remove(0);
+        own.id = "me/own".into();
+        store.add_model(own).await.unwrap();
+        store
+            .set_default_model("Tongyi-MAI/Z-Image-Turbo".into(), None)
+            .await
+            .unwrap();
+
+        // The next release ships a new model and changes an untouched and an edited one.
+        let mut next = builtin();
+        for (m, _) in &mut next.models {
+            m.description = format!("{} (v2)", m.description);
+        }
+        let (mut new, _) = next.models[0].clone();
+        new.id = "Qwen/Qwen-Image-3000".into();
+        next.models.push((new, vec!["text_to_image"]));
+        assert_eq!(store.seed_catalog(next).await.unwrap(), 1);
+
+        let all = store
+            .list_models(ModelsListParams {
+                include_removed: true,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let get = |id: &str| all.iter().find(|m| m.id == id).unwrap();
+        assert_eq!(get("Qwen/Qwen-Image").description, "mine");
+        assert!(
+            get("Tongyi-MAI/Z-Image-Turbo")
+                .description
+                .ends_with("(v2)")
+        );
+        assert!(
+            get("wan2.2-t2i-plus").removed,
+            "a removed built-in came back"
+        );
+        assert!(!get("me/own").builtin);
+        assert!(get("Qwen/Qwen-Image-3000").builtin);
+        // The user's default stays.
+        assert_eq!(
+            get("Tongyi-MAI/Z-Image-Turbo").default_for,
+            ["text_to_image"]
+        );
+        assert!(get("Qwen/Qwen-Image-3000").default_for.is_empty());
+    }
+}

@@ -1,0 +1,128 @@
+//! `models.*`, `suppliers.list`, `categories.list`, `capabilities.list` and `loras.*`.
+
+use super::super::ServerState;
+use crate::catalog::loras::{self, CatalogError, LoraContext};
+use crate::catalog::models::{check_edit, check_input};
+use genq_protocol::catalog::{
+    Capability, Category, LoraCard, LoraPage, LoraRef, LorasListParams, Model, ModelEdit,
+    ModelInput, ModelRef, ModelsListParams, SetDefaultParams, Supplier,
+};
+use genq_protocol::{ErrorKind, RpcError};
+use std::sync::Arc;
+
+fn invalid(e: crate::providers::InvalidParam) -> RpcError {
+    RpcError::invalid_params(
+        e.field.clone(),
+        format!("{}: {}", e.field, e.message),
+        e.allowed,
+    )
+}
+
+pub async fn list(state: &Arc<ServerState>, p: ModelsListParams) -> Result<Vec<Model>, RpcError> {
+    Ok(state.engine.store().list_models(p).await?)
+}
+
+pub async fn get(state: &Arc<ServerState>, p: ModelRef) -> Result<Model, RpcError> {
+    Ok(state.engine.store().get_model(p.model).await?)
+}
+
+pub async fn add(state: &Arc<ServerState>, mut p: ModelInput) -> Result<Model, RpcError> {
+    check_input(&mut p).map_err(invalid)?;
+    Ok(state.engine.store().add_model(p).await?)
+}
+
+pub async fn edit(state: &Arc<ServerState>, p: ModelEdit) -> Result<Model, RpcError> {
+    check_edit(&p).map_err(invalid)?;
+    Ok(state.engine.store().edit_model(p).await?)
+}
+
+pub async fn remove(state: &Arc<ServerState>, p: ModelRef) -> Result<Model, RpcError> {
+    Ok(state
+        .engine
+        .store()
+        .set_model_removed(p.model, true)
+        .await?)
+}
+
+pub async fn restore(state: &Arc<ServerState>, p: ModelRef) -> Result<Model, RpcError> {
+    Ok(state
+        .engine
+        .store()
+        .set_model_removed(p.model, false)
+        .await?)
+}
+
+pub async fn set_default(state: &Arc<ServerState>, p: SetDefaultParams) -> Result<Model, RpcError> {
+    Ok(state
+        .engine
+        .store()
+        .set_default_model(p.model, p.capability)
+        .await?)
+}
+
+pub async fn suppliers(state: &Arc<ServerState>) -> Result<Vec<Supplier>, RpcError> {
+    Ok(state.engine.store().suppliers().await?)
+}
+
+pub async fn categories(state: &Arc<ServerState>) -> Result<Vec<Category>, RpcError> {
+    Ok(state.engine.store().categories().await?)
+}
+
+pub async fn capabilities(state: &Arc<ServerState>) -> Result<Vec<Capability>, RpcError> {
+    Ok(state.engine.store().capabilities().await?)
+}
+
+fn lora_context(state: &Arc<ServerState>) -> LoraContext {
+    let engine = &state.engine;
+    let config = engine.config();
+    let base_url = config.catalog.modelscope_base_url.clone();
+    // The configured site serves covers too (mirrors, test servers).
+    let extra_hosts = base_url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split('/').next())
+        .map(|h| vec![h.to_string()])
+        .unwrap_or_default();
+    LoraContext {
+        store: engine.store().clone(),
+        base_url,
+        extra_hosts,
+        key: config
+            .providers
+            .get("modelscope")
+            .and_then(|p| p.key.clone()),
+        cache_dir: engine.paths().cache.clone(),
+        ttl: loras::TTL,
+    }
+}
+
+pub async fn loras_list(
+    state: &Arc<ServerState>,
+    p: LorasListParams,
+) -> Result<LoraPage, RpcError> {
+    Ok(loras::list(&lora_context(state), p).await?)
+}
+
+pub async fn loras_get(state: &Arc<ServerState>, p: LoraRef) -> Result<LoraCard, RpcError> {
+    loras::detail(&lora_context(state), &p.id)
+        .await?
+        .ok_or_else(|| {
+            RpcError::new(
+                ErrorKind::NotFound,
+                format!("no LoRA {:?} at the catalog source", p.id),
+            )
+        })
+}
+
+impl From<CatalogError> for RpcError {
+    fn from(e: CatalogError) -> Self {
+        match e {
+            CatalogError::Invalid {
+                field,
+                message,
+                allowed,
+            } => RpcError::invalid_params(field, format!("{field}: {message}"), allowed),
+            CatalogError::Store(s) => s.into(),
+            other => RpcError::new(ErrorKind::Other, other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,332 @@
+//! The catalog as both sides see it: suppliers, models with their parameters, capabilities,
+//! the category tree, and normalised LoRA cards (catalog.md §4).
+
+use serde::{Deserialize, Serialize};
+
+/// A provider genq can send jobs to, as the catalog describes it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Supplier {
+    pub name: String,
+    pub display_name: String,
+    pub base_url: String,
+    #[serde(default)]
+    pub docs_url: Option<String>,
+    pub needs_key: bool,
+    pub active: bool,
+}
+
+/// The type of a model parameter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParamType {
+    Int,
+    Float,
+    /// Text; `max` is the longest accepted length in characters.
+    String,
+    Bool,
+    /// One of `allowed`.
+    Enum,
+}
+
+impl ParamType {
+    pub const ALL: [ParamType; 5] = [
+        ParamType::Int,
+        ParamType::Float,
+        ParamType::String,
+        ParamType::Bool,
+        ParamType::Enum,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParamType::Int => "int",
+            ParamType::Float => "float",
+            ParamType::String => "string",
+            ParamType::Bool => "bool",
+            ParamType::Enum => "enum",
+        }
+    }
+}
+
+impl std::str::FromStr for ParamType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ParamType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown parameter type {s:?}; allowed: int, float, string, bool, enum")
+            })
+    }
+}
+
+/// One parameter a model takes, with its range.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelParam {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: ParamType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed: Vec<String>,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// A model in the catalog.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Model {
+    /// `supplier:id`, unique across suppliers.
+    pub key: String,
+    pub supplier: String,
+    /// The id the provider knows it by.
+    pub id: String,
+    pub display_name: String,
+    pub description: String,
+    /// `image`, `model3d`, `video`, …
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `text_to_image`, `image_to_image`, `text_to_model`, …
+    pub sub_type: String,
+    /// The LoRA base family it accepts (`qwen-image`, `z-image`, …), when it takes LoRAs.
+    pub lora_family: Option<String>,
+    pub active: bool,
+    /// Shipped with genq (as opposed to added by the user).
+    pub builtin: bool,
+    /// Soft-deleted: hidden from lists, restorable.
+    pub removed: bool,
+    /// Capabilities this model is the default of.
+    pub default_for: Vec<String>,
+    pub capabilities: Vec<String>,
+    pub categories: Vec<String>,
+    pub params: Vec<ModelParam>,
+}
+
+/// A model to add.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelInput {
+    pub supplier: String,
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub description: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub sub_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lora_family: Option<String>,
+    #[serde(default = "yes")]
+    pub active: bool,
+    /// Defaults to `[sub_type]` when empty.
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    #[serde(default)]
+    pub categories: Vec<String>,
+    #[serde(default)]
+    pub params: Vec<ModelParam>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Changes to a model; absent fields stay as they are.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelEdit {
+    /// `supplier:id` or the id alone when it is unique.
+    pub model: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub_type: Option<String>,
+    /// `Some("")` clears it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lora_family: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
+    /// Replaces the list when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub categories: Option<Vec<String>>,
+    /// Parameters added or replaced by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub set_params: Vec<ModelParam>,
+    /// Parameters removed by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drop_params: Vec<String>,
+}
+
+/// A model named by `supplier:id` or by its id alone when that is unique.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelRef {
+    pub model: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelsListParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supplier: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capability: Option<String>,
+    /// Include soft-deleted models.
+    #[serde(default)]
+    pub include_removed: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetDefaultParams {
+    pub model: String,
+    /// Needed when the model has several capabilities.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capability: Option<String>,
+}
+
+/// What a model can do, e.g. `text_to_image`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Capability {
+    pub name: String,
+    pub display_name: String,
+    pub input_types: Vec<String>,
+    pub output_types: Vec<String>,
+    pub domain: String,
+    /// `supplier:id` of the default model, used by `submit` without a model.
+    pub default_model: Option<String>,
+}
+
+/// A node of the category tree.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Category {
+    pub name: String,
+    pub display_name: String,
+    pub parent: Option<String>,
+    /// `supplier:id` of the models filed here (not removed).
+    pub models: Vec<String>,
+    pub children: Vec<Category>,
+}
+
+/// Order of a LoRA listing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoraSort {
+    #[default]
+    Downloads,
+    Newest,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LorasListParams {
+    /// Task the LoRAs serve; names the cache and cover folder.
+    #[serde(default = "default_task")]
+    pub task: String,
+    /// Exact base (`sub_vision_foundation`), e.g. `QWEN_IMAGE_2512`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyword: Option<String>,
+    #[serde(default)]
+    pub sort: LoraSort,
+    /// 1–200; 20 when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    /// 1-based page of `limit` cards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<u32>,
+    /// Ignore the cache (10-minute TTL) and fetch again.
+    #[serde(default)]
+    pub force_refresh: bool,
+    /// Download covers (to `images_dir`, else the cache's `images/<safe_task>/`).
+    #[serde(default)]
+    pub download_covers: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images_dir: Option<String>,
+}
+
+pub fn default_task() -> String {
+    "text-to-image-synthesis".to_string()
+}
+
+impl Default for LorasListParams {
+    fn default() -> Self {
+        LorasListParams {
+            task: default_task(),
+            base: None,
+            keyword: None,
+            sort: LoraSort::Downloads,
+            limit: None,
+            page: None,
+            force_refresh: false,
+            download_covers: false,
+            images_dir: None,
+        }
+    }
+}
+
+/// A LoRA by the id `loras` takes (`owner/name`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoraRef {
+    pub id: String,
+}
+
+pub const LORAS_DEFAULT_LIMIT: u32 = 20;
+pub const LORAS_MAX_LIMIT: u32 = 200;
+
+/// A page of LoRA cards.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoraPage {
+    /// When the cards were fetched from the source (RFC 3339).
+    pub cached_at: String,
+    /// Served from the cache rather than fetched now.
+    pub from_cache: bool,
+    /// Matching LoRAs at the source, when it says.
+    pub total: Option<u64>,
+    pub cards: Vec<LoraCard>,
+}
+
+/// One LoRA, normalised whatever the source (catalog.md §4). Never holds raw blobs.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoraCard {
+    /// The string `loras` takes, e.g. `owner/name`.
+    pub id: String,
+    pub source: String,
+    pub title: String,
+    pub title_cn: Option<String>,
+    pub author: Option<String>,
+    pub cover_url: Option<String>,
+    /// Downloaded cover (or the placeholder when the cover is dead).
+    pub cover_local: Option<String>,
+    pub downloads: Option<u64>,
+    pub likes: Option<u64>,
+    /// genq's family vocabulary: `qwen-image`, `qwen-image-edit`, `z-image`, `flux1`, `flux2`,
+    /// `krea2`, `sdxl`, `sd15`, `wan-video`, `other`; `None` when unknown.
+    pub base_model: Option<String>,
+    /// The source's own value, e.g. `QWEN_IMAGE_2512`.
+    pub base_model_raw: Option<String>,
+    /// The base repository to call with it (`BaseModel[0]` without `@rev`).
+    pub base_repo: Option<String>,
+    pub trigger_words: Vec<String>,
+    pub tags: Vec<String>,
+    pub page_url: String,
+    /// RFC 3339 UTC.
+    pub updated_at: Option<String>,
+    pub license: Option<String>,
+    /// Generation models (`supplier:id`) that accept this LoRA.
+    #[serde(default)]
+    pub compatible_models: Vec<String>,
+}
