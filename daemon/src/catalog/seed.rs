@@ -264,8 +264,10 @@ pub fn builtin() -> CatalogSeed {
         output_types,
         domain,
     };
+    // Tripo's versions are 3D models with their own entries below.
     let mut models: Vec<(ModelInput, Vec<&'static str>)> = MODELS
         .iter()
+        .filter(|rule| rule.provider != "tripo")
         .map(|rule| {
             let defaults = match rule.id {
                 "Qwen/Qwen-Image" => vec!["text_to_image"],
