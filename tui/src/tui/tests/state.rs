@@ -588,7 +588,10 @@ fn quota_follows_the_latest_provider_list() {
     assert_eq!(app.quotas[0].remaining, Some(7));
     ms.quota_remaining = None;
     app.update(Action::ProvidersLoaded(vec![ms]));
-    assert!(app.quotas.is_empty(), "a quota no longer reported is still shown");
+    assert!(
+        app.quotas.is_empty(),
+        "a quota no longer reported is still shown"
+    );
 }
 
 #[test]
