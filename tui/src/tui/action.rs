@@ -193,6 +193,8 @@ pub enum Action {
         events: Vec<Event>,
     },
     StatusLoaded(StatusResult),
+    /// `providers.list`, fetched with the status for the quota shown in the status bar.
+    ProvidersLoaded(Vec<genq_protocol::methods::ProviderInfo>),
     Notify(Event),
     Resync {
         last_seq: u64,

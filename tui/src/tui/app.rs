@@ -97,6 +97,14 @@ pub struct DetailView {
     pub preview: PreviewState,
 }
 
+/// A provider's remaining quota or balance, as `providers.list` last reported it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Quota {
+    pub provider: String,
+    pub remaining: Option<i64>,
+    pub detail: Option<String>,
+}
+
 /// A question the user must answer before something irreversible.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Confirm {
@@ -119,6 +127,8 @@ pub struct App {
     pub form: SubmitForm,
     pub confirm: Option<Confirm>,
     pub counts: BTreeMap<String, u64>,
+    /// Remaining quota by provider, for the providers that report one.
+    pub quotas: Vec<Quota>,
     pub last_error: Option<String>,
     pub info: Option<String>,
     pub last_seq: Option<u64>,
@@ -148,6 +158,7 @@ impl App {
             form: SubmitForm::default(),
             confirm: None,
             counts: BTreeMap::new(),
+            quotas: Vec::new(),
             last_error: None,
             info: None,
             last_seq: None,
@@ -415,6 +426,18 @@ impl App {
             }
             Action::StatusLoaded(status) => {
                 self.status_loaded(status);
+                Vec::new()
+            }
+            Action::ProvidersLoaded(providers) => {
+                self.quotas = providers
+                    .into_iter()
+                    .filter(|p| p.quota_remaining.is_some() || p.quota_detail.is_some())
+                    .map(|p| Quota {
+                        provider: p.name,
+                        remaining: p.quota_remaining,
+                        detail: p.quota_detail,
+                    })
+                    .collect();
                 Vec::new()
             }
             Action::Notify(event) => {

@@ -19,7 +19,7 @@ use crossterm::{execute, queue};
 use futures::StreamExt;
 use genq_protocol::methods::{
     DaemonStatus, JobsCancel, JobsEvents, JobsExport, JobsGet, JobsList, JobsRetry, NOTIFY_EVENT,
-    NOTIFY_RESYNC, ResyncParams, Submit, SubmitParams, Subscribe, SubscribeParams,
+    NOTIFY_RESYNC, ProvidersList, ResyncParams, Submit, SubmitParams, Subscribe, SubscribeParams,
 };
 use genq_protocol::rpc::Notification;
 use genq_protocol::{Event, Method, Paths, Timestamp};
@@ -334,7 +334,16 @@ impl Io {
                 })
             }
             Command::FetchStatus => {
-                self.call::<DaemonStatus>("daemon status", Default::default(), Action::StatusLoaded)
+                self.call::<DaemonStatus>(
+                    "daemon status",
+                    Default::default(),
+                    Action::StatusLoaded,
+                );
+                self.call::<ProvidersList>(
+                    "listing providers",
+                    Default::default(),
+                    Action::ProvidersLoaded,
+                );
             }
             Command::Subscribe { since_seq } => self.call::<Subscribe>(
                 "subscribing to events",

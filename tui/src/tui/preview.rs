@@ -3,10 +3,13 @@
 
 use genq_protocol::JobId;
 use ratatui::layout::Size;
+use ratatui_image::FontSize;
 use ratatui_image::Resize;
-use ratatui_image::picker::Picker;
+use ratatui_image::picker::cap_parser::{Parser, QueryStdioOptions, Response};
+use ratatui_image::picker::{Picker, ProtocolType};
 use ratatui_image::protocol::Protocol;
 use std::fmt;
+use std::time::{Duration, Instant};
 
 /// How previews are drawn, from `GENQ_PREVIEW` (`halfblocks`, `none`, or unset: ask the
 /// terminal for kitty/sixel/iTerm2, falling back to halfblocks).
@@ -32,11 +35,94 @@ impl PreviewMode {
         match self {
             PreviewMode::None => None,
             PreviewMode::Halfblocks => Some(Picker::halfblocks()),
-            PreviewMode::Query => {
-                Some(Picker::from_query_stdio().unwrap_or_else(|_| Picker::halfblocks()))
+            PreviewMode::Query => Some(query_picker(QUERY_TIMEOUT)),
+        }
+    }
+}
+
+/// How long the terminal has to answer the graphics query.
+const QUERY_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Asks the terminal which graphics protocol it speaks, reading the answers on this thread
+/// with a deadline. (ratatui-image's own query reads stdin on a thread that stays blocked
+/// when the terminal never answers, and that thread then swallows the user's first key.)
+/// Inside tmux the query would need passthrough, which changes the user's tmux options, so
+/// halfblocks are used there without asking.
+fn query_picker(timeout: Duration) -> Picker {
+    let in_tmux = std::env::var_os("TMUX").is_some()
+        || std::env::var("TERM").is_ok_and(|t| t.starts_with("tmux") || t.starts_with("screen"));
+    if in_tmux {
+        return Picker::halfblocks();
+    }
+    match query_terminal(timeout) {
+        Some((protocol, Some(font))) => {
+            #[allow(deprecated)] // the only constructor that takes a measured font size
+            let mut picker = Picker::from_fontsize(font);
+            picker.set_protocol_type(protocol);
+            picker
+        }
+        _ => Picker::halfblocks(),
+    }
+}
+
+/// Writes the capability query and reads replies until the terminal's status report (which
+/// every terminal sends last) or the deadline. `None` when nothing usable came back.
+fn query_terminal(timeout: Duration) -> Option<(ProtocolType, Option<FontSize>)> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::io::{Read, Write};
+    use std::os::fd::AsFd;
+
+    let query = Parser::query(false, QueryStdioOptions::default());
+    let mut out = std::io::stdout();
+    out.write_all(query.as_bytes()).ok()?;
+    out.flush().ok()?;
+
+    let stdin = std::io::stdin();
+    let deadline = Instant::now() + timeout;
+    let mut parser = Parser::new();
+    let (mut kitty, mut sixel, mut font) = (false, false, None);
+    loop {
+        let left = deadline.checked_duration_since(Instant::now())?;
+        let wait = PollTimeout::try_from(left).unwrap_or(PollTimeout::ZERO);
+        let mut fds = [PollFd::new(stdin.as_fd(), PollFlags::POLLIN)];
+        if poll(&mut fds, wait).ok()? == 0 {
+            return None;
+        }
+        let mut buf = [0u8; 64];
+        // poll said it is readable, so this read does not block.
+        let n = stdin.lock().read(&mut buf).ok()?;
+        if n == 0 {
+            return None;
+        }
+        for b in &buf[..n] {
+            for r in parser.push(char::from(*b)) {
+                match r {
+                    Response::Kitty => kitty = true,
+                    Response::Sixel => sixel = true,
+                    Response::CellSize(Some((w, h))) => font = Some(FontSize::new(w, h)),
+                    Response::Status => {
+                        let protocol = if kitty {
+                            ProtocolType::Kitty
+                        } else if sixel {
+                            ProtocolType::Sixel
+                        } else if iterm2_from_env() {
+                            ProtocolType::Iterm2
+                        } else {
+                            ProtocolType::Halfblocks
+                        };
+                        return Some((protocol, font));
+                    }
+                    _ => {}
+                }
             }
         }
     }
+}
+
+/// iTerm2's protocol has no query; these terminals say who they are in `TERM_PROGRAM`.
+fn iterm2_from_env() -> bool {
+    std::env::var("TERM_PROGRAM")
+        .is_ok_and(|p| ["iTerm", "WezTerm", "mintty"].iter().any(|t| p.contains(t)))
 }
 
 /// An encoded preview of one output, ready to draw.

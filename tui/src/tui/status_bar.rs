@@ -1,4 +1,5 @@
-//! The status bar: connection, jobs by state, and the last error or message.
+//! The status bar: connection, jobs by state, provider quota when known, and the last error
+//! or message.
 
 use crate::tui::app::{App, Connection};
 use crate::tui::theme;
@@ -32,6 +33,19 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
                 theme::state_style(state),
             ));
         }
+    }
+    for q in &app.quotas {
+        let text = match (q.remaining, &q.detail) {
+            (Some(n), _) => format!(" {} {n} left", q.provider),
+            (None, Some(d)) => format!(" {} {}", q.provider, theme::truncate(d, 24)),
+            (None, None) => continue,
+        };
+        let style = if q.remaining == Some(0) {
+            theme::error()
+        } else {
+            theme::dim()
+        };
+        spans.push(Span::styled(text, style));
     }
     spans.push(Span::raw("  "));
     if let Some(info) = &app.info {

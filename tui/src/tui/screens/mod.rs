@@ -122,7 +122,7 @@ fn is_motion(a: UiAction) -> bool {
     use UiAction::*;
     matches!(
         a,
-        Up | Down | Top | Bottom | PageUp | PageDown | FieldPrev | PickPrev
+        Up | Down | Top | Bottom | PageUp | PageDown | FieldPrev | PickPrev | FilterPrev
     )
 }
 

@@ -7,6 +7,7 @@ use crate::tui::app::{App, Connection, PreviewState};
 use crate::tui::form::Field;
 use crate::tui::screens;
 use genq_protocol::JobState;
+use genq_protocol::methods::ProviderInfo;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
@@ -192,4 +193,40 @@ fn tiny_and_odd_sizes_never_panic() {
         render(&app);
     }
     let _ = (JobState::Queued, Connection::Connecting);
+}
+
+/// A provider as `providers.list` reports it.
+fn provider(name: &str, remaining: Option<i64>, detail: Option<&str>) -> ProviderInfo {
+    ProviderInfo {
+        name: name.into(),
+        base_url: "http://127.0.0.1:1".into(),
+        key_source: "env".into(),
+        has_key: true,
+        max_concurrent: 2,
+        requests_per_second: 2.0,
+        timeout_s: 30,
+        in_flight: 0,
+        queued: 0,
+        paused_for_s: None,
+        quota_remaining: remaining,
+        quota_detail: detail.map(str::to_string),
+        last_error: None,
+    }
+}
+
+#[test]
+fn status_bar_shows_provider_quota() {
+    for size in SIZES {
+        let mut app = app_with_jobs(size, 3);
+        app.update(Action::ProvidersLoaded(vec![
+            provider("modelscope", Some(480), Some("daily")),
+            provider("dashscope", None, None),
+            provider("tripo", None, Some("balance 12.50 credits")),
+        ]));
+        check("status_quota", &app);
+        let status = render(&app);
+        let last = status.lines().last().unwrap();
+        assert!(last.contains("modelscope 480 left"), "{last}");
+        assert!(!last.contains("dashscope"), "{last}");
+    }
 }

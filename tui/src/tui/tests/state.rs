@@ -573,3 +573,32 @@ fn pasted_text_lands_in_the_focused_input() {
     app.update(Action::Paste("fox\n".into()));
     assert_eq!(app.jobs.search_input.as_deref(), Some("fox "));
 }
+
+#[test]
+fn quota_follows_the_latest_provider_list() {
+    let mut app = app_with_jobs((100, 30), 3);
+    let mut ms: genq_protocol::methods::ProviderInfo = serde_json::from_value(serde_json::json!({
+        "name": "modelscope", "base_url": "http://x", "key_source": "env", "has_key": true,
+        "max_concurrent": 1, "requests_per_second": 1.0, "timeout_s": 30, "in_flight": 0,
+        "queued": 0, "quota_remaining": 7
+    }))
+    .unwrap();
+    app.update(Action::ProvidersLoaded(vec![ms.clone()]));
+    assert_eq!(app.quotas.len(), 1);
+    assert_eq!(app.quotas[0].remaining, Some(7));
+    ms.quota_remaining = None;
+    app.update(Action::ProvidersLoaded(vec![ms]));
+    assert!(
+        app.quotas.is_empty(),
+        "a quota no longer reported is still shown"
+    );
+}
+
+#[test]
+fn the_hint_line_names_each_filter_key_once() {
+    let app = app_with_jobs((100, 30), 3);
+    let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(100, 30)).unwrap();
+    term.draw(|f| crate::tui::screens::draw(f, &app)).unwrap();
+    let screen = term.backend().to_string();
+    assert_eq!(screen.matches(" filter").count(), 1, "{screen}");
+}

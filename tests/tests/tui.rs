@@ -1,0 +1,251 @@
+//! The TUI in a real terminal: tmux runs the `genq` binary against a daemon and a fake
+//! ModelScope; keys go in with `send-keys`, the screen comes back with `capture-pane`.
+
+use genq_e2e::fakes::{ModelScopeFake, MsScript};
+use genq_e2e::harness::{Home, PATIENCE, genq_bin};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+const WIDTH: u16 = 100;
+const HEIGHT: u16 = 30;
+/// How often the screen is read while waiting: the terminal offers no event to await.
+const POLL: Duration = Duration::from_millis(50);
+
+/// A tmux server of its own (`-L`), so the user's sessions and configuration are never
+/// touched; killed on drop, which also ends anything still running in it.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// Whether tmux can run here. Without it the test is skipped, loudly, unless `CI` is
+    /// set: there a missing tmux is a broken setup.
+    fn available() -> bool {
+        let found = std::process::Command::new("tmux")
+            .arg("-V")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !found {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "tmux is not installed, and CI is set: the TUI end-to-end test must run"
+            );
+            eprintln!(
+                "\n!!!!!!!!\n!!! SKIPPED: tmux is not installed; the TUI end-to-end test did not run.\n\
+                 !!! Install tmux (apt-get install -y tmux) to run it.\n!!!!!!!!\n"
+            );
+        }
+        found
+    }
+
+    /// Starts `command` in a detached session of fixed size. The pane stays after the
+    /// program exits so its exit status can be read.
+    async fn start(command: &str) -> Tmux {
+        let tmux = Tmux {
+            socket: format!("genq-e2e-{}", std::process::id()),
+        };
+        tmux.run(&[
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            "tui",
+            "-x",
+            &WIDTH.to_string(),
+            "-y",
+            &HEIGHT.to_string(),
+            command,
+            ";",
+            "set-option",
+            "-t",
+            "tui",
+            "remain-on-exit",
+            "on",
+        ])
+        .await;
+        tmux
+    }
+
+    async fn run(&self, args: &[&str]) -> String {
+        let out = tokio::process::Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .await
+            .expect("run tmux");
+        assert!(
+            out.status.success(),
+            "tmux {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    async fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "tui"];
+        args.extend_from_slice(keys);
+        self.run(&args).await;
+    }
+
+    /// Types `text` literally.
+    async fn type_text(&self, text: &str) {
+        self.run(&["send-keys", "-t", "tui", "-l", text]).await;
+    }
+
+    async fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p", "-t", "tui"]).await
+    }
+
+    /// Reads the screen until `done` holds for it; fails with the last screen and the
+    /// daemon's log after [`PATIENCE`].
+    async fn wait_for(&self, home: &Home, what: &str, done: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen().await;
+            if done(&screen) {
+                eprintln!("[{:>6} ms] {what}", start.elapsed().as_millis());
+                return screen;
+            }
+            assert!(
+                start.elapsed() < PATIENCE,
+                "waited {PATIENCE:?} for {what}; the screen shows:\n{screen}\ndaemon log:\n{}",
+                home.log_tail()
+            );
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// `(dead, exit status)` of the pane's program.
+    async fn pane_status(&self) -> (bool, Option<i32>) {
+        let out = self
+            .run(&[
+                "display-message",
+                "-p",
+                "-t",
+                "tui",
+                "#{pane_dead} #{pane_dead_status}",
+            ])
+            .await;
+        let mut parts = out.split_whitespace();
+        let dead = parts.next() == Some("1");
+        (dead, parts.next().and_then(|s| s.parse().ok()))
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .output();
+    }
+}
+
+/// The text inside the left-most bordered pane, wrapped lines joined, so a long path that
+/// the detail screen wraps can be found whole.
+fn pane_text(screen: &str) -> String {
+    screen
+        .lines()
+        .filter_map(|l| {
+            let inner = l.split_once('│')?.1;
+            Some(
+                inner
+                    .split('│')
+                    .next()
+                    .unwrap_or(inner)
+                    .trim_end()
+                    .to_string(),
+            )
+        })
+        .collect()
+}
+
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submit_from_the_form_watch_it_succeed_open_its_detail_and_quit() {
+    if !Tmux::available() {
+        return;
+    }
+    let ms = ModelScopeFake::start().await;
+    ms.set_script(MsScript::succeed_after(Duration::from_millis(300)));
+    let mut home = Home::new();
+    home.use_fakes(Some(&ms), None, "");
+
+    // The daemon is autostarted by the TUI and inherits this environment.
+    let command = format!(
+        "env -u MODELSCOPE_API_TOKEN -u MODELSCOPE_API_KEY GENQ_HOME={} GENQ_TEST_MS_KEY={} {}",
+        quote(&home.dir.path().display().to_string()),
+        quote(&ms.key()),
+        quote(&genq_bin().display().to_string()),
+    );
+    let tmux = Tmux::start(&command).await;
+    tmux.wait_for(&home, "the connected jobs screen", |s| {
+        s.contains("genqd") && s.contains("no jobs yet")
+    })
+    .await;
+
+    // The very first key counts: nothing may swallow it at startup.
+    tmux.keys(&["n"]).await;
+    tmux.wait_for(&home, "the submit form", |s| s.contains("New job"))
+        .await;
+    let prompt = "a red fox in fresh snow";
+    tmux.type_text(prompt).await;
+    tmux.wait_for(&home, "the typed prompt", |s| s.contains(prompt))
+        .await;
+    tmux.keys(&["C-s"]).await;
+
+    let screen = tmux
+        .wait_for(&home, "the job to succeed in the table", |s| {
+            s.lines()
+                .any(|l| l.contains(prompt) && l.contains("succeeded"))
+        })
+        .await;
+    assert!(screen.contains("Jobs"), "{screen}");
+
+    let page = home.client().await.ok("jobs.list", json!({})).await;
+    let jobs = page["jobs"].as_array().expect("jobs array");
+    assert_eq!(jobs.len(), 1, "{page}");
+    let id = jobs[0]["id"].as_str().unwrap().to_string();
+    let path = jobs[0]["outputs"][0]["path"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the job has no stored output: {page}"))
+        .to_string();
+
+    tmux.keys(&["Enter"]).await;
+    let detail = tmux
+        .wait_for(&home, "the detail with the output path", |s| {
+            pane_text(s).contains(&path)
+        })
+        .await;
+    assert!(detail.contains(&format!("Job {}", &id[..8])), "{detail}");
+    assert!(detail.contains("succeeded"), "{detail}");
+
+    tmux.keys(&["q"]).await;
+    let start = Instant::now();
+    let status = loop {
+        match tmux.pane_status().await {
+            (true, status) => break status,
+            (false, _) => {
+                assert!(
+                    start.elapsed() < PATIENCE,
+                    "genq did not quit on q; the screen shows:\n{}",
+                    tmux.screen().await
+                );
+                tokio::time::sleep(POLL).await;
+            }
+        }
+    };
+    assert_eq!(status, Some(0), "genq exited with {status:?}");
+
+    assert!(
+        home.daemon_pid().is_some(),
+        "quitting the TUI stopped the daemon"
+    );
+    let mut c = home.client().await;
+    let job = c.ok("jobs.get", json!({"id": id})).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+}
