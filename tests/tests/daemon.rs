@@ -492,6 +492,10 @@ async fn a_bad_config_stops_the_daemon_with_the_key_named() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_that_stops_reading_gets_resync_and_never_slows_the_daemon() {
     let home = Home::new();
+    // No request budget in the way: the flood is limited by the daemon alone.
+    home.write_config(
+        "[providers.modelscope]\nrequests_per_second = 10000\nmax_concurrent = 1000\n",
+    );
     home.start_daemon();
     // Subscribes, then reads nothing while thousands of events happen.
     let mut idle = home.client().await;
