@@ -135,6 +135,20 @@ async fn first_frame(home: &Home) -> (Duration, App, Terminal<TestBackend>, Clie
     (took, app, term, client)
 }
 
+fn start(home: &Home) {
+    let out = home
+        .cmd(&["daemon", "start"])
+        .env("BENCH_KEY", "sk-bench")
+        .output()
+        .expect("start the daemon");
+    assert!(
+        out.status.success(),
+        "{}\ndaemon log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        home.log()
+    );
+}
+
 #[tokio::main]
 async fn main() {
     let _ = genq_bin();
@@ -144,6 +158,17 @@ async fn main() {
     home.write_config(
         "[providers.dashscope]\nbase_url = \"http://127.0.0.1:9\"\napi_key_env = \"BENCH_KEY\"\nmax_concurrent = 1\n",
     );
+
+    // The daemon lays out its home and database first; then the jobs are imported with it
+    // stopped, in one transaction, and it is started again on top of them.
+    start(&home);
+    home.client()
+        .await
+        .ok("daemon.shutdown", serde_json::json!({}))
+        .await;
+    while home.daemon_pid().is_some() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     let (store, thread) = genq_daemon::store::Store::open(&home.paths.db).expect("open db");
     let jobs: Vec<_> = (0..JOBS)
@@ -161,19 +186,23 @@ async fn main() {
         })
         .collect();
     store.create_jobs(jobs).await.expect("import");
+    // Finished history, as a long-used install has: the daemon then has nothing to resume
+    // (it cannot resume 100,000 queued jobs at once: its startup query binds one variable
+    // per job and SQLite refuses more than 32,766).
+    store
+        .call(|conn| {
+            conn.execute(
+                "UPDATE jobs SET state = CASE WHEN rowid % 10 = 0 THEN 'failed' ELSE 'succeeded' END, \
+                 finished_at = created_at + 20000, updated_at = created_at + 20000",
+                (),
+            )?;
+            Ok(())
+        })
+        .await
+        .expect("finish the imported jobs");
     drop(store);
     thread.join();
-
-    let out = home
-        .cmd(&["daemon", "start"])
-        .env("BENCH_KEY", "sk-bench")
-        .output()
-        .expect("start the daemon");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    start(&home);
 
     let rss_before = rss_kib();
     let heap_before = LIVE.load(Ordering::Relaxed);
