@@ -14,7 +14,7 @@ use super::{
     RemoteOutput, Secret, Submitted,
 };
 use async_trait::async_trait;
-use genq_protocol::{JobErrorKind, JobKind, JobSpec};
+use genq_protocol::{JobErrorKind, JobKind, JobSpec, Timestamp};
 use serde_json::{Map, Value, json};
 use std::collections::HashSet;
 use std::io::Read;
@@ -1069,7 +1069,15 @@ fn succeeded(data: &Value, request_id: Option<String>, quad: bool) -> PollStatus
         outputs,
         failures: Vec::new(),
         request_id,
+        created_at: create_time(data),
     }
+}
+
+/// The task's `create_time` (unix seconds), where the reply has a plausible one.
+fn create_time(data: &Value) -> Option<Timestamp> {
+    let secs = data.get("create_time").and_then(Value::as_f64)?;
+    (secs.is_finite() && secs > 0.0 && secs < 1e11)
+        .then(|| Timestamp::from_unix_millis((secs * 1000.0).round() as i64))
 }
 
 /// The lower-case extension of a URL's path.

@@ -96,8 +96,11 @@ struct TpTask {
     input: Value,
     quad: bool,
     pbr: bool,
-    /// Signature of this task's output URLs.
-    sig: String,
+    /// Signatures of the output links handed out so far, with when each expires. Every
+    /// query of a finished task hands out fresh ones.
+    links: HashMap<String, Instant>,
+    /// `X-Tripo-Trace-ID` of every reply about this task: the create, then each query.
+    traces: Vec<String>,
 }
 
 impl TpTask {
@@ -124,6 +127,8 @@ struct Inner {
     max_active_seen: usize,
     balance: f64,
     upload_404: bool,
+    /// This many of the next link sets are handed out already expired.
+    expire_next_links: u32,
     /// Uploaded files by image token.
     uploads: HashMap<String, Bytes>,
 }
@@ -173,6 +178,7 @@ impl TripoFake {
                 max_active_seen: 0,
                 balance: 10_000.0,
                 upload_404: false,
+                expire_next_links: 0,
                 uploads: HashMap::new(),
             }),
         });
@@ -241,6 +247,27 @@ impl TripoFake {
     /// that renamed it.
     pub fn set_upload_404(&self, on: bool) {
         self.inner().upload_404 = on;
+    }
+
+    /// The next `n` replies listing a task's outputs hand out links that have already
+    /// expired, as if the reply had waited past the link lifetime before it was read.
+    pub fn expire_next_links(&self, n: u32) {
+        self.inner().expire_next_links = n;
+    }
+
+    /// How many sets of output links the fake handed out for this task (one per query of
+    /// the finished task).
+    pub fn links_issued(&self, task_id: &str) -> usize {
+        self.inner().tasks.get(task_id).map_or(0, |t| t.links.len())
+    }
+
+    /// The `X-Tripo-Trace-ID` of every reply about this task: its create first, then each
+    /// query in order.
+    pub fn trace_ids(&self, task_id: &str) -> Vec<String> {
+        self.inner()
+            .tasks
+            .get(task_id)
+            .map_or_else(Vec::new, |t| t.traces.clone())
     }
 
     /// The bytes of every upload, in no particular order.
@@ -312,13 +339,26 @@ impl Provider for TpState {
 
 /// A code-envelope reply with a trace id.
 fn reply(status: StatusCode, body: &Value) -> Response {
+    traced(status, body, &new_request_id())
+}
+
+fn traced(status: StatusCode, body: &Value, trace: &str) -> Response {
     let mut r = json_reply(status, body);
-    set_header(r.headers_mut(), TRACE_HEADER, &new_request_id());
+    set_header(r.headers_mut(), TRACE_HEADER, trace);
     r
 }
 
 fn ok(data: Value) -> Response {
     reply(StatusCode::OK, &json!({"code": 0, "data": data}))
+}
+
+/// A success reply about one task, its trace id remembered on the task.
+fn ok_task(task: Option<&mut TpTask>, data: Value) -> Response {
+    let trace = new_request_id();
+    if let Some(t) = task {
+        t.traces.push(trace.clone());
+    }
+    traced(StatusCode::OK, &json!({"code": 0, "data": data}), &trace)
 }
 
 /// `{"code","message","suggestion"}` with this status (§3.1).
@@ -570,13 +610,15 @@ async fn create(State(state): State<Arc<TpState>>, headers: HeaderMap, body: Byt
         quad: flag("quad") == Some(true),
         pbr: flag("pbr") != Some(false),
         input,
-        sig: uuid::Uuid::now_v7().simple().to_string(),
+        links: HashMap::new(),
+        traces: Vec::new(),
     };
     i.tasks.insert(task_id.clone(), task);
     i.order.push(task_id.clone());
+    let reply = ok_task(i.tasks.get_mut(&task_id), json!({"task_id": task_id}));
     drop(i);
     state.core.notify();
-    ok(json!({"task_id": task_id}))
+    reply
 }
 
 async fn query(
@@ -589,7 +631,8 @@ async fn query(
         Err(r) => return *r,
     };
     let now = Instant::now();
-    let i = lock(&state.inner);
+    let mut guard = lock(&state.inner);
+    let i = &mut *guard;
     let Some(task) = i.tasks.get(&task_id).filter(|t| t.key == key) else {
         return error(StatusCode::NOT_FOUND, 2001, "Task not found");
     };
@@ -629,12 +672,19 @@ async fn query(
             data["running_left_time"] = json!(-1);
             match &task.script.outcome {
                 TpOutcome::Succeed => {
+                    // Fresh links on every query, each set living `url_ttl` from now.
+                    let ttl = if i.expire_next_links > 0 {
+                        i.expire_next_links -= 1;
+                        Duration::ZERO
+                    } else {
+                        state.core.url_ttl()
+                    };
+                    let sig = uuid::Uuid::now_v7().simple().to_string();
+                    let expires = unix_secs(SystemTime::now() + ttl);
                     let base = state.core.base_url();
                     let url = |file: &str| {
                         format!(
-                            "{base}{OUTPUT_PREFIX}{task_id}/{file}?Expires={}&Signature={}",
-                            unix_secs(task.created_at + task.script.total() + state.core.url_ttl()),
-                            task.sig
+                            "{base}{OUTPUT_PREFIX}{task_id}/{file}?Expires={expires}&Signature={sig}"
                         )
                     };
                     let model = if task.quad { "model.fbx" } else { "model.glb" };
@@ -650,6 +700,9 @@ async fn query(
                     data["status"] = json!("success");
                     data["progress"] = json!(100);
                     data["output"] = output;
+                    if let Some(t) = i.tasks.get_mut(&task_id) {
+                        t.links.insert(sig, now + ttl);
+                    }
                 }
                 TpOutcome::Failed {
                     error_code,
@@ -666,7 +719,7 @@ async fn query(
             }
         }
     }
-    ok(data)
+    ok_task(i.tasks.get_mut(&task_id), data)
 }
 
 /// The task's input as the query echoes it (prompt and options, no file tokens).
@@ -684,27 +737,26 @@ async fn download(
     Path((task_id, file)): Path<(String, String)>,
     uri: axum::http::Uri,
 ) -> Response {
-    let ttl = state.core.url_ttl();
     let i = lock(&state.inner);
     let missing = || oss_denied("NoSuchKey", "The specified key does not exist.");
     let Some(task) = i.tasks.get(&task_id) else {
         return missing();
     };
-    let signed = uri
+    let expires = uri
         .query()
-        .is_some_and(|q| q.contains(&format!("Signature={}", task.sig)));
-    if !signed {
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("Signature=")))
+        .and_then(|sig| task.links.get(sig));
+    let Some(expires) = expires else {
         return oss_denied(
             "SignatureDoesNotMatch",
             "The request signature we calculated does not match the signature you provided.",
         );
-    }
+    };
     let now = Instant::now();
     if task.phase(now) != Phase::Done || task.script.outcome != TpOutcome::Succeed {
         return missing();
     }
-    // Expiry is judged on the server clock, so a TTL changed after success still applies.
-    if now >= task.created + task.script.total() + ttl {
+    if now >= *expires {
         return oss_denied("AccessDenied", "Request has expired.");
     }
     match file.as_str() {

@@ -1,5 +1,6 @@
-//! One job in full: parameters, error, outputs, the event timeline, and a preview of the
-//! first image output when the terminal is wide enough.
+//! One job in full: parameters, error, outputs (with a 3D model's format, size and upload
+//! URLs), the provider's request ids, the event timeline, and a preview of the first image
+//! output (a 3D job's rendered preview) when the terminal is wide enough.
 
 use crate::tui::app::{App, DetailView, PreviewState};
 use crate::tui::screens::CHROME_ROWS;
@@ -104,6 +105,12 @@ fn lines(job: &Job, detail: &DetailView, now: Timestamp) -> Vec<Line<'static>> {
     );
     let mut head = vec![state];
     if let (Some(p), false) = (job.progress, job.state.is_final()) {
+        let p = p.min(100);
+        let filled = (usize::from(p) * 20).div_ceil(100);
+        head.push(Span::styled(
+            format!(" {}{}", "█".repeat(filled), "░".repeat(20 - filled)),
+            Style::new().fg(Color::Cyan),
+        ));
         head.push(Span::raw(format!(" {p}%")));
     }
     out.push(Line::from(head));
@@ -121,6 +128,10 @@ fn lines(job: &Job, detail: &DetailView, now: Timestamp) -> Vec<Line<'static>> {
         ),
     };
     out.push(kv("created", format!("{} · {took}", job.created_at)));
+    if let Some(ms) = job.generation_ms {
+        let ms = i64::try_from(ms).unwrap_or(i64::MAX);
+        out.push(kv("generated", format!("in {}", theme::duration(ms))));
+    }
     if let Some(r) = &job.remote_id {
         out.push(kv("remote id", r.clone()));
     }
@@ -174,6 +185,13 @@ fn lines(job: &Job, detail: &DetailView, now: Timestamp) -> Vec<Line<'static>> {
         }
     }
 
+    if !job.provider_requests.is_empty() {
+        out.push(section("Provider request ids"));
+        for r in &job.provider_requests {
+            out.push(kv(&r.call, r.request_id.clone()));
+        }
+    }
+
     if !job.outputs.is_empty() {
         out.push(section("Outputs"));
     }
@@ -185,6 +203,12 @@ fn lines(job: &Job, detail: &DetailView, now: Timestamp) -> Vec<Line<'static>> {
             .unwrap_or_else(|| "(not stored yet)".into());
         out.push(Line::from(format!("#{} {where_}", o.index)));
         let mut facts = Vec::new();
+        if let Some(l) = &o.label {
+            facts.push(l.clone());
+        }
+        if let Some(f) = &o.format {
+            facts.push(f.to_ascii_uppercase());
+        }
         if let Some(s) = o.size {
             facts.push(theme::bytes(s));
         }
@@ -236,7 +260,13 @@ fn event_line(e: &Event) -> Line<'static> {
             None => format!("{from} → {to}"),
         },
         EventBody::Progress { progress } => format!("progress {progress}%"),
-        EventBody::Remote { remote_id } => format!("accepted as {remote_id}"),
+        EventBody::Remote {
+            remote_id,
+            request_id,
+        } => match request_id {
+            Some(r) => format!("accepted as {remote_id} (request {r})"),
+            None => format!("accepted as {remote_id}"),
+        },
         EventBody::Output { index, path } => format!("output #{index} stored at {path}"),
         EventBody::Upload {
             index,
