@@ -5,7 +5,7 @@
 use crate::tui::app::{App, DetailView, PreviewState};
 use crate::tui::screens::CHROME_ROWS;
 use crate::tui::theme;
-use genq_protocol::{Event, EventBody, Job, Timestamp};
+use genq_protocol::{Event, EventBody, Job, JobKind, Output, Timestamp};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
@@ -132,6 +132,9 @@ fn lines(job: &Job, detail: &DetailView, now: Timestamp) -> Vec<Line<'static>> {
         let ms = i64::try_from(ms).unwrap_or(i64::MAX);
         out.push(kv("generated", format!("in {}", theme::duration(ms))));
     }
+    if let Some(model) = model_summary(job) {
+        out.push(kv("3d model", model));
+    }
     if let Some(r) = &job.remote_id {
         out.push(kv("remote id", r.clone()));
     }
@@ -247,6 +250,38 @@ fn lines(job: &Job, detail: &DetailView, now: Timestamp) -> Vec<Line<'static>> {
         out.push(event_line(e));
     }
     out
+}
+
+/// The main model file of a 3D job, e.g. `GLB · 2.3 MiB`, so it shows without scrolling.
+fn model_summary(job: &Job) -> Option<String> {
+    if job.kind != JobKind::Model3d {
+        return None;
+    }
+    let is_model = |o: &&Output| {
+        o.format
+            .as_deref()
+            .is_some_and(|f| f.eq_ignore_ascii_case("glb") || f.eq_ignore_ascii_case("fbx"))
+    };
+    let model = job
+        .outputs
+        .iter()
+        .filter(is_model)
+        .find(|o| o.label.as_deref() == Some("model"))
+        .or_else(|| job.outputs.iter().find(is_model))?;
+    let mut parts = vec![model.format.clone()?.to_ascii_uppercase()];
+    if let Some(size) = model.size {
+        parts.push(theme::bytes(size));
+    }
+    let targets: Vec<&str> = model
+        .uploads
+        .iter()
+        .filter(|u| u.url.is_some())
+        .map(|u| u.target.as_str())
+        .collect();
+    if !targets.is_empty() {
+        parts.push(format!("→ {}", targets.join(", ")));
+    }
+    Some(parts.join(" · "))
 }
 
 fn event_line(e: &Event) -> Line<'static> {
