@@ -5,6 +5,7 @@
 
 use genq_daemon::providers::tripo::Tripo;
 use genq_daemon::providers::{CallContext, PollStatus, Provider, Secret};
+use genq_e2e::fakes::tripo::STS_BUCKET;
 use genq_e2e::fakes::{Endpoint, TpOutcome, TpScript, TripoFake};
 use genq_e2e::harness::{Home, PATIENCE, init_tls};
 use genq_protocol::{JobErrorKind, JobSpec, Timestamp};
@@ -270,6 +271,52 @@ async fn text_image_and_multiview_jobs_end_with_a_glb_and_a_preview() {
     assert!(!home.log().contains(&fake.key()));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_goes_through_an_sts_upload_where_no_multipart_endpoint_exists() {
+    let fake = TripoFake::start().await;
+    fake.set_multipart_upload_404(true);
+    let home = home_for(&fake);
+    let dir = tempfile::tempdir().unwrap();
+    let image = write_png(dir.path(), "vase.png", 80, 60);
+    let id = submit(&home, &["--image", &image]).await;
+    let job = finished(&home, &id).await;
+    assert_model_and_preview(&job);
+
+    let task = fake.task_input(&fake.task_ids()[0]).unwrap();
+    assert_eq!(task["type"], "image_to_model");
+    let file = &task["file"];
+    assert_eq!(file["type"], "png");
+    assert_eq!(file["object"]["bucket"], STS_BUCKET);
+    let key = file["object"]["key"].as_str().unwrap();
+    let stored = fake
+        .sts_object(key)
+        .expect("the image was PUT under the granted key");
+    assert_eq!(stored[..], std::fs::read(&image).unwrap()[..]);
+    let paths: Vec<(String, String)> = fake
+        .requests_to(Endpoint::Upload)
+        .into_iter()
+        .map(|r| (r.method, r.path))
+        .collect();
+    let expected_put = format!("/{STS_BUCKET}/{key}");
+    assert_eq!(
+        paths
+            .iter()
+            .map(|(m, p)| (m.as_str(), p.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            ("POST", "/upload"),
+            ("POST", "/upload/sts"),
+            ("POST", "/upload/sts/token"),
+            ("PUT", expected_put.as_str()),
+        ]
+    );
+    // The temporary credentials stay out of the log and the job.
+    let put = fake.requests_to(Endpoint::Upload).pop().unwrap();
+    let token = put.header("x-amz-security-token").unwrap().to_string();
+    assert!(!home.log().contains(&token));
+    assert!(!job.to_string().contains(&token));
+}
+
 /// `(call, request_id)` of every provider request kept on the job.
 fn kept_requests(job: &Value) -> Vec<(String, String)> {
     job["provider_requests"]
@@ -299,19 +346,33 @@ async fn trace_ids_and_the_generation_time_are_kept_on_the_job() {
     let traces = fake.trace_ids(task);
     let kept = kept_requests(&job);
     // The create's trace id, and the one of the query that saw the task finish (the last).
-    assert_eq!(kept.first(), Some(&("submit".to_string(), traces[0].clone())));
+    assert_eq!(
+        kept.first(),
+        Some(&("submit".to_string(), traces[0].clone()))
+    );
     let last = traces.last().unwrap().clone();
-    assert!(kept.contains(&("poll".to_string(), last.clone())), "{kept:?}");
+    assert!(
+        kept.contains(&("poll".to_string(), last.clone())),
+        "{kept:?}"
+    );
 
     // From Tripo's create_time (whole seconds, so up to 1 s early) to the finishing poll.
-    let gen_ms = job["generation_ms"].as_u64().expect("generation time recorded");
+    let gen_ms = job["generation_ms"]
+        .as_u64()
+        .expect("generation time recorded");
     let created = Timestamp::parse_rfc3339(job["created_at"].as_str().unwrap()).unwrap();
     let fetching = Timestamp::parse_rfc3339(job["times"]["fetching"].as_str().unwrap()).unwrap();
     let took = fetching.millis_since(created) as u64;
-    assert!(gen_ms >= 1500 && gen_ms <= took + 1000, "{gen_ms} ms, job {took} ms");
+    assert!(
+        gen_ms >= 1500 && gen_ms <= took + 1000,
+        "{gen_ms} ms, job {took} ms"
+    );
     // The outputs say what they are.
     let model = &job["outputs"][0];
-    assert_eq!((&model["label"], &model["format"]), (&json!("model"), &json!("glb")));
+    assert_eq!(
+        (&model["label"], &model["format"]),
+        (&json!("model"), &json!("glb"))
+    );
 
     // The submit's trace id is in the timeline too.
     let mut c = home.client().await;
@@ -326,7 +387,10 @@ async fn trace_ids_and_the_generation_time_are_kept_on_the_job() {
 
     // And `genq show` prints them.
     let shown = home.ok_async(&["show", &id]).await;
-    assert!(shown.contains(&traces[0]) && shown.contains(&last), "{shown}");
+    assert!(
+        shown.contains(&traces[0]) && shown.contains(&last),
+        "{shown}"
+    );
     assert!(shown.contains("generation:"), "{shown}");
     assert!(shown.contains("model, glb"), "{shown}");
 }

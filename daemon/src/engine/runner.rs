@@ -544,12 +544,22 @@ impl<'a> Runner<'a> {
                 ..
             }) => (outputs, request_id),
             Ok(PollStatus::Pending { .. }) => {
-                return Ok(Err("asked again, the provider says the task is not done".into()));
+                return Ok(Err(
+                    "asked again, the provider says the task is not done".into()
+                ));
             }
             Ok(PollStatus::Failed(e)) => {
-                return Ok(Err(format!("asked again, the provider says: {}", e.message)));
+                return Ok(Err(format!(
+                    "asked again, the provider says: {}",
+                    e.message
+                )));
             }
-            Err(e) => return Ok(Err(format!("asking the provider again failed: {}", e.message))),
+            Err(e) => {
+                return Ok(Err(format!(
+                    "asking the provider again failed: {}",
+                    e.message
+                )));
+            }
         };
         let mut fresh = Vec::new();
         for (pos, rec) in records.iter_mut().enumerate() {

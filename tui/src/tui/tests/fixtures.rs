@@ -148,7 +148,9 @@ pub fn model3d_job() -> Job {
         source_url: None,
         uploads: vec![Upload {
             target: "cos".into(),
-            url: Some(format!("https://bucket.cos.example.invalid/genq/{index}.{format}")),
+            url: Some(format!(
+                "https://bucket.cos.example.invalid/genq/{index}.{format}"
+            )),
             error: None,
         }],
         label: Some(label.into()),

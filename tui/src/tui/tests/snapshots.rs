@@ -175,6 +175,27 @@ fn detail_screen_of_a_3d_job() {
 }
 
 #[test]
+fn a_running_3d_job_shows_a_percentage_bar_in_the_table_and_the_detail() {
+    let mut job = model3d_job();
+    job.state = JobState::Running;
+    job.finished_at = None;
+    job.progress = Some(65);
+    job.outputs.clear();
+    job.generation_ms = None;
+    let mut app = app_with_jobs((100, 30), 120);
+    open_detail(&mut app, job.clone());
+    let detail = render(&app);
+    assert!(detail.contains("█████████████░░░░░░░ 65%"), "{detail}");
+    app.update(Action::Ui(UiAction::Back));
+    let table = render(&app);
+    let row = table
+        .lines()
+        .find(|l| l.contains(job.id.short()))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(row.contains("██████░░  65%"), "{row}");
+}
+
+#[test]
 fn submit_screen() {
     for size in SIZES {
         let mut app = app_with_jobs(size, 3);
