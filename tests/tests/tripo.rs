@@ -315,6 +315,18 @@ async fn an_image_goes_through_an_sts_upload_where_no_multipart_endpoint_exists(
     let token = put.header("x-amz-security-token").unwrap().to_string();
     assert!(!home.log().contains(&token));
     assert!(!job.to_string().contains(&token));
+
+    // The route is remembered: the next image goes straight to the STS token.
+    fake.clear_requests();
+    let again = submit(&home, &["--image", &image]).await;
+    assert_model_and_preview(&finished(&home, &again).await);
+    let paths: Vec<String> = fake
+        .requests_to(Endpoint::Upload)
+        .into_iter()
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(paths.len(), 2, "{paths:?}");
+    assert_eq!(paths[0], "/upload/sts/token");
 }
 
 /// `(call, request_id)` of every provider request kept on the job.

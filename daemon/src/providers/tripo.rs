@@ -1,5 +1,6 @@
 //! The Tripo 3D OpenAPI adaptor (`tripo`): validates text, image and multiview to-3D jobs
-//! (options, prompt lengths, local input images), uploads local images, creates tasks, reads
+//! (options, prompt lengths, local input images), uploads local images (`/upload`, else
+//! `/upload/sts`, else an STS upload: `tripo/sts.rs`), creates tasks, reads
 //! their status and progress, lists the produced models and previews, and reads the account
 //! balance. Contract: providers.md §3.
 //!
