@@ -84,6 +84,10 @@ pub struct ProviderSection {
     pub max_concurrent: Option<u32>,
     pub requests_per_second: Option<f64>,
     pub timeout_s: Option<u64>,
+    /// How long this provider's tasks usually take, in seconds: until a model has a history
+    /// of finished jobs, its first poll comes just before this. The adaptor's figure for the
+    /// model when unset.
+    pub typical_s: Option<f64>,
 }
 
 /// A storage target. `type = "s3"` or `type = "dir"`.
@@ -167,6 +171,8 @@ pub struct ProviderSettings {
     pub key: Option<Secret>,
     pub key_source: KeySource,
     pub limits: Limits,
+    /// `typical_s`, when set.
+    pub typical: Option<Duration>,
 }
 
 /// The config in force.
@@ -275,6 +281,16 @@ impl Config {
                 }
                 limits.timeout = Duration::from_secs(t);
             }
+            let typical = match section.typical_s {
+                None => None,
+                Some(t) if t > 0.0 && t <= 86_400.0 => Some(Duration::from_secs_f64(t)),
+                Some(t) => {
+                    return Err(invalid(format!(
+                        "{}: {t} is not in (0, 86400] seconds",
+                        at("typical_s")
+                    )));
+                }
+            };
             let (key, key_source) = resolve_key(
                 name,
                 &section,
@@ -290,6 +306,7 @@ impl Config {
                     key,
                     key_source,
                     limits,
+                    typical,
                 },
             );
         }
