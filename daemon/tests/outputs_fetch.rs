@@ -438,9 +438,13 @@ fn job() -> Job {
                     .into(),
             ),
             uploads: vec![],
+            label: None,
+            format: None,
         }],
         times: Default::default(),
         idempotency_key: None,
+        generation_ms: None,
+        provider_requests: Vec::new(),
     }
 }
 

@@ -31,7 +31,12 @@ pub enum EventBody {
     /// The provider reported progress (0–100).
     Progress { progress: u8 },
     /// The provider accepted the job under this remote task id.
-    Remote { remote_id: String },
+    Remote {
+        remote_id: String,
+        /// The provider's id of the submit request (e.g. `X-Tripo-Trace-ID`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        request_id: Option<String>,
+    },
     /// An output was stored locally.
     Output { index: u32, path: String },
     /// An output was uploaded to a storage target (or failed to be).

@@ -368,6 +368,24 @@ pub struct Output {
     pub source_url: Option<String>,
     #[serde(default)]
     pub uploads: Vec<Upload>,
+    /// The provider's name for this output (`model`, `pbr_model`, `rendered_image`), where
+    /// it gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// The file format the provider announced (`glb`, `fbx`, `png`), where it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+}
+
+/// One reply from the provider that identifies a request to its support (Tripo's
+/// `X-Tripo-Trace-ID`, ModelScope's and DashScope's `request_id`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderRequest {
+    /// What the request was: `submit`, `poll` (the reply that saw the task finish) or
+    /// `requery` (fresh output links after a download was refused).
+    pub call: String,
+    pub request_id: String,
+    pub at: Timestamp,
 }
 
 /// A job as the daemon reports it.
@@ -393,6 +411,14 @@ pub struct Job {
     pub times: BTreeMap<JobState, Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
+    /// How long the provider took to generate, in milliseconds: from the task's creation as
+    /// the provider reports it (Tripo's `create_time`), else from the submit, to the poll that
+    /// saw it finish.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation_ms: Option<u64>,
+    /// The provider's request ids of the replies that mattered, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub provider_requests: Vec<ProviderRequest>,
 }
 
 impl Job {

@@ -18,7 +18,8 @@ pub use codec::{FrameError, NdjsonCodec};
 pub use error::{ErrorData, ErrorKind, RpcError};
 pub use event::{Event, EventBody};
 pub use job::{
-    Job, JobError, JobErrorKind, JobId, JobKind, JobSpec, JobState, Lora, Output, Size, Upload,
+    Job, JobError, JobErrorKind, JobId, JobKind, JobSpec, JobState, Lora, Output, ProviderRequest,
+    Size, Upload,
 };
 pub use methods::Method;
 pub use paths::Paths;

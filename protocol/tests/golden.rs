@@ -105,6 +105,8 @@ fn job() -> Job {
                 ),
                 error: None,
             }],
+            label: None,
+            format: None,
         }],
         times: BTreeMap::from([
             (JobState::Queued, t(1_763_790_240_000)),
@@ -115,12 +117,57 @@ fn job() -> Job {
             (JobState::Succeeded, t(1_763_790_300_000)),
         ]),
         idempotency_key: Some("build-42".into()),
+        generation_ms: None,
+        provider_requests: Vec::new(),
     }
 }
 
 #[test]
 fn job_record() {
     check("job", &job());
+}
+
+/// A 3D job with the fields added for providers that report trace ids, output roles and
+/// generation time. (`job.json` has none of them: records written before they existed parse.)
+#[test]
+fn model3d_job_record() {
+    let mut j = job();
+    j.kind = JobKind::Model3d;
+    j.provider = "tripo".into();
+    j.model = Some("v2.5-20250123".into());
+    j.params = JobSpec {
+        provider: "tripo".into(),
+        prompt: "a ceramic teapot".into(),
+        ..JobSpec::default()
+    };
+    j.idempotency_key = None;
+    j.generation_ms = Some(48_000);
+    j.provider_requests = vec![
+        ProviderRequest {
+            call: "submit".into(),
+            request_id: "trace-submit".into(),
+            at: t(1_763_790_240_500),
+        },
+        ProviderRequest {
+            call: "poll".into(),
+            request_id: "trace-poll".into(),
+            at: t(1_763_790_290_000),
+        },
+    ];
+    j.outputs = vec![Output {
+        index: 0,
+        path: Some("/o/0.glb".into()),
+        sha256: Some("cd".repeat(32)),
+        size: Some(2_345_678),
+        mime: Some("model/gltf-binary".into()),
+        width: None,
+        height: None,
+        source_url: Some("https://tripo-data.example/model.glb".into()),
+        uploads: Vec::new(),
+        label: Some("model".into()),
+        format: Some("glb".into()),
+    }];
+    check("job_model3d", &j);
 }
 
 #[test]
@@ -173,6 +220,7 @@ fn events() {
             3,
             EventBody::Remote {
                 remote_id: "4213726".into(),
+                request_id: None,
             },
         ),
         ev(4, EventBody::Progress { progress: 40 }),
@@ -208,6 +256,13 @@ fn events() {
                     message: "too slow".into(),
                     provider_request_id: None,
                 }),
+            },
+        ),
+        ev(
+            9,
+            EventBody::Remote {
+                remote_id: "0b2e-tripo-task".into(),
+                request_id: Some("trace-77c1".into()),
             },
         ),
     ];

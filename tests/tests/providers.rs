@@ -112,6 +112,20 @@ async fn a_modelscope_job_with_two_loras_sends_the_documented_requests() {
         stored == served,
         "the stored output is not the fake's image"
     );
+    // The request ids of the submit and of the poll that saw it finish stay on the job, and
+    // the generation time (submit to success: ModelScope gives no creation time) with them.
+    let calls: Vec<&str> = job["provider_requests"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{job}"))
+        .iter()
+        .filter(|r| r["request_id"].as_str().is_some_and(|id| !id.is_empty()))
+        .map(|r| r["call"].as_str().unwrap())
+        .collect();
+    assert_eq!(calls, ["submit", "poll"], "{job}");
+    assert!(
+        job["generation_ms"].as_u64().is_some_and(|ms| ms > 0),
+        "{job}"
+    );
 
     let submits = ms.requests_to(Endpoint::Submit);
     assert_eq!(submits.len(), 1);

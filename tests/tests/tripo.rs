@@ -5,9 +5,10 @@
 
 use genq_daemon::providers::tripo::Tripo;
 use genq_daemon::providers::{CallContext, PollStatus, Provider, Secret};
+use genq_e2e::fakes::tripo::STS_BUCKET;
 use genq_e2e::fakes::{Endpoint, TpOutcome, TpScript, TripoFake};
 use genq_e2e::harness::{Home, PATIENCE, init_tls};
-use genq_protocol::{JobErrorKind, JobSpec};
+use genq_protocol::{JobErrorKind, JobSpec, Timestamp};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
@@ -271,7 +272,175 @@ async fn text_image_and_multiview_jobs_end_with_a_glb_and_a_preview() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn outputs_that_expire_before_the_download_fail_as_download() {
+async fn an_image_goes_through_an_sts_upload_where_no_multipart_endpoint_exists() {
+    let fake = TripoFake::start().await;
+    fake.set_multipart_upload_404(true);
+    let home = home_for(&fake);
+    let dir = tempfile::tempdir().unwrap();
+    let image = write_png(dir.path(), "vase.png", 80, 60);
+    let id = submit(&home, &["--image", &image]).await;
+    let job = finished(&home, &id).await;
+    assert_model_and_preview(&job);
+
+    let task = fake.task_input(&fake.task_ids()[0]).unwrap();
+    assert_eq!(task["type"], "image_to_model");
+    let file = &task["file"];
+    assert_eq!(file["type"], "png");
+    assert_eq!(file["object"]["bucket"], STS_BUCKET);
+    let key = file["object"]["key"].as_str().unwrap();
+    let stored = fake
+        .sts_object(key)
+        .expect("the image was PUT under the granted key");
+    assert_eq!(stored[..], std::fs::read(&image).unwrap()[..]);
+    let paths: Vec<(String, String)> = fake
+        .requests_to(Endpoint::Upload)
+        .into_iter()
+        .map(|r| (r.method, r.path))
+        .collect();
+    let expected_put = format!("/{STS_BUCKET}/{key}");
+    assert_eq!(
+        paths
+            .iter()
+            .map(|(m, p)| (m.as_str(), p.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            ("POST", "/upload"),
+            ("POST", "/upload/sts"),
+            ("POST", "/upload/sts/token"),
+            ("PUT", expected_put.as_str()),
+        ]
+    );
+    // The temporary credentials stay out of the log and the job.
+    let put = fake.requests_to(Endpoint::Upload).pop().unwrap();
+    let token = put.header("x-amz-security-token").unwrap().to_string();
+    assert!(!home.log().contains(&token));
+    assert!(!job.to_string().contains(&token));
+
+    // The route is remembered: the next image goes straight to the STS token.
+    fake.clear_requests();
+    let again = submit(&home, &["--image", &image]).await;
+    assert_model_and_preview(&finished(&home, &again).await);
+    let paths: Vec<String> = fake
+        .requests_to(Endpoint::Upload)
+        .into_iter()
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(paths.len(), 2, "{paths:?}");
+    assert_eq!(paths[0], "/upload/sts/token");
+}
+
+/// `(call, request_id)` of every provider request kept on the job.
+fn kept_requests(job: &Value) -> Vec<(String, String)> {
+    job["provider_requests"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|r| {
+                    (
+                        r["call"].as_str().unwrap().to_string(),
+                        r["request_id"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_ids_and_the_generation_time_are_kept_on_the_job() {
+    let fake = TripoFake::start().await;
+    fake.set_duration(Duration::from_millis(1500));
+    let home = home_for(&fake);
+    let id = submit(&home, &["--prompt", "a traced teapot"]).await;
+    let job = finished(&home, &id).await;
+    assert_model_and_preview(&job);
+    let task = &fake.task_ids()[0];
+    let traces = fake.trace_ids(task);
+    let kept = kept_requests(&job);
+    // The create's trace id, and the one of the query that saw the task finish (the last).
+    assert_eq!(
+        kept.first(),
+        Some(&("submit".to_string(), traces[0].clone()))
+    );
+    let last = traces.last().unwrap().clone();
+    assert!(
+        kept.contains(&("poll".to_string(), last.clone())),
+        "{kept:?}"
+    );
+
+    // From Tripo's create_time (whole seconds, so up to 1 s early) to the finishing poll.
+    let gen_ms = job["generation_ms"]
+        .as_u64()
+        .expect("generation time recorded");
+    let created = Timestamp::parse_rfc3339(job["created_at"].as_str().unwrap()).unwrap();
+    let fetching = Timestamp::parse_rfc3339(job["times"]["fetching"].as_str().unwrap()).unwrap();
+    let took = fetching.millis_since(created) as u64;
+    assert!(
+        gen_ms >= 1500 && gen_ms <= took + 1000,
+        "{gen_ms} ms, job {took} ms"
+    );
+    // The outputs say what they are.
+    let model = &job["outputs"][0];
+    assert_eq!(
+        (&model["label"], &model["format"]),
+        (&json!("model"), &json!("glb"))
+    );
+
+    // The submit's trace id is in the timeline too.
+    let mut c = home.client().await;
+    let events = c.ok("jobs.events", json!({"id": id})).await;
+    let remote = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "remote")
+        .expect("a remote event");
+    assert_eq!(remote["request_id"], json!(traces[0]));
+
+    // And `genq show` prints them.
+    let shown = home.ok_async(&["show", &id]).await;
+    assert!(
+        shown.contains(&traces[0]) && shown.contains(&last),
+        "{shown}"
+    );
+    assert!(shown.contains("generation:"), "{shown}");
+    assert!(shown.contains("model, glb"), "{shown}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_link_is_asked_for_again_and_the_fresh_one_downloaded() {
+    let fake = TripoFake::start().await;
+    // The reply that first lists the outputs hands out links that have already expired.
+    fake.expire_next_links(1);
+    let home = home_for(&fake);
+    let id = submit(&home, &["--prompt", "a chair read too late"]).await;
+    let job = finished(&home, &id).await;
+    assert_model_and_preview(&job);
+    let task = &fake.task_ids()[0];
+    assert_eq!(fake.links_issued(task), 2, "the task was not queried again");
+    // One refused download, then model, pbr model and preview from the fresh links.
+    assert_eq!(fake.download_count(task), 4);
+    let refused = fake
+        .requests_to(Endpoint::Download)
+        .into_iter()
+        .next()
+        .unwrap();
+    let first_sig = refused.query.unwrap();
+    for o in job["outputs"].as_array().unwrap() {
+        let url = o["source_url"].as_str().unwrap();
+        assert!(!url.contains(&first_sig), "{url} is the expired link");
+    }
+    // The re-query's trace id is kept with the others.
+    let traces = fake.trace_ids(task);
+    let kept = kept_requests(&job);
+    assert!(
+        kept.contains(&("requery".to_string(), traces.last().unwrap().clone())),
+        "{kept:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_that_expire_again_after_the_re_query_fail_as_download() {
     let fake = TripoFake::start().await;
     fake.set_url_ttl(Duration::ZERO);
     let home = home_for(&fake);
@@ -281,7 +450,10 @@ async fn outputs_that_expire_before_the_download_fail_as_download() {
     assert_eq!(job["error"]["kind"], "download");
     let msg = job["error"]["message"].as_str().unwrap();
     assert!(msg.contains("403") && msg.contains("expired"), "{msg}");
-    assert!(fake.download_count(&fake.task_ids()[0]) >= 1);
+    let task = &fake.task_ids()[0];
+    // Asked again once, and no more.
+    assert_eq!(fake.links_issued(task), 2);
+    assert_eq!(fake.download_count(task), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -67,6 +67,8 @@ fn job(n: u64) -> Job {
         outputs: Vec::new(),
         times: BTreeMap::new(),
         idempotency_key: None,
+        generation_ms: None,
+        provider_requests: Vec::new(),
     }
 }
 

@@ -88,7 +88,7 @@ impl<'a> Runner<'a> {
                     self.commit(&job, Transition::failed(err)).await?
                 }
                 JobState::Running => self.follow(&provider, job).await?,
-                JobState::Fetching => self.fetch(job).await?,
+                JobState::Fetching => self.fetch(&provider, job).await?,
                 JobState::Storing => self.store_outputs(job).await?,
                 JobState::Succeeded | JobState::Failed | JobState::Canceled => return Ok(()),
             };
@@ -257,6 +257,7 @@ impl<'a> Runner<'a> {
                     Transition {
                         to: Some(JobState::Running),
                         remote_id: Some(submitted.remote_id),
+                        request: submitted.request_id.map(|r| ("submit".to_string(), r)),
                         ..Transition::default()
                     },
                 )
@@ -339,7 +340,10 @@ impl<'a> Runner<'a> {
                     }
                 }
                 Ok(PollStatus::Succeeded {
-                    outputs, failures, ..
+                    outputs,
+                    failures,
+                    request_id,
+                    created_at,
                 }) => {
                     limits.record_error(None);
                     self.slot = None;
@@ -365,6 +369,8 @@ impl<'a> Runner<'a> {
                             Transition {
                                 to: Some(JobState::Fetching),
                                 outputs: records,
+                                request: request_id.map(|r| ("poll".to_string(), r)),
+                                generation_ms: Some(generation_ms(created_at, submitted_at)),
                                 ..Transition::default()
                             },
                         )
@@ -373,9 +379,11 @@ impl<'a> Runner<'a> {
                 Ok(PollStatus::Failed(e)) => {
                     self.slot = None;
                     limits.record_error(Some(format!("poll: {}", e.message)));
-                    return self
-                        .commit(&job, Transition::failed(to_job_error(&e)))
-                        .await;
+                    let change = Transition {
+                        request: e.request_id.clone().map(|r| ("poll".to_string(), r)),
+                        ..Transition::failed(to_job_error(&e))
+                    };
+                    return self.commit(&job, change).await;
                 }
                 Err(e) => {
                     limits.record_error(Some(format!("poll: {}", e.message)));
@@ -409,8 +417,8 @@ impl<'a> Runner<'a> {
         }
     }
 
-    async fn fetch(&mut self, job: Job) -> Step<Job> {
-        let records = match self.inner.store.output_records(job.id.clone()).await {
+    async fn fetch(&mut self, provider: &Arc<dyn Provider>, job: Job) -> Step<Job> {
+        let mut records = match self.inner.store.output_records(job.id.clone()).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(job = %job.id, "cannot read outputs: {e}");
@@ -423,7 +431,10 @@ impl<'a> Runner<'a> {
         let limits = FetchLimits::from_config(&self.inner.config().outputs);
         let png_params = outputs::png_params_json(&job);
         let provider_limits = self.limits(&job);
-        for rec in records {
+        // Links are asked for again once per fetch, after the first refused download.
+        let mut requeried = false;
+        for k in 0..records.len() {
+            let rec = records[k].clone();
             let role = role_from(&rec.role);
             if let Some(found) = self.already_fetched(&job, &rec, role, &dir).await {
                 if let Some(ev) = self.record_output(&job, rec.index, found).await? {
@@ -442,7 +453,7 @@ impl<'a> Runner<'a> {
                 let result = tokio::select! {
                     r = outputs::fetch_with_params(
                         &self.inner.http,
-                        &rec.source_url,
+                        &records[k].source_url,
                         role,
                         rec.format.as_deref(),
                         &dir,
@@ -465,6 +476,20 @@ impl<'a> Runner<'a> {
                         )
                         .await;
                         self.wait(d).await?;
+                    }
+                    Err(e) if e.link_refused() && !requeried => {
+                        requeried = true;
+                        match self.refresh_links(provider, &job, &mut records).await? {
+                            // Download again, from the fresh link.
+                            Ok(()) => {}
+                            Err(why) => {
+                                let err = fail(
+                                    e.kind,
+                                    format!("output {}: {}; {why}", rec.index, e.message),
+                                );
+                                return self.commit(&job, Transition::failed(err)).await;
+                            }
+                        }
                     }
                     Err(e) => {
                         let err = JobError {
@@ -492,6 +517,83 @@ impl<'a> Runner<'a> {
             tracing::warn!(job = %job.id, "cannot write params.json: {e}");
         }
         self.commit(&job, Transition::to(JobState::Storing)).await
+    }
+
+    /// After a download was refused (an expired signed link), asks the provider for the task
+    /// again and records the fresh links it lists. `Err` says why there are none.
+    async fn refresh_links(
+        &self,
+        provider: &Arc<dyn Provider>,
+        job: &Job,
+        records: &mut [OutputRecord],
+    ) -> Step<Result<(), String>> {
+        let Some(remote_id) = job.remote_id.clone() else {
+            return Ok(Err("the job has no provider task id to ask again".into()));
+        };
+        self.note(
+            job,
+            "the output link was refused (expired?); asking the provider for fresh links".into(),
+        )
+        .await;
+        let p = provider.clone();
+        let outcome = self
+            .call(provider, job, "re-query", |ctx| {
+                let p = p.clone();
+                let remote_id = remote_id.clone();
+                async move { p.poll(&ctx, &remote_id).await }
+            })
+            .await?;
+        let (outputs, request_id) = match outcome {
+            Ok(PollStatus::Succeeded {
+                outputs,
+                request_id,
+                ..
+            }) => (outputs, request_id),
+            Ok(PollStatus::Pending { .. }) => {
+                return Ok(Err(
+                    "asked again, the provider says the task is not done".into()
+                ));
+            }
+            Ok(PollStatus::Failed(e)) => {
+                return Ok(Err(format!(
+                    "asked again, the provider says: {}",
+                    e.message
+                )));
+            }
+            Err(e) => {
+                return Ok(Err(format!(
+                    "asking the provider again failed: {}",
+                    e.message
+                )));
+            }
+        };
+        let mut fresh = Vec::new();
+        for (pos, rec) in records.iter_mut().enumerate() {
+            // Match by the provider's name for the output, else by position.
+            let found = match &rec.label {
+                Some(label) => outputs.iter().find(|o| o.label.as_ref() == Some(label)),
+                None => outputs.get(pos),
+            };
+            if let Some(o) = found
+                && o.url != rec.source_url
+            {
+                rec.source_url = o.url.clone();
+                fresh.push(rec.clone());
+            }
+        }
+        if fresh.is_empty() {
+            return Ok(Err("asked again, the provider gave the same links".into()));
+        }
+        self.commit(
+            job,
+            Transition {
+                outputs: fresh,
+                request: request_id.map(|r| ("requery".to_string(), r)),
+                ..Transition::default()
+            },
+        )
+        .await?;
+        Ok(Ok(()))
     }
 
     /// A complete output already on disk (after a restart): the one recorded, or one renamed
@@ -564,6 +666,18 @@ impl<'a> Runner<'a> {
         }
         self.commit(&job, Transition::to(JobState::Succeeded)).await
     }
+}
+
+/// Milliseconds from the task's creation (as the provider reports it, else the submit) to
+/// now, when the poll saw it finish. A provider clock ahead of ours falls back to the submit.
+fn generation_ms(created_at: Option<Timestamp>, submitted_at: Timestamp) -> u64 {
+    let now = Timestamp::now();
+    let from_provider = created_at
+        .map(|c| now.millis_since(c))
+        .filter(|ms| *ms >= 0);
+    from_provider
+        .unwrap_or_else(|| now.millis_since(submitted_at))
+        .max(0) as u64
 }
 
 fn fail(kind: JobErrorKind, message: String) -> JobError {

@@ -126,7 +126,7 @@ fn send_error(e: &reqwest::Error, shown: &str) -> OutputError {
 fn status_error(status: reqwest::StatusCode, shown: &str) -> OutputError {
     let code = status.as_u16();
     let reason = status.canonical_reason().unwrap_or("");
-    match code {
+    let e = match code {
         401 | 403 => OutputError::download(format!(
             "HTTP {code} {reason} from {shown}: the link expired or was refused (provider links \
              are short-lived)"
@@ -138,7 +138,8 @@ fn status_error(status: reqwest::StatusCode, shown: &str) -> OutputError {
             OutputError::download_retryable(format!("HTTP {code} {reason} from {shown}"))
         }
         _ => OutputError::download(format!("HTTP {code} {reason} from {shown}")),
-    }
+    };
+    e.with_status(code)
 }
 
 fn check_magic(head: &[u8], expect: Expected, shown: &str) -> Result<FileType, OutputError> {

@@ -79,6 +79,8 @@ pub struct OutputError {
     /// A network error or 5xx worth another attempt.
     pub retryable: bool,
     pub message: String,
+    /// The HTTP status the server answered with, when it answered with an error status.
+    pub status: Option<u16>,
 }
 
 impl OutputError {
@@ -88,6 +90,7 @@ impl OutputError {
             kind: JobErrorKind::Download,
             retryable: false,
             message: message.into(),
+            status: None,
         }
     }
 
@@ -97,7 +100,20 @@ impl OutputError {
             kind: JobErrorKind::Download,
             retryable: true,
             message: message.into(),
+            status: None,
         }
+    }
+
+    /// The same error, recording the HTTP status that caused it.
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// The server refused the link (401/403): a signed URL that expired, usually. Asking the
+    /// provider again may give a fresh one.
+    pub fn link_refused(&self) -> bool {
+        matches!(self.status, Some(401 | 403))
     }
 
     /// The bytes arrived but are not what was expected.
@@ -106,6 +122,7 @@ impl OutputError {
             kind: JobErrorKind::Verify,
             retryable: false,
             message: message.into(),
+            status: None,
         }
     }
 }

@@ -110,12 +110,14 @@ pub fn write_params_json(dir: &Path, job: &Job) -> Result<PathBuf, OutputError> 
         kind: JobErrorKind::Internal,
         retryable: false,
         message: format!("cannot serialise the parameters of job {}: {e}", job.id),
+        status: None,
     })?;
     text.push('\n');
     write_atomic(&path, text.as_bytes()).map_err(|e| OutputError {
         kind: JobErrorKind::Internal,
         retryable: false,
         message: format!("cannot write {}: {e}", path.display()),
+        status: None,
     })?;
     Ok(path)
 }

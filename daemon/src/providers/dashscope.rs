@@ -327,6 +327,7 @@ fn succeeded(output: &Value, request_id: Option<String>) -> PollStatus {
         outputs,
         failures,
         request_id,
+        created_at: None,
     }
 }
 

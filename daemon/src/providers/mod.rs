@@ -172,6 +172,9 @@ pub enum PollStatus {
         outputs: Vec<RemoteOutput>,
         failures: Vec<String>,
         request_id: Option<String>,
+        /// When the provider says it created the task (Tripo's `create_time`), for the
+        /// generation time; `None` when it does not say.
+        created_at: Option<genq_protocol::Timestamp>,
     },
     Failed(ProviderError),
 }

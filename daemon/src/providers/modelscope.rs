@@ -424,6 +424,7 @@ fn poll_status(body: &Value) -> PollStatus {
             outputs,
             failures: Vec::new(),
             request_id,
+            created_at: None,
         };
     }
     let failed = FAILURE.contains(&status.as_str());

@@ -1,5 +1,6 @@
 //! The Tripo 3D OpenAPI adaptor (`tripo`): validates text, image and multiview to-3D jobs
-//! (options, prompt lengths, local input images), uploads local images, creates tasks, reads
+//! (options, prompt lengths, local input images), uploads local images (`/upload`, else
+//! `/upload/sts`, else an STS upload: `tripo/sts.rs`), creates tasks, reads
 //! their status and progress, lists the produced models and previews, and reads the account
 //! balance. Contract: providers.md §3.
 //!
@@ -14,9 +15,9 @@ use super::{
     RemoteOutput, Secret, Submitted,
 };
 use async_trait::async_trait;
-use genq_protocol::{JobErrorKind, JobKind, JobSpec};
+use genq_protocol::{JobErrorKind, JobKind, JobSpec, Timestamp};
 use serde_json::{Map, Value, json};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -118,8 +119,8 @@ impl TaskType {
 /// The adaptor. It holds no key: keys come with each call's [`CallContext`].
 #[derive(Debug, Default)]
 pub struct Tripo {
-    /// Base URLs whose `/upload` answered 404, so uploads go to `/upload/sts` right away.
-    sts_upload: Mutex<HashSet<String>>,
+    /// How uploads go per base URL, once `/upload` answered 404 there.
+    upload_routes: Mutex<HashMap<String, UploadRoute>>,
     /// Tasks submitted with `quad` (FBX output) by this process; the task reply may not say.
     quad_tasks: Mutex<HashSet<String>>,
     /// The latest balance read by [`Provider::quota`].
@@ -130,6 +131,40 @@ impl Tripo {
     pub fn new() -> Self {
         Tripo::default()
     }
+
+    fn upload_route(&self, base: &str) -> UploadRoute {
+        self.upload_routes
+            .lock()
+            .ok()
+            .and_then(|r| r.get(base).copied())
+            .unwrap_or(UploadRoute::Direct)
+    }
+
+    fn remember_route(&self, base: &str, route: UploadRoute) {
+        if let Ok(mut r) = self.upload_routes.lock() {
+            r.insert(base.to_string(), route);
+        }
+    }
+}
+
+/// Where local images go (providers.md §3.2), tried in this order, each after the one
+/// before answered 404.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum UploadRoute {
+    /// Multipart `POST /upload`.
+    Direct,
+    /// The same multipart request to `/upload/sts`, as older deployments name it.
+    StsMultipart,
+    /// `POST /upload/sts/token`, then a PUT to object storage with the temporary credentials.
+    StsToken,
+}
+
+/// An uploaded image as a task refers to it.
+enum Uploaded {
+    /// `image_token` of a multipart upload, sent as `file_token`.
+    Token(String),
+    /// `{"bucket","key"}` of an STS upload, sent as `object`.
+    Object(Value),
 }
 
 fn default_model() -> &'static str {
@@ -321,7 +356,8 @@ impl Provider for Tripo {
 
 impl Tripo {
     /// One input image as a task `file` entry: a URL as `{"type","url"}`, a local file
-    /// uploaded first and sent as `{"type","file_token"}`.
+    /// uploaded first and sent as `{"type","file_token"}` (or `{"type","object"}` after an
+    /// STS upload).
     async fn file_entry(
         &self,
         ctx: &CallContext,
@@ -337,8 +373,14 @@ impl Tripo {
                         format!("{NAME}: input image {}: {why}", path.display()),
                     )
                 })?;
-                let token = self.upload(ctx, key, bytes, format).await?;
-                Ok(json!({"type": format.task_type(), "file_token": token}))
+                Ok(match self.upload(ctx, key, bytes, format).await? {
+                    Uploaded::Token(token) => {
+                        json!({"type": format.task_type(), "file_token": token})
+                    }
+                    Uploaded::Object(object) => {
+                        json!({"type": format.task_type(), "object": object})
+                    }
+                })
             }
             Input::Refused(why) => Err(ProviderError::final_error(
                 JobErrorKind::InvalidParams,
@@ -347,17 +389,17 @@ impl Tripo {
         }
     }
 
-    /// `POST /upload` (multipart field `file`), or `/upload/sts` where `/upload` answered
-    /// 404. Returns the `image_token`.
+    /// `POST /upload` (multipart field `file`); where that answers 404, the same request to
+    /// `/upload/sts`; where that answers 404 too, an STS upload. The route that worked is
+    /// remembered per base URL.
     async fn upload(
         &self,
         ctx: &CallContext,
         key: &Secret,
         bytes: Vec<u8>,
         format: ImageFormat,
-    ) -> Result<String, ProviderError> {
+    ) -> Result<Uploaded, ProviderError> {
         let base = ctx.base_url.clone();
-        let sts_known = self.sts_upload.lock().is_ok_and(|s| s.contains(&base));
         let (content_type, body) = multipart_body(&bytes, format);
         let send = |path: &'static [&'static str]| {
             let url = http::endpoint(&base, path);
@@ -373,22 +415,59 @@ impl Tripo {
                 http::send(request).await
             }
         };
-        let mut reply = if sts_known {
-            send(&["upload", "sts"]).await?
-        } else {
-            send(&["upload"]).await?
+        let token = |reply: &Reply| {
+            let data = envelope(reply)?;
+            http::text_of(data.get("image_token"))
+                .map(Uploaded::Token)
+                .ok_or_else(|| http::malformed(NAME, reply).with_request_id(trace_id(reply)))
         };
-        if !sts_known && reply.status == reqwest::StatusCode::NOT_FOUND {
-            reply = send(&["upload", "sts"]).await?;
-            if reply.status.is_success()
-                && let Ok(mut s) = self.sts_upload.lock()
-            {
-                s.insert(base.clone());
+        let not_found = |reply: &Reply| reply.status == reqwest::StatusCode::NOT_FOUND;
+        let mut route = self.upload_route(&base);
+        if route == UploadRoute::Direct {
+            let reply = send(&["upload"]).await?;
+            if !not_found(&reply) {
+                return token(&reply);
+            }
+            route = UploadRoute::StsMultipart;
+        }
+        if route == UploadRoute::StsMultipart {
+            let reply = send(&["upload", "sts"]).await?;
+            if !not_found(&reply) {
+                if reply.status.is_success() {
+                    self.remember_route(&base, route);
+                }
+                return token(&reply);
             }
         }
+        let object = self.sts_upload(ctx, key, bytes, format).await?;
+        self.remember_route(&base, UploadRoute::StsToken);
+        Ok(Uploaded::Object(object))
+    }
+
+    /// `POST /upload/sts/token` for the image's format, then the PUT with the temporary
+    /// credentials. Returns the task's `object` reference.
+    async fn sts_upload(
+        &self,
+        ctx: &CallContext,
+        key: &Secret,
+        bytes: Vec<u8>,
+        format: ImageFormat,
+    ) -> Result<Value, ProviderError> {
+        let url = http::endpoint(&ctx.base_url, &["upload", "sts", "token"])?;
+        let request = ctx
+            .http
+            .post(url)
+            .bearer_auth(key.expose())
+            .json(&json!({"format": format.sts_format()}));
+        let reply = http::send(request).await?;
         let data = envelope(&reply)?;
-        http::text_of(data.get("image_token"))
-            .ok_or_else(|| http::malformed(NAME, &reply).with_request_id(trace_id(&reply)))
+        let grant = sts::StsGrant::from_reply(&data)
+            .ok_or_else(|| http::malformed(NAME, &reply).with_request_id(trace_id(&reply)))?;
+        grant
+            .put(bytes, format.mime())
+            .await
+            .map_err(|e| e.with_request_id(trace_id(&reply)))?;
+        Ok(grant.object())
     }
 }
 
@@ -702,6 +781,15 @@ impl ImageFormat {
             Some(ImageFormat::Webp)
         } else {
             None
+        }
+    }
+
+    /// The `format` asked for in an STS token request.
+    fn sts_format(self) -> &'static str {
+        match self {
+            ImageFormat::Jpeg => "jpeg",
+            ImageFormat::Png => "png",
+            ImageFormat::Webp => "webp",
         }
     }
 
@@ -1069,7 +1157,15 @@ fn succeeded(data: &Value, request_id: Option<String>, quad: bool) -> PollStatus
         outputs,
         failures: Vec::new(),
         request_id,
+        created_at: create_time(data),
     }
+}
+
+/// The task's `create_time` (unix seconds), where the reply has a plausible one.
+fn create_time(data: &Value) -> Option<Timestamp> {
+    let secs = data.get("create_time").and_then(Value::as_f64)?;
+    (secs.is_finite() && secs > 0.0 && secs < 1e11)
+        .then(|| Timestamp::from_unix_millis((secs * 1000.0).round() as i64))
 }
 
 /// The lower-case extension of a URL's path.
@@ -1078,6 +1174,8 @@ fn extension(url: &str) -> Option<String> {
     let file = path.rsplit('/').next()?;
     Some(file.rsplit_once('.')?.1.to_string())
 }
+
+mod sts;
 
 #[cfg(test)]
 mod tests;

@@ -6,7 +6,7 @@ use super::{Store, StoreError};
 use genq_protocol::methods::{JobPage, LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT, ListParams, Sort};
 use genq_protocol::{
     Event, EventBody, Job, JobError, JobErrorKind, JobId, JobKind, JobSpec, JobState, Output,
-    Timestamp, Upload,
+    ProviderRequest, Timestamp, Upload,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use std::collections::BTreeMap;
@@ -28,8 +28,14 @@ pub struct Transition {
     pub error: Option<JobError>,
     /// The provider's task id, committed together with the state change.
     pub remote_id: Option<String>,
-    /// Outputs the provider reported, recorded with the move to `fetching`.
+    /// Outputs the provider reported, recorded with the move to `fetching` (or their fresh
+    /// links after a re-query).
     pub outputs: Vec<OutputRecord>,
+    /// The provider's id of the request behind this change, kept on the job as
+    /// `(call, request_id)`; with `remote_id` it also goes into the `remote` event.
+    pub request: Option<(String, String)>,
+    /// How long the provider took to generate, recorded with the move to `fetching`.
+    pub generation_ms: Option<u64>,
 }
 
 impl Transition {
@@ -61,7 +67,10 @@ pub struct OutputRecord {
 
 const JOB_COLUMNS: &str = "id, kind, provider, model, state, progress, spec, remote_id, \
     idempotency_key, retry_of, error_kind, error_message, error_request_id, times, created_at, \
-    updated_at, finished_at";
+    updated_at, finished_at, generation_ms, provider_requests";
+
+/// Request ids kept per job; older ones are dropped (a job re-queried after many restarts).
+const MAX_PROVIDER_REQUESTS: usize = 32;
 
 fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
@@ -108,6 +117,9 @@ fn job_from_row(r: &Row<'_>) -> Result<Job, StoreError> {
         finished_at: r
             .get::<_, Option<i64>>(16)?
             .map(Timestamp::from_unix_millis),
+        generation_ms: r.get::<_, Option<i64>>(17)?.map(|ms| ms.max(0) as u64),
+        provider_requests: serde_json::from_str(&r.get::<_, String>(18)?)
+            .map_err(|e| corrupt(format!("job {id} provider_requests: {e}")))?,
         outputs: Vec::new(),
         id: JobId(id),
     })
@@ -132,7 +144,7 @@ fn attach_outputs_chunk(conn: &Connection, jobs: &mut [Job]) -> Result<(), Store
     let ids: Vec<&str> = jobs.iter().map(|j| j.id.as_str()).collect();
     let mut by_job: BTreeMap<String, Vec<Output>> = BTreeMap::new();
     let mut stmt = conn.prepare(&format!(
-        "SELECT job_id, idx, path, sha256, size, mime, width, height, source_url
+        "SELECT job_id, idx, path, sha256, size, mime, width, height, source_url, label, format
          FROM outputs WHERE job_id IN ({marks}) ORDER BY job_id, idx"
     ))?;
     let mut rows = stmt.query(params_from_iter(ids.iter()))?;
@@ -148,6 +160,8 @@ fn attach_outputs_chunk(conn: &Connection, jobs: &mut [Job]) -> Result<(), Store
             height: r.get(7)?,
             source_url: r.get(8)?,
             uploads: Vec::new(),
+            label: r.get(9)?,
+            format: r.get(10)?,
         });
     }
     let mut stmt = conn.prepare(&format!(
@@ -339,6 +353,30 @@ impl Store {
             let mut job = require_job(&tx, id.as_str())?;
             let now = Timestamp::now();
             let mut events = Vec::new();
+            if let Some((call, request_id)) = &change.request {
+                job.provider_requests.push(ProviderRequest {
+                    call: call.clone(),
+                    request_id: request_id.clone(),
+                    at: now,
+                });
+                let drop = job
+                    .provider_requests
+                    .len()
+                    .saturating_sub(MAX_PROVIDER_REQUESTS);
+                job.provider_requests.drain(..drop);
+                let json = serde_json::to_string(&job.provider_requests)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                tx.execute(
+                    "UPDATE jobs SET provider_requests = ?2, updated_at = ?3 WHERE id = ?1",
+                    params![id.as_str(), json, now.unix_millis()],
+                )?;
+            }
+            if let Some(ms) = change.generation_ms {
+                tx.execute(
+                    "UPDATE jobs SET generation_ms = ?2 WHERE id = ?1",
+                    params![id.as_str(), ms.min(i64::MAX as u64) as i64],
+                )?;
+            }
             if let Some(remote_id) = &change.remote_id {
                 tx.execute(
                     "UPDATE jobs SET remote_id = ?2, updated_at = ?3 WHERE id = ?1",
@@ -350,6 +388,7 @@ impl Store {
                     now,
                     EventBody::Remote {
                         remote_id: remote_id.clone(),
+                        request_id: change.request.as_ref().map(|(_, r)| r.clone()),
                     },
                 )?);
             }

@@ -154,6 +154,12 @@ const MIGRATIONS: &[&str] = &[
         fetched_at  INTEGER NOT NULL
     );
     "#,
+    // 3: how long the provider took to generate, and the provider's request ids kept on
+    // the job (a JSON list of {call, request_id, at}).
+    r#"
+    ALTER TABLE jobs ADD COLUMN generation_ms INTEGER;
+    ALTER TABLE jobs ADD COLUMN provider_requests TEXT NOT NULL DEFAULT '[]';
+    "#,
 ];
 
 /// Schema version this build writes.

@@ -14,7 +14,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use serde_json::{Value, json};
 
 use super::common::{
@@ -23,6 +23,10 @@ use super::common::{
 };
 
 const OUTPUT_PREFIX: &str = "/tp-output/";
+/// The bucket STS uploads go to; the fake serves it itself, path style.
+pub const STS_BUCKET: &str = "tripo-data";
+/// Largest object an STS grant allows (§3.2).
+const STS_MAX_BYTES: usize = 20 * 1024 * 1024;
 pub const TRACE_HEADER: &str = "x-tripo-trace-id";
 pub const LIMIT_MESSAGE: &str = "You have exceeded the limit of generation";
 pub const CREDITS_MESSAGE: &str = "You don't have enough credit to perform this action";
@@ -96,8 +100,11 @@ struct TpTask {
     input: Value,
     quad: bool,
     pbr: bool,
-    /// Signature of this task's output URLs.
-    sig: String,
+    /// Signatures of the output links handed out so far, with when each expires. Every
+    /// query of a finished task hands out fresh ones.
+    links: HashMap<String, Instant>,
+    /// `X-Tripo-Trace-ID` of every reply about this task: the create, then each query.
+    traces: Vec<String>,
 }
 
 impl TpTask {
@@ -124,6 +131,14 @@ struct Inner {
     max_active_seen: usize,
     balance: f64,
     upload_404: bool,
+    /// Both multipart endpoints answer 404: only the STS token route works.
+    multipart_404: bool,
+    /// Outstanding STS grants by object key: (access key id, session token).
+    sts_grants: HashMap<String, (String, String)>,
+    /// Objects PUT with an STS grant, by key.
+    objects: HashMap<String, Bytes>,
+    /// This many of the next link sets are handed out already expired.
+    expire_next_links: u32,
     /// Uploaded files by image token.
     uploads: HashMap<String, Bytes>,
 }
@@ -173,12 +188,18 @@ impl TripoFake {
                 max_active_seen: 0,
                 balance: 10_000.0,
                 upload_404: false,
+                multipart_404: false,
+                sts_grants: HashMap::new(),
+                objects: HashMap::new(),
+                expire_next_links: 0,
                 uploads: HashMap::new(),
             }),
         });
         let router = Router::new()
             .route("/upload", post(upload))
             .route("/upload/sts", post(upload))
+            .route("/upload/sts/token", post(sts_token))
+            .route(&format!("/{STS_BUCKET}/{{*key}}"), put(s3_put))
             .route("/user/balance", get(balance))
             .route("/task", post(create))
             .route("/task/{task_id}", get(query))
@@ -243,6 +264,38 @@ impl TripoFake {
         self.inner().upload_404 = on;
     }
 
+    /// The next `n` replies listing a task's outputs hand out links that have already
+    /// expired, as if the reply had waited past the link lifetime before it was read.
+    pub fn expire_next_links(&self, n: u32) {
+        self.inner().expire_next_links = n;
+    }
+
+    /// How many sets of output links the fake handed out for this task (one per query of
+    /// the finished task).
+    pub fn links_issued(&self, task_id: &str) -> usize {
+        self.inner().tasks.get(task_id).map_or(0, |t| t.links.len())
+    }
+
+    /// When on, both `/upload` and `/upload/sts` answer 404, so images can only go through
+    /// `/upload/sts/token` and a PUT to the (fake) object storage.
+    pub fn set_multipart_upload_404(&self, on: bool) {
+        self.inner().multipart_404 = on;
+    }
+
+    /// The bytes PUT under this key with an STS grant.
+    pub fn sts_object(&self, key: &str) -> Option<Bytes> {
+        self.inner().objects.get(key).cloned()
+    }
+
+    /// The `X-Tripo-Trace-ID` of every reply about this task: its create first, then each
+    /// query in order.
+    pub fn trace_ids(&self, task_id: &str) -> Vec<String> {
+        self.inner()
+            .tasks
+            .get(task_id)
+            .map_or_else(Vec::new, |t| t.traces.clone())
+    }
+
     /// The bytes of every upload, in no particular order.
     pub fn uploaded_files(&self) -> Vec<Bytes> {
         self.inner().uploads.values().cloned().collect()
@@ -278,7 +331,7 @@ impl Provider for TpState {
     }
 
     fn classify(&self, method: &Method, path: &str) -> (Endpoint, Option<String>) {
-        if path == "/upload" || path == "/upload/sts" {
+        if path == "/upload" || path.starts_with("/upload/") || path.starts_with("/tripo-data/") {
             (Endpoint::Upload, None)
         } else if method == Method::POST && path == "/task" {
             (Endpoint::Submit, None)
@@ -312,13 +365,26 @@ impl Provider for TpState {
 
 /// A code-envelope reply with a trace id.
 fn reply(status: StatusCode, body: &Value) -> Response {
+    traced(status, body, &new_request_id())
+}
+
+fn traced(status: StatusCode, body: &Value, trace: &str) -> Response {
     let mut r = json_reply(status, body);
-    set_header(r.headers_mut(), TRACE_HEADER, &new_request_id());
+    set_header(r.headers_mut(), TRACE_HEADER, trace);
     r
 }
 
 fn ok(data: Value) -> Response {
     reply(StatusCode::OK, &json!({"code": 0, "data": data}))
+}
+
+/// A success reply about one task, its trace id remembered on the task.
+fn ok_task(task: Option<&mut TpTask>, data: Value) -> Response {
+    let trace = new_request_id();
+    if let Some(t) = task {
+        t.traces.push(trace.clone());
+    }
+    traced(StatusCode::OK, &json!({"code": 0, "data": data}), &trace)
 }
 
 /// `{"code","message","suggestion"}` with this status (§3.1).
@@ -403,7 +469,11 @@ async fn upload(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if uri.path() == "/upload" && lock(&state.inner).upload_404 {
+    let gone = {
+        let i = lock(&state.inner);
+        i.multipart_404 || (uri.path() == "/upload" && i.upload_404)
+    };
+    if gone {
         return not_found().await;
     }
     if let Err(r) = auth(&state, &headers) {
@@ -424,6 +494,116 @@ async fn upload(
     let token = uuid::Uuid::now_v7().to_string();
     lock(&state.inner).uploads.insert(token.clone(), file);
     ok(json!({"image_token": token}))
+}
+
+/// `POST /upload/sts/token` `{"format"}`: temporary credentials for one object in the fake's
+/// own bucket (§3.2), `s3_host` being the fake itself (with its `http://` scheme: it has no
+/// TLS).
+async fn sts_token(State(state): State<Arc<TpState>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(r) = auth(&state, &headers) {
+        return *r;
+    }
+    let format = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v.get("format").and_then(Value::as_str).map(str::to_string));
+    let formats = ["webp", "jpeg", "png", "glb", "obj", "fbx", "stl"];
+    let Some(format) = format.filter(|f| formats.contains(&f.as_str())) else {
+        return bad(
+            1004,
+            "format must be one of webp, jpeg, png, glb, obj, fbx, stl",
+        );
+    };
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    let key = format!("openapi/uploads/{id}.{format}");
+    let ak = format!("ASIAFAKE{}", &id[..12].to_ascii_uppercase());
+    let sk = uuid::Uuid::now_v7().simple().to_string();
+    let token = format!("fake-session-{}", uuid::Uuid::now_v7().simple());
+    lock(&state.inner)
+        .sts_grants
+        .insert(key.clone(), (ak.clone(), token.clone()));
+    ok(json!({
+        "s3_host": state.core.base_url(),
+        "resource_bucket": STS_BUCKET,
+        "resource_uri": key,
+        "session_token": token,
+        "sts_ak": ak,
+        "sts_sk": sk,
+    }))
+}
+
+/// An S3 XML error.
+fn s3_error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/xml")],
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code>\
+             <Message>{message}</Message></Error>"
+        ),
+    )
+        .into_response()
+}
+
+/// PutObject into the STS bucket: the key must have a grant, the request must be SigV4 with
+/// the grant's access key id, and carry (and sign) its session token.
+async fn s3_put(
+    State(state): State<Arc<TpState>>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut i = lock(&state.inner);
+    let Some((ak, token)) = i.sts_grants.get(&key).cloned() else {
+        return s3_error(StatusCode::FORBIDDEN, "AccessDenied", "Access Denied");
+    };
+    let h = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    let authz = h("authorization");
+    let signed = authz
+        .split("SignedHeaders=")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .unwrap_or("");
+    if !authz.starts_with(&format!("AWS4-HMAC-SHA256 Credential={ak}/")) {
+        return s3_error(
+            StatusCode::FORBIDDEN,
+            "InvalidAccessKeyId",
+            "The AWS Access Key Id you provided does not exist in our records.",
+        );
+    }
+    if h("x-amz-security-token") != token {
+        return s3_error(
+            StatusCode::FORBIDDEN,
+            "InvalidToken",
+            "The provided token is malformed or otherwise invalid.",
+        );
+    }
+    let unsigned = headers
+        .keys()
+        .map(|n| n.as_str())
+        .filter(|n| n.starts_with("x-amz-"))
+        .any(|n| !signed.split(';').any(|s| s == n));
+    if unsigned {
+        return s3_error(
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            "There were headers present in the request which were not signed",
+        );
+    }
+    if body.is_empty() || body.len() > STS_MAX_BYTES {
+        return s3_error(
+            StatusCode::BAD_REQUEST,
+            "EntityTooLarge",
+            "Your proposed upload exceeds the maximum allowed size",
+        );
+    }
+    i.objects.insert(key, body);
+    (StatusCode::OK, [(header::ETAG, "\"fake-etag\"")]).into_response()
 }
 
 async fn balance(State(state): State<Arc<TpState>>, headers: HeaderMap) -> Response {
@@ -463,6 +643,20 @@ fn check_file(i: &Inner, entry: &Value, what: &str) -> Result<(), Box<Response>>
             1004,
             format!("{what} needs exactly one of file_token, url, object"),
         )));
+    }
+    if let Some(object) = obj.get("object") {
+        let known = object.get("bucket").and_then(Value::as_str) == Some(STS_BUCKET)
+            && object
+                .get("key")
+                .and_then(Value::as_str)
+                .is_some_and(|k| i.objects.contains_key(k));
+        if !known {
+            return Err(Box::new(error(
+                StatusCode::NOT_FOUND,
+                2019,
+                "File not found",
+            )));
+        }
     }
     if let Some(token) = obj.get("file_token") {
         let known = token.as_str().is_some_and(|t| i.uploads.contains_key(t));
@@ -570,13 +764,15 @@ async fn create(State(state): State<Arc<TpState>>, headers: HeaderMap, body: Byt
         quad: flag("quad") == Some(true),
         pbr: flag("pbr") != Some(false),
         input,
-        sig: uuid::Uuid::now_v7().simple().to_string(),
+        links: HashMap::new(),
+        traces: Vec::new(),
     };
     i.tasks.insert(task_id.clone(), task);
     i.order.push(task_id.clone());
+    let reply = ok_task(i.tasks.get_mut(&task_id), json!({"task_id": task_id}));
     drop(i);
     state.core.notify();
-    ok(json!({"task_id": task_id}))
+    reply
 }
 
 async fn query(
@@ -589,7 +785,8 @@ async fn query(
         Err(r) => return *r,
     };
     let now = Instant::now();
-    let i = lock(&state.inner);
+    let mut guard = lock(&state.inner);
+    let i = &mut *guard;
     let Some(task) = i.tasks.get(&task_id).filter(|t| t.key == key) else {
         return error(StatusCode::NOT_FOUND, 2001, "Task not found");
     };
@@ -629,12 +826,19 @@ async fn query(
             data["running_left_time"] = json!(-1);
             match &task.script.outcome {
                 TpOutcome::Succeed => {
+                    // Fresh links on every query, each set living `url_ttl` from now.
+                    let ttl = if i.expire_next_links > 0 {
+                        i.expire_next_links -= 1;
+                        Duration::ZERO
+                    } else {
+                        state.core.url_ttl()
+                    };
+                    let sig = uuid::Uuid::now_v7().simple().to_string();
+                    let expires = unix_secs(SystemTime::now() + ttl);
                     let base = state.core.base_url();
                     let url = |file: &str| {
                         format!(
-                            "{base}{OUTPUT_PREFIX}{task_id}/{file}?Expires={}&Signature={}",
-                            unix_secs(task.created_at + task.script.total() + state.core.url_ttl()),
-                            task.sig
+                            "{base}{OUTPUT_PREFIX}{task_id}/{file}?Expires={expires}&Signature={sig}"
                         )
                     };
                     let model = if task.quad { "model.fbx" } else { "model.glb" };
@@ -650,6 +854,9 @@ async fn query(
                     data["status"] = json!("success");
                     data["progress"] = json!(100);
                     data["output"] = output;
+                    if let Some(t) = i.tasks.get_mut(&task_id) {
+                        t.links.insert(sig, now + ttl);
+                    }
                 }
                 TpOutcome::Failed {
                     error_code,
@@ -666,7 +873,7 @@ async fn query(
             }
         }
     }
-    ok(data)
+    ok_task(i.tasks.get_mut(&task_id), data)
 }
 
 /// The task's input as the query echoes it (prompt and options, no file tokens).
@@ -684,27 +891,26 @@ async fn download(
     Path((task_id, file)): Path<(String, String)>,
     uri: axum::http::Uri,
 ) -> Response {
-    let ttl = state.core.url_ttl();
     let i = lock(&state.inner);
     let missing = || oss_denied("NoSuchKey", "The specified key does not exist.");
     let Some(task) = i.tasks.get(&task_id) else {
         return missing();
     };
-    let signed = uri
+    let expires = uri
         .query()
-        .is_some_and(|q| q.contains(&format!("Signature={}", task.sig)));
-    if !signed {
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("Signature=")))
+        .and_then(|sig| task.links.get(sig));
+    let Some(expires) = expires else {
         return oss_denied(
             "SignatureDoesNotMatch",
             "The request signature we calculated does not match the signature you provided.",
         );
-    }
+    };
     let now = Instant::now();
     if task.phase(now) != Phase::Done || task.script.outcome != TpOutcome::Succeed {
         return missing();
     }
-    // Expiry is judged on the server clock, so a TTL changed after success still applies.
-    if now >= task.created + task.script.total() + ttl {
+    if now >= *expires {
         return oss_denied("AccessDenied", "Request has expired.");
     }
     match file.as_str() {

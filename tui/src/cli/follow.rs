@@ -176,7 +176,7 @@ impl Tracker {
                 }
             }
             EventBody::Progress { progress } => job.progress = Some(*progress),
-            EventBody::Remote { remote_id } => job.remote_id = Some(remote_id.clone()),
+            EventBody::Remote { remote_id, .. } => job.remote_id = Some(remote_id.clone()),
             EventBody::Created { .. }
             | EventBody::Output { .. }
             | EventBody::Upload { .. }

@@ -204,6 +204,9 @@ pub fn show_job(job: &Job, clock: &Clock) -> String {
             ),
         );
     }
+    if let Some(ms) = job.generation_ms {
+        field("generation", &millis(ms.min(i64::MAX as u64) as i64));
+    }
 
     let p = &job.params;
     let _ = writeln!(out, "\nparameters:");
@@ -275,6 +278,19 @@ pub fn show_job(job: &Job, clock: &Clock) -> String {
         }
     }
 
+    if !job.provider_requests.is_empty() {
+        let _ = writeln!(out, "\nprovider request ids:");
+        for r in &job.provider_requests {
+            let _ = writeln!(
+                out,
+                "  {:<9}{}  {}",
+                r.call,
+                r.request_id,
+                clock.datetime(r.at)
+            );
+        }
+    }
+
     if !job.outputs.is_empty() {
         let _ = writeln!(out, "\noutputs:");
         for o in &job.outputs {
@@ -292,6 +308,12 @@ fn write_output(out: &mut String, o: &Output) {
         o.path.as_deref().unwrap_or("(not stored locally)")
     );
     let mut facts = Vec::new();
+    if let Some(label) = &o.label {
+        facts.push(label.clone());
+    }
+    if let Some(format) = &o.format {
+        facts.push(format.clone());
+    }
     if let Some(size) = o.size {
         facts.push(bytes(size));
     }
@@ -371,7 +393,13 @@ pub fn event_line(e: &Event, clock: &Clock) -> String {
             None => format!("{from} → {to}"),
         },
         EventBody::Progress { progress } => format!("progress {progress}%"),
-        EventBody::Remote { remote_id } => format!("accepted as remote task {remote_id}"),
+        EventBody::Remote {
+            remote_id,
+            request_id,
+        } => match request_id {
+            Some(r) => format!("accepted as remote task {remote_id} (request id {r})"),
+            None => format!("accepted as remote task {remote_id}"),
+        },
         EventBody::Output { index, path } => format!("output {index} stored at {path}"),
         EventBody::Upload {
             index,
@@ -391,7 +419,9 @@ pub fn event_line(e: &Event, clock: &Clock) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use genq_protocol::{JobError, JobErrorKind, JobId, JobKind, JobSpec, Lora, Size, Upload};
+    use genq_protocol::{
+        JobError, JobErrorKind, JobId, JobKind, JobSpec, Lora, ProviderRequest, Size, Upload,
+    };
     use std::collections::BTreeMap;
 
     const T0: i64 = 1_763_790_240_000; // 2025-11-22T05:44:00Z
@@ -449,9 +479,24 @@ pub(crate) mod tests {
                     url: Some("s3://bucket/fox.png".into()),
                     error: None,
                 }],
+                label: None,
+                format: Some("png".into()),
             }],
             times,
             idempotency_key: None,
+            generation_ms: Some(28_000),
+            provider_requests: vec![
+                ProviderRequest {
+                    call: "submit".into(),
+                    request_id: "req-1".into(),
+                    at: at(2),
+                },
+                ProviderRequest {
+                    call: "poll".into(),
+                    request_id: "req-2".into(),
+                    at: at(30),
+                },
+            ],
         }
     }
 
@@ -503,6 +548,7 @@ remote id:   task-9
 created:     2025-11-22 05:44:00.000 (3h ago)
 updated:     2025-11-22 05:44:32.000
 finished:    2025-11-22 05:44:32.000 (took 32.0s)
+generation:  28.0s
 
 parameters:
   prompt:          a red fox
@@ -521,9 +567,13 @@ states:
   storing     2025-11-22 05:44:31.000  (+1.0s)
   succeeded   2025-11-22 05:44:32.000  (+1.0s)
 
+provider request ids:
+  submit   req-1  2025-11-22 05:44:02.000
+  poll     req-2  2025-11-22 05:44:30.000
+
 outputs:
   [0] /data/outputs/fox.png
-      1.5 MiB, 1024x768, image/png
+      png, 1.5 MiB, 1024x768, image/png
       sha256 ab12
       from   https://cdn.example/fox.png
       upload s3: s3://bucket/fox.png

@@ -308,6 +308,7 @@ async fn poll_reads_pending_running_and_success() {
             }],
             failures: vec![],
             request_id: Some("r3".into()),
+            created_at: None,
         }
     );
     let req = &server.requests()[0];

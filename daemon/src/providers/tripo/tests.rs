@@ -583,7 +583,7 @@ async fn poll_reports_progress_and_eta() {
 #[tokio::test]
 async fn success_lists_models_and_previews_and_ignores_unknown_keys() {
     let server = TestServer::start(vec![ok(json!({
-        "task_id": "t", "status": "success", "progress": 100,
+        "task_id": "t", "status": "success", "progress": 100, "create_time": 1709048933,
         "output": {
             "model": "https://cdn.example/m/model.glb?sig=1",
             "pbr_model": "https://cdn.example/m/pbr",
@@ -597,6 +597,7 @@ async fn success_lists_models_and_previews_and_ignores_unknown_keys() {
     let PollStatus::Succeeded {
         outputs,
         request_id,
+        created_at,
         ..
     } = Tripo::new()
         .poll(&server.ctx(Some(KEY)), "t")
@@ -606,6 +607,8 @@ async fn success_lists_models_and_previews_and_ignores_unknown_keys() {
         panic!("not a success")
     };
     assert_eq!(request_id.as_deref(), Some("trace-ok"));
+    // `create_time` is unix seconds: the start of the generation time.
+    assert_eq!(created_at.map(|t| t.unix_millis()), Some(1_709_048_933_000));
     let got: Vec<_> = outputs
         .iter()
         .map(|o| (o.label.as_deref().unwrap(), o.role, o.format.as_deref()))

@@ -1,10 +1,11 @@
-//! One job in full: parameters, error, outputs, the event timeline, and a preview of the
-//! first image output when the terminal is wide enough.
+//! One job in full: parameters, error, outputs (with a 3D model's format, size and upload
+//! URLs), the provider's request ids, the event timeline, and a preview of the first image
+//! output (a 3D job's rendered preview) when the terminal is wide enough.
 
 use crate::tui::app::{App, DetailView, PreviewState};
 use crate::tui::screens::CHROME_ROWS;
 use crate::tui::theme;
-use genq_protocol::{Event, EventBody, Job, Timestamp};
+use genq_protocol::{Event, EventBody, Job, JobKind, Output, Timestamp};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
@@ -104,6 +105,12 @@ fn lines(job: &Job, detail: &DetailView, now: Timestamp) -> Vec<Line<'static>> {
     );
     let mut head = vec![state];
     if let (Some(p), false) = (job.progress, job.state.is_final()) {
+        let p = p.min(100);
+        let filled = (usize::from(p) * 20).div_ceil(100);
+        head.push(Span::styled(
+            format!(" {}{}", "█".repeat(filled), "░".repeat(20 - filled)),
+            Style::new().fg(Color::Cyan),
+        ));
         head.push(Span::raw(format!(" {p}%")));
     }
     out.push(Line::from(head));
@@ -121,6 +128,13 @@ fn lines(job: &Job, detail: &DetailView, now: Timestamp) -> Vec<Line<'static>> {
         ),
     };
     out.push(kv("created", format!("{} · {took}", job.created_at)));
+    if let Some(ms) = job.generation_ms {
+        let ms = i64::try_from(ms).unwrap_or(i64::MAX);
+        out.push(kv("generated", format!("in {}", theme::duration(ms))));
+    }
+    if let Some(model) = model_summary(job) {
+        out.push(kv("3d model", model));
+    }
     if let Some(r) = &job.remote_id {
         out.push(kv("remote id", r.clone()));
     }
@@ -174,6 +188,13 @@ fn lines(job: &Job, detail: &DetailView, now: Timestamp) -> Vec<Line<'static>> {
         }
     }
 
+    if !job.provider_requests.is_empty() {
+        out.push(section("Provider request ids"));
+        for r in &job.provider_requests {
+            out.push(kv(&r.call, r.request_id.clone()));
+        }
+    }
+
     if !job.outputs.is_empty() {
         out.push(section("Outputs"));
     }
@@ -185,6 +206,12 @@ fn lines(job: &Job, detail: &DetailView, now: Timestamp) -> Vec<Line<'static>> {
             .unwrap_or_else(|| "(not stored yet)".into());
         out.push(Line::from(format!("#{} {where_}", o.index)));
         let mut facts = Vec::new();
+        if let Some(l) = &o.label {
+            facts.push(l.clone());
+        }
+        if let Some(f) = &o.format {
+            facts.push(f.to_ascii_uppercase());
+        }
         if let Some(s) = o.size {
             facts.push(theme::bytes(s));
         }
@@ -225,6 +252,38 @@ fn lines(job: &Job, detail: &DetailView, now: Timestamp) -> Vec<Line<'static>> {
     out
 }
 
+/// The main model file of a 3D job, e.g. `GLB · 2.3 MiB`, so it shows without scrolling.
+fn model_summary(job: &Job) -> Option<String> {
+    if job.kind != JobKind::Model3d {
+        return None;
+    }
+    let is_model = |o: &&Output| {
+        o.format
+            .as_deref()
+            .is_some_and(|f| f.eq_ignore_ascii_case("glb") || f.eq_ignore_ascii_case("fbx"))
+    };
+    let model = job
+        .outputs
+        .iter()
+        .filter(is_model)
+        .find(|o| o.label.as_deref() == Some("model"))
+        .or_else(|| job.outputs.iter().find(is_model))?;
+    let mut parts = vec![model.format.clone()?.to_ascii_uppercase()];
+    if let Some(size) = model.size {
+        parts.push(theme::bytes(size));
+    }
+    let targets: Vec<&str> = model
+        .uploads
+        .iter()
+        .filter(|u| u.url.is_some())
+        .map(|u| u.target.as_str())
+        .collect();
+    if !targets.is_empty() {
+        parts.push(format!("→ {}", targets.join(", ")));
+    }
+    Some(parts.join(" · "))
+}
+
 fn event_line(e: &Event) -> Line<'static> {
     let what = match &e.body {
         EventBody::Created { provider, model } => match model {
@@ -236,7 +295,13 @@ fn event_line(e: &Event) -> Line<'static> {
             None => format!("{from} → {to}"),
         },
         EventBody::Progress { progress } => format!("progress {progress}%"),
-        EventBody::Remote { remote_id } => format!("accepted as {remote_id}"),
+        EventBody::Remote {
+            remote_id,
+            request_id,
+        } => match request_id {
+            Some(r) => format!("accepted as {remote_id} (request {r})"),
+            None => format!("accepted as {remote_id}"),
+        },
         EventBody::Output { index, path } => format!("output #{index} stored at {path}"),
         EventBody::Upload {
             index,

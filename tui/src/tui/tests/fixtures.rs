@@ -5,7 +5,7 @@ use crate::tui::app::App;
 use genq_protocol::methods::JobPage;
 use genq_protocol::{
     Event, EventBody, Job, JobError, JobErrorKind, JobId, JobKind, JobSpec, JobState, Lora, Output,
-    Size, Timestamp, Upload,
+    ProviderRequest, Size, Timestamp, Upload,
 };
 use std::collections::BTreeMap;
 
@@ -70,6 +70,8 @@ pub fn job(n: u32, state: JobState) -> Job {
         outputs: Vec::new(),
         times: BTreeMap::new(),
         idempotency_key: None,
+        generation_ms: None,
+        provider_requests: Vec::new(),
     }
 }
 
@@ -103,7 +105,64 @@ pub fn rich_job() -> Job {
             url: Some("https://bucket.cos.example.invalid/genq/0.png".into()),
             error: None,
         }],
+        label: None,
+        format: None,
     }];
+    j
+}
+
+/// A finished Tripo job: a GLB model, a PBR model and the rendered preview, uploaded,
+/// with its generation time and the provider's trace ids.
+pub fn model3d_job() -> Job {
+    let mut j = job(11, JobState::Succeeded);
+    assert_eq!(j.provider, "tripo");
+    j.remote_id = Some("0b2e41c7-tripo-task".into());
+    j.params.size = None;
+    j.params.steps = None;
+    j.params.seed = None;
+    j.params
+        .params
+        .insert("texture_quality".into(), serde_json::json!("detailed"));
+    j.generation_ms = Some(41_000);
+    j.provider_requests = vec![
+        ProviderRequest {
+            call: "submit".into(),
+            request_id: "tr-5d0c9a".into(),
+            at: at(11 * 60 + 2),
+        },
+        ProviderRequest {
+            call: "poll".into(),
+            request_id: "tr-81f3e2".into(),
+            at: at(11 * 60 + 40),
+        },
+    ];
+    let dir = "/home/u/.local/share/genq/outputs/019a000b";
+    let output = |index: u32, label: &str, format: &str, size: u64, mime: &str| Output {
+        index,
+        path: Some(format!("{dir}/{index}.{format}")),
+        sha256: None,
+        size: Some(size),
+        mime: Some(mime.into()),
+        width: None,
+        height: None,
+        source_url: None,
+        uploads: vec![Upload {
+            target: "cos".into(),
+            url: Some(format!(
+                "https://bucket.cos.example.invalid/genq/{index}.{format}"
+            )),
+            error: None,
+        }],
+        label: Some(label.into()),
+        format: Some(format.into()),
+    };
+    j.outputs = vec![
+        output(0, "model", "glb", 2_411_724, "model/gltf-binary"),
+        output(1, "pbr_model", "glb", 3_170_304, "model/gltf-binary"),
+        output(2, "rendered_image", "png", 182_044, "image/png"),
+    ];
+    j.outputs[2].width = Some(512);
+    j.outputs[2].height = Some(512);
     j
 }
 
@@ -125,6 +184,7 @@ pub fn events(job: &Job) -> Vec<Event> {
         body,
     };
     use JobState::*;
+    let first = job.outputs.first();
     let st = |from, to| EventBody::State {
         from,
         to,
@@ -144,7 +204,11 @@ pub fn events(job: &Job) -> Vec<Event> {
             3,
             2,
             EventBody::Remote {
-                remote_id: "ms-task-8f2a".into(),
+                remote_id: job
+                    .remote_id
+                    .clone()
+                    .unwrap_or_else(|| "ms-task-8f2a".into()),
+                request_id: job.provider_requests.first().map(|r| r.request_id.clone()),
             },
         ),
         ev(4, 2, st(Submitting, Running)),
@@ -156,7 +220,9 @@ pub fn events(job: &Job) -> Vec<Event> {
             44,
             EventBody::Output {
                 index: 0,
-                path: "/home/u/.local/share/genq/outputs/019a0009/0.png".into(),
+                path: first
+                    .and_then(|o| o.path.clone())
+                    .unwrap_or_else(|| "/home/u/.local/share/genq/outputs/019a0009/0.png".into()),
             },
         ),
         ev(
@@ -165,7 +231,12 @@ pub fn events(job: &Job) -> Vec<Event> {
             EventBody::Upload {
                 index: 0,
                 target: "cos".into(),
-                url: Some("https://bucket.cos.example.invalid/genq/0.png".into()),
+                url: Some(
+                    first
+                        .and_then(|o| o.uploads.first())
+                        .and_then(|u| u.url.clone())
+                        .unwrap_or_else(|| "https://bucket.cos.example.invalid/genq/0.png".into()),
+                ),
                 error: None,
             },
         ),

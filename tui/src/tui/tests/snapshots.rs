@@ -4,6 +4,7 @@
 use super::fixtures::*;
 use crate::tui::action::{Action, CallError, UiAction};
 use crate::tui::app::{App, Connection, PreviewState};
+use crate::tui::command::Command;
 use crate::tui::form::Field;
 use crate::tui::screens;
 use genq_protocol::JobState;
@@ -126,6 +127,72 @@ fn detail_screen_with_halfblocks_preview() {
         .unwrap();
     app.detail.as_mut().unwrap().preview = PreviewState::Ready(proto);
     check("detail_preview", &app);
+}
+
+/// A 3D job: model format, size and upload URL per output, generation time, trace ids, and
+/// the rendered preview beside them when the terminal is wide enough.
+#[test]
+fn detail_screen_of_a_3d_job() {
+    for size in SIZES {
+        let mut app = app_with_jobs(size, 120);
+        app.previews = true;
+        let job = model3d_job();
+        open_detail(&mut app, job.clone());
+        let (cols, rows) = screens::detail::preview_size(app.size);
+        if cols > 0 {
+            // The preview asked for is the rendered image, not a model file.
+            app.detail.as_mut().unwrap().preview = PreviewState::None;
+            let asked: Vec<String> = app
+                .update(Action::JobLoaded(job))
+                .into_iter()
+                .filter_map(|c| match c {
+                    Command::LoadPreview { path, .. } => Some(path),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(asked.len(), 1, "{asked:?}");
+            assert!(asked[0].ends_with("/2.png"), "{asked:?}");
+            let picker = ratatui_image::picker::Picker::halfblocks();
+            let img = image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(256, 256, |x, y| {
+                let d = (x as i32 - 128).pow(2) + (y as i32 - 128).pow(2);
+                if d < 80 * 80 {
+                    image::Rgb([200, 120, 60])
+                } else {
+                    image::Rgb([30, 30, 40])
+                }
+            }));
+            let proto = picker
+                .new_protocol(
+                    img,
+                    ratatui::layout::Size::new(cols, rows),
+                    ratatui_image::Resize::Fit(None),
+                )
+                .unwrap();
+            app.detail.as_mut().unwrap().preview = PreviewState::Ready(proto);
+        }
+        check("detail_model3d", &app);
+    }
+}
+
+#[test]
+fn a_running_3d_job_shows_a_percentage_bar_in_the_table_and_the_detail() {
+    let mut job = model3d_job();
+    job.state = JobState::Running;
+    job.finished_at = None;
+    job.progress = Some(65);
+    job.outputs.clear();
+    job.generation_ms = None;
+    let mut app = app_with_jobs((100, 30), 120);
+    open_detail(&mut app, job.clone());
+    let detail = render(&app);
+    assert!(detail.contains("█████████████░░░░░░░ 65%"), "{detail}");
+    app.update(Action::Ui(UiAction::Back));
+    let table = render(&app);
+    let row = table
+        .lines()
+        .find(|l| l.contains(job.id.short()))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(row.contains("██████░░  65%"), "{row}");
 }
 
 #[test]
