@@ -5,11 +5,13 @@
 
 pub mod action;
 pub mod app;
+pub mod browse;
 pub mod catalog;
 pub mod clipboard;
 pub mod command;
 pub mod event_loop;
 pub mod form;
+pub mod gallery;
 pub mod keymap;
 pub mod preview;
 pub mod screens;

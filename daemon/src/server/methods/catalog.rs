@@ -122,6 +122,9 @@ impl From<CatalogError> for RpcError {
                 allowed,
             } => RpcError::invalid_params(field, format!("{field}: {message}"), allowed),
             CatalogError::Store(s) => s.into(),
+            e @ CatalogError::Network { .. } => RpcError::new(ErrorKind::Network, e.to_string()),
+            e @ CatalogError::Timeout { .. } => RpcError::new(ErrorKind::Timeout, e.to_string()),
+            e @ CatalogError::Auth { .. } => RpcError::new(ErrorKind::Auth, e.to_string()),
             other => RpcError::new(ErrorKind::Other, other.to_string()),
         }
     }

@@ -5,6 +5,8 @@ pub mod confirm;
 pub mod detail;
 pub mod help;
 pub mod jobs;
+pub mod loras;
+pub mod models;
 pub mod submit;
 
 use crate::tui::action::UiAction;
@@ -34,6 +36,8 @@ pub fn draw(frame: &mut Frame, app: &App) {
         Screen::Jobs => jobs::draw(frame, body, app),
         Screen::Detail => detail::draw(frame, body, app),
         Screen::Submit => submit::draw(frame, body, app),
+        Screen::Models => models::draw(frame, body, app),
+        Screen::Loras => loras::draw(frame, body, app),
         Screen::Help => help::draw(frame, body, app),
     }
     draw_hints(frame, hints, app);
@@ -41,6 +45,31 @@ pub fn draw(frame: &mut Frame, app: &App) {
     if let Some(c) = &app.confirm {
         confirm::draw(frame, body, c);
     }
+}
+
+/// The tabs of the tab line, in order, with their number keys.
+const TABS: [(&str, &str, Screen); 5] = [
+    ("1", "Jobs", Screen::Jobs),
+    ("2", "Detail", Screen::Detail),
+    ("3", "Submit", Screen::Submit),
+    ("4", "Models", Screen::Models),
+    ("5", "LoRAs", Screen::Loras),
+];
+
+/// Width of the `genq ` prefix before the tabs.
+const TABS_START: u16 = 5;
+
+/// The screen whose tab is at column `col` of the tab line.
+pub fn tab_at(col: u16, _app: &App) -> Option<Screen> {
+    let mut x = TABS_START;
+    for (n, name, screen) in TABS {
+        let w = (n.len() + name.len() + 3) as u16;
+        if (x..x + w).contains(&col) {
+            return Some(screen);
+        }
+        x += w;
+    }
+    None
 }
 
 fn draw_tabs(frame: &mut Frame, area: Rect, app: &App) {
@@ -57,12 +86,11 @@ fn draw_tabs(frame: &mut Frame, area: Rect, app: &App) {
     } else {
         app.screen
     };
-    let mut spans = vec![
-        Span::styled("genq ", theme::title()),
-        tab("1", "Jobs", current == Screen::Jobs),
-        tab("2", "Detail", current == Screen::Detail),
-        tab("3", "Submit", current == Screen::Submit),
-    ];
+    let mut spans = vec![Span::styled("genq ", theme::title())];
+    spans.extend(
+        TABS.iter()
+            .map(|(n, name, screen)| tab(n, name, current == *screen)),
+    );
     if let Connection::Reconnecting { attempt, delay_ms } = &app.conn {
         let text = if *attempt == 0 {
             " ⟳ daemon connection lost, reconnecting… ".to_string()
@@ -84,7 +112,7 @@ fn draw_tabs(frame: &mut Frame, area: Rect, app: &App) {
 fn draw_hints(frame: &mut Frame, area: Rect, app: &App) {
     let ctx = app.context();
     if ctx == Context::Search {
-        let text = app.jobs.search_input.as_deref().unwrap_or("");
+        let text = app.search_input().map_or("", String::as_str);
         let line = Line::from(vec![
             Span::styled("/", theme::title()),
             Span::raw(text.to_string()),

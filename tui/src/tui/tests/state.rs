@@ -256,6 +256,7 @@ fn daemon_invalid_params_lands_next_to_its_field() {
     typed(&mut app, "a castle");
     app.key(ctrl('s'));
     app.update(Action::SubmitFailed(CallError {
+        kind: None,
         message: "spec.loras[1].weight: must be within range".into(),
         field: Some("spec.loras[1].weight".into()),
         allowed: Some("0–1".into()),
