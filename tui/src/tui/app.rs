@@ -829,6 +829,7 @@ impl App {
                 self.form.focus_next(ui == A::FieldNext);
                 Vec::new()
             }
+            A::PickNext | A::PickPrev if self.screen == Screen::Loras => self.gallery_motion(ui),
             A::PickNext | A::PickPrev if self.screen == Screen::Models => {
                 self.models_pick(ui == A::PickNext);
                 Vec::new()

@@ -184,7 +184,7 @@ impl Gallery {
 
     /// Pages holding cards `from..to` that are neither fetched nor in flight.
     pub fn missing_pages(&self, from: u64, to: u64) -> Vec<u32> {
-        let to = match self.end {
+        let to = match self.end.or(self.total) {
             Some(end) => to.min(end),
             None => to,
         };

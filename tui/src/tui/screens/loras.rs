@@ -41,14 +41,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let g = &app.gallery;
     if let Some(err) = &g.error {
         let (headline, detail) = err.explain();
+        let mut lines = vec![Line::styled(headline, theme::error()), Line::raw("")];
+        lines.extend(detail.lines().map(|l| Line::raw(l.to_string())));
         frame.render_widget(
-            Paragraph::new(vec![
-                Line::styled(headline, theme::error()),
-                Line::raw(""),
-                Line::raw(detail),
-            ])
-            .wrap(Wrap { trim: false })
-            .block(Block::bordered().title(" LoRAs ")),
+            Paragraph::new(lines)
+                .wrap(Wrap { trim: false })
+                .block(Block::bordered().title(" LoRAs ")),
             body,
         );
         return;

@@ -59,11 +59,35 @@ const TABS: [(&str, &str, Screen); 5] = [
 /// Width of the `genq ` prefix before the tabs.
 const TABS_START: u16 = 5;
 
+/// Terminals narrower than this show only the current tab's name.
+const TABS_FULL_WIDTH: u16 = 80;
+
+/// The tab labels for a terminal `width` wide with `current` on screen.
+fn tab_labels(width: u16, current: Screen) -> impl Iterator<Item = (String, Screen)> {
+    TABS.iter().map(move |(n, name, screen)| {
+        let label = if width >= TABS_FULL_WIDTH || *screen == current {
+            format!(" {n} {name} ")
+        } else {
+            format!(" {n} ")
+        };
+        (label, *screen)
+    })
+}
+
+/// The screen shown in the tab line (help shows the tab it was opened from).
+fn current_tab(app: &App) -> Screen {
+    if app.screen == Screen::Help {
+        app.help_for
+    } else {
+        app.screen
+    }
+}
+
 /// The screen whose tab is at column `col` of the tab line.
-pub fn tab_at(col: u16, _app: &App) -> Option<Screen> {
+pub fn tab_at(col: u16, app: &App) -> Option<Screen> {
     let mut x = TABS_START;
-    for (n, name, screen) in TABS {
-        let w = (n.len() + name.len() + 3) as u16;
+    for (label, screen) in tab_labels(app.size.0, current_tab(app)) {
+        let w = label.chars().count() as u16;
         if (x..x + w).contains(&col) {
             return Some(screen);
         }
@@ -73,24 +97,16 @@ pub fn tab_at(col: u16, _app: &App) -> Option<Screen> {
 }
 
 fn draw_tabs(frame: &mut Frame, area: Rect, app: &App) {
-    let tab = |n: &str, name: &str, on: bool| {
-        let style = if on {
+    let current = current_tab(app);
+    let mut spans = vec![Span::styled("genq ", theme::title())];
+    spans.extend(tab_labels(area.width, current).map(|(label, screen)| {
+        let style = if screen == current {
             Style::new().add_modifier(Modifier::BOLD | Modifier::REVERSED)
         } else {
             Style::new()
         };
-        Span::styled(format!(" {n} {name} "), style)
-    };
-    let current = if app.screen == Screen::Help {
-        app.help_for
-    } else {
-        app.screen
-    };
-    let mut spans = vec![Span::styled("genq ", theme::title())];
-    spans.extend(
-        TABS.iter()
-            .map(|(n, name, screen)| tab(n, name, current == *screen)),
-    );
+        Span::styled(label, style)
+    }));
     if let Connection::Reconnecting { attempt, delay_ms } = &app.conn {
         let text = if *attempt == 0 {
             " ⟳ daemon connection lost, reconnecting… ".to_string()

@@ -91,10 +91,10 @@ fn draw_models(frame: &mut Frame, area: Rect, app: &App) {
                 }
             })
             .collect();
-        let mut widths = vec![Constraint::Length(1), Constraint::Fill(2)];
+        let mut widths = vec![Constraint::Length(1), Constraint::Fill(3)];
         let mut header = vec!["", "model"];
         if wide {
-            widths.push(Constraint::Length(22));
+            widths.push(Constraint::Length(20));
             header.push("type");
         }
         widths.extend([Constraint::Fill(2), Constraint::Length(7)]);

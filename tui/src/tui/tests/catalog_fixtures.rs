@@ -119,7 +119,12 @@ pub fn catalog() -> CatalogData {
                 "Images",
                 vec![],
                 vec![
-                    category("image/qwen", "Qwen", vec!["modelscope:Qwen/Qwen-Image"], vec![]),
+                    category(
+                        "image/qwen",
+                        "Qwen",
+                        vec!["modelscope:Qwen/Qwen-Image"],
+                        vec![],
+                    ),
                     category(
                         "image/z-image",
                         "Z-Image",
@@ -180,7 +185,7 @@ pub fn card(n: u32) -> LoraCard {
         } else {
             format!("/cache/images/t/{n}.png")
         }),
-        downloads: Some(u64::from(100_000 - n * 917)),
+        downloads: Some(u64::from(100_000u32.saturating_sub(n * 917))),
         base_model: Some(family.into()),
         base_model_raw: Some(raw.into()),
         trigger_words: if n == 0 {

@@ -238,7 +238,7 @@ fn provider_picker_changes_the_ranges_checked() {
     app.key(code(KeyCode::BackTab));
     assert_eq!(app.form.focus, Field::Provider);
     app.key(code(KeyCode::Right));
-    assert_eq!(app.form.info().name, "dashscope");
+    assert_eq!(app.form.provider_name(), "dashscope");
     app.key(code(KeyCode::Tab));
     app.key(code(KeyCode::Right));
     assert_eq!(app.form.model_name(), "wan2.2-t2i-plus");
