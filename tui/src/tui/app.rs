@@ -398,11 +398,15 @@ impl App {
             }
             Action::Resize(w, h) => {
                 self.size = (w, h);
-                if self.jobs.loaded {
+                let mut cmds = if self.jobs.loaded {
                     self.follow_selection()
                 } else {
                     Vec::new()
+                };
+                if self.screen == Screen::Loras && self.gallery.started {
+                    cmds.extend(self.gallery_follow());
                 }
+                cmds
             }
             Action::Tick => {
                 self.spinner.calc_next();

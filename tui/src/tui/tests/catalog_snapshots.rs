@@ -225,3 +225,26 @@ fn catalog_screens_never_panic_at_odd_sizes() {
         render(&app);
     }
 }
+
+#[test]
+fn loras_screen_with_a_halfblocks_cover() {
+    let mut app = gallery((100, 30), 500);
+    app.previews = true;
+    let (_, _, card_w, _) = screens::loras::grid(app.size);
+    let (cols, rows) = screens::loras::cover_size(card_w);
+    let img = image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(120, 40, |x, y| {
+        image::Rgb([(x * 2) as u8, (y * 6) as u8, 90])
+    }));
+    let proto = ratatui_image::picker::Picker::halfblocks()
+        .new_protocol(
+            img,
+            ratatui::layout::Size::new(cols, rows),
+            ratatui_image::Resize::Fit(None),
+        )
+        .unwrap();
+    app.gallery.cover_ready(
+        "author0/lora-0".into(),
+        crate::tui::gallery::CoverState::Ready(proto),
+    );
+    check("loras_cover", &app);
+}

@@ -301,6 +301,19 @@ fn paging_fetches_only_what_the_screen_nears_even_with_thousands_of_cards() {
 }
 
 #[test]
+fn growing_the_terminal_fetches_the_cards_that_now_fit() {
+    let mut app = gallery_app((60, 15), 5000);
+    assert_eq!(app.gallery.pages.len(), 1);
+    let cmds = app.update(Action::Resize(300, 80));
+    let pages: Vec<u32> = lora_fetches(&cmds)
+        .iter()
+        .map(|(_, p)| p.page.unwrap())
+        .collect();
+    // 12 × 9 cards on screen and as many again ahead: pages 2 to 8.
+    assert_eq!(pages, (2..=8).collect::<Vec<u32>>());
+}
+
+#[test]
 fn fewer_results_than_asked_is_said_and_ends_the_list() {
     let app = gallery_app((100, 30), 7);
     assert_eq!(app.gallery.len(), 7);
@@ -498,4 +511,57 @@ fn help_lists_the_new_screens_keys() {
     assert!(keys.iter().any(|d| d.contains("mark")));
     assert!(keys.iter().any(|d| d.contains("generate")));
     assert_eq!(app.help_for, Screen::Loras);
+}
+
+#[test]
+fn covers_are_downloaded_after_the_cards_and_encoded_for_visible_live_ones_once() {
+    let mut app = with_catalog(app_with_jobs((100, 30), 3));
+    app.previews = true;
+    let cmds = app.key(key('5'));
+    let (generation, _) = lora_fetches(&cmds).remove(0);
+    let mut bare = lora_page(1, PAGE_SIZE, 500);
+    for c in &mut bare.cards {
+        c.cover_local = None;
+    }
+    let cmds = app.update(Action::LorasLoaded {
+        generation,
+        page: 1,
+        covers: false,
+        result: bare,
+    });
+    let fetches = lora_fetches(&cmds);
+    assert_eq!(fetches.len(), 1, "{cmds:?}");
+    assert!(fetches[0].1.download_covers);
+    assert!(
+        !app.gallery.loading.contains(&1),
+        "cards are shown meanwhile"
+    );
+
+    let cmds = app.update(Action::LorasLoaded {
+        generation,
+        page: 1,
+        covers: true,
+        result: lora_page(1, PAGE_SIZE, 500),
+    });
+    let loads: Vec<&str> = cmds
+        .iter()
+        .filter_map(|c| match c {
+            Command::LoadCover { id, .. } => Some(id.as_str()),
+            _ => None,
+        })
+        .collect();
+    // 4 × 3 cards on screen; card 6's cover is dead and gets the placeholder instead.
+    assert_eq!(loads.len(), 11, "{loads:?}");
+    assert!(!loads.contains(&"author0/lora-6"));
+    // Moving on screen asks for nothing twice.
+    let cmds = app.key(key('l'));
+    assert!(!cmds.iter().any(|c| matches!(c, Command::LoadCover { .. })));
+    app.update(Action::CoverReady(crate::tui::preview::Cover {
+        id: "author0/lora-0".into(),
+        result: Err("cannot decode".into()),
+    }));
+    assert!(matches!(
+        app.gallery.covers.get("author0/lora-0"),
+        Some(crate::tui::gallery::CoverState::Missing)
+    ));
 }
