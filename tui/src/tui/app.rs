@@ -422,7 +422,10 @@ impl App {
                     self.fetch_page(),
                     Command::FetchCatalog,
                 ];
-                if self.gallery.error.is_some() && self.screen == Screen::Loras {
+                // Listings cut off by the lost connection are asked again.
+                let gallery_stuck =
+                    self.gallery.error.is_some() || !self.gallery.loading.is_empty();
+                if self.gallery.started && gallery_stuck {
                     cmds.extend(self.gallery_retry());
                 }
                 if let Some(d) = &self.detail {

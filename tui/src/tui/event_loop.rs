@@ -12,6 +12,7 @@ use crate::tui::catalog::CatalogData;
 use crate::tui::command::Command;
 use crate::tui::keymap::Keymap;
 use crate::tui::preview::{self, Cover, PreviewMode};
+use crate::tui::side_link::SideLink;
 use crate::tui::terminal::{self, Tui};
 use crate::tui::{clipboard, screens};
 use crossterm::event::{
@@ -56,6 +57,10 @@ struct Io {
     tx: mpsc::UnboundedSender<Msg>,
     tasks: JoinSet<()>,
     picker: Option<Picker>,
+    /// LoRA listings and cards, beside the main connection.
+    loras_link: SideLink,
+    /// Cover downloads, which can take long, on a connection of their own.
+    covers_link: SideLink,
 }
 
 pub async fn run(paths: Paths, autostart: bool) -> anyhow::Result<()> {
@@ -90,6 +95,8 @@ async fn event_loop(
     let (tx, mut rx) = mpsc::unbounded_channel();
     let version = client.daemon.version.clone();
     let mut io = Io {
+        loras_link: SideLink::new(paths.clone(), "genq-tui-loras"),
+        covers_link: SideLink::new(paths.clone(), "genq-tui-covers"),
         paths,
         client: Some(client),
         notes: Some(notes),
@@ -366,14 +373,13 @@ impl Io {
             covers,
             error,
         };
-        let Some(client) = self.client.clone() else {
-            let _ = tx.send(Msg::action(fail(CallError::local(
-                "not connected to the daemon",
-            ))));
-            return;
+        let link = if covers {
+            self.covers_link.clone()
+        } else {
+            self.loras_link.clone()
         };
         self.tasks.spawn(async move {
-            let call = client.call::<LorasList>(params);
+            let call = link.call::<LorasList>(params);
             let reply = if covers {
                 Ok(call.await)
             } else {
@@ -384,7 +390,6 @@ impl Io {
                     kind: Some(ErrorKind::Timeout),
                     ..CallError::local(format!("no answer within {} s", LORAS_TIMEOUT.as_secs()))
                 }),
-                Ok(Err(ClientError::Disconnected)) => return,
                 Ok(Err(e)) => fail(call_error(&e)),
                 Ok(Ok(result)) => Action::LorasLoaded {
                     generation,
@@ -571,10 +576,18 @@ impl Io {
                 });
             }
             Command::FetchLoraCard(id) => {
-                let for_id = id.clone();
-                self.call_or::<LorasGet>(LoraRef { id }, Action::LoraCardLoaded, move |error| {
-                    Action::LoraCardFailed { id: for_id, error }
-                })
+                let tx = self.tx.clone();
+                let link = self.loras_link.clone();
+                self.tasks.spawn(async move {
+                    let action = match link.call::<LorasGet>(LoraRef { id: id.clone() }).await {
+                        Ok(card) => Action::LoraCardLoaded(card),
+                        Err(e) => Action::LoraCardFailed {
+                            id,
+                            error: call_error(&e),
+                        },
+                    };
+                    let _ = tx.send(Msg::action(action));
+                });
             }
             Command::Suspend => {
                 terminal::suspend(term, app.mouse)?;

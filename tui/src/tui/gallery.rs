@@ -60,8 +60,8 @@ impl GalleryError {
             GalleryError::Auth(m) => (
                 "The LoRA catalog refused the ModelScope key.",
                 format!(
-                    "{m}\nSet the key in config.toml ([providers.modelscope] api_key_env or \
-                     api_key_cmd) or export MODELSCOPE_API_TOKEN, then press r."
+                    "Set the key in config.toml ([providers.modelscope] api_key_env or \
+                     api_key_cmd) or export MODELSCOPE_API_TOKEN, then press r to retry.\n{m}"
                 ),
             ),
             GalleryError::Timeout(m) => (
@@ -180,6 +180,7 @@ impl Gallery {
         self.selected = 0;
         self.scroll_row = 0;
         self.error = None;
+        self.focus_id = None;
     }
 
     /// Pages holding cards `from..to` that are neither fetched nor in flight.

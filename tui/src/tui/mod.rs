@@ -15,6 +15,7 @@ pub mod gallery;
 pub mod keymap;
 pub mod preview;
 pub mod screens;
+pub mod side_link;
 pub mod status_bar;
 pub mod terminal;
 pub mod theme;

@@ -565,3 +565,25 @@ fn covers_are_downloaded_after_the_cards_and_encoded_for_visible_live_ones_once(
         Some(crate::tui::gallery::CoverState::Missing)
     ));
 }
+
+#[test]
+fn a_listing_cut_off_by_a_lost_connection_is_asked_again_on_reconnect() {
+    let mut app = with_catalog(app_with_jobs((100, 30), 3));
+    app.key(key('5'));
+    assert!(app.gallery.loading.contains(&1));
+    app.update(Action::Disconnected {
+        reason: "lost".into(),
+    });
+    let cmds = app.update(Action::Connected {
+        version: "0.1.0".into(),
+    });
+    let fetches = lora_fetches(&cmds);
+    assert_eq!(fetches.len(), 1, "{cmds:?}");
+    assert_eq!(fetches[0].1.page, Some(1));
+    // Listings that finished need nothing on reconnect.
+    answer(&mut app, cmds, 100);
+    let cmds = app.update(Action::Connected {
+        version: "0.1.0".into(),
+    });
+    assert!(lora_fetches(&cmds).is_empty());
+}
