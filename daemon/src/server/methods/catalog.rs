@@ -129,3 +129,32 @@ impl From<CatalogError> for RpcError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalog_failures_keep_a_kind_a_client_can_explain() {
+        let kind = |e: CatalogError| RpcError::from(e).kind();
+        let url = "https://modelscope.cn/api/v1/dolphin/models".to_string();
+        assert_eq!(
+            kind(CatalogError::Network {
+                url: url.clone(),
+                message: "connection refused".into()
+            }),
+            ErrorKind::Network
+        );
+        assert_eq!(
+            kind(CatalogError::Timeout { url, secs: 20 }),
+            ErrorKind::Timeout
+        );
+        let auth = RpcError::from(CatalogError::Auth { status: 401 });
+        assert_eq!(auth.kind(), ErrorKind::Auth);
+        assert!(auth.message.contains("MODELSCOPE_API_TOKEN"), "{auth}");
+        assert_eq!(
+            kind(CatalogError::Source("HTTP 500".into())),
+            ErrorKind::Other
+        );
+    }
+}
