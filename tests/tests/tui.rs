@@ -314,6 +314,12 @@ async fn browse_models_and_loras_then_generate_with_two_marked_loras() {
     })
     .await;
     assert!(cat.listing_count() >= 1);
+    // Covers are downloaded by the daemon and drawn as halfblocks (tmux gets no query).
+    tmux.wait_for(&home, "a cover thumbnail", |s| {
+        s.contains('▄') || s.contains('▀')
+    })
+    .await;
+    assert!(cat.cover_count() >= 1);
 
     // Mark the first two cards and generate: the form gets both, weights summing to 1.
     tmux.keys(&["Space", "Right", "Space"]).await;
