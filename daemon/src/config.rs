@@ -33,29 +33,43 @@ pub struct ConfigFile {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CatalogSection {
+    /// Show LoRAs their source marks adult (Civitai above PG-13, Hugging Face
+    /// `not-for-all-audiences`); hidden when unset.
     #[serde(default)]
-    pub modelscope: CatalogModelScopeSection,
+    pub nsfw: bool,
+    #[serde(default)]
+    pub modelscope: CatalogSiteSection,
+    #[serde(default)]
+    pub civitai: CatalogSiteSection,
+    #[serde(default)]
+    pub huggingface: CatalogSiteSection,
 }
 
-/// `[catalog.modelscope]`: the ModelScope site (a mirror or a test server).
+/// `[catalog.modelscope]`, `[catalog.civitai]`, `[catalog.huggingface]`: where a LoRA source
+/// is reached (a mirror or a test server).
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CatalogModelScopeSection {
-    /// `https://modelscope.cn` when unset.
+pub struct CatalogSiteSection {
+    /// The source's public site when unset.
     pub base_url: Option<String>,
 }
 
-/// The LoRA catalog settings in force.
+/// The LoRA catalog settings in force. URLs carry no trailing slash.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CatalogSettings {
-    /// Without a trailing slash.
     pub modelscope_base_url: String,
+    pub civitai_base_url: String,
+    pub huggingface_base_url: String,
+    pub nsfw: bool,
 }
 
 impl Default for CatalogSettings {
     fn default() -> Self {
         CatalogSettings {
             modelscope_base_url: "https://modelscope.cn".into(),
+            civitai_base_url: "https://civitai.com".into(),
+            huggingface_base_url: "https://huggingface.co".into(),
+            nsfw: false,
         }
     }
 }
@@ -70,6 +84,10 @@ pub struct ProviderSection {
     pub max_concurrent: Option<u32>,
     pub requests_per_second: Option<f64>,
     pub timeout_s: Option<u64>,
+    /// How long this provider's tasks usually take, in seconds: until a model has a history
+    /// of finished jobs, its first poll comes just before this. The adaptor's figure for the
+    /// model when unset.
+    pub typical_s: Option<f64>,
 }
 
 /// A storage target. `type = "s3"` or `type = "dir"`.
@@ -153,6 +171,8 @@ pub struct ProviderSettings {
     pub key: Option<Secret>,
     pub key_source: KeySource,
     pub limits: Limits,
+    /// `typical_s`, when set.
+    pub typical: Option<Duration>,
 }
 
 /// The config in force.
@@ -261,6 +281,16 @@ impl Config {
                 }
                 limits.timeout = Duration::from_secs(t);
             }
+            let typical = match section.typical_s {
+                None => None,
+                Some(t) if t > 0.0 && t <= 86_400.0 => Some(Duration::from_secs_f64(t)),
+                Some(t) => {
+                    return Err(invalid(format!(
+                        "{}: {t} is not in (0, 86400] seconds",
+                        at("typical_s")
+                    )));
+                }
+            };
             let (key, key_source) = resolve_key(
                 name,
                 &section,
@@ -276,6 +306,7 @@ impl Config {
                     key,
                     key_source,
                     limits,
+                    typical,
                 },
             );
         }
@@ -286,14 +317,35 @@ impl Config {
                 )));
             }
         }
-        let mut catalog = CatalogSettings::default();
-        if let Some(url) = &file.catalog.modelscope.base_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(invalid(format!(
-                    "catalog.modelscope.base_url: {url:?} is not an http:// or https:// URL"
-                )));
+        let mut catalog = CatalogSettings {
+            nsfw: file.catalog.nsfw,
+            ..CatalogSettings::default()
+        };
+        for (name, section, slot) in [
+            (
+                "modelscope",
+                &file.catalog.modelscope,
+                &mut catalog.modelscope_base_url,
+            ),
+            (
+                "civitai",
+                &file.catalog.civitai,
+                &mut catalog.civitai_base_url,
+            ),
+            (
+                "huggingface",
+                &file.catalog.huggingface,
+                &mut catalog.huggingface_base_url,
+            ),
+        ] {
+            if let Some(url) = &section.base_url {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(invalid(format!(
+                        "catalog.{name}.base_url: {url:?} is not an http:// or https:// URL"
+                    )));
+                }
+                *slot = url.trim_end_matches('/').to_string();
             }
-            catalog.modelscope_base_url = url.trim_end_matches('/').to_string();
         }
         Ok(Config {
             catalog,

@@ -219,6 +219,48 @@ pub struct Category {
     pub children: Vec<Category>,
 }
 
+/// Where LoRA cards come from (catalog.md §1–3). Only ModelScope LoRAs can be sent with a
+/// ModelScope job; Civitai and Hugging Face cards are for browsing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoraSource {
+    #[default]
+    Modelscope,
+    Civitai,
+    Huggingface,
+}
+
+impl LoraSource {
+    pub const ALL: [LoraSource; 3] = [
+        LoraSource::Modelscope,
+        LoraSource::Civitai,
+        LoraSource::Huggingface,
+    ];
+
+    /// The name used on the wire, in cards and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoraSource::Modelscope => "modelscope",
+            LoraSource::Civitai => "civitai",
+            LoraSource::Huggingface => "huggingface",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<LoraSource> {
+        LoraSource::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
+    fn is_default(&self) -> bool {
+        *self == LoraSource::Modelscope
+    }
+}
+
+impl std::fmt::Display for LoraSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Order of a LoRA listing.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -231,10 +273,14 @@ pub enum LoraSort {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LorasListParams {
+    #[serde(default, skip_serializing_if = "LoraSource::is_default")]
+    pub source: LoraSource,
     /// Task the LoRAs serve; names the cache and cover folder.
     #[serde(default = "default_task")]
     pub task: String,
-    /// Exact base (`sub_vision_foundation`), e.g. `QWEN_IMAGE_2512`.
+    /// The source's own base value: ModelScope `sub_vision_foundation` (`QWEN_IMAGE_2512`),
+    /// a Civitai `baseModel` (`Flux.1 D`), or a Hugging Face base repository
+    /// (`black-forest-labs/FLUX.1-dev`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -264,6 +310,7 @@ pub fn default_task() -> String {
 impl Default for LorasListParams {
     fn default() -> Self {
         LorasListParams {
+            source: LoraSource::Modelscope,
             task: default_task(),
             base: None,
             keyword: None,
@@ -277,11 +324,31 @@ impl Default for LorasListParams {
     }
 }
 
-/// A LoRA by the id `loras` takes (`owner/name`).
+/// A LoRA by its card id: `owner/name` (ModelScope, Hugging Face) or `model@version`
+/// (Civitai). Without a source, a Civitai-shaped id means Civitai, anything else ModelScope.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoraRef {
     pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<LoraSource>,
+}
+
+impl LoraRef {
+    /// The source this reference points at.
+    pub fn source(&self) -> LoraSource {
+        self.source.unwrap_or_else(|| {
+            let civitai = self
+                .id
+                .split('@')
+                .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()));
+            if civitai {
+                LoraSource::Civitai
+            } else {
+                LoraSource::Modelscope
+            }
+        })
+    }
 }
 
 pub const LORAS_DEFAULT_LIMIT: u32 = 20;
@@ -312,6 +379,9 @@ pub struct LoraCard {
     /// Downloaded cover (or the placeholder when the cover is dead).
     pub cover_local: Option<String>,
     pub downloads: Option<u64>,
+    /// Set when `downloads` counts a recent window only (Hugging Face: `30d`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downloads_period: Option<String>,
     pub likes: Option<u64>,
     /// genq's family vocabulary: `qwen-image`, `qwen-image-edit`, `z-image`, `flux1`, `flux2`,
     /// `krea2`, `sdxl`, `sd15`, `wan-video`, `other`; `None` when unknown.
@@ -326,6 +396,9 @@ pub struct LoraCard {
     /// RFC 3339 UTC.
     pub updated_at: Option<String>,
     pub license: Option<String>,
+    /// Marked adult by the source (shown only when `[catalog] nsfw = true`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub nsfw: bool,
     /// Generation models (`supplier:id`) that accept this LoRA.
     #[serde(default)]
     pub compatible_models: Vec<String>,

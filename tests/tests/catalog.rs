@@ -4,10 +4,11 @@
 //! compatibility at submit).
 
 use genq_daemon::catalog::loras::{self, LoraContext};
+use genq_daemon::config::CatalogSettings;
 use genq_daemon::store::Store;
 use genq_e2e::fakes::{CatalogFake, Endpoint, ModelScopeFake};
 use genq_e2e::harness::{Home, init_tls};
-use genq_protocol::catalog::LorasListParams;
+use genq_protocol::catalog::{LoraSource, LorasListParams};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -625,9 +626,14 @@ async fn context(cat: &CatalogFake, dir: &std::path::Path, ttl: Duration) -> (St
     let host = base.trim_start_matches("http://").to_string();
     let ctx = LoraContext {
         store: store.clone(),
-        base_url: base,
+        sites: CatalogSettings {
+            modelscope_base_url: base,
+            ..CatalogSettings::default()
+        },
         extra_hosts: vec![host],
         key: Some(genq_daemon::providers::Secret::new(cat.key())),
+        civitai_key: None,
+        huggingface_key: None,
         cache_dir: dir.to_path_buf(),
         ttl,
     };
@@ -718,10 +724,15 @@ async fn a_cover_that_needs_a_token_is_fetched_with_it_only_after_a_refusal() {
             .all(|r| r.header("authorization").is_none())
     );
     // Detail: found and not found.
-    let card = loras::detail(&ctx, "krea-fan/Krea-2-LORA")
+    let card = loras::detail(&ctx, LoraSource::Modelscope, "krea-fan/Krea-2-LORA")
         .await
         .unwrap()
         .unwrap();
     assert_eq!(card.base_model.as_deref(), Some("krea2"));
-    assert!(loras::detail(&ctx, "no/such").await.unwrap().is_none());
+    assert!(
+        loras::detail(&ctx, LoraSource::Modelscope, "no/such")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

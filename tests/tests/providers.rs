@@ -534,3 +534,32 @@ async fn api_keys_appear_in_no_log_record_reply_or_export() {
         assert!(!seen.contains(key.as_str()), "an API key leaked");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_typical_duration_places_the_first_poll_of_a_new_model() {
+    let ms = ModelScopeFake::start().await;
+    ms.set_script(MsScript::succeed_after(Duration::from_millis(200)));
+    // Without history the first poll waits for most of ModelScope's typical 30 s (capped at
+    // 15 s); a provider whose tasks are quick says so.
+    let home = ms_home(&ms, "typical_s = 1.0\n");
+    let (job, out) = submit_wait(&home, "modelscope", &["--prompt", "a quick sketch"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let submit = ms.requests_to(Endpoint::Submit)[0].at;
+    let first_poll = ms.requests_to(Endpoint::Poll)[0].at;
+    let wait = first_poll.duration_since(submit).unwrap();
+    assert!(
+        wait < Duration::from_secs(8),
+        "the first poll came {wait:?} after the submit"
+    );
+
+    // A value outside the range stops the daemon naming the key.
+    let bad = ms_home(&ms, "typical_s = -3\n");
+    let out = bad.run_async(&["daemon", "run"]).await;
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("providers.modelscope.typical_s"),
+        "{}",
+        stderr(&out)
+    );
+}

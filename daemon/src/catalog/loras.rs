@@ -1,15 +1,18 @@
-//! The LoRA gallery: fetches cards from ModelScope, caches each query in the database for
-//! ten minutes, downloads covers with bounded concurrency (anonymously; the ModelScope key
-//! only after a 401/403), puts a placeholder in place of a dead cover and tries it again on
-//! a later listing, and says which catalog models take each card.
+//! The LoRA gallery: fetches cards from ModelScope, Civitai or Hugging Face, caches each
+//! query in the database for ten minutes, downloads covers with bounded concurrency
+//! (anonymously; the source's key only after a 401/403), puts a placeholder in place of a
+//! dead cover and tries it again on a later listing, and says which catalog models take each
+//! card (ModelScope LoRAs only: the providers take ModelScope repositories).
 
-use super::modelscope;
+use super::{civitai, huggingface, modelscope};
+use crate::config::CatalogSettings;
 use crate::providers::Secret;
 use crate::store::{Store, StoreError};
 use futures::StreamExt;
 use genq_protocol::Timestamp;
 use genq_protocol::catalog::{
-    LORAS_DEFAULT_LIMIT, LORAS_MAX_LIMIT, LoraCard, LoraPage, LoraSort, LorasListParams, Model,
+    LORAS_DEFAULT_LIMIT, LORAS_MAX_LIMIT, LoraCard, LoraPage, LoraSort, LoraSource,
+    LorasListParams, Model,
 };
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -21,8 +24,10 @@ pub const TTL: Duration = Duration::from_secs(10 * 60);
 const COVER_CONCURRENCY: usize = 4;
 /// Largest cover accepted.
 const COVER_MAX_BYTES: usize = 10 * 1024 * 1024;
-/// Largest page asked of the source (catalog.md §1.2: stay at or below 50).
+/// Largest page asked of ModelScope (catalog.md §1.2: stay at or below 50).
 const SOURCE_PAGE: u32 = 50;
+/// Deepest card reached by following cursors (Civitai, Hugging Face) from the first page.
+pub const CURSOR_DEPTH: u64 = 2_000;
 pub const PLACEHOLDER: &str = "placeholder.png";
 
 #[derive(Debug, thiserror::Error)]
@@ -37,10 +42,8 @@ pub enum CatalogError {
     Network { url: String, message: String },
     #[error("the LoRA catalog at {url} did not answer within {secs} s; retry")]
     Timeout { url: String, secs: u64 },
-    #[error(
-        "the LoRA catalog refused the request ({status}); set a ModelScope key (providers.modelscope in config.toml or MODELSCOPE_API_TOKEN)"
-    )]
-    Auth { status: u16 },
+    #[error("the LoRA catalog refused the request ({status}); {hint}")]
+    Auth { status: u16, hint: &'static str },
     #[error("the LoRA catalog answered badly: {0}")]
     Source(String),
     #[error(transparent)]
@@ -51,19 +54,55 @@ pub enum CatalogError {
 #[derive(Clone)]
 pub struct LoraContext {
     pub store: Store,
-    /// ModelScope site, without a trailing slash.
-    pub base_url: String,
+    /// The sources' sites and the NSFW switch.
+    pub sites: CatalogSettings,
     /// Hosts covers may come from besides the built-in ones.
     pub extra_hosts: Vec<String>,
     /// The ModelScope key, used only when a cover answers 401/403.
     pub key: Option<Secret>,
+    /// Optional Civitai and Hugging Face keys (`CIVITAI_API_KEY`, `HF_TOKEN`), sent when set.
+    pub civitai_key: Option<Secret>,
+    pub huggingface_key: Option<Secret>,
     /// The daemon's cache directory (covers go to `images/<safe_task>/` below it).
     pub cache_dir: PathBuf,
     /// How long a fetched query is served from the database ([`TTL`] in the daemon).
     pub ttl: Duration,
 }
 
-fn http() -> reqwest::Client {
+impl LoraContext {
+    /// The key to send to a source's API, when there is one.
+    pub(super) fn source_key(&self, source: LoraSource) -> Option<&Secret> {
+        match source {
+            LoraSource::Modelscope => None,
+            LoraSource::Civitai => self.civitai_key.as_ref(),
+            LoraSource::Huggingface => self.huggingface_key.as_ref(),
+        }
+    }
+}
+
+/// Adds a source's key to an API request, when there is one.
+pub(super) fn with_key(
+    req: reqwest::RequestBuilder,
+    key: Option<&Secret>,
+) -> reqwest::RequestBuilder {
+    match key {
+        Some(k) => req.bearer_auth(k.expose()),
+        None => req,
+    }
+}
+
+/// Where to set the key a source refused the request without.
+fn auth_hint(source: LoraSource) -> &'static str {
+    match source {
+        LoraSource::Modelscope => {
+            "set a ModelScope key (providers.modelscope in config.toml or MODELSCOPE_API_TOKEN)"
+        }
+        LoraSource::Civitai => "set CIVITAI_API_KEY in the daemon's environment and restart it",
+        LoraSource::Huggingface => "set HF_TOKEN in the daemon's environment and restart it",
+    }
+}
+
+pub(super) fn http() -> reqwest::Client {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
     CLIENT
         .get_or_init(|| {
@@ -125,18 +164,45 @@ fn map_http(url: &str, e: reqwest::Error) -> CatalogError {
     }
 }
 
-async fn fetch_json(
+/// A source's JSON reply, with the headers paging needs.
+pub(super) struct SourceReply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: serde_json::Value,
+}
+
+pub(super) async fn fetch_json(
     req: reqwest::RequestBuilder,
     url: &str,
 ) -> Result<(u16, serde_json::Value), CatalogError> {
+    fetch_reply(req, url, LoraSource::Modelscope)
+        .await
+        .map(|r| (r.status, r.body))
+}
+
+/// Sends a request to a source: 401/403 is an auth error naming where the key goes, 404 an
+/// empty body, any other failure status an error quoting the start of the reply.
+pub(super) async fn fetch_reply(
+    req: reqwest::RequestBuilder,
+    url: &str,
+    source: LoraSource,
+) -> Result<SourceReply, CatalogError> {
     let resp = req.send().await.map_err(|e| map_http(url, e))?;
     let status = resp.status().as_u16();
     if status == 401 || status == 403 {
-        return Err(CatalogError::Auth { status });
+        return Err(CatalogError::Auth {
+            status,
+            hint: auth_hint(source),
+        });
     }
+    let headers = resp.headers().clone();
     let text = resp.text().await.map_err(|e| map_http(url, e))?;
     if status == 404 {
-        return Ok((404, serde_json::Value::Null));
+        return Ok(SourceReply {
+            status,
+            headers,
+            body: serde_json::Value::Null,
+        });
     }
     if !(200..300).contains(&status) {
         let short: String = text.chars().take(200).collect();
@@ -146,7 +212,11 @@ async fn fetch_json(
     }
     let body = serde_json::from_str(&text)
         .map_err(|e| CatalogError::Source(format!("{url} sent invalid JSON: {e}")))?;
-    Ok((status, body))
+    Ok(SourceReply {
+        status,
+        headers,
+        body,
+    })
 }
 
 fn check_params(p: &LorasListParams) -> Result<(u32, u32), CatalogError> {
@@ -173,13 +243,39 @@ fn check_params(p: &LorasListParams) -> Result<(u32, u32), CatalogError> {
             allowed: Some("e.g. text-to-image-synthesis".into()),
         });
     }
-    if let Some(base) = &p.base
-        && (base.is_empty() || !base.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
-    {
+    if let Some(base) = &p.base {
+        let (fits, allowed): (fn(char) -> bool, &str) = match p.source {
+            LoraSource::Modelscope => (
+                |c| c.is_ascii_alphanumeric() || c == '_',
+                "a ModelScope base, e.g. QWEN_IMAGE_2512, Z_IMAGE_TURBO, FLUX2_DEV",
+            ),
+            LoraSource::Civitai => (
+                |c| c.is_ascii_alphanumeric() || " ._-".contains(c),
+                "a Civitai base model, e.g. Flux.1 D, SDXL 1.0, Qwen, ZImageTurbo",
+            ),
+            LoraSource::Huggingface => (
+                |c| c.is_ascii_alphanumeric() || "._-/".contains(c),
+                "a Hugging Face base repository, e.g. black-forest-labs/FLUX.1-dev",
+            ),
+        };
+        if base.trim().is_empty() || base.len() > 100 || !base.chars().all(fits) {
+            return Err(CatalogError::Invalid {
+                field: "base",
+                message: format!("{base:?} is not a {} base model value", p.source),
+                allowed: Some(allowed.into()),
+            });
+        }
+    }
+    if p.source != LoraSource::Modelscope && u64::from(page) * u64::from(limit) > CURSOR_DEPTH {
         return Err(CatalogError::Invalid {
-            field: "base",
-            message: format!("{base:?} is not a base model value"),
-            allowed: Some("e.g. QWEN_IMAGE_2512, Z_IMAGE_TURBO, FLUX2_DEV".into()),
+            field: "page",
+            message: format!(
+                "{} pages are followed by cursor; page {page} of {limit} is past the first {CURSOR_DEPTH} LoRAs",
+                p.source
+            ),
+            allowed: Some(format!(
+                "page × limit up to {CURSOR_DEPTH}; narrow the listing with a keyword or base"
+            )),
         });
     }
     if let Some(dir) = &p.images_dir
@@ -194,14 +290,35 @@ fn check_params(p: &LorasListParams) -> Result<(u32, u32), CatalogError> {
     Ok((limit, page))
 }
 
-/// Fetches one page of cards from the source.
+/// Fetches one page of cards from the source the listing names.
 async fn fetch(
     ctx: &LoraContext,
     p: &LorasListParams,
     limit: u32,
     page: u32,
 ) -> Result<(Vec<LoraCard>, Option<u64>), CatalogError> {
-    let url = format!("{}/api/v1/dolphin/models", ctx.base_url);
+    let skip = u64::from(page - 1) * u64::from(limit);
+    let (mut cards, total) = match p.source {
+        LoraSource::Modelscope => fetch_modelscope(ctx, p, limit, page).await?,
+        LoraSource::Civitai => (civitai::fetch(ctx, p, skip, limit).await?, None),
+        LoraSource::Huggingface => (huggingface::fetch(ctx, p, skip, limit).await?, None),
+    };
+    // The sources are not known to honour every sort key with every filter: re-sort.
+    match p.sort {
+        LoraSort::Downloads => cards.sort_by_key(|c| std::cmp::Reverse(c.downloads)),
+        LoraSort::Newest => cards.sort_by_key(|c| std::cmp::Reverse(c.updated_at.clone())),
+    }
+    Ok((cards, total))
+}
+
+/// One page from ModelScope's dolphin listing.
+async fn fetch_modelscope(
+    ctx: &LoraContext,
+    p: &LorasListParams,
+    limit: u32,
+    page: u32,
+) -> Result<(Vec<LoraCard>, Option<u64>), CatalogError> {
+    let url = format!("{}/api/v1/dolphin/models", ctx.sites.modelscope_base_url);
     let size = limit.min(SOURCE_PAGE);
     let skip = u64::from(page - 1) * u64::from(limit);
     let first_page = (skip / u64::from(size)) as u32 + 1;
@@ -229,29 +346,42 @@ async fn fetch(
         }
     }
     cards.truncate(limit as usize);
-    // The source is not known to honour every sort key with IsAigc: check and re-sort.
-    match p.sort {
-        LoraSort::Downloads => cards.sort_by_key(|c| std::cmp::Reverse(c.downloads)),
-        LoraSort::Newest => cards.sort_by_key(|c| std::cmp::Reverse(c.updated_at.clone())),
-    }
     Ok((cards, total))
 }
 
-/// One card by id, from the detail endpoint (cached like listings).
-pub async fn detail(ctx: &LoraContext, id: &str) -> Result<Option<LoraCard>, CatalogError> {
-    let Some((owner, name)) = id.split_once('/') else {
-        return Err(CatalogError::Invalid {
+/// `owner/name`, or an error naming the field.
+pub(super) fn owner_name(id: &str) -> Result<(&str, &str), CatalogError> {
+    id.split_once('/')
+        .filter(|(o, n)| !o.is_empty() && !n.is_empty() && !n.contains('/'))
+        .ok_or_else(|| CatalogError::Invalid {
             field: "id",
             message: format!("{id:?} is not owner/name"),
-            allowed: None,
-        });
+            allowed: Some("owner/name".into()),
+        })
+}
+
+/// One card by id, from the source's detail endpoint (cached like listings).
+pub async fn detail(
+    ctx: &LoraContext,
+    source: LoraSource,
+    id: &str,
+) -> Result<Option<LoraCard>, CatalogError> {
+    let card = match source {
+        LoraSource::Modelscope => {
+            let (owner, name) = owner_name(id)?;
+            let url = format!(
+                "{}/api/v1/models/{owner}/{name}",
+                ctx.sites.modelscope_base_url
+            );
+            let (status, body) = fetch_json(http().get(&url), &url).await?;
+            if status == 404 {
+                return Ok(None);
+            }
+            modelscope::parse_detail(&body, &ctx.extra_hosts).map_err(CatalogError::Source)?
+        }
+        LoraSource::Civitai => civitai::detail(ctx, id).await?,
+        LoraSource::Huggingface => huggingface::detail(ctx, id).await?,
     };
-    let url = format!("{}/api/v1/models/{owner}/{name}", ctx.base_url);
-    let (status, body) = fetch_json(http().get(&url), &url).await?;
-    if status == 404 {
-        return Ok(None);
-    }
-    let card = modelscope::parse_detail(&body, &ctx.extra_hosts).map_err(CatalogError::Source)?;
     if let Some(card) = &card {
         ctx.store.update_lora_card(card.clone()).await?;
     }
@@ -263,11 +393,13 @@ pub async fn detail(ctx: &LoraContext, id: &str) -> Result<Option<LoraCard>, Cat
 pub async fn list(ctx: &LoraContext, p: LorasListParams) -> Result<LoraPage, CatalogError> {
     let (limit, page) = check_params(&p)?;
     let key = format!(
-        "modelscope|{}|{}|{}|{:?}|{limit}|{page}",
+        "{}|{}|{}|{}|{:?}|{limit}|{page}|{}",
+        p.source,
         p.task,
         p.base.as_deref().unwrap_or(""),
         p.keyword.as_deref().unwrap_or(""),
-        p.sort
+        p.sort,
+        if ctx.sites.nsfw { "nsfw" } else { "sfw" }
     );
     let now = Timestamp::now();
     let cached = ctx.store.cached_loras(key.clone()).await?;
@@ -291,7 +423,7 @@ pub async fn list(ctx: &LoraContext, p: LorasListParams) -> Result<LoraPage, Cat
                 }
             }
             ctx.store
-                .cache_loras(key, "modelscope".into(), cards.clone(), total, now)
+                .cache_loras(key, p.source.to_string(), cards.clone(), total, now)
                 .await?;
             (cards, total, now, false)
         }
@@ -304,7 +436,10 @@ pub async fn list(ctx: &LoraContext, p: LorasListParams) -> Result<LoraPage, Cat
         download_covers(ctx, &dir, &mut cards).await?;
     }
     let models = ctx.store.list_models(Default::default()).await?;
-    for c in &mut cards {
+    for c in cards
+        .iter_mut()
+        .filter(|c| c.source == LoraSource::Modelscope.as_str())
+    {
         c.compatible_models = models
             .iter()
             .filter(|m| m.active && m.lora_family.is_some() && compatible(c, m).is_ok())
@@ -339,16 +474,22 @@ async fn download_covers(
     tokio::fs::create_dir_all(dir)
         .await
         .map_err(|e| CatalogError::Source(format!("cannot create {}: {e}", dir.display())))?;
-    let jobs: Vec<(usize, Option<String>, PathBuf)> = cards
+    let jobs: Vec<(usize, String, Option<String>, PathBuf)> = cards
         .iter()
         .enumerate()
         .filter(|(_, c)| needs_cover(c))
-        .map(|(i, c)| (i, c.cover_url.clone(), dir.join(safe_name(&c.id))))
+        .map(|(i, c)| {
+            let stem = match c.source.as_str() {
+                "modelscope" => safe_name(&c.id),
+                other => format!("{other}_{}", safe_name(&c.id)),
+            };
+            (i, c.source.clone(), c.cover_url.clone(), dir.join(stem))
+        })
         .collect();
     let results: Vec<(usize, Result<PathBuf, String>)> = futures::stream::iter(jobs)
-        .map(|(i, url, path)| async move {
+        .map(|(i, source, url, path)| async move {
             let r = match url {
-                Some(url) => download_one(ctx, &url, &path).await,
+                Some(url) => download_one(ctx, &source, &url, &path).await,
                 None => Err("the card has no cover".to_string()),
             };
             (i, r)
@@ -378,7 +519,12 @@ fn strip_compat(c: &LoraCard) -> LoraCard {
 }
 
 /// Downloads one cover to `stem` plus the extension of the format it turned out to be.
-async fn download_one(ctx: &LoraContext, url: &str, stem: &Path) -> Result<PathBuf, String> {
+async fn download_one(
+    ctx: &LoraContext,
+    source: &str,
+    url: &str,
+    stem: &Path,
+) -> Result<PathBuf, String> {
     if !modelscope::allowed_cover(url, &ctx.extra_hosts) {
         return Err(format!("{url} is not on an allowed cover host"));
     }
@@ -389,9 +535,13 @@ async fn download_one(ctx: &LoraContext, url: &str, stem: &Path) -> Result<PathB
         }
         req.send()
     };
+    let key = match LoraSource::parse(source) {
+        Some(LoraSource::Modelscope) | None => ctx.key.as_ref(),
+        Some(other) => ctx.source_key(other),
+    };
     let mut resp = get(None).await.map_err(|e| e.without_url().to_string())?;
     if matches!(resp.status().as_u16(), 401 | 403)
-        && let Some(key) = &ctx.key
+        && let Some(key) = key
     {
         resp = get(Some(key))
             .await

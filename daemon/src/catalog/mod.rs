@@ -3,9 +3,11 @@
 //! ModelScope. SQL lives in `store::catalog`; this module holds the rules.
 //!
 //! Layout: [`models`] checks entries, [`seed`] is the built-in catalog, [`modelscope`]
-//! parses the dolphin listing and detail into cards, [`loras`] caches cards and downloads
-//! covers, and the two submit hooks below apply the catalog to a new job.
+//! parses the dolphin listing and detail into cards ([`civitai`] and [`huggingface`] do the
+//! same for those sites), [`loras`] caches cards and downloads covers, and the two submit hooks below apply the catalog to a new job.
 
+pub mod civitai;
+pub mod huggingface;
 pub mod loras;
 pub mod models;
 pub mod modelscope;
@@ -99,7 +101,9 @@ pub async fn after_validate(store: &Store, spec: &JobSpec) -> Result<(), EngineE
     }
     check_params(&model, spec)?;
     for (i, lora) in spec.loras.iter().enumerate() {
-        if let Some(card) = store.lora_card(lora.repo.clone()).await?
+        if let Some(card) = store
+            .lora_card("modelscope".into(), lora.repo.clone())
+            .await?
             && let Err(why) = loras::compatible(&card, &model)
         {
             let others = store

@@ -291,6 +291,7 @@ pub fn parse_item(item: &Value, extra_hosts: &[String]) -> Option<LoraCard> {
         cover_url: cover(item, extra_hosts),
         cover_local: None,
         downloads: item["Downloads"].as_u64(),
+        downloads_period: None,
         likes: item["Stars"].as_u64(),
         base_model: base_raw.as_deref().map(|r| family_of(r).to_string()),
         base_model_raw: base_raw,
@@ -302,7 +303,7 @@ pub fn parse_item(item: &Value, extra_hosts: &[String]) -> Option<LoraCard> {
             .or_else(|| rfc3339_from(&item["MuseInfo"]["model"]["gmtModified"], true))
             .or_else(|| rfc3339_from(&item["CreatedTime"], false)),
         license: s(&item["License"]),
-        compatible_models: Vec::new(),
+        ..LoraCard::default()
     })
 }
 

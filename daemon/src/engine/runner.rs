@@ -288,8 +288,14 @@ impl<'a> Runner<'a> {
             .recent_durations(job.provider.clone(), job.model.clone(), 15)
             .await
             .unwrap_or_default();
-        let mut schedule =
-            PollSchedule::from_history(&recent, provider.typical_duration(&job.params));
+        let typical = self
+            .inner
+            .config()
+            .providers
+            .get(&job.provider)
+            .and_then(|s| s.typical)
+            .unwrap_or_else(|| provider.typical_duration(&job.params));
+        let mut schedule = PollSchedule::from_history(&recent, typical);
         let mut eta = None;
         let limits = self.limits(&job);
         let mut delays = backoff();

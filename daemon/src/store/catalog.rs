@@ -789,22 +789,13 @@ impl Store {
         .await
     }
 
-    /// A LoRA the catalog has seen, by the id `loras` takes.
-    pub async fn lora_card(&self, id: String) -> Result<Option<LoraCard>, StoreError> {
-        self.call(move |conn| {
-            let source: Option<String> = conn
-                .query_row(
-                    "SELECT source FROM lora_cards WHERE id = ?1 ORDER BY fetched_at DESC LIMIT 1",
-                    params![id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            match source {
-                Some(s) => load_card(conn, &s, &id),
-                None => Ok(None),
-            }
-        })
-        .await
+    /// A LoRA the catalog has seen from `source`, by its card id.
+    pub async fn lora_card(
+        &self,
+        source: String,
+        id: String,
+    ) -> Result<Option<LoraCard>, StoreError> {
+        self.call(move |conn| load_card(conn, &source, &id)).await
     }
 }
 

@@ -1,5 +1,6 @@
-//! Runs the fake providers on loopback for manual tries and prints the genq configuration that
-//! points at them. Stops on Ctrl-C.
+//! Runs the fake providers and LoRA catalog sites (ModelScope, Civitai, Hugging Face) on
+//! loopback for manual tries and prints the genq configuration that points at them. Stops on
+//! Ctrl-C.
 //!
 //! Usage: fake-providers [--modelscope-port N] [--dashscope-port N] [--tripo-port N] [--duration-ms N]
 
@@ -7,7 +8,9 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use genq_e2e::fakes::{DashScopeFake, ModelScopeFake, TripoFake};
+use genq_e2e::fakes::{
+    CatalogFake, CivitaiFake, DashScopeFake, HuggingFaceFake, ModelScopeFake, TripoFake,
+};
 
 const USAGE: &str = "usage: fake-providers [--modelscope-port N] [--dashscope-port N] \
                      [--tripo-port N] [--duration-ms N]";
@@ -104,6 +107,13 @@ async fn main() -> ExitCode {
     ms.set_duration(args.duration);
     ds.set_duration(args.duration);
     tp.set_duration(args.duration);
+    // The LoRA sites, with enough generated cards to page through.
+    let catalog = CatalogFake::start().await;
+    catalog.add_generated(200);
+    let civitai = CivitaiFake::start_civitai().await;
+    civitai.add_generated(200);
+    let huggingface = HuggingFaceFake::start_huggingface().await;
+    huggingface.add_generated(200);
 
     println!("# genq config.toml");
     println!("[providers.modelscope]");
@@ -118,6 +128,15 @@ async fn main() -> ExitCode {
     println!("base_url = \"{}\"", tp.base_url());
     println!("api_key_env = \"GENQ_FAKE_TRIPO_KEY\"");
     println!();
+    for (name, url) in [
+        ("modelscope", catalog.base_url()),
+        ("civitai", civitai.base_url()),
+        ("huggingface", huggingface.base_url()),
+    ] {
+        println!("[catalog.{name}]");
+        println!("base_url = \"{url}\"");
+        println!();
+    }
     println!("# shell");
     println!("export GENQ_FAKE_MODELSCOPE_KEY={}", ms.key());
     println!("export GENQ_FAKE_DASHSCOPE_KEY={}", ds.key());

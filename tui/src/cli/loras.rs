@@ -1,10 +1,12 @@
-//! `genq loras`: LoRA cards from the catalog (ModelScope), with covers, written as the
-//! Top-LoRAs cache file `top_loras_<safe_task>.json` = `{"_cached_at", "results": [...]}`.
+//! `genq loras`: LoRA cards from the catalog (ModelScope by default, or Civitai or Hugging
+//! Face), with covers, written as the Top-LoRAs cache file `top_loras_<safe_task>.json` =
+//! `{"_cached_at", "results": [...]}` (`top_loras_<source>_<safe_task>.json` for the other
+//! sources, so they never overwrite the ModelScope file).
 
 use super::error::CliError;
 use super::{Ctx, print_json};
 use clap::{Args, ValueEnum};
-use genq_protocol::catalog::{LoraPage, LoraSort, LorasListParams};
+use genq_protocol::catalog::{LoraPage, LoraSort, LoraSource, LorasListParams};
 use genq_protocol::methods::{LorasList, LorasRefresh};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -15,8 +17,28 @@ pub enum SortArg {
     Newest,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SourceArg {
+    Modelscope,
+    Civitai,
+    Huggingface,
+}
+
+impl From<SourceArg> for LoraSource {
+    fn from(s: SourceArg) -> Self {
+        match s {
+            SourceArg::Modelscope => LoraSource::Modelscope,
+            SourceArg::Civitai => LoraSource::Civitai,
+            SourceArg::Huggingface => LoraSource::Huggingface,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct LorasArgs {
+    /// Where the LoRAs come from. Only ModelScope LoRAs can be sent with a job.
+    #[arg(long, value_enum, default_value = "modelscope")]
+    pub source: SourceArg,
     /// The task the LoRAs serve; names the cache file and the cover folder.
     #[arg(long, value_name = "TASK", default_value = "text-to-image-synthesis")]
     pub task: String,
@@ -26,7 +48,8 @@ pub struct LorasArgs {
     /// Page of N LoRAs, from 1.
     #[arg(long, value_name = "P", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub page: u32,
-    /// Only LoRAs for this exact base, e.g. QWEN_IMAGE_2512 or Z_IMAGE_TURBO.
+    /// Only LoRAs for this exact base: QWEN_IMAGE_2512 or Z_IMAGE_TURBO on ModelScope,
+    /// "Flux.1 D" on Civitai, black-forest-labs/FLUX.1-dev on Hugging Face.
     #[arg(long, value_name = "BASE")]
     pub base: Option<String>,
     /// Search text.
@@ -76,6 +99,7 @@ pub fn export(page: &LoraPage) -> Value {
                 "cover_url": c.cover_url,
                 "cover_local": c.cover_local,
                 "downloads": c.downloads,
+                "downloads_period": c.downloads_period,
                 "likes": c.likes,
                 "base_model": c.base_model,
                 "base_model_raw": c.base_model_raw,
@@ -83,8 +107,10 @@ pub fn export(page: &LoraPage) -> Value {
                 "trigger_words": c.trigger_words,
                 "tags": c.tags,
                 "modelscope_url": c.page_url,
+                "page_url": c.page_url,
                 "updated_at": c.updated_at,
                 "license": c.license,
+                "nsfw": c.nsfw,
                 "compatible_models": c.compatible_models,
             })
         })
@@ -94,7 +120,9 @@ pub fn export(page: &LoraPage) -> Value {
 
 pub async fn run(ctx: &Ctx, args: LorasArgs) -> Result<(), CliError> {
     let images_dir = args.images_dir.as_deref().map(absolute).transpose()?;
+    let source = LoraSource::from(args.source);
     let params = LorasListParams {
+        source,
         task: args.task.clone(),
         base: args.base,
         keyword: args.search,
@@ -117,10 +145,13 @@ pub async fn run(ctx: &Ctx, args: LorasArgs) -> Result<(), CliError> {
     let doc = export(&page);
     let file = match &args.cache_file {
         Some(f) => absolute(f)?,
-        None => ctx.paths.cache.join(format!(
-            "top_loras_{}.json",
-            genq_daemon::catalog::loras::safe_name(&args.task)
-        )),
+        None => {
+            let task = genq_daemon::catalog::loras::safe_name(&args.task);
+            ctx.paths.cache.join(match source {
+                LoraSource::Modelscope => format!("top_loras_{task}.json"),
+                other => format!("top_loras_{other}_{task}.json"),
+            })
+        }
     };
     write_atomic(&file, &doc)?;
     if args.json {

@@ -3,6 +3,7 @@
 use super::super::ServerState;
 use crate::catalog::loras::{self, CatalogError, LoraContext};
 use crate::catalog::models::{check_edit, check_input};
+use crate::providers::Secret;
 use genq_protocol::catalog::{
     Capability, Category, LoraCard, LoraPage, LoraRef, LorasListParams, Model, ModelEdit,
     ModelInput, ModelRef, ModelsListParams, SetDefaultParams, Supplier,
@@ -75,21 +76,34 @@ pub async fn capabilities(state: &Arc<ServerState>) -> Result<Vec<Capability>, R
 fn lora_context(state: &Arc<ServerState>) -> LoraContext {
     let engine = &state.engine;
     let config = engine.config();
-    let base_url = config.catalog.modelscope_base_url.clone();
-    // The configured site serves covers too (mirrors, test servers).
-    let extra_hosts = base_url
-        .split_once("://")
-        .and_then(|(_, rest)| rest.split('/').next())
-        .map(|h| vec![h.to_string()])
-        .unwrap_or_default();
+    let sites = config.catalog.clone();
+    // The configured sites serve covers too (mirrors, test servers).
+    let extra_hosts = [
+        &sites.modelscope_base_url,
+        &sites.civitai_base_url,
+        &sites.huggingface_base_url,
+    ]
+    .into_iter()
+    .filter_map(|url| url.split_once("://"))
+    .filter_map(|(_, rest)| rest.split('/').next())
+    .map(str::to_string)
+    .collect();
+    let env_key = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .filter(|k| !k.trim().is_empty())
+            .map(|k| Secret::new(k.trim()))
+    };
     LoraContext {
         store: engine.store().clone(),
-        base_url,
+        sites,
         extra_hosts,
         key: config
             .providers
             .get("modelscope")
             .and_then(|p| p.key.clone()),
+        civitai_key: env_key("CIVITAI_API_KEY"),
+        huggingface_key: env_key("HF_TOKEN"),
         cache_dir: engine.paths().cache.clone(),
         ttl: loras::TTL,
     }
@@ -103,12 +117,13 @@ pub async fn loras_list(
 }
 
 pub async fn loras_get(state: &Arc<ServerState>, p: LoraRef) -> Result<LoraCard, RpcError> {
-    loras::detail(&lora_context(state), &p.id)
+    let source = p.source();
+    loras::detail(&lora_context(state), source, &p.id)
         .await?
         .ok_or_else(|| {
             RpcError::new(
                 ErrorKind::NotFound,
-                format!("no LoRA {:?} at the catalog source", p.id),
+                format!("no LoRA {:?} at {source}", p.id),
             )
         })
 }
