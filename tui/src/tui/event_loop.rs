@@ -579,7 +579,13 @@ impl Io {
                 let tx = self.tx.clone();
                 let link = self.loras_link.clone();
                 self.tasks.spawn(async move {
-                    let action = match link.call::<LorasGet>(LoraRef { id: id.clone() }).await {
+                    let action = match link
+                        .call::<LorasGet>(LoraRef {
+                            id: id.clone(),
+                            source: None,
+                        })
+                        .await
+                    {
                         Ok(card) => Action::LoraCardLoaded(card),
                         Err(e) => Action::LoraCardFailed {
                             id,

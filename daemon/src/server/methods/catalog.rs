@@ -164,9 +164,15 @@ mod tests {
             kind(CatalogError::Timeout { url, secs: 20 }),
             ErrorKind::Timeout
         );
-        let auth = RpcError::from(CatalogError::Auth { status: 401 });
+        let auth = RpcError::from(CatalogError::Auth {
+            status: 401,
+            hint: "set a ModelScope key",
+        });
         assert_eq!(auth.kind(), ErrorKind::Auth);
-        assert!(auth.message.contains("MODELSCOPE_API_TOKEN"), "{auth}");
+        assert!(
+            auth.message.contains("(401); set a ModelScope key"),
+            "{auth}"
+        );
         assert_eq!(
             kind(CatalogError::Source("HTTP 500".into())),
             ErrorKind::Other
