@@ -29,6 +29,12 @@ pub enum ErrorKind {
     Conflict,
     /// The daemon is shutting down.
     ShuttingDown,
+    /// An outside service the request needed (a catalog site) could not be reached.
+    Network,
+    /// An outside service the request needed did not answer in time; retrying may help.
+    Timeout,
+    /// An outside service refused genq's credentials; the message says where to set them.
+    Auth,
     Internal,
     #[serde(other)]
     Other,
@@ -49,6 +55,9 @@ impl ErrorKind {
             ErrorKind::Ambiguous => -32005,
             ErrorKind::Conflict => -32009,
             ErrorKind::ShuttingDown => -32010,
+            ErrorKind::Network => -32011,
+            ErrorKind::Timeout => -32012,
+            ErrorKind::Auth => -32013,
         }
     }
 }

@@ -367,6 +367,9 @@ fn error_codes_are_stable() {
         ErrorKind::Ambiguous,
         ErrorKind::Conflict,
         ErrorKind::ShuttingDown,
+        ErrorKind::Network,
+        ErrorKind::Timeout,
+        ErrorKind::Auth,
         ErrorKind::Internal,
     ]
     .into_iter()

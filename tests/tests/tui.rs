@@ -1,7 +1,7 @@
 //! The TUI in a real terminal: tmux runs the `genq` binary against a daemon and a fake
 //! ModelScope; keys go in with `send-keys`, the screen comes back with `capture-pane`.
 
-use genq_e2e::fakes::{ModelScopeFake, MsScript};
+use genq_e2e::fakes::{CatalogFake, ModelScopeFake, MsScript};
 use genq_e2e::harness::{Home, PATIENCE, genq_bin};
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -41,8 +41,11 @@ impl Tmux {
     /// Starts `command` in a detached session of fixed size. The pane stays after the
     /// program exits so its exit status can be read.
     async fn start(command: &str) -> Tmux {
+        // One server per session: tests in this binary run side by side.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let tmux = Tmux {
-            socket: format!("genq-e2e-{}", std::process::id()),
+            socket: format!("genq-e2e-{}-{n}", std::process::id()),
         };
         tmux.run(&[
             "-f",
@@ -248,4 +251,115 @@ async fn submit_from_the_form_watch_it_succeed_open_its_detail_and_quit() {
     let mut c = home.client().await;
     let job = c.ok("jobs.get", json!({"id": id})).await;
     assert_eq!(job["state"], "succeeded", "{job}");
+}
+
+/// Runs `genq` in tmux for `home` and waits for the connected jobs screen.
+async fn start_tui(home: &Home, ms: &ModelScopeFake) -> Tmux {
+    let command = format!(
+        "env -u MODELSCOPE_API_TOKEN -u MODELSCOPE_API_KEY GENQ_HOME={} GENQ_TEST_MS_KEY={} {}",
+        quote(&home.dir.path().display().to_string()),
+        quote(&ms.key()),
+        quote(&genq_bin().display().to_string()),
+    );
+    let tmux = Tmux::start(&command).await;
+    tmux.wait_for(home, "the connected jobs screen", |s| {
+        s.contains("genqd") && s.contains("no jobs yet")
+    })
+    .await;
+    tmux
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browse_models_and_loras_then_generate_with_two_marked_loras() {
+    if !Tmux::available() {
+        return;
+    }
+    let ms = ModelScopeFake::start().await;
+    let cat = CatalogFake::start().await;
+    cat.add_generated(40);
+    let mut home = Home::new();
+    home.use_fakes(
+        Some(&ms),
+        None,
+        &format!("[catalog.modelscope]\nbase_url = \"{}\"\n", cat.base_url()),
+    );
+    let tmux = start_tui(&home, &ms).await;
+
+    // The models screen shows the daemon's catalog.
+    tmux.keys(&["4"]).await;
+    tmux.wait_for(&home, "the models screen", |s| {
+        s.contains("Suppliers") && s.contains("modelscope") && s.contains("range / allowed")
+    })
+    .await;
+    let mut hops = 0;
+    loop {
+        let before = tmux.screen().await;
+        if before.contains("★ Qwen/Qwen-Image ") {
+            break;
+        }
+        assert!(
+            hops < 4,
+            "no supplier lists Qwen-Image as a default:\n{before}"
+        );
+        tmux.keys(&["l"]).await;
+        hops += 1;
+        tmux.wait_for(&home, "the next supplier", |s| s != before)
+            .await;
+    }
+
+    // The LoRAs screen lists cards from the fake site, most downloaded first.
+    tmux.keys(&["5"]).await;
+    tmux.wait_for(&home, "LoRA cards", |s| {
+        s.contains("lora-0") && s.contains("lora-1") && s.contains("by ")
+    })
+    .await;
+    assert!(cat.listing_count() >= 1);
+    // Covers are downloaded by the daemon and drawn as halfblocks (tmux gets no query).
+    tmux.wait_for(&home, "a cover thumbnail", |s| {
+        s.contains('▄') || s.contains('▀')
+    })
+    .await;
+    assert!(cat.cover_count() >= 1);
+
+    // Mark the first two cards and generate: the form gets both, weights summing to 1.
+    tmux.keys(&["Space", "Right", "Space"]).await;
+    tmux.wait_for(&home, "two marked cards", |s| s.contains("✓2 marked"))
+        .await;
+    tmux.keys(&["g"]).await;
+    let form = tmux
+        .wait_for(&home, "the submit form with the LoRAs", |s| {
+            s.contains("New job") && s.contains("gen/lora-0:0.5") && s.contains("gen/lora-1:0.5")
+        })
+        .await;
+    assert!(form.contains("‹ modelscope ›"), "{form}");
+    assert!(form.contains("Qwen"), "{form}");
+
+    tmux.keys(&["C-c"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_lora_catalog_is_explained_with_a_retry_key() {
+    if !Tmux::available() {
+        return;
+    }
+    let ms = ModelScopeFake::start().await;
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let mut home = Home::new();
+    home.use_fakes(
+        Some(&ms),
+        None,
+        &format!("[catalog.modelscope]\nbase_url = \"http://127.0.0.1:{port}\"\n"),
+    );
+    let tmux = start_tui(&home, &ms).await;
+    tmux.keys(&["5"]).await;
+    let screen = tmux
+        .wait_for(&home, "the no-network message", |s| {
+            s.contains("No network")
+        })
+        .await;
+    assert!(screen.contains("Press r to retry"), "{screen}");
+    tmux.keys(&["C-c"]).await;
 }

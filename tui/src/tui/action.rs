@@ -1,8 +1,10 @@
 //! Everything that can change the app's state: keys resolved through the keymap, text typed
 //! into an input, and the replies and notifications that come back from the daemon.
 
-use crate::tui::preview::Preview;
+use crate::tui::catalog::CatalogData;
+use crate::tui::preview::{Cover, Preview};
 use crossterm::event::KeyEvent;
+use genq_protocol::catalog::{LoraCard, LoraPage};
 use genq_protocol::methods::{JobPage, StatusResult};
 use genq_protocol::{Event, Job, JobId, JobSpec};
 use std::fmt;
@@ -47,6 +49,15 @@ pub enum UiAction {
     PickPrev,
     FormSubmit,
     NormalizeLoras,
+    GotoModels,
+    GotoLoras,
+    ToggleView,
+    Refresh,
+    FilterBase,
+    MarkLora,
+    Generate,
+    OpenLora,
+    NextLora,
 }
 
 impl UiAction {
@@ -88,6 +99,15 @@ impl UiAction {
         UiAction::PickPrev,
         UiAction::FormSubmit,
         UiAction::NormalizeLoras,
+        UiAction::GotoModels,
+        UiAction::GotoLoras,
+        UiAction::ToggleView,
+        UiAction::Refresh,
+        UiAction::FilterBase,
+        UiAction::MarkLora,
+        UiAction::Generate,
+        UiAction::OpenLora,
+        UiAction::NextLora,
     ];
 
     /// The name used in `config.toml` (`[keys.jobs] cancel = "x"`).
@@ -131,6 +151,15 @@ impl UiAction {
             PickPrev => "pick_prev",
             FormSubmit => "submit",
             NormalizeLoras => "normalize_loras",
+            GotoModels => "goto_models",
+            GotoLoras => "goto_loras",
+            ToggleView => "toggle_view",
+            Refresh => "refresh",
+            FilterBase => "filter_base",
+            MarkLora => "mark_lora",
+            Generate => "generate",
+            OpenLora => "open_lora",
+            NextLora => "next_lora",
         }
     }
 
@@ -143,9 +172,23 @@ impl UiAction {
 /// field and what it allows.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CallError {
+    /// The daemon's error kind, when the daemon answered.
+    pub kind: Option<genq_protocol::ErrorKind>,
     pub message: String,
     pub field: Option<String>,
     pub allowed: Option<String>,
+}
+
+impl CallError {
+    /// An error that did not come from the daemon.
+    pub fn local(message: impl Into<String>) -> CallError {
+        CallError {
+            kind: None,
+            message: message.into(),
+            field: None,
+            allowed: None,
+        }
+    }
 }
 
 impl fmt::Display for CallError {
@@ -215,4 +258,33 @@ pub enum Action {
         error: CallError,
     },
     PreviewReady(Preview),
+    /// `models.list`, `suppliers.list`, `categories.list` and `capabilities.list`.
+    CatalogLoaded(Box<CatalogData>),
+    CatalogFailed(CallError),
+    /// A page of `loras.list`; `covers` when it was asked with covers downloaded.
+    LorasLoaded {
+        generation: u64,
+        page: u32,
+        covers: bool,
+        result: LoraPage,
+    },
+    LorasFailed {
+        generation: u64,
+        page: u32,
+        covers: bool,
+        error: CallError,
+    },
+    /// A cover thumbnail was encoded (or could not be).
+    CoverReady(Cover),
+    /// `loras.get` for a LoRA a job used.
+    LoraCardLoaded(LoraCard),
+    LoraCardFailed {
+        id: String,
+        error: CallError,
+    },
+    /// A left click at a terminal cell.
+    Click {
+        col: u16,
+        row: u16,
+    },
 }

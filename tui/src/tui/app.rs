@@ -2,15 +2,18 @@
 //! returns the [`Command`]s the event loop should run. No I/O happens here.
 
 use crate::tui::action::{Action, CallError, UiAction};
+use crate::tui::catalog::CatalogData;
 use crate::tui::command::Command;
 use crate::tui::form::{Field, SubmitForm};
+use crate::tui::gallery::Gallery;
 use crate::tui::keymap::{Context, Keymap};
 use crate::tui::preview::Preview;
 use crate::tui::screens;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use genq_protocol::catalog::{LoraCard, LoraSort};
 use genq_protocol::methods::{ListParams, Sort, StatusResult};
 use genq_protocol::{Event, EventBody, Job, JobId, JobState, Timestamp};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use throbber_widgets_tui::ThrobberState;
 
@@ -19,6 +22,8 @@ pub enum Screen {
     Jobs,
     Detail,
     Submit,
+    Models,
+    Loras,
     Help,
 }
 
@@ -141,6 +146,32 @@ pub struct App {
     stale_page: bool,
     stale_status: bool,
     stale_detail: bool,
+    /// The daemon's catalog; empty until `models.list` answers.
+    pub catalog: CatalogData,
+    pub catalog_loaded: bool,
+    pub models_view: ModelsView,
+    pub gallery: Gallery,
+    /// Cards of LoRAs that jobs used, by repo (`loras.get`).
+    pub lora_cards: HashMap<String, LoraLookup>,
+    /// Which of the open job's LoRAs `l` opens.
+    pub detail_lora: usize,
+}
+
+/// The models screen's cursor.
+#[derive(Debug, Default)]
+pub struct ModelsView {
+    pub supplier: usize,
+    pub model: usize,
+    /// Showing the category tree and the defaults instead of the models.
+    pub tree: bool,
+}
+
+/// A LoRA card looked up for the detail screen.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LoraLookup {
+    Loading,
+    Found(Box<LoraCard>),
+    Failed(String),
 }
 
 impl App {
@@ -171,6 +202,12 @@ impl App {
             stale_page: false,
             stale_status: false,
             stale_detail: false,
+            catalog: CatalogData::default(),
+            catalog_loaded: false,
+            models_view: ModelsView::default(),
+            gallery: Gallery::default(),
+            lora_cards: HashMap::new(),
+            detail_lora: 0,
         }
     }
 
@@ -179,14 +216,33 @@ impl App {
         if self.confirm.is_some() {
             return Context::Confirm;
         }
-        if self.jobs.search_input.is_some() && self.screen == Screen::Jobs {
+        if self.search_input().is_some() {
             return Context::Search;
         }
         match self.screen {
             Screen::Jobs => Context::Jobs,
             Screen::Detail => Context::Detail,
             Screen::Submit => Context::Submit,
+            Screen::Models => Context::Models,
+            Screen::Loras => Context::Loras,
             Screen::Help => Context::Help,
+        }
+    }
+
+    /// The search being typed on this screen, while its `/` prompt is open.
+    pub fn search_input(&self) -> Option<&String> {
+        match self.screen {
+            Screen::Jobs => self.jobs.search_input.as_ref(),
+            Screen::Loras => self.gallery.search_input.as_ref(),
+            _ => None,
+        }
+    }
+
+    fn search_input_mut(&mut self) -> Option<&mut String> {
+        match self.screen {
+            Screen::Jobs => self.jobs.search_input.as_mut(),
+            Screen::Loras => self.gallery.search_input.as_mut(),
+            _ => None,
         }
     }
 
@@ -230,6 +286,7 @@ impl App {
             || detail_running
             || self.jobs.loading
             || self.form.sending
+            || (self.screen == Screen::Loras && !self.gallery.loading.is_empty())
             || matches!(
                 self.conn,
                 Connection::Reconnecting { .. } | Connection::Connecting
@@ -341,11 +398,15 @@ impl App {
             }
             Action::Resize(w, h) => {
                 self.size = (w, h);
-                if self.jobs.loaded {
+                let mut cmds = if self.jobs.loaded {
                     self.follow_selection()
                 } else {
                     Vec::new()
+                };
+                if self.screen == Screen::Loras && self.gallery.started {
+                    cmds.extend(self.gallery_follow());
                 }
+                cmds
             }
             Action::Tick => {
                 self.spinner.calc_next();
@@ -359,7 +420,14 @@ impl App {
                     },
                     Command::FetchStatus,
                     self.fetch_page(),
+                    Command::FetchCatalog,
                 ];
+                // Listings cut off by the lost connection are asked again.
+                let gallery_stuck =
+                    self.gallery.error.is_some() || !self.gallery.loading.is_empty();
+                if self.gallery.started && gallery_stuck {
+                    cmds.extend(self.gallery_retry());
+                }
                 if let Some(d) = &self.detail {
                     cmds.push(Command::FetchJob(d.id.clone()));
                     cmds.push(Command::FetchEvents(d.id.clone()));
@@ -453,7 +521,7 @@ impl App {
                 }]
             }
             Action::Submitted(job) => {
-                self.form = SubmitForm::default();
+                self.form = SubmitForm::new(self.form.choices.clone());
                 self.info = Some(format!("submitted job {}", job.id.short()));
                 self.screen = Screen::Jobs;
                 self.jobs.selected = 0;
@@ -473,7 +541,7 @@ impl App {
             }
             Action::RerunLoaded(spec) => {
                 let of = self.pending_rerun.take().map(|id| id.short().to_string());
-                self.form = SubmitForm::from_spec(&spec, of);
+                self.form = SubmitForm::from_spec(&spec, of, self.form.choices.clone());
                 self.screen = Screen::Submit;
                 Vec::new()
             }
@@ -497,6 +565,45 @@ impl App {
                 self.preview_ready(preview);
                 Vec::new()
             }
+            Action::CatalogLoaded(data) => {
+                self.catalog_loaded(*data);
+                Vec::new()
+            }
+            Action::CatalogFailed(error) => {
+                // An older daemon without a catalog: the built-in list stays.
+                self.last_error = Some(format!("loading the model catalog: {error}"));
+                Vec::new()
+            }
+            Action::LorasLoaded {
+                generation,
+                page,
+                covers,
+                result,
+            } => self.loras_loaded(generation, page, covers, result),
+            Action::LorasFailed {
+                generation,
+                page,
+                covers,
+                error,
+            } => {
+                self.loras_failed(generation, page, covers, &error);
+                Vec::new()
+            }
+            Action::CoverReady(cover) => {
+                self.cover_loaded(cover);
+                Vec::new()
+            }
+            Action::LoraCardLoaded(card) => {
+                self.lora_cards
+                    .insert(card.id.clone(), LoraLookup::Found(Box::new(card)));
+                Vec::new()
+            }
+            Action::LoraCardFailed { id, error } => {
+                self.lora_cards
+                    .insert(id, LoraLookup::Failed(error.to_string()));
+                Vec::new()
+            }
+            Action::Click { col, row } => self.click(col, row),
         }
     }
 
@@ -524,17 +631,51 @@ impl App {
                 vec![Command::SetMouse(self.mouse)]
             }
             A::NextScreen => {
-                self.screen = match self.screen {
+                let next = match self.screen {
                     Screen::Jobs if self.detail.is_some() => Screen::Detail,
                     Screen::Jobs | Screen::Detail => Screen::Submit,
-                    Screen::Submit | Screen::Help => Screen::Jobs,
+                    Screen::Submit => Screen::Models,
+                    Screen::Models => Screen::Loras,
+                    Screen::Loras | Screen::Help => Screen::Jobs,
                 };
+                self.goto(next)
+            }
+            A::GotoModels => self.goto(Screen::Models),
+            A::GotoLoras => self.goto(Screen::Loras),
+            A::ToggleView => {
+                self.models_view.tree = !self.models_view.tree;
                 Vec::new()
             }
-            A::GotoJobs => {
-                self.screen = Screen::Jobs;
+            A::Refresh => match self.screen {
+                Screen::Loras => self.gallery_retry(),
+                _ => vec![Command::FetchCatalog],
+            },
+            A::FilterBase => {
+                let n = crate::tui::gallery::BASES.len();
+                self.gallery.base = (self.gallery.base + 1) % n;
+                self.gallery_restart()
+            }
+            A::MarkLora => {
+                match self.gallery.toggle_mark() {
+                    Ok(marked) => {
+                        let n = self.gallery.marked.len();
+                        self.info = Some(format!(
+                            "{} · {n} of {} marked; g generates",
+                            if marked { "marked" } else { "unmarked" },
+                            crate::tui::gallery::MAX_MARKS
+                        ));
+                    }
+                    Err(e) => self.info = Some(e),
+                }
                 Vec::new()
             }
+            A::Generate => self.generate(),
+            A::OpenLora => self.open_job_lora(),
+            A::NextLora => {
+                self.detail_lora += 1;
+                Vec::new()
+            }
+            A::GotoJobs => self.goto(Screen::Jobs),
             A::GotoDetail => {
                 if self.detail.is_some() {
                     self.screen = Screen::Detail;
@@ -543,20 +684,27 @@ impl App {
                     self.open_detail()
                 }
             }
-            A::GotoSubmit | A::NewJob => {
-                self.screen = Screen::Submit;
-                Vec::new()
-            }
+            A::NewJob if self.screen == Screen::Models => self.new_job_with_model(),
+            A::GotoSubmit | A::NewJob => self.goto(Screen::Submit),
             A::Back => {
                 match self.screen {
                     _ if self.jobs.search_input.is_some() => self.jobs.search_input = None,
+                    Screen::Loras if self.gallery.search_input.is_some() => {
+                        self.gallery.search_input = None
+                    }
+                    Screen::Loras if !self.gallery.keyword.is_empty() => {
+                        self.gallery.keyword.clear();
+                        return self.gallery_restart();
+                    }
                     Screen::Help => self.screen = self.help_for,
                     Screen::Jobs if !self.jobs.search.is_empty() => {
                         self.jobs.search.clear();
                         return self.reset_list();
                     }
                     Screen::Jobs => {}
-                    Screen::Detail | Screen::Submit => self.screen = Screen::Jobs,
+                    Screen::Detail | Screen::Submit | Screen::Models | Screen::Loras => {
+                        self.screen = Screen::Jobs
+                    }
                 }
                 Vec::new()
             }
@@ -571,6 +719,13 @@ impl App {
                 };
                 self.reset_list()
             }
+            A::ToggleSort if self.screen == Screen::Loras => {
+                self.gallery.sort = match self.gallery.sort {
+                    LoraSort::Downloads => LoraSort::Newest,
+                    LoraSort::Newest => LoraSort::Downloads,
+                };
+                self.gallery_restart()
+            }
             A::ToggleSort => {
                 self.jobs.sort = match self.jobs.sort {
                     Sort::Newest => Sort::Oldest,
@@ -578,8 +733,19 @@ impl App {
                 };
                 self.reset_list()
             }
+            A::Search if self.screen == Screen::Loras => {
+                self.gallery.search_input = Some(self.gallery.keyword.clone());
+                Vec::new()
+            }
             A::Search => {
                 self.jobs.search_input = Some(self.jobs.search.clone());
+                Vec::new()
+            }
+            A::SearchApply if self.screen == Screen::Loras => {
+                if let Some(text) = self.gallery.search_input.take() {
+                    self.gallery.keyword = text.trim().to_string();
+                    return self.gallery_restart();
+                }
                 Vec::new()
             }
             A::SearchApply => {
@@ -670,6 +836,11 @@ impl App {
                 self.form.focus_next(ui == A::FieldNext);
                 Vec::new()
             }
+            A::PickNext | A::PickPrev if self.screen == Screen::Loras => self.gallery_motion(ui),
+            A::PickNext | A::PickPrev if self.screen == Screen::Models => {
+                self.models_pick(ui == A::PickNext);
+                Vec::new()
+            }
             A::PickNext | A::PickPrev => {
                 self.form.pick(ui == A::PickNext);
                 Vec::new()
@@ -736,6 +907,11 @@ impl App {
                 };
                 Vec::new()
             }
+            Screen::Models => {
+                self.models_motion(ui);
+                Vec::new()
+            }
+            Screen::Loras => self.gallery_motion(ui),
             Screen::Submit => Vec::new(),
         }
     }
@@ -764,6 +940,9 @@ impl App {
 
     fn job_loaded(&mut self, job: Job) -> Vec<Command> {
         let mut cmds = Vec::new();
+        if self.detail.as_ref().is_some_and(|d| d.id == job.id) {
+            cmds.extend(self.fetch_job_loras(&job));
+        }
         if let Some(row) = self.jobs.rows.iter_mut().find(|j| j.id == job.id) {
             *row = job.clone();
         }
@@ -874,9 +1053,7 @@ impl App {
     /// Pasted text goes where typed text would; single-line inputs get it on one line.
     fn paste(&mut self, text: &str) {
         let flat = || text.replace(['\r', '\n'], " ");
-        if let Some(search) = self.jobs.search_input.as_mut()
-            && self.screen == Screen::Jobs
-        {
+        if let Some(search) = self.search_input_mut() {
             search.push_str(&flat());
         } else if self.screen == Screen::Submit {
             let multiline = self.form.focus_is_multiline();
@@ -896,9 +1073,7 @@ impl App {
 
     /// Typed text for the search prompt or the focused form field.
     fn input(&mut self, ev: KeyEvent) -> Vec<Command> {
-        if let Some(text) = self.jobs.search_input.as_mut()
-            && self.screen == Screen::Jobs
-        {
+        if let Some(text) = self.search_input_mut() {
             match ev.code {
                 KeyCode::Char(c) if !ev.modifiers.contains(KeyModifiers::CONTROL) => text.push(c),
                 KeyCode::Backspace => {
@@ -945,14 +1120,11 @@ fn preview_path(job: &Job) -> Option<String> {
 pub fn call_error(e: &crate::client::ClientError) -> CallError {
     match e.rpc() {
         Some(rpc) => CallError {
+            kind: Some(rpc.kind()),
             message: rpc.message.clone(),
             field: rpc.field().map(str::to_string),
             allowed: rpc.data.as_ref().and_then(|d| d.allowed.clone()),
         },
-        None => CallError {
-            message: e.to_string(),
-            field: None,
-            allowed: None,
-        },
+        None => CallError::local(e.to_string()),
     }
 }

@@ -2,6 +2,7 @@
 //! I/O, so state changes stay testable; the event loop runs them on spawned tasks and feeds
 //! the replies back as actions.
 
+use genq_protocol::catalog::LorasListParams;
 use genq_protocol::methods::ListParams;
 use genq_protocol::{JobId, JobSpec};
 use std::path::PathBuf;
@@ -42,6 +43,23 @@ pub enum Command {
         cols: u16,
         rows: u16,
     },
+    /// `models.list` (with removed ones), `suppliers.list`, `categories.list`,
+    /// `capabilities.list`.
+    FetchCatalog,
+    /// One page of `loras.list` (`params.page`); replies carry `generation`.
+    FetchLoras {
+        generation: u64,
+        params: LorasListParams,
+    },
+    /// Encode a LoRA cover thumbnail on a blocking thread.
+    LoadCover {
+        id: String,
+        path: String,
+        cols: u16,
+        rows: u16,
+    },
+    /// `loras.get` for a LoRA a job used.
+    FetchLoraCard(String),
     Suspend,
     Quit,
 }

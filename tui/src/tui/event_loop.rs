@@ -8,21 +8,27 @@
 use crate::client::{Client, ClientError};
 use crate::tui::action::{Action, CallError, UiAction};
 use crate::tui::app::{App, call_error};
+use crate::tui::catalog::CatalogData;
 use crate::tui::command::Command;
 use crate::tui::keymap::Keymap;
-use crate::tui::preview::{self, PreviewMode};
+use crate::tui::preview::{self, Cover, PreviewMode};
+use crate::tui::side_link::SideLink;
 use crate::tui::terminal::{self, Tui};
 use crate::tui::{clipboard, screens};
-use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind, MouseEventKind};
+use crossterm::event::{
+    Event as TermEvent, EventStream, KeyEventKind, MouseButton, MouseEventKind,
+};
 use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
 use crossterm::{execute, queue};
 use futures::StreamExt;
+use genq_protocol::catalog::{LoraRef, LorasListParams, ModelsListParams};
 use genq_protocol::methods::{
-    DaemonStatus, JobsCancel, JobsEvents, JobsExport, JobsGet, JobsList, JobsRetry, NOTIFY_EVENT,
-    NOTIFY_RESYNC, ProvidersList, ResyncParams, Submit, SubmitParams, Subscribe, SubscribeParams,
+    CapabilitiesList, CategoriesList, DaemonStatus, Empty, JobsCancel, JobsEvents, JobsExport,
+    JobsGet, JobsList, JobsRetry, LorasGet, LorasList, ModelsList, NOTIFY_EVENT, NOTIFY_RESYNC,
+    ProvidersList, ResyncParams, Submit, SubmitParams, Subscribe, SubscribeParams, SuppliersList,
 };
 use genq_protocol::rpc::Notification;
-use genq_protocol::{Event, Method, Paths, Timestamp};
+use genq_protocol::{ErrorKind, Event, Method, Paths, Timestamp};
 use ratatui_image::picker::Picker;
 use std::io::Write;
 use std::time::Duration;
@@ -35,6 +41,8 @@ const TICK: Duration = Duration::from_millis(120);
 /// How long live events are gathered before the rows they touched are refetched.
 const DEBOUNCE: Duration = Duration::from_millis(150);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How long a LoRA listing may take before the gallery says so and offers a retry.
+const LORAS_TIMEOUT: Duration = Duration::from_secs(10);
 
 enum Msg {
     Action(Box<Action>),
@@ -49,6 +57,10 @@ struct Io {
     tx: mpsc::UnboundedSender<Msg>,
     tasks: JoinSet<()>,
     picker: Option<Picker>,
+    /// LoRA listings and cards, beside the main connection.
+    loras_link: SideLink,
+    /// Cover downloads, which can take long, on a connection of their own.
+    covers_link: SideLink,
 }
 
 pub async fn run(paths: Paths, autostart: bool) -> anyhow::Result<()> {
@@ -83,6 +95,8 @@ async fn event_loop(
     let (tx, mut rx) = mpsc::unbounded_channel();
     let version = client.daemon.version.clone();
     let mut io = Io {
+        loras_link: SideLink::new(paths.clone(), "genq-tui-loras"),
+        covers_link: SideLink::new(paths.clone(), "genq-tui-covers"),
         paths,
         client: Some(client),
         notes: Some(notes),
@@ -185,6 +199,10 @@ fn term_action(app: &App, ev: TermEvent) -> Option<Action> {
         TermEvent::Mouse(m) => match m.kind {
             MouseEventKind::ScrollDown => Some(Action::Ui(UiAction::Down)),
             MouseEventKind::ScrollUp => Some(Action::Ui(UiAction::Up)),
+            MouseEventKind::Down(MouseButton::Left) => Some(Action::Click {
+                col: m.column,
+                row: m.row,
+            }),
             _ => None,
         },
         _ => None,
@@ -296,11 +314,9 @@ impl Io {
     {
         let tx = self.tx.clone();
         let Some(client) = self.client.clone() else {
-            let _ = tx.send(Msg::action(fail(CallError {
-                message: "not connected to the daemon".into(),
-                field: None,
-                allowed: None,
-            })));
+            let _ = tx.send(Msg::action(fail(CallError::local(
+                "not connected to the daemon",
+            ))));
             return;
         };
         self.tasks.spawn(async move {
@@ -309,6 +325,78 @@ impl Io {
                 // The closed notification channel reports the lost connection once.
                 Err(ClientError::Disconnected) => return,
                 Err(e) => fail(call_error(&e)),
+            };
+            let _ = tx.send(Msg::action(action));
+        });
+    }
+
+    /// The four catalog lists in one task, reported together.
+    fn fetch_catalog(&mut self) {
+        let tx = self.tx.clone();
+        let Some(client) = self.client.clone() else {
+            return;
+        };
+        self.tasks.spawn(async move {
+            let models = ModelsListParams {
+                include_removed: true,
+                ..ModelsListParams::default()
+            };
+            let action = match client.call::<ModelsList>(models).await {
+                Err(ClientError::Disconnected) => return,
+                Err(e) => Action::CatalogFailed(call_error(&e)),
+                Ok(models) => {
+                    // Lists an older daemon lacks are simply empty.
+                    let suppliers = client.call::<SuppliersList>(Empty {}).await;
+                    let categories = client.call::<CategoriesList>(Empty {}).await;
+                    let capabilities = client.call::<CapabilitiesList>(Empty {}).await;
+                    Action::CatalogLoaded(Box::new(CatalogData {
+                        models,
+                        suppliers: suppliers.unwrap_or_default(),
+                        categories: categories.unwrap_or_default(),
+                        capabilities: capabilities.unwrap_or_default(),
+                    }))
+                }
+            };
+            let _ = tx.send(Msg::action(action));
+        });
+    }
+
+    /// One page of `loras.list`. A listing (not a cover download) that takes longer than
+    /// [`LORAS_TIMEOUT`] is reported as a timeout; the user can retry.
+    fn fetch_loras(&mut self, generation: u64, params: LorasListParams) {
+        let tx = self.tx.clone();
+        let page = params.page.unwrap_or(1);
+        let covers = params.download_covers;
+        let fail = move |error| Action::LorasFailed {
+            generation,
+            page,
+            covers,
+            error,
+        };
+        let link = if covers {
+            self.covers_link.clone()
+        } else {
+            self.loras_link.clone()
+        };
+        self.tasks.spawn(async move {
+            let call = link.call::<LorasList>(params);
+            let reply = if covers {
+                Ok(call.await)
+            } else {
+                tokio::time::timeout(LORAS_TIMEOUT, call).await
+            };
+            let action = match reply {
+                Err(_) => fail(CallError {
+                    kind: Some(ErrorKind::Timeout),
+                    ..CallError::local(format!("no answer within {} s", LORAS_TIMEOUT.as_secs()))
+                }),
+                Ok(Err(e)) => fail(call_error(&e)),
+                Ok(Ok(result)) => Action::LorasLoaded {
+                    generation,
+                    page,
+                    covers,
+                    result,
+                },
             };
             let _ = tx.send(Msg::action(action));
         });
@@ -379,11 +467,7 @@ impl Io {
                     let shown = path.display().to_string();
                     let fail = |what: String, message: String| Action::CallFailed {
                         what,
-                        error: CallError {
-                            message,
-                            field: None,
-                            allowed: None,
-                        },
+                        error: CallError::local(message),
                     };
                     let action = match client.call::<JobsExport>((&id).into()).await {
                         Err(ClientError::Disconnected) => return,
@@ -467,6 +551,48 @@ impl Io {
                     if let Ok(p) = loaded {
                         let _ = tx.send(Msg::action(Action::PreviewReady(p)));
                     }
+                });
+            }
+            Command::FetchCatalog => self.fetch_catalog(),
+            Command::FetchLoras { generation, params } => self.fetch_loras(generation, params),
+            Command::LoadCover {
+                id,
+                path,
+                cols,
+                rows,
+            } => {
+                let Some(picker) = self.picker.clone() else {
+                    return Ok(());
+                };
+                let tx = self.tx.clone();
+                self.tasks.spawn(async move {
+                    let loaded = tokio::task::spawn_blocking(move || {
+                        preview::encode(&picker, &path, cols, rows)
+                    })
+                    .await;
+                    if let Ok(result) = loaded {
+                        let _ = tx.send(Msg::action(Action::CoverReady(Cover { id, result })));
+                    }
+                });
+            }
+            Command::FetchLoraCard(id) => {
+                let tx = self.tx.clone();
+                let link = self.loras_link.clone();
+                self.tasks.spawn(async move {
+                    let action = match link
+                        .call::<LorasGet>(LoraRef {
+                            id: id.clone(),
+                            source: None,
+                        })
+                        .await
+                    {
+                        Ok(card) => Action::LoraCardLoaded(card),
+                        Err(e) => Action::LoraCardFailed {
+                            id,
+                            error: call_error(&e),
+                        },
+                    };
+                    let _ = tx.send(Msg::action(action));
                 });
             }
             Command::Suspend => {

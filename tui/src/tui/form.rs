@@ -2,7 +2,7 @@
 //! against the provider's ranges before anything is sent. Errors are keyed by field so they
 //! can be shown next to it, including the daemon's `invalid_params` replies.
 
-use crate::tui::catalog::{self, PROVIDERS, ProviderInfo, SEED_MAX};
+use crate::tui::catalog::{Choices, Limits, ModelChoice, ProviderChoice, SizeLimit};
 use genq_protocol::{JobSpec, Lora, Size};
 use ratatui_textarea::TextArea;
 use std::collections::BTreeMap;
@@ -75,6 +75,8 @@ impl Field {
 }
 
 pub struct SubmitForm {
+    /// What the pickers offer: the daemon's catalog, or the built-in list until it arrives.
+    pub choices: Choices,
     pub provider: usize,
     pub model: usize,
     pub focus: Field,
@@ -84,34 +86,83 @@ pub struct SubmitForm {
     pub sending: bool,
     /// The job this form re-runs, for the title.
     pub rerun_of: Option<String>,
+    /// The user moved a picker (so a catalog arriving later keeps their choice).
+    pub touched: bool,
 }
 
 impl Default for SubmitForm {
     fn default() -> Self {
+        SubmitForm::new(Choices::builtin())
+    }
+}
+
+impl SubmitForm {
+    /// An empty form with the default text-to-image model pre-selected.
+    pub fn new(choices: Choices) -> SubmitForm {
+        let (provider, model) = choices.default_for("text_to_image");
         let mut form = SubmitForm {
-            provider: 0,
-            model: 0,
+            choices,
+            provider,
+            model,
             focus: Field::Prompt,
             texts: BTreeMap::new(),
             errors: BTreeMap::new(),
             sending: false,
             rerun_of: None,
+            touched: false,
         };
         for f in Field::ALL.into_iter().filter(|f| f.is_text()) {
             form.texts.insert(f, TextArea::default());
         }
         form
     }
-}
 
-impl SubmitForm {
-    pub fn info(&self) -> &'static ProviderInfo {
-        &PROVIDERS[self.provider.min(PROVIDERS.len() - 1)]
+    pub fn provider_choice(&self) -> &ProviderChoice {
+        let n = self.choices.providers.len().max(1);
+        &self.choices.providers[self.provider.min(n - 1)]
     }
 
-    pub fn model_name(&self) -> &'static str {
-        let models = self.info().models;
-        models.get(self.model).copied().unwrap_or("")
+    pub fn model_choice(&self) -> Option<&ModelChoice> {
+        self.provider_choice().models.get(self.model)
+    }
+
+    pub fn provider_name(&self) -> &str {
+        &self.provider_choice().name
+    }
+
+    pub fn model_name(&self) -> &str {
+        self.model_choice().map_or("", |m| m.id.as_str())
+    }
+
+    /// What the selected model accepts.
+    pub fn limits(&self) -> Limits {
+        self.model_choice()
+            .map(|m| m.limits.clone())
+            .unwrap_or_default()
+    }
+
+    /// Replaces what the pickers offer, keeping the provider and model picked when the new
+    /// list has them (else the provider's default model).
+    pub fn set_choices(&mut self, choices: Choices) {
+        let provider = self.provider_name().to_string();
+        let model = self.model_name().to_string();
+        // A form nobody touched follows the catalog's default; a choice made stays.
+        let keep = self.touched || self.rerun_of.is_some();
+        self.choices = choices;
+        let (p, m) = match self.choices.provider_index(&provider).filter(|_| keep) {
+            Some(p) => {
+                let prov = &self.choices.providers[p];
+                let m = prov
+                    .models
+                    .iter()
+                    .position(|x| x.id == model)
+                    .unwrap_or_else(|| prov.default_model());
+                (p, m)
+            }
+            None => self.choices.default_for("text_to_image"),
+        };
+        self.provider = p;
+        self.model = m;
     }
 
     pub fn text(&self, field: Field) -> String {
@@ -159,13 +210,15 @@ impl SubmitForm {
         };
         match self.focus {
             Field::Provider => {
-                self.provider = step(self.provider, PROVIDERS.len());
-                self.model = 0;
+                self.provider = step(self.provider, self.choices.providers.len().max(1));
+                self.model = self.provider_choice().default_model();
+                self.touched = true;
                 true
             }
             Field::Model => {
-                let n = self.info().models.len().max(1);
+                let n = self.provider_choice().models.len().max(1);
                 self.model = step(self.model, n);
+                self.touched = true;
                 true
             }
             _ => false,
@@ -191,10 +244,11 @@ impl SubmitForm {
     /// Checks every field and builds the spec, or records errors by field.
     pub fn validate(&mut self) -> Option<JobSpec> {
         self.errors.clear();
-        let info = self.info();
+        let limits = self.limits();
+        let name = self.provider_name().to_string();
         let mut spec = JobSpec {
-            provider: info.name.to_string(),
-            kind: Some(info.kind),
+            provider: name.clone(),
+            kind: self.model_choice().map(|m| m.kind),
             model: Some(self.model_name().to_string()).filter(|m| !m.is_empty()),
             ..JobSpec::default()
         };
@@ -205,8 +259,11 @@ impl SubmitForm {
         let prompt = self.text(Field::Prompt).trim().to_string();
         if prompt.is_empty() {
             err(Field::Prompt, "a prompt is required".into());
-        } else if prompt.chars().count() > 2000 {
-            err(Field::Prompt, "at most 2000 characters".into());
+        } else if prompt.chars().count() > limits.prompt_max {
+            err(
+                Field::Prompt,
+                format!("at most {} characters", limits.prompt_max),
+            );
         }
         spec.prompt = prompt;
         let negative = self.text(Field::Negative).trim().to_string();
@@ -215,44 +272,48 @@ impl SubmitForm {
         }
         let size = self.text(Field::Size).trim().to_string();
         if !size.is_empty() {
-            match (size.parse::<Size>(), info.side) {
-                (_, None) => err(Field::Size, format!("{} takes no size", info.name)),
+            match (size.parse::<Size>(), limits.size) {
+                (_, None) => err(Field::Size, format!("{} takes no size", self.model_label())),
                 (Err(e), _) => err(Field::Size, e),
-                (Ok(s), Some((lo, hi))) => {
-                    if s.width < lo || s.width > hi || s.height < lo || s.height > hi {
-                        err(Field::Size, format!("each side {lo}–{hi}"));
-                    } else {
-                        spec.size = Some(s);
-                    }
-                }
+                (Ok(s), Some(limit)) => match size_error(s, limit) {
+                    Some(e) => err(Field::Size, e),
+                    None => spec.size = Some(s),
+                },
             }
         }
         let steps = self.text(Field::Steps).trim().to_string();
         if !steps.is_empty() {
-            match (steps.parse::<u32>(), info.steps) {
-                (_, None) => err(Field::Steps, format!("{} takes no steps", info.name)),
+            match (steps.parse::<u32>(), limits.steps) {
+                (_, None) => err(
+                    Field::Steps,
+                    format!("{} takes no steps", self.model_label()),
+                ),
                 (Ok(n), Some((lo, hi))) if (lo..=hi).contains(&n) => spec.steps = Some(n),
                 (_, Some((lo, hi))) => err(Field::Steps, format!("a whole number {lo}–{hi}")),
             }
         }
         let guidance = self.text(Field::Guidance).trim().to_string();
         if !guidance.is_empty() {
-            match (guidance.parse::<f64>(), info.guidance) {
-                (_, None) => err(Field::Guidance, format!("{} takes no guidance", info.name)),
+            match (guidance.parse::<f64>(), limits.guidance) {
+                (_, None) => err(
+                    Field::Guidance,
+                    format!("{} takes no guidance", self.model_label()),
+                ),
                 (Ok(g), Some((lo, hi))) if g >= lo && g <= hi => spec.guidance = Some(g),
                 (_, Some((lo, hi))) => err(Field::Guidance, format!("a number {lo}–{hi}")),
             }
         }
         let seed = self.text(Field::Seed).trim().to_string();
         if !seed.is_empty() {
+            let (lo, hi) = limits.seed;
             match seed.parse::<i64>() {
-                Ok(s) if (0..=SEED_MAX).contains(&s) => spec.seed = Some(s),
-                _ => err(Field::Seed, format!("a whole number 0–{SEED_MAX}")),
+                Ok(s) if (lo..=hi).contains(&s) => spec.seed = Some(s),
+                _ => err(Field::Seed, format!("a whole number {lo}–{hi}")),
             }
         }
         let count = self.text(Field::Count).trim().to_string();
         if !count.is_empty() {
-            let (lo, hi) = info.count;
+            let (lo, hi) = limits.count;
             match count.parse::<u32>() {
                 Ok(n) if (lo..=hi).contains(&n) => spec.n = Some(n),
                 _ => err(Field::Count, format!("a whole number {lo}–{hi}")),
@@ -261,11 +322,12 @@ impl SubmitForm {
         match parse_loras(&self.text(Field::Loras)) {
             Err(e) => err(Field::Loras, e),
             Ok(loras) if loras.is_empty() => {}
-            Ok(_) if info.max_loras == 0 => {
-                err(Field::Loras, format!("{} takes no LoRAs", info.name))
-            }
-            Ok(loras) if loras.len() > info.max_loras => {
-                err(Field::Loras, format!("at most {} LoRAs", info.max_loras))
+            Ok(_) if limits.max_loras == 0 => err(
+                Field::Loras,
+                format!("{} takes no LoRAs", self.model_label()),
+            ),
+            Ok(loras) if loras.len() > limits.max_loras => {
+                err(Field::Loras, format!("at most {} LoRAs", limits.max_loras))
             }
             Ok(loras) => {
                 let sum: f64 = loras.iter().map(|l| l.weight).sum();
@@ -287,17 +349,20 @@ impl SubmitForm {
     }
 
     /// A form filled from an exported spec (re-run with edits).
-    pub fn from_spec(spec: &JobSpec, rerun_of: Option<String>) -> SubmitForm {
+    pub fn from_spec(spec: &JobSpec, rerun_of: Option<String>, choices: Choices) -> SubmitForm {
         let mut form = SubmitForm {
             rerun_of,
-            ..SubmitForm::default()
+            ..SubmitForm::new(choices)
         };
-        if let Some(i) = PROVIDERS.iter().position(|p| p.name == spec.provider) {
+        if let Some(i) = form.choices.provider_index(&spec.provider) {
             form.provider = i;
+            let models = &form.choices.providers[i].models;
+            form.model = match &spec.model {
+                Some(model) => models.iter().position(|m| &m.id == model).unwrap_or(0),
+                None => form.choices.providers[i].default_model(),
+            };
         }
-        if let (Some(model), Some(info)) = (&spec.model, catalog::provider(&spec.provider)) {
-            form.model = info.models.iter().position(|m| m == model).unwrap_or(0);
-        }
+        form.touched = true;
         form.set_text(Field::Prompt, &spec.prompt);
         let opt = |v: Option<String>| v.unwrap_or_default();
         form.set_text(Field::Negative, &opt(spec.negative_prompt.clone()));
@@ -313,6 +378,37 @@ impl SubmitForm {
             .collect();
         form.set_text(Field::Loras, &loras.join("\n"));
         form
+    }
+}
+
+impl SubmitForm {
+    /// `provider model`, for messages.
+    fn model_label(&self) -> String {
+        match self.model_name() {
+            "" => self.provider_name().to_string(),
+            m => format!("{} {m}", self.provider_name()),
+        }
+    }
+}
+
+/// Why `s` is outside `limit`, if it is.
+fn size_error(s: Size, limit: SizeLimit) -> Option<String> {
+    match limit {
+        SizeLimit::Sides(lo, hi) => {
+            let ok = |v: u32| (lo..=hi).contains(&v);
+            (!ok(s.width) || !ok(s.height)).then(|| format!("each side {lo}–{hi}"))
+        }
+        SizeLimit::Area { min, max, aspect } => {
+            let pixels = u64::from(s.width) * u64::from(s.height);
+            let ratio = f64::from(s.width) / f64::from(s.height.max(1));
+            if !(min..=max).contains(&pixels) {
+                Some(format!("width × height {min}–{max} pixels"))
+            } else if ratio > aspect + 1e-9 || ratio < 1.0 / aspect - 1e-9 {
+                Some(format!("aspect at most {}:1 either way", round3(aspect)))
+            } else {
+                None
+            }
+        }
     }
 }
 

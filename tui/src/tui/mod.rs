@@ -5,14 +5,17 @@
 
 pub mod action;
 pub mod app;
+pub mod browse;
 pub mod catalog;
 pub mod clipboard;
 pub mod command;
 pub mod event_loop;
 pub mod form;
+pub mod gallery;
 pub mod keymap;
 pub mod preview;
 pub mod screens;
+pub mod side_link;
 pub mod status_bar;
 pub mod terminal;
 pub mod theme;

@@ -142,10 +142,31 @@ impl fmt::Debug for Preview {
     }
 }
 
+/// An encoded LoRA cover, for the card with `id`.
+pub struct Cover {
+    pub id: String,
+    pub result: Result<Protocol, String>,
+}
+
+impl fmt::Debug for Cover {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cover")
+            .field("id", &self.id)
+            .field("ok", &self.result.is_ok())
+            .finish()
+    }
+}
+
 /// Decodes and scales `path` to fit `cols` × `rows` cells. Blocking: call it from
 /// `spawn_blocking`.
 pub fn load(picker: &Picker, id: JobId, path: String, cols: u16, rows: u16) -> Preview {
-    let result = image::ImageReader::open(&path)
+    let result = encode(picker, &path, cols, rows);
+    Preview { id, path, result }
+}
+
+/// Decodes `path` and encodes it for the terminal at `cols` × `rows` cells. Blocking.
+pub fn encode(picker: &Picker, path: &str, cols: u16, rows: u16) -> Result<Protocol, String> {
+    image::ImageReader::open(path)
         .map_err(|e| format!("cannot open {path}: {e}"))
         .and_then(|r| {
             r.with_guessed_format()
@@ -156,8 +177,7 @@ pub fn load(picker: &Picker, id: JobId, path: String, cols: u16, rows: u16) -> P
             picker
                 .new_protocol(img, Size::new(cols, rows), Resize::Fit(None))
                 .map_err(|e| format!("cannot encode a preview of {path}: {e}"))
-        });
-    Preview { id, path, result }
+        })
 }
 
 #[cfg(test)]

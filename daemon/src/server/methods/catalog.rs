@@ -137,7 +137,45 @@ impl From<CatalogError> for RpcError {
                 allowed,
             } => RpcError::invalid_params(field, format!("{field}: {message}"), allowed),
             CatalogError::Store(s) => s.into(),
+            e @ CatalogError::Network { .. } => RpcError::new(ErrorKind::Network, e.to_string()),
+            e @ CatalogError::Timeout { .. } => RpcError::new(ErrorKind::Timeout, e.to_string()),
+            e @ CatalogError::Auth { .. } => RpcError::new(ErrorKind::Auth, e.to_string()),
             other => RpcError::new(ErrorKind::Other, other.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalog_failures_keep_a_kind_a_client_can_explain() {
+        let kind = |e: CatalogError| RpcError::from(e).kind();
+        let url = "https://modelscope.cn/api/v1/dolphin/models".to_string();
+        assert_eq!(
+            kind(CatalogError::Network {
+                url: url.clone(),
+                message: "connection refused".into()
+            }),
+            ErrorKind::Network
+        );
+        assert_eq!(
+            kind(CatalogError::Timeout { url, secs: 20 }),
+            ErrorKind::Timeout
+        );
+        let auth = RpcError::from(CatalogError::Auth {
+            status: 401,
+            hint: "set a ModelScope key",
+        });
+        assert_eq!(auth.kind(), ErrorKind::Auth);
+        assert!(
+            auth.message.contains("(401); set a ModelScope key"),
+            "{auth}"
+        );
+        assert_eq!(
+            kind(CatalogError::Source("HTTP 500".into())),
+            ErrorKind::Other
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! URLs), the provider's request ids, the event timeline, and a preview of the first image
 //! output (a 3D job's rendered preview) when the terminal is wide enough.
 
-use crate::tui::app::{App, DetailView, PreviewState};
+use crate::tui::app::{App, DetailView, LoraLookup, PreviewState};
 use crate::tui::screens::CHROME_ROWS;
 use crate::tui::theme;
 use genq_protocol::{Event, EventBody, Job, JobKind, Output, Timestamp};
@@ -48,7 +48,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     };
     let title = format!(" Job {} ", detail.id.short());
     let lines = match &detail.job {
-        Some(job) => lines(job, detail, app.now),
+        Some(job) => {
+            let mut out = lines(job, detail, app.now);
+            out.extend(lora_lines(job, app));
+            out
+        }
         None => vec![Line::styled("loading…", theme::dim())],
     };
     let max_scroll = (lines.len() as u16).saturating_sub(main.height.saturating_sub(2));
@@ -323,4 +327,40 @@ fn event_line(e: &Event) -> Line<'static> {
         Span::styled(format!("{} ", clock(e.at)), theme::dim()),
         Span::styled(what, style),
     ])
+}
+
+/// The LoRAs the job used, with their cards (`loras.get`); `l` opens the marked one on the
+/// LoRAs screen, `L` moves the mark.
+fn lora_lines(job: &Job, app: &App) -> Vec<Line<'static>> {
+    let loras = &job.params.loras;
+    if loras.is_empty() {
+        return Vec::new();
+    }
+    let mut out = vec![section("LoRAs used (l opens, L next)")];
+    let current = app.detail_lora % loras.len();
+    for (i, l) in loras.iter().enumerate() {
+        let marker = if i == current { "▸" } else { " " };
+        let mut head = vec![Span::styled(
+            format!("{marker} {} × {}", l.repo, l.weight),
+            Style::new().fg(Color::Cyan),
+        )];
+        let mut more = Vec::new();
+        match app.lora_cards.get(&l.repo) {
+            Some(LoraLookup::Found(card)) => {
+                let author = card.author.as_deref().unwrap_or("unknown author");
+                head.push(Span::raw(format!("  {} by {author}", card.title)));
+                more.push(Line::styled(format!("   {}", card.page_url), theme::dim()));
+            }
+            Some(LoraLookup::Failed(e)) => more.push(Line::styled(
+                format!("   card unavailable: {e}"),
+                theme::dim(),
+            )),
+            Some(LoraLookup::Loading) | None => {
+                head.push(Span::styled("  loading card…", theme::dim()))
+            }
+        }
+        out.push(Line::from(head));
+        out.extend(more);
+    }
+    out
 }

@@ -14,6 +14,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         Screen::Jobs | Screen::Help => Context::Jobs,
         Screen::Detail => Context::Detail,
         Screen::Submit => Context::Submit,
+        Screen::Models => Context::Models,
+        Screen::Loras => Context::Loras,
     };
     let mut lines = Vec::new();
     for c in [ctx, Context::Global] {

@@ -5,6 +5,8 @@ pub mod confirm;
 pub mod detail;
 pub mod help;
 pub mod jobs;
+pub mod loras;
+pub mod models;
 pub mod submit;
 
 use crate::tui::action::UiAction;
@@ -34,6 +36,8 @@ pub fn draw(frame: &mut Frame, app: &App) {
         Screen::Jobs => jobs::draw(frame, body, app),
         Screen::Detail => detail::draw(frame, body, app),
         Screen::Submit => submit::draw(frame, body, app),
+        Screen::Models => models::draw(frame, body, app),
+        Screen::Loras => loras::draw(frame, body, app),
         Screen::Help => help::draw(frame, body, app),
     }
     draw_hints(frame, hints, app);
@@ -43,26 +47,66 @@ pub fn draw(frame: &mut Frame, app: &App) {
     }
 }
 
+/// The tabs of the tab line, in order, with their number keys.
+const TABS: [(&str, &str, Screen); 5] = [
+    ("1", "Jobs", Screen::Jobs),
+    ("2", "Detail", Screen::Detail),
+    ("3", "Submit", Screen::Submit),
+    ("4", "Models", Screen::Models),
+    ("5", "LoRAs", Screen::Loras),
+];
+
+/// Width of the `genq ` prefix before the tabs.
+const TABS_START: u16 = 5;
+
+/// Terminals narrower than this show only the current tab's name.
+const TABS_FULL_WIDTH: u16 = 80;
+
+/// The tab labels for a terminal `width` wide with `current` on screen.
+fn tab_labels(width: u16, current: Screen) -> impl Iterator<Item = (String, Screen)> {
+    TABS.iter().map(move |(n, name, screen)| {
+        let label = if width >= TABS_FULL_WIDTH || *screen == current {
+            format!(" {n} {name} ")
+        } else {
+            format!(" {n} ")
+        };
+        (label, *screen)
+    })
+}
+
+/// The screen shown in the tab line (help shows the tab it was opened from).
+fn current_tab(app: &App) -> Screen {
+    if app.screen == Screen::Help {
+        app.help_for
+    } else {
+        app.screen
+    }
+}
+
+/// The screen whose tab is at column `col` of the tab line.
+pub fn tab_at(col: u16, app: &App) -> Option<Screen> {
+    let mut x = TABS_START;
+    for (label, screen) in tab_labels(app.size.0, current_tab(app)) {
+        let w = label.chars().count() as u16;
+        if (x..x + w).contains(&col) {
+            return Some(screen);
+        }
+        x += w;
+    }
+    None
+}
+
 fn draw_tabs(frame: &mut Frame, area: Rect, app: &App) {
-    let tab = |n: &str, name: &str, on: bool| {
-        let style = if on {
+    let current = current_tab(app);
+    let mut spans = vec![Span::styled("genq ", theme::title())];
+    spans.extend(tab_labels(area.width, current).map(|(label, screen)| {
+        let style = if screen == current {
             Style::new().add_modifier(Modifier::BOLD | Modifier::REVERSED)
         } else {
             Style::new()
         };
-        Span::styled(format!(" {n} {name} "), style)
-    };
-    let current = if app.screen == Screen::Help {
-        app.help_for
-    } else {
-        app.screen
-    };
-    let mut spans = vec![
-        Span::styled("genq ", theme::title()),
-        tab("1", "Jobs", current == Screen::Jobs),
-        tab("2", "Detail", current == Screen::Detail),
-        tab("3", "Submit", current == Screen::Submit),
-    ];
+        Span::styled(label, style)
+    }));
     if let Connection::Reconnecting { attempt, delay_ms } = &app.conn {
         let text = if *attempt == 0 {
             " ⟳ daemon connection lost, reconnecting… ".to_string()
@@ -84,7 +128,7 @@ fn draw_tabs(frame: &mut Frame, area: Rect, app: &App) {
 fn draw_hints(frame: &mut Frame, area: Rect, app: &App) {
     let ctx = app.context();
     if ctx == Context::Search {
-        let text = app.jobs.search_input.as_deref().unwrap_or("");
+        let text = app.search_input().map_or("", String::as_str);
         let line = Line::from(vec![
             Span::styled("/", theme::title()),
             Span::raw(text.to_string()),

@@ -1,6 +1,7 @@
 //! The submit form: pickers, text fields, and each field's error or allowed range beside it.
 
 use crate::tui::app::App;
+use crate::tui::catalog::SizeLimit;
 use crate::tui::form::{Field, SubmitForm};
 use crate::tui::theme;
 use ratatui::Frame;
@@ -41,30 +42,48 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
 
 /// What a field accepts for the current provider, shown when it has no error.
 fn hint(form: &SubmitForm, field: Field) -> String {
-    let info = form.info();
+    let limits = form.limits();
     match field {
-        Field::Provider | Field::Model => "←/→".into(),
+        Field::Provider => {
+            if form.choices.from_daemon {
+                "←/→".into()
+            } else {
+                "←/→ (built-in list)".into()
+            }
+        }
+        Field::Model => match form.model_choice() {
+            Some(m) if !m.default_for.is_empty() => "←/→ default".into(),
+            _ => "←/→".into(),
+        },
         Field::Prompt => "required".into(),
         Field::Negative => String::new(),
-        Field::Size => match info.side {
-            Some((lo, hi)) => format!("WxH, {lo}–{hi}"),
+        Field::Size => match limits.size {
+            Some(SizeLimit::Sides(lo, hi)) => format!("WxH, {lo}–{hi}"),
+            Some(SizeLimit::Area { min, max, .. }) => {
+                format!("WxH, {}–{} MP", megapixels(min), megapixels(max))
+            }
             None => "n/a".into(),
         },
-        Field::Steps => match info.steps {
+        Field::Steps => match limits.steps {
             Some((lo, hi)) => format!("{lo}–{hi}"),
             None => "n/a".into(),
         },
-        Field::Guidance => match info.guidance {
+        Field::Guidance => match limits.guidance {
             Some((lo, hi)) => format!("{lo}–{hi}"),
             None => "n/a".into(),
         },
-        Field::Seed => "0–2147483647".into(),
-        Field::Count => format!("{}–{}", info.count.0, info.count.1),
-        Field::Loras => match info.max_loras {
+        Field::Seed => format!("{}–{}", limits.seed.0, limits.seed.1),
+        Field::Count => format!("{}–{}", limits.count.0, limits.count.1),
+        Field::Loras => match limits.max_loras {
             0 => "n/a".into(),
             n => format!("repo:weight, ≤{n}, Ctrl-N"),
         },
     }
+}
+
+fn megapixels(pixels: u64) -> String {
+    let mp = pixels as f64 / 1_000_000.0;
+    format!("{}", (mp * 100.0).round() / 100.0)
 }
 
 fn draw_field(frame: &mut Frame, area: Rect, form: &SubmitForm, field: Field) {
@@ -102,7 +121,7 @@ fn draw_field(frame: &mut Frame, area: Rect, form: &SubmitForm, field: Field) {
     match field {
         Field::Provider | Field::Model => {
             let value = if field == Field::Provider {
-                form.info().name
+                form.provider_name()
             } else {
                 form.model_name()
             };

@@ -213,6 +213,7 @@ fn submit_screen_with_errors() {
         app.form.set_text(Field::Loras, "a/b:0.5\nc/d:0.9");
         app.update(Action::Ui(UiAction::FormSubmit));
         app.update(Action::SubmitFailed(CallError {
+            kind: None,
             message: "seed: out of range".into(),
             field: Some("spec.seed".into()),
             allowed: Some("0–2147483647".into()),

@@ -238,7 +238,7 @@ fn provider_picker_changes_the_ranges_checked() {
     app.key(code(KeyCode::BackTab));
     assert_eq!(app.form.focus, Field::Provider);
     app.key(code(KeyCode::Right));
-    assert_eq!(app.form.info().name, "dashscope");
+    assert_eq!(app.form.provider_name(), "dashscope");
     app.key(code(KeyCode::Tab));
     app.key(code(KeyCode::Right));
     assert_eq!(app.form.model_name(), "wan2.2-t2i-plus");
@@ -256,6 +256,7 @@ fn daemon_invalid_params_lands_next_to_its_field() {
     typed(&mut app, "a castle");
     app.key(ctrl('s'));
     app.update(Action::SubmitFailed(CallError {
+        kind: None,
         message: "spec.loras[1].weight: must be within range".into(),
         field: Some("spec.loras[1].weight".into()),
         allowed: Some("0–1".into()),

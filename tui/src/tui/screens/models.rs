@@ -1,0 +1,258 @@
+//! The models screen: suppliers → models (capabilities, type, default marker, state) and
+//! the selected model's parameters; `v` shows the category tree and the default model of
+//! each capability instead.
+
+use crate::tui::app::App;
+use crate::tui::theme;
+use genq_protocol::catalog::{Category, Model, ModelParam};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, Wrap};
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
+    if !app.catalog_loaded {
+        frame.render_widget(
+            Paragraph::new("loading the catalog from the daemon…")
+                .style(theme::dim())
+                .block(Block::bordered().title(" Models ")),
+            area,
+        );
+        return;
+    }
+    if app.models_view.tree {
+        draw_tree(frame, area, app);
+    } else {
+        draw_models(frame, area, app);
+    }
+}
+
+fn draw_models(frame: &mut Frame, area: Rect, app: &App) {
+    let suppliers = app.catalog_suppliers();
+    let wide = area.width >= 80;
+    let [left, right] = Layout::horizontal([
+        Constraint::Length(if wide { 22 } else { 14 }),
+        Constraint::Fill(1),
+    ])
+    .areas(area);
+    let lines: Vec<Line> = suppliers
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let mut style = if s.active { Style::new() } else { theme::dim() };
+            if i == app.models_view.supplier {
+                style = style.add_modifier(Modifier::REVERSED);
+            }
+            let label = if s.active {
+                s.name.clone()
+            } else {
+                format!("{} (off)", s.name)
+            };
+            Line::styled(label, style)
+        })
+        .collect();
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(" Suppliers ")),
+        left,
+    );
+
+    let models = app.supplier_models();
+    let selected = app.models_view.model;
+    let params_h = (right.height / 2).max(4);
+    let [top, bottom] =
+        Layout::vertical([Constraint::Fill(1), Constraint::Length(params_h)]).areas(right);
+    let block = Block::bordered()
+        .title(" Models ")
+        .title_top(Line::from(format!(" {} ", models.len())).right_aligned());
+    let inner = block.inner(top);
+    frame.render_widget(block, top);
+    if models.is_empty() {
+        frame.render_widget(
+            Paragraph::new("no models for this supplier").style(theme::dim()),
+            inner,
+        );
+    } else {
+        let visible = inner.height.saturating_sub(1).max(1) as usize;
+        let first = selected.saturating_sub(visible - 1);
+        let rows: Vec<Row> = models
+            .iter()
+            .enumerate()
+            .skip(first)
+            .take(visible)
+            .map(|(i, m)| {
+                let row = model_row(m, wide);
+                if i == selected {
+                    row.style(theme::selected())
+                } else if m.removed || !m.active {
+                    row.style(theme::dim())
+                } else {
+                    row
+                }
+            })
+            .collect();
+        let mut widths = vec![Constraint::Length(1), Constraint::Fill(3)];
+        let mut header = vec!["", "model"];
+        if wide {
+            widths.push(Constraint::Length(20));
+            header.push("type");
+        }
+        widths.extend([Constraint::Fill(2), Constraint::Length(7)]);
+        header.extend(["capabilities", "state"]);
+        frame.render_widget(
+            Table::new(rows, widths)
+                .header(Row::new(header).style(theme::dim()))
+                .column_spacing(1),
+            inner,
+        );
+    }
+    draw_params(frame, bottom, models.get(selected).copied(), wide);
+}
+
+fn model_row(m: &Model, wide: bool) -> Row<'static> {
+    let star = if m.default_for.is_empty() { " " } else { "★" };
+    let mut cells = vec![
+        Cell::from(star).style(Style::new().fg(Color::Yellow)),
+        Cell::from(m.id.clone()),
+    ];
+    if wide {
+        cells.push(Cell::from(format!("{}/{}", m.kind, m.sub_type)));
+    }
+    cells.push(Cell::from(m.capabilities.join(",")));
+    let state = if m.removed {
+        "removed"
+    } else if m.active {
+        "active"
+    } else {
+        "off"
+    };
+    cells.push(Cell::from(state));
+    Row::new(cells)
+}
+
+fn draw_params(frame: &mut Frame, area: Rect, model: Option<&Model>, wide: bool) {
+    let Some(m) = model else {
+        frame.render_widget(Block::bordered().title(" Parameters "), area);
+        return;
+    };
+    let mut title = format!(" {} ", m.key);
+    if !m.default_for.is_empty() {
+        title.push_str(&format!("· default for {} ", m.default_for.join(", ")));
+    }
+    if let Some(f) = &m.lora_family {
+        title.push_str(&format!("· LoRAs: {f} "));
+    }
+    let block = Block::bordered().title(title);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let rows: Vec<Row> = m.params.iter().map(|p| param_row(p, wide)).collect();
+    let mut widths = vec![
+        Constraint::Length(16),
+        Constraint::Length(6),
+        Constraint::Length(8),
+        Constraint::Fill(1),
+    ];
+    if !wide {
+        widths[0] = Constraint::Length(12);
+    }
+    frame.render_widget(
+        Table::new(rows, widths)
+            .header(
+                Row::new(vec!["parameter", "type", "default", "range / allowed"])
+                    .style(theme::dim()),
+            )
+            .column_spacing(1),
+        inner,
+    );
+}
+
+fn number(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        format!("{}", (x * 1000.0).round() / 1000.0)
+    }
+}
+
+fn param_row(p: &ModelParam, wide: bool) -> Row<'static> {
+    let range = if !p.allowed.is_empty() {
+        p.allowed.join(" | ")
+    } else {
+        match (p.min, p.max) {
+            (Some(lo), Some(hi)) => format!("{}–{}", number(lo), number(hi)),
+            (None, Some(hi)) => format!("≤ {}", number(hi)),
+            (Some(lo), None) => format!("≥ {}", number(lo)),
+            (None, None) => String::new(),
+        }
+    };
+    let range = if wide && !p.description.is_empty() {
+        format!("{range} ({})", p.description)
+    } else {
+        range
+    };
+    let default = p
+        .default
+        .as_ref()
+        .map(|v| match v {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .unwrap_or_default();
+    Row::new(vec![
+        Cell::from(p.name.clone()),
+        Cell::from(p.kind.as_str()),
+        Cell::from(default),
+        Cell::from(range),
+    ])
+}
+
+fn draw_tree(frame: &mut Frame, area: Rect, app: &App) {
+    let [left, right] = Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(area);
+    let mut lines = Vec::new();
+    for c in &app.catalog.categories {
+        tree_lines(c, 0, &mut lines);
+    }
+    if lines.is_empty() {
+        lines.push(Line::styled("no categories", theme::dim()));
+    }
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(" Categories ")),
+        left,
+    );
+    let mut lines = Vec::new();
+    for cap in &app.catalog.capabilities {
+        lines.push(Line::from(vec![
+            Span::styled(cap.name.clone(), theme::title()),
+            Span::styled(
+                format!(
+                    " {}→{}",
+                    cap.input_types.join("+"),
+                    cap.output_types.join("+")
+                ),
+                theme::dim(),
+            ),
+        ]));
+        let default = cap.default_model.as_deref().unwrap_or("(none)");
+        lines.push(Line::from(format!("  ★ {default}")));
+    }
+    if lines.is_empty() {
+        lines.push(Line::styled("no capabilities", theme::dim()));
+    }
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(Block::bordered().title(" Default per capability ")),
+        right,
+    );
+}
+
+fn tree_lines(c: &Category, depth: usize, out: &mut Vec<Line<'static>>) {
+    let indent = "  ".repeat(depth);
+    out.push(Line::from(vec![
+        Span::raw(format!("{indent}▸ {}", c.display_name)),
+        Span::styled(format!(" ({})", c.models.len()), theme::dim()),
+    ]));
+    for child in &c.children {
+        tree_lines(child, depth + 1, out);
+    }
+}
