@@ -10,7 +10,7 @@ use crate::tui::keymap::{Context, Keymap};
 use crate::tui::preview::Preview;
 use crate::tui::screens;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use genq_protocol::catalog::{LoraCard, LoraSort};
+use genq_protocol::catalog::{LoraCard, LoraSort, LoraSource};
 use genq_protocol::methods::{ListParams, Sort, StatusResult};
 use genq_protocol::{Event, EventBody, Job, JobId, JobState, Timestamp};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -651,8 +651,15 @@ impl App {
                 _ => vec![Command::FetchCatalog],
             },
             A::FilterBase => {
-                let n = crate::tui::gallery::BASES.len();
+                let n = crate::tui::gallery::bases(self.gallery.source).len();
                 self.gallery.base = (self.gallery.base + 1) % n;
+                self.gallery_restart()
+            }
+            A::NextSource => {
+                let all = LoraSource::ALL;
+                let at = all.iter().position(|s| *s == self.gallery.source);
+                self.gallery.source = all[at.map_or(0, |i| (i + 1) % all.len())];
+                self.gallery.base = 0;
                 self.gallery_restart()
             }
             A::MarkLora => {

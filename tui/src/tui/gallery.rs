@@ -4,7 +4,7 @@
 
 use crate::tui::action::CallError;
 use genq_protocol::ErrorKind;
-use genq_protocol::catalog::{LoraCard, LoraSort, LorasListParams};
+use genq_protocol::catalog::{LoraCard, LoraSort, LoraSource, LorasListParams};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Cards asked of `loras.list` per page.
@@ -14,7 +14,8 @@ pub const MAX_MARKS: usize = 6;
 /// Cover thumbnails kept decoded; older ones are dropped (and re-encoded when seen again).
 pub const COVER_CACHE: usize = 120;
 
-/// The base-model filters `b` cycles through (`sub_vision_foundation` values; `None` = all).
+/// The base-model filters `b` cycles through on ModelScope (`sub_vision_foundation` values;
+/// `None` = all).
 pub const BASES: &[Option<&str>] = &[
     None,
     Some("QWEN_IMAGE_2512"),
@@ -26,6 +27,46 @@ pub const BASES: &[Option<&str>] = &[
     Some("FLUX2_DEV"),
     Some("SD_XL"),
 ];
+
+/// Civitai's `baseModels` values `b` cycles through.
+pub const CIVITAI_BASES: &[Option<&str>] = &[
+    None,
+    Some("Qwen"),
+    Some("ZImageTurbo"),
+    Some("Flux.1 D"),
+    Some("Flux.2 D"),
+    Some("SDXL 1.0"),
+    Some("Illustrious"),
+    Some("Pony"),
+];
+
+/// Hugging Face base repositories `b` cycles through.
+pub const HF_BASES: &[Option<&str>] = &[
+    None,
+    Some("Qwen/Qwen-Image"),
+    Some("Tongyi-MAI/Z-Image-Turbo"),
+    Some("black-forest-labs/FLUX.1-dev"),
+    Some("black-forest-labs/FLUX.2-dev"),
+    Some("stabilityai/stable-diffusion-xl-base-1.0"),
+];
+
+/// The base filters of a source.
+pub fn bases(source: LoraSource) -> &'static [Option<&'static str>] {
+    match source {
+        LoraSource::Modelscope => BASES,
+        LoraSource::Civitai => CIVITAI_BASES,
+        LoraSource::Huggingface => HF_BASES,
+    }
+}
+
+/// A source's name as people write it.
+pub fn source_name(source: LoraSource) -> &'static str {
+    match source {
+        LoraSource::Modelscope => "ModelScope",
+        LoraSource::Civitai => "Civitai",
+        LoraSource::Huggingface => "Hugging Face",
+    }
+}
 
 /// Why the gallery has no (more) cards, as the screen explains it.
 #[derive(Clone, Debug, PartialEq)]
@@ -50,12 +91,16 @@ impl GalleryError {
         }
     }
 
-    /// The headline and what to do about it.
-    pub fn explain(&self) -> (&'static str, String) {
+    /// The headline and what to do about it, for a listing from `source`.
+    pub fn explain(&self, source: LoraSource) -> (&'static str, String) {
         match self {
             GalleryError::Network(m) => (
                 "No network: the LoRA catalog cannot be reached.",
                 format!("{m}\nPress r to retry."),
+            ),
+            GalleryError::Auth(m) if source != LoraSource::Modelscope => (
+                "The LoRA source refused the request.",
+                format!("{m}\nThen press r to retry."),
             ),
             GalleryError::Auth(m) => (
                 "The LoRA catalog refused the ModelScope key.",
@@ -101,7 +146,9 @@ pub struct Gallery {
     pub keyword: String,
     /// The search being typed, while the `/` prompt is open.
     pub search_input: Option<String>,
-    /// Index into [`BASES`].
+    /// Where the cards come from; `S` cycles it.
+    pub source: LoraSource,
+    /// Index into the source's [`bases`].
     pub base: usize,
     pub sort: LoraSort,
     /// Tags requests so a reply for an old search, filter or sort is dropped.
@@ -151,7 +198,8 @@ impl Gallery {
     }
 
     pub fn base_filter(&self) -> Option<&'static str> {
-        BASES[self.base.min(BASES.len() - 1)]
+        let bases = bases(self.source);
+        bases[self.base.min(bases.len() - 1)]
     }
 
     pub fn is_marked(&self, id: &str) -> bool {
@@ -160,6 +208,7 @@ impl Gallery {
 
     pub fn params(&self, page: u32, covers: bool) -> LorasListParams {
         LorasListParams {
+            source: self.source,
             keyword: Some(self.keyword.clone()).filter(|k| !k.is_empty()),
             base: self.base_filter().map(str::to_string),
             sort: self.sort,
@@ -243,6 +292,13 @@ impl Gallery {
         if let Some(i) = self.marked.iter().position(|c| c.id == card.id) {
             self.marked.remove(i);
             return Ok(false);
+        }
+        if card.source != LoraSource::Modelscope.as_str() {
+            let name = LoraSource::parse(&card.source)
+                .map_or(card.source.clone(), |s| source_name(s).to_string());
+            return Err(format!(
+                "{name} LoRAs are for browsing: jobs take ModelScope LoRAs (S switches the source)"
+            ));
         }
         if self.marked.len() >= MAX_MARKS {
             return Err(format!(

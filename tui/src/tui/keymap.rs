@@ -341,6 +341,12 @@ impl Default for Keymap {
                 "filter: next base model",
             ),
             b(Loras, Key::ch('s'), A::ToggleSort, "sort downloads/newest"),
+            b(
+                Loras,
+                Key::ch('S'),
+                A::NextSource,
+                "source: ModelScope, Civitai, Hugging Face",
+            ),
             b(Loras, Key::ch('r'), A::Refresh, "retry / refresh"),
             b(Loras, Key::plain(K::Esc), A::Back, "clear search / back"),
             b(Loras, Key::ch('l'), A::PickNext, "next card"),

@@ -6,7 +6,7 @@ use crate::tui::app::App;
 use crate::tui::gallery::{self, CoverState, PAGE_SIZE};
 use crate::tui::screens::CHROME_ROWS;
 use crate::tui::theme;
-use genq_protocol::catalog::{LoraCard, LoraSort};
+use genq_protocol::catalog::{LoraCard, LoraSort, LoraSource};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -40,7 +40,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     draw_header(frame, head, app);
     let g = &app.gallery;
     if let Some(err) = &g.error {
-        let (headline, detail) = err.explain();
+        let (headline, detail) = err.explain(g.source);
         let mut lines = vec![Line::styled(headline, theme::error()), Line::raw("")];
         lines.extend(detail.lines().map(|l| Line::raw(l.to_string())));
         frame.render_widget(
@@ -90,6 +90,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
 fn draw_header(frame: &mut Frame, area: Rect, app: &App) {
     let g = &app.gallery;
     let mut spans = vec![Span::styled("LoRAs ", theme::title())];
+    // Narrow terminals name the source only when it is not the default.
+    if area.width >= 80 || g.source != LoraSource::Modelscope {
+        spans.push(Span::raw(format!("· {} ", gallery::source_name(g.source))));
+    }
     let sort = match g.sort {
         LoraSort::Downloads => "downloads",
         LoraSort::Newest => "newest",

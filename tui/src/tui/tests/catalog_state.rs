@@ -11,7 +11,7 @@ use crate::tui::form::Field;
 use crate::tui::gallery::{GalleryError, PAGE_SIZE};
 use crate::tui::keymap::Context;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton};
-use genq_protocol::catalog::{LoraSort, LorasListParams};
+use genq_protocol::catalog::{LoraSort, LoraSource, LorasListParams};
 use genq_protocol::{ErrorKind, JobKind, JobState, Lora};
 
 fn key(c: char) -> KeyEvent {
@@ -275,6 +275,50 @@ fn search_filter_and_sort_go_to_the_daemon_and_restart_from_the_top() {
 }
 
 #[test]
+fn the_source_switch_lists_civitai_and_hugging_face_whose_cards_cannot_be_marked() {
+    let mut app = gallery_app((100, 30), 500);
+    app.key(key('b'));
+    let cmds = app.key(key('S'));
+    let (_, p) = lora_fetches(&cmds).remove(0);
+    assert_eq!(p.source, LoraSource::Civitai);
+    // The base filter starts over with the source's own values.
+    assert_eq!(p.base, None);
+    let cmds = app.key(key('b'));
+    let (_, p) = lora_fetches(&cmds).remove(0);
+    assert_eq!(p.base.as_deref(), Some("Qwen"));
+    // A Civitai card is for browsing: marking it says why not.
+    let mut page = lora_page(1, PAGE_SIZE, 500);
+    for c in &mut page.cards {
+        c.source = "civitai".into();
+    }
+    let generation = app.gallery.generation;
+    app.update(Action::LorasLoaded {
+        generation,
+        page: 1,
+        covers: false,
+        result: page,
+    });
+    app.key(key(' '));
+    assert!(app.gallery.marked.is_empty());
+    assert!(
+        app.info
+            .as_deref()
+            .is_some_and(|i| i.contains("Civitai LoRAs are for browsing")),
+        "{:?}",
+        app.info
+    );
+    let cmds = app.key(key('S'));
+    assert_eq!(lora_fetches(&cmds)[0].1.source, LoraSource::Huggingface);
+    let cmds = app.key(key('S'));
+    assert_eq!(lora_fetches(&cmds)[0].1.source, LoraSource::Modelscope);
+    // A refused key is explained for the source it came from.
+    let err = GalleryError::Auth("set HF_TOKEN in the daemon's environment".into());
+    let (head, detail) = err.explain(LoraSource::Huggingface);
+    assert!(!head.contains("ModelScope"), "{head}");
+    assert!(detail.contains("HF_TOKEN"), "{detail}");
+}
+
+#[test]
 fn paging_fetches_only_what_the_screen_nears_even_with_thousands_of_cards() {
     let mut app = gallery_app((100, 30), 5000);
     let (cols, rows, ..) = crate::tui::screens::loras::grid(app.size);
@@ -344,7 +388,7 @@ fn catalog_errors_are_explained_by_kind_and_r_retries_without_the_cache() {
             },
         });
         let err = app.gallery.error.clone().unwrap();
-        let (head, detail) = err.explain();
+        let (head, detail) = err.explain(genq_protocol::catalog::LoraSource::Modelscope);
         assert!(
             format!("{head} {detail}").contains(expect),
             "{kind:?}: {head} {detail}"
