@@ -363,6 +363,23 @@ impl Io {
 
     /// One page of `loras.list`. A listing (not a cover download) that takes longer than
     /// [`LORAS_TIMEOUT`] is reported as a timeout; the user can retry.
+    /// Decodes and encodes an image on a blocking thread (never on the UI thread) and sends
+    /// the resulting action back; nothing happens without a graphics picker.
+    fn encode_off_thread<F>(&mut self, work: F)
+    where
+        F: FnOnce(&Picker) -> Action + Send + 'static,
+    {
+        let Some(picker) = self.picker.clone() else {
+            return;
+        };
+        let tx = self.tx.clone();
+        self.tasks.spawn(async move {
+            if let Ok(action) = tokio::task::spawn_blocking(move || work(&picker)).await {
+                let _ = tx.send(Msg::action(action));
+            }
+        });
+    }
+
     fn fetch_loras(&mut self, generation: u64, params: LorasListParams) {
         let tx = self.tx.clone();
         let page = params.page.unwrap_or(1);
@@ -538,21 +555,9 @@ impl Io {
                 path,
                 cols,
                 rows,
-            } => {
-                let Some(picker) = self.picker.clone() else {
-                    return Ok(());
-                };
-                let tx = self.tx.clone();
-                self.tasks.spawn(async move {
-                    let loaded = tokio::task::spawn_blocking(move || {
-                        preview::load(&picker, id, path, cols, rows)
-                    })
-                    .await;
-                    if let Ok(p) = loaded {
-                        let _ = tx.send(Msg::action(Action::PreviewReady(p)));
-                    }
-                });
-            }
+            } => self.encode_off_thread(move |picker| {
+                Action::PreviewReady(preview::load(picker, id, path, cols, rows))
+            }),
             Command::FetchCatalog => self.fetch_catalog(),
             Command::FetchLoras { generation, params } => self.fetch_loras(generation, params),
             Command::LoadCover {
@@ -560,21 +565,10 @@ impl Io {
                 path,
                 cols,
                 rows,
-            } => {
-                let Some(picker) = self.picker.clone() else {
-                    return Ok(());
-                };
-                let tx = self.tx.clone();
-                self.tasks.spawn(async move {
-                    let loaded = tokio::task::spawn_blocking(move || {
-                        preview::encode(&picker, &path, cols, rows)
-                    })
-                    .await;
-                    if let Ok(result) = loaded {
-                        let _ = tx.send(Msg::action(Action::CoverReady(Cover { id, result })));
-                    }
-                });
-            }
+            } => self.encode_off_thread(move |picker| {
+                let result = preview::encode(picker, &path, cols, rows);
+                Action::CoverReady(Cover { id, result })
+            }),
             Command::FetchLoraCard(id) => {
                 let tx = self.tx.clone();
                 let link = self.loras_link.clone();
