@@ -46,13 +46,8 @@ pub async fn before_validate(store: &Store, spec: &mut JobSpec) -> Result<(), En
     let kind = match spec.kind {
         Some(k) => k,
         None => {
-            let models = store
-                .list_models(genq_protocol::catalog::ModelsListParams {
-                    supplier: Some(spec.provider.clone()),
-                    ..Default::default()
-                })
-                .await?;
-            if !models.is_empty() && models.iter().all(|m| m.kind == "model3d") {
+            let kinds = store.supplier_kinds(spec.provider.clone()).await?;
+            if !kinds.is_empty() && kinds.iter().all(|k| k == "model3d") {
                 JobKind::Model3d
             } else {
                 JobKind::Image

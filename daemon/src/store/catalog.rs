@@ -84,12 +84,13 @@ fn resolve_model(conn: &Connection, model: &str) -> Result<i64, StoreError> {
 }
 
 fn load_model(conn: &Connection, row: i64) -> Result<Model, StoreError> {
-    let mut m = conn.query_row(
-        "SELECT supplier, model_id, display_name, description, kind, sub_type, lora_family,
+    let mut m = conn
+        .prepare_cached(
+            "SELECT supplier, model_id, display_name, description, kind, sub_type, lora_family,
                 active, builtin, removed_at
          FROM models WHERE rowid_ = ?1",
-        params![row],
-        |r| {
+        )?
+        .query_row(params![row], |r| {
             let supplier: String = r.get(0)?;
             let id: String = r.get(1)?;
             Ok(Model {
@@ -109,8 +110,7 @@ fn load_model(conn: &Connection, row: i64) -> Result<Model, StoreError> {
                 categories: Vec::new(),
                 params: Vec::new(),
             })
-        },
-    )?;
+        })?;
     let list = |sql: &str| -> Result<Vec<String>, StoreError> {
         let mut stmt = conn.prepare_cached(sql)?;
         let rows = stmt.query_map(params![row], |r| r.get::<_, String>(0))?;
@@ -414,6 +414,20 @@ impl Store {
             .await
     }
 
+    /// The kinds (`image`, `model3d`, …) of a supplier's models that are not removed.
+    pub async fn supplier_kinds(&self, supplier: String) -> Result<Vec<String>, StoreError> {
+        self.call(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT DISTINCT kind FROM models WHERE supplier = ?1 AND removed_at IS NULL",
+            )?;
+            let kinds = stmt
+                .query_map(params![supplier], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            Ok(kinds)
+        })
+        .await
+    }
+
     /// A model by supplier and id, `None` when the catalog does not know it.
     pub async fn find_model(
         &self,
@@ -422,11 +436,8 @@ impl Store {
     ) -> Result<Option<Model>, StoreError> {
         self.call(move |conn| {
             let row: Option<i64> = conn
-                .query_row(
-                    "SELECT rowid_ FROM models WHERE supplier = ?1 AND model_id = ?2",
-                    params![supplier, id],
-                    |r| r.get(0),
-                )
+                .prepare_cached("SELECT rowid_ FROM models WHERE supplier = ?1 AND model_id = ?2")?
+                .query_row(params![supplier, id], |r| r.get(0))
                 .optional()?;
             row.map(|r| load_model(conn, r)).transpose()
         })
@@ -437,9 +448,11 @@ impl Store {
     pub async fn default_model(&self, capability: String) -> Result<Option<Model>, StoreError> {
         self.call(move |conn| {
             let row: Option<i64> = conn
-                .query_row(
+                .prepare_cached(
                     "SELECT m.rowid_ FROM capabilities c JOIN models m ON m.rowid_ = c.default_model
                      WHERE c.name = ?1 AND m.removed_at IS NULL AND m.active",
+                )?
+                .query_row(
                     params![capability],
                     |r| r.get(0),
                 )
