@@ -115,18 +115,24 @@ async fn main() -> ExitCode {
     let huggingface = HuggingFaceFake::start_huggingface().await;
     huggingface.add_generated(200);
 
+    // The fakes' tasks are quick: say so, or a new model's first poll waits for the real
+    // providers' usual run times.
+    let typical = format!("typical_s = {}", args.duration.as_secs_f64().max(0.1));
     println!("# genq config.toml");
     println!("[providers.modelscope]");
     println!("base_url = \"{}\"", ms.base_url());
     println!("api_key_env = \"GENQ_FAKE_MODELSCOPE_KEY\"");
+    println!("{typical}");
     println!();
     println!("[providers.dashscope]");
     println!("base_url = \"{}\"", ds.base_url());
     println!("api_key_env = \"GENQ_FAKE_DASHSCOPE_KEY\"");
+    println!("{typical}");
     println!();
     println!("[providers.tripo]");
     println!("base_url = \"{}\"", tp.base_url());
     println!("api_key_env = \"GENQ_FAKE_TRIPO_KEY\"");
+    println!("{typical}");
     println!();
     for (name, url) in [
         ("modelscope", catalog.base_url()),

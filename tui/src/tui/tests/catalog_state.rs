@@ -10,27 +10,9 @@ use crate::tui::command::Command;
 use crate::tui::form::Field;
 use crate::tui::gallery::{GalleryError, PAGE_SIZE};
 use crate::tui::keymap::Context;
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton};
+use crossterm::event::{KeyCode, MouseButton};
 use genq_protocol::catalog::{LoraSort, LoraSource, LorasListParams};
 use genq_protocol::{ErrorKind, JobKind, JobState, Lora};
-
-fn key(c: char) -> KeyEvent {
-    KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
-}
-
-fn code(c: KeyCode) -> KeyEvent {
-    KeyEvent::new(c, KeyModifiers::NONE)
-}
-
-fn ctrl(c: char) -> KeyEvent {
-    KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)
-}
-
-fn typed(app: &mut App, text: &str) {
-    for c in text.chars() {
-        app.key(key(c));
-    }
-}
 
 fn lora_fetches(cmds: &[Command]) -> Vec<(u64, LorasListParams)> {
     cmds.iter()

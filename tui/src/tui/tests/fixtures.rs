@@ -2,6 +2,7 @@
 
 use crate::tui::action::Action;
 use crate::tui::app::App;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use genq_protocol::methods::JobPage;
 use genq_protocol::{
     Event, EventBody, Job, JobError, JobErrorKind, JobId, JobKind, JobSpec, JobState, Lora, Output,
@@ -11,6 +12,26 @@ use std::collections::BTreeMap;
 
 /// 2025-11-22T05:44:00Z.
 pub const T0: i64 = 1_763_790_240_000;
+
+/// A plain key press.
+pub fn key(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
+}
+
+pub fn code(c: KeyCode) -> KeyEvent {
+    KeyEvent::new(c, KeyModifiers::NONE)
+}
+
+pub fn ctrl(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)
+}
+
+/// Types `text` one key at a time.
+pub fn typed(app: &mut App, text: &str) {
+    for c in text.chars() {
+        app.key(key(c));
+    }
+}
 
 pub fn at(secs: i64) -> Timestamp {
     Timestamp::from_unix_millis(T0 + secs * 1000)

@@ -6,27 +6,9 @@ use crate::tui::app::{App, Screen};
 use crate::tui::command::Command;
 use crate::tui::form::Field;
 use crate::tui::keymap::{Context, Keymap, KeymapError};
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::KeyCode;
 use genq_protocol::methods::{JobPage, Sort};
 use genq_protocol::{Event, EventBody, JobState};
-
-fn key(c: char) -> KeyEvent {
-    KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
-}
-
-fn code(c: KeyCode) -> KeyEvent {
-    KeyEvent::new(c, KeyModifiers::NONE)
-}
-
-fn ctrl(c: char) -> KeyEvent {
-    KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)
-}
-
-fn typed(app: &mut App, text: &str) {
-    for c in text.chars() {
-        app.key(key(c));
-    }
-}
 
 fn page_fetch(cmds: &[Command]) -> &genq_protocol::methods::ListParams {
     cmds.iter()
