@@ -178,18 +178,7 @@ async fn submit_from_the_form_watch_it_succeed_open_its_detail_and_quit() {
     let mut home = Home::new();
     home.use_fakes(Some(&ms), None, "");
 
-    // The daemon is autostarted by the TUI and inherits this environment.
-    let command = format!(
-        "env -u MODELSCOPE_API_TOKEN -u MODELSCOPE_API_KEY GENQ_HOME={} GENQ_TEST_MS_KEY={} {}",
-        quote(&home.dir.path().display().to_string()),
-        quote(&ms.key()),
-        quote(&genq_bin().display().to_string()),
-    );
-    let tmux = Tmux::start(&command).await;
-    tmux.wait_for(&home, "the connected jobs screen", |s| {
-        s.contains("genqd") && s.contains("no jobs yet")
-    })
-    .await;
+    let tmux = start_tui(&home, &ms).await;
 
     // The very first key counts: nothing may swallow it at startup.
     tmux.keys(&["n"]).await;
@@ -253,7 +242,8 @@ async fn submit_from_the_form_watch_it_succeed_open_its_detail_and_quit() {
     assert_eq!(job["state"], "succeeded", "{job}");
 }
 
-/// Runs `genq` in tmux for `home` and waits for the connected jobs screen.
+/// Runs `genq` in tmux for `home` and waits for the connected jobs screen. The daemon is
+/// autostarted by the TUI and inherits this environment.
 async fn start_tui(home: &Home, ms: &ModelScopeFake) -> Tmux {
     let command = format!(
         "env -u MODELSCOPE_API_TOKEN -u MODELSCOPE_API_KEY GENQ_HOME={} GENQ_TEST_MS_KEY={} {}",

@@ -5,7 +5,7 @@
 //! Descriptions, files, hashes and download URLs are dropped here.
 
 use super::loras::{CURSOR_DEPTH, CatalogError, LoraContext, fetch_reply, http, with_key};
-use super::modelscope::{allowed_cover, family_of};
+use super::modelscope::{allowed_cover, family_of, s};
 use genq_protocol::Timestamp;
 use genq_protocol::catalog::{LoraCard, LoraSort, LoraSource, LorasListParams};
 use serde_json::Value;
@@ -139,13 +139,6 @@ pub fn parse_listing(body: &Value, extra_hosts: &[String], nsfw: bool) -> Result
             _ => None,
         },
     })
-}
-
-fn s(v: &Value) -> Option<String> {
-    v.as_str()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(String::from)
 }
 
 /// Whether an `nsfwLevel` has a bit above PG-13.

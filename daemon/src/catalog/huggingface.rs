@@ -7,7 +7,7 @@
 use super::loras::{
     CURSOR_DEPTH, CatalogError, LoraContext, fetch_reply, http, owner_name, with_key,
 };
-use super::modelscope::{allowed_cover, family_of};
+use super::modelscope::{allowed_cover, family_of, s};
 use genq_protocol::Timestamp;
 use genq_protocol::catalog::{LoraCard, LoraSort, LoraSource, LorasListParams};
 use serde_json::Value;
@@ -124,13 +124,6 @@ pub fn next_link(header: &str) -> Option<String> {
             .any(|p| matches!(p.trim(), "rel=\"next\"" | "rel=next"))
             .then(|| target.to_string())
     })
-}
-
-fn s(v: &Value) -> Option<String> {
-    v.as_str()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(String::from)
 }
 
 /// A string or the first string of a list.

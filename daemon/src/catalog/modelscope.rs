@@ -101,7 +101,8 @@ fn check_envelope(body: &Value) -> Result<(), String> {
     Ok(())
 }
 
-fn s(v: &Value) -> Option<String> {
+/// A JSON string, trimmed; `None` when absent or blank.
+pub(super) fn s(v: &Value) -> Option<String> {
     v.as_str()
         .map(str::trim)
         .filter(|s| !s.is_empty())
