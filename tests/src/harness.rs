@@ -280,6 +280,15 @@ impl Home {
         std::fs::read_to_string(self.paths.log_file()).unwrap_or_default()
     }
 
+    /// Waits (through events) until job `id` is final, and returns it as `jobs.get` shows it.
+    pub async fn finished(&self, id: &str) -> Value {
+        let mut c = self.client().await;
+        c.ok("subscribe", json!({"since_seq": 0})).await;
+        let ended = tokio::time::timeout(PATIENCE, c.wait_final(id)).await;
+        assert!(ended.is_ok(), "job {id} did not end:\n{}", self.log_tail());
+        c.ok("jobs.get", json!({"id": id})).await
+    }
+
     /// Connects a raw protocol client (after `hello`).
     pub async fn client(&self) -> RawClient {
         let mut c = RawClient::connect(&self.paths.socket).await;

@@ -8,10 +8,10 @@ use super::Inner;
 use super::limits::Slot;
 use super::poll::PollSchedule;
 use crate::outputs::{self, FetchLimits};
-use crate::providers::{OutputRole, PollStatus, Provider, ProviderError, RemoteOutput};
+use crate::providers::{OutputRole, PollStatus, Provider, ProviderError, RemoteOutput, redact};
 use crate::store::{OutputRecord, StoreError, Transition};
 use backon::BackoffBuilder;
-use genq_protocol::{Job, JobError, JobErrorKind, JobState, Timestamp};
+use genq_protocol::{Job, JobError, JobErrorKind, JobId, JobState, Timestamp};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -96,7 +96,10 @@ impl<'a> Runner<'a> {
     }
 
     /// Commits a change; a job that became final meanwhile (canceled) stops the runner.
-    async fn commit(&self, job: &Job, change: Transition) -> Step<Job> {
+    async fn commit(&self, job: &Job, mut change: Transition) -> Step<Job> {
+        if let Some(e) = change.error.as_mut() {
+            e.message = self.scrub(&e.message);
+        }
         match self.inner.store.transition(job.id.clone(), change).await {
             Ok((job, events)) => {
                 self.inner.publish(events);
@@ -111,9 +114,23 @@ impl<'a> Runner<'a> {
     }
 
     async fn note(&self, job: &Job, message: String) {
+        let message = self.scrub(&message);
         if let Ok(ev) = self.inner.store.note(job.id.clone(), message).await {
             self.inner.publish(vec![ev]);
         }
+    }
+
+    /// The last line of defence before the store and subscribers: no configured key, bearer
+    /// token or authorization value gets past it, whatever a provider sent back.
+    fn scrub(&self, text: &str) -> String {
+        let config = self.inner.config();
+        let keys: Vec<&str> = config
+            .providers
+            .values()
+            .filter_map(|s| s.key.as_ref())
+            .map(|k| k.expose())
+            .collect();
+        redact::scrub(text, &keys)
     }
 
     /// Sleeps unless the job is canceled or the daemon stops.
@@ -246,7 +263,11 @@ impl<'a> Runner<'a> {
             .call(provider, &job, "submit", |ctx| {
                 let p = p.clone();
                 let spec = spec.clone();
-                async move { p.submit(&ctx, &spec).await }
+                let id = job.id.clone();
+                async move {
+                    let submitted = p.submit(&ctx, &spec).await;
+                    submitted.map_err(|e| not_repeated(e, p.as_ref(), &id))
+                }
             })
             .await?;
         match outcome {
@@ -678,6 +699,28 @@ fn generation_ms(created_at: Option<Timestamp>, submitted_at: Timestamp) -> u64 
     from_provider
         .unwrap_or_else(|| now.millis_since(submitted_at))
         .max(0) as u64
+}
+
+/// A submit that may have created the task is not sent again, unless the provider makes a
+/// repeat safe: it fails `interrupted`, keeping the provider's words and request id, and
+/// `genq retry` is the way to send it again.
+fn not_repeated(e: ProviderError, provider: &dyn Provider, job: &JobId) -> ProviderError {
+    if !(e.retryable && e.maybe_accepted) || provider.idempotent_submit() {
+        return e;
+    }
+    let message = format!(
+        "the submit may or may not have reached {} ({}); it was not sent again, so the job \
+         cannot run twice. `genq retry {job}` sends it again",
+        provider.name(),
+        e.message
+    );
+    ProviderError {
+        kind: JobErrorKind::Interrupted,
+        retryable: false,
+        rate_limited: false,
+        message,
+        ..e
+    }
 }
 
 fn fail(kind: JobErrorKind, message: String) -> JobError {

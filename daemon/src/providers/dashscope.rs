@@ -408,6 +408,8 @@ fn classify(
             e.rate_limited = true;
             e.retryable = true;
         }
+        // Whatever the code says, a 5xx may come after the task was created.
+        e.maybe_accepted = r.status.is_server_error() && !e.rate_limited;
         if let Some(wait) = http::retry_after(&r.headers) {
             e.retry_after = Some(wait);
         }

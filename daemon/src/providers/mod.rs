@@ -10,6 +10,7 @@ pub mod dashscope;
 pub mod http;
 pub mod models;
 pub mod modelscope;
+pub mod redact;
 pub mod tripo;
 
 #[cfg(test)]
@@ -32,7 +33,7 @@ impl Secret {
         Secret(value.into())
     }
 
-    /// The key itself, for the one place that puts it in a request header.
+    /// The key itself, for the request header that carries it and for masking it in text.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -101,17 +102,24 @@ pub struct ProviderError {
     pub retry_after: Option<Duration>,
     /// The request was refused for rate or concurrency reasons: slow the whole provider down.
     pub rate_limited: bool,
+    /// The provider may have acted on the request although no usable answer came back: it
+    /// was sent and then timed out or was cut off, the reply was a 5xx, or a 2xx that could
+    /// not be read. Sending such a request again could create a second task.
+    pub maybe_accepted: bool,
 }
 
 impl ProviderError {
+    /// The message is scrubbed of bearer tokens and authorization values, whatever reply
+    /// it was built from.
     pub fn final_error(kind: JobErrorKind, message: impl Into<String>) -> Self {
         ProviderError {
             kind,
             retryable: false,
-            message: message.into(),
+            message: redact::scrub(&message.into(), &[]),
             request_id: None,
             retry_after: None,
             rate_limited: false,
+            maybe_accepted: false,
         }
     }
 
@@ -124,6 +132,13 @@ impl ProviderError {
 
     pub fn with_request_id(mut self, id: Option<String>) -> Self {
         self.request_id = id;
+        self
+    }
+
+    /// The same error for a request that cannot have created a task (an upload before the
+    /// task request), so repeating it is safe.
+    pub fn no_task_created(mut self) -> Self {
+        self.maybe_accepted = false;
         self
     }
 }
@@ -215,7 +230,16 @@ pub trait Provider: Send + Sync + 'static {
     /// `submit`, so a bad job never reaches the queue.
     fn validate(&self, spec: &mut JobSpec) -> Result<JobKind, InvalidParam>;
 
+    /// One attempt to create the remote task. An error with `maybe_accepted` may have created
+    /// it all the same, so the engine sends such a submit again only when
+    /// [`idempotent_submit`](Self::idempotent_submit) says that is safe.
     async fn submit(&self, ctx: &CallContext, spec: &JobSpec) -> Result<Submitted, ProviderError>;
+
+    /// Whether sending the same submit twice creates one task (the provider takes an
+    /// idempotency key). None of the built-in providers documents one.
+    fn idempotent_submit(&self) -> bool {
+        false
+    }
 
     async fn poll(&self, ctx: &CallContext, remote_id: &str) -> Result<PollStatus, ProviderError>;
 

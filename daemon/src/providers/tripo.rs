@@ -373,7 +373,12 @@ impl Tripo {
                         format!("{NAME}: input image {}: {why}", path.display()),
                     )
                 })?;
-                Ok(match self.upload(ctx, key, bytes, format).await? {
+                // An upload creates no task, so it is safe to send again.
+                let uploaded = self
+                    .upload(ctx, key, bytes, format)
+                    .await
+                    .map_err(ProviderError::no_task_created)?;
+                Ok(match uploaded {
                     Uploaded::Token(token) => {
                         json!({"type": format.task_type(), "file_token": token})
                     }
@@ -1013,9 +1018,13 @@ fn classify(
             _ => ProviderError::final_error(JobErrorKind::Provider, text),
         },
     };
-    if reply.is_none() {
-        e.retryable = false;
-        e.rate_limited = false;
+    match reply {
+        None => {
+            e.retryable = false;
+            e.rate_limited = false;
+        }
+        // Whatever the code says, a 5xx may come after the task was created.
+        Some(r) => e.maybe_accepted = r.status.is_server_error() && !e.rate_limited,
     }
     e
 }

@@ -65,8 +65,8 @@ pub enum Fault {
     RateLimited { retry_after: Option<u64> },
     /// This HTTP status (5xx usually) with the provider's error envelope.
     ServerError(u16),
-    /// The real reply cut in half with a consistent `Content-Length`: valid HTTP, invalid JSON
-    /// (or a short image).
+    /// The request is handled (a submit creates its task), then the real reply is cut in half
+    /// with a consistent `Content-Length`: valid HTTP, invalid JSON (or a short image).
     Malformed,
     /// The real reply's full `Content-Length` announced, half the bytes sent, then the
     /// connection is dropped.
@@ -75,6 +75,18 @@ pub enum Fault {
     Delay(Duration),
     /// Answer with exactly this status and JSON body instead of the real reply.
     Reply { status: u16, body: Value },
+    /// The request is handled (a submit creates its task), then answered with this status and
+    /// the provider's error envelope, as a provider failing after it accepted the work.
+    AcceptThenError(u16),
+    /// The request is handled, then the connection is closed without any reply.
+    AcceptThenDrop,
+    /// The request is handled, then the reply is held back this long (past a client timeout).
+    AcceptThenLate(Duration),
+    /// Answer with this status and a JSON body echoing the request's headers, as some
+    /// proxies and debugging endpoints do.
+    EchoHeaders(u16),
+    /// Answer 200 with a body of this many bytes, streamed without a `Content-Length`.
+    HugeBody(u64),
 }
 
 /// One request as the fake received it.
@@ -344,6 +356,7 @@ async fn observe<P: Provider>(State(p): State<Arc<P>>, req: Request, next: Next)
         tokio::time::sleep(delay).await;
     }
     let fault = p.core().take_fault(endpoint);
+    let request_headers = parts.headers.clone();
     let req = Request::from_parts(parts, Body::from(bytes));
     match fault {
         None => next.run(req).await,
@@ -360,6 +373,42 @@ async fn observe<P: Provider>(State(p): State<Arc<P>>, req: Request, next: Next)
             StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             &body,
         ),
+        Some(Fault::AcceptThenError(code)) => {
+            let _accepted = next.run(req).await;
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            p.server_error(endpoint, status)
+        }
+        Some(Fault::AcceptThenDrop) => {
+            let _accepted = next.run(req).await;
+            // A body failing at its first poll makes the server close the connection before
+            // it has written the status line.
+            let stream = futures::stream::once(async {
+                Err::<Bytes, _>(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionAborted,
+                    "fake: dropped on purpose",
+                ))
+            });
+            Response::new(Body::from_stream(stream))
+        }
+        Some(Fault::AcceptThenLate(d)) => {
+            let reply = next.run(req).await;
+            tokio::time::sleep(d).await;
+            reply
+        }
+        Some(Fault::EchoHeaders(code)) => {
+            let headers: serde_json::Map<String, Value> = request_headers
+                .iter()
+                .map(|(n, v)| {
+                    let v = String::from_utf8_lossy(v.as_bytes()).into_owned();
+                    (n.as_str().to_string(), Value::String(v))
+                })
+                .collect();
+            json_reply(
+                StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST),
+                &serde_json::json!({"error": "request rejected", "headers": headers}),
+            )
+        }
+        Some(Fault::HugeBody(size)) => huge_body(size),
         Some(Fault::Malformed) => {
             let (parts, body) = next.run(req).await.into_parts();
             let full = axum::body::to_bytes(body, usize::MAX)
@@ -392,6 +441,29 @@ async fn observe<P: Provider>(State(p): State<Arc<P>>, req: Request, next: Next)
             Response::from_parts(parts, Body::from_stream(stream))
         }
     }
+}
+
+/// A 200 reply of `size` bytes that starts like JSON and never closes, sent in 1 MiB chunks
+/// that share one buffer, so even a huge reply costs the fake nothing.
+fn huge_body(size: u64) -> Response {
+    const CHUNK: usize = 1024 * 1024;
+    let head = Bytes::from_static(b"{\"pad\":\"");
+    let fill = Bytes::from(vec![b'x'; CHUNK]);
+    let mut left = size.saturating_sub(head.len() as u64);
+    let chunks = std::iter::once(head).chain(std::iter::from_fn(move || {
+        (left > 0).then(|| {
+            let n = left.min(CHUNK as u64) as usize;
+            left -= n as u64;
+            fill.slice(..n)
+        })
+    }));
+    let stream = futures::stream::iter(chunks.map(Ok::<_, std::io::Error>));
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(stream),
+    )
+        .into_response()
 }
 
 /// A fake's server task; dropping it stops accepting connections.

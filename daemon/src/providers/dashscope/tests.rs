@@ -477,6 +477,7 @@ async fn create_errors_are_classified_by_code() {
     let e = next().await;
     assert_eq!(e.kind, JobErrorKind::Quota);
     assert!(e.retryable && e.rate_limited);
+    assert!(!e.maybe_accepted, "a 429 is a refusal");
     assert_eq!(e.retry_after, Some(Duration::from_secs(3)));
     assert_eq!(e.request_id.as_deref(), Some("r429"));
 
@@ -493,11 +494,19 @@ async fn create_errors_are_classified_by_code() {
 
     let e = next().await;
     assert_eq!((e.kind, e.retryable), (JobErrorKind::Provider, true));
+    assert!(
+        e.maybe_accepted,
+        "a 5xx may come after the task was created"
+    );
     assert_eq!(e.request_id.as_deref(), Some("r5"));
 
     let e = next().await;
     assert_eq!((e.kind, e.retryable), (JobErrorKind::Provider, true));
     assert!(e.message.contains("not the expected JSON"), "{}", e.message);
+    assert!(
+        e.maybe_accepted,
+        "an unreadable 2xx may have created the task"
+    );
 
     // Valid JSON without a task id is no better than broken JSON.
     let e = next().await;

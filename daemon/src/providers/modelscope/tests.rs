@@ -605,6 +605,7 @@ async fn http_errors_are_classified() {
     assert_eq!((e.kind, e.retryable), (JobErrorKind::Auth, false));
     assert_eq!(e.message, "modelscope: HTTP 401: Invalid token");
     assert_eq!(e.request_id.as_deref(), Some("r401"));
+    assert!(!e.maybe_accepted, "a 4xx is a refusal");
     assert_no_key(&e);
 
     let e = p.submit(&ctx, &s).await.unwrap_err();
@@ -621,10 +622,18 @@ async fn http_errors_are_classified() {
         "{}",
         e.message
     );
+    assert!(
+        e.maybe_accepted,
+        "a 5xx may come after the task was created"
+    );
 
     let e = p.submit(&ctx, &s).await.unwrap_err();
     assert_eq!((e.kind, e.retryable), (JobErrorKind::Provider, true));
     assert!(e.message.contains("not the expected JSON"), "{}", e.message);
+    assert!(
+        e.maybe_accepted,
+        "an unreadable 2xx may have created the task"
+    );
 
     let e = p.poll(&ctx, "t").await.unwrap_err();
     assert_eq!((e.kind, e.retryable), (JobErrorKind::Auth, false));
