@@ -442,6 +442,78 @@ async fn ms_changed_key_is_required() {
     );
 }
 
+/// The faults of a provider that misbehaves after accepting: each creates the task, then
+/// fails the reply in its own way.
+#[tokio::test]
+async fn faults_after_accepting_create_the_task_and_spoil_the_reply() {
+    let ms = ModelScopeFake::start().await;
+    let c = client();
+    ms.inject(Endpoint::Submit, Fault::AcceptThenError(500), 1);
+    let r = ms_submit(&c, &ms, &ms_body()).await;
+    assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(ms.task_ids().len(), 1);
+
+    ms.inject(Endpoint::Submit, Fault::AcceptThenDrop, 1);
+    let sent = c
+        .post(format!("{}/v1/images/generations", ms.base_url()))
+        .bearer_auth(ms.key())
+        .header("X-ModelScope-Async-Mode", "true")
+        .json(&ms_body())
+        .send()
+        .await;
+    let e = sent.err().expect("no reply at all");
+    assert!(!e.is_connect(), "{e:?}");
+    assert_eq!(ms.task_ids().len(), 2);
+
+    ms.malformed_next(1);
+    let r = ms_submit(&c, &ms, &ms_body()).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(ms.task_ids().len(), 3);
+
+    ms.inject(
+        Endpoint::Submit,
+        Fault::AcceptThenLate(Duration::from_millis(300)),
+        1,
+    );
+    let quick = Client::builder()
+        .timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let sent = quick
+        .post(format!("{}/v1/images/generations", ms.base_url()))
+        .bearer_auth(ms.key())
+        .header("X-ModelScope-Async-Mode", "true")
+        .json(&ms_body())
+        .send()
+        .await;
+    assert!(sent.err().is_some_and(|e| e.is_timeout()));
+    assert!(ms.wait_for_tasks(4, WAIT).await);
+}
+
+#[tokio::test]
+async fn echoed_headers_and_endless_bodies() {
+    let ms = ModelScopeFake::start().await;
+    let c = client();
+    ms.inject(Endpoint::Submit, Fault::EchoHeaders(502), 1);
+    let r = ms_submit(&c, &ms, &ms_body()).await;
+    assert_eq!(r.status(), StatusCode::BAD_GATEWAY);
+    let echoed = body(r).await;
+    assert_eq!(
+        echoed["headers"]["authorization"],
+        json!(format!("Bearer {}", ms.key()))
+    );
+    assert!(ms.task_ids().is_empty(), "an echo creates no task");
+
+    let size = 3 * 1024 * 1024 + 5;
+    ms.inject(Endpoint::Submit, Fault::HugeBody(size), 1);
+    let r = ms_submit(&c, &ms, &ms_body()).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.content_length(), None, "streamed without a length");
+    let bytes = r.bytes().await.unwrap();
+    assert_eq!(bytes.len() as u64, size);
+    assert!(bytes.starts_with(b"{\"pad\":\"xxx"));
+}
+
 #[tokio::test]
 async fn ms_generic_faults() {
     let ms = ModelScopeFake::start().await;
