@@ -78,8 +78,10 @@ impl Reply {
     }
 
     /// The start of the body on one line, for error messages about replies that are not JSON.
+    /// Only the first 8 KiB are looked at, however large the reply.
     pub fn snippet(&self) -> String {
-        body_snippet(&String::from_utf8_lossy(&self.body))
+        let head = &self.body[..self.body.len().min(8 * 1024)];
+        body_snippet(&String::from_utf8_lossy(head))
     }
 }
 
