@@ -461,7 +461,7 @@ async fn faults_after_accepting_create_the_task_and_spoil_the_reply() {
         .json(&ms_body())
         .send()
         .await;
-    let e = sent.err().expect("no reply at all");
+    let e = sent.expect_err("no reply at all");
     assert!(!e.is_connect(), "{e:?}");
     assert_eq!(ms.task_ids().len(), 2);
 
