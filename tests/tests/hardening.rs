@@ -450,3 +450,74 @@ async fn a_socket_dir_owned_by_someone_else_is_refused_by_client_and_daemon() {
         "the daemon talked to the impostor"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_full_of_greeted_clients_refuses_newcomers_with_a_reason() {
+    // An open-file limit of 64 allows 32 connections.
+    let home = Home::new();
+    let mut daemon = run_daemon(&home, Some((64, 64))).await;
+    let mut clients = Vec::new();
+    for _ in 0..32 {
+        clients.push(home.client().await);
+    }
+    let refused = status_within(&home, Duration::from_secs(20))
+        .await
+        .expect_err("a 33rd connection was served");
+    assert!(refused.contains("32 connections open"), "{refused}");
+
+    clients.pop();
+    status_within(&home, Duration::from_secs(20))
+        .await
+        .expect("status answers once a slot is free");
+    drop(clients);
+    drop(home);
+    let _ = daemon.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_served_by_another_user_gets_nothing_from_the_client() {
+    let has_python = std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !nix::unistd::geteuid().is_root() || !has_python {
+        eprintln!("skipped: needs root and python3 to serve a socket as another user");
+        return;
+    }
+    let home = Home::new();
+    std::fs::create_dir(home.paths.socket_dir()).unwrap();
+    set_mode(home.paths.socket_dir(), 0o700);
+    // Binds in our private directory, then listens as uid 65534 and reports what it got.
+    let script = r#"
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1])
+os.setuid(65534)
+s.listen(8)
+print("ready", flush=True)
+c, _ = s.accept()
+c.settimeout(3)
+try:
+    data = c.recv(65536)
+except OSError:
+    data = b""
+print("received", len(data), flush=True)
+"#;
+    let mut impostor = tokio::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(&home.paths.socket)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(impostor.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next_line().await.unwrap().as_deref(), Some("ready"));
+
+    client_refuses(&home, "runs as uid 65534").await;
+    let report = tokio::time::timeout(PATIENCE, lines.next_line())
+        .await
+        .expect("the impostor reports")
+        .unwrap();
+    assert_eq!(report.as_deref(), Some("received 0"), "the client sent data");
+    let _ = impostor.wait().await;
+}
