@@ -518,6 +518,10 @@ print("received", len(data), flush=True)
         .await
         .expect("the impostor reports")
         .unwrap();
-    assert_eq!(report.as_deref(), Some("received 0"), "the client sent data");
+    assert_eq!(
+        report.as_deref(),
+        Some("received 0"),
+        "the client sent data"
+    );
     let _ = impostor.wait().await;
 }

@@ -31,7 +31,7 @@ const OUT_BUFFER: usize = 1024;
 /// Events replayed from the database per query.
 const REPLAY_BATCH: u32 = 500;
 /// How long a new connection may take to say hello.
-pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bytes a connection may send before its hello (a hello is a few dozen).
 const PRE_HELLO_BYTES: usize = 64 * 1024;
 
@@ -54,10 +54,10 @@ pub async fn run(stream: Stream, state: Arc<ServerState>, ticket: Ticket) {
         greeted: false,
         subscription: None,
         ticket,
+        before_hello: 0,
     };
     let hello_deadline = tokio::time::sleep(HELLO_TIMEOUT);
     tokio::pin!(hello_deadline);
-    let mut before_hello = 0usize;
     loop {
         let frame = tokio::select! {
             f = reader.next() => f,
@@ -76,18 +76,11 @@ pub async fn run(stream: Stream, state: Arc<ServerState>, ticket: Ticket) {
                 break;
             }
         };
-        if !session.greeted
-            && let Some(Ok(line)) = &frame
+        if let Some(Ok(line)) = &frame
+            && let Some(message) = session.over_hello_budget(line.len())
         {
-            before_hello += line.len() + 1;
-            if before_hello > PRE_HELLO_BYTES {
-                let message = format!(
-                    "{before_hello} bytes sent without hello, more than the {PRE_HELLO_BYTES} \
-                     allowed; closing the connection (the first request must be hello)"
-                );
-                session.close_with(ErrorKind::HelloRequired, message).await;
-                break;
-            }
+            session.close_with(ErrorKind::HelloRequired, message).await;
+            break;
         }
         match frame {
             None => break,
@@ -130,6 +123,8 @@ struct Session {
     subscription: Option<JoinHandle<()>>,
     /// This connection's slot among the daemon's connections.
     ticket: Ticket,
+    /// Bytes received before the hello.
+    before_hello: usize,
 }
 
 fn evicted_message() -> String {
@@ -143,6 +138,21 @@ impl Session {
         if let Ok(line) = serde_json::to_string(&resp) {
             let _ = self.out.send(line).await;
         }
+    }
+
+    /// Counts a frame against the budget before hello; the reason to close when it is spent.
+    fn over_hello_budget(&mut self, frame_len: usize) -> Option<String> {
+        if self.greeted {
+            return None;
+        }
+        self.before_hello += frame_len + 1;
+        (self.before_hello > PRE_HELLO_BYTES).then(|| {
+            format!(
+                "{} bytes sent without hello, more than the {PRE_HELLO_BYTES} allowed; closing \
+                 the connection (the first request must be hello)",
+                self.before_hello
+            )
+        })
     }
 
     /// Tells the client why the daemon closes the connection.
