@@ -32,6 +32,10 @@ const LOG_KEEP: u32 = 5;
 /// Runs the daemon until it is told to stop (`daemon.shutdown`, SIGTERM, SIGINT). Returns
 /// an error, naming the running daemon's pid, when another daemon owns this home.
 pub fn run(opts: RunOptions) -> anyhow::Result<()> {
+    // Before any file exists: prompts, outputs, logs and the database are the user's alone,
+    // whatever the permissions of the directory they land in.
+    #[cfg(unix)]
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     let paths = opts.paths.clone();
     if opts.detached {
         // Fails only when already a session leader, which is fine.
@@ -51,6 +55,11 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
     }
     let _lock = DaemonLock::acquire(&paths.lock)?;
     let _log_guard = init_logging(&paths, opts.log_to_stderr)?;
+    install_panic_hook();
+    raise_open_file_limit();
+    if let Some(moved) = &paths.socket_moved {
+        tracing::warn!("{moved}; using {} instead", paths.socket.display());
+    }
     let _ = rustls::crypto::ring::default_provider().install_default();
 
     let registry = Registry::builtin();
@@ -116,6 +125,51 @@ fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder.create(dir)
+}
+
+/// Lifts the soft open-file limit to the hard one: every client connection, download and
+/// provider connection takes a descriptor, and a low soft limit (256 on macOS) runs out.
+fn raise_open_file_limit() {
+    #[cfg(unix)]
+    {
+        use nix::sys::resource::{Resource, getrlimit, setrlimit};
+        let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+            return;
+        };
+        if soft >= hard {
+            return;
+        }
+        match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => tracing::debug!(from = soft, to = hard, "raised the open-file limit"),
+            Err(e) => tracing::debug!("cannot raise the open-file limit from {soft}: {e}"),
+        }
+    }
+}
+
+/// Panics go to the log as well as stderr: a daemon started by a client has its stderr on
+/// `/dev/null`, and a panic nobody can read is a bug nobody can fix.
+fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        log_panic(info);
+        previous(info);
+    }));
+}
+
+fn log_panic(info: &std::panic::PanicHookInfo<'_>) {
+    let payload = info.payload();
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_string());
+    let location = info
+        .location()
+        .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
+        .unwrap_or_else(|| "an unknown place".to_string());
+    let thread = std::thread::current();
+    let thread = thread.name().unwrap_or("unnamed");
+    tracing::error!("panic in thread {thread} at {location}: {message}");
 }
 
 fn spawn_signal_handlers(shutdown: CancellationToken, engine: crate::engine::Engine) {
@@ -190,4 +244,35 @@ fn rotate(file: &std::path::Path) {
         let _ = std::fs::rename(name(n), name(n + 1));
     }
     let _ = std::fs::rename(file, name(1));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_is_logged_with_its_message_and_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("daemon.log");
+        let file = std::fs::File::create(&path).unwrap();
+        install_panic_hook();
+        let crashed = std::thread::Builder::new()
+            .name("store".into())
+            .spawn(move || {
+                let subscriber = tracing_subscriber::fmt()
+                    .with_writer(std::sync::Mutex::new(file))
+                    .with_ansi(false)
+                    .finish();
+                let _guard = tracing::subscriber::set_default(subscriber);
+                panic!("the disk went away");
+            })
+            .unwrap()
+            .join();
+        assert!(crashed.is_err());
+        let log = std::fs::read_to_string(&path).unwrap();
+        assert!(log.contains("ERROR"), "{log}");
+        assert!(log.contains("the disk went away"), "{log}");
+        assert!(log.contains("thread store"), "{log}");
+        assert!(log.contains("daemon.rs:"), "{log}");
+    }
 }

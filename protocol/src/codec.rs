@@ -24,6 +24,11 @@ impl NdjsonCodec {
     pub fn new(max: usize) -> Self {
         NdjsonCodec { max, scanned: 0 }
     }
+
+    /// Changes the line limit, e.g. once a connection has said hello.
+    pub fn set_max(&mut self, max: usize) {
+        self.max = max;
+    }
 }
 
 impl Decoder for NdjsonCodec {

@@ -35,6 +35,8 @@ pub enum ErrorKind {
     Timeout,
     /// An outside service refused genq's credentials; the message says where to set them.
     Auth,
+    /// The daemon has as many connections open as it allows; try again when others closed.
+    Busy,
     Internal,
     #[serde(other)]
     Other,
@@ -58,6 +60,7 @@ impl ErrorKind {
             ErrorKind::Network => -32011,
             ErrorKind::Timeout => -32012,
             ErrorKind::Auth => -32013,
+            ErrorKind::Busy => -32014,
         }
     }
 }

@@ -189,7 +189,8 @@ pub struct ListParams {
     /// Opaque position returned as `next_cursor` by the previous page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<String>,
-    /// Page size, 1–500; 50 when absent.
+    /// Page size, 1–500; 50 when absent. `text` is at most [`LIST_MAX_TEXT`] characters and
+    /// `offset` at most `i64::MAX`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
     #[serde(default)]
@@ -201,6 +202,9 @@ pub struct ListParams {
 
 pub const LIST_DEFAULT_LIMIT: u32 = 50;
 pub const LIST_MAX_LIMIT: u32 = 500;
+/// Longest `text` filter of `jobs.list`, in characters: longer searches match nothing useful
+/// and cost the database.
+pub const LIST_MAX_TEXT: usize = 1000;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct JobPage {
@@ -213,7 +217,7 @@ pub struct JobPage {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubscribeParams {
-    /// Replay events with a larger `seq`; `None` means only new events.
+    /// Replay events with a larger `seq` (at most `i64::MAX`); `None` means only new events.
     #[serde(default)]
     pub since_seq: Option<u64>,
 }

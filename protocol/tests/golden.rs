@@ -370,6 +370,7 @@ fn error_codes_are_stable() {
         ErrorKind::Network,
         ErrorKind::Timeout,
         ErrorKind::Auth,
+        ErrorKind::Busy,
         ErrorKind::Internal,
     ]
     .into_iter()

@@ -2,11 +2,16 @@
 //! when it is not running), says hello, and offers typed calls. Responses are matched to
 //! calls by id on a background reader, so calls may run concurrently; notifications
 //! (events, resync) arrive on a channel of their own.
+//!
+//! Nothing is sent before the socket's directory has passed the same check the daemon
+//! makes (ours, `0700`, not a link) and, where the OS tells, the process answering on the
+//! socket runs as this user: a socket another user planted never sees a request.
 
 use futures::{SinkExt, StreamExt};
 use genq_protocol::methods::{
     Hello, HelloParams, HelloResult, NOTIFY_EVENT, NOTIFY_RESYNC, ResyncParams,
 };
+use genq_protocol::paths::{UnsafeDir, inspect_socket_dir};
 use genq_protocol::rpc::{Incoming, Notification, Request, Version2};
 use genq_protocol::{
     MAX_CLIENT_FRAME_BYTES, Method, NdjsonCodec, PROTOCOL_VERSION, Paths, RpcError,
@@ -29,6 +34,17 @@ pub enum ClientError {
     Connect {
         socket: String,
         source: std::io::Error,
+    },
+    #[error(transparent)]
+    UnsafeSocketDir(#[from] UnsafeDir),
+    #[error(
+        "the process answering on {socket} runs as {peer}, not as you (uid {me}); genq sent it \
+         nothing. Stop that process or remove the socket, then try again"
+    )]
+    ForeignDaemon {
+        socket: String,
+        peer: String,
+        me: u32,
     },
     #[error("could not start the genq daemon: {0}")]
     Autostart(String),
@@ -72,6 +88,9 @@ impl Client {
         client_name: &str,
     ) -> Result<(Client, mpsc::Receiver<Notification>), ClientError> {
         let socket = paths.socket.display().to_string();
+        if !inspect_socket_dir(paths.socket_dir(), nix::unistd::geteuid().as_raw())? {
+            return Err(ClientError::NotRunning { socket });
+        }
         let name = paths
             .socket
             .as_path()
@@ -92,6 +111,7 @@ impl Client {
             }
             Err(source) => return Err(ClientError::Connect { socket, source }),
         };
+        check_peer(&stream, &socket)?;
         let (read, write) = tokio::io::split(stream);
         let mut reader = FramedRead::new(read, NdjsonCodec::new(MAX_CLIENT_FRAME_BYTES));
         let mut writer = FramedWrite::new(write, NdjsonCodec::new(MAX_CLIENT_FRAME_BYTES));
@@ -116,7 +136,16 @@ impl Client {
             while let Some(Ok(line)) = reader.next().await {
                 match Incoming::parse(&line) {
                     Ok(Incoming::Response(resp)) => {
-                        let Some(id) = resp.id.as_u64() else { continue };
+                        let Some(id) = resp.id.as_u64() else {
+                            // The daemon closes the connection with a reason (at its
+                            // connection limit, no hello in time): every call gets it.
+                            if let Some(err) = resp.error {
+                                for (_, tx) in reader_pending.lock().await.drain() {
+                                    let _ = tx.send(Err(err.clone()));
+                                }
+                            }
+                            continue;
+                        };
                         if let Some(tx) = reader_pending.lock().await.remove(&id) {
                             let outcome = match (resp.result, resp.error) {
                                 (_, Some(err)) => Err(err),
@@ -215,6 +244,30 @@ impl Client {
         let value = rx.await.map_err(|_| ClientError::Disconnected)??;
         serde_json::from_value(value).map_err(|e| ClientError::BadReply(e.to_string()))
     }
+}
+
+/// Refuses a socket served by another user.
+#[cfg(target_os = "linux")]
+fn check_peer(stream: &Stream, socket: &str) -> Result<(), ClientError> {
+    use interprocess::local_socket::traits::StreamCommon;
+    let me = nix::unistd::geteuid().as_raw();
+    let peer = match stream.peer_creds() {
+        Ok(creds) => creds.euid(),
+        Err(_) => None,
+    };
+    match peer {
+        Some(uid) if uid == me => Ok(()),
+        other => Err(ClientError::ForeignDaemon {
+            socket: socket.to_string(),
+            peer: other.map_or("an unknown user".to_string(), |uid| format!("uid {uid}")),
+            me,
+        }),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn check_peer(_stream: &Stream, _socket: &str) -> Result<(), ClientError> {
+    Ok(())
 }
 
 /// Starts `genq daemon run` detached from this process (own session, output to the log) and

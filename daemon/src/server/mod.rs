@@ -1,18 +1,26 @@
-//! The local socket server: binds the socket safely (private directory, `0600` socket, a
-//! stale socket removed only after connecting to it failed), accepts connections, checks
-//! the peer's uid, and runs a [`session`] per connection until shutdown.
+//! The local socket server: binds the socket safely (private directory never reached
+//! through a link, `0600` socket, a stale socket removed only after connecting to it
+//! failed), accepts connections within the [`admission`] cap, checks the peer's uid, and
+//! runs a [`session`] per connection until shutdown.
 
+mod accept;
+mod admission;
 mod methods;
 mod session;
 
 use crate::engine::Engine;
-use genq_protocol::Paths;
+use accept::{Backoff, Throttle, WARN_EVERY, suppressed_note};
+use admission::{Admission, Admit};
+use genq_protocol::paths::UnsafeDir;
+use genq_protocol::rpc::Response;
+use genq_protocol::{ErrorKind, Paths, RpcError};
 use interprocess::local_socket::tokio::{Listener, Stream};
 use interprocess::local_socket::traits::tokio::{Listener as _, Stream as _};
 use interprocess::local_socket::{GenericFilePath, ListenerOptions, ToFsName};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -20,6 +28,8 @@ use tokio_util::task::TaskTracker;
 pub enum ServerError {
     #[error("socket directory {path}: {message}")]
     Dir { path: String, message: String },
+    #[error(transparent)]
+    Unsafe(#[from] UnsafeDir),
     #[error("another process is already answering on {0}")]
     InUse(String),
     #[error("cannot listen on {path}: {source}")]
@@ -43,7 +53,13 @@ pub async fn bind(paths: &Paths) -> Result<Listener, ServerError> {
     prepare_private_dir(dir)?;
     let path = &paths.socket;
     let shown = path.display().to_string();
-    if path.exists() {
+    let existing = std::fs::symlink_metadata(path).ok();
+    if existing.as_ref().is_some_and(|m| !is_own_socket(m)) {
+        // Planted while the directory was open to others, or not a socket at all: the
+        // directory is ours now, so it goes.
+        tracing::warn!("removing {shown}: not a socket of this user");
+        let _ = std::fs::remove_file(path);
+    } else if existing.is_some() {
         // Only a socket nobody answers on is stale.
         let name = path
             .as_path()
@@ -77,27 +93,75 @@ pub async fn bind(paths: &Paths) -> Result<Listener, ServerError> {
     })
 }
 
+/// Whether a file (never followed if a link) is a socket owned by this user.
+#[cfg(unix)]
+fn is_own_socket(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    meta.file_type().is_socket() && meta.uid() == nix::unistd::geteuid().as_raw()
+}
+
+#[cfg(not(unix))]
+fn is_own_socket(_meta: &std::fs::Metadata) -> bool {
+    true
+}
+
+/// Creates the socket directory `0700`, or makes an existing one of ours private again.
+/// The directory is opened without following a link and changed through that handle, so
+/// a link or a swap planted by someone else is refused, never followed.
 #[cfg(unix)]
 fn prepare_private_dir(dir: &Path) -> Result<(), ServerError> {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use genq_protocol::paths::{DirFacts, DirProblem, check_socket_dir, inspect_socket_dir};
+    use nix::fcntl::{OFlag, open};
+    use nix::sys::stat::{Mode, SFlag, fchmod, fstat};
+    use std::os::unix::fs::DirBuilderExt;
+    let me = nix::unistd::geteuid().as_raw();
     let err = |message: String| ServerError::Dir {
         path: dir.display().to_string(),
         message,
     };
-    std::fs::create_dir_all(dir).map_err(|e| err(format!("cannot create it: {e}")))?;
-    let meta = std::fs::metadata(dir).map_err(|e| err(e.to_string()))?;
-    let me = nix::unistd::geteuid().as_raw();
-    if meta.uid() != me {
-        return Err(err(format!(
-            "is owned by uid {}, not by you (uid {me}); refusing to put the socket there",
-            meta.uid()
-        )));
+    let unsafe_dir = |problem| {
+        ServerError::Unsafe(UnsafeDir {
+            path: dir.to_path_buf(),
+            problem,
+        })
+    };
+    if let Some(parent) = dir.parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .map_err(|e| err(format!("cannot create its parent: {e}")))?;
     }
-    if meta.permissions().mode() & 0o777 != 0o700 {
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(|e| err(format!("cannot make it private (0700): {e}")))?;
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(err(format!("cannot create it: {e}"))),
     }
-    Ok(())
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let fd = match open(dir, flags, Mode::empty()) {
+        Ok(fd) => fd,
+        // Say what is there: a link, a file, …
+        Err(e) => {
+            inspect_socket_dir(dir, me)?;
+            return Err(err(format!("cannot open it: {e}")));
+        }
+    };
+    let st = fstat(&fd).map_err(|e| err(e.to_string()))?;
+    let facts = DirFacts {
+        is_symlink: false,
+        is_dir: SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFDIR,
+        uid: st.st_uid,
+        mode: st.st_mode,
+    };
+    match check_socket_dir(&facts, me) {
+        Ok(()) => Ok(()),
+        Err(DirProblem::OpenToOthers { mode }) => {
+            tracing::warn!("{} had mode {mode:04o}; making it 0700", dir.display());
+            fchmod(&fd, Mode::from_bits_truncate(0o700))
+                .map_err(|e| err(format!("cannot make it private (0700): {e}")))
+        }
+        Err(problem) => Err(unsafe_dir(problem)),
+    }
 }
 
 #[cfg(not(unix))]
@@ -110,17 +174,40 @@ fn prepare_private_dir(dir: &Path) -> Result<(), ServerError> {
 
 /// Accepts connections until shutdown, then waits for the sessions to close.
 pub async fn serve(listener: Listener, state: Arc<ServerState>) {
+    let open_files = admission::open_file_limit().unwrap_or(1024);
+    let admission = Admission::new(admission::connection_cap(open_files));
+    tracing::info!(
+        max_connections = admission.cap(),
+        open_files,
+        "accepting connections"
+    );
     let sessions = TaskTracker::new();
+    let mut backoff = Backoff::default();
+    let mut accept_warn = Throttle::new(WARN_EVERY);
+    let mut full_warn = Throttle::new(WARN_EVERY);
     loop {
         let conn = tokio::select! {
             c = listener.accept() => c,
             _ = state.shutdown.cancelled() => break,
         };
         let stream = match conn {
-            Ok(s) => s,
+            Ok(s) => {
+                backoff.succeeded();
+                s
+            }
             Err(e) => {
-                tracing::warn!("accept failed: {e}");
-                continue;
+                let pause = backoff.failed();
+                if let Some(left_out) = accept_warn.allow(Instant::now()) {
+                    tracing::warn!(
+                        "accept failed: {e}; pausing {} ms before the next{}",
+                        pause.as_millis(),
+                        suppressed_note(left_out)
+                    );
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => continue,
+                    _ = state.shutdown.cancelled() => break,
+                }
             }
         };
         if let Err(reason) = check_peer(&stream) {
@@ -128,11 +215,55 @@ pub async fn serve(listener: Listener, state: Arc<ServerState>) {
             drop(stream);
             continue;
         }
+        let ticket = match admission.admit() {
+            Admit::In(ticket) => ticket,
+            Admit::InByEviction(ticket) => {
+                if let Some(left_out) = full_warn.allow(Instant::now()) {
+                    tracing::warn!(
+                        "{} connections open, the most allowed: closed the oldest one that had \
+                         not said hello{}",
+                        admission.cap(),
+                        suppressed_note(left_out)
+                    );
+                }
+                ticket
+            }
+            Admit::Full => {
+                if let Some(left_out) = full_warn.allow(Instant::now()) {
+                    tracing::warn!(
+                        "{} connections open, the most allowed: refused a new one{}",
+                        admission.cap(),
+                        suppressed_note(left_out)
+                    );
+                }
+                refuse(stream, admission.cap()).await;
+                continue;
+            }
+        };
         let state = state.clone();
-        sessions.spawn(async move { session::run(stream, state).await });
+        sessions.spawn(async move { session::run(stream, state, ticket).await });
     }
     sessions.close();
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), sessions.wait()).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), sessions.wait()).await;
+}
+
+/// Tells a connection beyond the cap why it is closed, without waiting on it.
+async fn refuse(mut stream: Stream, cap: usize) {
+    let err = RpcError::new(
+        ErrorKind::Busy,
+        format!(
+            "the daemon already has {cap} connections open, the most it allows; close other \
+             genq clients and try again"
+        ),
+    );
+    if let Ok(line) = serde_json::to_string(&Response::err(serde_json::Value::Null, err)) {
+        let frame = format!("{line}\n");
+        let _ = tokio::time::timeout(
+            Duration::from_millis(100),
+            stream.write_all(frame.as_bytes()),
+        )
+        .await;
+    }
 }
 
 /// Only the user running the daemon may talk to it.

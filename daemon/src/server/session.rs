@@ -1,10 +1,14 @@
 //! One client connection: framing, the `hello` gate, dispatch, and the event subscription.
 //!
+//! Until `hello`, a connection gets little: short frames, a small byte budget and a few
+//! seconds, so that idle or chattering clients cannot hold the daemon's slots.
+//!
 //! Replies and notifications go through one bounded queue to a writer task. A client that
 //! stops reading fills that queue; only its own subscription then falls behind the event
 //! bus and gets `resync`, and the daemon never waits for it.
 
 use super::ServerState;
+use super::admission::Ticket;
 use super::methods::{self, params};
 use futures::{SinkExt, StreamExt};
 use genq_protocol::methods::{
@@ -17,6 +21,7 @@ use genq_protocol::{
 use interprocess::local_socket::tokio::Stream;
 use serde_json::Value;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::codec::{FramedRead, FramedWrite};
@@ -25,10 +30,14 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 const OUT_BUFFER: usize = 1024;
 /// Events replayed from the database per query.
 const REPLAY_BATCH: u32 = 500;
+/// How long a new connection may take to say hello.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bytes a connection may send before its hello (a hello is a few dozen).
+const PRE_HELLO_BYTES: usize = 64 * 1024;
 
-pub async fn run(stream: Stream, state: Arc<ServerState>) {
+pub async fn run(stream: Stream, state: Arc<ServerState>, ticket: Ticket) {
     let (read, write) = tokio::io::split(stream);
-    let mut reader = FramedRead::new(read, NdjsonCodec::new(MAX_FRAME_BYTES));
+    let mut reader = FramedRead::new(read, NdjsonCodec::new(PRE_HELLO_BYTES));
     let mut writer = FramedWrite::new(write, NdjsonCodec::new(usize::MAX));
     let (out, mut out_rx) = mpsc::channel::<String>(OUT_BUFFER);
     let writer_task = tokio::spawn(async move {
@@ -44,12 +53,35 @@ pub async fn run(stream: Stream, state: Arc<ServerState>) {
         out,
         greeted: false,
         subscription: None,
+        ticket,
+        before_hello: 0,
     };
+    let hello_deadline = tokio::time::sleep(HELLO_TIMEOUT);
+    tokio::pin!(hello_deadline);
     loop {
         let frame = tokio::select! {
             f = reader.next() => f,
             _ = state.shutdown.cancelled() => break,
+            _ = &mut hello_deadline, if !session.greeted => {
+                let message = format!(
+                    "no hello within {} s; closing the connection (the first request must be \
+                     hello)",
+                    HELLO_TIMEOUT.as_secs()
+                );
+                session.close_with(ErrorKind::HelloRequired, message).await;
+                break;
+            }
+            _ = session.ticket.evicted(), if !session.greeted => {
+                session.close_with(ErrorKind::HelloRequired, evicted_message()).await;
+                break;
+            }
         };
+        if let Some(Ok(line)) = &frame
+            && let Some(message) = session.over_hello_budget(line.len())
+        {
+            session.close_with(ErrorKind::HelloRequired, message).await;
+            break;
+        }
         match frame {
             None => break,
             Some(Err(FrameError::Io(e))) => {
@@ -69,6 +101,9 @@ pub async fn run(stream: Stream, state: Arc<ServerState>) {
                     if !session.handle(req).await {
                         break;
                     }
+                    if session.greeted {
+                        reader.decoder_mut().set_max(MAX_FRAME_BYTES);
+                    }
                 }
                 Err((id, err)) => session.send(Response::err(id, err)).await,
             },
@@ -86,6 +121,16 @@ struct Session {
     out: mpsc::Sender<String>,
     greeted: bool,
     subscription: Option<JoinHandle<()>>,
+    /// This connection's slot among the daemon's connections.
+    ticket: Ticket,
+    /// Bytes received before the hello.
+    before_hello: usize,
+}
+
+fn evicted_message() -> String {
+    "the daemon is at its connection limit and this connection had not said hello; closing \
+     it to make room"
+        .to_string()
 }
 
 impl Session {
@@ -93,6 +138,28 @@ impl Session {
         if let Ok(line) = serde_json::to_string(&resp) {
             let _ = self.out.send(line).await;
         }
+    }
+
+    /// Counts a frame against the budget before hello; the reason to close when it is spent.
+    fn over_hello_budget(&mut self, frame_len: usize) -> Option<String> {
+        if self.greeted {
+            return None;
+        }
+        self.before_hello += frame_len + 1;
+        (self.before_hello > PRE_HELLO_BYTES).then(|| {
+            format!(
+                "{} bytes sent without hello, more than the {PRE_HELLO_BYTES} allowed; closing \
+                 the connection (the first request must be hello)",
+                self.before_hello
+            )
+        })
+    }
+
+    /// Tells the client why the daemon closes the connection.
+    async fn close_with(&self, kind: ErrorKind, message: String) {
+        tracing::debug!("closing a connection: {message}");
+        self.send(Response::err(Value::Null, RpcError::new(kind, message)))
+            .await;
     }
 
     /// Handles one request; `false` closes the connection.
@@ -104,7 +171,13 @@ impl Session {
             ..
         } = req;
         if method == m::Hello::NAME {
-            let outcome = hello(raw);
+            let outcome = hello(raw).and_then(|v| {
+                if self.ticket.greeted() {
+                    Ok(v)
+                } else {
+                    Err(RpcError::new(ErrorKind::HelloRequired, evicted_message()))
+                }
+            });
             let ok = outcome.is_ok();
             self.greeted |= ok;
             self.send(match outcome {
@@ -139,6 +212,15 @@ impl Session {
     /// database and streams live ones, each exactly once.
     async fn subscribe(&mut self, raw: Option<Value>) -> Result<Value, RpcError> {
         let p = params::<m::Subscribe>(raw)?;
+        if let Some(since) = p.since_seq
+            && i64::try_from(since).is_err()
+        {
+            return Err(RpcError::invalid_params(
+                "since_seq",
+                format!("since_seq: {since} is out of range"),
+                Some(format!("0 to {}", i64::MAX)),
+            ));
+        }
         if let Some(old) = self.subscription.take() {
             old.abort();
         }

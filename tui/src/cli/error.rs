@@ -41,6 +41,8 @@ impl CliError {
                 ClientError::NotRunning { .. }
                 | ClientError::Connect { .. }
                 | ClientError::Autostart(_)
+                | ClientError::UnsafeSocketDir(_)
+                | ClientError::ForeignDaemon { .. }
                 | ClientError::Disconnected => EXIT_UNREACHABLE,
                 ClientError::BadReply(_) => EXIT_FAILED,
                 ClientError::Rpc(rpc) => match rpc.kind() {
@@ -48,7 +50,9 @@ impl CliError {
                     | ErrorKind::NotFound
                     | ErrorKind::Ambiguous
                     | ErrorKind::Conflict => EXIT_USAGE,
-                    ErrorKind::ShuttingDown | ErrorKind::VersionMismatch => EXIT_UNREACHABLE,
+                    ErrorKind::ShuttingDown | ErrorKind::VersionMismatch | ErrorKind::Busy => {
+                        EXIT_UNREACHABLE
+                    }
                     _ => EXIT_FAILED,
                 },
             },

@@ -419,6 +419,11 @@ mod tests {
             0,
         );
         std::fs::create_dir_all(paths.socket_dir()).unwrap();
+        std::fs::set_permissions(
+            paths.socket_dir(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
         let listener = tokio::net::UnixListener::bind(&paths.socket).unwrap();
         let server = tokio::spawn(fake_daemon(listener, final_state));
         let ctx = Ctx {

@@ -62,6 +62,17 @@ pub fn main() -> ExitCode {
         autostart: !cli.no_autostart,
         offset,
     };
+    let runs_daemon = matches!(
+        cli.command,
+        Some(Command::Daemon(args::DaemonCommand::Run { .. }))
+    );
+    // The daemon logs this itself; everyone else hears it here, every time, until fixed.
+    if let Some(moved) = ctx.paths.socket_moved.as_ref().filter(|_| !runs_daemon) {
+        eprintln!(
+            "genq: warning: {moved}; using {} instead",
+            ctx.paths.socket.display()
+        );
+    }
     let result = match cli.command {
         // The daemon builds its own runtime, so it runs outside ours.
         Some(Command::Daemon(args::DaemonCommand::Run { detached })) => {

@@ -1,7 +1,9 @@
 //! `submit` and the `jobs.*` methods.
 
 use super::super::ServerState;
-use genq_protocol::methods::{JobPage, JobRef, ListParams, SubmitParams, UploadParams};
+use genq_protocol::methods::{
+    JobPage, JobRef, LIST_MAX_TEXT, ListParams, SubmitParams, UploadParams,
+};
 use genq_protocol::{Event, Job, JobSpec, RpcError};
 use std::sync::Arc;
 
@@ -18,6 +20,25 @@ pub async fn list(state: &Arc<ServerState>, p: ListParams) -> Result<JobPage, Rp
             format!("limit: {limit} is out of range"),
             Some(format!("1 to {}", genq_protocol::methods::LIST_MAX_LIMIT)),
         ));
+    }
+    if let Some(offset) = p.offset
+        && i64::try_from(offset).is_err()
+    {
+        return Err(RpcError::invalid_params(
+            "offset",
+            format!("offset: {offset} is out of range"),
+            Some(format!("0 to {}", i64::MAX)),
+        ));
+    }
+    if let Some(text) = &p.text {
+        let chars = text.chars().count();
+        if chars > LIST_MAX_TEXT {
+            return Err(RpcError::invalid_params(
+                "text",
+                format!("text: {chars} characters is too long a search"),
+                Some(format!("at most {LIST_MAX_TEXT} characters")),
+            ));
+        }
     }
     Ok(state.engine.store().list_jobs(p).await?)
 }
