@@ -350,6 +350,6 @@ async fn an_unreachable_lora_catalog_is_explained_with_a_retry_key() {
             s.contains("No network")
         })
         .await;
-    assert!(screen.contains("Press r to retry"), "{screen}");
+    assert!(screen.contains("Press Ctrl-R to retry"), "{screen}");
     tmux.keys(&["C-c"]).await;
 }

@@ -95,12 +95,6 @@ fn kv(key: &str, value: String) -> Line<'static> {
     ])
 }
 
-/// Time of day (UTC) with seconds, for the timeline.
-fn clock(t: Timestamp) -> String {
-    let s = t.to_rfc3339();
-    s.get(11..19).unwrap_or(&s).to_string()
-}
-
 fn lines(job: &Job, detail: &DetailView, now: Timestamp) -> Vec<Line<'static>> {
     let mut out = Vec::new();
     let state = Span::styled(
@@ -324,7 +318,7 @@ fn event_line(e: &Event) -> Line<'static> {
         None => Style::new(),
     };
     Line::from(vec![
-        Span::styled(format!("{} ", clock(e.at)), theme::dim()),
+        Span::styled(format!("{} ", theme::clock(e.at)), theme::dim()),
         Span::styled(what, style),
     ])
 }
