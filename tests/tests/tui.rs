@@ -452,7 +452,10 @@ async fn slash_filters_the_jobs_as_the_search_is_typed() {
                 && !s.contains("a teapot on a table")
         })
         .await;
-    assert!(screen.contains("/fox"), "the prompt is still open:\n{screen}");
+    assert!(
+        screen.contains("/fox"),
+        "the prompt is still open:\n{screen}"
+    );
     tmux.type_text(" at").await;
     tmux.wait_for(&home, "only the dusk fox", |s| {
         s.contains("a fox at dusk") && !s.contains("a red fox in snow")

@@ -318,7 +318,7 @@ impl Default for Keymap {
                 Detail,
                 Key::ch('L'),
                 A::OpenLora,
-                "show the LoRA on the LoRAs screen",
+                "find the LoRA on the LoRAs screen",
             ),
             b(
                 Submit,
