@@ -12,7 +12,7 @@ use crate::tui::navigation::CardPopup;
 use crate::tui::preview::Preview;
 use crate::tui::screens;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use genq_protocol::catalog::{LoraCard, LoraSort, LoraSource};
+use genq_protocol::catalog::LoraCard;
 use genq_protocol::methods::{ListParams, Sort, StatusResult};
 use genq_protocol::{Event, EventBody, Job, JobId, JobState, Timestamp};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -250,23 +250,6 @@ impl App {
         }
     }
 
-    /// The search being typed on this screen, while its `/` prompt is open.
-    pub fn search_input(&self) -> Option<&String> {
-        match self.screen {
-            Screen::Jobs => self.jobs.search_input.as_ref(),
-            Screen::Loras => self.gallery.search_input.as_ref(),
-            _ => None,
-        }
-    }
-
-    fn search_input_mut(&mut self) -> Option<&mut String> {
-        match self.screen {
-            Screen::Jobs => self.jobs.search_input.as_mut(),
-            Screen::Loras => self.gallery.search_input.as_mut(),
-            _ => None,
-        }
-    }
-
     /// Turns a key into an action through the keymap; unbound keys go to the text input.
     pub fn key_action(&self, ev: KeyEvent) -> Action {
         let ctx = self.context();
@@ -391,7 +374,7 @@ impl App {
         }
     }
 
-    fn reset_list(&mut self) -> Vec<Command> {
+    pub(crate) fn reset_list(&mut self) -> Vec<Command> {
         self.jobs.scroll = 0;
         self.jobs.selected = 0;
         vec![self.fetch_page()]
@@ -679,27 +662,7 @@ impl App {
                     cmds
                 }
             },
-            A::NextSource => {
-                let all = LoraSource::ALL;
-                let at = all.iter().position(|s| *s == self.gallery.source);
-                self.gallery.source = all[at.map_or(0, |i| (i + 1) % all.len())];
-                self.gallery.base = 0;
-                self.gallery_restart()
-            }
-            A::MarkLora => {
-                match self.gallery.toggle_mark() {
-                    Ok(marked) => {
-                        let n = self.gallery.marked.len();
-                        self.note(format!(
-                            "{} · {n} of {} marked; n starts a job with them",
-                            if marked { "marked" } else { "unmarked" },
-                            crate::tui::gallery::MAX_MARKS
-                        ));
-                    }
-                    Err(e) => self.note(e),
-                }
-                Vec::new()
-            }
+            A::NextSource | A::MarkLora => self.gallery_action(ui),
             A::OpenLora => self.open_job_lora(),
             A::NewJob | A::Generate => match self.context() {
                 Context::Card => {
@@ -717,13 +680,7 @@ impl App {
                 _ => self.open_detail(),
             },
             A::FilterNext | A::FilterPrev | A::FilterBase => self.filter(ui != A::FilterPrev),
-            A::ToggleSort if self.screen == Screen::Loras => {
-                self.gallery.sort = match self.gallery.sort {
-                    LoraSort::Downloads => LoraSort::Newest,
-                    LoraSort::Newest => LoraSort::Downloads,
-                };
-                self.gallery_restart()
-            }
+            A::ToggleSort if self.screen == Screen::Loras => self.gallery_action(ui),
             A::ToggleSort => {
                 self.jobs.sort = match self.jobs.sort {
                     Sort::Newest => Sort::Oldest,
@@ -731,28 +688,7 @@ impl App {
                 };
                 self.reset_list()
             }
-            A::Search if self.screen == Screen::Loras => {
-                self.gallery.search_input = Some(self.gallery.keyword.clone());
-                Vec::new()
-            }
-            A::Search => {
-                self.jobs.search_input = Some(self.jobs.search.clone());
-                self.jobs.search_before = Some(self.jobs.search.clone());
-                Vec::new()
-            }
-            A::SearchApply if self.screen == Screen::Loras => {
-                if let Some(text) = self.gallery.search_input.take() {
-                    self.gallery.keyword = text.trim().to_string();
-                    return self.gallery_restart();
-                }
-                Vec::new()
-            }
-            A::SearchApply => {
-                // The search was applied as it was typed; Enter only closes the prompt.
-                self.jobs.search_input = None;
-                self.jobs.search_before = None;
-                Vec::new()
-            }
+            A::Search | A::SearchApply => self.search_action(ui),
             A::ConfirmYes => match self.confirm.take() {
                 Some(c) => vec![Command::Cancel(c.id)],
                 None => Vec::new(),
@@ -779,42 +715,6 @@ impl App {
                 self.form_action(ui)
             }
         }
-    }
-
-    /// Esc: closes what is open (a popup, a search prompt, an overlay), clears a search,
-    /// or goes back to the jobs screen.
-    fn back(&mut self) -> Vec<Command> {
-        if self.lora_popup.take().is_some() {
-            return Vec::new();
-        }
-        match self.screen {
-            Screen::Jobs if self.jobs.search_input.is_some() => {
-                self.jobs.search_input = None;
-                if let Some(before) = self.jobs.search_before.take()
-                    && before != self.jobs.search
-                {
-                    self.jobs.search = before;
-                    return self.reset_list();
-                }
-            }
-            Screen::Loras if self.gallery.search_input.is_some() => {
-                self.gallery.search_input = None
-            }
-            Screen::Loras if !self.gallery.keyword.is_empty() => {
-                self.gallery.keyword.clear();
-                return self.gallery_restart();
-            }
-            Screen::Help | Screen::Messages => self.screen = self.help_for,
-            Screen::Jobs if !self.jobs.search.is_empty() => {
-                self.jobs.search.clear();
-                return self.reset_list();
-            }
-            Screen::Jobs => {}
-            Screen::Detail | Screen::Submit | Screen::Models | Screen::Loras => {
-                self.screen = Screen::Jobs
-            }
-        }
-        Vec::new()
     }
 
     /// `f` / `F`: the state filter of the jobs, the base model of the LoRAs.
@@ -1120,20 +1020,6 @@ impl App {
             }
         }
         Vec::new()
-    }
-
-    /// The jobs list follows the search as it is typed; the LoRA search (a remote site) is
-    /// sent with Enter.
-    fn search_typed(&mut self) -> Vec<Command> {
-        if self.screen != Screen::Jobs {
-            return Vec::new();
-        }
-        let text = self.jobs.search_input.as_deref().unwrap_or("").trim();
-        if text == self.jobs.search {
-            return Vec::new();
-        }
-        self.jobs.search = text.to_string();
-        self.reset_list()
     }
 }
 

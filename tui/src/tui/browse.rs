@@ -11,7 +11,7 @@ use crate::tui::gallery::{self, CoverState, GalleryError, PAGE_SIZE};
 use crate::tui::preview::Cover;
 use crate::tui::screens;
 use genq_protocol::Job;
-use genq_protocol::catalog::{LoraCard, LoraPage, Model, Supplier};
+use genq_protocol::catalog::{LoraCard, LoraPage, LoraSort, LoraSource, Model, Supplier};
 
 impl App {
     pub(crate) fn catalog_loaded(&mut self, data: CatalogData) {
@@ -456,6 +456,40 @@ impl App {
                 self.gallery_follow()
             }
             _ => Vec::new(),
+        }
+    }
+
+    /// The gallery's own keys: the source, a mark, the sort.
+    pub(crate) fn gallery_action(&mut self, ui: UiAction) -> Vec<Command> {
+        match ui {
+            UiAction::NextSource => {
+                let all = LoraSource::ALL;
+                let at = all.iter().position(|s| *s == self.gallery.source);
+                self.gallery.source = all[at.map_or(0, |i| (i + 1) % all.len())];
+                self.gallery.base = 0;
+                self.gallery_restart()
+            }
+            UiAction::MarkLora => {
+                match self.gallery.toggle_mark() {
+                    Ok(marked) => {
+                        let n = self.gallery.marked.len();
+                        self.note(format!(
+                            "{} · {n} of {} marked; n starts a job with them",
+                            if marked { "marked" } else { "unmarked" },
+                            gallery::MAX_MARKS
+                        ));
+                    }
+                    Err(e) => self.note(e),
+                }
+                Vec::new()
+            }
+            _ => {
+                self.gallery.sort = match self.gallery.sort {
+                    LoraSort::Downloads => LoraSort::Newest,
+                    LoraSort::Newest => LoraSort::Downloads,
+                };
+                self.gallery_restart()
+            }
         }
     }
 }

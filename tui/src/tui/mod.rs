@@ -18,6 +18,7 @@ pub mod messages;
 pub mod navigation;
 pub mod preview;
 pub mod screens;
+pub mod search;
 pub mod side_link;
 pub mod status_bar;
 pub mod submitting;

@@ -138,4 +138,40 @@ impl App {
         }
         Vec::new()
     }
+
+    /// Esc: closes what is open (a popup, a search prompt, an overlay), clears a search,
+    /// or goes back to the jobs screen.
+    pub(crate) fn back(&mut self) -> Vec<Command> {
+        if self.lora_popup.take().is_some() {
+            return Vec::new();
+        }
+        match self.screen {
+            Screen::Jobs if self.jobs.search_input.is_some() => {
+                self.jobs.search_input = None;
+                if let Some(before) = self.jobs.search_before.take()
+                    && before != self.jobs.search
+                {
+                    self.jobs.search = before;
+                    return self.reset_list();
+                }
+            }
+            Screen::Loras if self.gallery.search_input.is_some() => {
+                self.gallery.search_input = None
+            }
+            Screen::Loras if !self.gallery.keyword.is_empty() => {
+                self.gallery.keyword.clear();
+                return self.gallery_restart();
+            }
+            Screen::Help | Screen::Messages => self.screen = self.help_for,
+            Screen::Jobs if !self.jobs.search.is_empty() => {
+                self.jobs.search.clear();
+                return self.reset_list();
+            }
+            Screen::Jobs => {}
+            Screen::Detail | Screen::Submit | Screen::Models | Screen::Loras => {
+                self.screen = Screen::Jobs
+            }
+        }
+        Vec::new()
+    }
 }
