@@ -411,7 +411,7 @@ impl App {
 
     /// A left click: a tab, a job row or a LoRA card.
     pub(crate) fn click(&mut self, col: u16, row: u16) -> Vec<Command> {
-        if self.confirm.is_some() {
+        if self.confirm.is_some() || self.lora_popup.is_some() {
             return Vec::new();
         }
         if row == 0 {

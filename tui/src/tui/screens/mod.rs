@@ -138,7 +138,14 @@ fn draw_hints(frame: &mut Frame, area: Rect, app: &App) {
             Span::styled("/", theme::title()),
             Span::raw(text.to_string()),
             Span::styled("█", Style::new().add_modifier(Modifier::SLOW_BLINK)),
-            Span::styled("  Enter search · Esc cancel", theme::dim()),
+            Span::styled(
+                if app.screen == Screen::Jobs {
+                    "  filters as you type · Enter done · Esc cancel"
+                } else {
+                    "  Enter searches · Esc cancel"
+                },
+                theme::dim(),
+            ),
         ]);
         frame.render_widget(Paragraph::new(line), area);
         return;
