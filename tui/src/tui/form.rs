@@ -201,6 +201,8 @@ impl SubmitForm {
         };
         self.provider = p;
         self.model = m;
+        // The catalog's ranges may differ from the built-in ones.
+        self.recheck();
     }
 
     pub fn text(&self, field: Field) -> String {

@@ -105,8 +105,8 @@ impl GalleryError {
             GalleryError::Auth(m) => (
                 "The LoRA catalog refused the ModelScope key.",
                 format!(
-                    "Set the key in config.toml ([providers.modelscope] api_key_env or \
-                     api_key_cmd) or export MODELSCOPE_API_TOKEN, then press Ctrl-R to retry.\n{m}"
+                    "Add the key with genq auth set modelscope (or api_key_env / api_key_cmd \
+                     in [providers.modelscope] of config.toml), then press Ctrl-R to retry.\n{m}"
                 ),
             ),
             GalleryError::Timeout(m) => (

@@ -350,13 +350,13 @@ fn fewer_results_than_asked_is_said_and_ends_the_list() {
 }
 
 #[test]
-fn catalog_errors_are_explained_by_kind_and_r_retries_without_the_cache() {
+fn catalog_errors_are_explained_by_kind_and_ctrl_r_retries_without_the_cache() {
     let mut app = with_catalog(app_with_jobs((100, 30), 3));
     let cmds = app.key(key('5'));
     let (generation, _) = lora_fetches(&cmds).remove(0);
     for (kind, expect) in [
         (ErrorKind::Network, "No network"),
-        (ErrorKind::Auth, "MODELSCOPE_API_TOKEN"),
+        (ErrorKind::Auth, "genq auth set modelscope"),
         (ErrorKind::Timeout, "within 10 s"),
     ] {
         let generation = app.gallery.generation;
