@@ -224,14 +224,22 @@ pub(crate) fn local_inputs(
     let cwd = std::env::current_dir()
         .map_err(|e| refuse("image", format!("cannot read the current directory: {e}")))?;
     if let Some(image) = &spec.image {
-        let found = input_location("image", image, &cwd);
+        let found = input_location("image", &home_path(image), &cwd);
         spec.image = Some(found.map_err(|e| refuse("image", e.to_string()))?);
     }
     for (name, path) in spec.views.iter_mut() {
-        let found = input_location(&format!("view {name}"), path, &cwd);
+        let found = input_location(&format!("view {name}"), &home_path(path), &cwd);
         *path = found.map_err(|e| refuse("views", e.to_string()))?;
     }
     Ok(spec)
+}
+
+/// `~/x.png` as a shell would read it: typed into the form, no shell expands it.
+fn home_path(value: &str) -> String {
+    match (value.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => std::path::Path::new(&home).join(rest).display().to_string(),
+        _ => value.to_string(),
+    }
 }
 
 async fn recv_note(notes: &mut Option<mpsc::Receiver<Notification>>) -> Option<Notification> {

@@ -113,7 +113,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
 
 /// The providers, when `providers.list` says none of them has a key.
 fn no_keys(app: &App) -> Option<Vec<&str>> {
-    let keys = app.provider_keys.as_ref()?;
+    let keys = app.provider_keys.as_ref().filter(|k| !k.is_empty())?;
     (!keys.values().any(|k| *k)).then(|| keys.keys().map(String::as_str).collect())
 }
 

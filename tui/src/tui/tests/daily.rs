@@ -287,6 +287,14 @@ fn a_missing_local_input_is_refused_next_to_its_field() {
     };
     let ok = crate::tui::event_loop::local_inputs(spec.clone()).unwrap();
     assert_eq!(ok, spec);
+    // A path under ~ is read as the shell would.
+    if let Some(home) = std::env::var_os("HOME").filter(|h| std::path::Path::new(h).is_dir()) {
+        let mut tilde = spec.clone();
+        tilde.image = Some("~/".into());
+        let err = crate::tui::event_loop::local_inputs(tilde).unwrap_err();
+        let home = std::path::Path::new(&home).display().to_string();
+        assert!(err.message.contains(&home), "{}", err.message);
+    }
     let missing = JobSpec {
         views: BTreeMap::from([("left".into(), "/nowhere/left.png".into())]),
         ..JobSpec::default()
