@@ -311,11 +311,11 @@ async fn browse_models_and_loras_then_generate_with_two_marked_loras() {
     .await;
     assert!(cat.cover_count() >= 1);
 
-    // Mark the first two cards and generate: the form gets both, weights summing to 1.
+    // Mark the first two cards and start a job (n): the form gets both, weights summing to 1.
     tmux.keys(&["Space", "Right", "Space"]).await;
     tmux.wait_for(&home, "two marked cards", |s| s.contains("✓2 marked"))
         .await;
-    tmux.keys(&["g"]).await;
+    tmux.keys(&["n"]).await;
     let form = tmux
         .wait_for(&home, "the submit form with the LoRAs", |s| {
             s.contains("New job") && s.contains("gen/lora-0:0.5") && s.contains("gen/lora-1:0.5")
@@ -350,6 +350,150 @@ async fn an_unreachable_lora_catalog_is_explained_with_a_retry_key() {
             s.contains("No network")
         })
         .await;
-    assert!(screen.contains("Press r to retry"), "{screen}");
+    assert!(screen.contains("Press Ctrl-R to retry"), "{screen}");
+    tmux.keys(&["C-c"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tab_leaves_the_form_visits_every_screen_and_returns_to_the_draft() {
+    if !Tmux::available() {
+        return;
+    }
+    let ms = ModelScopeFake::start().await;
+    let cat = CatalogFake::start().await;
+    cat.add_generated(5);
+    let mut home = Home::new();
+    home.use_fakes(
+        Some(&ms),
+        None,
+        &format!("[catalog.modelscope]\nbase_url = \"{}\"\n", cat.base_url()),
+    );
+    let tmux = start_tui(&home, &ms).await;
+
+    tmux.keys(&["n"]).await;
+    tmux.wait_for(&home, "the submit form", |s| s.contains("New job"))
+        .await;
+    let draft = "a lighthouse drawn in ink";
+    tmux.type_text(draft).await;
+    tmux.wait_for(&home, "the typed prompt", |s| s.contains(draft))
+        .await;
+
+    // Tab leaves the form and goes round every screen; the draft waits.
+    tmux.keys(&["Tab"]).await;
+    tmux.wait_for(&home, "the models screen", |s| {
+        s.contains("Suppliers") && !s.contains(draft)
+    })
+    .await;
+    tmux.keys(&["Tab"]).await;
+    tmux.wait_for(&home, "the LoRAs screen", |s| s.contains("lora-0"))
+        .await;
+    tmux.keys(&["Tab"]).await;
+    tmux.wait_for(&home, "the jobs screen", |s| s.contains("no jobs yet"))
+        .await;
+    tmux.keys(&["Tab"]).await;
+    let form = tmux
+        .wait_for(&home, "the form with the draft", |s| {
+            s.contains("New job") && s.contains(draft)
+        })
+        .await;
+    assert!(form.contains("▸Prompt"), "the focus stayed:\n{form}");
+
+    // Shift-Tab goes back the other way, and n restores the draft saying so.
+    tmux.keys(&["BTab"]).await;
+    tmux.wait_for(&home, "the jobs screen again", |s| {
+        s.contains("no jobs yet")
+    })
+    .await;
+    tmux.keys(&["n"]).await;
+    tmux.wait_for(&home, "the restored draft", |s| {
+        s.contains(draft) && s.contains("restoring your draft")
+    })
+    .await;
+    tmux.keys(&["C-s"]).await;
+    tmux.wait_for(&home, "the submitted draft in the table", |s| {
+        s.lines().any(|l| l.contains(draft))
+    })
+    .await;
+    tmux.keys(&["C-c"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slash_filters_the_jobs_as_the_search_is_typed() {
+    if !Tmux::available() {
+        return;
+    }
+    let ms = ModelScopeFake::start().await;
+    ms.set_script(MsScript::succeed_after(Duration::from_millis(50)));
+    let mut home = Home::new();
+    home.use_fakes(Some(&ms), None, "");
+    let tmux = start_tui(&home, &ms).await;
+
+    let prompts = ["a red fox in snow", "a teapot on a table", "a fox at dusk"];
+    let mut c = home.client().await;
+    for prompt in prompts {
+        c.ok(
+            "submit",
+            json!({"spec": {"provider": "modelscope", "prompt": prompt}}),
+        )
+        .await;
+    }
+    tmux.wait_for(&home, "all three jobs", |s| {
+        prompts.iter().all(|p| s.contains(p))
+    })
+    .await;
+
+    // Each key narrows the list at once; no Enter needed.
+    tmux.keys(&["/"]).await;
+    tmux.type_text("fox").await;
+    let screen = tmux
+        .wait_for(&home, "only the fox jobs", |s| {
+            s.contains("a red fox in snow")
+                && s.contains("a fox at dusk")
+                && !s.contains("a teapot on a table")
+        })
+        .await;
+    assert!(
+        screen.contains("/fox"),
+        "the prompt is still open:\n{screen}"
+    );
+    tmux.type_text(" at").await;
+    tmux.wait_for(&home, "only the dusk fox", |s| {
+        s.contains("a fox at dusk") && !s.contains("a red fox in snow")
+    })
+    .await;
+    // Esc gives up the search that was being typed.
+    tmux.keys(&["Escape"]).await;
+    tmux.wait_for(&home, "every job again", |s| {
+        prompts.iter().all(|p| s.contains(p))
+    })
+    .await;
+    tmux.keys(&["C-c"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_run_without_any_key_says_how_to_add_one() {
+    if !Tmux::available() {
+        return;
+    }
+    let home = Home::new();
+    // No config and no key in the environment the daemon inherits.
+    let command = format!(
+        "env -u MODELSCOPE_API_TOKEN -u MODELSCOPE_API_KEY -u DASHSCOPE_API_KEY \
+         -u TRIPO_API_KEY GENQ_HOME={} {}",
+        quote(&home.dir.path().display().to_string()),
+        quote(&genq_bin().display().to_string()),
+    );
+    let tmux = Tmux::start(&command).await;
+    let screen = tmux
+        .wait_for(&home, "the first-run notice", |s| {
+            s.contains("No provider has a key yet")
+        })
+        .await;
+    assert!(screen.contains("genq auth set "), "{screen}");
+    tmux.keys(&["n"]).await;
+    tmux.wait_for(&home, "the form's key hint", |s| {
+        s.contains("New job") && s.contains("no key: genq auth set")
+    })
+    .await;
     tmux.keys(&["C-c"]).await;
 }

@@ -230,7 +230,7 @@ fn parse_finite(s: &str) -> Result<f64, String> {
 }
 
 /// `NAME=PATH` for `--view`.
-fn parse_view(s: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_view(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((name, path)) if !name.trim().is_empty() && !path.is_empty() => {
             Ok((name.trim().to_string(), path.to_string()))
@@ -243,7 +243,7 @@ fn parse_view(s: &str) -> Result<(String, String), String> {
 
 /// `KEY=VALUE` for `--param`: the value is JSON when it parses as JSON (`3`, `true`,
 /// `[1,2]`, `"x"`), else the text as a string.
-fn parse_param(s: &str) -> Result<(String, serde_json::Value), String> {
+pub(crate) fn parse_param(s: &str) -> Result<(String, serde_json::Value), String> {
     let (key, value) = s
         .split_once('=')
         .ok_or_else(|| format!("{s:?} is not KEY=VALUE, e.g. sampler=euler or cfg=3.5"))?;

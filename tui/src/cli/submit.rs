@@ -141,7 +141,7 @@ pub fn build_spec(
 }
 
 /// A URL as given; a local file made absolute, and refused when it does not exist.
-fn input_location(flag: &str, value: &str, cwd: &Path) -> Result<String, CliError> {
+pub(crate) fn input_location(flag: &str, value: &str, cwd: &Path) -> Result<String, CliError> {
     if is_url(value) {
         return Ok(value.to_string());
     }

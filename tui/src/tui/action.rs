@@ -59,6 +59,9 @@ pub enum UiAction {
     Generate,
     OpenLora,
     NextLora,
+    PrevScreen,
+    ClearForm,
+    Messages,
 }
 
 impl UiAction {
@@ -110,6 +113,9 @@ impl UiAction {
         UiAction::Generate,
         UiAction::OpenLora,
         UiAction::NextLora,
+        UiAction::PrevScreen,
+        UiAction::ClearForm,
+        UiAction::Messages,
     ];
 
     /// The name used in `config.toml` (`[keys.jobs] cancel = "x"`).
@@ -163,6 +169,9 @@ impl UiAction {
             Generate => "generate",
             OpenLora => "open_lora",
             NextLora => "next_lora",
+            PrevScreen => "prev_screen",
+            ClearForm => "clear_form",
+            Messages => "messages",
         }
     }
 

@@ -7,14 +7,15 @@ use crate::tui::command::Command;
 use crate::tui::form::{Field, SubmitForm};
 use crate::tui::gallery::Gallery;
 use crate::tui::keymap::{Context, Keymap};
+use crate::tui::messages::MessageLog;
+use crate::tui::navigation::CardPopup;
 use crate::tui::preview::Preview;
 use crate::tui::screens;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use genq_protocol::catalog::{LoraCard, LoraSort, LoraSource};
+use genq_protocol::catalog::LoraCard;
 use genq_protocol::methods::{ListParams, Sort, StatusResult};
 use genq_protocol::{Event, EventBody, Job, JobId, JobState, Timestamp};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::PathBuf;
 use throbber_widgets_tui::ThrobberState;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,6 +26,8 @@ pub enum Screen {
     Models,
     Loras,
     Help,
+    /// The message log.
+    Messages,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,8 +69,10 @@ pub struct JobsView {
     pub filter: usize,
     /// The applied search text.
     pub search: String,
-    /// The search being typed, while the `/` prompt is open.
+    /// The search being typed, while the `/` prompt is open; it filters as it is typed.
     pub search_input: Option<String>,
+    /// The search applied when the prompt was opened, restored by Esc.
+    pub search_before: Option<String>,
     pub sort: Sort,
     /// Tags page requests so a late reply for an old window or filter is dropped.
     pub generation: u64,
@@ -119,7 +124,7 @@ pub struct Confirm {
 
 pub struct App {
     pub screen: Screen,
-    /// The screen help was opened from.
+    /// The screen help or the message log was opened from.
     pub help_for: Screen,
     pub help_scroll: u16,
     pub size: (u16, u16),
@@ -135,13 +140,21 @@ pub struct App {
     /// Remaining quota by provider, for the providers that report one.
     pub quotas: Vec<Quota>,
     pub last_error: Option<String>,
+    /// Set when `last_error` was raised while the daemon was unreachable.
+    pub error_offline: bool,
     pub info: Option<String>,
+    /// Every message the status bar showed, for `M`.
+    pub messages: MessageLog,
+    /// Whether each provider has a key, by name, once `providers.list` answered.
+    pub provider_keys: Option<BTreeMap<String, bool>>,
+    /// A LoRA's details over the screen.
+    pub lora_popup: Option<CardPopup>,
     pub last_seq: Option<u64>,
     pub mouse: bool,
     pub previews: bool,
     pub spinner: ThrobberState,
     pub quit: bool,
-    pending_rerun: Option<JobId>,
+    pub(crate) pending_rerun: Option<JobId>,
     stale_rows: BTreeSet<JobId>,
     stale_page: bool,
     stale_status: bool,
@@ -191,7 +204,11 @@ impl App {
             counts: BTreeMap::new(),
             quotas: Vec::new(),
             last_error: None,
+            error_offline: false,
             info: None,
+            messages: MessageLog::default(),
+            provider_keys: None,
+            lora_popup: None,
             last_seq: None,
             mouse: false,
             previews: false,
@@ -216,6 +233,9 @@ impl App {
         if self.confirm.is_some() {
             return Context::Confirm;
         }
+        if self.lora_popup.is_some() {
+            return Context::Card;
+        }
         if self.search_input().is_some() {
             return Context::Search;
         }
@@ -226,23 +246,7 @@ impl App {
             Screen::Models => Context::Models,
             Screen::Loras => Context::Loras,
             Screen::Help => Context::Help,
-        }
-    }
-
-    /// The search being typed on this screen, while its `/` prompt is open.
-    pub fn search_input(&self) -> Option<&String> {
-        match self.screen {
-            Screen::Jobs => self.jobs.search_input.as_ref(),
-            Screen::Loras => self.gallery.search_input.as_ref(),
-            _ => None,
-        }
-    }
-
-    fn search_input_mut(&mut self) -> Option<&mut String> {
-        match self.screen {
-            Screen::Jobs => self.jobs.search_input.as_mut(),
-            Screen::Loras => self.gallery.search_input.as_mut(),
-            _ => None,
+            Screen::Messages => Context::Messages,
         }
     }
 
@@ -254,8 +258,8 @@ impl App {
             && self.form.focus != Field::Model
         {
             let cursor_keys = matches!(ev.code, KeyCode::Left | KeyCode::Right)
-                || (self.form.focus_is_multiline()
-                    && matches!(ev.code, KeyCode::Up | KeyCode::Down));
+                || (ev.code == KeyCode::Up && !self.form.cursor_on_first_line())
+                || (ev.code == KeyCode::Down && !self.form.cursor_on_last_line());
             if cursor_keys && ev.modifiers == KeyModifiers::NONE {
                 return Action::Input(ev);
             }
@@ -370,7 +374,7 @@ impl App {
         }
     }
 
-    fn reset_list(&mut self) -> Vec<Command> {
+    pub(crate) fn reset_list(&mut self) -> Vec<Command> {
         self.jobs.scroll = 0;
         self.jobs.selected = 0;
         vec![self.fetch_page()]
@@ -392,10 +396,7 @@ impl App {
                 self.ui(ui)
             }
             Action::Input(ev) => self.input(ev),
-            Action::Paste(text) => {
-                self.paste(&text);
-                Vec::new()
-            }
+            Action::Paste(text) => self.paste(&text),
             Action::Resize(w, h) => {
                 self.size = (w, h);
                 let mut cmds = if self.jobs.loaded {
@@ -413,7 +414,12 @@ impl App {
                 Vec::new()
             }
             Action::Connected { version } => {
+                let again = matches!(self.conn, Connection::Reconnecting { .. });
                 self.conn = Connection::Connected { version };
+                self.clear_offline_errors();
+                if again {
+                    self.note("connected to the daemon again");
+                }
                 let mut cmds = vec![
                     Command::Subscribe {
                         since_seq: self.last_seq,
@@ -439,8 +445,8 @@ impl App {
                     attempt: 0,
                     delay_ms: 0,
                 };
-                self.last_error = Some(reason);
                 self.info = None;
+                self.fail(reason);
                 Vec::new()
             }
             Action::Reconnecting { attempt, delay_ms } => {
@@ -497,6 +503,12 @@ impl App {
                 Vec::new()
             }
             Action::ProvidersLoaded(providers) => {
+                self.provider_keys = Some(
+                    providers
+                        .iter()
+                        .map(|p| (p.name.clone(), p.has_key))
+                        .collect(),
+                );
                 self.quotas = providers
                     .into_iter()
                     .filter(|p| p.quota_remaining.is_some() || p.quota_detail.is_some())
@@ -522,7 +534,7 @@ impl App {
             }
             Action::Submitted(job) => {
                 self.form = SubmitForm::new(self.form.choices.clone());
-                self.info = Some(format!("submitted job {}", job.id.short()));
+                self.note(format!("submitted job {}", job.id.short()));
                 self.screen = Screen::Jobs;
                 self.jobs.selected = 0;
                 self.jobs.scroll = 0;
@@ -532,10 +544,10 @@ impl App {
                 self.form.sending = false;
                 match err.field.as_deref().and_then(Field::from_wire) {
                     Some(field) => {
-                        self.form.errors.insert(field, err.to_string());
+                        self.form.remote_error(field, err.to_string());
                         self.form.focus = field;
                     }
-                    None => self.last_error = Some(format!("submit failed: {err}")),
+                    None => self.fail(format!("submit failed: {err}")),
                 }
                 Vec::new()
             }
@@ -546,19 +558,19 @@ impl App {
                 Vec::new()
             }
             Action::JobChanged { verb, job } => {
-                self.info = Some(format!("{verb} job {}", job.id.short()));
+                self.note(format!("{verb} job {}", job.id.short()));
                 let cmds = self.job_loaded(job);
                 self.stale_page = true;
                 self.stale_status = true;
                 cmds
             }
             Action::Info(msg) => {
-                self.info = Some(msg);
+                self.note(msg);
                 Vec::new()
             }
             Action::CallFailed { what, error } => {
                 self.jobs.loading = false;
-                self.last_error = Some(format!("{what}: {error}"));
+                self.fail(format!("{what}: {error}"));
                 Vec::new()
             }
             Action::PreviewReady(preview) => {
@@ -571,7 +583,7 @@ impl App {
             }
             Action::CatalogFailed(error) => {
                 // An older daemon without a catalog: the built-in list stays.
-                self.last_error = Some(format!("loading the model catalog: {error}"));
+                self.fail(format!("loading the model catalog: {error}"));
                 Vec::new()
             }
             Action::LorasLoaded {
@@ -615,124 +627,60 @@ impl App {
                 vec![Command::Quit]
             }
             A::Suspend => vec![Command::Suspend],
-            A::Help => {
-                if self.screen == Screen::Help {
-                    self.screen = self.help_for;
-                } else {
-                    self.help_for = self.screen;
-                    self.help_scroll = 0;
-                    self.screen = Screen::Help;
-                }
-                Vec::new()
-            }
+            A::Help => self.toggle_overlay(Screen::Help),
+            A::Messages => self.toggle_overlay(Screen::Messages),
             A::ToggleMouse => {
                 self.mouse = !self.mouse;
-                self.info = Some(format!("mouse {}", if self.mouse { "on" } else { "off" }));
+                self.note(format!("mouse {}", if self.mouse { "on" } else { "off" }));
                 vec![Command::SetMouse(self.mouse)]
             }
-            A::NextScreen => {
-                let next = match self.screen {
-                    Screen::Jobs if self.detail.is_some() => Screen::Detail,
-                    Screen::Jobs | Screen::Detail => Screen::Submit,
-                    Screen::Submit => Screen::Models,
-                    Screen::Models => Screen::Loras,
-                    Screen::Loras | Screen::Help => Screen::Jobs,
-                };
-                self.goto(next)
-            }
+            A::NextScreen | A::PrevScreen => self.cycle_screen(ui == A::NextScreen),
             A::GotoModels => self.goto(Screen::Models),
             A::GotoLoras => self.goto(Screen::Loras),
+            A::GotoJobs => self.goto(Screen::Jobs),
+            A::GotoDetail => {
+                if self.detail.is_some() {
+                    self.goto(Screen::Detail)
+                } else {
+                    self.open_detail()
+                }
+            }
+            A::GotoSubmit => self.goto(Screen::Submit),
             A::ToggleView => {
                 self.models_view.tree = !self.models_view.tree;
                 Vec::new()
             }
             A::Refresh => match self.screen {
                 Screen::Loras => self.gallery_retry(),
-                _ => vec![Command::FetchCatalog],
+                Screen::Models => vec![Command::FetchCatalog],
+                _ => {
+                    let mut cmds = self.follow_selection();
+                    if cmds.is_empty() {
+                        cmds.push(self.fetch_page());
+                    }
+                    cmds.push(Command::FetchStatus);
+                    cmds
+                }
             },
-            A::FilterBase => {
-                let n = crate::tui::gallery::bases(self.gallery.source).len();
-                self.gallery.base = (self.gallery.base + 1) % n;
-                self.gallery_restart()
-            }
-            A::NextSource => {
-                let all = LoraSource::ALL;
-                let at = all.iter().position(|s| *s == self.gallery.source);
-                self.gallery.source = all[at.map_or(0, |i| (i + 1) % all.len())];
-                self.gallery.base = 0;
-                self.gallery_restart()
-            }
-            A::MarkLora => {
-                match self.gallery.toggle_mark() {
-                    Ok(marked) => {
-                        let n = self.gallery.marked.len();
-                        self.info = Some(format!(
-                            "{} · {n} of {} marked; g generates",
-                            if marked { "marked" } else { "unmarked" },
-                            crate::tui::gallery::MAX_MARKS
-                        ));
-                    }
-                    Err(e) => self.info = Some(e),
-                }
-                Vec::new()
-            }
-            A::Generate => self.generate(),
+            A::NextSource | A::MarkLora => self.gallery_action(ui),
             A::OpenLora => self.open_job_lora(),
-            A::NextLora => {
-                self.detail_lora += 1;
-                Vec::new()
-            }
-            A::GotoJobs => self.goto(Screen::Jobs),
-            A::GotoDetail => {
-                if self.detail.is_some() {
-                    self.screen = Screen::Detail;
-                    Vec::new()
-                } else {
-                    self.open_detail()
+            A::NewJob | A::Generate => match self.context() {
+                Context::Card => {
+                    let card = self.lora_popup.take().map(|p| *p.card);
+                    self.generate_with(card.into_iter().collect())
                 }
-            }
-            A::NewJob if self.screen == Screen::Models => self.new_job_with_model(),
-            A::GotoSubmit | A::NewJob => self.goto(Screen::Submit),
-            A::Back => {
-                match self.screen {
-                    _ if self.jobs.search_input.is_some() => self.jobs.search_input = None,
-                    Screen::Loras if self.gallery.search_input.is_some() => {
-                        self.gallery.search_input = None
-                    }
-                    Screen::Loras if !self.gallery.keyword.is_empty() => {
-                        self.gallery.keyword.clear();
-                        return self.gallery_restart();
-                    }
-                    Screen::Help => self.screen = self.help_for,
-                    Screen::Jobs if !self.jobs.search.is_empty() => {
-                        self.jobs.search.clear();
-                        return self.reset_list();
-                    }
-                    Screen::Jobs => {}
-                    Screen::Detail | Screen::Submit | Screen::Models | Screen::Loras => {
-                        self.screen = Screen::Jobs
-                    }
-                }
-                Vec::new()
-            }
+                Context::Loras => self.generate(),
+                Context::Models => self.new_job_with_model(),
+                _ => self.open_new_form(),
+            },
+            A::Back => self.back(),
             A::Up | A::Down | A::Top | A::Bottom | A::PageUp | A::PageDown => self.motion(ui),
-            A::Open => self.open_detail(),
-            A::FilterNext | A::FilterPrev => {
-                let n = FILTERS.len();
-                self.jobs.filter = if ui == A::FilterNext {
-                    (self.jobs.filter + 1) % n
-                } else {
-                    (self.jobs.filter + n - 1) % n
-                };
-                self.reset_list()
-            }
-            A::ToggleSort if self.screen == Screen::Loras => {
-                self.gallery.sort = match self.gallery.sort {
-                    LoraSort::Downloads => LoraSort::Newest,
-                    LoraSort::Newest => LoraSort::Downloads,
-                };
-                self.gallery_restart()
-            }
+            A::Open => match self.screen {
+                Screen::Loras | Screen::Detail => self.open_lora_card(),
+                _ => self.open_detail(),
+            },
+            A::FilterNext | A::FilterPrev | A::FilterBase => self.filter(ui != A::FilterPrev),
+            A::ToggleSort if self.screen == Screen::Loras => self.gallery_action(ui),
             A::ToggleSort => {
                 self.jobs.sort = match self.jobs.sort {
                     Sort::Newest => Sort::Oldest,
@@ -740,42 +688,7 @@ impl App {
                 };
                 self.reset_list()
             }
-            A::Search if self.screen == Screen::Loras => {
-                self.gallery.search_input = Some(self.gallery.keyword.clone());
-                Vec::new()
-            }
-            A::Search => {
-                self.jobs.search_input = Some(self.jobs.search.clone());
-                Vec::new()
-            }
-            A::SearchApply if self.screen == Screen::Loras => {
-                if let Some(text) = self.gallery.search_input.take() {
-                    self.gallery.keyword = text.trim().to_string();
-                    return self.gallery_restart();
-                }
-                Vec::new()
-            }
-            A::SearchApply => {
-                if let Some(text) = self.jobs.search_input.take() {
-                    self.jobs.search = text.trim().to_string();
-                    return self.reset_list();
-                }
-                Vec::new()
-            }
-            A::Cancel => {
-                let Some(job) = self.target() else {
-                    return Vec::new();
-                };
-                if job.state.is_final() {
-                    self.info = Some(format!("job {} is already {}", job.id.short(), job.state));
-                } else {
-                    self.confirm = Some(Confirm {
-                        id: job.id.clone(),
-                        question: format!("Cancel job {}?", job.id.short()),
-                    });
-                }
-                Vec::new()
-            }
+            A::Search | A::SearchApply => self.search_action(ui),
             A::ConfirmYes => match self.confirm.take() {
                 Some(c) => vec![Command::Cancel(c.id)],
                 None => Vec::new(),
@@ -784,102 +697,99 @@ impl App {
                 self.confirm = None;
                 Vec::new()
             }
-            A::Retry => match self.target() {
-                Some(job) if job.state.is_final() => vec![Command::Retry(job.id.clone())],
-                Some(job) => {
-                    self.info = Some(format!("job {} is still {}", job.id.short(), job.state));
-                    Vec::new()
-                }
-                None => Vec::new(),
-            },
-            A::Rerun => match self.target().map(|j| j.id.clone()) {
-                Some(id) => {
-                    self.pending_rerun = Some(id.clone());
-                    vec![Command::ExportForRerun(id)]
-                }
-                None => Vec::new(),
-            },
-            A::Export => match self.target() {
-                Some(job) => vec![Command::ExportToFile {
-                    id: job.id.clone(),
-                    path: PathBuf::from(format!("genq-{}.json", job.id.short())),
-                }],
-                None => Vec::new(),
-            },
-            A::Copy => {
-                let text = self.target().and_then(|j| {
-                    j.outputs.iter().find_map(|o| {
-                        o.uploads
-                            .iter()
-                            .find_map(|u| u.url.clone())
-                            .or_else(|| o.path.clone())
-                            .or_else(|| o.source_url.clone())
-                    })
-                });
-                match text {
-                    Some(t) => {
-                        self.info = Some(format!("copied {t}"));
-                        vec![Command::Copy(t)]
+            A::Copy if self.lora_popup.is_some() => {
+                let url = self.lora_popup.as_ref().map(|p| p.card.page_url.clone());
+                match url {
+                    Some(url) => {
+                        self.note(format!("copied {url}"));
+                        vec![Command::Copy(url)]
                     }
-                    None => {
-                        self.info = Some("this job has no output to copy".into());
-                        Vec::new()
-                    }
+                    None => Vec::new(),
                 }
             }
-            A::OpenOutput => {
-                match self
-                    .target()
-                    .and_then(|j| j.outputs.iter().find_map(|o| o.path.clone()))
-                {
-                    Some(p) => vec![Command::OpenPath(p)],
-                    None => {
-                        self.info = Some("this job has no local output".into());
-                        Vec::new()
-                    }
-                }
+            A::Cancel | A::Retry | A::Rerun | A::Export | A::Copy | A::OpenOutput => {
+                self.job_action(ui)
             }
-            A::FieldNext | A::FieldPrev => {
-                self.form.focus_next(ui == A::FieldNext);
+            A::PickNext | A::PickPrev | A::NextLora => self.pick(ui != A::PickPrev),
+            A::FieldNext | A::FieldPrev | A::NormalizeLoras | A::FormSubmit | A::ClearForm => {
+                self.form_action(ui)
+            }
+        }
+    }
+
+    /// `f` / `F`: the state filter of the jobs, the base model of the LoRAs.
+    fn filter(&mut self, forward: bool) -> Vec<Command> {
+        let step = |i: usize, n: usize| {
+            if forward {
+                (i + 1) % n
+            } else {
+                (i + n - 1) % n
+            }
+        };
+        if self.screen == Screen::Loras {
+            let n = crate::tui::gallery::bases(self.gallery.source).len();
+            self.gallery.base = step(self.gallery.base, n);
+            return self.gallery_restart();
+        }
+        self.jobs.filter = step(self.jobs.filter, FILTERS.len());
+        self.reset_list()
+    }
+
+    /// Left / right: the LoRA card, the supplier, the job's LoRA, the provider or model.
+    fn pick(&mut self, forward: bool) -> Vec<Command> {
+        let ui = if forward {
+            UiAction::PickNext
+        } else {
+            UiAction::PickPrev
+        };
+        match self.screen {
+            Screen::Loras => self.gallery_motion(ui),
+            Screen::Models => {
+                self.models_pick(forward);
                 Vec::new()
             }
-            A::PickNext | A::PickPrev if self.screen == Screen::Loras => self.gallery_motion(ui),
-            A::PickNext | A::PickPrev if self.screen == Screen::Models => {
-                self.models_pick(ui == A::PickNext);
-                Vec::new()
-            }
-            A::PickNext | A::PickPrev => {
-                self.form.pick(ui == A::PickNext);
-                Vec::new()
-            }
-            A::NormalizeLoras => {
-                if let Err(e) = self.form.normalize_loras() {
-                    self.form.errors.insert(Field::Loras, e);
+            Screen::Detail => {
+                let n = self
+                    .detail
+                    .as_ref()
+                    .and_then(|d| d.job.as_ref())
+                    .map_or(0, |j| j.params.loras.len());
+                if n > 0 {
+                    let at = self.detail_lora % n;
+                    self.detail_lora = if forward {
+                        (at + 1) % n
+                    } else {
+                        (at + n - 1) % n
+                    };
                 }
                 Vec::new()
             }
-            A::FormSubmit => {
-                if self.form.sending {
-                    return Vec::new();
+            _ => {
+                if self.form.pick(forward) {
+                    self.form.recheck();
                 }
-                match self.form.validate() {
-                    Some(spec) => {
-                        self.form.sending = true;
-                        vec![Command::Submit(spec)]
-                    }
-                    None => {
-                        if let Some(first) = self.form.errors.keys().next() {
-                            self.form.focus = *first;
-                        }
-                        Vec::new()
-                    }
-                }
+                Vec::new()
             }
         }
     }
 
     fn motion(&mut self, ui: UiAction) -> Vec<Command> {
         use UiAction as A;
+        let page = self.size.1.saturating_sub(6).max(1);
+        let scroll_by = |scroll: &mut u16| {
+            *scroll = match ui {
+                A::Up => scroll.saturating_sub(1),
+                A::Down => scroll.saturating_add(1),
+                A::Top => 0,
+                A::Bottom => u16::MAX / 2,
+                A::PageUp => scroll.saturating_sub(page),
+                _ => scroll.saturating_add(page),
+            };
+        };
+        if let Some(popup) = self.lora_popup.as_mut() {
+            scroll_by(&mut popup.scroll);
+            return Vec::new();
+        }
         match self.screen {
             Screen::Jobs => {
                 let page = self.table_rows().max(1) as u64;
@@ -895,22 +805,26 @@ impl App {
                 };
                 self.follow_selection()
             }
-            Screen::Detail | Screen::Help => {
-                let scroll = if self.screen == Screen::Help {
-                    &mut self.help_scroll
-                } else if let Some(d) = self.detail.as_mut() {
-                    &mut d.scroll
-                } else {
-                    return Vec::new();
-                };
-                let page = self.size.1.saturating_sub(6).max(1);
-                *scroll = match ui {
-                    A::Up => scroll.saturating_sub(1),
-                    A::Down => scroll.saturating_add(1),
-                    A::Top => 0,
-                    A::Bottom => u16::MAX / 2,
-                    A::PageUp => scroll.saturating_sub(page),
-                    _ => scroll.saturating_add(page),
+            Screen::Help => {
+                scroll_by(&mut self.help_scroll);
+                Vec::new()
+            }
+            Screen::Detail => {
+                if let Some(d) = self.detail.as_mut() {
+                    scroll_by(&mut d.scroll);
+                }
+                Vec::new()
+            }
+            Screen::Messages => {
+                // The log is scrolled up from its newest line.
+                let s = self.messages.scroll;
+                self.messages.scroll = match ui {
+                    A::Up => s.saturating_add(1),
+                    A::Down => s.saturating_sub(1),
+                    A::Top => u16::MAX / 2,
+                    A::Bottom => 0,
+                    A::PageUp => s.saturating_add(page),
+                    _ => s.saturating_sub(page),
                 };
                 Vec::new()
             }
@@ -923,7 +837,7 @@ impl App {
         }
     }
 
-    fn open_detail(&mut self) -> Vec<Command> {
+    pub(crate) fn open_detail(&mut self) -> Vec<Command> {
         let Some(job) = self.jobs.selected_job().cloned() else {
             return Vec::new();
         };
@@ -986,7 +900,7 @@ impl App {
     fn status_loaded(&mut self, status: StatusResult) {
         self.counts = status.jobs;
         if let Some(e) = status.config_error {
-            self.last_error = Some(format!("config: {e}"));
+            self.fail(format!("config: {e}"));
         }
     }
 
@@ -1058,11 +972,13 @@ impl App {
     }
 
     /// Pasted text goes where typed text would; single-line inputs get it on one line.
-    fn paste(&mut self, text: &str) {
+    fn paste(&mut self, text: &str) -> Vec<Command> {
         let flat = || text.replace(['\r', '\n'], " ");
         if let Some(search) = self.search_input_mut() {
             search.push_str(&flat());
-        } else if self.screen == Screen::Submit {
+            return self.search_typed();
+        }
+        if self.screen == Screen::Submit {
             let multiline = self.form.focus_is_multiline();
             let focus = self.form.focus;
             if let Some(area) = self.form.textarea_mut() {
@@ -1072,10 +988,11 @@ impl App {
                     flat()
                 };
                 if area.insert_str(text) {
-                    self.form.errors.remove(&focus);
+                    self.form.edited(focus);
                 }
             }
         }
+        Vec::new()
     }
 
     /// Typed text for the search prompt or the focused form field.
@@ -1086,9 +1003,9 @@ impl App {
                 KeyCode::Backspace => {
                     text.pop();
                 }
-                _ => {}
+                _ => return Vec::new(),
             }
-            return Vec::new();
+            return self.search_typed();
         }
         if self.screen == Screen::Submit {
             if ev.code == KeyCode::Enter && !self.form.focus_is_multiline() {
@@ -1099,7 +1016,7 @@ impl App {
             if let Some(area) = self.form.textarea_mut()
                 && area.input(ev)
             {
-                self.form.errors.remove(&focus);
+                self.form.edited(focus);
             }
         }
         Vec::new()

@@ -11,19 +11,9 @@ use crate::tui::gallery::{self, CoverState, GalleryError, PAGE_SIZE};
 use crate::tui::preview::Cover;
 use crate::tui::screens;
 use genq_protocol::Job;
-use genq_protocol::catalog::{LoraPage, Model, Supplier};
+use genq_protocol::catalog::{LoraCard, LoraPage, LoraSort, LoraSource, Model, Supplier};
 
 impl App {
-    /// Switches screens; the gallery fetches its first page the first time it is shown.
-    pub(crate) fn goto(&mut self, screen: Screen) -> Vec<Command> {
-        self.screen = screen;
-        if screen == Screen::Loras && !self.gallery.started {
-            self.gallery.started = true;
-            return self.gallery_restart();
-        }
-        Vec::new()
-    }
-
     pub(crate) fn catalog_loaded(&mut self, data: CatalogData) {
         self.catalog = data;
         self.catalog_loaded = true;
@@ -100,6 +90,7 @@ impl App {
 
     /// Opens the submit form with the model selected on the models screen.
     pub(crate) fn new_job_with_model(&mut self) -> Vec<Command> {
+        self.drop_abandoned_rerun();
         let key = self.selected_model().map(|m| m.key.clone());
         if let Some((p, m)) = key.and_then(|k| self.form.choices.find_key(&k)) {
             self.form.provider = p;
@@ -242,7 +233,7 @@ impl App {
         let wants_covers = self.previews && result.cards.iter().any(|c| c.cover_local.is_none());
         let short = self.gallery.page_loaded(page, result.cards, result.total);
         if short && page == 1 && n > 0 {
-            self.info = Some(format!(
+            self.note(format!(
                 "fewer results than asked: {n} LoRAs match (asked for {PAGE_SIZE})"
             ));
         }
@@ -265,7 +256,7 @@ impl App {
         }
         if covers {
             // The cards stay; their covers show the placeholder.
-            self.info = Some(format!("covers: {error}"));
+            self.note(format!("covers: {error}"));
             return;
         }
         self.gallery.loading.remove(&page);
@@ -280,7 +271,7 @@ impl App {
         self.gallery.cover_ready(cover.id, state);
     }
 
-    /// `g`: the marked LoRAs (or the selected one) into a new job, on a model that takes
+    /// `n` on the gallery: the marked LoRAs (or the selected one) into a new job, on a model that takes
     /// them all, with weights that sum to 1.0.
     pub(crate) fn generate(&mut self) -> Vec<Command> {
         let cards = if self.gallery.marked.is_empty() {
@@ -288,8 +279,13 @@ impl App {
         } else {
             self.gallery.marked.clone()
         };
+        self.generate_with(cards)
+    }
+
+    /// A new job with `cards`, on a model that takes them all, weights summing to 1.0.
+    pub(crate) fn generate_with(&mut self, cards: Vec<LoraCard>) -> Vec<Command> {
         if cards.is_empty() {
-            self.info = Some("no LoRA selected; Space marks up to 6".into());
+            self.note("no LoRA selected; Space marks up to 6");
             return Vec::new();
         }
         let choices = &self.form.choices;
@@ -340,7 +336,7 @@ impl App {
                 .map(|c| c.base_model.as_deref().unwrap_or("unknown"))
                 .collect();
             families.dedup();
-            self.info = Some(format!(
+            self.note(format!(
                 "no model takes all of these LoRAs (families: {}); unmark some",
                 families.join(", ")
             ));
@@ -366,7 +362,8 @@ impl App {
             form.set_text(Field::Prompt, &format!("{}, ", triggers.join(", ")));
         }
         form.focus = Field::Prompt;
-        self.info = Some(format!(
+        self.lora_popup = None;
+        self.note(format!(
             "{} LoRA(s) on {} {}",
             cards.len(),
             form.provider_name(),
@@ -389,17 +386,17 @@ impl App {
         cmds
     }
 
-    /// The open job's LoRA that `l` opens.
+    /// The open job's LoRA that Enter and `L` open.
     pub fn detail_lora_repo(&self) -> Option<&str> {
         let job = self.detail.as_ref()?.job.as_ref()?;
         let n = job.params.loras.len();
         (n > 0).then(|| job.params.loras[self.detail_lora % n].repo.as_str())
     }
 
-    /// `l` on a job: the LoRAs screen, searching for the job's LoRA and focused on its card.
+    /// `L` on a job: the LoRAs screen, searching for the job's LoRA and focused on its card.
     pub(crate) fn open_job_lora(&mut self) -> Vec<Command> {
         let Some(repo) = self.detail_lora_repo().map(str::to_string) else {
-            self.info = Some("this job used no LoRA".into());
+            self.note("this job used no LoRA");
             return Vec::new();
         };
         let name = repo.rsplit('/').next().unwrap_or(&repo).to_string();
@@ -414,7 +411,7 @@ impl App {
 
     /// A left click: a tab, a job row or a LoRA card.
     pub(crate) fn click(&mut self, col: u16, row: u16) -> Vec<Command> {
-        if self.confirm.is_some() {
+        if self.confirm.is_some() || self.lora_popup.is_some() {
             return Vec::new();
         }
         if row == 0 {
@@ -459,6 +456,40 @@ impl App {
                 self.gallery_follow()
             }
             _ => Vec::new(),
+        }
+    }
+
+    /// The gallery's own keys: the source, a mark, the sort.
+    pub(crate) fn gallery_action(&mut self, ui: UiAction) -> Vec<Command> {
+        match ui {
+            UiAction::NextSource => {
+                let all = LoraSource::ALL;
+                let at = all.iter().position(|s| *s == self.gallery.source);
+                self.gallery.source = all[at.map_or(0, |i| (i + 1) % all.len())];
+                self.gallery.base = 0;
+                self.gallery_restart()
+            }
+            UiAction::MarkLora => {
+                match self.gallery.toggle_mark() {
+                    Ok(marked) => {
+                        let n = self.gallery.marked.len();
+                        self.note(format!(
+                            "{} · {n} of {} marked; n starts a job with them",
+                            if marked { "marked" } else { "unmarked" },
+                            gallery::MAX_MARKS
+                        ));
+                    }
+                    Err(e) => self.note(e),
+                }
+                Vec::new()
+            }
+            _ => {
+                self.gallery.sort = match self.gallery.sort {
+                    LoraSort::Downloads => LoraSort::Newest,
+                    LoraSort::Newest => LoraSort::Downloads,
+                };
+                self.gallery_restart()
+            }
         }
     }
 }

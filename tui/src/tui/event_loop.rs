@@ -5,6 +5,7 @@
 //! When the connection drops, a reconnect task retries with backoff and the app
 //! resubscribes from the last `seq` it saw.
 
+use crate::cli::submit::input_location;
 use crate::client::{Client, ClientError};
 use crate::tui::action::{Action, CallError, UiAction};
 use crate::tui::app::{App, call_error};
@@ -180,6 +181,8 @@ async fn load_key_overrides(paths: &Paths) -> (Keymap, Option<String>) {
 }
 
 fn apply(app: &mut App, io: &mut Io, term: &mut Tui, action: Action) -> anyhow::Result<bool> {
+    // Messages are logged with the time they arrive, even after a long idle spell.
+    app.now = Timestamp::now();
     let cmds = app.update(action);
     io.run_all(cmds, term, app)?;
     Ok(true)
@@ -206,6 +209,36 @@ fn term_action(app: &App, ev: TermEvent) -> Option<Action> {
             _ => None,
         },
         _ => None,
+    }
+}
+
+/// Input images as the daemon needs them: URLs as given, local files made absolute against
+/// this directory and refused, next to their field, when they do not exist.
+pub(crate) fn local_inputs(
+    mut spec: genq_protocol::JobSpec,
+) -> Result<genq_protocol::JobSpec, CallError> {
+    let refuse = |field: &str, message: String| CallError {
+        field: Some(field.to_string()),
+        ..CallError::local(message)
+    };
+    let cwd = std::env::current_dir()
+        .map_err(|e| refuse("image", format!("cannot read the current directory: {e}")))?;
+    if let Some(image) = &spec.image {
+        let found = input_location("image", &home_path(image), &cwd);
+        spec.image = Some(found.map_err(|e| refuse("image", e.to_string()))?);
+    }
+    for (name, path) in spec.views.iter_mut() {
+        let found = input_location(&format!("view {name}"), &home_path(path), &cwd);
+        *path = found.map_err(|e| refuse("views", e.to_string()))?;
+    }
+    Ok(spec)
+}
+
+/// `~/x.png` as a shell would read it: typed into the form, no shell expands it.
+fn home_path(value: &str) -> String {
+    match (value.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => std::path::Path::new(&home).join(rest).display().to_string(),
+        _ => value.to_string(),
     }
 }
 
@@ -503,14 +536,19 @@ impl Io {
                     let _ = tx.send(Msg::action(action));
                 });
             }
-            Command::Submit(spec) => self.call_or::<Submit>(
-                SubmitParams {
-                    spec,
-                    idempotency_key: None,
-                },
-                Action::Submitted,
-                Action::SubmitFailed,
-            ),
+            Command::Submit(spec) => match local_inputs(spec) {
+                Ok(spec) => self.call_or::<Submit>(
+                    SubmitParams {
+                        spec,
+                        idempotency_key: None,
+                    },
+                    Action::Submitted,
+                    Action::SubmitFailed,
+                ),
+                Err(e) => {
+                    let _ = self.tx.send(Msg::action(Action::SubmitFailed(e)));
+                }
+            },
             Command::Copy(text) => {
                 let mut out = std::io::stdout();
                 out.write_all(clipboard::osc52(&text).as_bytes())?;

@@ -1,11 +1,14 @@
-//! The submit form's state: provider and model choices, the text fields, and validation
-//! against the provider's ranges before anything is sent. Errors are keyed by field so they
-//! can be shown next to it, including the daemon's `invalid_params` replies.
+//! The submit form's state: provider and model choices, the text fields (everything
+//! `genq submit` can send), and validation against the model's ranges, re-run on every edit
+//! so errors show as the user types. Errors are keyed by field so they can be shown next to
+//! it, including the daemon's `invalid_params` replies.
+
+pub mod inputs;
 
 use crate::tui::catalog::{Choices, Limits, ModelChoice, ProviderChoice, SizeLimit};
 use genq_protocol::{JobSpec, Lora, Size};
 use ratatui_textarea::TextArea;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Field {
@@ -13,26 +16,34 @@ pub enum Field {
     Model,
     Prompt,
     Negative,
+    Image,
+    Views,
     Size,
     Steps,
     Guidance,
     Seed,
     Count,
     Loras,
+    Params,
+    Store,
 }
 
 impl Field {
-    pub const ALL: [Field; 10] = [
+    pub const ALL: [Field; 14] = [
         Field::Provider,
         Field::Model,
         Field::Prompt,
         Field::Negative,
+        Field::Image,
+        Field::Views,
         Field::Size,
         Field::Steps,
         Field::Guidance,
         Field::Seed,
         Field::Count,
         Field::Loras,
+        Field::Params,
+        Field::Store,
     ];
 
     pub fn label(self) -> &'static str {
@@ -41,12 +52,16 @@ impl Field {
             Field::Model => "Model",
             Field::Prompt => "Prompt",
             Field::Negative => "Negative",
+            Field::Image => "Image",
+            Field::Views => "Views",
             Field::Size => "Size",
             Field::Steps => "Steps",
             Field::Guidance => "Guidance",
             Field::Seed => "Seed",
             Field::Count => "Count",
             Field::Loras => "LoRAs",
+            Field::Params => "Params",
+            Field::Store => "Store",
         }
     }
 
@@ -65,12 +80,24 @@ impl Field {
             "seed" => Field::Seed,
             "n" => Field::Count,
             "loras" => Field::Loras,
+            "image" => Field::Image,
+            "views" => Field::Views,
+            "params" => Field::Params,
+            "store" => Field::Store,
             _ => return None,
         })
     }
 
     fn is_text(self) -> bool {
         !matches!(self, Field::Provider | Field::Model)
+    }
+
+    /// Fields that take one entry per line; Enter starts a new line in them.
+    pub fn is_multiline(self) -> bool {
+        matches!(
+            self,
+            Field::Prompt | Field::Views | Field::Loras | Field::Params
+        )
     }
 }
 
@@ -81,7 +108,15 @@ pub struct SubmitForm {
     pub model: usize,
     pub focus: Field,
     pub texts: BTreeMap<Field, TextArea<'static>>,
+    /// The errors shown: the form's own checks for the fields edited (all of them once a
+    /// submit was tried), then the daemon's.
     pub errors: BTreeMap<Field, String>,
+    /// The daemon's errors from the last submit, until their field is edited.
+    remote: BTreeMap<Field, String>,
+    /// Fields the user has typed in.
+    edited: BTreeSet<Field>,
+    /// A submit was tried, so every field's error is shown.
+    attempted: bool,
     /// Set while a submit is in flight.
     pub sending: bool,
     /// The job this form re-runs, for the title.
@@ -107,6 +142,9 @@ impl SubmitForm {
             focus: Field::Prompt,
             texts: BTreeMap::new(),
             errors: BTreeMap::new(),
+            remote: BTreeMap::new(),
+            edited: BTreeSet::new(),
+            attempted: false,
             sending: false,
             rerun_of: None,
             touched: false,
@@ -163,6 +201,8 @@ impl SubmitForm {
         };
         self.provider = p;
         self.model = m;
+        // The catalog's ranges may differ from the built-in ones.
+        self.recheck();
     }
 
     pub fn text(&self, field: Field) -> String {
@@ -183,7 +223,54 @@ impl SubmitForm {
 
     /// Whether Enter inserts a newline in the focused field (else it moves on).
     pub fn focus_is_multiline(&self) -> bool {
-        matches!(self.focus, Field::Prompt | Field::Loras)
+        self.focus.is_multiline()
+    }
+
+    /// Whether the cursor of the focused field is on its first line (Up leaves the field).
+    pub fn cursor_on_first_line(&self) -> bool {
+        self.texts
+            .get(&self.focus)
+            .is_none_or(|t| t.cursor().0 == 0)
+    }
+
+    /// Whether the cursor of the focused field is on its last line (Down leaves the field).
+    pub fn cursor_on_last_line(&self) -> bool {
+        self.texts
+            .get(&self.focus)
+            .is_none_or(|t| t.cursor().0 + 1 >= t.lines().len())
+    }
+
+    /// Whether the user typed anything, so leaving the form keeps a draft worth saying so.
+    pub fn has_draft(&self) -> bool {
+        self.texts
+            .values()
+            .any(|t| t.lines().iter().any(|l| !l.trim().is_empty()))
+    }
+
+    /// `field` was edited: its old daemon error no longer applies, and the form is checked.
+    pub fn edited(&mut self, field: Field) {
+        self.edited.insert(field);
+        self.remote.remove(&field);
+        self.recheck();
+    }
+
+    /// An error the daemon gave for `field`, shown until the field is edited.
+    pub fn remote_error(&mut self, field: Field, message: String) {
+        self.remote.insert(field, message.clone());
+        self.errors.insert(field, message);
+    }
+
+    /// Checks the form again and shows the errors of the fields edited so far (of every
+    /// field once a submit was tried).
+    pub fn recheck(&mut self) {
+        let (errors, _) = self.check();
+        let shown = |f: &Field| self.attempted || self.edited.contains(f);
+        let mut errors: BTreeMap<Field, String> =
+            errors.into_iter().filter(|(f, _)| shown(f)).collect();
+        for (f, e) in &self.remote {
+            errors.entry(*f).or_insert_with(|| e.clone());
+        }
+        self.errors = errors;
     }
 
     pub fn focus_next(&mut self, forward: bool) {
@@ -213,12 +300,14 @@ impl SubmitForm {
                 self.provider = step(self.provider, self.choices.providers.len().max(1));
                 self.model = self.provider_choice().default_model();
                 self.touched = true;
+                self.remote.clear();
                 true
             }
             Field::Model => {
                 let n = self.provider_choice().models.len().max(1);
                 self.model = step(self.model, n);
                 self.touched = true;
+                self.remote.clear();
                 true
             }
             _ => false,
@@ -237,13 +326,21 @@ impl SubmitForm {
             .map(|l| format!("{}:{}", l.repo, round3(l.weight / sum)))
             .collect();
         self.set_text(Field::Loras, &lines.join("\n"));
-        self.errors.remove(&Field::Loras);
+        self.edited(Field::Loras);
         Ok(())
     }
 
-    /// Checks every field and builds the spec, or records errors by field.
+    /// Checks every field and builds the spec, or shows every field's error (a submit).
     pub fn validate(&mut self) -> Option<JobSpec> {
-        self.errors.clear();
+        self.attempted = true;
+        self.remote.clear();
+        let (errors, spec) = self.check();
+        self.errors = errors;
+        self.errors.is_empty().then_some(spec)
+    }
+
+    /// The spec the form describes and the errors of its fields.
+    fn check(&self) -> (BTreeMap<Field, String>, JobSpec) {
         let limits = self.limits();
         let name = self.provider_name().to_string();
         let mut spec = JobSpec {
@@ -256,8 +353,10 @@ impl SubmitForm {
         let mut err = |f: Field, msg: String| {
             errors.entry(f).or_insert(msg);
         };
+        inputs::check(self, &mut spec, &mut err);
         let prompt = self.text(Field::Prompt).trim().to_string();
-        if prompt.is_empty() {
+        let has_input = spec.image.is_some() || !spec.views.is_empty();
+        if prompt.is_empty() && !has_input {
             err(Field::Prompt, "a prompt is required".into());
         } else if prompt.chars().count() > limits.prompt_max {
             err(
@@ -344,8 +443,7 @@ impl SubmitForm {
                 }
             }
         }
-        self.errors = errors;
-        self.errors.is_empty().then_some(spec)
+        (errors, spec)
     }
 
     /// A form filled from an exported spec (re-run with edits).
@@ -377,6 +475,7 @@ impl SubmitForm {
             .map(|l| format!("{}:{}", l.repo, l.weight))
             .collect();
         form.set_text(Field::Loras, &loras.join("\n"));
+        inputs::fill(&mut form, spec);
         form
     }
 }

@@ -96,26 +96,26 @@ impl GalleryError {
         match self {
             GalleryError::Network(m) => (
                 "No network: the LoRA catalog cannot be reached.",
-                format!("{m}\nPress r to retry."),
+                format!("{m}\nPress Ctrl-R to retry."),
             ),
             GalleryError::Auth(m) if source != LoraSource::Modelscope => (
                 "The LoRA source refused the request.",
-                format!("{m}\nThen press r to retry."),
+                format!("{m}\nThen press Ctrl-R to retry."),
             ),
             GalleryError::Auth(m) => (
                 "The LoRA catalog refused the ModelScope key.",
                 format!(
-                    "Set the key in config.toml ([providers.modelscope] api_key_env or \
-                     api_key_cmd) or export MODELSCOPE_API_TOKEN, then press r to retry.\n{m}"
+                    "Add the key with genq auth set modelscope (or api_key_env / api_key_cmd \
+                     in [providers.modelscope] of config.toml), then press Ctrl-R to retry.\n{m}"
                 ),
             ),
             GalleryError::Timeout(m) => (
                 "The LoRA catalog did not answer within 10 s.",
-                format!("{m}\nPress r to retry."),
+                format!("{m}\nPress Ctrl-R to retry."),
             ),
             GalleryError::Other(m) => (
                 "The LoRA catalog failed.",
-                format!("{m}\nPress r to retry."),
+                format!("{m}\nPress Ctrl-R to retry."),
             ),
         }
     }

@@ -6,8 +6,8 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::fmt;
 use std::str::FromStr;
 
-/// Where a binding applies. `Global` bindings apply everywhere except in text inputs, where
-/// only the ones marked `in_text` do.
+/// Where a binding applies. `Global` bindings apply everywhere except that in text inputs a
+/// key that types a character (a letter without Ctrl or Alt) is typed instead.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Context {
     Global,
@@ -16,7 +16,11 @@ pub enum Context {
     Submit,
     Models,
     Loras,
+    /// The details of one LoRA, over the LoRAs or detail screen.
+    Card,
     Help,
+    /// The message log.
+    Messages,
     Confirm,
     Search,
 }
@@ -30,7 +34,9 @@ impl Context {
             Context::Submit => "Submit",
             Context::Models => "Models",
             Context::Loras => "LoRAs",
+            Context::Card => "LoRA details",
             Context::Help => "Help",
+            Context::Messages => "Messages",
             Context::Confirm => "Confirm",
             Context::Search => "Search",
         }
@@ -49,7 +55,9 @@ impl Context {
             "submit" => Context::Submit,
             "models" => Context::Models,
             "loras" => Context::Loras,
+            "card" => Context::Card,
             "help" => Context::Help,
+            "messages" => Context::Messages,
             "confirm" => Context::Confirm,
             "search" => Context::Search,
             _ => return None,
@@ -79,6 +87,14 @@ impl Key {
 
     pub const fn ctrl(c: char) -> Key {
         Key::new(KeyCode::Char(c), KeyModifiers::CONTROL)
+    }
+
+    /// Whether this key types a character into a text input (no Ctrl or Alt).
+    pub fn types_text(&self) -> bool {
+        matches!(self.code, KeyCode::Char(_))
+            && !self
+                .mods
+                .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
     }
 
     /// Whether a terminal key event is this key. Shift is implied by upper-case letters and
@@ -141,7 +157,7 @@ pub enum KeymapError {
     #[error("unknown action {0:?}; see the help screen (?) for the action names")]
     BadAction(String),
     #[error(
-        "unknown key context {0:?}; allowed: global, jobs, detail, submit, models, loras, help, confirm, search"
+        "unknown key context {0:?}; allowed: global, jobs, detail, submit, models, loras, card, help, messages, confirm, search"
     )]
     BadContext(String),
 }
@@ -223,25 +239,34 @@ impl Default for Keymap {
             b(Global, Key::ch('q'), A::Quit, "quit (jobs keep running)"),
             b(Global, Key::ch('?'), A::Help, "help for this screen"),
             b(Global, Key::plain(K::Tab), A::NextScreen, "next screen"),
+            b(
+                Global,
+                Key::plain(K::BackTab),
+                A::PrevScreen,
+                "previous screen",
+            ),
             b(Global, Key::ch('1'), A::GotoJobs, "jobs screen"),
             b(Global, Key::ch('2'), A::GotoDetail, "detail screen"),
             b(Global, Key::ch('3'), A::GotoSubmit, "submit screen"),
             b(Global, Key::ch('4'), A::GotoModels, "models screen"),
             b(Global, Key::ch('5'), A::GotoLoras, "LoRAs screen"),
+            b(Global, Key::ch('M'), A::Messages, "message log"),
             b(Global, Key::ch('m'), A::ToggleMouse, "toggle mouse"),
             b(Jobs, Key::ch('j'), A::Down, "next job"),
             b(Jobs, Key::plain(K::Down), A::Down, "next job"),
             b(Jobs, Key::ch('k'), A::Up, "previous job"),
             b(Jobs, Key::plain(K::Up), A::Up, "previous job"),
             b(Jobs, Key::ch('g'), A::Top, "first job"),
+            b(Jobs, Key::plain(K::Home), A::Top, "first job"),
             b(Jobs, Key::ch('G'), A::Bottom, "last job"),
+            b(Jobs, Key::plain(K::End), A::Bottom, "last job"),
             b(Jobs, Key::plain(K::PageUp), A::PageUp, "page up"),
             b(Jobs, Key::plain(K::PageDown), A::PageDown, "page down"),
             b(Jobs, Key::plain(K::Enter), A::Open, "open job detail"),
             b(Jobs, Key::ch('n'), A::NewJob, "new job"),
             b(Jobs, Key::ch('f'), A::FilterNext, "filter: next state"),
             b(Jobs, Key::ch('F'), A::FilterPrev, "filter: previous state"),
-            b(Jobs, Key::ch('/'), A::Search, "search prompts"),
+            b(Jobs, Key::ch('/'), A::Search, "search prompts as you type"),
             b(Jobs, Key::ch('s'), A::ToggleSort, "sort newest/oldest"),
             b(Jobs, Key::ch('c'), A::Cancel, "cancel job"),
             b(Jobs, Key::ch('r'), A::Retry, "retry job"),
@@ -249,6 +274,7 @@ impl Default for Keymap {
             b(Jobs, Key::ch('e'), A::Export, "export params to a file"),
             b(Jobs, Key::ch('y'), A::Copy, "copy output URL/path"),
             b(Jobs, Key::ch('o'), A::OpenOutput, "open output"),
+            b(Jobs, Key::ctrl('r'), A::Refresh, "reload"),
             b(Jobs, Key::plain(K::Esc), A::Back, "clear search"),
             b(Detail, Key::plain(K::Esc), A::Back, "back to jobs"),
             b(Detail, Key::ch('j'), A::Down, "scroll down"),
@@ -256,7 +282,9 @@ impl Default for Keymap {
             b(Detail, Key::ch('k'), A::Up, "scroll up"),
             b(Detail, Key::plain(K::Up), A::Up, "scroll up"),
             b(Detail, Key::ch('g'), A::Top, "top"),
+            b(Detail, Key::plain(K::Home), A::Top, "top"),
             b(Detail, Key::ch('G'), A::Bottom, "bottom"),
+            b(Detail, Key::plain(K::End), A::Bottom, "bottom"),
             b(Detail, Key::plain(K::PageUp), A::PageUp, "page up"),
             b(Detail, Key::plain(K::PageDown), A::PageDown, "page down"),
             b(Detail, Key::ch('c'), A::Cancel, "cancel job"),
@@ -266,20 +294,37 @@ impl Default for Keymap {
             b(Detail, Key::ch('y'), A::Copy, "copy output URL/path"),
             b(Detail, Key::ch('o'), A::OpenOutput, "open output"),
             b(Detail, Key::ch('n'), A::NewJob, "new job"),
+            b(Detail, Key::ch('l'), A::PickNext, "next LoRA of the job"),
             b(
                 Detail,
-                Key::ch('l'),
-                A::OpenLora,
-                "open the job's LoRA card",
+                Key::plain(K::Right),
+                A::PickNext,
+                "next LoRA of the job",
             ),
-            b(Detail, Key::ch('L'), A::NextLora, "next LoRA of the job"),
-            b(Submit, Key::plain(K::Esc), A::Back, "back to jobs"),
-            b(Submit, Key::plain(K::Tab), A::FieldNext, "next field"),
+            b(
+                Detail,
+                Key::ch('h'),
+                A::PickPrev,
+                "previous LoRA of the job",
+            ),
+            b(
+                Detail,
+                Key::plain(K::Left),
+                A::PickPrev,
+                "previous LoRA of the job",
+            ),
+            b(Detail, Key::plain(K::Enter), A::Open, "details of the LoRA"),
+            b(
+                Detail,
+                Key::ch('L'),
+                A::OpenLora,
+                "find the LoRA on the LoRAs screen",
+            ),
             b(
                 Submit,
-                Key::plain(K::BackTab),
-                A::FieldPrev,
-                "previous field",
+                Key::plain(K::Esc),
+                A::Back,
+                "back to jobs (the draft stays)",
             ),
             b(Submit, Key::plain(K::Down), A::FieldNext, "next field"),
             b(Submit, Key::plain(K::Up), A::FieldPrev, "previous field"),
@@ -302,6 +347,7 @@ impl Default for Keymap {
                 A::NormalizeLoras,
                 "normalise LoRA weights",
             ),
+            b(Submit, Key::ctrl('l'), A::ClearForm, "clear the form"),
             b(
                 Models,
                 Key::ch('v'),
@@ -309,14 +355,16 @@ impl Default for Keymap {
                 "view: models / categories",
             ),
             b(Models, Key::ch('n'), A::NewJob, "new job with this model"),
-            b(Models, Key::ch('r'), A::Refresh, "reload the catalog"),
+            b(Models, Key::ctrl('r'), A::Refresh, "reload"),
             b(Models, Key::plain(K::Esc), A::Back, "back to jobs"),
             b(Models, Key::ch('j'), A::Down, "next model"),
             b(Models, Key::plain(K::Down), A::Down, "next model"),
             b(Models, Key::ch('k'), A::Up, "previous model"),
             b(Models, Key::plain(K::Up), A::Up, "previous model"),
             b(Models, Key::ch('g'), A::Top, "first model"),
+            b(Models, Key::plain(K::Home), A::Top, "first model"),
             b(Models, Key::ch('G'), A::Bottom, "last model"),
+            b(Models, Key::plain(K::End), A::Bottom, "last model"),
             b(Models, Key::ch('l'), A::PickNext, "next supplier"),
             b(Models, Key::plain(K::Right), A::PickNext, "next supplier"),
             b(Models, Key::ch('h'), A::PickPrev, "previous supplier"),
@@ -326,19 +374,26 @@ impl Default for Keymap {
                 A::PickPrev,
                 "previous supplier",
             ),
+            b(Loras, Key::plain(K::Enter), A::Open, "details of the LoRA"),
             b(Loras, Key::ch(' '), A::MarkLora, "mark/unmark (up to 6)"),
             b(
                 Loras,
-                Key::ch('g'),
-                A::Generate,
-                "generate with the marked LoRAs",
+                Key::ch('n'),
+                A::NewJob,
+                "new job with the marked LoRAs",
             ),
-            b(Loras, Key::ch('/'), A::Search, "search LoRAs"),
+            b(Loras, Key::ch('/'), A::Search, "search LoRAs (Enter sends)"),
             b(
                 Loras,
-                Key::ch('b'),
-                A::FilterBase,
+                Key::ch('f'),
+                A::FilterNext,
                 "filter: next base model",
+            ),
+            b(
+                Loras,
+                Key::ch('F'),
+                A::FilterPrev,
+                "filter: previous base model",
             ),
             b(Loras, Key::ch('s'), A::ToggleSort, "sort downloads/newest"),
             b(
@@ -347,7 +402,7 @@ impl Default for Keymap {
                 A::NextSource,
                 "source: ModelScope, Civitai, Hugging Face",
             ),
-            b(Loras, Key::ch('r'), A::Refresh, "retry / refresh"),
+            b(Loras, Key::ctrl('r'), A::Refresh, "reload"),
             b(Loras, Key::plain(K::Esc), A::Back, "clear search / back"),
             b(Loras, Key::ch('l'), A::PickNext, "next card"),
             b(Loras, Key::plain(K::Right), A::PickNext, "next card"),
@@ -357,18 +412,40 @@ impl Default for Keymap {
             b(Loras, Key::plain(K::Down), A::Down, "card below"),
             b(Loras, Key::ch('k'), A::Up, "card above"),
             b(Loras, Key::plain(K::Up), A::Up, "card above"),
+            b(Loras, Key::ch('g'), A::Top, "first card"),
             b(Loras, Key::plain(K::Home), A::Top, "first card"),
+            b(Loras, Key::ch('G'), A::Bottom, "last card"),
             b(Loras, Key::plain(K::End), A::Bottom, "last card"),
             b(Loras, Key::plain(K::PageUp), A::PageUp, "page up"),
             b(Loras, Key::plain(K::PageDown), A::PageDown, "page down"),
+            b(Card, Key::plain(K::Esc), A::Back, "close"),
+            b(Card, Key::ch('n'), A::NewJob, "new job with this LoRA"),
+            b(Card, Key::ch('y'), A::Copy, "copy the page URL"),
+            b(Card, Key::ch('j'), A::Down, "scroll down"),
+            b(Card, Key::plain(K::Down), A::Down, "scroll down"),
+            b(Card, Key::ch('k'), A::Up, "scroll up"),
+            b(Card, Key::plain(K::Up), A::Up, "scroll up"),
             b(Help, Key::plain(K::Esc), A::Back, "close help"),
             b(Help, Key::ch('j'), A::Down, "scroll down"),
+            b(Help, Key::plain(K::Down), A::Down, "scroll down"),
             b(Help, Key::ch('k'), A::Up, "scroll up"),
+            b(Help, Key::plain(K::Up), A::Up, "scroll up"),
+            b(Messages, Key::plain(K::Esc), A::Back, "close the log"),
+            b(Messages, Key::ch('j'), A::Down, "scroll down"),
+            b(Messages, Key::plain(K::Down), A::Down, "scroll down"),
+            b(Messages, Key::ch('k'), A::Up, "scroll up"),
+            b(Messages, Key::plain(K::Up), A::Up, "scroll up"),
+            b(Messages, Key::ch('g'), A::Top, "oldest"),
+            b(Messages, Key::plain(K::Home), A::Top, "oldest"),
+            b(Messages, Key::ch('G'), A::Bottom, "newest"),
+            b(Messages, Key::plain(K::End), A::Bottom, "newest"),
+            b(Messages, Key::plain(K::PageUp), A::PageUp, "page up"),
+            b(Messages, Key::plain(K::PageDown), A::PageDown, "page down"),
             b(Confirm, Key::ch('y'), A::ConfirmYes, "yes"),
             b(Confirm, Key::plain(K::Enter), A::ConfirmYes, "yes"),
             b(Confirm, Key::ch('n'), A::ConfirmNo, "no"),
             b(Confirm, Key::plain(K::Esc), A::ConfirmNo, "no"),
-            b(Search, Key::plain(K::Enter), A::SearchApply, "search"),
+            b(Search, Key::plain(K::Enter), A::SearchApply, "done"),
             b(Search, Key::plain(K::Esc), A::Back, "cancel search"),
         ];
         Keymap { bindings }
@@ -377,7 +454,8 @@ impl Default for Keymap {
 
 impl Keymap {
     /// The action for a key in a context. Context bindings win over global ones; in text
-    /// inputs, global bindings apply only to keys with Ctrl (so letters can be typed).
+    /// inputs, global bindings apply only to keys that type nothing (Ctrl-C, Tab), so letters
+    /// can be typed.
     pub fn lookup(&self, context: Context, ev: &KeyEvent) -> Option<UiAction> {
         let in_context = self
             .bindings
@@ -397,7 +475,7 @@ impl Keymap {
         self.bindings
             .iter()
             .filter(|b| b.context == Context::Global)
-            .filter(|b| !context.is_text() || b.key.mods.contains(KeyModifiers::CONTROL))
+            .filter(|b| !context.is_text() || !b.key.types_text())
             .find(|b| b.key.matches(ev))
             .map(|b| b.action)
     }

@@ -12,11 +12,16 @@ pub mod command;
 pub mod event_loop;
 pub mod form;
 pub mod gallery;
+pub mod job_actions;
 pub mod keymap;
+pub mod messages;
+pub mod navigation;
 pub mod preview;
 pub mod screens;
+pub mod search;
 pub mod side_link;
 pub mod status_bar;
+pub mod submitting;
 pub mod terminal;
 pub mod theme;
 

@@ -1,5 +1,5 @@
 //! The status bar: connection, jobs by state, provider quota when known, and the last error
-//! or message.
+//! or message (cut to fit, pointing at the message log).
 
 use crate::tui::app::{App, Connection};
 use crate::tui::theme;
@@ -48,13 +48,27 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         spans.push(Span::styled(text, style));
     }
     spans.push(Span::raw("  "));
+    let used: usize = spans.iter().map(|s| s.width()).sum();
+    let room = usize::from(area.width).saturating_sub(used);
     if let Some(info) = &app.info {
-        spans.push(Span::raw(info.clone()));
+        spans.push(Span::raw(fit(info, room)));
     } else if let Some(err) = &app.last_error {
-        spans.push(Span::styled(format!("✗ {err}"), theme::error()));
+        spans.push(Span::styled(fit(&format!("✗ {err}"), room), theme::error()));
     }
     frame.render_widget(
         Paragraph::new(Line::from(spans)).style(Style::new().bg(Color::Reset)),
         area,
     );
+}
+
+/// `text` cut to `room` columns; a cut message says where to read it whole.
+fn fit(text: &str, room: usize) -> String {
+    const MORE: &str = " … M shows all";
+    if text.chars().count() <= room {
+        return text.to_string();
+    }
+    let keep = room.saturating_sub(MORE.chars().count());
+    let mut out: String = text.chars().take(keep).collect();
+    out.push_str(MORE);
+    out
 }

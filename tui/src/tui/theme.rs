@@ -1,6 +1,6 @@
 //! How things look: state icons and colours, and the formatting of durations and sizes.
 
-use genq_protocol::JobState;
+use genq_protocol::{JobState, Timestamp};
 use ratatui::style::{Color, Modifier, Style};
 
 pub fn state_icon(state: JobState) -> &'static str {
@@ -86,4 +86,10 @@ pub fn truncate(s: &str, max: usize) -> String {
     let mut out: String = flat.chars().take(max.saturating_sub(1)).collect();
     out.push('…');
     out
+}
+
+/// Time of day (UTC) with seconds, for the timeline and the message log.
+pub fn clock(t: Timestamp) -> String {
+    let s = t.to_rfc3339();
+    s.get(11..19).unwrap_or(&s).to_string()
 }

@@ -95,12 +95,6 @@ fn kv(key: &str, value: String) -> Line<'static> {
     ])
 }
 
-/// Time of day (UTC) with seconds, for the timeline.
-fn clock(t: Timestamp) -> String {
-    let s = t.to_rfc3339();
-    s.get(11..19).unwrap_or(&s).to_string()
-}
-
 fn lines(job: &Job, detail: &DetailView, now: Timestamp) -> Vec<Line<'static>> {
     let mut out = Vec::new();
     let state = Span::styled(
@@ -176,6 +170,14 @@ fn lines(job: &Job, detail: &DetailView, now: Timestamp) -> Vec<Line<'static>> {
     }
     if let Some(img) = &p.image {
         out.push(kv("image", img.clone()));
+    }
+    for (name, path) in &p.views {
+        out.push(kv(&format!("view {name}"), path.clone()));
+    }
+    match &p.store {
+        Some(targets) if targets.is_empty() => out.push(kv("store", "local only".into())),
+        Some(targets) => out.push(kv("store", targets.join(", "))),
+        None => {}
     }
     for (k, v) in &p.params {
         out.push(kv(k, v.to_string()));
@@ -324,19 +326,19 @@ fn event_line(e: &Event) -> Line<'static> {
         None => Style::new(),
     };
     Line::from(vec![
-        Span::styled(format!("{} ", clock(e.at)), theme::dim()),
+        Span::styled(format!("{} ", theme::clock(e.at)), theme::dim()),
         Span::styled(what, style),
     ])
 }
 
-/// The LoRAs the job used, with their cards (`loras.get`); `l` opens the marked one on the
-/// LoRAs screen, `L` moves the mark.
+/// The LoRAs the job used, with their cards (`loras.get`); ←/→ move the mark, Enter shows
+/// the marked one's details, `L` finds it on the LoRAs screen.
 fn lora_lines(job: &Job, app: &App) -> Vec<Line<'static>> {
     let loras = &job.params.loras;
     if loras.is_empty() {
         return Vec::new();
     }
-    let mut out = vec![section("LoRAs used (l opens, L next)")];
+    let mut out = vec![section("LoRAs used (←/→ pick, Enter details, L find)")];
     let current = app.detail_lora % loras.len();
     for (i, l) in loras.iter().enumerate() {
         let marker = if i == current { "▸" } else { " " };

@@ -11,7 +11,7 @@ use ratatui::widgets::{Block, Paragraph};
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let ctx = match app.help_for {
-        Screen::Jobs | Screen::Help => Context::Jobs,
+        Screen::Jobs | Screen::Help | Screen::Messages => Context::Jobs,
         Screen::Detail => Context::Detail,
         Screen::Submit => Context::Submit,
         Screen::Models => Context::Models,

@@ -10,7 +10,7 @@ use ratatui::layout::{Constraint, Margin, Rect};
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{
-    Block, Cell, Paragraph, Row, Scrollbar, ScrollbarOrientation, ScrollbarState, Table,
+    Block, Cell, Paragraph, Row, Scrollbar, ScrollbarOrientation, ScrollbarState, Table, Wrap,
 };
 use throbber_widgets_tui::Throbber;
 
@@ -44,14 +44,22 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(block, area);
 
     if jobs.total == 0 {
-        let msg = if !jobs.loaded {
-            "loading jobs…"
-        } else if jobs.filter != 0 || !jobs.search.is_empty() {
-            "no jobs match; f changes the filter, Esc clears the search"
-        } else {
-            "no jobs yet; press n to submit one"
+        let lines = match no_keys(app) {
+            Some(names) if jobs.loaded && jobs.filter == 0 && jobs.search.is_empty() => {
+                first_run(&names)
+            }
+            _ => {
+                let msg = if !jobs.loaded {
+                    "loading jobs…"
+                } else if jobs.filter != 0 || !jobs.search.is_empty() {
+                    "no jobs match; f changes the filter, Esc clears the search"
+                } else {
+                    "no jobs yet; press n to submit one"
+                };
+                vec![Line::styled(msg, theme::dim())]
+            }
         };
-        frame.render_widget(Paragraph::new(msg).style(theme::dim()), inner);
+        frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
         return;
     }
 
@@ -101,6 +109,37 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             &mut state,
         );
     }
+}
+
+/// The providers, when `providers.list` says none of them has a key.
+fn no_keys(app: &App) -> Option<Vec<&str>> {
+    let keys = app.provider_keys.as_ref().filter(|k| !k.is_empty())?;
+    (!keys.values().any(|k| *k)).then(|| keys.keys().map(String::as_str).collect())
+}
+
+/// What a first run without any key says: how to add one.
+fn first_run(names: &[&str]) -> Vec<Line<'static>> {
+    let first = names.first().copied().unwrap_or("PROVIDER");
+    let others = names.get(1..).unwrap_or_default().join(", ");
+    let mut add = vec![
+        Span::raw("  "),
+        Span::styled(
+            format!("genq auth set {first}"),
+            Style::new().fg(Color::Cyan),
+        ),
+    ];
+    if !others.is_empty() {
+        add.push(Span::styled(format!("   (or {others})"), theme::dim()));
+    }
+    vec![
+        Line::styled(
+            "No provider has a key yet, so no job can run.",
+            theme::title(),
+        ),
+        Line::raw("Add one in another terminal:"),
+        Line::from(add),
+        Line::raw("then press Ctrl-R here, and n to submit a job."),
+    ]
 }
 
 fn job_row<'a>(job: &'a Job, app: &App, wide: bool) -> Row<'a> {

@@ -55,7 +55,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         let msg = if !g.loading.is_empty() || !g.started {
             "loading LoRAs from the catalog…"
         } else {
-            "no LoRAs match; / changes the search, b the base model"
+            "no LoRAs match; / changes the search, f the base model"
         };
         frame.render_widget(
             Paragraph::new(msg)
@@ -134,7 +134,7 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App) {
     }
     if !g.marked.is_empty() {
         spans.push(Span::styled(
-            format!("· ✓{} marked, g generates", g.marked.len()),
+            format!("· ✓{} marked, n new job", g.marked.len()),
             Style::new().fg(Color::Green),
         ));
     }

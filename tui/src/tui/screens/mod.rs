@@ -5,7 +5,9 @@ pub mod confirm;
 pub mod detail;
 pub mod help;
 pub mod jobs;
+pub mod lora_card;
 pub mod loras;
+pub mod messages;
 pub mod models;
 pub mod submit;
 
@@ -39,9 +41,13 @@ pub fn draw(frame: &mut Frame, app: &App) {
         Screen::Models => models::draw(frame, body, app),
         Screen::Loras => loras::draw(frame, body, app),
         Screen::Help => help::draw(frame, body, app),
+        Screen::Messages => messages::draw(frame, body, app),
     }
     draw_hints(frame, hints, app);
     status_bar::draw(frame, status, app);
+    if let Some(p) = &app.lora_popup {
+        lora_card::draw(frame, body, p);
+    }
     if let Some(c) = &app.confirm {
         confirm::draw(frame, body, c);
     }
@@ -74,12 +80,11 @@ fn tab_labels(width: u16, current: Screen) -> impl Iterator<Item = (String, Scre
     })
 }
 
-/// The screen shown in the tab line (help shows the tab it was opened from).
+/// The screen shown in the tab line (help and the log show the tab they were opened from).
 fn current_tab(app: &App) -> Screen {
-    if app.screen == Screen::Help {
-        app.help_for
-    } else {
-        app.screen
+    match app.screen {
+        Screen::Help | Screen::Messages => app.help_for,
+        s => s,
     }
 }
 
@@ -133,7 +138,14 @@ fn draw_hints(frame: &mut Frame, area: Rect, app: &App) {
             Span::styled("/", theme::title()),
             Span::raw(text.to_string()),
             Span::styled("█", Style::new().add_modifier(Modifier::SLOW_BLINK)),
-            Span::styled("  Enter search · Esc cancel", theme::dim()),
+            Span::styled(
+                if app.screen == Screen::Jobs {
+                    "  filters as you type · Enter done · Esc cancel"
+                } else {
+                    "  Enter searches · Esc cancel"
+                },
+                theme::dim(),
+            ),
         ]);
         frame.render_widget(Paragraph::new(line), area);
         return;

@@ -2,6 +2,7 @@
 
 use crate::tui::app::App;
 use crate::tui::catalog::SizeLimit;
+use crate::tui::form::inputs::LOCAL_ONLY;
 use crate::tui::form::{Field, SubmitForm};
 use crate::tui::theme;
 use ratatui::Frame;
@@ -12,13 +13,7 @@ use ratatui::widgets::Paragraph;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let form = &app.form;
-    let constraints =
-        std::iter::once(Constraint::Length(1)).chain(Field::ALL.iter().map(|f| match f {
-            Field::Prompt => Constraint::Fill(2),
-            Field::Loras => Constraint::Fill(1),
-            _ => Constraint::Length(1),
-        }));
-    let rows = Layout::vertical(constraints).split(area);
+    let [head, body] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
     let title = match &form.rerun_of {
         Some(id) => format!("New job (re-run of {id})"),
         None => "New job".to_string(),
@@ -28,16 +23,74 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     } else {
         "  Ctrl-S submits"
     };
-    frame.render_widget(
-        Paragraph::new(Line::from(vec![
-            Span::styled(title, theme::title()),
-            Span::styled(status, theme::dim()),
-        ])),
-        rows[0],
-    );
-    for (i, field) in Field::ALL.iter().enumerate() {
-        draw_field(frame, rows[i + 1], form, *field);
+    let (first, heights) = field_rows(form, body.height);
+    let mut spans = vec![
+        Span::styled(title, theme::title()),
+        Span::styled(status, theme::dim()),
+    ];
+    if heights.len() < Field::ALL.len() {
+        spans.push(Span::styled(
+            format!(
+                "  ↕ {}–{}/{}",
+                first + 1,
+                first + heights.len(),
+                Field::ALL.len()
+            ),
+            theme::dim(),
+        ));
     }
+    frame.render_widget(Paragraph::new(Line::from(spans)), head);
+    let rows = Layout::vertical(heights.iter().map(|h| Constraint::Length(*h))).split(body);
+    for (i, field) in Field::ALL
+        .iter()
+        .skip(first)
+        .take(heights.len())
+        .enumerate()
+    {
+        draw_field(frame, rows[i], app, *field);
+    }
+}
+
+/// The first field shown and the rows each shown field gets in `height` rows. When every
+/// field fits, the prompt and the LoRAs share what is left and the list fields show up to
+/// four lines; else one row each, scrolled to keep the focused field in view.
+fn field_rows(form: &SubmitForm, height: u16) -> (usize, Vec<u16>) {
+    let n = Field::ALL.len();
+    let height = usize::from(height);
+    if height < n {
+        let at = Field::ALL
+            .iter()
+            .position(|f| *f == form.focus)
+            .unwrap_or(0);
+        let first = at.saturating_sub(height / 2).min(n - height);
+        return (first, vec![1; height]);
+    }
+    let mut rows = vec![1u16; n];
+    let mut left = (height - n) as u16;
+    for (i, f) in Field::ALL.iter().enumerate() {
+        if matches!(f, Field::Views | Field::Params) {
+            let lines = form.texts.get(f).map_or(1, |t| t.lines().len()) as u16;
+            let extra = lines.clamp(1, 4).saturating_sub(1).min(left);
+            rows[i] += extra;
+            left -= extra;
+        }
+    }
+    let prompt_extra = left * 2 / 3;
+    for (i, f) in Field::ALL.iter().enumerate() {
+        match f {
+            Field::Prompt => rows[i] += prompt_extra,
+            Field::Loras => rows[i] += left - prompt_extra,
+            _ => {}
+        }
+    }
+    (0, rows)
+}
+
+/// The provider picked has no key (as `providers.list` says): how to add one.
+fn missing_key(app: &App) -> Option<String> {
+    let name = app.form.provider_name();
+    let has = app.provider_keys.as_ref()?.get(name)?;
+    (!has).then(|| format!("no key: genq auth set {name}"))
 }
 
 /// What a field accepts for the current provider, shown when it has no error.
@@ -57,6 +110,10 @@ fn hint(form: &SubmitForm, field: Field) -> String {
         },
         Field::Prompt => "required".into(),
         Field::Negative => String::new(),
+        Field::Image => "path or URL".into(),
+        Field::Views => "NAME=PATH per line".into(),
+        Field::Params => "KEY=VALUE per line".into(),
+        Field::Store => format!("names · {LOCAL_ONLY}: local only · blank: defaults"),
         Field::Size => match limits.size {
             Some(SizeLimit::Sides(lo, hi)) => format!("WxH, {lo}–{hi}"),
             Some(SizeLimit::Area { min, max, .. }) => {
@@ -86,14 +143,29 @@ fn megapixels(pixels: u64) -> String {
     format!("{}", (mp * 100.0).round() / 100.0)
 }
 
-fn draw_field(frame: &mut Frame, area: Rect, form: &SubmitForm, field: Field) {
+fn draw_field(frame: &mut Frame, area: Rect, app: &App, field: Field) {
+    let form = &app.form;
     let focused = form.focus == field;
     let error = form.errors.get(&field);
-    let note = match error {
-        Some(e) => format!(" ✗ {e}"),
-        None => format!(" {}", hint(form, field)),
+    let warning = (field == Field::Provider && error.is_none())
+        .then(|| missing_key(app))
+        .flatten();
+    let note = match (error, &warning) {
+        (Some(e), _) => format!(" ✗ {e}"),
+        (None, Some(w)) => format!(" ! {w}"),
+        (None, None) => format!(" {}", hint(form, field)),
     };
-    let note_width = (note.chars().count() as u16).min(area.width / 2);
+    // A picker's value is short, so its note may take more of the row.
+    let room = match field {
+        Field::Provider => area
+            .width
+            .saturating_sub(14 + form.provider_name().len() as u16),
+        Field::Model => area
+            .width
+            .saturating_sub(14 + form.model_name().len() as u16),
+        _ => area.width / 2,
+    };
+    let note_width = (note.chars().count() as u16).min(room.max(area.width / 2));
     let [label, input, side] = Layout::horizontal([
         Constraint::Length(10),
         Constraint::Fill(1),
@@ -114,6 +186,8 @@ fn draw_field(frame: &mut Frame, area: Rect, form: &SubmitForm, field: Field) {
     );
     let note_style = if error.is_some() {
         theme::error()
+    } else if warning.is_some() {
+        Style::new().fg(Color::Yellow)
     } else {
         theme::dim()
     };

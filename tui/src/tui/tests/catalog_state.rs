@@ -230,7 +230,7 @@ fn search_filter_and_sort_go_to_the_daemon_and_restart_from_the_top() {
     assert_eq!(app.gallery.selected, 0);
     assert!(app.gallery.pages.is_empty());
 
-    let cmds = app.key(key('b'));
+    let cmds = app.key(key('f'));
     let (_, p) = lora_fetches(&cmds).remove(0);
     assert_eq!(p.base.as_deref(), Some("QWEN_IMAGE_2512"));
     assert_eq!(p.keyword.as_deref(), Some("ink gq"));
@@ -259,13 +259,13 @@ fn search_filter_and_sort_go_to_the_daemon_and_restart_from_the_top() {
 #[test]
 fn the_source_switch_lists_civitai_and_hugging_face_whose_cards_cannot_be_marked() {
     let mut app = gallery_app((100, 30), 500);
-    app.key(key('b'));
+    app.key(key('f'));
     let cmds = app.key(key('S'));
     let (_, p) = lora_fetches(&cmds).remove(0);
     assert_eq!(p.source, LoraSource::Civitai);
     // The base filter starts over with the source's own values.
     assert_eq!(p.base, None);
-    let cmds = app.key(key('b'));
+    let cmds = app.key(key('f'));
     let (_, p) = lora_fetches(&cmds).remove(0);
     assert_eq!(p.base.as_deref(), Some("Qwen"));
     // A Civitai card is for browsing: marking it says why not.
@@ -350,13 +350,13 @@ fn fewer_results_than_asked_is_said_and_ends_the_list() {
 }
 
 #[test]
-fn catalog_errors_are_explained_by_kind_and_r_retries_without_the_cache() {
+fn catalog_errors_are_explained_by_kind_and_ctrl_r_retries_without_the_cache() {
     let mut app = with_catalog(app_with_jobs((100, 30), 3));
     let cmds = app.key(key('5'));
     let (generation, _) = lora_fetches(&cmds).remove(0);
     for (kind, expect) in [
         (ErrorKind::Network, "No network"),
-        (ErrorKind::Auth, "MODELSCOPE_API_TOKEN"),
+        (ErrorKind::Auth, "genq auth set modelscope"),
         (ErrorKind::Timeout, "within 10 s"),
     ] {
         let generation = app.gallery.generation;
@@ -375,16 +375,16 @@ fn catalog_errors_are_explained_by_kind_and_r_retries_without_the_cache() {
             format!("{head} {detail}").contains(expect),
             "{kind:?}: {head} {detail}"
         );
-        let cmds = app.key(key('r'));
+        let cmds = app.key(ctrl('r'));
         let fetches = lora_fetches(&cmds);
-        assert_eq!(fetches.len(), 1, "r retries: {cmds:?}");
+        assert_eq!(fetches.len(), 1, "Ctrl-R retries: {cmds:?}");
         assert!(app.gallery.error.is_none());
     }
     assert!(generation < app.gallery.generation);
-    // Once cards are shown, r asks the same pages again, past the daemon's cache.
-    let cmds = app.key(key('r'));
+    // Once cards are shown, Ctrl-R asks the same pages again, past the daemon's cache.
+    let cmds = app.key(ctrl('r'));
     answer(&mut app, cmds, 100);
-    let cmds = app.key(key('r'));
+    let cmds = app.key(ctrl('r'));
     let fetches = lora_fetches(&cmds);
     assert_eq!(fetches.len(), 1);
     assert!(fetches[0].1.force_refresh);
@@ -422,7 +422,7 @@ fn marking_stops_at_six_and_generate_opens_a_compatible_submit_with_weights_summ
         ]
     );
 
-    app.key(key('g'));
+    app.key(key('n'));
     assert_eq!(app.screen, Screen::Submit);
     assert_eq!(app.form.provider_name(), "modelscope");
     assert_eq!(app.form.model_name(), "Qwen/Qwen-Image");
@@ -449,14 +449,14 @@ fn generate_refuses_loras_no_model_takes_together() {
         app.gallery.selected = i;
         app.key(key(' '));
     }
-    app.key(key('g'));
+    app.key(key('n'));
     assert_eq!(app.screen, Screen::Loras);
     let info = app.info.clone().unwrap();
     assert!(info.contains("qwen-image, z-image"), "{info}");
     // A Z-Image LoRA alone goes to Z-Image.
     app.gallery.marked.clear();
     app.gallery.selected = 4;
-    app.key(key('g'));
+    app.key(key('n'));
     assert_eq!(app.form.model_name(), "Tongyi-MAI/Z-Image-Turbo");
     assert_eq!(app.form.text(Field::Loras), "author1/lora-4:1");
 }
@@ -489,10 +489,10 @@ fn a_finished_job_links_back_to_its_loras() {
         Some(LoraLookup::Found(_))
     ));
 
-    // L moves to the second LoRA, l opens the gallery searching for it.
-    app.key(key('L'));
+    // l moves to the second LoRA, L opens the gallery searching for it.
+    app.key(key('l'));
     assert_eq!(app.detail_lora_repo(), Some("author0/lora-3"));
-    let cmds = app.key(key('l'));
+    let cmds = app.key(key('L'));
     assert_eq!(app.screen, Screen::Loras);
     let (_, p) = lora_fetches(&cmds).remove(0);
     assert_eq!(p.keyword.as_deref(), Some("lora-3"));
@@ -535,7 +535,7 @@ fn help_lists_the_new_screens_keys() {
         .map(|b| b.description.to_string())
         .collect();
     assert!(keys.iter().any(|d| d.contains("mark")));
-    assert!(keys.iter().any(|d| d.contains("generate")));
+    assert!(keys.iter().any(|d| d.contains("new job with the marked")));
     assert_eq!(app.help_for, Screen::Loras);
 }
 

@@ -4,6 +4,7 @@
 mod catalog_fixtures;
 mod catalog_snapshots;
 mod catalog_state;
+mod daily;
 mod fixtures;
 mod snapshots;
 mod state;
