@@ -178,7 +178,10 @@ async fn clean_removes_finished_jobs_by_state_and_age_and_a_dry_run_changes_noth
     let ms = ModelScopeFake::start().await;
     ms.set_script(MsScript::succeed_after(Duration::from_millis(100)));
     let home = fake_home(&ms);
+    let mut c = subscribed(&home).await;
+    // Each job reaches the provider before the next script is queued.
     let good = submit(&home, "a good one").await;
+    assert_eq!(finished(&mut c, &good).await, "succeeded");
     ms.script_next(MsScript::outcome_after(
         Duration::ZERO,
         MsOutcome::Failed {
@@ -187,11 +190,9 @@ async fn clean_removes_finished_jobs_by_state_and_age_and_a_dry_run_changes_noth
         },
     ));
     let bad = submit(&home, "a bad one").await;
+    assert_eq!(finished(&mut c, &bad).await, "failed");
     ms.script_next(MsScript::outcome_after(Duration::ZERO, MsOutcome::Never));
     let running = submit(&home, "a long one").await;
-    let mut c = subscribed(&home).await;
-    assert_eq!(finished(&mut c, &good).await, "succeeded");
-    assert_eq!(finished(&mut c, &bad).await, "failed");
 
     let out = home.ok_async(&["clean", "--state", "failed", "--dry-run"]).await;
     assert!(out.contains(&format!("would remove {bad}")), "{out}");

@@ -143,3 +143,87 @@ fn delete(conn: &Connection, jobs: &[Job], outputs: bool) -> Result<Vec<Event>, 
     }
     Ok(events)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Created, NewJob, Transition};
+    use genq_protocol::{JobId, JobKind, JobSpec};
+
+    async fn job(s: &Store, retry_of: Option<JobId>, end: Option<JobState>) -> JobId {
+        let new = NewJob {
+            id: JobId(uuid::Uuid::now_v7().to_string()),
+            kind: JobKind::Image,
+            spec: JobSpec {
+                provider: "modelscope".into(),
+                prompt: "p".into(),
+                ..JobSpec::default()
+            },
+            idempotency_key: None,
+            retry_of,
+        };
+        let Ok(Created::New(job, _)) = s.create_job(new).await else {
+            panic!("not created")
+        };
+        if let Some(state) = end {
+            s.transition(job.id.clone(), Transition::to(state))
+                .await
+                .unwrap();
+        }
+        job.id
+    }
+
+    #[tokio::test]
+    async fn removal_is_all_or_nothing_keeps_retries_and_never_moves_the_head_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _t) = Store::open(&dir.path().join("genq.db")).unwrap();
+        let old = job(&s, None, Some(JobState::Canceled)).await;
+        let busy = job(&s, None, None).await;
+        let newer = job(&s, Some(old.clone()), Some(JobState::Canceled)).await;
+
+        let err = s
+            .remove_jobs(vec![old.0.clone(), busy.0.clone()], false)
+            .await
+            .unwrap_err();
+        assert!(matches!(&err, StoreError::Unfinished(j) if j[0].0 == busy), "{err}");
+        assert!(err.to_string().contains(busy.as_str()));
+        assert!(s.get_job(old.0.clone()).await.is_ok());
+
+        let head = s.head_seq().await.unwrap();
+        // The newest events are the removed job's own: the head must not fall back.
+        let removal = s.remove_jobs(vec![newer.0.clone()], true).await.unwrap();
+        assert_eq!(removal.events.len(), 1);
+        assert_eq!(removal.events[0].seq, head + 1);
+        assert_eq!(removal.events[0].body, EventBody::Removed { outputs: true });
+        assert_eq!(s.head_seq().await.unwrap(), head + 1);
+
+        s.remove_jobs(vec![old.0.clone()], false).await.unwrap();
+        assert!(matches!(
+            s.get_job(old.0.clone()).await,
+            Err(StoreError::NotFound(_))
+        ));
+        let dangling: i64 = s
+            .call(|c| Ok(c.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(dangling, 0);
+
+        let retried = job(&s, Some(busy.clone()), Some(JobState::Failed)).await;
+        let filter = CleanFilter {
+            states: vec![JobState::Failed],
+            ..CleanFilter::default()
+        };
+        let dry = s.clean_jobs(filter.clone(), false, true).await.unwrap();
+        assert_eq!(dry.jobs.len(), 1);
+        assert!(dry.events.is_empty());
+        assert!(s.get_job(retried.0.clone()).await.is_ok());
+        let past = CleanFilter {
+            created_before: Some(Timestamp::from_unix_millis(0)),
+            ..CleanFilter::default()
+        };
+        assert!(s.clean_jobs(past, false, false).await.unwrap().jobs.is_empty());
+        let done = s.clean_jobs(filter, false, false).await.unwrap();
+        assert_eq!(done.jobs[0].id, retried);
+        assert_eq!(s.get_job(busy.0.clone()).await.unwrap().state, JobState::Queued);
+    }
+}
