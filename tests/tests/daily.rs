@@ -178,6 +178,7 @@ async fn clean_removes_finished_jobs_by_state_and_age_and_a_dry_run_changes_noth
     let ms = ModelScopeFake::start().await;
     ms.set_script(MsScript::succeed_after(Duration::from_millis(100)));
     let home = fake_home(&ms);
+    home.ok_async(&["daemon", "start"]).await;
     let mut c = subscribed(&home).await;
     // Each job reaches the provider before the next script is queued.
     let good = submit(&home, "a good one").await;
