@@ -264,7 +264,7 @@ impl Progress {
         let bars = ids
             .iter()
             .map(|id| {
-                let bar = multi.add(ProgressBar::new(100));
+                let bar = multi.add(ProgressBar::new(100).with_style(time_style(None)));
                 bar.set_prefix(id.get(..8).unwrap_or(id).to_string());
                 bar.enable_steady_tick(Duration::from_millis(120));
                 (id.clone(), bar)
@@ -309,8 +309,11 @@ impl Progress {
                     }
                     _ => bar.set_message(status.clone()),
                 }
-                if job.state.is_final() {
+                if job.state == JobState::Succeeded {
                     bar.finish_with_message(status);
+                } else if job.state.is_final() {
+                    // The bar stays where the job stopped.
+                    bar.abandon_with_message(status);
                 }
             }
             Progress::Lines { ctx, last } => {
@@ -339,6 +342,8 @@ impl Progress {
                     bar.finish();
                 }
             }
+            // The last bar leaves the cursor at its end; what is printed next starts below.
+            eprintln!();
         }
     }
 }
