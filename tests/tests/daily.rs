@@ -117,7 +117,11 @@ async fn read_until(stdout: &mut tokio::process::ChildStdout, needle: &str) -> S
     tokio::time::timeout(PATIENCE, async {
         while !String::from_utf8_lossy(&seen).contains(needle) {
             let n = stdout.read(&mut buf).await.expect("read the terminal");
-            assert!(n > 0, "output ended without {needle:?}: {}", String::from_utf8_lossy(&seen));
+            assert!(
+                n > 0,
+                "output ended without {needle:?}: {}",
+                String::from_utf8_lossy(&seen)
+            );
             seen.extend_from_slice(&buf[..n]);
         }
     })
@@ -148,7 +152,11 @@ async fn rm_removes_finished_jobs_refuses_active_ones_and_deletes_files_only_whe
     let out = home.run_async(&["rm", &kept, &active]).await;
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains(&active), "{}", stderr(&out));
-    assert!(stderr(&out).contains("Nothing was removed"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Nothing was removed"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(job_ids(&home, &[]).await.len(), 3);
 
     // Without --outputs the files stay; live clients hear of the removal.
@@ -195,7 +203,9 @@ async fn clean_removes_finished_jobs_by_state_and_age_and_a_dry_run_changes_noth
     ms.script_next(MsScript::outcome_after(Duration::ZERO, MsOutcome::Never));
     let running = submit(&home, "a long one").await;
 
-    let out = home.ok_async(&["clean", "--state", "failed", "--dry-run"]).await;
+    let out = home
+        .ok_async(&["clean", "--state", "failed", "--dry-run"])
+        .await;
     assert!(out.contains(&format!("would remove {bad}")), "{out}");
     assert!(!out.contains(&good), "{out}");
     assert_eq!(job_ids(&home, &[]).await.len(), 3);
@@ -237,12 +247,19 @@ async fn cancel_and_retry_take_several_ids_and_filters_and_state_active_lists_th
     let out = home.ok_async(&["cancel", &first[0], &first[1]]).await;
     assert!(out.contains(&format!("{} canceled", first[0])), "{out}");
     assert!(out.contains(&format!("{} canceled", first[1])), "{out}");
-    assert_eq!(job_ids(&home, &["--state", "active"]).await, vec![first[2].clone()]);
+    assert_eq!(
+        job_ids(&home, &["--state", "active"]).await,
+        vec![first[2].clone()]
+    );
     let out = home.ok_async(&["cancel", "--all"]).await;
     assert_eq!(out.trim(), format!("{} canceled", first[2]));
     let out = home.run_async(&["cancel", "--all"]).await;
     assert!(out.status.success());
-    assert!(stderr(&out).contains("no active jobs match"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no active jobs match"),
+        "{}",
+        stderr(&out)
+    );
 
     let out = home.run_async(&["retry", "--state", "running"]).await;
     assert_eq!(out.status.code(), Some(2));
@@ -250,7 +267,9 @@ async fn cancel_and_retry_take_several_ids_and_filters_and_state_active_lists_th
     let out = home.ok_async(&["retry", "--state", "canceled"]).await;
     let retried: Vec<&str> = out.lines().collect();
     assert_eq!(retried.len(), 3, "{out}");
-    let active = home.json_async(&["jobs", "--state", "active", "--json"]).await;
+    let active = home
+        .json_async(&["jobs", "--state", "active", "--json"])
+        .await;
     let mut links: Vec<String> = active
         .as_array()
         .unwrap()
@@ -292,7 +311,10 @@ async fn wait_without_ids_follows_every_active_job() {
             .expect("wait reported the jobs")
             .unwrap()
             .expect("a line");
-        assert!(line.contains("running") || line.contains("queued") || line.contains("submitting"), "{line}");
+        assert!(
+            line.contains("running") || line.contains("queued") || line.contains("submitting"),
+            "{line}"
+        );
     }
     home.ok_async(&["cancel", "--all"]).await;
     let out = tokio::time::timeout(PATIENCE, wait.wait_with_output())
@@ -339,7 +361,10 @@ async fn watch_json_streams_one_event_per_line_and_ends_with_the_job() {
     let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
     let last = events.last().unwrap();
-    assert_eq!((last["type"].as_str(), last["to"].as_str()), (Some("state"), Some("canceled")));
+    assert_eq!(
+        (last["type"].as_str(), last["to"].as_str()),
+        (Some("state"), Some("canceled"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -357,15 +382,23 @@ async fn colour_follows_the_flag_no_color_and_the_terminal() {
     assert!(shown.contains(ESC), "{shown:?}");
     let piped = home.ok_async(&["jobs"]).await;
     assert!(!piped.contains('\u{1b}'), "{piped:?}");
-    let json = home.ok_async(&["--color", "always", "jobs", "--json"]).await;
+    let json = home
+        .ok_async(&["--color", "always", "jobs", "--json"])
+        .await;
     assert!(!json.contains('\u{1b}'), "{json:?}");
 
     let tty = terminal_output(&home, &["jobs"], &[]).await;
     assert!(tty.contains(&format!("{ESC}32msucceeded")), "{tty:?}");
     let no_color = terminal_output(&home, &["jobs"], &[("NO_COLOR", "1")]).await;
-    assert!(no_color.contains("succeeded") && !no_color.contains(ESC), "{no_color:?}");
+    assert!(
+        no_color.contains("succeeded") && !no_color.contains(ESC),
+        "{no_color:?}"
+    );
     let never = terminal_output(&home, &["--color", "never", "jobs"], &[]).await;
-    assert!(never.contains("succeeded") && !never.contains(ESC), "{never:?}");
+    assert!(
+        never.contains("succeeded") && !never.contains(ESC),
+        "{never:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -374,7 +407,10 @@ async fn du_and_daemon_status_say_how_much_the_outputs_take() {
     ms.set_script(MsScript::succeed_after(Duration::from_millis(50)));
     let home = fake_home(&ms);
     let empty = home.json_async(&["du", "--json"]).await;
-    assert_eq!((empty["bytes"].as_u64(), empty["files"].as_u64()), (Some(0), Some(0)));
+    assert_eq!(
+        (empty["bytes"].as_u64(), empty["files"].as_u64()),
+        (Some(0), Some(0))
+    );
     let id = submit(&home, "measured").await;
     let mut c = subscribed(&home).await;
     assert_eq!(finished(&mut c, &id).await, "succeeded");
@@ -390,13 +426,19 @@ async fn du_and_daemon_status_say_how_much_the_outputs_take() {
     assert_eq!(usage["files"].as_u64(), Some(files), "{usage}");
     assert_eq!(usage["job_dirs"].as_u64(), Some(1), "{usage}");
     let text = home.ok_async(&["du"]).await;
-    assert!(text.contains(&home.paths.outputs.display().to_string()), "{text}");
+    assert!(
+        text.contains(&home.paths.outputs.display().to_string()),
+        "{text}"
+    );
     let status = home.ok_async(&["daemon", "status"]).await;
     let line = status
         .lines()
         .find(|l| l.starts_with("outputs:"))
         .unwrap_or_else(|| panic!("no outputs line: {status}"));
-    assert!(line.contains(&format!("in {files} files (1 job)")), "{line}");
+    assert!(
+        line.contains(&format!("in {files} files (1 job)")),
+        "{line}"
+    );
 }
 
 #[test]
@@ -405,8 +447,14 @@ fn man_pages_come_from_the_command_definitions() {
     let dir = home.dir.path().join("man");
     let out = home.run(&["man", "--dir", dir.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
-    for page in ["genq.1", "genq-rm.1", "genq-clean.1", "genq-daemon-status.1"] {
-        let text = std::fs::read_to_string(dir.join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
+    for page in [
+        "genq.1",
+        "genq-rm.1",
+        "genq-clean.1",
+        "genq-daemon-status.1",
+    ] {
+        let text =
+            std::fs::read_to_string(dir.join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
         assert!(text.contains(".TH"), "{page}");
     }
     let rm = std::fs::read_to_string(dir.join("genq-rm.1")).unwrap();
@@ -452,7 +500,14 @@ async fn waiting_on_a_terminal_shows_the_providers_percentage() {
     ));
     home.env("GENQ_TEST_TRIPO_KEY", &fake.key());
     let job = home
-        .json_async(&["submit", "--provider", "tripo", "--prompt", "a chair", "--json"])
+        .json_async(&[
+            "submit",
+            "--provider",
+            "tripo",
+            "--prompt",
+            "a chair",
+            "--json",
+        ])
         .await;
     let id = job["id"].as_str().unwrap().to_string();
 

@@ -105,14 +105,24 @@ mod tests {
 
         assert!(delete_job_dir(&root, &outside, false).is_err());
         assert!(delete_job_dir(&root, &root, false).is_err());
-        assert!(delete_job_dir(&root, &root.join("2026/12/job-a/../../../../elsewhere"), false).is_err());
+        assert!(
+            delete_job_dir(
+                &root,
+                &root.join("2026/12/job-a/../../../../elsewhere"),
+                false
+            )
+            .is_err()
+        );
         assert!(outside.exists());
 
         let held = delete_job_dir(&root, &job, false).unwrap();
         assert_eq!((held.bytes, held.files), (7, 2));
         assert!(!root.join("2026/12").exists());
         assert!(other.exists());
-        assert_eq!(delete_job_dir(&root, &job, false).unwrap(), Usage::default());
+        assert_eq!(
+            delete_job_dir(&root, &job, false).unwrap(),
+            Usage::default()
+        );
     }
 
     #[cfg(unix)]

@@ -61,7 +61,10 @@ pub enum StoreError {
 }
 
 fn unfinished_message(jobs: &[(genq_protocol::JobId, genq_protocol::JobState)]) -> String {
-    let named: Vec<String> = jobs.iter().map(|(id, state)| format!("{id} ({state})")).collect();
+    let named: Vec<String> = jobs
+        .iter()
+        .map(|(id, state)| format!("{id} ({state})"))
+        .collect();
     format!(
         "only finished jobs (succeeded, failed, canceled) can be removed; still active: {}. \
          Nothing was removed: cancel them first (`genq cancel ID`) or leave them out",

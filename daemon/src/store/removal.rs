@@ -26,7 +26,11 @@ pub struct Removal {
 impl Store {
     /// Removes the jobs named by `ids` (ids or unique prefixes). Refuses all of them when
     /// one is not final, naming every such job.
-    pub async fn remove_jobs(&self, ids: Vec<String>, outputs: bool) -> Result<Removal, StoreError> {
+    pub async fn remove_jobs(
+        &self,
+        ids: Vec<String>,
+        outputs: bool,
+    ) -> Result<Removal, StoreError> {
         self.call(move |conn| {
             let tx = conn.transaction()?;
             let mut jobs: Vec<Job> = Vec::new();
@@ -89,7 +93,12 @@ fn select(conn: &Connection, filter: &CleanFilter) -> Result<Vec<Job>, StoreErro
     let states: Vec<JobState> = if filter.states.is_empty() {
         JobState::ALL.into_iter().filter(|s| s.is_final()).collect()
     } else {
-        filter.states.iter().copied().filter(|s| s.is_final()).collect()
+        filter
+            .states
+            .iter()
+            .copied()
+            .filter(|s| s.is_final())
+            .collect()
     };
     if states.is_empty() {
         return Ok(Vec::new());
@@ -185,7 +194,10 @@ mod tests {
             .remove_jobs(vec![old.0.clone(), busy.0.clone()], false)
             .await
             .unwrap_err();
-        assert!(matches!(&err, StoreError::Unfinished(j) if j[0].0 == busy), "{err}");
+        assert!(
+            matches!(&err, StoreError::Unfinished(j) if j[0].0 == busy),
+            "{err}"
+        );
         assert!(err.to_string().contains(busy.as_str()));
         assert!(s.get_job(old.0.clone()).await.is_ok());
 
@@ -203,7 +215,13 @@ mod tests {
             Err(StoreError::NotFound(_))
         ));
         let dangling: i64 = s
-            .call(|c| Ok(c.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| r.get(0))?))
+            .call(|c| {
+                Ok(
+                    c.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| {
+                        r.get(0)
+                    })?,
+                )
+            })
             .await
             .unwrap();
         assert_eq!(dangling, 0);
@@ -221,9 +239,18 @@ mod tests {
             created_before: Some(Timestamp::from_unix_millis(0)),
             ..CleanFilter::default()
         };
-        assert!(s.clean_jobs(past, false, false).await.unwrap().jobs.is_empty());
+        assert!(
+            s.clean_jobs(past, false, false)
+                .await
+                .unwrap()
+                .jobs
+                .is_empty()
+        );
         let done = s.clean_jobs(filter, false, false).await.unwrap();
         assert_eq!(done.jobs[0].id, retried);
-        assert_eq!(s.get_job(busy.0.clone()).await.unwrap().state, JobState::Queued);
+        assert_eq!(
+            s.get_job(busy.0.clone()).await.unwrap().state,
+            JobState::Queued
+        );
     }
 }

@@ -340,7 +340,12 @@ fn parse_lora(s: &str) -> Result<Lora, String> {
 /// A state name, `active` (queued to storing, as the TUI's filter) or `final`.
 fn parse_states(s: &str) -> Result<States, String> {
     let s = s.trim();
-    let pick = |fin: bool| JobState::ALL.into_iter().filter(|st| st.is_final() == fin).collect();
+    let pick = |fin: bool| {
+        JobState::ALL
+            .into_iter()
+            .filter(|st| st.is_final() == fin)
+            .collect()
+    };
     match s {
         "active" => Ok(States(pick(false))),
         "final" => Ok(States(pick(true))),
@@ -353,7 +358,8 @@ fn parse_states(s: &str) -> Result<States, String> {
 
 /// An age such as `90s`, `30m`, `12h`, `7d`, `2w` or `1d12h`, in seconds.
 fn parse_age(s: &str) -> Result<u64, String> {
-    let bad = || format!("{s:?} is not an age; use a number with s, m, h, d or w, e.g. 30m, 12h, 7d");
+    let bad =
+        || format!("{s:?} is not an age; use a number with s, m, h, d or w, e.g. 30m, 12h, 7d");
     let mut total: u64 = 0;
     let mut digits = String::new();
     for c in s.trim().chars() {

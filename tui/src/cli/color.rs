@@ -190,8 +190,14 @@ mod tests {
         let painted = ON.jobs_table(&table, &jobs);
         assert_ne!(painted, table);
         assert_eq!(strip(&painted), table);
-        assert!(painted.contains("\u{1b}[32msucceeded\u{1b}[0m"), "{painted:?}");
-        assert!(painted.contains("\u{1b}[36mrunning 40%\u{1b}[0m"), "{painted:?}");
+        assert!(
+            painted.contains("\u{1b}[32msucceeded\u{1b}[0m"),
+            "{painted:?}"
+        );
+        assert!(
+            painted.contains("\u{1b}[36mrunning 40%\u{1b}[0m"),
+            "{painted:?}"
+        );
 
         let text = crate::cli::output::show_job(&jobs[1], &clock);
         let shown = ON.show(&text, JobState::Succeeded);
@@ -201,6 +207,9 @@ mod tests {
             strip(&ON.id_state("abc", JobState::Failed)),
             "abc failed".to_string()
         );
-        assert_eq!(Palette::PLAIN.id_state("abc", JobState::Failed), "abc failed");
+        assert_eq!(
+            Palette::PLAIN.id_state("abc", JobState::Failed),
+            "abc failed"
+        );
     }
 }

@@ -155,10 +155,7 @@ async fn typical_durations<'a>(
         for (model, mut times) in by_model {
             times.sort_unstable();
             let median = times[times.len() / 2].max(0) as u64;
-            out.insert(
-                (provider.to_string(), model),
-                Duration::from_millis(median),
-            );
+            out.insert((provider.to_string(), model), Duration::from_millis(median));
         }
     }
     out

@@ -8,8 +8,7 @@ use super::output::{self, Clock};
 use super::{Ctx, print_json};
 use crate::client::Client;
 use genq_protocol::methods::{
-    CleanParams, DiskUsage, Empty, JobsClean, JobsRemove, OutputsUsage, RemoveParams,
-    RemoveResult,
+    CleanParams, DiskUsage, Empty, JobsClean, JobsRemove, OutputsUsage, RemoveParams, RemoveResult,
 };
 
 pub async fn rm(ctx: &Ctx, args: RmArgs) -> Result<(), CliError> {
@@ -94,7 +93,11 @@ fn removed_lines(result: &RemoveResult, clock: &Clock, palette: &Palette) -> Str
         let state = format!("{:<9}", job.state.as_str());
         out.push_str(&format!(
             "{}{} {} {:>4}  {}\n",
-            if result.dry_run { "would remove " } else { "removed " },
+            if result.dry_run {
+                "would remove "
+            } else {
+                "removed "
+            },
             palette.id(job.id.as_str()),
             palette.state(job.state, &state),
             clock.age(job.created_at),

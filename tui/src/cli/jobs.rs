@@ -128,7 +128,10 @@ async fn targets(
 /// Prints `ID STATE` for each job canceled. With filters, a job that finished meanwhile is
 /// only mentioned; a named job that cannot be canceled is an error, after the others.
 pub async fn cancel(ctx: &Ctx, args: CancelArgs) -> Result<(), CliError> {
-    let active: Vec<JobState> = JobState::ALL.into_iter().filter(|s| !s.is_final()).collect();
+    let active: Vec<JobState> = JobState::ALL
+        .into_iter()
+        .filter(|s| !s.is_final())
+        .collect();
     let states = states_for(flatten_states(&args.state), &active, "cancel")?;
     let (client, _notes) = ctx.connect().await?;
     let named = !args.ids.is_empty();

@@ -13,7 +13,10 @@ pub async fn run(ctx: &Ctx, args: WaitArgs) -> Result<(), CliError> {
     let (client, notes) = ctx.connect().await?;
     let ids = if args.ids.is_empty() {
         let active = ListParams {
-            state: JobState::ALL.into_iter().filter(|s| !s.is_final()).collect(),
+            state: JobState::ALL
+                .into_iter()
+                .filter(|s| !s.is_final())
+                .collect(),
             ..ListParams::default()
         };
         let ids: Vec<String> = fetch_all(&client, active)

@@ -27,7 +27,9 @@ struct Closed;
 impl Printer {
     fn line(&self, text: &str) -> Result<(), Closed> {
         let mut out = std::io::stdout().lock();
-        writeln!(out, "{text}").and_then(|_| out.flush()).map_err(|_| Closed)
+        writeln!(out, "{text}")
+            .and_then(|_| out.flush())
+            .map_err(|_| Closed)
     }
 
     fn event(&self, event: &Event) -> Result<(), Closed> {
@@ -71,7 +73,11 @@ pub async fn run(ctx: &Ctx, args: WatchArgs) -> Result<(), CliError> {
     }
 }
 
-async fn watch(ctx: &Ctx, args: WatchArgs, printer: &Printer) -> Result<Result<(), Closed>, CliError> {
+async fn watch(
+    ctx: &Ctx,
+    args: WatchArgs,
+    printer: &Printer,
+) -> Result<Result<(), Closed>, CliError> {
     let mut interrupt = signal(SignalKind::interrupt())
         .map_err(|e| CliError::Failed(format!("cannot watch for Ctrl-C: {e}")))?;
     let (client, mut notes) = ctx.connect().await?;

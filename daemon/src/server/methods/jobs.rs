@@ -3,8 +3,8 @@
 use super::super::ServerState;
 use crate::store::CleanFilter;
 use genq_protocol::methods::{
-    CleanParams, DiskUsage, JobPage, JobRef, ListParams, RemoveParams, RemoveResult,
-    SubmitParams, UploadParams,
+    CleanParams, DiskUsage, JobPage, JobRef, ListParams, RemoveParams, RemoveResult, SubmitParams,
+    UploadParams,
 };
 use genq_protocol::{Event, Job, JobSpec, JobState, RpcError, Timestamp};
 use std::sync::Arc;
@@ -91,7 +91,10 @@ pub async fn clean(state: &Arc<ServerState>, p: CleanParams) -> Result<RemoveRes
         created_before,
         provider: p.provider,
     };
-    Ok(state.engine.clean_jobs(filter, p.outputs, p.dry_run).await?)
+    Ok(state
+        .engine
+        .clean_jobs(filter, p.outputs, p.dry_run)
+        .await?)
 }
 
 pub async fn usage(state: &Arc<ServerState>) -> Result<DiskUsage, RpcError> {
