@@ -284,6 +284,9 @@ pub struct ListParams {
     /// Rows to skip before the page (for screens that jump); cursors are cheaper.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offset: Option<u64>,
+    /// `false`: only jobs that no job is a retry of; `true`: only those that some job is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retried: Option<bool>,
 }
 
 pub const LIST_DEFAULT_LIMIT: u32 = 50;

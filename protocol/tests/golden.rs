@@ -292,6 +292,7 @@ fn requests_and_replies() {
         limit: Some(50),
         sort: Sort::Oldest,
         offset: None,
+        retried: None,
     };
     check("params_jobs_list", &list);
     check(

@@ -278,6 +278,15 @@ async fn cancel_and_retry_take_several_ids_and_filters_and_state_active_lists_th
         .collect();
     links.sort();
     assert_eq!(links, sorted);
+    // Filters leave out jobs retried already, so running the same command twice is safe.
+    let out = home.run_async(&["retry", "--state", "canceled"]).await;
+    assert!(out.status.success());
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(stderr(&out).contains("retried already"), "{}", stderr(&out));
 
     let out = home
         .ok_async(&["cancel", "--state", "active", "--provider", "modelscope"])

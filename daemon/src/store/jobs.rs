@@ -669,6 +669,13 @@ fn list(conn: &Connection, p: &ListParams) -> Result<JobPage, StoreError> {
         filters.push("provider = ?".into());
         args.push(provider.clone().into());
     }
+    if let Some(retried) = p.retried {
+        // One pass over the retries, not one per row.
+        let op = if retried { "IN" } else { "NOT IN" };
+        filters.push(format!(
+            "id {op} (SELECT retry_of FROM jobs WHERE retry_of IS NOT NULL)"
+        ));
+    }
     if let Some(text) = p.text.as_ref().filter(|t| !t.is_empty()) {
         let escaped = text
             .replace('\\', "\\\\")

@@ -46,7 +46,7 @@ pub enum Command {
     /// Cancel jobs: by id, or every active job matching the filters.
     Cancel(CancelArgs),
     /// Submit failed or canceled jobs again as new jobs: by id, or every one matching the
-    /// filters.
+    /// filters that was not retried already.
     Retry(RetryArgs),
     /// Remove finished jobs from the list (and with --outputs their files).
     Rm(RmArgs),

@@ -107,17 +107,11 @@ fn states_for(
 async fn targets(
     client: &Client,
     ids: Vec<String>,
-    states: Vec<JobState>,
-    provider: Option<String>,
+    params: ListParams,
 ) -> Result<Vec<String>, CliError> {
     if !ids.is_empty() {
         return Ok(ids);
     }
-    let params = ListParams {
-        state: states,
-        provider,
-        ..ListParams::default()
-    };
     Ok(fetch_all(client, params)
         .await?
         .into_iter()
@@ -135,7 +129,12 @@ pub async fn cancel(ctx: &Ctx, args: CancelArgs) -> Result<(), CliError> {
     let states = states_for(flatten_states(&args.state), &active, "cancel")?;
     let (client, _notes) = ctx.connect().await?;
     let named = !args.ids.is_empty();
-    let ids = targets(&client, args.ids, states, args.provider).await?;
+    let filters = ListParams {
+        state: states,
+        provider: args.provider,
+        ..ListParams::default()
+    };
+    let ids = targets(&client, args.ids, filters).await?;
     if ids.is_empty() {
         eprintln!("no active jobs match");
         return Ok(());
@@ -167,9 +166,16 @@ pub async fn retry(ctx: &Ctx, args: RetryArgs) -> Result<(), CliError> {
         "retry",
     )?;
     let (client, _notes) = ctx.connect().await?;
-    let ids = targets(&client, args.ids, states, args.provider).await?;
+    // A job retried before is not retried again by a filter: running it twice is safe.
+    let filters = ListParams {
+        state: states,
+        provider: args.provider,
+        retried: Some(false),
+        ..ListParams::default()
+    };
+    let ids = targets(&client, args.ids, filters).await?;
     if ids.is_empty() {
-        eprintln!("no failed or canceled jobs match");
+        eprintln!("no failed or canceled jobs match that were not retried already");
         return Ok(());
     }
     let mut failed = Vec::new();
