@@ -217,7 +217,14 @@ async fn clean_removes_finished_jobs_by_state_and_age_and_a_dry_run_changes_noth
 
     let out = home.run_async(&["clean", "--state", "active"]).await;
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("not final"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--state queued: clean takes"),
+        "{}",
+        stderr(&out)
+    );
+    let mut raw = home.client().await;
+    let refused = raw.call("jobs.clean", json!({"state": ["running"]})).await;
+    assert_eq!(refused["error"]["data"]["field"], "state", "{refused}");
     let out = home.run_async(&["clean", "--older-than", "7 days"]).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--older-than"), "{}", stderr(&out));

@@ -7,6 +7,7 @@ use super::error::CliError;
 use super::output::{self, Clock};
 use super::{Ctx, print_json};
 use crate::client::Client;
+use genq_protocol::JobState;
 use genq_protocol::methods::{
     CleanParams, DiskUsage, Empty, JobsClean, JobsRemove, OutputsUsage, RemoveParams, RemoveResult,
 };
@@ -23,10 +24,12 @@ pub async fn rm(ctx: &Ctx, args: RmArgs) -> Result<(), CliError> {
 }
 
 pub async fn clean(ctx: &Ctx, args: CleanArgs) -> Result<(), CliError> {
+    let finals: Vec<JobState> = JobState::ALL.into_iter().filter(|s| s.is_final()).collect();
+    let state = super::jobs::states_for(flatten_states(&args.state), &finals, "clean")?;
     let (client, _notes) = ctx.connect().await?;
     let result = client
         .call::<JobsClean>(CleanParams {
-            state: flatten_states(&args.state),
+            state,
             older_than_s: args.older_than,
             provider: args.provider,
             outputs: args.outputs,

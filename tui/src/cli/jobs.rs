@@ -84,7 +84,7 @@ pub async fn show(ctx: &Ctx, args: ShowArgs) -> Result<(), CliError> {
 }
 
 /// The states a filter may pick for an action, or a usage error naming the flag.
-fn states_for(
+pub fn states_for(
     asked: Vec<JobState>,
     allowed: &[JobState],
     action: &str,
