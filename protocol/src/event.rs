@@ -50,6 +50,13 @@ pub enum EventBody {
     },
     /// Something worth knowing that does not change the state (a retry after a 429, …).
     Note { message: String },
+    /// The job was deleted (`genq rm`, `genq clean`); its record and events are gone, so this
+    /// event is announced live only and is not replayed.
+    Removed {
+        /// Its output files were deleted too.
+        #[serde(default)]
+        outputs: bool,
+    },
 }
 
 impl Event {

@@ -4,6 +4,7 @@
 
 use crate::event::Event;
 use crate::job::{Job, JobId, JobSpec, JobState};
+use crate::time::Timestamp;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -54,6 +55,19 @@ method!(
     /// Uploads a job's local outputs to its storage targets again (all of them, or one),
     /// skipping what is already there; returns the job with the results recorded.
     JobsUpload, "jobs.upload", UploadParams, Job
+);
+method!(
+    /// Deletes final jobs (and with `outputs` their files under the outputs directory); an
+    /// active job among them refuses the whole request, naming it.
+    JobsRemove, "jobs.remove", RemoveParams, RemoveResult
+);
+method!(
+    /// Deletes (or with `dry_run` lists) the final jobs matching the filters.
+    JobsClean, "jobs.clean", CleanParams, RemoveResult
+);
+method!(
+    /// How much disk the outputs directory takes.
+    OutputsUsage, "outputs.usage", Empty, DiskUsage
 );
 method!(
     /// The events of one job, oldest first.
@@ -167,6 +181,79 @@ pub struct UploadParams {
     pub target: Option<String>,
 }
 
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveParams {
+    /// Job ids or unique prefixes.
+    pub ids: Vec<String>,
+    /// Also delete the jobs' output directories (files and `params.json`).
+    #[serde(default)]
+    pub outputs: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CleanParams {
+    /// Only jobs in these final states (all final states when empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub state: Vec<JobState>,
+    /// Only jobs created more than this many seconds ago.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub older_than_s: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// Also delete the jobs' output directories.
+    #[serde(default)]
+    pub outputs: bool,
+    /// Only say what would be removed.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// Removed jobs listed in a reply at most; `count` says how many there were in all.
+pub const REMOVED_LIST_MAX: usize = 1000;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RemoveResult {
+    /// How many jobs were removed (or would be, in a dry run).
+    pub count: u64,
+    /// The removed jobs, oldest first, at most [`REMOVED_LIST_MAX`].
+    pub jobs: Vec<RemovedJob>,
+    /// Bytes of output files deleted (or that would be).
+    #[serde(default)]
+    pub freed_bytes: u64,
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Output directories that could not be deleted, with the reason; their jobs are gone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
+
+/// A removed job, as much as a listing needs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RemovedJob {
+    pub id: JobId,
+    pub state: JobState,
+    pub provider: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    pub created_at: Timestamp,
+    pub prompt: String,
+    /// The job's output directory, when it was (or would be) deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_dir: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DiskUsage {
+    /// The outputs directory.
+    pub path: String,
+    pub bytes: u64,
+    pub files: u64,
+    /// Job directories (`YYYY/MM/<job-id>/`) in it.
+    pub job_dirs: u64,
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Sort {
@@ -198,6 +285,9 @@ pub struct ListParams {
     /// Rows to skip before the page (for screens that jump); cursors are cheaper.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offset: Option<u64>,
+    /// `false`: only jobs that no job is a retry of; `true`: only those that some job is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retried: Option<bool>,
 }
 
 pub const LIST_DEFAULT_LIMIT: u32 = 50;

@@ -292,6 +292,7 @@ fn requests_and_replies() {
         limit: Some(50),
         sort: Sort::Oldest,
         offset: None,
+        retried: None,
     };
     check("params_jobs_list", &list);
     check(
@@ -377,4 +378,61 @@ fn error_codes_are_stable() {
     .map(|k| (k, k.code()))
     .collect();
     check("error_codes", &codes);
+}
+
+#[test]
+fn housekeeping() {
+    check(
+        "params_jobs_remove",
+        &RemoveParams {
+            ids: vec!["0193a0c4".into(), "0193a0c5-5b6e".into()],
+            outputs: true,
+        },
+    );
+    check(
+        "params_jobs_clean",
+        &CleanParams {
+            state: vec![JobState::Failed, JobState::Canceled],
+            older_than_s: Some(604_800),
+            provider: Some("modelscope".into()),
+            outputs: false,
+            dry_run: true,
+        },
+    );
+    check(
+        "result_jobs_remove",
+        &RemoveResult {
+            count: 2,
+            jobs: vec![RemovedJob {
+                id: JobId("0193a0c4-5b6e-7f00-8000-000000000001".into()),
+                state: JobState::Succeeded,
+                provider: "modelscope".into(),
+                model: Some("Qwen/Qwen-Image".into()),
+                created_at: t(1_763_790_240_000),
+                prompt: "a teapot".into(),
+                output_dir: Some("/o/2025/11/0193a0c4-5b6e-7f00-8000-000000000001".into()),
+            }],
+            freed_bytes: 1_572_864,
+            dry_run: false,
+            errors: vec!["/o/2025/11/x: permission denied".into()],
+        },
+    );
+    check(
+        "result_outputs_usage",
+        &DiskUsage {
+            path: "/home/u/.local/share/genq/outputs".into(),
+            bytes: 1_572_864,
+            files: 2,
+            job_dirs: 1,
+        },
+    );
+    check(
+        "event_removed",
+        &Event {
+            seq: 42,
+            job_id: JobId("0193a0c4-5b6e-7f00-8000-000000000001".into()),
+            at: t(1_763_790_240_000),
+            body: EventBody::Removed { outputs: true },
+        },
+    );
 }

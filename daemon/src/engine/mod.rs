@@ -5,6 +5,7 @@
 //! Layout: [`runner`] drives one job through its states, [`limits`] holds what a provider's
 //! jobs share (request budget, task slots, slowdowns), [`poll`] decides when to poll.
 
+mod housekeeping;
 pub mod limits;
 pub mod poll;
 mod runner;
@@ -34,6 +35,9 @@ pub enum EngineError {
     Conflict(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The outputs directory could not be read.
+    #[error("{0}")]
+    Disk(String),
 }
 
 #[derive(Clone)]

@@ -7,6 +7,7 @@
 //! disk is complete, and [`remove_partials`] clears what a killed download left behind.
 
 mod detect;
+mod disk;
 mod fetch;
 mod fsutil;
 mod params;
@@ -15,6 +16,7 @@ pub mod storage;
 mod verify;
 
 pub use detect::FileType;
+pub use disk::{Usage, delete_job_dir, usage};
 pub use fetch::fetch_with_params;
 pub use fsutil::{remove_partials, write_atomic};
 pub use params::{PARAMS_FILE, params_record, png_params_json, write_params_json};

@@ -71,11 +71,16 @@ impl super::Store {
         .await
     }
 
-    /// The newest `seq`, 0 when there are no events.
+    /// The newest `seq` given out, 0 before the first event. Read from SQLite's sequence
+    /// counter, since the newest events may belong to a job removed since.
     pub async fn head_seq(&self) -> Result<u64, StoreError> {
         self.call(|conn| {
-            let seq: Option<i64> =
-                conn.query_row("SELECT MAX(seq) FROM job_events", [], |r| r.get(0))?;
+            let seq: Option<i64> = conn.query_row(
+                "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'job_events'), 0),
+                            COALESCE((SELECT MAX(seq) FROM job_events), 0))",
+                [],
+                |r| r.get(0),
+            )?;
             Ok(seq.unwrap_or(0) as u64)
         })
         .await

@@ -65,7 +65,7 @@ pub struct OutputRecord {
     pub source_url: String,
 }
 
-const JOB_COLUMNS: &str = "id, kind, provider, model, state, progress, spec, remote_id, \
+pub(super) const JOB_COLUMNS: &str = "id, kind, provider, model, state, progress, spec, remote_id, \
     idempotency_key, retry_of, error_kind, error_message, error_request_id, times, created_at, \
     updated_at, finished_at, generation_ms, provider_requests";
 
@@ -76,7 +76,7 @@ fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
 }
 
-fn job_from_row(r: &Row<'_>) -> Result<Job, StoreError> {
+pub(super) fn job_from_row(r: &Row<'_>) -> Result<Job, StoreError> {
     let id: String = r.get(0)?;
     let kind: String = r.get(1)?;
     let state: String = r.get(4)?;
@@ -205,7 +205,7 @@ fn require_job(conn: &Connection, id: &str) -> Result<Job, StoreError> {
 }
 
 /// Finds the one job whose id is `id` or starts with it.
-fn resolve_id(conn: &Connection, id: &str) -> Result<String, StoreError> {
+pub(super) fn resolve_id(conn: &Connection, id: &str) -> Result<String, StoreError> {
     let exact: Option<String> = conn
         .query_row("SELECT id FROM jobs WHERE id = ?1", params![id], |r| {
             r.get(0)
@@ -668,6 +668,13 @@ fn list(conn: &Connection, p: &ListParams) -> Result<JobPage, StoreError> {
     if let Some(provider) = &p.provider {
         filters.push("provider = ?".into());
         args.push(provider.clone().into());
+    }
+    if let Some(retried) = p.retried {
+        // One pass over the retries, not one per row.
+        let op = if retried { "IN" } else { "NOT IN" };
+        filters.push(format!(
+            "id {op} (SELECT retry_of FROM jobs WHERE retry_of IS NOT NULL)"
+        ));
     }
     if let Some(text) = p.text.as_ref().filter(|t| !t.is_empty()) {
         let escaped = text

@@ -7,11 +7,13 @@ mod catalog;
 mod events;
 mod jobs;
 mod migrations;
+mod removal;
 #[cfg(test)]
 mod tests;
 
 pub use catalog::{CachedLoras, CapabilitySeed, CatalogSeed};
 pub use jobs::{Created, NewJob, OutputRecord, Transition};
+pub use removal::{CleanFilter, Removal};
 
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
@@ -51,8 +53,23 @@ pub enum StoreError {
         name: String,
         hint: String,
     },
+    /// Only final jobs can be removed; these are not final (nothing was removed).
+    #[error("{}", unfinished_message(.0))]
+    Unfinished(Vec<(genq_protocol::JobId, genq_protocol::JobState)>),
     #[error("the database thread has stopped")]
     Closed,
+}
+
+fn unfinished_message(jobs: &[(genq_protocol::JobId, genq_protocol::JobState)]) -> String {
+    let named: Vec<String> = jobs
+        .iter()
+        .map(|(id, state)| format!("{id} ({state})"))
+        .collect();
+    format!(
+        "only finished jobs (succeeded, failed, canceled) can be removed; still active: {}. \
+         Nothing was removed: cancel them first (`genq cancel ID`) or leave them out",
+        named.join(", ")
+    )
 }
 
 type Task = Box<dyn FnOnce(&mut Connection) + Send>;

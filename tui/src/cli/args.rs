@@ -22,6 +22,10 @@ pub struct Cli {
     )]
     pub no_autostart: bool,
 
+    /// Colour in tables and states: `auto` when stdout is a terminal and `NO_COLOR` is unset.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorMode::Auto)]
+    pub color: ColorMode,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -36,12 +40,20 @@ pub enum Command {
     Show(ShowArgs),
     /// Print events as they happen, for one job or all of them.
     Watch(WatchArgs),
-    /// Wait until jobs finish; exits 1 if any of them failed or was canceled.
+    /// Wait until jobs finish (all active jobs without an id); exits 1 if any of them failed
+    /// or was canceled.
     Wait(WaitArgs),
-    /// Cancel a job.
-    Cancel(IdArg),
-    /// Submit a finished job again as a new job.
-    Retry(IdArg),
+    /// Cancel jobs: by id, or every active job matching the filters.
+    Cancel(CancelArgs),
+    /// Submit failed or canceled jobs again as new jobs: by id, or every one matching the
+    /// filters that was not retried already.
+    Retry(RetryArgs),
+    /// Remove finished jobs from the list (and with --outputs their files).
+    Rm(RmArgs),
+    /// Remove finished jobs in bulk: by state and age; --dry-run shows what would go.
+    Clean(CleanArgs),
+    /// How much disk the outputs take.
+    Du(DuArgs),
     /// Print a job's parameters as JSON, as `genq submit --from` reads them.
     Export(IdArg),
     /// Upload a succeeded job's outputs to its storage targets again (or to one target).
@@ -53,6 +65,8 @@ pub enum Command {
     Daemon(DaemonCommand),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
+    /// Write the man pages (genq.1 and one per command), or print genq.1.
+    Man(ManArgs),
     /// List and manage the models of the catalog.
     Models(super::models::ModelsArgs),
     /// The category tree of the catalog.
@@ -123,9 +137,10 @@ pub struct SubmitArgs {
 
 #[derive(Debug, Default, Args)]
 pub struct JobsArgs {
-    /// Only jobs in these states; repeatable or comma-separated.
-    #[arg(long, value_name = "S", value_delimiter = ',', value_parser = parse_state)]
-    pub state: Vec<JobState>,
+    /// Only jobs in these states (or `active`: queued to storing, `final`); repeatable or
+    /// comma-separated.
+    #[arg(long, value_name = "S", value_delimiter = ',', value_parser = parse_states)]
+    pub state: Vec<States>,
     #[arg(long, value_name = "P")]
     pub provider: Option<String>,
     /// Case-insensitive text in the prompt, model or id.
@@ -151,13 +166,117 @@ pub struct ShowArgs {
 pub struct WatchArgs {
     /// Only this job (id or unique prefix); stops when it ends.
     pub id: Option<String>,
+    /// One JSON event per line (NDJSON), as the daemon sends them; with an id, the job's
+    /// earlier events first.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct WaitArgs {
+    /// Job ids or unique prefixes; without any, every job active now.
+    #[arg(value_name = "ID")]
+    pub ids: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).multiple(true).args(["ids", "all", "state", "provider"])))]
+pub struct CancelArgs {
     /// Job ids or unique prefixes.
+    #[arg(value_name = "ID", conflicts_with_all = ["all", "state", "provider"])]
+    pub ids: Vec<String>,
+    /// Every active job (narrowed by --state and --provider).
+    #[arg(long)]
+    pub all: bool,
+    /// Only active jobs in these states (`active` for all of them).
+    #[arg(long, value_name = "S", value_delimiter = ',', value_parser = parse_states)]
+    pub state: Vec<States>,
+    /// Only jobs of this provider.
+    #[arg(long, value_name = "P")]
+    pub provider: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).multiple(true).args(["ids", "state", "provider"])))]
+pub struct RetryArgs {
+    /// Job ids or unique prefixes.
+    #[arg(value_name = "ID", conflicts_with_all = ["state", "provider"])]
+    pub ids: Vec<String>,
+    /// Only jobs in these states: failed, canceled (both when only --provider is given).
+    #[arg(long, value_name = "S", value_delimiter = ',', value_parser = parse_states)]
+    pub state: Vec<States>,
+    /// Only failed or canceled jobs of this provider.
+    #[arg(long, value_name = "P")]
+    pub provider: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Job ids or unique prefixes; all must be finished.
     #[arg(required = true, value_name = "ID")]
     pub ids: Vec<String>,
+    /// Also delete their output directories (outputs/YYYY/MM/<job-id>/, params.json included).
+    #[arg(long)]
+    pub outputs: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CleanArgs {
+    /// Only jobs in these final states (default: succeeded, failed and canceled).
+    #[arg(long, value_name = "S", value_delimiter = ',', value_parser = parse_states)]
+    pub state: Vec<States>,
+    /// Only jobs created longer ago than this, e.g. 30m, 12h, 7d, 2w.
+    #[arg(long, value_name = "DUR", value_parser = parse_age)]
+    pub older_than: Option<u64>,
+    /// Only jobs of this provider.
+    #[arg(long, value_name = "P")]
+    pub provider: Option<String>,
+    /// Also delete their output directories.
+    #[arg(long)]
+    pub outputs: bool,
+    /// Only list what would be removed.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DuArgs {
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write genq.1 and genq-COMMAND.1 pages into this directory instead of printing genq.1.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// When to colour stdout.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorMode {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+/// One `--state` value: a state, or a group of them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct States(pub Vec<JobState>);
+
+/// The states of every `--state` value, in lifecycle order, each once.
+pub fn flatten_states(values: &[States]) -> Vec<JobState> {
+    JobState::ALL
+        .into_iter()
+        .filter(|s| values.iter().any(|v| v.0.contains(s)))
+        .collect()
 }
 
 #[derive(Debug, Args)]
@@ -218,8 +337,55 @@ fn parse_lora(s: &str) -> Result<Lora, String> {
     s.parse()
 }
 
-fn parse_state(s: &str) -> Result<JobState, String> {
-    s.trim().parse()
+/// A state name, `active` (queued to storing, as the TUI's filter) or `final`.
+fn parse_states(s: &str) -> Result<States, String> {
+    let s = s.trim();
+    let pick = |fin: bool| {
+        JobState::ALL
+            .into_iter()
+            .filter(|st| st.is_final() == fin)
+            .collect()
+    };
+    match s {
+        "active" => Ok(States(pick(false))),
+        "final" => Ok(States(pick(true))),
+        _ => s
+            .parse()
+            .map(|st| States(vec![st]))
+            .map_err(|e: String| format!("{e}, or active, final")),
+    }
+}
+
+/// An age such as `90s`, `30m`, `12h`, `7d`, `2w` or `1d12h`, in seconds.
+fn parse_age(s: &str) -> Result<u64, String> {
+    let bad =
+        || format!("{s:?} is not an age; use a number with s, m, h, d or w, e.g. 30m, 12h, 7d");
+    let mut total: u64 = 0;
+    let mut digits = String::new();
+    for c in s.trim().chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            'w' => 7 * 86_400,
+            _ => return Err(bad()),
+        };
+        let n: u64 = digits.parse().map_err(|_| bad())?;
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(bad)?;
+        digits.clear();
+    }
+    if !digits.is_empty() || total == 0 {
+        return Err(bad());
+    }
+    Ok(total)
 }
 
 fn parse_finite(s: &str) -> Result<f64, String> {
@@ -261,6 +427,39 @@ mod tests {
     use super::*;
 
     #[test]
+    fn state_groups_and_ages_parse() {
+        let cli = Cli::try_parse_from(["genq", "jobs", "--state", "active,failed"]).unwrap();
+        let Some(Command::Jobs(args)) = cli.command else {
+            panic!("not jobs")
+        };
+        assert_eq!(
+            flatten_states(&args.state),
+            [
+                JobState::Queued,
+                JobState::Submitting,
+                JobState::Running,
+                JobState::Fetching,
+                JobState::Storing,
+                JobState::Failed
+            ]
+        );
+        let err = Cli::try_parse_from(["genq", "jobs", "--state", "busy"]).unwrap_err();
+        assert!(err.to_string().contains("active, final"), "{err}");
+        assert_eq!(parse_age("7d"), Ok(7 * 86_400));
+        assert_eq!(parse_age("1d12h"), Ok(36 * 3600));
+        assert_eq!(parse_age("30m"), Ok(1800));
+        for bad in ["", "7", "d", "7x", "0s", "-1d"] {
+            assert!(parse_age(bad).is_err(), "{bad}");
+        }
+        assert!(Cli::try_parse_from(["genq", "cancel"]).is_err());
+        assert!(Cli::try_parse_from(["genq", "cancel", "--all"]).is_ok());
+        assert!(Cli::try_parse_from(["genq", "cancel", "abc", "--all"]).is_err());
+        assert!(Cli::try_parse_from(["genq", "retry", "a", "b"]).is_ok());
+        assert!(Cli::try_parse_from(["genq", "rm"]).is_err());
+        assert!(Cli::try_parse_from(["genq", "--color", "sometimes", "jobs"]).is_err());
+    }
+
+    #[test]
     fn no_autostart_comes_from_the_flag() {
         let cli = Cli::try_parse_from(["genq", "jobs", "--no-autostart"]).unwrap();
         assert!(cli.no_autostart);
@@ -290,7 +489,7 @@ mod tests {
             );
         }
         assert!(Cli::try_parse_from(["genq", "completions", "tcsh"]).is_err());
-        assert!(Cli::try_parse_from(["genq", "wait"]).is_err());
+        assert!(Cli::try_parse_from(["genq", "wait"]).is_ok());
         assert!(Cli::try_parse_from(["genq"]).unwrap().command.is_none());
     }
 }

@@ -106,5 +106,8 @@ async fn status(ctx: &Ctx, json: bool) -> Result<(), CliError> {
         return print_json(&status);
     }
     print!("{}", output::status(&status));
+    if let Some(line) = super::housekeeping::status_line(&client).await {
+        println!("{line}");
+    }
     Ok(())
 }

@@ -7,10 +7,11 @@ use super::error::CliError;
 use super::output;
 use crate::client::{Client, ClientError};
 use genq_protocol::methods::{
-    JobRef, JobsGet, NOTIFY_EVENT, NOTIFY_RESYNC, ResyncParams, Subscribe, SubscribeParams,
+    JobRef, JobsGet, JobsList, ListParams, NOTIFY_EVENT, NOTIFY_RESYNC, ResyncParams, Subscribe,
+    SubscribeParams,
 };
 use genq_protocol::rpc::Notification;
-use genq_protocol::{Event, EventBody, Job, JobState};
+use genq_protocol::{Event, EventBody, Job, JobState, Timestamp};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -48,6 +49,9 @@ pub async fn follow(
         }
     }
     let mut view = Progress::new(ctx, &order);
+    if let Progress::Bars { typical, .. } = &mut view {
+        *typical = typical_durations(client, tracker.jobs.values()).await;
+    }
     for id in &order {
         if let Some(job) = tracker.jobs.get(id) {
             view.show(job);
@@ -115,6 +119,48 @@ pub async fn follow(
     Ok(Outcome { jobs, failed })
 }
 
+/// How long jobs of each provider and model usually take from creation to the end: the
+/// median of their latest successes. Missing when there is no history (or no answer).
+async fn typical_durations<'a>(
+    client: &Client,
+    jobs: impl Iterator<Item = &'a Job>,
+) -> BTreeMap<(String, Option<String>), Duration> {
+    let mut out = BTreeMap::new();
+    let mut providers: Vec<&str> = Vec::new();
+    let jobs: Vec<&Job> = jobs.collect();
+    for job in &jobs {
+        if !providers.contains(&job.provider.as_str()) {
+            providers.push(&job.provider);
+        }
+    }
+    for provider in providers {
+        let params = ListParams {
+            state: vec![JobState::Succeeded],
+            provider: Some(provider.to_string()),
+            limit: Some(100),
+            ..ListParams::default()
+        };
+        let Ok(page) = client.call::<JobsList>(params).await else {
+            continue;
+        };
+        let mut by_model: BTreeMap<Option<String>, Vec<i64>> = BTreeMap::new();
+        for done in &page.jobs {
+            if let Some(end) = done.finished_at {
+                by_model
+                    .entry(done.model.clone())
+                    .or_default()
+                    .push(end.millis_since(done.created_at));
+            }
+        }
+        for (model, mut times) in by_model {
+            times.sort_unstable();
+            let median = times[times.len() / 2].max(0) as u64;
+            out.insert((provider.to_string(), model), Duration::from_millis(median));
+        }
+    }
+    out
+}
+
 fn parse<T: serde::de::DeserializeOwned>(note: &Notification) -> Option<T> {
     serde_json::from_value(note.params.clone()?).ok()
 }
@@ -180,7 +226,8 @@ impl Tracker {
             EventBody::Created { .. }
             | EventBody::Output { .. }
             | EventBody::Upload { .. }
-            | EventBody::Note { .. } => return Applied::Ignored,
+            | EventBody::Note { .. }
+            | EventBody::Removed { .. } => return Applied::Ignored,
         }
         Applied::Changed(job.id.0.clone())
     }
@@ -191,6 +238,10 @@ enum Progress {
     Bars {
         multi: MultiProgress,
         bars: BTreeMap<String, ProgressBar>,
+        /// Usual run times by provider and model.
+        typical: BTreeMap<(String, Option<String>), Duration>,
+        /// What each bar shows so far (none before the job's first sight).
+        looks: BTreeMap<String, Look>,
     },
     Lines {
         ctx: output::Clock,
@@ -207,31 +258,59 @@ impl Progress {
             };
         }
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
-        let style = ProgressStyle::with_template("{spinner:.cyan} {prefix:.bold} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner());
         let bars = ids
             .iter()
             .map(|id| {
-                let bar = multi.add(ProgressBar::new_spinner());
-                bar.set_style(style.clone());
+                let bar = multi.add(ProgressBar::new(100).with_style(time_style(None)));
                 bar.set_prefix(id.get(..8).unwrap_or(id).to_string());
                 bar.enable_steady_tick(Duration::from_millis(120));
                 (id.clone(), bar)
             })
             .collect();
-        Progress::Bars { multi, bars }
+        Progress::Bars {
+            multi,
+            bars,
+            typical: BTreeMap::new(),
+            looks: BTreeMap::new(),
+        }
     }
 
     fn show(&mut self, job: &Job) {
         let status = output::state_with_progress(job);
         match self {
-            Progress::Bars { bars, .. } => {
-                if let Some(bar) = bars.get(&job.id.0) {
-                    if job.state.is_final() {
-                        bar.finish_with_message(status);
-                    } else {
-                        bar.set_message(status);
+            Progress::Bars {
+                bars,
+                typical,
+                looks,
+                ..
+            } => {
+                let Some(bar) = bars.get(&job.id.0) else {
+                    return;
+                };
+                if !looks.contains_key(&job.id.0) {
+                    // The clock starts when the job was created.
+                    let since = Timestamp::now().millis_since(job.created_at).max(0) as u64;
+                    bar.set_style(time_style(
+                        typical.get(&(job.provider.clone(), job.model.clone())),
+                    ));
+                    bar.set_elapsed(Duration::from_millis(since));
+                    looks.insert(job.id.0.clone(), Look::Time);
+                }
+                match job.progress {
+                    Some(p) if !job.state.is_final() => {
+                        if looks.insert(job.id.0.clone(), Look::Percent) == Some(Look::Time) {
+                            bar.set_style(percent_style());
+                        }
+                        bar.set_position(u64::from(p));
+                        bar.set_message(job.state.to_string());
                     }
+                    _ => bar.set_message(status.clone()),
+                }
+                if job.state == JobState::Succeeded {
+                    bar.finish_with_message(status);
+                } else if job.state.is_final() {
+                    // The bar stays where the job stopped.
+                    bar.abandon_with_message(status);
                 }
             }
             Progress::Lines { ctx, last } => {
@@ -260,8 +339,38 @@ impl Progress {
                     bar.finish();
                 }
             }
+            // The last bar leaves the cursor at its end; what is printed next starts below.
+            eprintln!();
         }
     }
+}
+
+/// A bar shows elapsed time until the provider reports a percentage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Look {
+    Time,
+    Percent,
+}
+
+/// A bar with the provider's percentage.
+fn percent_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "{spinner:.cyan} {prefix:.bold} {msg:<10} [{bar:24.cyan/blue}] {percent:>3}%  {elapsed}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ")
+}
+
+/// Elapsed time, against the usual run time when there is one.
+fn time_style(typical: Option<&Duration>) -> ProgressStyle {
+    let template = match typical {
+        Some(t) => format!(
+            "{{spinner:.cyan}} {{prefix:.bold}} {{msg:<10}} {{elapsed}} of ~{} typical",
+            output::duration(t.as_secs().max(1))
+        ),
+        None => "{spinner:.cyan} {prefix:.bold} {msg:<10} {elapsed}".to_string(),
+    };
+    ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_spinner())
 }
 
 #[cfg(test)]
@@ -430,6 +539,7 @@ mod tests {
             paths,
             autostart: false,
             offset: time::UtcOffset::UTC,
+            color: crate::cli::args::ColorMode::Never,
         };
         let (client, notes) = ctx.connect().await.unwrap();
         let outcome = follow(&ctx, &client, notes, &["0190f3a1".to_string()])

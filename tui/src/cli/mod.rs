@@ -2,12 +2,15 @@
 //! opens the TUI when no command is given). Each command group has its own module.
 
 pub mod args;
+mod color;
 mod completions;
 mod daemon;
 pub mod error;
 mod follow;
+mod housekeeping;
 mod jobs;
 mod loras;
+mod man;
 mod models;
 pub mod output;
 mod providers;
@@ -31,12 +34,18 @@ pub struct Ctx {
     pub autostart: bool,
     /// The local time zone, read before any thread starts (it cannot be read safely after).
     pub offset: UtcOffset,
+    pub color: args::ColorMode,
 }
 
 impl Ctx {
     /// Connects to the daemon, starting it unless autostart is off.
     pub async fn connect(&self) -> Result<(Client, mpsc::Receiver<Notification>), ClientError> {
         Client::connect_or_start(&self.paths, "genq-cli", self.autostart).await
+    }
+
+    /// How stdout is coloured for this command.
+    pub fn palette(&self) -> color::Palette {
+        color::Palette::for_stdout(self.color)
     }
 
     pub fn clock(&self) -> output::Clock {
@@ -61,6 +70,7 @@ pub fn main() -> ExitCode {
         paths: Paths::from_env(nix::unistd::getuid().as_raw()),
         autostart: !cli.no_autostart,
         offset,
+        color: cli.color,
     };
     let runs_daemon = matches!(
         cli.command,
@@ -82,6 +92,7 @@ pub fn main() -> ExitCode {
             completions::print(args.shell);
             Ok(())
         }
+        Some(Command::Man(args)) => man::run(args),
         command => match tokio::runtime::Runtime::new() {
             Ok(rt) => rt.block_on(dispatch(&ctx, command)),
             Err(e) => Err(CliError::Failed(format!(
@@ -112,6 +123,9 @@ async fn dispatch(ctx: &Ctx, command: Option<Command>) -> Result<(), CliError> {
         Some(Command::Wait(args)) => wait::run(ctx, args).await,
         Some(Command::Cancel(args)) => jobs::cancel(ctx, args).await,
         Some(Command::Retry(args)) => jobs::retry(ctx, args).await,
+        Some(Command::Rm(args)) => housekeeping::rm(ctx, args).await,
+        Some(Command::Clean(args)) => housekeeping::clean(ctx, args).await,
+        Some(Command::Du(args)) => housekeeping::du(ctx, args).await,
         Some(Command::Export(args)) => jobs::export(ctx, args).await,
         Some(Command::Upload(args)) => jobs::upload(ctx, args).await,
         Some(Command::Providers(args)) => providers::run(ctx, args).await,
@@ -124,6 +138,7 @@ async fn dispatch(ctx: &Ctx, command: Option<Command>) -> Result<(), CliError> {
             completions::print(args.shell);
             Ok(())
         }
+        Some(Command::Man(args)) => man::run(args),
     }
 }
 

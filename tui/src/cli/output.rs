@@ -412,6 +412,8 @@ pub fn event_line(e: &Event, clock: &Clock) -> String {
             (None, None) => format!("output {index} uploaded to {target}"),
         },
         EventBody::Note { message } => format!("note: {message}"),
+        EventBody::Removed { outputs: true } => "removed with its output files".to_string(),
+        EventBody::Removed { outputs: false } => "removed".to_string(),
     };
     format!("{} {} {what}", clock.time_of_day(e.at), e.job_id.short())
 }

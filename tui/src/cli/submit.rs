@@ -418,7 +418,10 @@ mod tests {
             panic!()
         };
         use genq_protocol::JobState::*;
-        assert_eq!(args.state, vec![Running, Failed, Queued]);
+        assert_eq!(
+            crate::cli::args::flatten_states(&args.state),
+            vec![Queued, Running, Failed]
+        );
         assert_eq!(args.limit, 50);
     }
 

@@ -946,6 +946,12 @@ impl App {
                     row.progress = Some(*progress);
                 }
             }
+            // The row goes at once; the page refills from the daemon.
+            EventBody::Removed { .. } => {
+                self.jobs.rows.retain(|j| j.id != id);
+                self.stale_page = true;
+                self.stale_status = true;
+            }
             EventBody::Remote { .. }
             | EventBody::Output { .. }
             | EventBody::Upload { .. }

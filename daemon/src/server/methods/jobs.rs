@@ -1,10 +1,12 @@
 //! `submit` and the `jobs.*` methods.
 
 use super::super::ServerState;
+use crate::store::CleanFilter;
 use genq_protocol::methods::{
-    JobPage, JobRef, LIST_MAX_TEXT, ListParams, SubmitParams, UploadParams,
+    CleanParams, DiskUsage, JobPage, JobRef, LIST_MAX_TEXT, ListParams, RemoveParams,
+    RemoveResult, SubmitParams, UploadParams,
 };
-use genq_protocol::{Event, Job, JobSpec, RpcError};
+use genq_protocol::{Event, Job, JobSpec, JobState, RpcError, Timestamp};
 use std::sync::Arc;
 
 pub async fn submit(state: &Arc<ServerState>, p: SubmitParams) -> Result<Job, RpcError> {
@@ -68,4 +70,52 @@ pub async fn events(state: &Arc<ServerState>, p: JobRef) -> Result<Vec<Event>, R
 
 pub async fn upload(state: &Arc<ServerState>, p: UploadParams) -> Result<Job, RpcError> {
     Ok(state.engine.upload(p.id, p.target).await?)
+}
+
+pub async fn remove(state: &Arc<ServerState>, p: RemoveParams) -> Result<RemoveResult, RpcError> {
+    if p.ids.is_empty() {
+        return Err(RpcError::invalid_params(
+            "ids",
+            "ids: name at least one job",
+            Some("job ids or unique prefixes".into()),
+        ));
+    }
+    Ok(state.engine.remove_jobs(p.ids, p.outputs).await?)
+}
+
+pub async fn clean(state: &Arc<ServerState>, p: CleanParams) -> Result<RemoveResult, RpcError> {
+    if let Some(active) = p.state.iter().find(|s| !s.is_final()) {
+        let finals: Vec<&str> = JobState::ALL
+            .iter()
+            .filter(|s| s.is_final())
+            .map(|s| s.as_str())
+            .collect();
+        return Err(RpcError::invalid_params(
+            "state",
+            format!("state: {active} is not final; only finished jobs are cleaned"),
+            Some(finals.join(", ")),
+        ));
+    }
+    let created_before = match p.older_than_s {
+        Some(secs) => {
+            let ms = i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+            Some(Timestamp::from_unix_millis(
+                Timestamp::now().unix_millis().saturating_sub(ms),
+            ))
+        }
+        None => None,
+    };
+    let filter = CleanFilter {
+        states: p.state,
+        created_before,
+        provider: p.provider,
+    };
+    Ok(state
+        .engine
+        .clean_jobs(filter, p.outputs, p.dry_run)
+        .await?)
+}
+
+pub async fn usage(state: &Arc<ServerState>) -> Result<DiskUsage, RpcError> {
+    Ok(state.engine.outputs_usage().await?)
 }

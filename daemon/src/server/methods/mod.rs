@@ -59,6 +59,12 @@ pub async fn dispatch(
         m::JobsExport::NAME => to_value(jobs::export(state, params::<m::JobsExport>(raw)?).await?),
         m::JobsEvents::NAME => to_value(jobs::events(state, params::<m::JobsEvents>(raw)?).await?),
         m::JobsUpload::NAME => to_value(jobs::upload(state, params::<m::JobsUpload>(raw)?).await?),
+        m::JobsRemove::NAME => to_value(jobs::remove(state, params::<m::JobsRemove>(raw)?).await?),
+        m::JobsClean::NAME => to_value(jobs::clean(state, params::<m::JobsClean>(raw)?).await?),
+        m::OutputsUsage::NAME => {
+            params::<m::OutputsUsage>(raw)?;
+            to_value(jobs::usage(state).await?)
+        }
         m::ProvidersList::NAME => {
             params::<m::ProvidersList>(raw)?;
             to_value(providers::list(state).await?)
@@ -128,6 +134,9 @@ pub fn known_methods() -> Vec<&'static str> {
         m::JobsExport::NAME,
         m::JobsEvents::NAME,
         m::JobsUpload::NAME,
+        m::JobsRemove::NAME,
+        m::JobsClean::NAME,
+        m::OutputsUsage::NAME,
         m::Subscribe::NAME,
         m::ProvidersList::NAME,
         m::DaemonStatus::NAME,
@@ -156,6 +165,7 @@ impl From<StoreError> for RpcError {
             StoreError::IllegalTransition { .. } => {
                 RpcError::new(ErrorKind::Conflict, e.to_string())
             }
+            StoreError::Unfinished(_) => RpcError::new(ErrorKind::Conflict, e.to_string()),
             StoreError::NotFoundWhat { .. } => RpcError::new(ErrorKind::NotFound, e.to_string()),
             StoreError::AmbiguousWhat { .. } => RpcError::new(ErrorKind::Ambiguous, e.to_string()),
             StoreError::Invalid {
@@ -190,6 +200,10 @@ impl From<EngineError> for RpcError {
                 Some(known),
             ),
             EngineError::Conflict(msg) => RpcError::new(ErrorKind::Conflict, msg),
+            EngineError::Disk(msg) => {
+                tracing::error!("outputs directory: {msg}");
+                RpcError::new(ErrorKind::Internal, msg)
+            }
             EngineError::Store(s) => s.into(),
         }
     }

@@ -320,6 +320,7 @@ fn event_line(e: &Event) -> Line<'static> {
             (None, None) => format!("output #{index} uploaded to {target}"),
         },
         EventBody::Note { message } => message.clone(),
+        EventBody::Removed { .. } => "removed".to_string(),
     };
     let style = match e.new_state() {
         Some(s) => theme::state_style(s),

@@ -585,3 +585,19 @@ fn the_hint_line_names_each_filter_key_once() {
     let screen = term.backend().to_string();
     assert_eq!(screen.matches(" filter").count(), 1, "{screen}");
 }
+
+#[test]
+fn a_removed_job_leaves_the_table_and_the_page_refills() {
+    let mut app = app_with_jobs((100, 30), 120);
+    app.update(Action::Subscribed { head_seq: 100 });
+    assert!(app.jobs.rows.iter().any(|j| j.id == id(120)));
+    app.update(Action::Notify(event(
+        101,
+        120,
+        EventBody::Removed { outputs: false },
+    )));
+    assert!(app.jobs.rows.iter().all(|j| j.id != id(120)));
+    let cmds = app.flush_stale();
+    assert!(cmds.contains(&Command::FetchStatus), "{cmds:?}");
+    assert_eq!(page_fetch(&cmds).offset, Some(0));
+}
