@@ -71,6 +71,10 @@ pub struct ErrorData {
     /// For `invalid_params`: what would have been accepted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed: Option<String>,
+    /// For `auth`: the environment variables the daemon looked in for the key, so a client
+    /// can say when one is set in its own environment but not in the daemon's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env_vars: Vec<String>,
 }
 
 /// A JSON-RPC error object.
@@ -91,6 +95,7 @@ impl RpcError {
                 kind,
                 field: None,
                 allowed: None,
+                env_vars: Vec::new(),
             }),
         }
     }
@@ -115,8 +120,19 @@ impl RpcError {
                 kind: ErrorKind::InvalidParams,
                 field: Some(field),
                 allowed,
+                env_vars: Vec::new(),
             }),
         }
+    }
+
+    /// A request that needs a key the daemon does not have; `env_vars` are the variables
+    /// it looked in.
+    pub fn auth(message: impl Into<String>, env_vars: Vec<String>) -> Self {
+        let mut e = RpcError::new(ErrorKind::Auth, message);
+        if let Some(data) = e.data.as_mut() {
+            data.env_vars = env_vars;
+        }
+        e
     }
 
     pub fn kind(&self) -> ErrorKind {
