@@ -347,12 +347,7 @@ impl Config {
         let storage_keys = file
             .storage
             .iter()
-            .map(|(name, section)| {
-                (
-                    name.clone(),
-                    crate::credentials::storage_keys(section, env),
-                )
-            })
+            .map(|(name, section)| (name.clone(), crate::credentials::storage_keys(section, env)))
             .collect();
         Ok(Config {
             catalog,

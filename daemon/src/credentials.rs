@@ -294,7 +294,11 @@ mod tests {
         // A named variable that is unset falls back to the stored key, not the usual one.
         let r = resolve(&section("api_key_env = \"UNSET\""), &env, &stored("stored"));
         assert_eq!(r.source, KeySource::CredentialsFile);
-        let r = resolve(&section("api_key_env = \"UNSET\""), &env, &Credentials::default());
+        let r = resolve(
+            &section("api_key_env = \"UNSET\""),
+            &env,
+            &Credentials::default(),
+        );
         assert!(r.key.is_none());
         assert_eq!(r.search.env_vars(), vec!["UNSET".to_string()]);
     }

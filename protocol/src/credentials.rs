@@ -155,7 +155,8 @@ impl Credentials {
         tmp_name.push(format!(".tmp-{}", std::process::id()));
         let tmp = PathBuf::from(tmp_name);
         let _ = std::fs::remove_file(&tmp);
-        let written = write_private(&tmp, text.as_bytes()).and_then(|()| std::fs::rename(&tmp, path));
+        let written =
+            write_private(&tmp, text.as_bytes()).and_then(|()| std::fs::rename(&tmp, path));
         if written.is_err() {
             let _ = std::fs::remove_file(&tmp);
         }

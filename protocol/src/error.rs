@@ -73,8 +73,9 @@ pub struct ErrorData {
     pub allowed: Option<String>,
     /// For `auth`: the environment variables the daemon looked in for the key, so a client
     /// can say when one is set in its own environment but not in the daemon's.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub env_vars: Vec<String>,
+    /// Boxed: errors travel in `Result`s, which stay small.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env_vars: Option<Box<Vec<String>>>,
 }
 
 /// A JSON-RPC error object.
@@ -95,7 +96,7 @@ impl RpcError {
                 kind,
                 field: None,
                 allowed: None,
-                env_vars: Vec::new(),
+                env_vars: None,
             }),
         }
     }
@@ -120,7 +121,7 @@ impl RpcError {
                 kind: ErrorKind::InvalidParams,
                 field: Some(field),
                 allowed,
-                env_vars: Vec::new(),
+                env_vars: None,
             }),
         }
     }
@@ -130,13 +131,21 @@ impl RpcError {
     pub fn auth(message: impl Into<String>, env_vars: Vec<String>) -> Self {
         let mut e = RpcError::new(ErrorKind::Auth, message);
         if let Some(data) = e.data.as_mut() {
-            data.env_vars = env_vars;
+            data.env_vars = (!env_vars.is_empty()).then(|| Box::new(env_vars));
         }
         e
     }
 
     pub fn kind(&self) -> ErrorKind {
         self.data.as_ref().map_or(ErrorKind::Other, |d| d.kind)
+    }
+
+    /// For `auth`: the environment variables the daemon looked in.
+    pub fn env_vars(&self) -> &[String] {
+        self.data
+            .as_ref()
+            .and_then(|d| d.env_vars.as_deref())
+            .map_or(&[], Vec::as_slice)
     }
 
     pub fn field(&self) -> Option<&str> {

@@ -56,7 +56,12 @@ async fn a_submit_the_daemon_cannot_authenticate_is_refused_saying_where_it_look
     cmd.env("GENQ_FAKE_MODELSCOPE_KEY", ms.key());
     let out = tokio::process::Command::from(cmd).output().await.unwrap();
     let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "stdout: {}\n{err}", stdout(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "stdout: {}\n{err}",
+        stdout(&out)
+    );
     for want in [
         "modelscope",
         "GENQ_FAKE_MODELSCOPE_KEY",
@@ -86,8 +91,7 @@ async fn auth_set_stores_a_private_key_that_the_running_daemon_uses() {
     let out = auth_set(&home, "modelscop", "whatever").await;
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("modelscope, dashscope, tripo")
-            || stderr(&out).contains("dashscope"),
+        stderr(&out).contains("modelscope, dashscope, tripo") || stderr(&out).contains("dashscope"),
         "{}",
         stderr(&out)
     );
@@ -95,15 +99,28 @@ async fn auth_set_stores_a_private_key_that_the_running_daemon_uses() {
     let out = auth_set(&home, "modelscope", &ms.key()).await;
     assert!(out.status.success(), "{}", stderr(&out));
     let file = home.dir.path().join("credentials.toml");
-    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&file).unwrap().permissions());
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&file).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600, "credentials file mode {mode:o}");
     assert!(!stdout(&out).contains(&ms.key()) && !stderr(&out).contains(&ms.key()));
 
     // Right away, without a restart or an export.
     let out = home
-        .run_async(&["submit", "--provider", "modelscope", "--prompt", "x", "--wait"])
+        .run_async(&[
+            "submit",
+            "--provider",
+            "modelscope",
+            "--prompt",
+            "x",
+            "--wait",
+        ])
         .await;
-    assert!(out.status.success(), "{}\n{}", stderr(&out), home.log_tail());
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        stderr(&out),
+        home.log_tail()
+    );
 
     let listed = home.ok_async(&["auth", "list"]).await;
     let line = listed
@@ -179,7 +196,14 @@ fn fake_providers_home_is_ready_to_use_without_exports_and_survives_a_restart() 
         printed.contains(&format!("export GENQ_HOME={}", home.dir.path().display())),
         "{printed}"
     );
-    let submit = ["submit", "--provider", "modelscope", "--prompt", "x", "--wait"];
+    let submit = [
+        "submit",
+        "--provider",
+        "modelscope",
+        "--prompt",
+        "x",
+        "--wait",
+    ];
     home.ok(&submit);
     stop_fakes(&mut fakes);
 
@@ -215,7 +239,10 @@ fn config_errors_give_line_and_column() {
 #[test]
 fn genqd_help_and_version_print_and_exit() {
     let home = Home::new();
-    for (flag, want) in [("--help", "Usage"), ("--version", env!("CARGO_PKG_VERSION"))] {
+    for (flag, want) in [
+        ("--help", "Usage"),
+        ("--version", env!("CARGO_PKG_VERSION")),
+    ] {
         let mut child = Command::new(genqd_bin())
             .arg(flag)
             .env("GENQ_HOME", home.dir.path())
@@ -253,7 +280,10 @@ fn genq_without_a_terminal_says_the_tui_needs_one() {
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("ssh -t"), "{err}");
-    assert!(err.contains("genq submit") && err.contains("genq jobs"), "{err}");
+    assert!(
+        err.contains("genq submit") && err.contains("genq jobs"),
+        "{err}"
+    );
 }
 
 /// Runs `genq ARGS` with stdout a pipe whose reader is already gone, as `| head` leaves it.
@@ -274,7 +304,14 @@ async fn piping_into_a_closed_reader_never_panics() {
     let mut home = Home::new();
     home.use_fakes(Some(&ms), None, "");
     let job: Value = home
-        .json_async(&["submit", "--provider", "modelscope", "--prompt", "x", "--json"])
+        .json_async(&[
+            "submit",
+            "--provider",
+            "modelscope",
+            "--prompt",
+            "x",
+            "--json",
+        ])
         .await;
     let id = job["id"].as_str().unwrap().to_string();
     for args in [
@@ -309,8 +346,15 @@ async fn upload_json_exits_1_when_an_upload_failed() {
     );
     let job = home
         .json_async(&[
-            "submit", "--provider", "modelscope", "--prompt", "x", "--store", "archive",
-            "--wait", "--json",
+            "submit",
+            "--provider",
+            "modelscope",
+            "--prompt",
+            "x",
+            "--store",
+            "archive",
+            "--wait",
+            "--json",
         ])
         .await;
     let id = job["id"].as_str().unwrap().to_string();
@@ -329,5 +373,9 @@ async fn the_first_run_without_keys_says_how_to_add_one() {
         .run_async(&["submit", "--provider", "tripo", "--prompt", "x"])
         .await;
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("genq auth set tripo"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("genq auth set tripo"),
+        "{}",
+        stderr(&out)
+    );
 }

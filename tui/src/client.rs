@@ -281,7 +281,9 @@ pub async fn start_daemon(paths: &Paths) -> Result<(), ClientError> {
 /// Reads the starting daemon's stderr on a thread of its own until it closes: when the
 /// daemon serves it lets go of the pipe; when it cannot start, its last line says why
 /// (`refusing to start: …`), and that line is sent back.
-fn read_start_failure(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<Option<String>> {
+fn read_start_failure(
+    child: &mut std::process::Child,
+) -> std::sync::mpsc::Receiver<Option<String>> {
     let (tx, rx) = std::sync::mpsc::channel();
     if let Some(stderr) = child.stderr.take() {
         std::thread::spawn(move || {

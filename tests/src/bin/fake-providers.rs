@@ -138,8 +138,18 @@ struct Fakes {
 
 async fn start(args: &Args, kept: &Kept) -> Result<Fakes, String> {
     let port = |name: &str, flag: Option<u16>| flag.or_else(|| kept.ports.get(name).copied());
-    let ms = bind("ModelScope", port("modelscope", args.modelscope_port), ModelScopeFake::bind).await?;
-    let ds = bind("DashScope", port("dashscope", args.dashscope_port), DashScopeFake::bind).await?;
+    let ms = bind(
+        "ModelScope",
+        port("modelscope", args.modelscope_port),
+        ModelScopeFake::bind,
+    )
+    .await?;
+    let ds = bind(
+        "DashScope",
+        port("dashscope", args.dashscope_port),
+        DashScopeFake::bind,
+    )
+    .await?;
     let tp = bind("Tripo", port("tripo", args.tripo_port), TripoFake::bind).await?;
     ms.set_duration(args.duration);
     ds.set_duration(args.duration);
@@ -218,7 +228,10 @@ fn configure_home(home: &Path, fakes: &Fakes, duration: Duration) -> Result<(), 
             config.display()
         ));
     }
-    let text = format!("{MARK}; it rewrites this file.\n\n{}", fakes.config(duration, false));
+    let text = format!(
+        "{MARK}; it rewrites this file.\n\n{}",
+        fakes.config(duration, false)
+    );
     write_private(&config, &text)?;
     let credentials = home.join("credentials.toml");
     let mut stored = Credentials::load(&credentials).map_err(|e| e.to_string())?;

@@ -6,9 +6,9 @@
 use super::args::AuthCommand;
 use super::error::CliError;
 use super::{Ctx, print_json};
+use crate::client::Client;
 use genq_protocol::Credentials;
 use genq_protocol::credentials::PROVIDERS;
-use crate::client::Client;
 use genq_protocol::methods::{ConfigReload, Empty, ProvidersList};
 use std::io::{IsTerminal, Read};
 

@@ -78,7 +78,7 @@ impl CliError {
             if let Some(allowed) = &data.allowed {
                 out.push_str(&format!("\n  allowed: {allowed}"));
             }
-            out.push_str(&only_in_this_shell(&data.env_vars, |v| std::env::var_os(v)));
+            out.push_str(&only_in_this_shell(rpc.env_vars(), |v| std::env::var_os(v)));
         }
         out
     }
