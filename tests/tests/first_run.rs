@@ -207,7 +207,20 @@ fn fake_providers_home_is_ready_to_use_without_exports_and_survives_a_restart() 
     home.ok(&submit);
     stop_fakes(&mut fakes);
 
-    let (mut fakes, _) = start_fakes(home.dir.path());
+    let keys = std::fs::read_to_string(home.dir.path().join("credentials.toml")).unwrap();
+
+    // Same ports and keys after a restart: nothing to change in the home or the daemon.
+    let (mut fakes, again) = start_fakes(home.dir.path());
+    let providers = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.starts_with("fake "))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(providers(&printed).len(), 3, "{printed}");
+    assert_eq!(providers(&again), providers(&printed));
+    let keys_again = std::fs::read_to_string(home.dir.path().join("credentials.toml")).unwrap();
+    assert_eq!(keys_again, keys);
     home.ok(&submit);
     stop_fakes(&mut fakes);
 }
