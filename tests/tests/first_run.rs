@@ -208,6 +208,7 @@ fn fake_providers_home_is_ready_to_use_without_exports_and_survives_a_restart() 
     stop_fakes(&mut fakes);
 
     let keys = std::fs::read_to_string(home.dir.path().join("credentials.toml")).unwrap();
+    let config = std::fs::read_to_string(&home.paths.config).unwrap();
 
     // Same ports and keys after a restart: nothing to change in the home or the daemon.
     let (mut fakes, again) = start_fakes(home.dir.path());
@@ -221,6 +222,8 @@ fn fake_providers_home_is_ready_to_use_without_exports_and_survives_a_restart() 
     assert_eq!(providers(&again), providers(&printed));
     let keys_again = std::fs::read_to_string(home.dir.path().join("credentials.toml")).unwrap();
     assert_eq!(keys_again, keys);
+    let config_again = std::fs::read_to_string(&home.paths.config).unwrap();
+    assert_eq!(config_again, config);
     home.ok(&submit);
     stop_fakes(&mut fakes);
 }

@@ -164,11 +164,22 @@ async fn start(args: &Args, kept: &Kept) -> Result<Fakes, String> {
         tp.set_key(k.clone());
     }
     // The LoRA sites, with enough generated cards to page through.
-    let catalog = CatalogFake::start().await;
+    let site = |name: &str| kept.ports.get(&format!("catalog.{name}")).copied();
+    let catalog = bind(
+        "ModelScope LoRA site",
+        site("modelscope"),
+        CatalogFake::bind,
+    )
+    .await?;
     catalog.add_generated(200);
-    let civitai = CivitaiFake::start_civitai().await;
+    let civitai = bind("Civitai", site("civitai"), CivitaiFake::bind_civitai).await?;
     civitai.add_generated(200);
-    let huggingface = HuggingFaceFake::start_huggingface().await;
+    let huggingface = bind(
+        "Hugging Face",
+        site("huggingface"),
+        HuggingFaceFake::bind_huggingface,
+    )
+    .await?;
     huggingface.add_generated(200);
     Ok(Fakes {
         catalogs: [
@@ -241,6 +252,11 @@ fn configure_home(home: &Path, fakes: &Fakes, duration: Duration) -> Result<(), 
         kept.keys.insert(name.to_string(), key);
         if let Some(port) = url.rsplit(':').next().and_then(|p| p.parse().ok()) {
             kept.ports.insert(name.to_string(), port);
+        }
+    }
+    for (name, url) in &fakes.catalogs {
+        if let Some(port) = url.rsplit(':').next().and_then(|p| p.parse().ok()) {
+            kept.ports.insert(format!("catalog.{name}"), port);
         }
     }
     stored.save(&credentials).map_err(|e| e.to_string())?;
