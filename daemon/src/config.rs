@@ -344,11 +344,7 @@ impl Config {
                 *slot = url.trim_end_matches('/').to_string();
             }
         }
-        let storage_keys = file
-            .storage
-            .iter()
-            .map(|(name, section)| (name.clone(), crate::credentials::storage_keys(section, env)))
-            .collect();
+        let storage_keys = storage_keys(&file.storage, env);
         Ok(Config {
             catalog,
             providers,
@@ -359,6 +355,17 @@ impl Config {
             source: Some(path.to_path_buf()),
         })
     }
+}
+
+/// Each storage target's credentials, read now so that no upload runs a key command.
+fn storage_keys(
+    storage: &BTreeMap<String, StorageSection>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> BTreeMap<String, Result<StorageKeys, String>> {
+    storage
+        .iter()
+        .map(|(name, section)| (name.clone(), crate::credentials::storage_keys(section, env)))
+        .collect()
 }
 
 #[cfg(unix)]

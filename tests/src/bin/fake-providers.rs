@@ -4,6 +4,7 @@
 //! Without it, it prints the configuration to paste. Stops on Ctrl-C.
 
 use std::net::SocketAddr;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -228,7 +229,12 @@ impl Fakes {
 
 /// Makes `home` a genq home for the running fakes: config, keys, and what to keep.
 fn configure_home(home: &Path, fakes: &Fakes, duration: Duration) -> Result<(), String> {
-    std::fs::create_dir_all(home).map_err(|e| format!("cannot create {}: {e}", home.display()))?;
+    // The home holds keys and prompts: private to the user, like genq's own directories.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(home)
+        .map_err(|e| format!("cannot create {}: {e}", home.display()))?;
     let config = home.join("config.toml");
     if let Ok(text) = std::fs::read_to_string(&config)
         && !text.starts_with(MARK)
