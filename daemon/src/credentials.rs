@@ -277,6 +277,15 @@ mod tests {
     }
 
     #[test]
+    fn genq_auth_knows_every_provider_of_the_registry() {
+        let mut names: Vec<_> = crate::providers::Registry::builtin().names().collect();
+        names.sort_unstable();
+        let mut known = genq_protocol::credentials::PROVIDERS.to_vec();
+        known.sort_unstable();
+        assert_eq!(names, known);
+    }
+
+    #[test]
     fn the_config_beats_the_stored_key_which_beats_the_usual_variable() {
         let env = |k: &str| match k {
             "MINE" => Some("from-mine".to_string()),
