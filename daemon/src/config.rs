@@ -2,7 +2,9 @@
 //! Parsed strictly: an unknown key or a bad value is an error naming it, at start and on
 //! every reload, and a reload that fails keeps the previous config in force.
 
+pub use crate::credentials::{KeySearch, KeySource, StorageKeys};
 use crate::providers::{Limits, Registry, Secret};
+use genq_protocol::{Credentials, Paths};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -144,32 +146,14 @@ pub struct OutputsSection {
     pub download_timeout_s: Option<u64>,
 }
 
-/// Where a provider's key comes from, as shown to users (never the key itself).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum KeySource {
-    Env(String),
-    Command,
-    ConfigFile,
-    None,
-}
-
-impl std::fmt::Display for KeySource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            KeySource::Env(v) => write!(f, "env {v}"),
-            KeySource::Command => f.write_str("api_key_cmd"),
-            KeySource::ConfigFile => f.write_str("config file"),
-            KeySource::None => f.write_str("none"),
-        }
-    }
-}
-
 /// A provider's settings after defaults and the key were resolved.
 #[derive(Clone, Debug)]
 pub struct ProviderSettings {
     pub base_url: String,
     pub key: Option<Secret>,
     pub key_source: KeySource,
+    /// Where the key was looked for, for the message when there is none.
+    pub key_search: KeySearch,
     pub limits: Limits,
     /// `typical_s`, when set.
     pub typical: Option<Duration>,
@@ -180,6 +164,9 @@ pub struct ProviderSettings {
 pub struct Config {
     pub providers: BTreeMap<String, ProviderSettings>,
     pub storage: BTreeMap<String, StorageSection>,
+    /// Each storage target's credentials, read once when the config loaded (or why they
+    /// could not be).
+    pub storage_keys: BTreeMap<String, Result<StorageKeys, String>>,
     pub default_storage: Vec<String>,
     pub outputs: OutputsSection,
     pub source: Option<PathBuf>,
@@ -195,19 +182,26 @@ pub enum ConfigError {
     },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
+    #[error(transparent)]
+    Credentials(#[from] genq_protocol::credentials::CredentialsError),
 }
 
 impl Config {
-    /// Reads and validates the config file; a missing file means all defaults.
-    pub fn load(path: &Path, registry: &Registry) -> Result<Config, ConfigError> {
-        Config::load_with_env(path, registry, &|k| std::env::var(k).ok())
+    /// Reads and validates the config file and the stored keys; a missing file means all
+    /// defaults. Runs the key commands: never call it on the async runtime.
+    pub fn load(paths: &Paths, registry: &Registry) -> Result<Config, ConfigError> {
+        Config::load_with_env(&paths.config, &paths.credentials, registry, &|k| {
+            std::env::var(k).ok()
+        })
     }
 
     pub fn load_with_env(
         path: &Path,
+        credentials: &Path,
         registry: &Registry,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
+        let stored = Credentials::load(credentials)?;
         let (file, readable_by_others) = match std::fs::read_to_string(path) {
             Ok(text) => {
                 let file = parse(&text).map_err(|message| ConfigError::Invalid {
@@ -291,11 +285,13 @@ impl Config {
                     )));
                 }
             };
-            let (key, key_source) = resolve_key(
+            let resolved = crate::credentials::provider_key(
                 name,
                 &section,
                 adaptor.key_env_vars(),
                 env,
+                &stored,
+                credentials,
                 readable_by_others,
             )
             .map_err(invalid)?;
@@ -303,8 +299,9 @@ impl Config {
                 name.to_string(),
                 ProviderSettings {
                     base_url,
-                    key,
-                    key_source,
+                    key: resolved.key,
+                    key_source: resolved.source,
+                    key_search: resolved.search,
                     limits,
                     typical,
                 },
@@ -347,9 +344,11 @@ impl Config {
                 *slot = url.trim_end_matches('/').to_string();
             }
         }
+        let storage_keys = storage_keys(&file.storage, env);
         Ok(Config {
             catalog,
             providers,
+            storage_keys,
             storage: file.storage,
             default_storage: file.defaults.storage,
             outputs: file.outputs,
@@ -358,66 +357,15 @@ impl Config {
     }
 }
 
-fn resolve_key(
-    name: &str,
-    section: &ProviderSection,
-    default_env: &[&str],
+/// Each storage target's credentials, read now so that no upload runs a key command.
+fn storage_keys(
+    storage: &BTreeMap<String, StorageSection>,
     env: &dyn Fn(&str) -> Option<String>,
-    readable_by_others: bool,
-) -> Result<(Option<Secret>, KeySource), String> {
-    let set = [
-        section.api_key_env.is_some(),
-        section.api_key_cmd.is_some(),
-        section.api_key.is_some(),
-    ];
-    if set.iter().filter(|s| **s).count() > 1 {
-        return Err(format!(
-            "providers.{name}: set only one of api_key_env, api_key_cmd, api_key"
-        ));
-    }
-    if let Some(var) = &section.api_key_env {
-        let key = env(var)
-            .filter(|v| !v.trim().is_empty())
-            .map(|v| Secret::new(v.trim()));
-        return Ok((key, KeySource::Env(var.clone())));
-    }
-    if let Some(cmd) = &section.api_key_cmd {
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(cmd)
-            .stdin(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .output()
-            .map_err(|e| format!("providers.{name}.api_key_cmd: cannot run it: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "providers.{name}.api_key_cmd: the command exited with {}",
-                out.status
-            ));
-        }
-        let key = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if key.is_empty() {
-            return Err(format!(
-                "providers.{name}.api_key_cmd: the command printed nothing"
-            ));
-        }
-        return Ok((Some(Secret::new(key)), KeySource::Command));
-    }
-    if let Some(key) = &section.api_key {
-        if readable_by_others {
-            return Err(format!(
-                "providers.{name}.api_key: the config file is readable by group or others; \
-                 chmod 600 it, or use api_key_env / api_key_cmd"
-            ));
-        }
-        return Ok((Some(Secret::new(key.trim())), KeySource::ConfigFile));
-    }
-    for var in default_env {
-        if let Some(v) = env(var).filter(|v| !v.trim().is_empty()) {
-            return Ok((Some(Secret::new(v.trim())), KeySource::Env(var.to_string())));
-        }
-    }
-    Ok((None, KeySource::None))
+) -> BTreeMap<String, Result<StorageKeys, String>> {
+    storage
+        .iter()
+        .map(|(name, section)| (name.clone(), crate::credentials::storage_keys(section, env)))
+        .collect()
 }
 
 #[cfg(unix)]
@@ -436,10 +384,10 @@ fn readable_by_others(_path: &Path) -> bool {
 /// Parses the file, naming the key of a bad value (`providers.modelscope.base_url: …`):
 /// toml's own message only gives a byte offset for those.
 fn parse(text: &str) -> Result<ConfigFile, String> {
-    let de = toml::Deserializer::parse(text).map_err(|e| toml_message(&e))?;
+    let de = toml::Deserializer::parse(text).map_err(|e| toml_message(text, &e))?;
     serde_path_to_error::deserialize(de).map_err(|e| {
         let key = e.path().to_string();
-        let inner = toml_message(e.inner());
+        let inner = toml_message(text, e.inner());
         if key.is_empty() || key == "." {
             inner
         } else {
@@ -448,11 +396,12 @@ fn parse(text: &str) -> Result<ConfigFile, String> {
     })
 }
 
-/// toml's messages, on one line, with where in the file.
-fn toml_message(e: &toml::de::Error) -> String {
-    let mut msg = e.message().to_string();
+/// toml's messages, on one line, with the line and column in the file.
+fn toml_message(text: &str, e: &toml::de::Error) -> String {
+    let mut msg = e.message().trim().replace('\n', "; ");
     if let Some(span) = e.span() {
-        msg = format!("{msg} (at byte {})", span.start);
+        let (line, col) = genq_protocol::credentials::line_col(text, span.start);
+        msg = format!("{msg} (line {line}, column {col})");
     }
     msg
 }

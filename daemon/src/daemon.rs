@@ -63,7 +63,7 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
 
     let registry = Registry::builtin();
-    let config = Config::load(&paths.config, &registry).map_err(|e| {
+    let config = Config::load(&paths, &registry).map_err(|e| {
         tracing::error!("refusing to start: {e}");
         anyhow::anyhow!("refusing to start: {e}")
     })?;
@@ -77,7 +77,7 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
         .thread_name("genqd")
         .build()
         .context("cannot start the async runtime")?;
-    let result = runtime.block_on(serve(paths, store, registry, config));
+    let result = runtime.block_on(serve(paths, store, registry, config, opts.detached));
     runtime.shutdown_timeout(Duration::from_secs(5));
     // Every store handle is gone with the runtime: the thread finishes queued writes and exits.
     store_thread.join();
@@ -90,6 +90,7 @@ async fn serve(
     store: Store,
     registry: Registry,
     config: Config,
+    detached: bool,
 ) -> anyhow::Result<()> {
     let added = crate::catalog::seed(&store).await?;
     tracing::info!(added, "built-in catalog applied");
@@ -103,6 +104,9 @@ async fn serve(
         resumed,
         "daemon started"
     );
+    if detached {
+        release_stdio();
+    }
     let shutdown = CancellationToken::new();
     crate::config_watch::spawn(&engine);
     spawn_signal_handlers(shutdown.clone(), engine.clone());
@@ -115,6 +119,19 @@ async fn serve(
     tracing::info!("shutting down");
     state.engine.shutdown(Duration::from_secs(10)).await;
     Ok(())
+}
+
+/// Points stdout and stderr at `/dev/null` once the daemon serves. The client that started
+/// it reads them until then, to show why a start failed; afterwards that pipe closes.
+fn release_stdio() {
+    #[cfg(unix)]
+    match std::fs::OpenOptions::new().write(true).open("/dev/null") {
+        Ok(null) => {
+            let _ = nix::unistd::dup2_stdout(&null);
+            let _ = nix::unistd::dup2_stderr(&null);
+        }
+        Err(e) => tracing::warn!("cannot open /dev/null: {e}"),
+    }
 }
 
 /// Creates a directory (and its parents) readable only by this user: prompts, outputs and
@@ -189,7 +206,7 @@ fn spawn_signal_handlers(shutdown: CancellationToken, engine: crate::engine::Eng
                 _ = term.recv() => { tracing::info!("SIGTERM received"); break; }
                 _ = int.recv() => { tracing::info!("SIGINT received"); break; }
                 // A hangup (terminal closed) must not stop the daemon: reload the config.
-                _ = hup.recv() => { crate::config_watch::reload(&engine); }
+                _ = hup.recv() => { crate::config_watch::reload(&engine).await; }
                 _ = shutdown.cancelled() => return,
             }
         }

@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod config;
 pub mod config_watch;
+pub mod credentials;
 pub mod engine;
 pub mod lock;
 pub mod outputs;

@@ -74,6 +74,11 @@ pub struct ErrorData {
     /// For `invalid_params`: what would have been accepted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed: Option<String>,
+    /// For `auth`: the environment variables the daemon looked in for the key, so a client
+    /// can say when one is set in its own environment but not in the daemon's.
+    /// Boxed: errors travel in `Result`s, which stay small.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env_vars: Option<Box<Vec<String>>>,
 }
 
 /// A JSON-RPC error object.
@@ -94,6 +99,7 @@ impl RpcError {
                 kind,
                 field: None,
                 allowed: None,
+                env_vars: None,
             }),
         }
     }
@@ -118,12 +124,31 @@ impl RpcError {
                 kind: ErrorKind::InvalidParams,
                 field: Some(field),
                 allowed,
+                env_vars: None,
             }),
         }
     }
 
+    /// A request that needs a key the daemon does not have; `env_vars` are the variables
+    /// it looked in.
+    pub fn auth(message: impl Into<String>, env_vars: Vec<String>) -> Self {
+        let mut e = RpcError::new(ErrorKind::Auth, message);
+        if let Some(data) = e.data.as_mut() {
+            data.env_vars = (!env_vars.is_empty()).then(|| Box::new(env_vars));
+        }
+        e
+    }
+
     pub fn kind(&self) -> ErrorKind {
         self.data.as_ref().map_or(ErrorKind::Other, |d| d.kind)
+    }
+
+    /// For `auth`: the environment variables the daemon looked in.
+    pub fn env_vars(&self) -> &[String] {
+        self.data
+            .as_ref()
+            .and_then(|d| d.env_vars.as_deref())
+            .map_or(&[], Vec::as_slice)
     }
 
     pub fn field(&self) -> Option<&str> {

@@ -6,6 +6,7 @@
 
 pub mod catalog;
 pub mod codec;
+pub mod credentials;
 pub mod error;
 pub mod event;
 pub mod job;
@@ -15,6 +16,7 @@ pub mod rpc;
 pub mod time;
 
 pub use codec::{FrameError, NdjsonCodec};
+pub use credentials::Credentials;
 pub use error::{ErrorData, ErrorKind, RpcError};
 pub use event::{Event, EventBody};
 pub use job::{

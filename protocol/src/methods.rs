@@ -86,6 +86,11 @@ method!(
     /// Stops the daemon gracefully after replying.
     DaemonShutdown, "daemon.shutdown", Empty, ShutdownResult
 );
+method!(
+    /// Reads `config.toml` and `credentials.toml` again now (as on a change of either file),
+    /// so a key just stored is in force when the reply comes.
+    ConfigReload, "config.reload", Empty, ReloadResult
+);
 
 // The catalog (types in `crate::catalog`).
 use crate::catalog as c;
@@ -346,6 +351,13 @@ pub struct StatusResult {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ShutdownResult {
     pub pid: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReloadResult {
+    /// Why the files on disk are not in force (the previous config stays), when they are not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_error: Option<String>,
 }
 
 /// One provider as `genq providers` shows it.

@@ -19,6 +19,8 @@ pub struct Paths {
     /// Set when `GENQ_HOME` chose the layout.
     pub home: Option<PathBuf>,
     pub config: PathBuf,
+    /// Provider keys stored by `genq auth set`, beside the config; private to the user.
+    pub credentials: PathBuf,
     pub db: PathBuf,
     /// Decides which daemon owns this database.
     pub lock: PathBuf,
@@ -67,6 +69,7 @@ impl Paths {
             };
             return Paths {
                 config: home.join("config.toml"),
+                credentials: home.join("credentials.toml"),
                 db: home.join("genq.db"),
                 lock: home.join("genq.lock"),
                 outputs: home.join("outputs"),
@@ -97,6 +100,7 @@ impl Paths {
         Paths {
             home: None,
             config: config.join("config.toml"),
+            credentials: config.join("credentials.toml"),
             db: data.join("genq.db"),
             lock: data.join("genq.lock"),
             outputs: data.join("outputs"),
@@ -286,6 +290,7 @@ mod tests {
         assert_eq!(p.db, PathBuf::from("/h/genq.db"));
         assert_eq!(p.socket, PathBuf::from("/h/run/genq.sock"));
         assert_eq!(p.config, PathBuf::from("/h/config.toml"));
+        assert_eq!(p.credentials, PathBuf::from("/h/credentials.toml"));
         assert_eq!(p.log_file(), PathBuf::from("/h/logs/daemon.log"));
     }
 

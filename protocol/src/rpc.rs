@@ -104,6 +104,8 @@ impl Incoming {
 
 /// Reads one request line as the daemon does. On failure the error says what was wrong and
 /// carries the request id when it could be recovered, so the reply can name it.
+// Bad frames are rare and answered at once: boxing the pair would only add an allocation.
+#[allow(clippy::result_large_err)]
 pub fn parse_request(line: &[u8]) -> Result<Request, (Value, RpcError)> {
     let text = std::str::from_utf8(line).map_err(|e| {
         (

@@ -470,3 +470,42 @@ impl RawClient {
             .to_string()
     }
 }
+
+/// Path of the `genqd` binary, built like [`genq_bin`] when its sources are newer.
+pub fn genqd_bin() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let dir = target_dir();
+            let bin = dir.join("genqd");
+            let built_at = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
+            let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .expect("the tests crate lives in the workspace");
+            if built_at.is_some_and(|at| newest_source(root).is_some_and(|src| src < at)) {
+                return bin;
+            }
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let mut cmd = Command::new(cargo);
+            // The same packages as for `genq`, so features resolve alike.
+            cmd.args([
+                "build",
+                "--quiet",
+                "-p",
+                "genq",
+                "-p",
+                "genq-daemon",
+                "-p",
+                "genq-e2e",
+                "--bin",
+                "genqd",
+            ]);
+            if dir.file_name().is_some_and(|n| n == "release") {
+                cmd.arg("--release");
+            }
+            let status = cmd.status().expect("run cargo build for the genqd binary");
+            assert!(status.success(), "building the genqd binary failed");
+            bin
+        })
+        .clone()
+}

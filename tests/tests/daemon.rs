@@ -491,18 +491,23 @@ async fn a_bad_config_stops_the_daemon_with_the_key_named() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_that_stops_reading_gets_resync_and_never_slows_the_daemon() {
-    let home = Home::new();
-    // No request budget in the way: the flood is limited by the daemon alone.
-    home.write_config(
-        "[providers.modelscope]\nrequests_per_second = 10000\nmax_concurrent = 1000\n",
-    );
+    let ms = ModelScopeFake::start().await;
+    let mut home = Home::new();
+    // The fake refuses this key, so every job fails at its first request. No request
+    // budget in the way: the flood is limited by the daemon alone.
+    home.env("GENQ_TEST_MS_KEY", "ms-not-the-right-key");
+    home.write_config(&format!(
+        "[providers.modelscope]\nbase_url = \"{}\"\napi_key_env = \"GENQ_TEST_MS_KEY\"\n\
+         requests_per_second = 10000\nmax_concurrent = 1000\n",
+        ms.base_url()
+    ));
     home.start_daemon();
     // Subscribes, then reads nothing while thousands of events happen.
     let mut idle = home.client().await;
     idle.ok("subscribe", json!({})).await;
 
-    // Jobs without a key fail at once: each makes three events, 10,800 in all, far more
-    // than the event bus keeps for a subscriber that does not read.
+    // Jobs with a refused key fail at once: each makes at least three events, over 10,800
+    // in all, far more than the event bus keeps for a subscriber that does not read.
     let mut writers = Vec::new();
     for w in 0..4 {
         let mut c = home.client().await;

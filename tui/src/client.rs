@@ -278,12 +278,13 @@ pub async fn start_daemon(paths: &Paths) -> Result<(), ClientError> {
     cmd.args(["daemon", "run", "--detached"])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
+        .stderr(std::process::Stdio::piped());
     // `--detached` makes the daemon start its own session, so the terminal closing or an
     // SSH logout does not reach it.
     let mut child = cmd
         .spawn()
         .map_err(|e| ClientError::Autostart(e.to_string()))?;
+    let reason = read_start_failure(&mut child);
     let started = tokio::time::Instant::now();
     let mut delay = Duration::from_millis(5);
     let mut exited = None;
@@ -313,15 +314,43 @@ pub async fn start_daemon(paths: &Paths) -> Result<(), ClientError> {
         };
         if started.elapsed() > budget {
             let why = match exited {
-                Some(status) => format!("the daemon exited ({status})"),
+                Some(status) => reason
+                    .recv_timeout(Duration::from_secs(1))
+                    .ok()
+                    .flatten()
+                    .unwrap_or_else(|| format!("the daemon exited ({status})")),
                 None => "its socket did not answer within 15 s".to_string(),
             };
             return Err(ClientError::Autostart(format!(
-                "{why}; see {}",
+                "{why} (log: {})",
                 paths.log_file().display()
             )));
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_millis(200));
     }
+}
+
+/// Reads the starting daemon's stderr on a thread of its own until it closes: when the
+/// daemon serves it lets go of the pipe; when it cannot start, its last line says why
+/// (`refusing to start: …`), and that line is sent back.
+fn read_start_failure(
+    child: &mut std::process::Child,
+) -> std::sync::mpsc::Receiver<Option<String>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    if let Some(stderr) = child.stderr.take() {
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut text = String::new();
+            let _ = std::io::BufReader::new(stderr).read_to_string(&mut text);
+            let last = text
+                .lines()
+                .rev()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .map(|l| l.strip_prefix("genq: ").unwrap_or(l).to_string());
+            let _ = tx.send(last);
+        });
+    }
+    rx
 }

@@ -312,7 +312,9 @@ mod config_tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.toml");
         std::fs::write(&path, text).unwrap();
-        Config::load_with_env(&path, &Registry::builtin(), &|_| None).map_err(|e| e.to_string())
+        let credentials = dir.path().join("credentials.toml");
+        Config::load_with_env(&path, &credentials, &Registry::builtin(), &|_| None)
+            .map_err(|e| e.to_string())
     }
 
     #[test]

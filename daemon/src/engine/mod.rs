@@ -31,6 +31,13 @@ pub enum EngineError {
     Invalid(#[from] InvalidParam),
     #[error("unknown provider {name:?}; known: {known}")]
     UnknownProvider { name: String, known: String },
+    /// The provider needs a key and the daemon has none: nothing was created or sent.
+    #[error("{message}")]
+    MissingKey {
+        message: String,
+        /// The environment variables the daemon looked in.
+        env_vars: Vec<String>,
+    },
     #[error("{0}")]
     Conflict(String),
     #[error(transparent)]
@@ -198,6 +205,8 @@ impl Engine {
         crate::catalog::before_validate(&self.inner.store, &mut spec).await?;
         let kind = provider.validate(&mut spec)?;
         crate::catalog::after_validate(&self.inner.store, &spec).await?;
+        // Parameters first: a bad one is worth fixing whether or not the key is there.
+        self.check_key(&spec.provider).await?;
         let new = NewJob {
             id: JobId(uuid::Uuid::now_v7().to_string()),
             kind,
@@ -213,6 +222,40 @@ impl Engine {
                 Ok(job)
             }
         }
+    }
+
+    /// Refuses a job for a provider the daemon has no key for, so it is never created only
+    /// to fail. The files may have changed a moment ago (`genq auth set` just before the
+    /// submit, while the watcher lets writes settle): they are read once more before refusing.
+    async fn check_key(&self, provider: &str) -> Result<(), EngineError> {
+        let needs_key = self
+            .inner
+            .registry
+            .get(provider)
+            .is_some_and(|p| !p.key_env_vars().is_empty());
+        let has_key = |config: &Config| {
+            config
+                .providers
+                .get(provider)
+                .is_none_or(|s| s.key.is_some())
+        };
+        if !needs_key || has_key(&self.config()) {
+            return Ok(());
+        }
+        crate::config_watch::reload(self).await;
+        let config = self.config();
+        if has_key(&config) {
+            return Ok(());
+        }
+        let search = config
+            .providers
+            .get(provider)
+            .map(|s| s.key_search.clone())
+            .unwrap_or_default();
+        Err(EngineError::MissingKey {
+            message: search.missing_key_message(provider),
+            env_vars: search.env_vars(),
+        })
     }
 
     /// Cancels a job that has not finished.

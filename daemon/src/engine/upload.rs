@@ -39,9 +39,10 @@ pub(super) async fn upload_outputs(
 ) -> Result<(), Interrupted> {
     let config = inner.config();
     for name in targets {
-        let target = match config.storage.get(name) {
-            Some(section) => StorageTarget::from_config(name, section),
-            None => Err(crate::outputs::storage::StorageError::new(
+        let target = match (config.storage.get(name), config.storage_keys.get(name)) {
+            (Some(section), Some(Ok(keys))) => StorageTarget::from_config(name, section, keys),
+            (Some(_), Some(Err(e))) => Err(crate::outputs::storage::StorageError::new(name, e)),
+            _ => Err(crate::outputs::storage::StorageError::new(
                 name,
                 "no such storage target in the config",
             )),

@@ -65,10 +65,8 @@ mod s3;
 pub use key::{DEFAULT_KEY_TEMPLATE, KeyContext, KeyTemplate, PLACEHOLDERS};
 pub use s3::{aws_endpoint, cos_endpoint, infer_region, minio_endpoint, oss_endpoint};
 
-use crate::config::StorageSection;
-use crate::providers::Secret;
+use crate::config::{StorageKeys, StorageSection};
 use genq_protocol::JobErrorKind;
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -133,21 +131,32 @@ enum Backend {
 }
 
 impl StorageTarget {
-    /// Builds a target from its config table, reading credentials from the environment or
-    /// the configured commands.
-    pub fn from_config(name: &str, section: &StorageSection) -> Result<Self, StorageError> {
-        Self::from_config_with(
-            name,
-            section,
-            &|k| std::env::var(k).ok(),
-            &BuildOptions::default(),
-        )
+    /// Builds a target from its config table and the credentials read when the config
+    /// loaded.
+    pub fn from_config(
+        name: &str,
+        section: &StorageSection,
+        keys: &StorageKeys,
+    ) -> Result<Self, StorageError> {
+        Self::build(name, section, keys, &BuildOptions::default())
     }
 
+    /// Builds a target, reading its credentials from `env` or its commands now.
     pub fn from_config_with(
         name: &str,
         section: &StorageSection,
         env: &dyn Fn(&str) -> Option<String>,
+        options: &BuildOptions,
+    ) -> Result<Self, StorageError> {
+        let keys = crate::credentials::storage_keys(section, env)
+            .map_err(|m| StorageError::new(name, m))?;
+        Self::build(name, section, &keys, options)
+    }
+
+    fn build(
+        name: &str,
+        section: &StorageSection,
+        keys: &StorageKeys,
         options: &BuildOptions,
     ) -> Result<Self, StorageError> {
         let err = |m: String| StorageError::new(name, m);
@@ -177,7 +186,7 @@ impl StorageTarget {
             .map(|u| u.trim_end_matches('/').to_string());
         let backend = match section {
             StorageSection::S3 { .. } => {
-                Backend::S3(s3::S3Target::build(name, section, env, options)?)
+                Backend::S3(s3::S3Target::build(name, section, keys, options)?)
             }
             StorageSection::Dir { path, .. } => Backend::Dir(dir::DirTarget::new(name, path)?),
         };
@@ -233,16 +242,6 @@ impl StorageTarget {
     }
 }
 
-/// Builds every configured target; the first bad one is an error naming it.
-pub fn build_targets(
-    sections: &BTreeMap<String, StorageSection>,
-) -> Result<BTreeMap<String, Arc<StorageTarget>>, StorageError> {
-    sections
-        .iter()
-        .map(|(name, s)| Ok((name.clone(), Arc::new(StorageTarget::from_config(name, s)?))))
-        .collect()
-}
-
 /// Percent-encodes what is not safe in a URL path, keeping `/` separators.
 fn encode_key(key: &str) -> String {
     let mut s = String::with_capacity(key.len());
@@ -256,47 +255,6 @@ fn encode_key(key: &str) -> String {
     s
 }
 
-/// Reads a credential from `*_env` or `*_cmd`. The value is never part of an error.
-fn read_credential(
-    target: &str,
-    what: &str,
-    env_var: Option<&String>,
-    cmd: Option<&String>,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Option<Secret>, StorageError> {
-    let err = |m: String| StorageError::new(target, m);
-    match (env_var, cmd) {
-        (Some(_), Some(_)) => Err(err(format!("set only one of {what}_env and {what}_cmd"))),
-        (Some(var), None) => match env(var).map(|v| v.trim().to_string()) {
-            Some(v) if !v.is_empty() => Ok(Some(Secret::new(v))),
-            _ => Err(err(format!(
-                "{what}_env names the environment variable {var}, which is not set or empty"
-            ))),
-        },
-        (None, Some(cmd)) => {
-            let out = std::process::Command::new("sh")
-                .arg("-c")
-                .arg(cmd)
-                .stdin(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .output()
-                .map_err(|e| err(format!("{what}_cmd: cannot run it: {e}")))?;
-            if !out.status.success() {
-                return Err(err(format!(
-                    "{what}_cmd: the command exited with {}",
-                    out.status
-                )));
-            }
-            let v = String::from_utf8_lossy(&out.stdout).trim().to_string();
-            if v.is_empty() {
-                return Err(err(format!("{what}_cmd: the command printed nothing")));
-            }
-            Ok(Some(Secret::new(v)))
-        }
-        (None, None) => Ok(None),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,20 +262,5 @@ mod tests {
     #[test]
     fn keys_are_encoded_in_urls_but_slashes_kept() {
         assert_eq!(encode_key("2025 11/a+b.png"), "2025%2011/a%2Bb.png");
-    }
-
-    #[test]
-    fn credentials_come_from_env_or_a_command_and_never_show() {
-        let env = |k: &str| (k == "AK").then(|| "AKIDSECRETVALUE".to_string());
-        let got = read_credential("t", "access_key", Some(&"AK".into()), None, &env).unwrap();
-        assert_eq!(got.unwrap().expose(), "AKIDSECRETVALUE");
-        let e =
-            read_credential("t", "secret_key", Some(&"MISSING".into()), None, &env).unwrap_err();
-        assert!(e.to_string().contains("MISSING"), "{e}");
-        let got =
-            read_credential("t", "secret_key", None, Some(&"echo s3cr3t".into()), &env).unwrap();
-        assert_eq!(got.unwrap().expose(), "s3cr3t");
-        let e = read_credential("t", "secret_key", None, Some(&"exit 3".into()), &env).unwrap_err();
-        assert!(e.message.contains("exited"), "{e}");
     }
 }

@@ -78,9 +78,14 @@ fn rewrite_hosts(v: &Value, base: &str) -> Value {
 impl CatalogFake {
     /// Start on an ephemeral loopback port. Test helper: panics if loopback cannot be bound.
     pub async fn start() -> Self {
-        let (listener, local) = common::bind(common::ephemeral())
+        CatalogFake::bind(common::ephemeral())
             .await
-            .unwrap_or_else(|e| panic!("fake catalog: cannot bind 127.0.0.1: {e}"));
+            .unwrap_or_else(|e| panic!("fake catalog: cannot bind 127.0.0.1: {e}"))
+    }
+
+    /// Start on `addr` (port 0 = ephemeral).
+    pub async fn bind(addr: std::net::SocketAddr) -> std::io::Result<Self> {
+        let (listener, local) = common::bind(addr).await?;
         let page: Value = serde_json::from_str(PAGE).unwrap_or(Value::Null);
         let detail: Value = serde_json::from_str(DETAIL).unwrap_or(Value::Null);
         let base = format!("http://{local}");
@@ -103,10 +108,10 @@ impl CatalogFake {
             .route("/api/v1/models/{owner}/{name}", get(detail_handler))
             .route("/{host}/{*path}", get(cover));
         let server = common::serve(listener, router, state.clone());
-        CatalogFake {
+        Ok(CatalogFake {
             state,
             _server: server,
-        }
+        })
     }
 
     /// The key token-only covers accept.

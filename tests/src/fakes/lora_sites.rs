@@ -85,9 +85,13 @@ impl Deref for LoraSiteFake {
 
 impl LoraSiteFake {
     async fn start_site(kind: SiteKind) -> Self {
-        let (listener, local) = common::bind(common::ephemeral())
+        LoraSiteFake::bind_site(kind, common::ephemeral())
             .await
-            .unwrap_or_else(|e| panic!("fake LoRA site: cannot bind 127.0.0.1: {e}"));
+            .unwrap_or_else(|e| panic!("fake LoRA site: cannot bind 127.0.0.1: {e}"))
+    }
+
+    async fn bind_site(kind: SiteKind, addr: std::net::SocketAddr) -> std::io::Result<Self> {
+        let (listener, local) = common::bind(addr).await?;
         let base = format!("http://{local}");
         let items: Vec<Value> = match kind {
             SiteKind::Civitai => {
@@ -119,10 +123,10 @@ impl LoraSiteFake {
                 .route("/{owner}/{name}/resolve/main/{*path}", get(hf_file)),
         };
         let server = common::serve(listener, router, state.clone());
-        LoraSiteFake {
+        Ok(LoraSiteFake {
             state,
             _server: server,
-        }
+        })
     }
 
     /// A fake Civitai on an ephemeral loopback port.
@@ -133,6 +137,16 @@ impl LoraSiteFake {
     /// A fake Hugging Face Hub on an ephemeral loopback port.
     pub async fn start_huggingface() -> Self {
         LoraSiteFake::start_site(SiteKind::HuggingFace).await
+    }
+
+    /// A fake Civitai on `addr` (port 0 = ephemeral).
+    pub async fn bind_civitai(addr: std::net::SocketAddr) -> std::io::Result<Self> {
+        LoraSiteFake::bind_site(SiteKind::Civitai, addr).await
+    }
+
+    /// A fake Hugging Face Hub on `addr` (port 0 = ephemeral).
+    pub async fn bind_huggingface(addr: std::net::SocketAddr) -> std::io::Result<Self> {
+        LoraSiteFake::bind_site(SiteKind::HuggingFace, addr).await
     }
 
     /// Adds `n` LoRAs with falling downloads (5_000 - i): Civitai `Gen LoRA {i}` (ids

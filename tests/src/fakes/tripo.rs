@@ -221,6 +221,11 @@ impl TripoFake {
         self.inner().keys[0].clone()
     }
 
+    /// Accept only this key from now on (a key kept across restarts of the fake).
+    pub fn set_key(&self, key: impl Into<String>) {
+        self.inner().keys = vec![key.into()];
+    }
+
     /// Accept another key too; its tasks are invisible to the first key and vice versa.
     pub fn add_key(&self) -> String {
         let key = format!("tsk_{}", uuid::Uuid::now_v7().simple());

@@ -63,6 +63,9 @@ pub enum Command {
     /// Run, start, stop or query the daemon.
     #[command(subcommand)]
     Daemon(DaemonCommand),
+    /// Store, list or remove provider API keys (kept in credentials.toml, private to you).
+    #[command(subcommand)]
+    Auth(AuthCommand),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
     /// Write the man pages (genq.1 and one per command), or print genq.1.
@@ -316,10 +319,31 @@ pub enum DaemonCommand {
     Start,
     /// Stop the daemon gracefully.
     Stop,
+    /// Stop the daemon, then start a new one (which reads this shell's environment).
+    Restart,
     /// Show the daemon's status; never starts it.
     Status {
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Store a provider's API key: asked for without echo, or read from stdin.
+    Set {
+        /// modelscope, dashscope or tripo.
+        provider: String,
+    },
+    /// Where the daemon gets each provider's key from (never the key).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a provider's stored key.
+    Rm {
+        /// modelscope, dashscope or tripo.
+        provider: String,
     },
 }
 

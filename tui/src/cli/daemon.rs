@@ -1,4 +1,4 @@
-//! `genq daemon run|start|stop|status`: the daemon's lifecycle from the command line.
+//! `genq daemon run|start|stop|restart|status`: the daemon's lifecycle from the command line.
 
 use super::args::DaemonCommand;
 use super::error::CliError;
@@ -33,6 +33,10 @@ pub async fn run(ctx: &Ctx, cmd: DaemonCommand) -> Result<(), CliError> {
         )),
         DaemonCommand::Start => start(ctx).await,
         DaemonCommand::Stop => stop(ctx).await,
+        DaemonCommand::Restart => {
+            stop(ctx).await?;
+            start(ctx).await
+        }
         DaemonCommand::Status { json } => status(ctx, json).await,
     }
 }

@@ -49,7 +49,8 @@ impl CliError {
                     ErrorKind::InvalidParams
                     | ErrorKind::NotFound
                     | ErrorKind::Ambiguous
-                    | ErrorKind::Conflict => EXIT_USAGE,
+                    | ErrorKind::Conflict
+                    | ErrorKind::Auth => EXIT_USAGE,
                     ErrorKind::ShuttingDown | ErrorKind::VersionMismatch | ErrorKind::Busy => {
                         EXIT_UNREACHABLE
                     }
@@ -81,9 +82,29 @@ impl CliError {
             if let Some(allowed) = &data.allowed {
                 out.push_str(&format!("\n  allowed: {allowed}"));
             }
+            out.push_str(&only_in_this_shell(rpc.env_vars(), |v| std::env::var_os(v)));
         }
         out
     }
+}
+
+/// A note for each variable the daemon looked in that is set here but not there: the daemon
+/// keeps the environment of the shell that started it.
+fn only_in_this_shell(
+    env_vars: &[String],
+    env: impl Fn(&str) -> Option<std::ffi::OsString>,
+) -> String {
+    env_vars
+        .iter()
+        .filter(|v| env(v).is_some_and(|x| !x.is_empty()))
+        .map(|v| {
+            format!(
+                "\n  note: {v} is set in this shell but not in the daemon's environment (the \
+                 daemon keeps the environment of the shell that started it): store the key \
+                 with `genq auth set`, or run `genq daemon restart` from this shell"
+            )
+        })
+        .collect()
 }
 
 impl From<fmt::Error> for CliError {
@@ -166,6 +187,16 @@ mod tests {
             EXIT_FAILED
         );
         assert_eq!(CliError::Usage("x".into()).exit_code(), EXIT_USAGE);
+    }
+
+    #[test]
+    fn a_missing_key_set_only_in_this_shell_is_pointed_out() {
+        let vars = vec!["A".to_string(), "B".to_string()];
+        let note = only_in_this_shell(&vars, |v| (v == "B").then(|| "x".into()));
+        assert!(note.contains("B is set in this shell"), "{note}");
+        assert!(!note.contains("A is set"), "{note}");
+        let e = CliError::Client(ClientError::Rpc(RpcError::auth("no key", vars)));
+        assert_eq!(e.exit_code(), EXIT_USAGE);
     }
 
     #[test]

@@ -220,7 +220,17 @@ pub async fn upload(ctx: &Ctx, args: UploadArgs) -> Result<(), CliError> {
         })
         .await?;
     if args.json {
-        return print_json(&job);
+        print_json(&job)?;
+        let failed = job
+            .outputs
+            .iter()
+            .flat_map(|o| &o.uploads)
+            .filter(|u| args.target.as_ref().is_none_or(|t| t == &u.target) && u.url.is_none())
+            .count();
+        return match failed {
+            0 => Ok(()),
+            n => Err(CliError::Failed(format!("{n} upload(s) failed"))),
+        };
     }
     let mut failed = 0;
     for out in &job.outputs {

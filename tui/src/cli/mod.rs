@@ -2,6 +2,7 @@
 //! opens the TUI when no command is given). Each command group has its own module.
 
 pub mod args;
+pub mod auth;
 mod color;
 mod completions;
 mod daemon;
@@ -20,10 +21,11 @@ mod watch;
 
 use crate::client::{Client, ClientError};
 use args::{Cli, Command};
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use error::CliError;
 use genq_protocol::rpc::Notification;
 use genq_protocol::{Paths, Timestamp};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use time::UtcOffset;
 use tokio::sync::mpsc;
@@ -66,6 +68,15 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { error::EXIT_USAGE } else { 0 });
         }
     };
+    match &cli.command {
+        None if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) => {
+            eprintln!("genq: {}", no_terminal_message());
+            return ExitCode::from(error::EXIT_USAGE);
+        }
+        // The TUI writes to a terminal, and the daemon must outlive any reader.
+        None | Some(Command::Daemon(args::DaemonCommand::Run { .. })) => {}
+        Some(_) => end_quietly_on_closed_stdout(),
+    }
     let ctx = Ctx {
         paths: Paths::from_env(nix::unistd::getuid().as_raw()),
         autostart: !cli.no_autostart,
@@ -93,7 +104,11 @@ pub fn main() -> ExitCode {
             Ok(())
         }
         Some(Command::Man(args)) => man::run(args),
-        command => match tokio::runtime::Runtime::new() {
+        command => match tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .on_thread_start(keep_sigpipe_off_this_thread)
+            .build()
+        {
             Ok(rt) => rt.block_on(dispatch(&ctx, command)),
             Err(e) => Err(CliError::Failed(format!(
                 "cannot start the async runtime: {e}"
@@ -130,6 +145,7 @@ async fn dispatch(ctx: &Ctx, command: Option<Command>) -> Result<(), CliError> {
         Some(Command::Upload(args)) => jobs::upload(ctx, args).await,
         Some(Command::Providers(args)) => providers::run(ctx, args).await,
         Some(Command::Daemon(cmd)) => daemon::run(ctx, cmd).await,
+        Some(Command::Auth(cmd)) => auth::run(ctx, cmd).await,
         Some(Command::Models(args)) => models::run(ctx, args).await,
         Some(Command::Categories(args)) => models::categories(ctx, args).await,
         Some(Command::Capabilities(args)) => models::capabilities(ctx, args).await,
@@ -139,6 +155,43 @@ async fn dispatch(ctx: &Ctx, command: Option<Command>) -> Result<(), CliError> {
             Ok(())
         }
         Some(Command::Man(args)) => man::run(args),
+    }
+}
+
+/// Why `genq` alone did not open the TUI, and what works without a terminal.
+fn no_terminal_message() -> String {
+    let commands: Vec<String> = Cli::command()
+        .get_subcommands()
+        .map(|c| format!("genq {}", c.get_name()))
+        .collect();
+    format!(
+        "the terminal UI needs a terminal, and stdin or stdout is not one \
+         (over ssh, use `ssh -t HOST genq`).\nThese commands work without one: {}.\n\
+         See `genq --help`.",
+        commands.join(", ")
+    )
+}
+
+/// `genq jobs | head` must end quietly when the reader goes away, as any Unix tool does:
+/// writing to a closed stdout ends the process (SIGPIPE) instead of a panic.
+fn end_quietly_on_closed_stdout() {
+    #[cfg(unix)]
+    {
+        use nix::sys::signal::{SigHandler, Signal, signal};
+        // SAFETY: no other thread exists yet, and the default disposition has no handler.
+        let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+    }
+}
+
+/// Runtime threads write to the daemon's socket: a daemon that went away must be an error
+/// there (`EPIPE`, "connection lost"), not the end of the process.
+fn keep_sigpipe_off_this_thread() {
+    #[cfg(unix)]
+    {
+        use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
+        let mut set = SigSet::empty();
+        set.add(Signal::SIGPIPE);
+        let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None);
     }
 }
 

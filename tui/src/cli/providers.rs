@@ -15,6 +15,9 @@ pub async fn run(ctx: &Ctx, args: ProvidersArgs) -> Result<(), CliError> {
         return print_json(&providers);
     }
     print!("{}", table(&providers));
+    if !providers.iter().any(|p| p.has_key) {
+        println!("\n{}", super::auth::no_key_hint());
+    }
     Ok(())
 }
 

@@ -5,8 +5,8 @@
 //! the bucket (`https://<bucket>.oss-<region>.aliyuncs.com`); with `false` requests go to
 //! `<endpoint>/<bucket>/<key>` (path style, MinIO and older COS buckets).
 
-use super::{KeyContext, StorageError, encode_key, read_credential};
-use crate::config::StorageSection;
+use super::{KeyContext, StorageError, encode_key};
+use crate::config::{StorageKeys, StorageSection};
 use crate::providers::Secret;
 use object_store::aws::{AmazonS3, AmazonS3Builder, S3ConditionalPut};
 use object_store::{
@@ -102,7 +102,7 @@ impl S3Target {
     pub fn build(
         name: &str,
         section: &StorageSection,
-        env: &dyn Fn(&str) -> Option<String>,
+        keys: &StorageKeys,
         options: &super::BuildOptions,
     ) -> Result<S3Target, StorageError> {
         let StorageSection::S3 {
@@ -110,10 +110,6 @@ impl S3Target {
             region,
             bucket,
             virtual_hosted,
-            access_key_env,
-            secret_key_env,
-            access_key_cmd,
-            secret_key_cmd,
             acl,
             acl_header,
             ..
@@ -158,21 +154,7 @@ impl S3Target {
             .or_else(|| infer_region(&endpoint))
             .unwrap_or_else(|| "us-east-1".to_string());
 
-        let access = read_credential(
-            name,
-            "access_key",
-            access_key_env.as_ref(),
-            access_key_cmd.as_ref(),
-            env,
-        )?;
-        let secret = read_credential(
-            name,
-            "secret_key",
-            secret_key_env.as_ref(),
-            secret_key_cmd.as_ref(),
-            env,
-        )?;
-        let (Some(access), Some(secret)) = (access, secret) else {
+        let (Some(access), Some(secret)) = (&keys.access, &keys.secret) else {
             return Err(err(
                 "credentials missing: set access_key_env and secret_key_env (or access_key_cmd \
                  and secret_key_cmd)"
@@ -228,7 +210,7 @@ impl S3Target {
             .map_err(|e| {
                 err(format!(
                     "cannot set up the S3 client: {}",
-                    scrub(&e.to_string(), &[&access, &secret])
+                    scrub(&e.to_string(), &[access, secret])
                 ))
             })?;
         Ok(S3Target {
@@ -237,7 +219,7 @@ impl S3Target {
             endpoint,
             virtual_hosted: *virtual_hosted,
             store,
-            secrets: vec![access, secret],
+            secrets: vec![access.clone(), secret.clone()],
         })
     }
 

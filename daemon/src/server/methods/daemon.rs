@@ -1,7 +1,7 @@
-//! `daemon.status` and `daemon.shutdown`.
+//! `daemon.status`, `daemon.shutdown` and `config.reload`.
 
 use super::super::ServerState;
-use genq_protocol::methods::{ShutdownResult, StatusResult};
+use genq_protocol::methods::{ReloadResult, ShutdownResult, StatusResult};
 use genq_protocol::{JobState, PROTOCOL_VERSION, RpcError};
 use std::sync::Arc;
 
@@ -36,5 +36,13 @@ pub fn shutdown(state: &Arc<ServerState>) -> ShutdownResult {
     });
     ShutdownResult {
         pid: std::process::id(),
+    }
+}
+
+/// Puts the config files on disk in force now, or says why they are not.
+pub async fn reload(state: &Arc<ServerState>) -> ReloadResult {
+    crate::config_watch::reload(&state.engine).await;
+    ReloadResult {
+        config_error: state.engine.config_error(),
     }
 }

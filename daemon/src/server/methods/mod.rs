@@ -77,6 +77,10 @@ pub async fn dispatch(
             params::<m::DaemonShutdown>(raw)?;
             to_value(daemon::shutdown(state))
         }
+        m::ConfigReload::NAME => {
+            params::<m::ConfigReload>(raw)?;
+            to_value(daemon::reload(state).await)
+        }
         m::ModelsList::NAME => to_value(catalog::list(state, params::<m::ModelsList>(raw)?).await?),
         m::ModelsGet::NAME => to_value(catalog::get(state, params::<m::ModelsGet>(raw)?).await?),
         m::ModelsAdd::NAME => to_value(catalog::add(state, params::<m::ModelsAdd>(raw)?).await?),
@@ -141,6 +145,7 @@ pub fn known_methods() -> Vec<&'static str> {
         m::ProvidersList::NAME,
         m::DaemonStatus::NAME,
         m::DaemonShutdown::NAME,
+        m::ConfigReload::NAME,
         m::ModelsList::NAME,
         m::ModelsGet::NAME,
         m::ModelsAdd::NAME,
@@ -199,6 +204,7 @@ impl From<EngineError> for RpcError {
                 format!("spec.provider: unknown provider {name:?}"),
                 Some(known),
             ),
+            EngineError::MissingKey { message, env_vars } => RpcError::auth(message, env_vars),
             EngineError::Conflict(msg) => RpcError::new(ErrorKind::Conflict, msg),
             EngineError::Disk(msg) => {
                 tracing::error!("outputs directory: {msg}");

@@ -1,0 +1,197 @@
+//! `genq auth set|list|rm`: provider keys kept in `credentials.toml`, private to the user,
+//! as `gh auth` and `aws configure` keep theirs. The command writes the file itself (no
+//! daemon needed); the daemon reads it and reloads it when it changes, so a key works
+//! whatever shell started the daemon.
+
+use super::args::AuthCommand;
+use super::error::CliError;
+use super::{Ctx, print_json};
+use crate::client::Client;
+use genq_protocol::Credentials;
+use genq_protocol::credentials::PROVIDERS;
+use genq_protocol::methods::{ConfigReload, Empty, ProvidersList};
+use std::io::{IsTerminal, Read};
+
+pub async fn run(ctx: &Ctx, cmd: AuthCommand) -> Result<(), CliError> {
+    match cmd {
+        AuthCommand::Set { provider } => {
+            set(ctx, &provider)?;
+            tell_daemon(ctx).await
+        }
+        AuthCommand::List { json } => list(ctx, json).await,
+        AuthCommand::Rm { provider } => {
+            rm(ctx, &provider)?;
+            tell_daemon(ctx).await
+        }
+    }
+}
+
+/// A running daemon reads the changed file now rather than when its watcher fires, so the
+/// next command already sees it. A daemon that is not running reads it when it starts.
+async fn tell_daemon(ctx: &Ctx) -> Result<(), CliError> {
+    let Ok((client, _notes)) = Client::connect(&ctx.paths, "genq-cli").await else {
+        return Ok(());
+    };
+    match client.call::<ConfigReload>(Empty {}).await {
+        Ok(r) => match r.config_error {
+            Some(e) => Err(CliError::Failed(format!(
+                "the daemon keeps its previous keys: {e}"
+            ))),
+            None => Ok(()),
+        },
+        // A daemon from before `config.reload` picks the change up through its watcher.
+        Err(_) => Ok(()),
+    }
+}
+
+/// What the CLI and the TUI say when no provider has a key yet.
+pub fn no_key_hint() -> String {
+    format!(
+        "No provider has an API key yet. Add one with `genq auth set NAME` \
+         (NAME: {}); it asks for the key without echo, or reads it from stdin.",
+        PROVIDERS.join(", ")
+    )
+}
+
+fn known(provider: &str) -> Result<(), CliError> {
+    if PROVIDERS.contains(&provider) {
+        return Ok(());
+    }
+    Err(CliError::Usage(format!(
+        "unknown provider {provider:?}; known: {}",
+        PROVIDERS.join(", ")
+    )))
+}
+
+fn load(ctx: &Ctx) -> Result<Credentials, CliError> {
+    Credentials::load(&ctx.paths.credentials).map_err(|e| CliError::Failed(e.to_string()))
+}
+
+fn set(ctx: &Ctx, provider: &str) -> Result<(), CliError> {
+    known(provider)?;
+    let key = read_key(provider)?;
+    let mut stored = load(ctx)?;
+    stored
+        .set(provider, &key)
+        .map_err(|e| CliError::Usage(format!("key for {provider}: {e}")))?;
+    stored
+        .save(&ctx.paths.credentials)
+        .map_err(|e| CliError::Failed(e.to_string()))?;
+    println!(
+        "stored the key for {provider} in {} (readable by you only)",
+        ctx.paths.credentials.display()
+    );
+    Ok(())
+}
+
+fn rm(ctx: &Ctx, provider: &str) -> Result<(), CliError> {
+    known(provider)?;
+    let mut stored = load(ctx)?;
+    if !stored.remove(provider) {
+        println!(
+            "no key for {provider} is stored in {}",
+            ctx.paths.credentials.display()
+        );
+        return Ok(());
+    }
+    stored
+        .save(&ctx.paths.credentials)
+        .map_err(|e| CliError::Failed(e.to_string()))?;
+    println!("removed the stored key for {provider}");
+    Ok(())
+}
+
+/// Each provider and where the daemon gets its key from; never the key.
+async fn list(ctx: &Ctx, json: bool) -> Result<(), CliError> {
+    let (client, _notes) = ctx.connect().await?;
+    let providers = client.call::<ProvidersList>(Empty {}).await?;
+    if json {
+        let rows: Vec<_> = providers
+            .iter()
+            .map(|p| serde_json::json!({"name": p.name, "key_source": p.key_source, "has_key": p.has_key}))
+            .collect();
+        return print_json(&rows);
+    }
+    let width = providers.iter().map(|p| p.name.len()).max().unwrap_or(0);
+    println!("{:<width$}  KEY FROM", "PROVIDER");
+    for p in &providers {
+        let from = match (p.has_key, p.key_source.as_str()) {
+            (true, "credentials file") => {
+                format!("credentials file ({})", ctx.paths.credentials.display())
+            }
+            (true, source) if source.starts_with("env ") => {
+                format!("{source} (in the daemon's environment)")
+            }
+            (true, source) => format!("{source} (config.toml)"),
+            (false, "none") => format!("none: add one with `genq auth set {}`", p.name),
+            (false, source) => format!(
+                "{source}, not set in the daemon's environment: `genq auth set {}` stores one",
+                p.name
+            ),
+        };
+        println!("{:<width$}  {from}", p.name);
+    }
+    Ok(())
+}
+
+/// The key from the terminal without echo, or the first line of stdin when it is not one.
+fn read_key(provider: &str) -> Result<String, CliError> {
+    let stdin = std::io::stdin();
+    let key = if stdin.is_terminal() {
+        eprint!("API key for {provider} (input hidden): ");
+        let key = read_hidden()?;
+        eprintln!();
+        key
+    } else {
+        let mut text = String::new();
+        stdin
+            .lock()
+            .read_to_string(&mut text)
+            .map_err(|e| CliError::Failed(format!("cannot read the key from stdin: {e}")))?;
+        text.lines().next().unwrap_or("").to_string()
+    };
+    if key.trim().is_empty() {
+        return Err(CliError::Usage(format!(
+            "no key given for {provider}; type it at the prompt or pipe it in: \
+             `printf '%s\\n' \"$KEY\" | genq auth set {provider}`"
+        )));
+    }
+    Ok(key)
+}
+
+/// Reads one line from the terminal with echo and signals off (Ctrl-C is read as a byte, so
+/// the terminal is always restored), handling backspace and Ctrl-U.
+fn read_hidden() -> Result<String, CliError> {
+    use nix::sys::termios::{LocalFlags, SetArg, tcgetattr, tcsetattr};
+    let stdin = std::io::stdin();
+    let failed = |e: nix::Error| CliError::Failed(format!("cannot turn off terminal echo: {e}"));
+    let saved = tcgetattr(&stdin).map_err(failed)?;
+    let mut quiet = saved.clone();
+    quiet
+        .local_flags
+        .remove(LocalFlags::ECHO | LocalFlags::ICANON | LocalFlags::ISIG);
+    tcsetattr(&stdin, SetArg::TCSANOW, &quiet).map_err(failed)?;
+    let mut key = Vec::new();
+    let mut outcome = Ok(());
+    for byte in stdin.lock().bytes() {
+        match byte {
+            Ok(b'\r' | b'\n') | Ok(0x04) => break,
+            Ok(0x03) => {
+                outcome = Err(CliError::Failed("canceled; no key stored".into()));
+                break;
+            }
+            Ok(0x7f | 0x08) => {
+                key.pop();
+            }
+            Ok(0x15) => key.clear(),
+            Ok(b) => key.push(b),
+            Err(e) => {
+                outcome = Err(CliError::Failed(format!("cannot read the key: {e}")));
+                break;
+            }
+        }
+    }
+    let _ = tcsetattr(&stdin, SetArg::TCSANOW, &saved);
+    outcome?;
+    String::from_utf8(key).map_err(|_| CliError::Usage("the key is not UTF-8".into()))
+}
