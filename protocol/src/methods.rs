@@ -145,7 +145,8 @@ pub struct SubmitParams {
     pub idempotency_key: Option<String>,
 }
 
-/// A job named by its id or any unique prefix of it.
+/// A job named as a user names it: its number (`42`), its full id, or a unique start of the
+/// id of at least 4 characters. A number is only ever a number: ids start with `0`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobRef {

@@ -67,7 +67,7 @@ pub struct OutputRecord {
 
 const JOB_COLUMNS: &str = "id, kind, provider, model, state, progress, spec, remote_id, \
     idempotency_key, retry_of, error_kind, error_message, error_request_id, times, created_at, \
-    updated_at, finished_at, generation_ms, provider_requests";
+    updated_at, finished_at, generation_ms, provider_requests, num";
 
 /// Request ids kept per job; older ones are dropped (a job re-queried after many restarts).
 const MAX_PROVIDER_REQUESTS: usize = 32;
@@ -121,6 +121,7 @@ fn job_from_row(r: &Row<'_>) -> Result<Job, StoreError> {
         provider_requests: serde_json::from_str(&r.get::<_, String>(18)?)
             .map_err(|e| corrupt(format!("job {id} provider_requests: {e}")))?,
         outputs: Vec::new(),
+        num: r.get::<_, Option<i64>>(19)?.map(|n| n.max(0) as u64),
         id: JobId(id),
     })
 }
@@ -204,19 +205,40 @@ fn require_job(conn: &Connection, id: &str) -> Result<Job, StoreError> {
     load_job(conn, id)?.ok_or_else(|| StoreError::NotFound(id.to_string()))
 }
 
-/// Finds the one job whose id is `id` or starts with it.
-fn resolve_id(conn: &Connection, id: &str) -> Result<String, StoreError> {
+/// Shortest start of an id accepted: the first 4 characters change only every 50 days, and
+/// fewer would name nearly every job.
+pub const MIN_PREFIX: usize = 4;
+
+/// Finds the one job a user means. The rule, in order:
+/// 1. digits without a leading zero (`42`) are a job number, and nothing else;
+/// 2. a full job id (any case) is that job;
+/// 3. hex digits and dashes, at least [`MIN_PREFIX`] of them, are the start of one job's id;
+///    several matches are an error.
+///
+/// Ids are UUIDv7s, whose first character stays `0` until the year 2527, so no id prefix
+/// reads as a number and a number never needs telling apart from a prefix.
+pub(super) fn resolve_id(conn: &Connection, given: &str) -> Result<String, StoreError> {
+    let given = given.trim();
+    if let Some(num) = job_number(given) {
+        return resolve_number(conn, given, num);
+    }
+    let lowered = given.to_ascii_lowercase();
     let exact: Option<String> = conn
-        .query_row("SELECT id FROM jobs WHERE id = ?1", params![id], |r| {
-            r.get(0)
-        })
+        .prepare_cached("SELECT id FROM jobs WHERE id = ?1")?
+        .query_row(params![lowered], |r| r.get(0))
         .optional()?;
     if let Some(id) = exact {
         return Ok(id);
     }
-    let lowered = id.to_ascii_lowercase();
-    if lowered.is_empty() || !lowered.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
-        return Err(StoreError::NotFound(id.to_string()));
+    if lowered.len() < MIN_PREFIX || !lowered.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+        return Err(StoreError::Invalid {
+            field: "id".into(),
+            message: format!("{given:?} is not a job number or id"),
+            allowed: Some(format!(
+                "a job number (as lists show it, e.g. 42), a full job id, or at least \
+                 {MIN_PREFIX} characters of one"
+            )),
+        });
     }
     // Ids are lowercase hex with dashes, so a range scan on the primary key finds prefixes.
     let upper = format!("{lowered}\u{10FFFF}");
@@ -225,21 +247,65 @@ fn resolve_id(conn: &Connection, id: &str) -> Result<String, StoreError> {
     let found: Vec<String> = stmt
         .query_map(params![lowered, upper], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
-    match found.len() {
-        0 => Err(StoreError::NotFound(id.to_string())),
-        1 => Ok(found.into_iter().next().unwrap_or_default()),
-        _ => {
+    match <[String; 1]>::try_from(found) {
+        Ok([id]) => Ok(id),
+        Err(found) if found.is_empty() => Err(StoreError::NotFound(given.to_string())),
+        Err(_) => {
             let count: i64 = conn.query_row(
                 "SELECT COUNT(*) FROM jobs WHERE id >= ?1 AND id < ?2",
                 params![lowered, upper],
                 |r| r.get(0),
             )?;
             Err(StoreError::Ambiguous {
-                prefix: id.to_string(),
+                prefix: given.to_string(),
                 count: count as usize,
             })
         }
     }
+}
+
+/// `given` as a job number: decimal digits, no sign, no leading zero.
+fn job_number(given: &str) -> Option<u64> {
+    let digits = given.starts_with(|c: char| c.is_ascii_digit() && c != '0')
+        && given.chars().all(|c| c.is_ascii_digit());
+    // Too large to be a number any home reaches: still a number, one that names no job.
+    digits.then(|| given.parse().unwrap_or(u64::MAX))
+}
+
+fn resolve_number(conn: &Connection, given: &str, num: u64) -> Result<String, StoreError> {
+    let found: Option<String> = conn
+        .prepare_cached("SELECT id FROM jobs WHERE num = ?1")?
+        .query_row(params![num.min(i64::MAX as u64) as i64], |r| r.get(0))
+        .optional()?;
+    match found {
+        Some(id) => Ok(id),
+        None => Err(StoreError::NoJobNumber {
+            given: given.to_string(),
+            last: last_number(conn)?,
+        }),
+    }
+}
+
+/// The number given to the newest job so far (0 before the first).
+fn last_number(conn: &Connection) -> Result<u64, StoreError> {
+    let last: Option<i64> = conn
+        .query_row(
+            "SELECT value FROM counters WHERE name = 'job_num'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(last.unwrap_or(0).max(0) as u64)
+}
+
+/// Takes the next job number, in the transaction that inserts the job: the number and the
+/// job are committed together or not at all.
+fn next_number(tx: &Connection) -> Result<i64, StoreError> {
+    Ok(tx
+        .prepare_cached(
+            "UPDATE counters SET value = value + 1 WHERE name = 'job_num' RETURNING value",
+        )?
+        .query_row([], |r| r.get(0))?)
 }
 
 fn times_json(times: &BTreeMap<JobState, Timestamp>) -> String {
@@ -251,10 +317,11 @@ fn insert_job(tx: &Connection, new: &NewJob, now: Timestamp) -> Result<Event, St
     let mut times = BTreeMap::new();
     times.insert(JobState::Queued, now);
     let spec = serde_json::to_string(&new.spec).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let num = next_number(tx)?;
     tx.execute(
         "INSERT INTO jobs (id, kind, provider, model, state, spec, prompt, idempotency_key,
-                           retry_of, times, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+                           retry_of, times, created_at, updated_at, num)
+         VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11)",
         params![
             new.id.as_str(),
             new.kind.as_str(),
@@ -266,6 +333,7 @@ fn insert_job(tx: &Connection, new: &NewJob, now: Timestamp) -> Result<Event, St
             new.retry_of.as_ref().map(|r| r.as_str()),
             times_json(&times),
             now.unix_millis(),
+            num,
         ],
     )?;
     append(
@@ -326,7 +394,7 @@ impl Store {
         .await
     }
 
-    /// The job whose id is `id` or starts with it.
+    /// The job a user means by `id` (see [`resolve_id`] for the rule).
     pub async fn get_job(&self, id: String) -> Result<Job, StoreError> {
         self.call(move |conn| {
             let id = resolve_id(conn, &id)?;
@@ -335,7 +403,7 @@ impl Store {
         .await
     }
 
-    /// Resolves an id prefix to the full id.
+    /// The full id of the job a user means by `id`: its number, its id, or the start of it.
     pub async fn resolve(&self, id: String) -> Result<JobId, StoreError> {
         self.call(move |conn| resolve_id(conn, &id).map(JobId))
             .await
@@ -674,8 +742,11 @@ fn list(conn: &Connection, p: &ListParams) -> Result<JobPage, StoreError> {
             .replace('\\', "\\\\")
             .replace('%', "\\%")
             .replace('_', "\\_");
+        // A job number finds its job too, as lists show it.
+        let num = job_number(text.trim()).map_or(-1, |n| n.min(i64::MAX as u64) as i64);
         filters.push(
-            "(prompt LIKE ? ESCAPE '\\' OR model LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\')"
+            "(prompt LIKE ? ESCAPE '\\' OR model LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\' \
+              OR num = ?)"
                 .into(),
         );
         let pattern = format!("%{escaped}%");
@@ -683,6 +754,7 @@ fn list(conn: &Connection, p: &ListParams) -> Result<JobPage, StoreError> {
             rusqlite::types::Value::from(pattern),
             3,
         ));
+        args.push(num.into());
     }
     let where_filters = if filters.is_empty() {
         String::new()

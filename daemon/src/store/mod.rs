@@ -11,7 +11,7 @@ mod migrations;
 mod tests;
 
 pub use catalog::{CachedLoras, CapabilitySeed, CatalogSeed};
-pub use jobs::{Created, NewJob, OutputRecord, Transition};
+pub use jobs::{Created, MIN_PREFIX, NewJob, OutputRecord, Transition};
 
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
@@ -28,8 +28,14 @@ pub enum StoreError {
     Corrupt(String),
     #[error("no job matches {0:?}")]
     NotFound(String),
-    #[error("{prefix:?} matches {count} jobs; give more of the id")]
+    #[error("{prefix:?} starts the ids of {count} jobs; give more of the id, or the job's number")]
     Ambiguous { prefix: String, count: usize },
+    /// A job number no job has (yet, or any more).
+    #[error("no job {given}{}", match last {
+        0 => "; no job has been made yet".to_string(),
+        last => format!("; job numbers go up to {last}"),
+    })]
+    NoJobNumber { given: String, last: u64 },
     #[error("job {id} is {from}; it cannot become {to}")]
     IllegalTransition {
         id: String,

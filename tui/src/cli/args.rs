@@ -9,7 +9,9 @@ use std::path::PathBuf;
 
 /// Manage AI generation jobs (images, 3D models) through a per-user daemon.
 ///
-/// Without a command, opens the terminal UI.
+/// Without a command, opens the terminal UI. Wherever a command takes a job ID, give the
+/// job's number as lists show it (42), its full id, or at least 4 characters of the start
+/// of the id.
 #[derive(Debug, Parser)]
 #[command(name = "genq", version, propagate_version = true)]
 pub struct Cli {
@@ -28,7 +30,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Submit a generation job and print its id.
+    /// Submit a generation job and print its id (the job's number).
     Submit(Box<SubmitArgs>),
     /// List jobs, newest first.
     Jobs(JobsArgs),
@@ -141,7 +143,7 @@ pub struct JobsArgs {
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// Job id or any unique prefix of it.
+    /// Job number (as lists show it), full id, or a unique start of the id.
     pub id: String,
     #[arg(long)]
     pub json: bool,
@@ -149,13 +151,13 @@ pub struct ShowArgs {
 
 #[derive(Debug, Args)]
 pub struct WatchArgs {
-    /// Only this job (id or unique prefix); stops when it ends.
+    /// Only this job (its number, id, or a unique start of the id); stops when it ends.
     pub id: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct WaitArgs {
-    /// Job ids or unique prefixes.
+    /// Job numbers (as lists show them), full ids, or unique starts of ids.
     #[arg(required = true, value_name = "ID")]
     pub ids: Vec<String>,
 }
@@ -169,13 +171,13 @@ pub struct ProvidersArgs {
 
 #[derive(Debug, Args)]
 pub struct IdArg {
-    /// Job id or any unique prefix of it.
+    /// Job number (as lists show it), full id, or a unique start of the id.
     pub id: String,
 }
 
 #[derive(Debug, Args)]
 pub struct UploadArgs {
-    /// Job id or any unique prefix of it.
+    /// Job number (as lists show it), full id, or a unique start of the id.
     pub id: String,
     /// Only this storage target (a `[storage.NAME]` table of the config).
     #[arg(long, value_name = "NAME")]

@@ -26,7 +26,7 @@ pub struct Outcome {
     pub failed: usize,
 }
 
-/// Follows `ids` (ids or unique prefixes) until every job is final. Errors of jobs that did
+/// Follows `ids` (job numbers, ids or unique starts of ids) until every job is final. Errors of jobs that did
 /// not succeed are printed on stderr as they end.
 pub async fn follow(
     ctx: &Ctx,
@@ -47,7 +47,8 @@ pub async fn follow(
             tracker.jobs.insert(job.id.0.clone(), job);
         }
     }
-    let mut view = Progress::new(ctx, &order);
+    let followed: Vec<&Job> = order.iter().filter_map(|id| tracker.jobs.get(id)).collect();
+    let mut view = Progress::new(ctx, &followed);
     for id in &order {
         if let Some(job) = tracker.jobs.get(id) {
             view.show(job);
@@ -199,7 +200,7 @@ enum Progress {
 }
 
 impl Progress {
-    fn new(ctx: &Ctx, ids: &[String]) -> Self {
+    fn new(ctx: &Ctx, jobs: &[&Job]) -> Self {
         if !std::io::stderr().is_terminal() {
             return Progress::Lines {
                 ctx: ctx.clock(),
@@ -209,14 +210,14 @@ impl Progress {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
         let style = ProgressStyle::with_template("{spinner:.cyan} {prefix:.bold} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_spinner());
-        let bars = ids
+        let bars = jobs
             .iter()
-            .map(|id| {
+            .map(|job| {
                 let bar = multi.add(ProgressBar::new_spinner());
                 bar.set_style(style.clone());
-                bar.set_prefix(id.get(..8).unwrap_or(id).to_string());
+                bar.set_prefix(job.short_id());
                 bar.enable_steady_tick(Duration::from_millis(120));
-                (id.clone(), bar)
+                (job.id.0.clone(), bar)
             })
             .collect();
         Progress::Bars { multi, bars }
@@ -239,7 +240,7 @@ impl Progress {
                     eprintln!(
                         "{} {} {status}",
                         ctx.time_of_day(job.updated_at),
-                        job.id.short()
+                        job.short_id()
                     );
                     last.insert(job.id.0.clone(), status);
                 }
@@ -274,6 +275,7 @@ mod tests {
         Event {
             seq,
             job_id: JobId(id.into()),
+            job_num: Some(7),
             at: Timestamp::from_unix_millis(1_000 + seq as i64),
             body,
         }

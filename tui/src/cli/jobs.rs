@@ -65,15 +65,15 @@ pub async fn show(ctx: &Ctx, args: ShowArgs) -> Result<(), CliError> {
 pub async fn cancel(ctx: &Ctx, args: IdArg) -> Result<(), CliError> {
     let (client, _notes) = ctx.connect().await?;
     let job = client.call::<JobsCancel>(JobRef { id: args.id }).await?;
-    println!("{} {}", job.id, job.state);
+    println!("{} {}", job.short_id(), job.state);
     Ok(())
 }
 
-/// Prints the new job's id.
+/// Prints the new job's id (its number).
 pub async fn retry(ctx: &Ctx, args: IdArg) -> Result<(), CliError> {
     let (client, _notes) = ctx.connect().await?;
     let job = client.call::<JobsRetry>(JobRef { id: args.id }).await?;
-    println!("{}", job.id);
+    println!("{}", job.short_id());
     Ok(())
 }
 
@@ -106,7 +106,7 @@ pub async fn upload(ctx: &Ctx, args: UploadArgs) -> Result<(), CliError> {
             match (&up.url, &up.error) {
                 (Some(url), _) => println!(
                     "{}  output {}  {}  {url}",
-                    job.id.short(),
+                    job.short_id(),
                     out.index,
                     up.target
                 ),
@@ -114,7 +114,7 @@ pub async fn upload(ctx: &Ctx, args: UploadArgs) -> Result<(), CliError> {
                     failed += 1;
                     eprintln!(
                         "{}  output {}  {}  failed: {}",
-                        job.id.short(),
+                        job.short_id(),
                         out.index,
                         up.target,
                         err.as_deref().unwrap_or("unknown error")

@@ -10,7 +10,7 @@ pub async fn run(ctx: &Ctx, args: WaitArgs) -> Result<(), CliError> {
     let (client, notes) = ctx.connect().await?;
     let outcome = follow(ctx, &client, notes, &args.ids).await?;
     for job in &outcome.jobs {
-        println!("{} {}", job.id, job.state);
+        println!("{} {}", job.short_id(), job.state);
     }
     if outcome.failed > 0 {
         return Err(CliError::JobsFailed {

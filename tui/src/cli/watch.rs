@@ -28,7 +28,7 @@ pub async fn run(ctx: &Ctx, args: WatchArgs) -> Result<(), CliError> {
             println!(
                 "{} {} {}",
                 clock.time_of_day(job.updated_at),
-                job.id.short(),
+                job.short_id(),
                 output::state_with_progress(&job)
             );
             if job.state.is_final() {
@@ -83,7 +83,7 @@ pub async fn run(ctx: &Ctx, args: WatchArgs) -> Result<(), CliError> {
                         println!(
                             "{} {} {}",
                             clock.time_of_day(job.updated_at),
-                            job.id.short(),
+                            job.short_id(),
                             job.state
                         );
                         return Ok(());

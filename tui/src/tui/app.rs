@@ -96,6 +96,8 @@ pub enum PreviewState {
 
 pub struct DetailView {
     pub id: JobId,
+    /// The id people see (the job's number), for the title while the job loads.
+    pub short_id: String,
     pub job: Option<Job>,
     pub events: Vec<Event>,
     pub scroll: u16,
@@ -141,7 +143,8 @@ pub struct App {
     pub previews: bool,
     pub spinner: ThrobberState,
     pub quit: bool,
-    pending_rerun: Option<JobId>,
+    /// The shown id of the job whose parameters are being loaded into the form.
+    pending_rerun: Option<String>,
     stale_rows: BTreeSet<JobId>,
     stale_page: bool,
     stale_status: bool,
@@ -522,7 +525,7 @@ impl App {
             }
             Action::Submitted(job) => {
                 self.form = SubmitForm::new(self.form.choices.clone());
-                self.info = Some(format!("submitted job {}", job.id.short()));
+                self.info = Some(format!("submitted job {}", job.short_id()));
                 self.screen = Screen::Jobs;
                 self.jobs.selected = 0;
                 self.jobs.scroll = 0;
@@ -540,13 +543,13 @@ impl App {
                 Vec::new()
             }
             Action::RerunLoaded(spec) => {
-                let of = self.pending_rerun.take().map(|id| id.short().to_string());
+                let of = self.pending_rerun.take();
                 self.form = SubmitForm::from_spec(&spec, of, self.form.choices.clone());
                 self.screen = Screen::Submit;
                 Vec::new()
             }
             Action::JobChanged { verb, job } => {
-                self.info = Some(format!("{verb} job {}", job.id.short()));
+                self.info = Some(format!("{verb} job {}", job.short_id()));
                 let cmds = self.job_loaded(job);
                 self.stale_page = true;
                 self.stale_status = true;
@@ -767,11 +770,11 @@ impl App {
                     return Vec::new();
                 };
                 if job.state.is_final() {
-                    self.info = Some(format!("job {} is already {}", job.id.short(), job.state));
+                    self.info = Some(format!("job {} is already {}", job.short_id(), job.state));
                 } else {
                     self.confirm = Some(Confirm {
                         id: job.id.clone(),
-                        question: format!("Cancel job {}?", job.id.short()),
+                        question: format!("Cancel job {}?", job.short_id()),
                     });
                 }
                 Vec::new()
@@ -787,14 +790,14 @@ impl App {
             A::Retry => match self.target() {
                 Some(job) if job.state.is_final() => vec![Command::Retry(job.id.clone())],
                 Some(job) => {
-                    self.info = Some(format!("job {} is still {}", job.id.short(), job.state));
+                    self.info = Some(format!("job {} is still {}", job.short_id(), job.state));
                     Vec::new()
                 }
                 None => Vec::new(),
             },
-            A::Rerun => match self.target().map(|j| j.id.clone()) {
-                Some(id) => {
-                    self.pending_rerun = Some(id.clone());
+            A::Rerun => match self.target().map(|j| (j.id.clone(), j.short_id())) {
+                Some((id, shown)) => {
+                    self.pending_rerun = Some(shown);
                     vec![Command::ExportForRerun(id)]
                 }
                 None => Vec::new(),
@@ -802,7 +805,7 @@ impl App {
             A::Export => match self.target() {
                 Some(job) => vec![Command::ExportToFile {
                     id: job.id.clone(),
-                    path: PathBuf::from(format!("genq-{}.json", job.id.short())),
+                    path: PathBuf::from(format!("genq-job-{}.json", job.short_id())),
                 }],
                 None => Vec::new(),
             },
@@ -932,6 +935,7 @@ impl App {
         if !same {
             self.detail = Some(DetailView {
                 id: id.clone(),
+                short_id: job.short_id(),
                 job: None,
                 events: Vec::new(),
                 scroll: 0,
