@@ -164,6 +164,13 @@ async fn cancel_retry_and_watch_take_the_shown_id() {
 
     let canceled = home.ok_async(&["cancel", &first]).await;
     assert_eq!(canceled.trim(), format!("{first} canceled"));
+    let again = home.run_async(&["cancel", &first]).await;
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        stderr(&again).contains(&format!("job {first} already canceled")),
+        "{}",
+        stderr(&again)
+    );
     let watched = home.ok_async(&["watch", &first]).await;
     assert!(watched.contains(&format!(" {first} canceled")), "{watched}");
 
