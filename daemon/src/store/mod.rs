@@ -5,13 +5,14 @@
 
 mod catalog;
 mod events;
+mod ids;
 mod jobs;
 mod migrations;
 #[cfg(test)]
 mod tests;
 
 pub use catalog::{CachedLoras, CapabilitySeed, CatalogSeed};
-pub use jobs::{Created, MIN_PREFIX, NewJob, OutputRecord, Transition};
+pub use jobs::{Created, NewJob, OutputRecord, Transition};
 
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
