@@ -413,6 +413,7 @@ fn job() -> Job {
         .insert("api_key".into(), serde_json::json!("ms-SECRETVALUE"));
     Job {
         id: JobId("01936f2a-7c3b-7d2e-9a51-3c2b1a0f9e8d".into()),
+        num: Some(7),
         kind: JobKind::Image,
         provider: "modelscope".into(),
         model: Some("Qwen/Qwen-Image".into()),

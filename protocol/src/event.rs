@@ -1,6 +1,6 @@
 //! Events: what happened to a job, each with a persisted, strictly increasing `seq`.
 
-use crate::job::{JobError, JobId, JobState};
+use crate::job::{JobError, JobId, JobState, short_id};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 pub struct Event {
     pub seq: u64,
     pub job_id: JobId,
+    /// The job's number ([`crate::Job::num`]), so a line about it can name it as lists do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_num: Option<u64>,
     pub at: Timestamp,
     #[serde(flatten)]
     pub body: EventBody,
@@ -60,6 +63,11 @@ pub enum EventBody {
 }
 
 impl Event {
+    /// The job's id as people see it (see [`short_id`]).
+    pub fn short_id(&self) -> String {
+        short_id(&self.job_id, self.job_num)
+    }
+
     /// The state this event moved its job to, if it is a transition.
     pub fn new_state(&self) -> Option<JobState> {
         match &self.body {

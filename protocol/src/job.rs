@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-/// A job id: a UUIDv7 string, so ids sort by creation time. Clients may abbreviate it to any
-/// unique prefix; the daemon resolves prefixes.
+/// A job id: a UUIDv7 string, so ids sort by creation time. People see and type the job's
+/// number instead ([`Job::num`]); wherever a job is named, the daemon takes its number, its
+/// full id, or a unique start of the id of at least 4 characters.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct JobId(pub String);
@@ -17,10 +18,14 @@ impl JobId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
 
-    /// The first 8 characters, enough to tell jobs apart on a screen.
-    pub fn short(&self) -> &str {
-        self.0.get(..8).unwrap_or(&self.0)
+/// How a job is named on screen: its number, or for a daemon that predates numbers the
+/// first 8 characters of its id.
+pub fn short_id(id: &JobId, num: Option<u64>) -> String {
+    match num {
+        Some(n) => n.to_string(),
+        None => id.0.get(..8).unwrap_or(&id.0).to_string(),
     }
 }
 
@@ -392,6 +397,10 @@ pub struct ProviderRequest {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Job {
     pub id: JobId,
+    /// The job's number in its home: 1, 2, 3 … in the order jobs were made, never reused.
+    /// The short id people see and type. Absent from daemons that predate it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num: Option<u64>,
     pub kind: JobKind,
     pub provider: String,
     pub model: Option<String>,
@@ -422,6 +431,11 @@ pub struct Job {
 }
 
 impl Job {
+    /// The id people see: the job's number (see [`short_id`]).
+    pub fn short_id(&self) -> String {
+        short_id(&self.id, self.num)
+    }
+
     /// The prompt, for lists and titles.
     pub fn prompt(&self) -> &str {
         &self.params.prompt

@@ -164,7 +164,8 @@ pub struct SubmitParams {
     pub idempotency_key: Option<String>,
 }
 
-/// A job named by its id or any unique prefix of it.
+/// A job named as a user names it: its number (`42`), its full id, or a unique start of the
+/// id of at least 4 characters. A number is only ever a number: ids start with `0`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobRef {
@@ -238,6 +239,9 @@ pub struct RemoveResult {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RemovedJob {
     pub id: JobId,
+    /// The job's number in its home (see [`crate::job::short_id`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num: Option<u64>,
     pub state: JobState,
     pub provider: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -247,6 +251,13 @@ pub struct RemovedJob {
     /// The job's output directory, when it was (or would be) deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_dir: Option<String>,
+}
+
+impl RemovedJob {
+    /// The id people see.
+    pub fn short_id(&self) -> String {
+        crate::job::short_id(&self.id, self.num)
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -76,6 +76,7 @@ fn spec() -> JobSpec {
 fn job() -> Job {
     Job {
         id: JobId("0193a0c4-5b6e-7f00-8000-000000000001".into()),
+        num: Some(42),
         kind: JobKind::Image,
         provider: "modelscope".into(),
         model: Some("Qwen/Qwen-Image".into()),
@@ -197,6 +198,7 @@ fn events() {
     let ev = |seq, body| Event {
         seq,
         job_id: id.clone(),
+        job_num: Some(42),
         at: t(1_763_790_240_000 + seq as i64),
         body,
     };
@@ -405,6 +407,7 @@ fn housekeeping() {
             count: 2,
             jobs: vec![RemovedJob {
                 id: JobId("0193a0c4-5b6e-7f00-8000-000000000001".into()),
+                num: Some(12),
                 state: JobState::Succeeded,
                 provider: "modelscope".into(),
                 model: Some("Qwen/Qwen-Image".into()),
@@ -431,6 +434,7 @@ fn housekeeping() {
         &Event {
             seq: 42,
             job_id: JobId("0193a0c4-5b6e-7f00-8000-000000000001".into()),
+            job_num: Some(12),
             at: t(1_763_790_240_000),
             body: EventBody::Removed { outputs: true },
         },

@@ -213,7 +213,8 @@ async fn submit_from_the_form_watch_it_succeed_open_its_detail_and_quit() {
             pane_text(s).contains(&path)
         })
         .await;
-    assert!(detail.contains(&format!("Job {}", &id[..8])), "{detail}");
+    let num = &jobs[0]["num"];
+    assert!(detail.contains(&format!("Job {num} ")), "{detail}");
     assert!(detail.contains("succeeded"), "{detail}");
 
     tmux.keys(&["q"]).await;

@@ -45,6 +45,7 @@ fn job(n: u64) -> Job {
     let created = Timestamp::from_unix_millis(T0 + n as i64 * 1000);
     Job {
         id: JobId(format!("019a{n:04x}-7c1e-7000-8000-{n:012x}")),
+        num: Some(n),
         kind: JobKind::Image,
         provider: "modelscope".into(),
         model: Some("Qwen/Qwen-Image".into()),

@@ -77,6 +77,7 @@ impl Engine {
             .map(|(job, dir)| RemovedJob {
                 prompt: job.prompt().chars().take(PROMPT_CHARS).collect(),
                 id: job.id,
+                num: job.num,
                 state: job.state,
                 provider: job.provider,
                 model: job.model,

@@ -264,7 +264,8 @@ impl Engine {
         if job.state.is_final() {
             return Err(EngineError::Conflict(format!(
                 "job {} already {}; only unfinished jobs can be canceled",
-                job.id, job.state
+                job.short_id(),
+                job.state
             )));
         }
         let (job, events) = match self
@@ -278,7 +279,7 @@ impl Engine {
             Err(StoreError::IllegalTransition { from, .. }) => {
                 return Err(EngineError::Conflict(format!(
                     "job {} already {from}; only unfinished jobs can be canceled",
-                    job.id
+                    job.short_id()
                 )));
             }
             Err(e) => return Err(e.into()),
@@ -314,7 +315,8 @@ impl Engine {
             return Err(EngineError::Conflict(format!(
                 "job {} is {}; only failed or canceled jobs can be retried \
                  (re-run any job with `genq export` and `genq submit --from`)",
-                job.id, job.state
+                job.short_id(),
+                job.state
             )));
         }
         self.submit(job.params.clone(), None, Some(job.id.clone()))
@@ -329,7 +331,8 @@ impl Engine {
             return Err(EngineError::Conflict(format!(
                 "job {} is {}; uploads run again only for succeeded jobs (an unfinished job \
                  uploads by itself when its outputs are ready)",
-                job.id, job.state
+                job.short_id(),
+                job.state
             )));
         }
         let targets = match target {
@@ -365,7 +368,7 @@ impl Engine {
             return Err(EngineError::Conflict(format!(
                 "job {} has no storage targets: name one with --target, or set \
                  [defaults] storage in the config",
-                job.id
+                job.short_id()
             )));
         }
         let token = self.inner.shutdown.child_token();

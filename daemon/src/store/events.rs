@@ -2,7 +2,7 @@
 
 use super::StoreError;
 use genq_protocol::{Event, EventBody, JobId, Timestamp};
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 pub(super) fn append(
     conn: &Connection,
@@ -11,30 +11,48 @@ pub(super) fn append(
     body: EventBody,
 ) -> Result<Event, StoreError> {
     let json = serde_json::to_string(&body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    conn.execute(
-        "INSERT INTO job_events (job_id, at, body) VALUES (?1, ?2, ?3)",
-        params![job_id.as_str(), at.unix_millis(), json],
-    )?;
+    conn.prepare_cached("INSERT INTO job_events (job_id, at, body) VALUES (?1, ?2, ?3)")?
+        .execute(params![job_id.as_str(), at.unix_millis(), json])?;
+    let seq = conn.last_insert_rowid() as u64;
+    let job_num: Option<i64> = conn
+        .prepare_cached("SELECT num FROM jobs WHERE id = ?1")?
+        .query_row(params![job_id.as_str()], |r| r.get(0))
+        .optional()?
+        .flatten();
     Ok(Event {
-        seq: conn.last_insert_rowid() as u64,
+        seq,
         job_id: job_id.clone(),
+        job_num: job_num.map(|n| n.max(0) as u64),
         at,
         body,
     })
 }
 
-fn row_to_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<(u64, String, i64, String)> {
-    Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?, r.get(3)?))
+/// Events with their job's number, which lives on the job.
+const EVENT_SELECT: &str = "SELECT e.seq, e.job_id, e.at, e.body, j.num FROM job_events e \
+     LEFT JOIN jobs j ON j.id = e.job_id";
+
+type EventRow = (u64, String, i64, String, Option<i64>);
+
+fn row_to_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
+    Ok((
+        r.get::<_, i64>(0)? as u64,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+    ))
 }
 
-fn decode(rows: Vec<(u64, String, i64, String)>) -> Result<Vec<Event>, StoreError> {
+fn decode(rows: Vec<EventRow>) -> Result<Vec<Event>, StoreError> {
     rows.into_iter()
-        .map(|(seq, job, at, body)| {
+        .map(|(seq, job, at, body, num)| {
             let body: EventBody = serde_json::from_str(&body)
                 .map_err(|e| StoreError::Corrupt(format!("event {seq}: {e}")))?;
             Ok(Event {
                 seq,
                 job_id: JobId(job),
+                job_num: num.map(|n| n.max(0) as u64),
                 at: Timestamp::from_unix_millis(at),
                 body,
             })
@@ -46,9 +64,9 @@ impl super::Store {
     /// Events with `seq > since`, oldest first, at most `limit`.
     pub async fn events_since(&self, since: u64, limit: u32) -> Result<Vec<Event>, StoreError> {
         self.call(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT seq, job_id, at, body FROM job_events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-            )?;
+            let mut stmt = conn.prepare_cached(&format!(
+                "{EVENT_SELECT} WHERE e.seq > ?1 ORDER BY e.seq LIMIT ?2"
+            ))?;
             let rows = stmt
                 .query_map(params![since as i64, limit], row_to_event)?
                 .collect::<Result<Vec<_>, _>>()?;
@@ -60,9 +78,9 @@ impl super::Store {
     /// Every event of one job, oldest first.
     pub async fn events_for_job(&self, id: JobId) -> Result<Vec<Event>, StoreError> {
         self.call(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT seq, job_id, at, body FROM job_events WHERE job_id = ?1 ORDER BY seq",
-            )?;
+            let mut stmt = conn.prepare_cached(&format!(
+                "{EVENT_SELECT} WHERE e.job_id = ?1 ORDER BY e.seq"
+            ))?;
             let rows = stmt
                 .query_map(params![id.as_str()], row_to_event)?
                 .collect::<Result<Vec<_>, _>>()?;

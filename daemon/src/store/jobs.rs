@@ -2,6 +2,7 @@
 //! place that refuses a transition the lifecycle does not allow.
 
 use super::events::append;
+use super::ids::{job_number, next_number, resolve_id};
 use super::{Store, StoreError};
 use genq_protocol::methods::{JobPage, LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT, ListParams, Sort};
 use genq_protocol::{
@@ -67,7 +68,7 @@ pub struct OutputRecord {
 
 pub(super) const JOB_COLUMNS: &str = "id, kind, provider, model, state, progress, spec, remote_id, \
     idempotency_key, retry_of, error_kind, error_message, error_request_id, times, created_at, \
-    updated_at, finished_at, generation_ms, provider_requests";
+    updated_at, finished_at, generation_ms, provider_requests, num";
 
 /// Request ids kept per job; older ones are dropped (a job re-queried after many restarts).
 const MAX_PROVIDER_REQUESTS: usize = 32;
@@ -121,6 +122,7 @@ pub(super) fn job_from_row(r: &Row<'_>) -> Result<Job, StoreError> {
         provider_requests: serde_json::from_str(&r.get::<_, String>(18)?)
             .map_err(|e| corrupt(format!("job {id} provider_requests: {e}")))?,
         outputs: Vec::new(),
+        num: r.get::<_, Option<i64>>(19)?.map(|n| n.max(0) as u64),
         id: JobId(id),
     })
 }
@@ -204,44 +206,6 @@ fn require_job(conn: &Connection, id: &str) -> Result<Job, StoreError> {
     load_job(conn, id)?.ok_or_else(|| StoreError::NotFound(id.to_string()))
 }
 
-/// Finds the one job whose id is `id` or starts with it.
-pub(super) fn resolve_id(conn: &Connection, id: &str) -> Result<String, StoreError> {
-    let exact: Option<String> = conn
-        .query_row("SELECT id FROM jobs WHERE id = ?1", params![id], |r| {
-            r.get(0)
-        })
-        .optional()?;
-    if let Some(id) = exact {
-        return Ok(id);
-    }
-    let lowered = id.to_ascii_lowercase();
-    if lowered.is_empty() || !lowered.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
-        return Err(StoreError::NotFound(id.to_string()));
-    }
-    // Ids are lowercase hex with dashes, so a range scan on the primary key finds prefixes.
-    let upper = format!("{lowered}\u{10FFFF}");
-    let mut stmt =
-        conn.prepare_cached("SELECT id FROM jobs WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT 2")?;
-    let found: Vec<String> = stmt
-        .query_map(params![lowered, upper], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    match found.len() {
-        0 => Err(StoreError::NotFound(id.to_string())),
-        1 => Ok(found.into_iter().next().unwrap_or_default()),
-        _ => {
-            let count: i64 = conn.query_row(
-                "SELECT COUNT(*) FROM jobs WHERE id >= ?1 AND id < ?2",
-                params![lowered, upper],
-                |r| r.get(0),
-            )?;
-            Err(StoreError::Ambiguous {
-                prefix: id.to_string(),
-                count: count as usize,
-            })
-        }
-    }
-}
-
 fn times_json(times: &BTreeMap<JobState, Timestamp>) -> String {
     let raw: BTreeMap<JobState, i64> = times.iter().map(|(s, t)| (*s, t.unix_millis())).collect();
     serde_json::to_string(&raw).unwrap_or_else(|_| "{}".into())
@@ -251,10 +215,11 @@ fn insert_job(tx: &Connection, new: &NewJob, now: Timestamp) -> Result<Event, St
     let mut times = BTreeMap::new();
     times.insert(JobState::Queued, now);
     let spec = serde_json::to_string(&new.spec).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let num = next_number(tx)?;
     tx.execute(
         "INSERT INTO jobs (id, kind, provider, model, state, spec, prompt, idempotency_key,
-                           retry_of, times, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+                           retry_of, times, created_at, updated_at, num)
+         VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11)",
         params![
             new.id.as_str(),
             new.kind.as_str(),
@@ -266,6 +231,7 @@ fn insert_job(tx: &Connection, new: &NewJob, now: Timestamp) -> Result<Event, St
             new.retry_of.as_ref().map(|r| r.as_str()),
             times_json(&times),
             now.unix_millis(),
+            num,
         ],
     )?;
     append(
@@ -326,7 +292,7 @@ impl Store {
         .await
     }
 
-    /// The job whose id is `id` or starts with it.
+    /// The job a user means by `id` (see [`resolve_id`] for the rule).
     pub async fn get_job(&self, id: String) -> Result<Job, StoreError> {
         self.call(move |conn| {
             let id = resolve_id(conn, &id)?;
@@ -335,7 +301,7 @@ impl Store {
         .await
     }
 
-    /// Resolves an id prefix to the full id.
+    /// The full id of the job a user means by `id`: its number, its id, or the start of it.
     pub async fn resolve(&self, id: String) -> Result<JobId, StoreError> {
         self.call(move |conn| resolve_id(conn, &id).map(JobId))
             .await
@@ -681,8 +647,11 @@ fn list(conn: &Connection, p: &ListParams) -> Result<JobPage, StoreError> {
             .replace('\\', "\\\\")
             .replace('%', "\\%")
             .replace('_', "\\_");
+        // A job number finds its job too, as lists show it.
+        let num = job_number(text.trim()).map_or(-1, |n| n.min(i64::MAX as u64) as i64);
         filters.push(
-            "(prompt LIKE ? ESCAPE '\\' OR model LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\')"
+            "(prompt LIKE ? ESCAPE '\\' OR model LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\' \
+              OR num = ?)"
                 .into(),
         );
         let pattern = format!("%{escaped}%");
@@ -690,6 +659,7 @@ fn list(conn: &Connection, p: &ListParams) -> Result<JobPage, StoreError> {
             rusqlite::types::Value::from(pattern),
             3,
         ));
+        args.push(num.into());
     }
     let where_filters = if filters.is_empty() {
         String::new()

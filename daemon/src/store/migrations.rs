@@ -160,6 +160,21 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE jobs ADD COLUMN generation_ms INTEGER;
     ALTER TABLE jobs ADD COLUMN provider_requests TEXT NOT NULL DEFAULT '[]';
     "#,
+    // 4: job numbers, the short id people type: 1, 2, 3 … per home, in created order, never
+    // reused (the counter only grows, whatever is deleted). Existing jobs are numbered in the
+    // order they were made.
+    r#"
+    ALTER TABLE jobs ADD COLUMN num INTEGER;
+    UPDATE jobs SET num = ranked.n
+      FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY created_at, id) AS n FROM jobs) AS ranked
+     WHERE jobs.id = ranked.id;
+    CREATE UNIQUE INDEX jobs_by_num ON jobs(num);
+    CREATE TABLE counters (
+        name   TEXT PRIMARY KEY,
+        value  INTEGER NOT NULL
+    );
+    INSERT INTO counters (name, value) SELECT 'job_num', COALESCE(MAX(num), 0) FROM jobs;
+    "#,
 ];
 
 /// Schema version this build writes.
@@ -184,11 +199,22 @@ pub(super) fn refuse_newer(conn: &Connection, path: &Path) -> Result<(), StoreEr
     Ok(())
 }
 
+fn migrations() -> Migrations<'static> {
+    Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect())
+}
+
 pub(super) fn check_and_migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     refuse_newer(conn, path)?;
-    let migrations = Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect());
-    migrations.to_latest(conn).map_err(|e| StoreError::Open {
+    migrations().to_latest(conn).map_err(|e| StoreError::Open {
         path: path.to_path_buf(),
         message: format!("cannot bring the schema up to date: {e}"),
     })
+}
+
+/// Brings a fresh database to an older schema, as an earlier genq left it.
+#[cfg(test)]
+pub(super) fn migrate_to(conn: &mut Connection, version: usize) {
+    migrations()
+        .to_version(conn, version)
+        .unwrap_or_else(|e| panic!("migrating to {version}: {e}"));
 }

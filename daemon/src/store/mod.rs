@@ -5,6 +5,7 @@
 
 mod catalog;
 mod events;
+mod ids;
 mod jobs;
 mod migrations;
 mod removal;
@@ -30,8 +31,14 @@ pub enum StoreError {
     Corrupt(String),
     #[error("no job matches {0:?}")]
     NotFound(String),
-    #[error("{prefix:?} matches {count} jobs; give more of the id")]
+    #[error("{prefix:?} starts the ids of {count} jobs; give more of the id, or the job's number")]
     Ambiguous { prefix: String, count: usize },
+    /// A job number no job has (yet, or any more).
+    #[error("no job {given}{}", match last {
+        0 => "; no job has been made yet".to_string(),
+        last => format!("; job numbers go up to {last}"),
+    })]
+    NoJobNumber { given: String, last: u64 },
     #[error("job {id} is {from}; it cannot become {to}")]
     IllegalTransition {
         id: String,

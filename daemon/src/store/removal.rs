@@ -2,7 +2,8 @@
 //! go in one transaction, each announced by a `removed` event.
 
 use super::events::append;
-use super::jobs::{JOB_COLUMNS, job_from_row, resolve_id};
+use super::ids::resolve_id;
+use super::jobs::{JOB_COLUMNS, job_from_row};
 use super::{Store, StoreError};
 use genq_protocol::{Event, EventBody, Job, JobState, Timestamp};
 use rusqlite::{Connection, params, params_from_iter};

@@ -110,8 +110,142 @@ async fn prefixes_resolve_when_unique() {
     ));
     assert!(matches!(
         s.get_job("zz".into()).await,
-        Err(StoreError::NotFound(_))
+        Err(StoreError::Invalid { .. })
     ));
+}
+
+fn created(c: Created) -> genq_protocol::Job {
+    match c {
+        Created::New(job, _) | Created::Existing(job) => job,
+    }
+}
+
+#[tokio::test]
+async fn jobs_are_numbered_in_order_and_a_number_names_one_job() {
+    let (_d, s, _t) = store().await;
+    let mut jobs = Vec::new();
+    for i in 0..3 {
+        jobs.push(created(s.create_job(new_job(i, "x")).await.unwrap()));
+    }
+    let nums: Vec<_> = jobs.iter().map(|j| j.num).collect();
+    assert_eq!(nums, [Some(1), Some(2), Some(3)]);
+    for job in &jobs {
+        let shown = job.short_id();
+        assert_eq!(s.get_job(shown).await.unwrap().id, job.id);
+    }
+    // Full ids (in any case) and prefixes of 4 or more characters still work.
+    let id = &jobs[1].id.0;
+    assert_eq!(s.get_job(id.to_uppercase()).await.unwrap().id, jobs[1].id);
+    assert_eq!(
+        s.get_job(id[..30].to_string()).await.unwrap().id,
+        jobs[1].id
+    );
+    let err = s.get_job("4".into()).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::NoJobNumber { last: 3, .. }),
+        "{err}"
+    );
+    assert_eq!(err.to_string(), "no job 4; job numbers go up to 3");
+    // Never read as a number: a leading zero, a sign; too short for a prefix.
+    for bad in ["01", "+1", "-1", "019", ""] {
+        let err = s.get_job(bad.into()).await.unwrap_err();
+        assert!(matches!(err, StoreError::Invalid { .. }), "{bad:?}: {err}");
+    }
+    // Every id starts with 0, so an id prefix made of digits is still a prefix.
+    let digits: String = id.chars().take_while(|c| c.is_ascii_digit()).collect();
+    if digits.len() >= 4 {
+        assert!(!matches!(
+            s.get_job(digits).await,
+            Err(StoreError::NoJobNumber { .. })
+        ));
+    }
+}
+
+#[tokio::test]
+async fn numbers_are_never_reused_and_come_with_events() {
+    let (_d, s, _t) = store().await;
+    s.create_jobs((0..3).map(|i| new_job(i, "bulk")).collect())
+        .await
+        .unwrap();
+    let Created::New(fourth, event) = s.create_job(new_job(3, "x")).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!((fourth.num, event.job_num), (Some(4), Some(4)));
+    // The newest job goes; its number stays taken.
+    let gone = fourth.id.0.clone();
+    s.call(move |c| {
+        c.execute("DELETE FROM job_events WHERE job_id = ?1", [&gone])?;
+        c.execute("DELETE FROM jobs WHERE id = ?1", [&gone])?;
+        Ok(())
+    })
+    .await
+    .unwrap();
+    let fifth = created(s.create_job(new_job(4, "x")).await.unwrap());
+    assert_eq!(fifth.num, Some(5));
+    let replayed = s.events_since(0, 100).await.unwrap();
+    let nums: Vec<_> = replayed.iter().map(|e| e.job_num).collect();
+    assert_eq!(nums, [Some(1), Some(2), Some(3), Some(5)]);
+    let found = s
+        .list_jobs(ListParams {
+            text: Some("2".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        found.jobs.iter().any(|j| j.num == Some(2)),
+        "searching a number finds that job"
+    );
+}
+
+#[tokio::test]
+async fn an_older_database_gets_numbers_in_created_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("genq.db");
+    // As genq left it before numbers: schema 3, jobs whose ids and creation times disagree
+    // on the order (a clock step), and two made in the same millisecond.
+    let old = [
+        ("0193a0c4-0000-7000-8000-000000000003", 2_000),
+        ("0193a0c4-0000-7000-8000-000000000001", 3_000),
+        ("0193a0c4-0000-7000-8000-000000000002", 1_000),
+        ("0193a0c4-0000-7000-8000-000000000009", 3_000),
+    ];
+    {
+        let mut c = rusqlite::Connection::open(&path).unwrap();
+        migrations::migrate_to(&mut c, 3);
+        for (id, at) in old {
+            c.execute(
+                "INSERT INTO jobs (id, kind, provider, state, spec, prompt, created_at, updated_at)
+                 VALUES (?1, 'image', 'modelscope', 'succeeded', '{\"provider\":\"modelscope\"}',
+                         '', ?2, ?2)",
+                rusqlite::params![id, at],
+            )
+            .unwrap();
+            c.execute(
+                "INSERT INTO job_events (job_id, at, body) VALUES (?1, ?2, ?3)",
+                rusqlite::params![
+                    id,
+                    at,
+                    r#"{"type":"created","provider":"modelscope","model":null}"#
+                ],
+            )
+            .unwrap();
+        }
+    }
+    let (s, _t) = Store::open(&path).unwrap();
+    let num = |id: &'static str| {
+        let s = s.clone();
+        async move { s.get_job(id.into()).await.unwrap().num }
+    };
+    assert_eq!(num(old[2].0).await, Some(1));
+    assert_eq!(num(old[0].0).await, Some(2));
+    assert_eq!(num(old[1].0).await, Some(3), "same millisecond: by id");
+    assert_eq!(num(old[3].0).await, Some(4));
+    assert_eq!(s.get_job("3".into()).await.unwrap().id.0, old[1].0);
+    let next = created(s.create_job(new_job(0, "new")).await.unwrap());
+    assert_eq!(next.num, Some(5));
+    let events = s.events_since(0, 100).await.unwrap();
+    assert!(events.iter().all(|e| e.job_num.is_some()), "{events:?}");
 }
 
 #[tokio::test]

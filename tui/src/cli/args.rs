@@ -9,7 +9,9 @@ use std::path::PathBuf;
 
 /// Manage AI generation jobs (images, 3D models) through a per-user daemon.
 ///
-/// Without a command, opens the terminal UI.
+/// Without a command, opens the terminal UI. Wherever a command takes a job ID, give the
+/// job's number as lists show it (42), its full id, or at least 4 characters of the start
+/// of the id.
 #[derive(Debug, Parser)]
 #[command(name = "genq", version, propagate_version = true)]
 pub struct Cli {
@@ -32,7 +34,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Submit a generation job and print its id.
+    /// Submit a generation job and print its id (the job's number).
     Submit(Box<SubmitArgs>),
     /// List jobs, newest first.
     Jobs(JobsArgs),
@@ -159,7 +161,7 @@ pub struct JobsArgs {
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// Job id or any unique prefix of it.
+    /// Job number (as lists show it), full id, or a unique start of the id.
     pub id: String,
     #[arg(long)]
     pub json: bool,
@@ -167,7 +169,7 @@ pub struct ShowArgs {
 
 #[derive(Debug, Args)]
 pub struct WatchArgs {
-    /// Only this job (id or unique prefix); stops when it ends.
+    /// Only this job (its number, id, or a unique start of the id); stops when it ends.
     pub id: Option<String>,
     /// One JSON event per line (NDJSON), as the daemon sends them; with an id, the job's
     /// earlier events first.
@@ -177,7 +179,7 @@ pub struct WatchArgs {
 
 #[derive(Debug, Args)]
 pub struct WaitArgs {
-    /// Job ids or unique prefixes; without any, every job active now.
+    /// Job numbers, full ids or unique starts of ids; without any, every job active now.
     #[arg(value_name = "ID")]
     pub ids: Vec<String>,
 }
@@ -185,7 +187,7 @@ pub struct WaitArgs {
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("which").required(true).multiple(true).args(["ids", "all", "state", "provider"])))]
 pub struct CancelArgs {
-    /// Job ids or unique prefixes.
+    /// Job numbers, full ids or unique starts of ids.
     #[arg(value_name = "ID", conflicts_with_all = ["all", "state", "provider"])]
     pub ids: Vec<String>,
     /// Every active job (narrowed by --state and --provider).
@@ -202,7 +204,7 @@ pub struct CancelArgs {
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("which").required(true).multiple(true).args(["ids", "state", "provider"])))]
 pub struct RetryArgs {
-    /// Job ids or unique prefixes.
+    /// Job numbers, full ids or unique starts of ids.
     #[arg(value_name = "ID", conflicts_with_all = ["state", "provider"])]
     pub ids: Vec<String>,
     /// Only jobs in these states: failed, canceled (both when only --provider is given).
@@ -215,7 +217,7 @@ pub struct RetryArgs {
 
 #[derive(Debug, Args)]
 pub struct RmArgs {
-    /// Job ids or unique prefixes; all must be finished.
+    /// Job numbers, full ids or unique starts of ids; all must be finished.
     #[arg(required = true, value_name = "ID")]
     pub ids: Vec<String>,
     /// Also delete their output directories (outputs/YYYY/MM/<job-id>/, params.json included).
@@ -291,13 +293,13 @@ pub struct ProvidersArgs {
 
 #[derive(Debug, Args)]
 pub struct IdArg {
-    /// Job id or any unique prefix of it.
+    /// Job number (as lists show it), full id, or a unique start of the id.
     pub id: String,
 }
 
 #[derive(Debug, Args)]
 pub struct UploadArgs {
-    /// Job id or any unique prefix of it.
+    /// Job number (as lists show it), full id, or a unique start of the id.
     pub id: String,
     /// Only this storage target (a `[storage.NAME]` table of the config).
     #[arg(long, value_name = "NAME")]

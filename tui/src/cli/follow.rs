@@ -27,7 +27,7 @@ pub struct Outcome {
     pub failed: usize,
 }
 
-/// Follows `ids` (ids or unique prefixes) until every job is final. Errors of jobs that did
+/// Follows `ids` (job numbers, ids or unique starts of ids) until every job is final. Errors of jobs that did
 /// not succeed are printed on stderr as they end.
 pub async fn follow(
     ctx: &Ctx,
@@ -48,7 +48,8 @@ pub async fn follow(
             tracker.jobs.insert(job.id.0.clone(), job);
         }
     }
-    let mut view = Progress::new(ctx, &order);
+    let followed: Vec<&Job> = order.iter().filter_map(|id| tracker.jobs.get(id)).collect();
+    let mut view = Progress::new(ctx, &followed);
     if let Progress::Bars { typical, .. } = &mut view {
         *typical = typical_durations(client, tracker.jobs.values()).await;
     }
@@ -250,7 +251,7 @@ enum Progress {
 }
 
 impl Progress {
-    fn new(ctx: &Ctx, ids: &[String]) -> Self {
+    fn new(ctx: &Ctx, jobs: &[&Job]) -> Self {
         if !std::io::stderr().is_terminal() {
             return Progress::Lines {
                 ctx: ctx.clock(),
@@ -258,13 +259,13 @@ impl Progress {
             };
         }
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
-        let bars = ids
+        let bars = jobs
             .iter()
-            .map(|id| {
+            .map(|job| {
                 let bar = multi.add(ProgressBar::new(100).with_style(time_style(None)));
-                bar.set_prefix(id.get(..8).unwrap_or(id).to_string());
+                bar.set_prefix(job.short_id());
                 bar.enable_steady_tick(Duration::from_millis(120));
-                (id.clone(), bar)
+                (job.id.0.clone(), bar)
             })
             .collect();
         Progress::Bars {
@@ -318,7 +319,7 @@ impl Progress {
                     eprintln!(
                         "{} {} {status}",
                         ctx.time_of_day(job.updated_at),
-                        job.id.short()
+                        job.short_id()
                     );
                     last.insert(job.id.0.clone(), status);
                 }
@@ -383,6 +384,7 @@ mod tests {
         Event {
             seq,
             job_id: JobId(id.into()),
+            job_num: Some(7),
             at: Timestamp::from_unix_millis(1_000 + seq as i64),
             body,
         }

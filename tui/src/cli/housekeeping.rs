@@ -101,7 +101,7 @@ fn removed_lines(result: &RemoveResult, clock: &Clock, palette: &Palette) -> Str
             } else {
                 "removed "
             },
-            palette.id(job.id.as_str()),
+            palette.id(&job.short_id()),
             palette.state(job.state, &state),
             clock.age(job.created_at),
             output::one_line(&job.prompt, 60)
@@ -153,6 +153,7 @@ mod tests {
             count: 3,
             jobs: vec![RemovedJob {
                 id: JobId("0190f3a1-7c2e-7000-8000-000000000001".into()),
+                num: Some(7),
                 state: JobState::Failed,
                 provider: "modelscope".into(),
                 model: None,
@@ -166,7 +167,7 @@ mod tests {
         };
         assert_eq!(
             removed_lines(&result, &clock, &Palette::PLAIN),
-            "would remove 0190f3a1-7c2e-7000-8000-000000000001 failed      2d  a fox in snow\n\
+            "would remove 7 failed      2d  a fox in snow\n\
              … and 2 more\n"
         );
         assert_eq!(

@@ -143,7 +143,7 @@ pub async fn cancel(ctx: &Ctx, args: CancelArgs) -> Result<(), CliError> {
     let mut failed = Vec::new();
     for id in &ids {
         match client.call::<JobsCancel>(JobRef { id: id.clone() }).await {
-            Ok(job) => println!("{}", palette.id_state(job.id.as_str(), job.state)),
+            Ok(job) => println!("{}", palette.id_state(&job.short_id(), job.state)),
             Err(ClientError::Rpc(e)) if !named && e.kind() == ErrorKind::Conflict => {
                 eprintln!("{id}: {}", e.message)
             }
@@ -181,7 +181,7 @@ pub async fn retry(ctx: &Ctx, args: RetryArgs) -> Result<(), CliError> {
     let mut failed = Vec::new();
     for id in &ids {
         match client.call::<JobsRetry>(JobRef { id: id.clone() }).await {
-            Ok(job) => println!("{}", job.id),
+            Ok(job) => println!("{}", job.short_id()),
             Err(ClientError::Rpc(e)) if ids.len() > 1 => {
                 eprintln!("genq: {id}: {}", e.message);
                 failed.push(id.clone());
@@ -242,7 +242,7 @@ pub async fn upload(ctx: &Ctx, args: UploadArgs) -> Result<(), CliError> {
             match (&up.url, &up.error) {
                 (Some(url), _) => println!(
                     "{}  output {}  {}  {url}",
-                    job.id.short(),
+                    job.short_id(),
                     out.index,
                     up.target
                 ),
@@ -250,7 +250,7 @@ pub async fn upload(ctx: &Ctx, args: UploadArgs) -> Result<(), CliError> {
                     failed += 1;
                     eprintln!(
                         "{}  output {}  {}  failed: {}",
-                        job.id.short(),
+                        job.short_id(),
                         out.index,
                         up.target,
                         err.as_deref().unwrap_or("unknown error")

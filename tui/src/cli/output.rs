@@ -90,9 +90,9 @@ pub fn state_with_progress(job: &Job) -> String {
 /// One line saying why a job did not succeed: kind, message, provider request id.
 pub fn job_failure(job: &Job) -> String {
     match (&job.state, &job.error) {
-        (JobState::Canceled, None) => format!("job {} was canceled", job.id),
-        (state, Some(err)) => format!("job {} {state}: {err}", job.id),
-        (state, None) => format!("job {} {state}", job.id),
+        (JobState::Canceled, None) => format!("job {} was canceled", job.short_id()),
+        (state, Some(err)) => format!("job {} {state}: {err}", job.short_id()),
+        (state, None) => format!("job {} {state}", job.short_id()),
     }
 }
 
@@ -117,7 +117,7 @@ pub fn jobs_table(jobs: &[Job], clock: &Clock, width: Option<usize>) -> String {
         .iter()
         .map(|j| {
             [
-                j.id.short().to_string(),
+                j.short_id(),
                 state_with_progress(j),
                 j.provider.clone(),
                 j.model.clone().unwrap_or_else(|| "-".into()),
@@ -171,6 +171,7 @@ pub fn show_job(job: &Job, clock: &Clock) -> String {
     let mut field = |name: &str, value: &str| {
         let _ = writeln!(out, "{:<13}{value}", format!("{name}:"));
     };
+    field("job", &job.short_id());
     field("id", job.id.as_str());
     field("kind", job.kind.as_str());
     field("provider", &job.provider);
@@ -415,7 +416,7 @@ pub fn event_line(e: &Event, clock: &Clock) -> String {
         EventBody::Removed { outputs: true } => "removed with its output files".to_string(),
         EventBody::Removed { outputs: false } => "removed".to_string(),
     };
-    format!("{} {} {what}", clock.time_of_day(e.at), e.job_id.short())
+    format!("{} {} {what}", clock.time_of_day(e.at), e.short_id())
 }
 
 #[cfg(test)]
@@ -439,6 +440,7 @@ pub(crate) mod tests {
         times.insert(JobState::Succeeded, at(32));
         Job {
             id: JobId("0190f3a1-7c2e-7000-8000-000000000001".into()),
+            num: Some(7),
             kind: JobKind::Image,
             provider: "modelscope".into(),
             model: Some("Qwen/Qwen-Image".into()),
@@ -513,15 +515,16 @@ pub(crate) mod tests {
     fn table_lists_short_ids_and_cuts_prompts_to_the_width() {
         let mut failed = sample_job();
         failed.id = JobId("0190f3a2-0000-7000-8000-000000000002".into());
+        failed.num = Some(8);
         failed.state = JobState::Running;
         failed.progress = Some(42);
         failed.params.prompt = "x".repeat(200);
         failed.created_at = Timestamp::from_unix_millis(T0 + 3 * 3600 * 1000 - 90_000);
         let table = jobs_table(&[failed, sample_job()], &clock(), Some(80));
         let expected = "\
-ID        STATE        PROVIDER    MODEL            AGE  PROMPT
-0190f3a2  running 42%  modelscope  Qwen/Qwen-Image  1m   xxxxxxxxxxxxxxxxxxxxxx…
-0190f3a1  succeeded    modelscope  Qwen/Qwen-Image  3h   a red fox in the snow
+ID  STATE        PROVIDER    MODEL            AGE  PROMPT
+8   running 42%  modelscope  Qwen/Qwen-Image  1m   xxxxxxxxxxxxxxxxxxxxxxxxxxxx…
+7   succeeded    modelscope  Qwen/Qwen-Image  3h   a red fox in the snow
 ";
         assert_eq!(table, expected);
         for line in table.lines() {
@@ -541,6 +544,7 @@ ID        STATE        PROVIDER    MODEL            AGE  PROMPT
     fn show_has_params_times_and_outputs() {
         let text = show_job(&sample_job(), &clock());
         let expected = "\
+job:         7
 id:          0190f3a1-7c2e-7000-8000-000000000001
 kind:        image
 provider:    modelscope
@@ -597,7 +601,7 @@ outputs:
         assert!(text.contains("error:\n  kind:        content_policy\n  message:     prompt refused\n  request id:  req-77\n"), "{text}");
         assert_eq!(
             job_failure(&job),
-            "job 0190f3a1-7c2e-7000-8000-000000000001 failed: content_policy: prompt refused (request id req-77)"
+            "job 7 failed: content_policy: prompt refused (request id req-77)"
         );
     }
 
@@ -638,6 +642,7 @@ config error: providers.x.timeout_s: not a number
         let e = Event {
             seq: 5,
             job_id: JobId("0190f3a1-7c2e-7000-8000-000000000001".into()),
+            job_num: Some(7),
             at: Timestamp::from_unix_millis(T0 + 61_000),
             body: EventBody::State {
                 from: JobState::Running,
@@ -645,12 +650,11 @@ config error: providers.x.timeout_s: not a number
                 error: None,
             },
         };
-        assert_eq!(
-            event_line(&e, &clock()),
-            "05:45:01 0190f3a1 running → fetching"
-        );
+        assert_eq!(event_line(&e, &clock()), "05:45:01 7 running → fetching");
+        // A daemon that predates job numbers: the start of the id names the job.
         let e = Event {
             body: EventBody::Progress { progress: 40 },
+            job_num: None,
             ..e
         };
         assert_eq!(event_line(&e, &clock()), "05:45:01 0190f3a1 progress 40%");

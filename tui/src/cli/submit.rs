@@ -27,7 +27,7 @@ pub async fn run(ctx: &Ctx, args: SubmitArgs) -> Result<(), CliError> {
         if args.json {
             print_json(&job)?;
         } else {
-            println!("{}", job.id);
+            println!("{}", job.short_id());
         }
         return Ok(());
     }
@@ -35,7 +35,7 @@ pub async fn run(ctx: &Ctx, args: SubmitArgs) -> Result<(), CliError> {
     // and that read are covered because `follow` reads the job's state after subscribing.
     let job = client.call::<Submit>(params).await?;
     if !args.json {
-        println!("{}", job.id);
+        println!("{}", job.short_id());
     }
     let outcome = follow(ctx, &client, notes, std::slice::from_ref(&job.id.0)).await?;
     let Outcome { jobs, failed } = outcome;

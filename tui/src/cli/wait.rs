@@ -35,7 +35,7 @@ pub async fn run(ctx: &Ctx, args: WaitArgs) -> Result<(), CliError> {
     let outcome = follow(ctx, &client, notes, &ids).await?;
     let palette = ctx.palette();
     for job in &outcome.jobs {
-        println!("{}", palette.id_state(job.id.as_str(), job.state));
+        println!("{}", palette.id_state(&job.short_id(), job.state));
     }
     if outcome.failed > 0 {
         return Err(CliError::JobsFailed {

@@ -50,7 +50,7 @@ impl Printer {
             Printer::Text { clock, palette } => self.line(&format!(
                 "{} {} {}",
                 clock.time_of_day(job.updated_at),
-                palette.id(job.id.short()),
+                palette.id(&job.short_id()),
                 palette.state(job.state, &output::state_with_progress(job))
             )),
             Printer::Json => Ok(()),

@@ -101,6 +101,8 @@ pub enum PreviewState {
 
 pub struct DetailView {
     pub id: JobId,
+    /// The id people see (the job's number), for the title while the job loads.
+    pub short_id: String,
     pub job: Option<Job>,
     pub events: Vec<Event>,
     pub scroll: u16,
@@ -154,7 +156,8 @@ pub struct App {
     pub previews: bool,
     pub spinner: ThrobberState,
     pub quit: bool,
-    pub(crate) pending_rerun: Option<JobId>,
+    /// The shown id of the job whose parameters are being loaded into the form.
+    pub(crate) pending_rerun: Option<String>,
     stale_rows: BTreeSet<JobId>,
     stale_page: bool,
     stale_status: bool,
@@ -534,7 +537,7 @@ impl App {
             }
             Action::Submitted(job) => {
                 self.form = SubmitForm::new(self.form.choices.clone());
-                self.note(format!("submitted job {}", job.id.short()));
+                self.note(format!("submitted job {}", job.short_id()));
                 self.screen = Screen::Jobs;
                 self.jobs.selected = 0;
                 self.jobs.scroll = 0;
@@ -552,13 +555,13 @@ impl App {
                 Vec::new()
             }
             Action::RerunLoaded(spec) => {
-                let of = self.pending_rerun.take().map(|id| id.short().to_string());
+                let of = self.pending_rerun.take();
                 self.form = SubmitForm::from_spec(&spec, of, self.form.choices.clone());
                 self.screen = Screen::Submit;
                 Vec::new()
             }
             Action::JobChanged { verb, job } => {
-                self.note(format!("{verb} job {}", job.id.short()));
+                self.note(format!("{verb} job {}", job.short_id()));
                 let cmds = self.job_loaded(job);
                 self.stale_page = true;
                 self.stale_status = true;
@@ -846,6 +849,7 @@ impl App {
         if !same {
             self.detail = Some(DetailView {
                 id: id.clone(),
+                short_id: job.short_id(),
                 job: None,
                 events: Vec::new(),
                 scroll: 0,

@@ -15,7 +15,7 @@ use crate::tui::keymap::Keymap;
 use crate::tui::preview::{self, Cover, PreviewMode};
 use crate::tui::side_link::SideLink;
 use crate::tui::terminal::{self, Tui};
-use crate::tui::{clipboard, screens};
+use crate::tui::{clipboard, export, screens};
 use crossterm::event::{
     Event as TermEvent, EventStream, KeyEventKind, MouseButton, MouseEventKind,
 };
@@ -514,26 +514,9 @@ impl Io {
                     return Ok(());
                 };
                 self.tasks.spawn(async move {
-                    let shown = path.display().to_string();
-                    let fail = |what: String, message: String| Action::CallFailed {
-                        what,
-                        error: CallError::local(message),
-                    };
-                    let action = match client.call::<JobsExport>((&id).into()).await {
-                        Err(ClientError::Disconnected) => return,
-                        Err(e) => Action::CallFailed {
-                            what: "export".into(),
-                            error: call_error(&e),
-                        },
-                        Ok(spec) => match serde_json::to_string_pretty(&spec) {
-                            Err(e) => fail("export".into(), e.to_string()),
-                            Ok(json) => match tokio::fs::write(&path, json + "\n").await {
-                                Ok(()) => Action::Info(format!("parameters written to {shown}")),
-                                Err(e) => fail(format!("writing {shown}"), e.to_string()),
-                            },
-                        },
-                    };
-                    let _ = tx.send(Msg::action(action));
+                    if let Some(action) = export::to_file(&client, &id, &path).await {
+                        let _ = tx.send(Msg::action(action));
+                    }
                 });
             }
             Command::Submit(spec) => match local_inputs(spec) {

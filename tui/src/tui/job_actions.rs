@@ -14,28 +14,28 @@ impl App {
         };
         match ui {
             UiAction::Cancel if job.state.is_final() => {
-                self.note(format!("job {} is already {}", job.id.short(), job.state));
+                self.note(format!("job {} is already {}", job.short_id(), job.state));
                 Vec::new()
             }
             UiAction::Cancel => {
                 self.confirm = Some(Confirm {
                     id: job.id.clone(),
-                    question: format!("Cancel job {}?", job.id.short()),
+                    question: format!("Cancel job {}?", job.short_id()),
                 });
                 Vec::new()
             }
             UiAction::Retry if job.state.is_final() => vec![Command::Retry(job.id.clone())],
             UiAction::Retry => {
-                self.note(format!("job {} is still {}", job.id.short(), job.state));
+                self.note(format!("job {} is still {}", job.short_id(), job.state));
                 Vec::new()
             }
             UiAction::Rerun => {
-                self.pending_rerun = Some(job.id.clone());
+                self.pending_rerun = Some(job.short_id());
                 vec![Command::ExportForRerun(job.id.clone())]
             }
             UiAction::Export => vec![Command::ExportToFile {
                 id: job.id.clone(),
-                path: PathBuf::from(format!("genq-{}.json", job.id.short())),
+                path: PathBuf::from(format!("genq-job-{}.json", job.short_id())),
             }],
             UiAction::Copy => {
                 let text = job.outputs.iter().find_map(|o| {

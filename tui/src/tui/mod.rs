@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod clipboard;
 pub mod command;
 pub mod event_loop;
+pub mod export;
 pub mod form;
 pub mod gallery;
 pub mod job_actions;

@@ -117,7 +117,9 @@ impl KeyTemplate {
                         key.push_str(&clean(&ctx.sha256).chars().take(16).collect::<String>())
                     }
                     "job" => key.push_str(&clean(ctx.job.as_str())),
-                    "job8" => key.push_str(&clean(ctx.job.short())),
+                    "job8" => key.push_str(&clean(
+                        ctx.job.as_str().get(..8).unwrap_or(ctx.job.as_str()),
+                    )),
                     "n" => key.push_str(&ctx.index.to_string()),
                     "ext" => key.push_str(&clean(&ctx.ext)),
                     "provider" => key.push_str(&clean(&ctx.provider)),

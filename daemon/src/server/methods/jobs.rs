@@ -3,8 +3,8 @@
 use super::super::ServerState;
 use crate::store::CleanFilter;
 use genq_protocol::methods::{
-    CleanParams, DiskUsage, JobPage, JobRef, LIST_MAX_TEXT, ListParams, RemoveParams,
-    RemoveResult, SubmitParams, UploadParams,
+    CleanParams, DiskUsage, JobPage, JobRef, LIST_MAX_TEXT, ListParams, RemoveParams, RemoveResult,
+    SubmitParams, UploadParams,
 };
 use genq_protocol::{Event, Job, JobSpec, JobState, RpcError, Timestamp};
 use std::sync::Arc;

@@ -165,7 +165,9 @@ pub fn known_methods() -> Vec<&'static str> {
 impl From<StoreError> for RpcError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NotFound(_) => RpcError::new(ErrorKind::NotFound, e.to_string()),
+            StoreError::NotFound(_) | StoreError::NoJobNumber { .. } => {
+                RpcError::new(ErrorKind::NotFound, e.to_string())
+            }
             StoreError::Ambiguous { .. } => RpcError::new(ErrorKind::Ambiguous, e.to_string()),
             StoreError::IllegalTransition { .. } => {
                 RpcError::new(ErrorKind::Conflict, e.to_string())

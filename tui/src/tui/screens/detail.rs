@@ -46,7 +46,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     } else {
         (area, None)
     };
-    let title = format!(" Job {} ", detail.id.short());
+    let title = format!(" Job {} ", detail.short_id);
     let lines = match &detail.job {
         Some(job) => {
             let mut out = lines(job, detail, app.now);

@@ -65,9 +65,19 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
 
     let wide = inner.width >= 80;
     let n = visible_rows(app.size.1).min(inner.height.saturating_sub(1) as usize);
-    let rows: Vec<Row> = (0..n as u64)
-        .map(|i| jobs.scroll + i)
-        .filter(|i| *i < jobs.total)
+    let visible = || {
+        (0..n as u64)
+            .map(|i| jobs.scroll + i)
+            .filter(|i| *i < jobs.total)
+    };
+    // Job numbers grow; the column is as wide as the widest one on screen.
+    let id_width = visible()
+        .filter_map(|i| jobs.row(i))
+        .map(|job| job.short_id().len())
+        .max()
+        .unwrap_or(0)
+        .max(2);
+    let rows: Vec<Row> = visible()
         .map(|i| match jobs.row(i) {
             Some(job) => {
                 let row = job_row(job, app, wide);
@@ -80,7 +90,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             None => Row::new(vec![Cell::from(""), Cell::from("…")]).style(theme::dim()),
         })
         .collect();
-    let mut widths = vec![Constraint::Length(1), Constraint::Length(8)];
+    let mut widths = vec![Constraint::Length(1), Constraint::Length(id_width as u16)];
     let mut header = vec!["", "id"];
     if wide {
         widths.push(Constraint::Percentage(28));
@@ -146,7 +156,7 @@ fn job_row<'a>(job: &'a Job, app: &App, wide: bool) -> Row<'a> {
     let style = theme::state_style(job.state);
     let mut cells = vec![
         Cell::from(theme::state_icon(job.state)).style(style),
-        Cell::from(job.id.short()),
+        Cell::from(job.short_id()),
     ];
     if wide {
         let model = match &job.model {

@@ -61,6 +61,7 @@ pub fn job(n: u32, state: JobState) -> Job {
     let finished = state.is_final().then(|| at(i64::from(n) * 60 + 47));
     Job {
         id: id(n),
+        num: Some(u64::from(n)),
         kind: if provider == "tripo" {
             JobKind::Model3d
         } else {
@@ -201,6 +202,7 @@ pub fn events(job: &Job) -> Vec<Event> {
     let ev = |seq: u64, secs: i64, body| Event {
         seq,
         job_id: job.id.clone(),
+        job_num: job.num,
         at: Timestamp::from_unix_millis(job.created_at.unix_millis() + secs * 1000),
         body,
     };

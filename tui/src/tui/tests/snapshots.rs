@@ -190,7 +190,7 @@ fn a_running_3d_job_shows_a_percentage_bar_in_the_table_and_the_detail() {
     let table = render(&app);
     let row = table
         .lines()
-        .find(|l| l.contains(job.id.short()))
+        .find(|l| l.contains(&format!(" {} ", job.short_id())))
         .unwrap_or_else(|| panic!("{table}"));
     assert!(row.contains("██████░░  65%"), "{row}");
 }

@@ -23,6 +23,7 @@ fn event(seq: u64, job: u32, body: EventBody) -> Event {
     Event {
         seq,
         job_id: id(job),
+        job_num: Some(u64::from(job)),
         at: at(10_000),
         body,
     }
@@ -254,7 +255,7 @@ fn rerun_opens_the_form_prefilled_from_the_export() {
     assert_eq!(app.key(key('R')), vec![Command::ExportForRerun(id(3))]);
     app.update(Action::RerunLoaded(rich_job().params));
     assert_eq!(app.screen, Screen::Submit);
-    assert_eq!(app.form.rerun_of.as_deref(), Some(id(3).short()));
+    assert_eq!(app.form.rerun_of.as_deref(), Some("3"));
     assert_eq!(
         app.form.text(Field::Prompt),
         "watercolour fox in a snowy forest"
@@ -418,9 +419,25 @@ fn copy_prefers_the_upload_url_and_export_names_a_file() {
     );
     let cmds = app.key(key('e'));
     assert!(
-        matches!(&cmds[..], [Command::ExportToFile { path, .. }] if path.to_str() == Some("genq-019a0009.json"))
+        matches!(&cmds[..], [Command::ExportToFile { path, .. }] if path.to_str() == Some("genq-job-9.json"))
     );
     assert_eq!(app.key(key('m')), vec![Command::SetMouse(true)]);
+}
+
+#[test]
+fn exports_of_jobs_made_in_the_same_minute_go_to_different_files() {
+    let mut app = app_with_jobs((100, 30), 3);
+    // Ids made within about a minute share their first 8 characters (the time part).
+    app.jobs.rows[0].id = genq_protocol::JobId("019adb3c-1a2b-7000-8000-000000000002".into());
+    app.jobs.rows[1].id = genq_protocol::JobId("019adb3c-1a2b-7000-8000-000000000001".into());
+    let path = |cmds: Vec<Command>| match &cmds[..] {
+        [Command::ExportToFile { path, .. }] => path.clone(),
+        other => panic!("{other:?}"),
+    };
+    let first = path(app.key(key('e')));
+    app.key(key('j'));
+    let second = path(app.key(key('e')));
+    assert_ne!(first, second);
 }
 
 #[test]
