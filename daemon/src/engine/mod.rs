@@ -1,6 +1,6 @@
 //! The job engine: accepts jobs, drives each through its provider on a task of its own,
-//! resumes unfinished jobs after a restart, and announces every committed change on the
-//! event bus.
+//! and resumes unfinished jobs after a restart. Every committed change is announced by the
+//! store, in commit order.
 //!
 //! Layout: [`runner`] drives one job through its states, [`limits`] holds what a provider's
 //! jobs share (request budget, task slots, slowdowns), [`poll`] decides when to poll.
@@ -20,9 +20,6 @@ use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-
-/// How many events the bus keeps for slow subscribers before they must resync.
-const BUS_CAPACITY: usize = 4096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -48,7 +45,6 @@ struct Inner {
     config_error: Mutex<Option<String>>,
     paths: Paths,
     http: reqwest::Client,
-    bus: broadcast::Sender<Event>,
     limits: BTreeMap<String, Arc<ProviderLimits>>,
     /// Cancels one job's runner.
     running: Mutex<HashMap<JobId, CancellationToken>>,
@@ -58,7 +54,6 @@ struct Inner {
 
 impl Engine {
     pub fn new(store: Store, registry: Registry, config: Config, paths: Paths) -> Engine {
-        let (bus, _) = broadcast::channel(BUS_CAPACITY);
         let limits = registry
             .names()
             .map(|name| {
@@ -85,7 +80,6 @@ impl Engine {
                 config_error: Mutex::new(None),
                 paths,
                 http,
-                bus,
                 limits,
                 running: Mutex::new(HashMap::new()),
                 tasks: TaskTracker::new(),
@@ -144,9 +138,9 @@ impl Engine {
         self.inner.call_context(provider)
     }
 
-    /// Live events, for subscribers.
+    /// Live events, for subscribers, in `seq` order.
     pub fn events(&self) -> broadcast::Receiver<Event> {
-        self.inner.bus.subscribe()
+        self.inner.store.subscribe()
     }
 
     /// Validates a spec, creates the job and starts it. The same idempotency key returns
@@ -203,8 +197,7 @@ impl Engine {
         };
         match self.inner.store.create_job(new).await? {
             Created::Existing(job) => Ok(job),
-            Created::New(job, event) => {
-                self.inner.publish(vec![event]);
+            Created::New(job, _) => {
                 self.start(job.clone());
                 Ok(job)
             }
@@ -220,7 +213,7 @@ impl Engine {
                 job.id, job.state
             )));
         }
-        let (job, events) = match self
+        let (job, _) = match self
             .inner
             .store
             .transition(job.id.clone(), Transition::to(JobState::Canceled))
@@ -236,7 +229,6 @@ impl Engine {
             }
             Err(e) => return Err(e.into()),
         };
-        self.inner.publish(events);
         let token = self
             .inner
             .running
@@ -341,12 +333,10 @@ impl Engine {
                         .into(),
                     provider_request_id: None,
                 };
-                let (_, events) = self
-                    .inner
+                self.inner
                     .store
                     .transition(job.id.clone(), Transition::failed(error))
                     .await?;
-                self.inner.publish(events);
                 continue;
             }
             self.start(job);
@@ -393,13 +383,6 @@ impl Inner {
             .read()
             .map(|c| c.clone())
             .unwrap_or_else(|p| p.into_inner().clone())
-    }
-
-    fn publish(&self, events: Vec<Event>) {
-        for e in events {
-            // No subscribers is fine: the event is in the database.
-            let _ = self.bus.send(e);
-        }
     }
 
     /// What an adaptor needs for its next call, from the config in force now.

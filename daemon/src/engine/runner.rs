@@ -98,10 +98,7 @@ impl<'a> Runner<'a> {
     /// Commits a change; a job that became final meanwhile (canceled) stops the runner.
     async fn commit(&self, job: &Job, change: Transition) -> Step<Job> {
         match self.inner.store.transition(job.id.clone(), change).await {
-            Ok((job, events)) => {
-                self.inner.publish(events);
-                Ok(job)
-            }
+            Ok((job, _)) => Ok(job),
             Err(StoreError::IllegalTransition { .. }) => Err(Stop::Gone),
             Err(e) => {
                 tracing::error!(job = %job.id, "cannot record a state change: {e}");
@@ -111,8 +108,8 @@ impl<'a> Runner<'a> {
     }
 
     async fn note(&self, job: &Job, message: String) {
-        if let Ok(ev) = self.inner.store.note(job.id.clone(), message).await {
-            self.inner.publish(vec![ev]);
+        if let Err(e) = self.inner.store.note(job.id.clone(), message).await {
+            tracing::warn!(job = %job.id, "cannot record a note: {e}");
         }
     }
 
@@ -330,13 +327,13 @@ impl<'a> Runner<'a> {
                     eta = e;
                     limits.record_error(None);
                     if let Some(p) = progress
-                        && let Ok(Some(ev)) = self
+                        && let Err(e) = self
                             .inner
                             .store
                             .set_progress(job.id.clone(), p.min(100))
                             .await
                     {
-                        self.inner.publish(vec![ev]);
+                        tracing::warn!(job = %job.id, "cannot record progress: {e}");
                     }
                 }
                 Ok(PollStatus::Succeeded {
@@ -437,9 +434,7 @@ impl<'a> Runner<'a> {
             let rec = records[k].clone();
             let role = role_from(&rec.role);
             if let Some(found) = self.already_fetched(&job, &rec, role, &dir).await {
-                if let Some(ev) = self.record_output(&job, rec.index, found).await? {
-                    self.inner.publish(vec![ev]);
-                }
+                self.record_output(&job, rec.index, found).await?;
                 continue;
             }
             let mut attempt = 0;
@@ -501,9 +496,7 @@ impl<'a> Runner<'a> {
                     }
                 }
             };
-            if let Some(ev) = self.record_output(&job, rec.index, fetched).await? {
-                self.inner.publish(vec![ev]);
-            }
+            self.record_output(&job, rec.index, fetched).await?;
         }
         let job = match self.inner.store.get_job(job.id.0.clone()).await {
             Ok(j) => j,
@@ -625,13 +618,13 @@ impl<'a> Runner<'a> {
         job: &Job,
         index: u32,
         f: outputs::Fetched,
-    ) -> Step<Option<genq_protocol::Event>> {
+    ) -> Step<()> {
         let already = job
             .outputs
             .iter()
             .any(|o| o.index == index && o.sha256.as_deref() == Some(f.sha256.as_str()));
         if already {
-            return Ok(None);
+            return Ok(());
         }
         match self
             .inner
@@ -647,7 +640,7 @@ impl<'a> Runner<'a> {
             )
             .await
         {
-            Ok(ev) => Ok(Some(ev)),
+            Ok(_) => Ok(()),
             Err(e) => {
                 tracing::error!(job = %job.id, "cannot record output: {e}");
                 Err(Stop::Interrupted)

@@ -1,8 +1,21 @@
-//! The event log behind `seq`: appended in the same transaction as the change it announces.
+//! The event log behind `seq`: appended in the same transaction as the change it announces,
+//! and sent on the bus by the store thread once that transaction has committed.
 
 use super::StoreError;
 use genq_protocol::{Event, EventBody, JobId, Timestamp};
 use rusqlite::{Connection, params};
+use std::cell::RefCell;
+
+thread_local! {
+    /// Events appended by the write running now on this (the store) thread, in `seq` order.
+    static APPENDED: RefCell<Vec<Event>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The events appended since the last call, for publication (or dropping) by the store
+/// thread when the write that appended them ends.
+pub(super) fn take_appended() -> Vec<Event> {
+    APPENDED.with(|a| std::mem::take(&mut *a.borrow_mut()))
+}
 
 pub(super) fn append(
     conn: &Connection,
@@ -15,12 +28,14 @@ pub(super) fn append(
         "INSERT INTO job_events (job_id, at, body) VALUES (?1, ?2, ?3)",
         params![job_id.as_str(), at.unix_millis(), json],
     )?;
-    Ok(Event {
+    let event = Event {
         seq: conn.last_insert_rowid() as u64,
         job_id: job_id.clone(),
         at,
         body,
-    })
+    };
+    APPENDED.with(|a| a.borrow_mut().push(event.clone()));
+    Ok(event)
 }
 
 fn row_to_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<(u64, String, i64, String)> {
