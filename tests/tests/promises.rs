@@ -147,3 +147,60 @@ async fn every_subscriber_sees_every_event_once_and_in_order_under_load() {
     }
     assert_eq!(ms.requests_to(Endpoint::Submit).len(), JOBS);
 }
+
+/// Every job of this home, as `jobs.list` gives them.
+async fn all_jobs(c: &mut RawClient) -> Vec<Value> {
+    let page = c.ok("jobs.list", json!({"limit": 500})).await;
+    page["jobs"].as_array().cloned().unwrap_or_default()
+}
+
+/// Waits until some job is `running` (by its event, or because one already is).
+async fn wait_some_running(home: &Home) {
+    let mut c = home.client().await;
+    c.ok("subscribe", json!({})).await;
+    if all_jobs(&mut c).await.iter().any(|j| j["state"] == "running") {
+        return;
+    }
+    c.events_until(|e| e["type"] == "state" && e["to"] == "running")
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_concurrent_holds_across_stops_and_crashes() {
+    let ms = ModelScopeFake::start().await;
+    ms.set_script(MsScript::succeed_after(Duration::from_secs(3)));
+    let home = ms_home(
+        &ms,
+        "max_concurrent = 1\nrequests_per_second = 100\ntypical_s = 1.0\n",
+    );
+    home.ok_async(&["daemon", "start"]).await;
+    let mut c = home.client().await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(submit(&mut c, &format!("one at a time {i}")).await);
+    }
+    drop(c);
+    for cycle in 0..6 {
+        wait_some_running(&home).await;
+        if cycle % 2 == 0 {
+            home.ok_async(&["daemon", "stop"]).await;
+        } else {
+            home.kill9();
+        }
+        home.ok_async(&["daemon", "start"]).await;
+    }
+    let mut c = home.client().await;
+    c.ok("subscribe", json!({})).await;
+    wait_all_final(&mut c, &ids).await;
+    let remote: Vec<String> = all_jobs(&mut c)
+        .await
+        .iter()
+        .filter_map(|j| j["remote_id"].as_str().map(str::to_string))
+        .collect();
+    let most = ms.max_in_flight(&remote);
+    assert!(
+        most <= 1,
+        "{most} tasks ran at the provider at once with max_concurrent = 1\n{}",
+        home.log_tail()
+    );
+}

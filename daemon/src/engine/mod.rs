@@ -323,6 +323,7 @@ impl Engine {
     pub async fn recover(&self) -> Result<usize, StoreError> {
         let jobs = self.inner.store.unfinished_jobs().await?;
         let count = jobs.len();
+        let mut resumed = Vec::new();
         for job in jobs {
             if job.state == JobState::Submitting && job.remote_id.is_none() {
                 let error = JobError {
@@ -339,12 +340,26 @@ impl Engine {
                     .await?;
                 continue;
             }
-            self.start(job);
+            // A task running at the provider holds its slot from now on, before any queued
+            // job of this recovery can take one.
+            let slot = (job.state == JobState::Running)
+                .then(|| self.inner.limits.get(&job.provider))
+                .flatten()
+                .map(|l| l.take_slot());
+            resumed.push((job, slot));
+        }
+        for (job, slot) in resumed {
+            self.start_with(job, slot);
         }
         Ok(count)
     }
 
     fn start(&self, job: Job) {
+        self.start_with(job, None);
+    }
+
+    /// Starts a runner for `job`, holding `slot` when its task is already at the provider.
+    fn start_with(&self, job: Job, slot: Option<limits::Slot>) {
         let token = self.inner.shutdown.child_token();
         if let Ok(mut running) = self.inner.running.lock() {
             running.insert(job.id.clone(), token.clone());
@@ -352,7 +367,7 @@ impl Engine {
         let inner = self.inner.clone();
         self.inner.tasks.spawn(async move {
             let id = job.id.clone();
-            runner::drive(&inner, job, token).await;
+            runner::drive(&inner, job, token, slot).await;
             if let Ok(mut running) = inner.running.lock() {
                 running.remove(&id);
             }

@@ -13,6 +13,7 @@ use crate::store::{OutputRecord, StoreError, Transition};
 use backon::BackoffBuilder;
 use genq_protocol::{Job, JobError, JobErrorKind, JobState, Timestamp};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -33,9 +34,14 @@ enum Stop {
 
 type Step<T> = Result<T, Stop>;
 
-pub(super) async fn drive(inner: &Arc<Inner>, job: Job, token: CancellationToken) {
+pub(super) async fn drive(
+    inner: &Arc<Inner>,
+    job: Job,
+    token: CancellationToken,
+    slot: Option<Slot>,
+) {
     let id = job.id.clone();
-    if let Err(e) = Runner::new(inner, token).run(job).await {
+    if let Err(e) = Runner::new(inner, token, slot).run(job).await {
         match e {
             Stop::Interrupted | Stop::Gone => {}
         }
@@ -47,6 +53,9 @@ struct Runner<'a> {
     inner: &'a Arc<Inner>,
     token: CancellationToken,
     slot: Option<Slot>,
+    /// The next call's request was already let through the budget (a submit waits for it
+    /// before it commits `submitting`).
+    budget_taken: AtomicBool,
 }
 
 fn backoff() -> impl Iterator<Item = Duration> {
@@ -59,11 +68,12 @@ fn backoff() -> impl Iterator<Item = Duration> {
 }
 
 impl<'a> Runner<'a> {
-    fn new(inner: &'a Arc<Inner>, token: CancellationToken) -> Self {
+    fn new(inner: &'a Arc<Inner>, token: CancellationToken, slot: Option<Slot>) -> Self {
         Runner {
             inner,
             token,
-            slot: None,
+            slot,
+            budget_taken: AtomicBool::new(false),
         }
     }
 
@@ -116,8 +126,9 @@ impl<'a> Runner<'a> {
     /// Sleeps unless the job is canceled or the daemon stops.
     async fn wait(&self, d: Duration) -> Step<()> {
         tokio::select! {
-            _ = tokio::time::sleep(d) => Ok(()),
+            biased;
             _ = self.token.cancelled() => Err(Stop::Interrupted),
+            _ = tokio::time::sleep(d) => Ok(()),
         }
     }
 
@@ -174,9 +185,12 @@ impl<'a> Runner<'a> {
         let mut delays = backoff();
         let mut transient = 0;
         loop {
-            tokio::select! {
-                _ = limits.request_budget() => {}
-                _ = self.token.cancelled() => return Err(Stop::Interrupted),
+            if !self.budget_taken.swap(false, Ordering::Relaxed) {
+                tokio::select! {
+                    biased;
+                    _ = self.token.cancelled() => return Err(Stop::Interrupted),
+                    _ = limits.request_budget() => {}
+                }
             }
             let Some(ctx) = self.inner.call_context(&job.provider) else {
                 return Ok(Err(fail(
@@ -230,9 +244,22 @@ impl<'a> Runner<'a> {
     async fn submit(&mut self, provider: &Arc<dyn Provider>, job: Job) -> Step<Job> {
         let limits = self.limits(&job);
         let slot = tokio::select! {
-            s = limits.acquire_slot() => s,
+            biased;
             _ = self.token.cancelled() => return Err(Stop::Interrupted),
+            s = limits.acquire_slot() => s,
         };
+        // `submitting` means the request may have gone out, so it is committed only once
+        // nothing stands between it and the send: a stop while waiting for the budget (or a
+        // provider-wide pause) leaves the job queued, and it runs after a restart.
+        tokio::select! {
+            biased;
+            _ = self.token.cancelled() => return Err(Stop::Interrupted),
+            _ = limits.request_budget() => {}
+        }
+        if self.token.is_cancelled() {
+            return Err(Stop::Interrupted);
+        }
+        self.budget_taken.store(true, Ordering::Relaxed);
         let job = self
             .commit(&job, Transition::to(JobState::Submitting))
             .await?;
@@ -311,8 +338,9 @@ impl<'a> Runner<'a> {
             self.wait(schedule.next_delay(elapsed, eta).min(left))
                 .await?;
             tokio::select! {
-                _ = limits.request_budget() => {}
+                biased;
                 _ = self.token.cancelled() => return Err(Stop::Interrupted),
+                _ = limits.request_budget() => {}
             }
             let Some(ctx) = self.inner.call_context(&job.provider) else {
                 return Err(Stop::Interrupted);
@@ -442,8 +470,9 @@ impl<'a> Runner<'a> {
             let fetched = loop {
                 attempt += 1;
                 tokio::select! {
-                    _ = provider_limits.request_budget() => {}
+                    biased;
                     _ = self.token.cancelled() => return Err(Stop::Interrupted),
+                    _ = provider_limits.request_budget() => {}
                 }
                 let result = tokio::select! {
                     r = outputs::fetch_with_params(
