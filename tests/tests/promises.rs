@@ -204,3 +204,40 @@ async fn max_concurrent_holds_across_stops_and_crashes() {
         home.log_tail()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_while_jobs_wait_for_the_request_budget_leaves_them_queued() {
+    let ms = ModelScopeFake::start().await;
+    ms.set_script(MsScript::succeed_after(Duration::from_millis(200)));
+    // One request every 10 s: the first job is sent, the others wait for the budget.
+    let home = ms_home(
+        &ms,
+        "max_concurrent = 5\nrequests_per_second = 0.1\ntypical_s = 0.5\n",
+    );
+    home.ok_async(&["daemon", "start"]).await;
+    let mut c = home.client().await;
+    c.ok("subscribe", json!({})).await;
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        ids.push(submit(&mut c, &format!("patient {i}")).await);
+    }
+    c.events_until(|e| e["type"] == "state" && e["to"] == "running")
+        .await;
+    home.ok_async(&["daemon", "stop"]).await;
+    assert_eq!(ms.requests_to(Endpoint::Submit).len(), 1);
+
+    home.write_config(&format!(
+        "[providers.modelscope]\nbase_url = \"{}\"\napi_key_env = \"GENQ_TEST_MS_KEY\"\n\
+         max_concurrent = 5\nrequests_per_second = 100\ntypical_s = 0.5\n",
+        ms.base_url()
+    ));
+    home.ok_async(&["daemon", "start"]).await;
+    let mut c = home.client().await;
+    c.ok("subscribe", json!({})).await;
+    wait_all_final(&mut c, &ids).await;
+    for job in all_jobs(&mut c).await {
+        assert_eq!(job["state"], "succeeded", "{job}");
+    }
+    assert_eq!(ms.requests_to(Endpoint::Submit).len(), 4);
+    assert_eq!(ms.task_ids().len(), 4);
+}
