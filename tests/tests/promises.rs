@@ -241,3 +241,34 @@ async fn a_stop_while_jobs_wait_for_the_request_budget_leaves_them_queued() {
     assert_eq!(ms.requests_to(Endpoint::Submit).len(), 4);
     assert_eq!(ms.task_ids().len(), 4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_state_change_cannot_be_written_finishes_once_the_database_frees_up() {
+    let ms = ModelScopeFake::start().await;
+    ms.set_script(MsScript::succeed_after(Duration::from_millis(800)));
+    let home = ms_home(&ms, "typical_s = 0.5\n");
+    home.ok_async(&["daemon", "start"]).await;
+    let mut c = home.client().await;
+    c.ok("subscribe", json!({})).await;
+    let id = submit(&mut c, "through a locked database").await;
+    c.events_until(|e| e["type"] == "state" && e["to"] == "running")
+        .await;
+    // Another process holds the write lock past the daemon's busy timeout: the move to
+    // `fetching` fails to commit.
+    let db = rusqlite::Connection::open(&home.paths.db).expect("open the database");
+    db.execute_batch("BEGIN EXCLUSIVE").expect("lock");
+    let start = std::time::Instant::now();
+    while !home.log().contains("cannot record a state change") {
+        assert!(
+            start.elapsed() < genq_e2e::harness::PATIENCE,
+            "no failed write in the log\n{}",
+            home.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    db.execute_batch("ROLLBACK").expect("unlock");
+    drop(db);
+    wait_all_final(&mut c, std::slice::from_ref(&id)).await;
+    let job = c.ok("jobs.get", json!({"id": id})).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+}

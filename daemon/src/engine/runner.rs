@@ -24,7 +24,8 @@ const MAX_TRANSIENT: u32 = 8;
 /// Download attempts per output.
 const FETCH_ATTEMPTS: u32 = 4;
 
-/// Why a runner stopped before its job was final.
+/// Why a runner stopped before its job was final. Nothing else stops one: every other path
+/// ends the job or keeps at it (store writes are retried until they go through).
 enum Stop {
     /// Canceled or shutting down: nothing more to do here.
     Interrupted,
@@ -107,12 +108,43 @@ impl<'a> Runner<'a> {
 
     /// Commits a change; a job that became final meanwhile (canceled) stops the runner.
     async fn commit(&self, job: &Job, change: Transition) -> Step<Job> {
-        match self.inner.store.transition(job.id.clone(), change).await {
+        let id = &job.id;
+        let outcome = self
+            .stored(job, "record a state change", || {
+                self.inner.store.transition(id.clone(), change.clone())
+            })
+            .await?;
+        match outcome {
             Ok((job, _)) => Ok(job),
-            Err(StoreError::IllegalTransition { .. }) => Err(Stop::Gone),
-            Err(e) => {
-                tracing::error!(job = %job.id, "cannot record a state change: {e}");
-                Err(Stop::Interrupted)
+            Err(_) => Err(Stop::Gone),
+        }
+    }
+
+    /// Runs a store call until it goes through: a write that fails (a locked database, a
+    /// full disk) is tried again with backoff, so a job is never left half-way while the
+    /// daemon runs. A refused transition or a job that is gone comes back as `Err`; only a
+    /// stop or a cancel ends the wait.
+    async fn stored<T, F, Fut>(&self, job: &Job, what: &str, f: F) -> Step<Result<T, StoreError>>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        let mut delays = backoff();
+        loop {
+            match f().await {
+                Ok(v) => return Ok(Ok(v)),
+                Err(e @ (StoreError::IllegalTransition { .. } | StoreError::NotFound(_))) => {
+                    return Ok(Err(e));
+                }
+                Err(e) => {
+                    let d = delays.next().unwrap_or(Duration::from_secs(60));
+                    tracing::warn!(
+                        job = %job.id,
+                        "cannot {what}: {e}; trying again in {:.1} s",
+                        d.as_secs_f64()
+                    );
+                    self.wait(d).await?;
+                }
             }
         }
     }
@@ -343,7 +375,9 @@ impl<'a> Runner<'a> {
                 _ = limits.request_budget() => {}
             }
             let Some(ctx) = self.inner.call_context(&job.provider) else {
-                return Err(Stop::Interrupted);
+                self.slot = None;
+                let err = fail(JobErrorKind::Internal, "provider is not configured".into());
+                return self.commit(&job, Transition::failed(err)).await;
             };
             let polled = provider.poll(&ctx, &remote_id).await;
             if let Some(q) = provider.last_quota() {
@@ -443,13 +477,12 @@ impl<'a> Runner<'a> {
     }
 
     async fn fetch(&mut self, provider: &Arc<dyn Provider>, job: Job) -> Step<Job> {
-        let mut records = match self.inner.store.output_records(job.id.clone()).await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(job = %job.id, "cannot read outputs: {e}");
-                return Err(Stop::Interrupted);
-            }
-        };
+        let mut records = self
+            .stored(&job, "read the outputs", || {
+                self.inner.store.output_records(job.id.clone())
+            })
+            .await?
+            .map_err(|_| Stop::Gone)?;
         let dir = outputs::job_dir(&self.inner.paths.outputs, &job.id, job.created_at);
         // A download cut short by a crash leaves only a temporary file: clear those away.
         let _ = outputs::remove_partials(&dir);
@@ -527,13 +560,12 @@ impl<'a> Runner<'a> {
             };
             self.record_output(&job, rec.index, fetched).await?;
         }
-        let job = match self.inner.store.get_job(job.id.0.clone()).await {
-            Ok(j) => j,
-            Err(e) => {
-                tracing::error!(job = %job.id, "cannot reload the job: {e}");
-                return Err(Stop::Interrupted);
-            }
-        };
+        let job = self
+            .stored(&job, "reload the job", || {
+                self.inner.store.get_job(job.id.0.clone())
+            })
+            .await?
+            .map_err(|_| Stop::Gone)?;
         // The parameters beside the files, so any output can be traced and re-run.
         if let Err(e) = outputs::write_params_json(&dir, &job) {
             tracing::warn!(job = %job.id, "cannot write params.json: {e}");
@@ -655,26 +687,21 @@ impl<'a> Runner<'a> {
         if already {
             return Ok(());
         }
-        match self
-            .inner
-            .store
-            .output_stored(
+        let path = f.path.display().to_string();
+        self.stored(job, "record an output", || {
+            self.inner.store.output_stored(
                 job.id.clone(),
                 index,
-                f.path.display().to_string(),
-                f.sha256,
+                path.clone(),
+                f.sha256.clone(),
                 f.size,
-                f.mime,
+                f.mime.clone(),
                 f.width.zip(f.height),
             )
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                tracing::error!(job = %job.id, "cannot record output: {e}");
-                Err(Stop::Interrupted)
-            }
-        }
+        })
+        .await?
+        .map_err(|_| Stop::Gone)?;
+        Ok(())
     }
 
     async fn store_outputs(&mut self, job: Job) -> Step<Job> {
