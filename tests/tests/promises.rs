@@ -3,7 +3,7 @@
 //! provider never has more tasks in flight than `max_concurrent`; a runner never leaves a job
 //! hanging; polling learns how long tasks really take; local disk trouble only delays a job.
 
-use genq_e2e::fakes::{Endpoint, ModelScopeFake, MsScript};
+use genq_e2e::fakes::{Endpoint, Fault, ModelScopeFake, MsScript};
 use genq_e2e::harness::{Home, RawClient, init_tls};
 use serde_json::{Value, json};
 use std::collections::HashSet;
@@ -271,4 +271,30 @@ async fn a_job_whose_state_change_cannot_be_written_finishes_once_the_database_f
     wait_all_final(&mut c, std::slice::from_ref(&id)).await;
     let job = c.ok("jobs.get", json!({"id": id})).await;
     assert_eq!(job["state"], "succeeded", "{job}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timeout_while_polling_names_the_last_error_and_its_request_id() {
+    let ms = ModelScopeFake::start().await;
+    ms.set_script(MsScript::succeed_after(Duration::from_secs(60)));
+    ms.inject(
+        Endpoint::Poll,
+        Fault::Reply {
+            status: 503,
+            body: json!({"errors": {"message": "upstream busy"}, "request_id": "req-busy-1"}),
+        },
+        1000,
+    );
+    let home = ms_home(&ms, "timeout_s = 2\ntypical_s = 0.5\n");
+    home.ok_async(&["daemon", "start"]).await;
+    let mut c = home.client().await;
+    c.ok("subscribe", json!({})).await;
+    let id = submit(&mut c, "never seen to finish").await;
+    assert_eq!(c.wait_final(&id).await, "failed");
+    let job = c.ok("jobs.get", json!({"id": id})).await;
+    let error = &job["error"];
+    assert_eq!(error["kind"], "timeout", "{job}");
+    let message = error["message"].as_str().unwrap_or_default();
+    assert!(message.contains("upstream busy"), "{message}");
+    assert_eq!(error["provider_request_id"], "req-busy-1", "{job}");
 }

@@ -357,13 +357,15 @@ impl<'a> Runner<'a> {
         let limits = self.limits(&job);
         let mut delays = backoff();
         let mut transient = 0;
+        // Named in the timeout, should the job run out of time after it.
+        let mut last_error: Option<ProviderError> = None;
         loop {
             let elapsed =
                 Duration::from_millis(Timestamp::now().millis_since(submitted_at).max(0) as u64);
             let deadline = self.deadline(&job);
             let left = Duration::from_millis(deadline.millis_since(Timestamp::now()).max(0) as u64);
             if left.is_zero() {
-                let err = self.timed_out(&job, None);
+                let err = self.timed_out(&job, last_error.as_ref());
                 self.slot = None;
                 return self.commit(&job, Transition::failed(err)).await;
             }
@@ -446,6 +448,7 @@ impl<'a> Runner<'a> {
                 }
                 Err(e) => {
                     limits.record_error(Some(format!("poll: {}", e.message)));
+                    last_error = Some(e.clone());
                     // "Task not found" right after submit is the provider catching up.
                     let keep_polling = if e.kind == JobErrorKind::NotFound {
                         elapsed < NOT_FOUND_GRACE
