@@ -298,3 +298,40 @@ async fn a_timeout_while_polling_names_the_last_error_and_its_request_id() {
     assert!(message.contains("upstream busy"), "{message}");
     assert_eq!(error["provider_request_id"], "req-busy-1", "{job}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_output_that_cannot_be_saved_waits_for_the_disk_instead_of_failing() {
+    let ms = ModelScopeFake::start().await;
+    ms.set_script(MsScript::succeed_after(Duration::from_millis(200)));
+    let home = ms_home(&ms, "typical_s = 0.5\n");
+    home.ok_async(&["daemon", "start"]).await;
+    // A file where the outputs directory belongs: nothing can be created under it.
+    let outputs = home.paths.outputs.clone();
+    if outputs.is_dir() {
+        std::fs::remove_dir_all(&outputs).expect("remove outputs");
+    }
+    std::fs::write(&outputs, b"in the way").expect("block outputs");
+    let mut c = home.client().await;
+    c.ok("subscribe", json!({})).await;
+    let id = submit(&mut c, "saved later").await;
+    let seen = c
+        .events_until(|e| {
+            e["job_id"] == id.as_str()
+                && (e["type"] == "note" || (e["type"] == "state" && is_final(&e["to"])))
+        })
+        .await;
+    let last = seen.last().expect("an event");
+    assert_eq!(last["type"], "note", "{last}");
+    assert!(
+        last["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("cannot be saved"),
+        "{last}"
+    );
+    std::fs::remove_file(&outputs).expect("unblock outputs");
+    assert_eq!(c.wait_final(&id).await, "succeeded");
+    let job = c.ok("jobs.get", json!({"id": id})).await;
+    let path = job["outputs"][0]["path"].as_str().expect("output path");
+    assert!(std::path::Path::new(path).is_file(), "{job}");
+}

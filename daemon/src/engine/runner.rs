@@ -503,6 +503,7 @@ impl<'a> Runner<'a> {
             }
             let mut attempt = 0;
             let mut delays = backoff();
+            let mut local_delays = backoff();
             let fetched = loop {
                 attempt += 1;
                 tokio::select! {
@@ -525,6 +526,23 @@ impl<'a> Runner<'a> {
                 };
                 match result {
                     Ok(f) => break f,
+                    // The disk, not the download: wait for room (or file handles) as long as
+                    // it takes; the job does not fail for it.
+                    Err(e) if e.local => {
+                        attempt -= 1;
+                        let d = local_delays.next().unwrap_or(Duration::from_secs(60));
+                        self.note(
+                            &job,
+                            format!(
+                                "output {} cannot be saved ({}); trying again in {:.0} s",
+                                rec.index,
+                                e.message,
+                                d.as_secs_f64()
+                            ),
+                        )
+                        .await;
+                        self.wait(d).await?;
+                    }
                     Err(e) if e.retryable && attempt < FETCH_ATTEMPTS => {
                         let d = delays.next().unwrap_or(Duration::from_secs(5));
                         self.note(

@@ -78,6 +78,9 @@ pub struct OutputError {
     pub kind: JobErrorKind,
     /// A network error or 5xx worth another attempt.
     pub retryable: bool,
+    /// A local file error (a full disk, too many open files): the download itself was
+    /// fine, so it is tried again for as long as it takes, never counted as a failure.
+    pub local: bool,
     pub message: String,
     /// The HTTP status the server answered with, when it answered with an error status.
     pub status: Option<u16>,
@@ -89,6 +92,18 @@ impl OutputError {
         OutputError {
             kind: JobErrorKind::Download,
             retryable: false,
+            local: false,
+            message: message.into(),
+            status: None,
+        }
+    }
+
+    /// A local file could not be created, written, synced or renamed.
+    pub fn local(message: impl Into<String>) -> Self {
+        OutputError {
+            kind: JobErrorKind::Download,
+            retryable: true,
+            local: true,
             message: message.into(),
             status: None,
         }
@@ -99,6 +114,7 @@ impl OutputError {
         OutputError {
             kind: JobErrorKind::Download,
             retryable: true,
+            local: false,
             message: message.into(),
             status: None,
         }
@@ -121,6 +137,7 @@ impl OutputError {
         OutputError {
             kind: JobErrorKind::Verify,
             retryable: false,
+            local: false,
             message: message.into(),
             status: None,
         }
