@@ -335,3 +335,67 @@ async fn an_output_that_cannot_be_saved_waits_for_the_disk_instead_of_failing() 
     let path = job["outputs"][0]["path"].as_str().expect("output path");
     assert!(std::path::Path::new(path).is_file(), "{job}");
 }
+
+/// Milliseconds from the `i`-th submit the fake received to the first poll of its task.
+fn first_poll_after_submit(core: &genq_e2e::fakes::Core, task: &str, i: usize) -> u128 {
+    let submit = core.requests_to(Endpoint::Submit)[i].at;
+    let poll = core
+        .requests_to(Endpoint::Poll)
+        .into_iter()
+        .find(|r| r.task_id.as_deref() == Some(task))
+        .expect("a poll of the task")
+        .at;
+    poll.duration_since(submit).expect("poll after submit").as_millis()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polling_learns_how_long_tasks_take_not_when_a_poll_noticed() {
+    // DashScope reports when a task ended: its run time is recorded exactly, and the next
+    // job's first poll comes near it instead of near the typical 4 s.
+    let ds = genq_e2e::fakes::DashScopeFake::start().await;
+    ds.set_script(genq_e2e::fakes::DsScript::succeed_after(Duration::from_millis(500)));
+    init_tls();
+    let mut home = Home::new();
+    home.use_fakes(None, Some(&ds), "typical_s = 4\n");
+    home.ok_async(&["daemon", "start"]).await;
+    let mut c = home.client().await;
+    c.ok("subscribe", json!({})).await;
+    let mut jobs = Vec::new();
+    for i in 0..2 {
+        let job = c
+            .ok(
+                "submit",
+                json!({"spec": {"provider": "dashscope", "prompt": format!("quick {i}"), "n": 1}}),
+            )
+            .await;
+        let id = job["id"].as_str().expect("id").to_string();
+        assert_eq!(c.wait_final(&id).await, "succeeded");
+        jobs.push(c.ok("jobs.get", json!({"id": id})).await);
+    }
+    assert_eq!(jobs[0]["generation_ms"], 500, "{}", jobs[0]);
+    let tasks = ds.task_ids();
+    let first = first_poll_after_submit(&ds, &tasks[0], 0);
+    let second = first_poll_after_submit(&ds, &tasks[1], 1);
+    assert!(
+        second * 2 < first,
+        "the second job's first poll came {second} ms after its submit, the first's {first} ms"
+    );
+
+    // ModelScope does not say when a task ended: it ended between the last poll that saw it
+    // running and the one that saw it done, so about half-way when the first poll saw it done.
+    let ms = ModelScopeFake::start().await;
+    ms.set_script(MsScript::succeed_after(Duration::from_millis(300)));
+    let home = ms_home(&ms, "typical_s = 4\n");
+    home.ok_async(&["daemon", "start"]).await;
+    let mut c = home.client().await;
+    c.ok("subscribe", json!({})).await;
+    let id = submit(&mut c, "quick").await;
+    assert_eq!(c.wait_final(&id).await, "succeeded");
+    let job = c.ok("jobs.get", json!({"id": id})).await;
+    let noticed = first_poll_after_submit(&ms, &ms.task_ids()[0], 0);
+    let learned = job["generation_ms"].as_u64().expect("generation_ms") as u128;
+    assert!(
+        learned * 4 < noticed * 3,
+        "learned {learned} ms from a task first seen done {noticed} ms after its submit"
+    );
+}

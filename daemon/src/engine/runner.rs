@@ -6,7 +6,7 @@
 
 use super::Inner;
 use super::limits::Slot;
-use super::poll::PollSchedule;
+use super::poll::{PollSchedule, run_time_ms};
 use crate::outputs::{self, FetchLimits};
 use crate::providers::{OutputRole, PollStatus, Provider, ProviderError, RemoteOutput};
 use crate::store::{OutputRecord, StoreError, Transition};
@@ -359,6 +359,9 @@ impl<'a> Runner<'a> {
         let mut transient = 0;
         // Named in the timeout, should the job run out of time after it.
         let mut last_error: Option<ProviderError> = None;
+        // When the task was last seen unfinished: it ended between then and the poll that
+        // sees it done.
+        let mut seen_unfinished = submitted_at;
         loop {
             let elapsed =
                 Duration::from_millis(Timestamp::now().millis_since(submitted_at).max(0) as u64);
@@ -381,12 +384,14 @@ impl<'a> Runner<'a> {
                 let err = fail(JobErrorKind::Internal, "provider is not configured".into());
                 return self.commit(&job, Transition::failed(err)).await;
             };
+            let asked_at = Timestamp::now();
             let polled = provider.poll(&ctx, &remote_id).await;
             if let Some(q) = provider.last_quota() {
                 limits.record_quota(q);
             }
             match polled {
                 Ok(PollStatus::Pending { progress, eta: e }) => {
+                    seen_unfinished = asked_at;
                     transient = 0;
                     eta = e;
                     limits.record_error(None);
@@ -405,6 +410,7 @@ impl<'a> Runner<'a> {
                     failures,
                     request_id,
                     created_at,
+                    finished_at,
                 }) => {
                     limits.record_error(None);
                     self.slot = None;
@@ -431,7 +437,11 @@ impl<'a> Runner<'a> {
                                 to: Some(JobState::Fetching),
                                 outputs: records,
                                 request: request_id.map(|r| ("poll".to_string(), r)),
-                                generation_ms: Some(generation_ms(created_at, submitted_at)),
+                                generation_ms: Some(run_time_ms(
+                                    (created_at, finished_at),
+                                    submitted_at,
+                                    (seen_unfinished, asked_at),
+                                )),
                                 ..Transition::default()
                             },
                         )
@@ -736,18 +746,6 @@ impl<'a> Runner<'a> {
         }
         self.commit(&job, Transition::to(JobState::Succeeded)).await
     }
-}
-
-/// Milliseconds from the task's creation (as the provider reports it, else the submit) to
-/// now, when the poll saw it finish. A provider clock ahead of ours falls back to the submit.
-fn generation_ms(created_at: Option<Timestamp>, submitted_at: Timestamp) -> u64 {
-    let now = Timestamp::now();
-    let from_provider = created_at
-        .map(|c| now.millis_since(c))
-        .filter(|ms| *ms >= 0);
-    from_provider
-        .unwrap_or_else(|| now.millis_since(submitted_at))
-        .max(0) as u64
 }
 
 fn fail(kind: JobErrorKind, message: String) -> JobError {
