@@ -158,7 +158,11 @@ async fn all_jobs(c: &mut RawClient) -> Vec<Value> {
 async fn wait_some_running(home: &Home) {
     let mut c = home.client().await;
     c.ok("subscribe", json!({})).await;
-    if all_jobs(&mut c).await.iter().any(|j| j["state"] == "running") {
+    if all_jobs(&mut c)
+        .await
+        .iter()
+        .any(|j| j["state"] == "running")
+    {
         return;
     }
     c.events_until(|e| e["type"] == "state" && e["to"] == "running")
@@ -345,7 +349,9 @@ fn first_poll_after_submit(core: &genq_e2e::fakes::Core, task: &str, i: usize) -
         .find(|r| r.task_id.as_deref() == Some(task))
         .expect("a poll of the task")
         .at;
-    poll.duration_since(submit).expect("poll after submit").as_millis()
+    poll.duration_since(submit)
+        .expect("poll after submit")
+        .as_millis()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -353,7 +359,9 @@ async fn polling_learns_how_long_tasks_take_not_when_a_poll_noticed() {
     // DashScope reports when a task ended: its run time is recorded exactly, and the next
     // job's first poll comes near it instead of near the typical 4 s.
     let ds = genq_e2e::fakes::DashScopeFake::start().await;
-    ds.set_script(genq_e2e::fakes::DsScript::succeed_after(Duration::from_millis(500)));
+    ds.set_script(genq_e2e::fakes::DsScript::succeed_after(
+        Duration::from_millis(500),
+    ));
     init_tls();
     let mut home = Home::new();
     home.use_fakes(None, Some(&ds), "typical_s = 4\n");

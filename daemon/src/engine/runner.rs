@@ -705,12 +705,7 @@ impl<'a> Runner<'a> {
             .ok()
     }
 
-    async fn record_output(
-        &self,
-        job: &Job,
-        index: u32,
-        f: outputs::Fetched,
-    ) -> Step<()> {
+    async fn record_output(&self, job: &Job, index: u32, f: outputs::Fetched) -> Step<()> {
         let already = job
             .outputs
             .iter()

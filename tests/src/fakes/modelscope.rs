@@ -314,8 +314,8 @@ impl ModelScopeFake {
             .iter()
             .filter_map(|id| i.tasks.get(id))
             .map(|t| {
-                let end = (t.script.outcome != MsOutcome::Never)
-                    .then(|| t.created + t.script.duration);
+                let end =
+                    (t.script.outcome != MsOutcome::Never).then(|| t.created + t.script.duration);
                 (t.created, end)
             })
             .collect();
