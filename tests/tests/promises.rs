@@ -97,13 +97,14 @@ async fn read_stream(c: &mut RawClient, since: u64, head: u64) -> (usize, usize,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_subscriber_sees_every_event_once_and_in_order_under_load() {
-    const JOBS: usize = 120;
-    const CLIENTS: usize = 6;
+    const JOBS: usize = 300;
+    const CLIENTS: usize = 100;
     let ms = ModelScopeFake::start().await;
     ms.set_script(MsScript::succeed_after(Duration::from_millis(300)));
+    ms.set_daily_limits(100_000, 100_000);
     let home = ms_home(
         &ms,
-        "max_concurrent = 60\nrequests_per_second = 10000\ntypical_s = 0.5\n",
+        "max_concurrent = 100\nrequests_per_second = 10000\ntypical_s = 0.5\n",
     );
     home.start_daemon();
     let mut control = home.client().await;
