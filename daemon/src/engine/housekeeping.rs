@@ -67,7 +67,6 @@ impl Engine {
         } else {
             (0, Vec::new())
         };
-        self.inner.publish(removal.events);
         let count = removal.jobs.len() as u64;
         let jobs = removal
             .jobs

@@ -1,6 +1,6 @@
 //! The job engine: accepts jobs, drives each through its provider on a task of its own,
-//! resumes unfinished jobs after a restart, and announces every committed change on the
-//! event bus.
+//! and resumes unfinished jobs after a restart. Every committed change is announced by the
+//! store, in commit order.
 //!
 //! Layout: [`runner`] drives one job through its states, [`limits`] holds what a provider's
 //! jobs share (request budget, task slots, slowdowns), [`poll`] decides when to poll.
@@ -21,9 +21,6 @@ use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-
-/// How many events the bus keeps for slow subscribers before they must resync.
-const BUS_CAPACITY: usize = 4096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -59,7 +56,6 @@ struct Inner {
     config_error: Mutex<Option<String>>,
     paths: Paths,
     http: reqwest::Client,
-    bus: broadcast::Sender<Event>,
     limits: BTreeMap<String, Arc<ProviderLimits>>,
     /// Cancels one job's runner.
     running: Mutex<HashMap<JobId, CancellationToken>>,
@@ -69,7 +65,6 @@ struct Inner {
 
 impl Engine {
     pub fn new(store: Store, registry: Registry, config: Config, paths: Paths) -> Engine {
-        let (bus, _) = broadcast::channel(BUS_CAPACITY);
         let limits = registry
             .names()
             .map(|name| {
@@ -96,7 +91,6 @@ impl Engine {
                 config_error: Mutex::new(None),
                 paths,
                 http,
-                bus,
                 limits,
                 running: Mutex::new(HashMap::new()),
                 tasks: TaskTracker::new(),
@@ -155,9 +149,9 @@ impl Engine {
         self.inner.call_context(provider)
     }
 
-    /// Live events, for subscribers.
+    /// Live events, for subscribers, in `seq` order.
     pub fn events(&self) -> broadcast::Receiver<Event> {
-        self.inner.bus.subscribe()
+        self.inner.store.subscribe()
     }
 
     /// Validates a spec, creates the job and starts it. The same idempotency key returns
@@ -216,8 +210,7 @@ impl Engine {
         };
         match self.inner.store.create_job(new).await? {
             Created::Existing(job) => Ok(job),
-            Created::New(job, event) => {
-                self.inner.publish(vec![event]);
+            Created::New(job, _) => {
                 self.start(job.clone());
                 Ok(job)
             }
@@ -268,7 +261,7 @@ impl Engine {
                 job.state
             )));
         }
-        let (job, events) = match self
+        let (job, _) = match self
             .inner
             .store
             .transition(job.id.clone(), Transition::to(JobState::Canceled))
@@ -284,7 +277,6 @@ impl Engine {
             }
             Err(e) => return Err(e.into()),
         };
-        self.inner.publish(events);
         let token = self
             .inner
             .running
@@ -381,6 +373,7 @@ impl Engine {
     pub async fn recover(&self) -> Result<usize, StoreError> {
         let jobs = self.inner.store.unfinished_jobs().await?;
         let count = jobs.len();
+        let mut resumed = Vec::new();
         for job in jobs {
             if job.state == JobState::Submitting && job.remote_id.is_none() {
                 let error = JobError {
@@ -391,20 +384,32 @@ impl Engine {
                         .into(),
                     provider_request_id: None,
                 };
-                let (_, events) = self
-                    .inner
+                self.inner
                     .store
                     .transition(job.id.clone(), Transition::failed(error))
                     .await?;
-                self.inner.publish(events);
                 continue;
             }
-            self.start(job);
+            // A task running at the provider holds its slot from now on, before any queued
+            // job of this recovery can take one.
+            let slot = (job.state == JobState::Running)
+                .then(|| self.inner.limits.get(&job.provider))
+                .flatten()
+                .map(|l| l.take_slot());
+            resumed.push((job, slot));
+        }
+        for (job, slot) in resumed {
+            self.start_with(job, slot);
         }
         Ok(count)
     }
 
     fn start(&self, job: Job) {
+        self.start_with(job, None);
+    }
+
+    /// Starts a runner for `job`, holding `slot` when its task is already at the provider.
+    fn start_with(&self, job: Job, slot: Option<limits::Slot>) {
         let token = self.inner.shutdown.child_token();
         if let Ok(mut running) = self.inner.running.lock() {
             running.insert(job.id.clone(), token.clone());
@@ -412,7 +417,7 @@ impl Engine {
         let inner = self.inner.clone();
         self.inner.tasks.spawn(async move {
             let id = job.id.clone();
-            runner::drive(&inner, job, token).await;
+            runner::drive(&inner, job, token, slot).await;
             if let Ok(mut running) = inner.running.lock() {
                 running.remove(&id);
             }
@@ -443,13 +448,6 @@ impl Inner {
             .read()
             .map(|c| c.clone())
             .unwrap_or_else(|p| p.into_inner().clone())
-    }
-
-    fn publish(&self, events: Vec<Event>) {
-        for e in events {
-            // No subscribers is fine: the event is in the database.
-            let _ = self.bus.send(e);
-        }
     }
 
     /// What an adaptor needs for its next call, from the config in force now.

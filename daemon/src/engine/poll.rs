@@ -9,6 +9,7 @@
 //! is likely: for run times spread evenly over a range of width W, polls every W/N cost
 //! about N/2 requests and detect the finish W/(2N) late on average; `DENSITY` picks N.
 
+use genq_protocol::Timestamp;
 use std::time::Duration;
 
 /// Polls spread over the range of recent run times (N above). For run times spread over
@@ -52,8 +53,9 @@ impl PollSchedule {
         }
     }
 
-    /// A schedule from the run times (ms) of the model's recent successful jobs; `typical`
-    /// when there are too few of them.
+    /// A schedule from the run times (ms) of the model's recent successful jobs: their range
+    /// once there are enough of them, else their median as the usual duration (a real run
+    /// says more than a default), else `typical`.
     pub fn from_history(recent_ms: &[i64], typical: Duration) -> Self {
         let mut sorted: Vec<u64> = recent_ms.iter().map(|d| (*d).max(0) as u64).collect();
         sorted.sort_unstable();
@@ -62,6 +64,9 @@ impl PollSchedule {
                 window: Some((Duration::from_millis(*lo), Duration::from_millis(*hi))),
                 ..PollSchedule::new(Duration::from_millis(sorted[sorted.len() / 2]))
             },
+            (Some(_), Some(_)) => {
+                PollSchedule::new(Duration::from_millis(sorted[sorted.len() / 2]))
+            }
             _ => PollSchedule::new(typical),
         }
     }
@@ -123,6 +128,31 @@ impl PollSchedule {
     }
 }
 
+/// How long the task took, in ms: from the provider's own start and finish times when it
+/// reports both; otherwise from its start (the provider's, else the submit) to the middle of
+/// the span in which it ended, between the last poll that saw it unfinished and the one that
+/// saw it done. A provider clock ahead of ours falls back to the submit.
+pub fn run_time_ms(
+    (created_at, finished_at): (Option<Timestamp>, Option<Timestamp>),
+    submitted_at: Timestamp,
+    (unfinished, done): (Timestamp, Timestamp),
+) -> u64 {
+    let reported = created_at
+        .zip(finished_at)
+        .map(|(c, f)| f.millis_since(c))
+        .filter(|ms| *ms >= 0);
+    let ended = Timestamp::from_unix_millis(
+        unfinished.unix_millis() + done.millis_since(unfinished).max(0) / 2,
+    );
+    let from_provider = created_at
+        .map(|c| ended.millis_since(c))
+        .filter(|ms| *ms >= 0);
+    reported
+        .or(from_provider)
+        .unwrap_or_else(|| ended.millis_since(submitted_at))
+        .max(0) as u64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,8 +192,11 @@ mod tests {
             .with_bounds(Duration::from_millis(500), Duration::from_secs(60));
         let first = secs(s.next_delay(Duration::ZERO, None));
         assert!((18.0..=22.5).contains(&first), "{first}"); // 20.2 s ± 10 % jitter
-        // Too little history: the typical duration decides.
-        let mut s = PollSchedule::from_history(&[22_000, 58_000], Duration::from_secs(10));
+        // Too little history for a range: its median is the usual duration, not the default.
+        let mut s = PollSchedule::from_history(&[5_000], Duration::from_secs(30));
+        let first = secs(s.next_delay(Duration::ZERO, None));
+        assert!((3.6..=4.4).contains(&first), "{first}");
+        let mut s = PollSchedule::from_history(&[], Duration::from_secs(10));
         let first = secs(s.next_delay(Duration::ZERO, None));
         assert!((7.0..=9.0).contains(&first), "{first}");
     }
@@ -196,6 +229,36 @@ mod tests {
         let mut s = PollSchedule::new(Duration::from_secs(60));
         let d = s.next_delay(Duration::ZERO, Some(Duration::from_secs(4)));
         assert!(secs(d) <= 2.2, "{d:?}");
+    }
+
+    #[test]
+    fn run_times_come_from_the_provider_or_the_middle_of_the_last_poll_gap() {
+        let t = Timestamp::from_unix_millis;
+        let submitted = t(1_000_000);
+        // The provider's own start and finish, whatever our polls saw.
+        let ms = run_time_ms(
+            (Some(t(2_000_000)), Some(t(2_005_000))),
+            submitted,
+            (t(1_000_000), t(1_030_000)),
+        );
+        assert_eq!(ms, 5_000);
+        // Seen unfinished at 4 s, done at 10 s: it ended near 7 s, not at 10 s.
+        let ms = run_time_ms((None, None), submitted, (t(1_004_000), t(1_010_000)));
+        assert_eq!(ms, 7_000);
+        // A provider start time counts from there.
+        let ms = run_time_ms(
+            (Some(t(1_001_000)), None),
+            submitted,
+            (t(1_004_000), t(1_010_000)),
+        );
+        assert_eq!(ms, 6_000);
+        // A provider clock ahead of ours falls back to the submit.
+        let ms = run_time_ms(
+            (Some(t(9_000_000)), None),
+            submitted,
+            (t(1_004_000), t(1_010_000)),
+        );
+        assert_eq!(ms, 7_000);
     }
 
     #[test]

@@ -6,13 +6,14 @@
 
 use super::Inner;
 use super::limits::Slot;
-use super::poll::PollSchedule;
+use super::poll::{PollSchedule, run_time_ms};
 use crate::outputs::{self, FetchLimits};
 use crate::providers::{OutputRole, PollStatus, Provider, ProviderError, RemoteOutput, redact};
 use crate::store::{OutputRecord, StoreError, Transition};
 use backon::BackoffBuilder;
-use genq_protocol::{Job, JobError, JobErrorKind, JobId, JobState, Timestamp};
+use genq_protocol::{Job, JobError, JobErrorKind, JobState, Timestamp};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -23,7 +24,8 @@ const MAX_TRANSIENT: u32 = 8;
 /// Download attempts per output.
 const FETCH_ATTEMPTS: u32 = 4;
 
-/// Why a runner stopped before its job was final.
+/// Why a runner stopped before its job was final. Nothing else stops one: every other path
+/// ends the job or keeps at it (store writes are retried until they go through).
 enum Stop {
     /// Canceled or shutting down: nothing more to do here.
     Interrupted,
@@ -33,9 +35,14 @@ enum Stop {
 
 type Step<T> = Result<T, Stop>;
 
-pub(super) async fn drive(inner: &Arc<Inner>, job: Job, token: CancellationToken) {
+pub(super) async fn drive(
+    inner: &Arc<Inner>,
+    job: Job,
+    token: CancellationToken,
+    slot: Option<Slot>,
+) {
     let id = job.id.clone();
-    if let Err(e) = Runner::new(inner, token).run(job).await {
+    if let Err(e) = Runner::new(inner, token, slot).run(job).await {
         match e {
             Stop::Interrupted | Stop::Gone => {}
         }
@@ -47,6 +54,9 @@ struct Runner<'a> {
     inner: &'a Arc<Inner>,
     token: CancellationToken,
     slot: Option<Slot>,
+    /// The next call's request was already let through the budget (a submit waits for it
+    /// before it commits `submitting`).
+    budget_taken: AtomicBool,
 }
 
 fn backoff() -> impl Iterator<Item = Duration> {
@@ -59,11 +69,12 @@ fn backoff() -> impl Iterator<Item = Duration> {
 }
 
 impl<'a> Runner<'a> {
-    fn new(inner: &'a Arc<Inner>, token: CancellationToken) -> Self {
+    fn new(inner: &'a Arc<Inner>, token: CancellationToken, slot: Option<Slot>) -> Self {
         Runner {
             inner,
             token,
-            slot: None,
+            slot,
+            budget_taken: AtomicBool::new(false),
         }
     }
 
@@ -100,23 +111,51 @@ impl<'a> Runner<'a> {
         if let Some(e) = change.error.as_mut() {
             e.message = self.scrub(&e.message);
         }
-        match self.inner.store.transition(job.id.clone(), change).await {
-            Ok((job, events)) => {
-                self.inner.publish(events);
-                Ok(job)
-            }
-            Err(StoreError::IllegalTransition { .. }) => Err(Stop::Gone),
-            Err(e) => {
-                tracing::error!(job = %job.id, "cannot record a state change: {e}");
-                Err(Stop::Interrupted)
+        let id = &job.id;
+        let outcome = self
+            .stored(job, "record a state change", || {
+                self.inner.store.transition(id.clone(), change.clone())
+            })
+            .await?;
+        match outcome {
+            Ok((job, _)) => Ok(job),
+            Err(_) => Err(Stop::Gone),
+        }
+    }
+
+    /// Runs a store call until it goes through: a write that fails (a locked database, a
+    /// full disk) is tried again with backoff, so a job is never left half-way while the
+    /// daemon runs. A refused transition or a job that is gone comes back as `Err`; only a
+    /// stop or a cancel ends the wait.
+    async fn stored<T, F, Fut>(&self, job: &Job, what: &str, f: F) -> Step<Result<T, StoreError>>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        let mut delays = backoff();
+        loop {
+            match f().await {
+                Ok(v) => return Ok(Ok(v)),
+                Err(e @ (StoreError::IllegalTransition { .. } | StoreError::NotFound(_))) => {
+                    return Ok(Err(e));
+                }
+                Err(e) => {
+                    let d = delays.next().unwrap_or(Duration::from_secs(60));
+                    tracing::warn!(
+                        job = %job.id,
+                        "cannot {what}: {e}; trying again in {:.1} s",
+                        d.as_secs_f64()
+                    );
+                    self.wait(d).await?;
+                }
             }
         }
     }
 
     async fn note(&self, job: &Job, message: String) {
         let message = self.scrub(&message);
-        if let Ok(ev) = self.inner.store.note(job.id.clone(), message).await {
-            self.inner.publish(vec![ev]);
+        if let Err(e) = self.inner.store.note(job.id.clone(), message).await {
+            tracing::warn!(job = %job.id, "cannot record a note: {e}");
         }
     }
 
@@ -136,8 +175,9 @@ impl<'a> Runner<'a> {
     /// Sleeps unless the job is canceled or the daemon stops.
     async fn wait(&self, d: Duration) -> Step<()> {
         tokio::select! {
-            _ = tokio::time::sleep(d) => Ok(()),
+            biased;
             _ = self.token.cancelled() => Err(Stop::Interrupted),
+            _ = tokio::time::sleep(d) => Ok(()),
         }
     }
 
@@ -194,9 +234,12 @@ impl<'a> Runner<'a> {
         let mut delays = backoff();
         let mut transient = 0;
         loop {
-            tokio::select! {
-                _ = limits.request_budget() => {}
-                _ = self.token.cancelled() => return Err(Stop::Interrupted),
+            if !self.budget_taken.swap(false, Ordering::Relaxed) {
+                tokio::select! {
+                    biased;
+                    _ = self.token.cancelled() => return Err(Stop::Interrupted),
+                    _ = limits.request_budget() => {}
+                }
             }
             let Some(ctx) = self.inner.call_context(&job.provider) else {
                 return Ok(Err(fail(
@@ -250,9 +293,22 @@ impl<'a> Runner<'a> {
     async fn submit(&mut self, provider: &Arc<dyn Provider>, job: Job) -> Step<Job> {
         let limits = self.limits(&job);
         let slot = tokio::select! {
-            s = limits.acquire_slot() => s,
+            biased;
             _ = self.token.cancelled() => return Err(Stop::Interrupted),
+            s = limits.acquire_slot() => s,
         };
+        // `submitting` means the request may have gone out, so it is committed only once
+        // nothing stands between it and the send: a stop while waiting for the budget (or a
+        // provider-wide pause) leaves the job queued, and it runs after a restart.
+        tokio::select! {
+            biased;
+            _ = self.token.cancelled() => return Err(Stop::Interrupted),
+            _ = limits.request_budget() => {}
+        }
+        if self.token.is_cancelled() {
+            return Err(Stop::Interrupted);
+        }
+        self.budget_taken.store(true, Ordering::Relaxed);
         let job = self
             .commit(&job, Transition::to(JobState::Submitting))
             .await?;
@@ -263,10 +319,10 @@ impl<'a> Runner<'a> {
             .call(provider, &job, "submit", |ctx| {
                 let p = p.clone();
                 let spec = spec.clone();
-                let id = job.id.clone();
+                let shown = job.short_id();
                 async move {
                     let submitted = p.submit(&ctx, &spec).await;
-                    submitted.map_err(|e| not_repeated(e, p.as_ref(), &id))
+                    submitted.map_err(|e| not_repeated(e, p.as_ref(), &shown))
                 }
             })
             .await?;
@@ -322,42 +378,52 @@ impl<'a> Runner<'a> {
         let limits = self.limits(&job);
         let mut delays = backoff();
         let mut transient = 0;
+        // Named in the timeout, should the job run out of time after it.
+        let mut last_error: Option<ProviderError> = None;
+        // When the task was last seen unfinished: it ended between then and the poll that
+        // sees it done.
+        let mut seen_unfinished = submitted_at;
         loop {
             let elapsed =
                 Duration::from_millis(Timestamp::now().millis_since(submitted_at).max(0) as u64);
             let deadline = self.deadline(&job);
             let left = Duration::from_millis(deadline.millis_since(Timestamp::now()).max(0) as u64);
             if left.is_zero() {
-                let err = self.timed_out(&job, None);
+                let err = self.timed_out(&job, last_error.as_ref());
                 self.slot = None;
                 return self.commit(&job, Transition::failed(err)).await;
             }
             self.wait(schedule.next_delay(elapsed, eta).min(left))
                 .await?;
             tokio::select! {
-                _ = limits.request_budget() => {}
+                biased;
                 _ = self.token.cancelled() => return Err(Stop::Interrupted),
+                _ = limits.request_budget() => {}
             }
             let Some(ctx) = self.inner.call_context(&job.provider) else {
-                return Err(Stop::Interrupted);
+                self.slot = None;
+                let err = fail(JobErrorKind::Internal, "provider is not configured".into());
+                return self.commit(&job, Transition::failed(err)).await;
             };
+            let asked_at = Timestamp::now();
             let polled = provider.poll(&ctx, &remote_id).await;
             if let Some(q) = provider.last_quota() {
                 limits.record_quota(q);
             }
             match polled {
                 Ok(PollStatus::Pending { progress, eta: e }) => {
+                    seen_unfinished = asked_at;
                     transient = 0;
                     eta = e;
                     limits.record_error(None);
                     if let Some(p) = progress
-                        && let Ok(Some(ev)) = self
+                        && let Err(e) = self
                             .inner
                             .store
                             .set_progress(job.id.clone(), p.min(100))
                             .await
                     {
-                        self.inner.publish(vec![ev]);
+                        tracing::warn!(job = %job.id, "cannot record progress: {e}");
                     }
                 }
                 Ok(PollStatus::Succeeded {
@@ -365,6 +431,7 @@ impl<'a> Runner<'a> {
                     failures,
                     request_id,
                     created_at,
+                    finished_at,
                 }) => {
                     limits.record_error(None);
                     self.slot = None;
@@ -391,7 +458,11 @@ impl<'a> Runner<'a> {
                                 to: Some(JobState::Fetching),
                                 outputs: records,
                                 request: request_id.map(|r| ("poll".to_string(), r)),
-                                generation_ms: Some(generation_ms(created_at, submitted_at)),
+                                generation_ms: Some(run_time_ms(
+                                    (created_at, finished_at),
+                                    submitted_at,
+                                    (seen_unfinished, asked_at),
+                                )),
                                 ..Transition::default()
                             },
                         )
@@ -408,6 +479,7 @@ impl<'a> Runner<'a> {
                 }
                 Err(e) => {
                     limits.record_error(Some(format!("poll: {}", e.message)));
+                    last_error = Some(e.clone());
                     // "Task not found" right after submit is the provider catching up.
                     let keep_polling = if e.kind == JobErrorKind::NotFound {
                         elapsed < NOT_FOUND_GRACE
@@ -439,13 +511,12 @@ impl<'a> Runner<'a> {
     }
 
     async fn fetch(&mut self, provider: &Arc<dyn Provider>, job: Job) -> Step<Job> {
-        let mut records = match self.inner.store.output_records(job.id.clone()).await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(job = %job.id, "cannot read outputs: {e}");
-                return Err(Stop::Interrupted);
-            }
-        };
+        let mut records = self
+            .stored(&job, "read the outputs", || {
+                self.inner.store.output_records(job.id.clone())
+            })
+            .await?
+            .map_err(|_| Stop::Gone)?;
         let dir = outputs::job_dir(&self.inner.paths.outputs, &job.id, job.created_at);
         // A download cut short by a crash leaves only a temporary file: clear those away.
         let _ = outputs::remove_partials(&dir);
@@ -458,18 +529,18 @@ impl<'a> Runner<'a> {
             let rec = records[k].clone();
             let role = role_from(&rec.role);
             if let Some(found) = self.already_fetched(&job, &rec, role, &dir).await {
-                if let Some(ev) = self.record_output(&job, rec.index, found).await? {
-                    self.inner.publish(vec![ev]);
-                }
+                self.record_output(&job, rec.index, found).await?;
                 continue;
             }
             let mut attempt = 0;
             let mut delays = backoff();
+            let mut local_delays = backoff();
             let fetched = loop {
                 attempt += 1;
                 tokio::select! {
-                    _ = provider_limits.request_budget() => {}
+                    biased;
                     _ = self.token.cancelled() => return Err(Stop::Interrupted),
+                    _ = provider_limits.request_budget() => {}
                 }
                 let result = tokio::select! {
                     r = outputs::fetch_with_params(
@@ -486,6 +557,23 @@ impl<'a> Runner<'a> {
                 };
                 match result {
                     Ok(f) => break f,
+                    // The disk, not the download: wait for room (or file handles) as long as
+                    // it takes; the job does not fail for it.
+                    Err(e) if e.local => {
+                        attempt -= 1;
+                        let d = local_delays.next().unwrap_or(Duration::from_secs(60));
+                        self.note(
+                            &job,
+                            format!(
+                                "output {} cannot be saved ({}); trying again in {:.0} s",
+                                rec.index,
+                                e.message,
+                                d.as_secs_f64()
+                            ),
+                        )
+                        .await;
+                        self.wait(d).await?;
+                    }
                     Err(e) if e.retryable && attempt < FETCH_ATTEMPTS => {
                         let d = delays.next().unwrap_or(Duration::from_secs(5));
                         self.note(
@@ -522,17 +610,14 @@ impl<'a> Runner<'a> {
                     }
                 }
             };
-            if let Some(ev) = self.record_output(&job, rec.index, fetched).await? {
-                self.inner.publish(vec![ev]);
-            }
+            self.record_output(&job, rec.index, fetched).await?;
         }
-        let job = match self.inner.store.get_job(job.id.0.clone()).await {
-            Ok(j) => j,
-            Err(e) => {
-                tracing::error!(job = %job.id, "cannot reload the job: {e}");
-                return Err(Stop::Interrupted);
-            }
-        };
+        let job = self
+            .stored(&job, "reload the job", || {
+                self.inner.store.get_job(job.id.0.clone())
+            })
+            .await?
+            .map_err(|_| Stop::Gone)?;
         // The parameters beside the files, so any output can be traced and re-run.
         if let Err(e) = outputs::write_params_json(&dir, &job) {
             tracing::warn!(job = %job.id, "cannot write params.json: {e}");
@@ -641,39 +726,29 @@ impl<'a> Runner<'a> {
             .ok()
     }
 
-    async fn record_output(
-        &self,
-        job: &Job,
-        index: u32,
-        f: outputs::Fetched,
-    ) -> Step<Option<genq_protocol::Event>> {
+    async fn record_output(&self, job: &Job, index: u32, f: outputs::Fetched) -> Step<()> {
         let already = job
             .outputs
             .iter()
             .any(|o| o.index == index && o.sha256.as_deref() == Some(f.sha256.as_str()));
         if already {
-            return Ok(None);
+            return Ok(());
         }
-        match self
-            .inner
-            .store
-            .output_stored(
+        let path = f.path.display().to_string();
+        self.stored(job, "record an output", || {
+            self.inner.store.output_stored(
                 job.id.clone(),
                 index,
-                f.path.display().to_string(),
-                f.sha256,
+                path.clone(),
+                f.sha256.clone(),
                 f.size,
-                f.mime,
+                f.mime.clone(),
                 f.width.zip(f.height),
             )
-            .await
-        {
-            Ok(ev) => Ok(Some(ev)),
-            Err(e) => {
-                tracing::error!(job = %job.id, "cannot record output: {e}");
-                Err(Stop::Interrupted)
-            }
-        }
+        })
+        .await?
+        .map_err(|_| Stop::Gone)?;
+        Ok(())
     }
 
     async fn store_outputs(&mut self, job: Job) -> Step<Job> {
@@ -689,22 +764,10 @@ impl<'a> Runner<'a> {
     }
 }
 
-/// Milliseconds from the task's creation (as the provider reports it, else the submit) to
-/// now, when the poll saw it finish. A provider clock ahead of ours falls back to the submit.
-fn generation_ms(created_at: Option<Timestamp>, submitted_at: Timestamp) -> u64 {
-    let now = Timestamp::now();
-    let from_provider = created_at
-        .map(|c| now.millis_since(c))
-        .filter(|ms| *ms >= 0);
-    from_provider
-        .unwrap_or_else(|| now.millis_since(submitted_at))
-        .max(0) as u64
-}
-
 /// A submit that may have created the task is not sent again, unless the provider makes a
 /// repeat safe: it fails `interrupted`, keeping the provider's words and request id, and
 /// `genq retry` is the way to send it again.
-fn not_repeated(e: ProviderError, provider: &dyn Provider, job: &JobId) -> ProviderError {
+fn not_repeated(e: ProviderError, provider: &dyn Provider, job: &str) -> ProviderError {
     if !(e.retryable && e.maybe_accepted) || provider.idempotent_submit() {
         return e;
     }

@@ -69,13 +69,12 @@ pub(super) async fn upload_outputs(
                     (None, Some(e))
                 }
             };
-            match inner
+            if let Err(e) = inner
                 .store
                 .upload_recorded(job.id.clone(), out.index, name.clone(), url, error)
                 .await
             {
-                Ok(ev) => inner.publish(vec![ev]),
-                Err(e) => tracing::error!(job = %job.id, "cannot record an upload: {e}"),
+                tracing::error!(job = %job.id, "cannot record an upload: {e}");
             }
         }
     }

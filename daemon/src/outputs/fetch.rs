@@ -32,7 +32,7 @@ pub async fn fetch_with_params(
     let shown = shown_url(&parsed);
     let expect = Expected::for_role(role, format_hint);
     tokio::fs::create_dir_all(dir).await.map_err(|e| {
-        OutputError::download(format!(
+        OutputError::local(format!(
             "cannot create the output directory {}: {e}",
             dir.display()
         ))
@@ -217,14 +217,14 @@ async fn download(
         .create_new(true)
         .open(tmp)
         .await
-        .map_err(|e| OutputError::download(format!("cannot create {}: {e}", tmp.display())))?;
+        .map_err(|e| OutputError::local(format!("cannot create {}: {e}", tmp.display())))?;
     let mut out = tokio::io::BufWriter::with_capacity(1 << 20, file);
     let mut hasher = Sha256::new();
     let mut received: u64 = 0;
     let mut head: Vec<u8> = Vec::with_capacity(detect::SNIFF_LEN);
     let mut file_type = None;
     let write_err =
-        |e: std::io::Error| OutputError::download(format!("cannot write {}: {e}", tmp.display()));
+        |e: std::io::Error| OutputError::local(format!("cannot write {}: {e}", tmp.display()));
     let mut body = resp.bytes_stream();
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| match declared {
@@ -290,12 +290,17 @@ fn finish(
         let with_text = TempGuard::new(temp_path(dir, &index.to_string()));
         let (s, n) =
             png_text::copy_with_params(guard.path(), with_text.path(), json).map_err(|e| {
-                OutputError::verify(format!("cannot add the parameters to the PNG: {e}"))
+                let message = format!("cannot add the parameters to the PNG: {e}");
+                if e.kind() == std::io::ErrorKind::InvalidData {
+                    OutputError::verify(message)
+                } else {
+                    OutputError::local(message)
+                }
             })?;
         (sha256, size) = (s, n);
         guard = with_text; // the plain copy is removed as the old guard drops
     }
-    let io_err = |what: &str, e: std::io::Error| OutputError::download(format!("{what}: {e}"));
+    let io_err = |what: &str, e: std::io::Error| OutputError::local(format!("{what}: {e}"));
     std::fs::File::open(guard.path())
         .and_then(|f| f.sync_all())
         .map_err(|e| io_err("cannot sync the downloaded file", e))?;

@@ -80,6 +80,9 @@ pub struct OutputError {
     pub kind: JobErrorKind,
     /// A network error or 5xx worth another attempt.
     pub retryable: bool,
+    /// A local file error (a full disk, too many open files): the download itself was
+    /// fine, so it is tried again for as long as it takes, never counted as a failure.
+    pub local: bool,
     pub message: String,
     /// The HTTP status the server answered with, when it answered with an error status.
     pub status: Option<u16>,
@@ -91,6 +94,18 @@ impl OutputError {
         OutputError {
             kind: JobErrorKind::Download,
             retryable: false,
+            local: false,
+            message: message.into(),
+            status: None,
+        }
+    }
+
+    /// A local file could not be created, written, synced or renamed.
+    pub fn local(message: impl Into<String>) -> Self {
+        OutputError {
+            kind: JobErrorKind::Download,
+            retryable: true,
+            local: true,
             message: message.into(),
             status: None,
         }
@@ -101,6 +116,7 @@ impl OutputError {
         OutputError {
             kind: JobErrorKind::Download,
             retryable: true,
+            local: false,
             message: message.into(),
             status: None,
         }
@@ -123,6 +139,7 @@ impl OutputError {
         OutputError {
             kind: JobErrorKind::Verify,
             retryable: false,
+            local: false,
             message: message.into(),
             status: None,
         }

@@ -109,16 +109,13 @@ pub fn write_params_json(dir: &Path, job: &Job) -> Result<PathBuf, OutputError> 
     let mut text = serde_json::to_string_pretty(&params_record(job)).map_err(|e| OutputError {
         kind: JobErrorKind::Internal,
         retryable: false,
+        local: false,
         message: format!("cannot serialise the parameters of job {}: {e}", job.id),
         status: None,
     })?;
     text.push('\n');
-    write_atomic(&path, text.as_bytes()).map_err(|e| OutputError {
-        kind: JobErrorKind::Internal,
-        retryable: false,
-        message: format!("cannot write {}: {e}", path.display()),
-        status: None,
-    })?;
+    write_atomic(&path, text.as_bytes())
+        .map_err(|e| OutputError::local(format!("cannot write {}: {e}", path.display())))?;
     Ok(path)
 }
 

@@ -327,8 +327,22 @@ fn succeeded(output: &Value, request_id: Option<String>) -> PollStatus {
         outputs,
         failures,
         request_id,
-        created_at: None,
+        created_at: beijing_time(output.get("submit_time")),
+        finished_at: beijing_time(output.get("end_time")),
     }
+}
+
+/// A DashScope task time (`2025-01-08 16:03:59.840`, Beijing time, UTC+8).
+fn beijing_time(v: Option<&Value>) -> Option<genq_protocol::Timestamp> {
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day] [hour]:[minute]:[second].[subsecond]"
+    );
+    let at = time::PrimitiveDateTime::parse(v?.as_str()?, format).ok()?;
+    let at = at.assume_offset(time::macros::offset!(+8));
+    let ms = at.unix_timestamp_nanos() / 1_000_000;
+    Some(genq_protocol::Timestamp::from_unix_millis(
+        i64::try_from(ms).ok()?,
+    ))
 }
 
 fn describe(code: &Option<String>, message: &Option<String>) -> String {

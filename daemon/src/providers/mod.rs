@@ -190,6 +190,9 @@ pub enum PollStatus {
         /// When the provider says it created the task (Tripo's `create_time`), for the
         /// generation time; `None` when it does not say.
         created_at: Option<genq_protocol::Timestamp>,
+        /// When the provider says the task finished (DashScope's `end_time`): polling learns
+        /// from it how long tasks take, rather than from when a poll noticed.
+        finished_at: Option<genq_protocol::Timestamp>,
     },
     Failed(ProviderError),
 }

@@ -425,6 +425,7 @@ fn poll_status(body: &Value) -> PollStatus {
             failures: Vec::new(),
             request_id,
             created_at: None,
+            finished_at: None,
         };
     }
     let failed = FAILURE.contains(&status.as_str());

@@ -1167,6 +1167,7 @@ fn succeeded(data: &Value, request_id: Option<String>, quad: bool) -> PollStatus
         failures: Vec::new(),
         request_id,
         created_at: create_time(data),
+        finished_at: None,
     }
 }
 

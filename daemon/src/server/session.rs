@@ -271,28 +271,19 @@ async fn forward(
 ) {
     let mut last = since;
     // Replay what the client missed.
-    loop {
-        let Ok(batch) = store.events_since(last, REPLAY_BATCH).await else {
-            return;
-        };
-        let Some(end) = batch.last().map(|e| e.seq) else {
-            break;
-        };
-        for e in &batch {
-            let Some(line) = notification(NOTIFY_EVENT, e) else {
-                continue;
-            };
-            if out.send(line).await.is_err() {
-                return;
-            }
-        }
-        last = end;
+    if !replay(&store, &mut last, u64::MAX, &out).await {
+        return;
     }
-    // Then live events, skipping what the replay already delivered.
+    // Then live events, skipping what the replay already delivered. The bus carries events
+    // in seq order; a hole (an event committed but never announced) is filled from the
+    // database, so the client still sees every seq once.
     loop {
         match live.recv().await {
             Ok(e) if e.seq <= last => continue,
             Ok(e) => {
+                if e.seq > last + 1 && !replay(&store, &mut last, e.seq - 1, &out).await {
+                    return;
+                }
                 let seq = e.seq;
                 let Some(line) = notification(NOTIFY_EVENT, &e) else {
                     continue;
@@ -317,4 +308,36 @@ async fn forward(
             Err(broadcast::error::RecvError::Closed) => return,
         }
     }
+}
+
+/// Sends the stored events after `last` up to `upto`, advancing `last`; `false` when the
+/// client is gone or the database cannot be read.
+async fn replay(
+    store: &crate::store::Store,
+    last: &mut u64,
+    upto: u64,
+    out: &mpsc::Sender<String>,
+) -> bool {
+    while *last < upto {
+        let Ok(batch) = store.events_since(*last, REPLAY_BATCH).await else {
+            return false;
+        };
+        let Some(end) = batch.last().map(|e| e.seq) else {
+            return true;
+        };
+        for e in batch.iter().filter(|e| e.seq <= upto) {
+            let Some(line) = notification(NOTIFY_EVENT, e) else {
+                continue;
+            };
+            if out.send(line).await.is_err() {
+                return false;
+            }
+            *last = e.seq;
+        }
+        if end > upto {
+            return true;
+        }
+        *last = end;
+    }
+    true
 }

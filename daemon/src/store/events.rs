@@ -1,8 +1,21 @@
-//! The event log behind `seq`: appended in the same transaction as the change it announces.
+//! The event log behind `seq`: appended in the same transaction as the change it announces,
+//! and sent on the bus by the store thread once that transaction has committed.
 
 use super::StoreError;
 use genq_protocol::{Event, EventBody, JobId, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
+use std::cell::RefCell;
+
+thread_local! {
+    /// Events appended by the write running now on this (the store) thread, in `seq` order.
+    static APPENDED: RefCell<Vec<Event>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The events appended since the last call, for publication (or dropping) by the store
+/// thread when the write that appended them ends.
+pub(super) fn take_appended() -> Vec<Event> {
+    APPENDED.with(|a| std::mem::take(&mut *a.borrow_mut()))
+}
 
 pub(super) fn append(
     conn: &Connection,
@@ -19,13 +32,15 @@ pub(super) fn append(
         .query_row(params![job_id.as_str()], |r| r.get(0))
         .optional()?
         .flatten();
-    Ok(Event {
+    let event = Event {
         seq,
         job_id: job_id.clone(),
         job_num: job_num.map(|n| n.max(0) as u64),
         at,
         body,
-    })
+    };
+    APPENDED.with(|a| a.borrow_mut().push(event.clone()));
+    Ok(event)
 }
 
 /// Events with their job's number, which lives on the job.

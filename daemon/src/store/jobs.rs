@@ -588,7 +588,8 @@ impl Store {
         .await
     }
 
-    /// Run times (submit to success, in ms) of the latest successful jobs of one model.
+    /// Run times (in ms) of the latest successful jobs of one model: how long the provider
+    /// took as recorded with the move to `fetching`, else (older jobs) submit to `fetching`.
     pub async fn recent_durations(
         &self,
         provider: String,
@@ -597,16 +598,23 @@ impl Store {
     ) -> Result<Vec<i64>, StoreError> {
         self.call(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT times FROM jobs WHERE provider = ?1 AND model IS ?2 AND state = 'succeeded'
+                "SELECT times, generation_ms FROM jobs
+                 WHERE provider = ?1 AND model IS ?2 AND state = 'succeeded'
                  ORDER BY id DESC LIMIT ?3",
             )?;
             let rows = stmt
-                .query_map(params![provider, model, limit], |r| r.get::<_, String>(0))?
+                .query_map(params![provider, model, limit], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?))
+                })?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(rows
                 .iter()
-                .filter_map(|t| serde_json::from_str::<BTreeMap<JobState, i64>>(t).ok())
-                .filter_map(|t| Some(t.get(&JobState::Fetching)? - t.get(&JobState::Running)?))
+                .filter_map(|(times, generation_ms)| {
+                    generation_ms.or_else(|| {
+                        let t = serde_json::from_str::<BTreeMap<JobState, i64>>(times).ok()?;
+                        Some(t.get(&JobState::Fetching)? - t.get(&JobState::Running)?)
+                    })
+                })
                 .filter(|d| *d >= 0)
                 .collect())
         })

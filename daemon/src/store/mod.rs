@@ -2,6 +2,9 @@
 //! writer; async code sends it closures and awaits their results, so the runtime never
 //! blocks on the disk. Every job change and the event announcing it are written in one
 //! transaction, committed before anyone is told.
+//!
+//! The store thread also announces events: right after a write commits, on the same thread,
+//! so the event bus carries them in the order of their `seq`, whatever the load.
 
 mod catalog;
 mod events;
@@ -16,10 +19,14 @@ pub use catalog::{CachedLoras, CapabilitySeed, CatalogSeed};
 pub use jobs::{Created, NewJob, OutputRecord, Transition};
 pub use removal::{CleanFilter, Removal};
 
+use genq_protocol::Event;
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc as std_mpsc;
-use tokio::sync::oneshot;
+use tokio::sync::{broadcast, oneshot};
+
+/// How many events the bus keeps for slow subscribers before they must resync.
+const BUS_CAPACITY: usize = 4096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -79,13 +86,14 @@ fn unfinished_message(jobs: &[(genq_protocol::JobId, genq_protocol::JobState)]) 
     )
 }
 
-type Task = Box<dyn FnOnce(&mut Connection) + Send>;
+type Task = Box<dyn FnOnce(&mut Connection, &broadcast::Sender<Event>) + Send>;
 
 /// Handle to the store thread. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
     tx: std_mpsc::Sender<Task>,
     path: PathBuf,
+    bus: broadcast::Sender<Event>,
 }
 
 impl Store {
@@ -95,12 +103,14 @@ impl Store {
         let mut conn = open_connection(path)?;
         migrations::check_and_migrate(&mut conn, path)?;
         let (tx, rx) = std_mpsc::channel::<Task>();
+        let (bus, _) = broadcast::channel(BUS_CAPACITY);
+        let thread_bus = bus.clone();
         let handle = std::thread::Builder::new()
             .name("genq-store".into())
             .spawn(move || {
                 // Runs until every handle is dropped: queued writes are finished first.
                 while let Ok(task) = rx.recv() {
-                    task(&mut conn);
+                    task(&mut conn, &thread_bus);
                 }
                 let _ = conn.execute_batch("PRAGMA optimize;");
                 drop(conn);
@@ -113,6 +123,7 @@ impl Store {
             Store {
                 tx,
                 path: path.to_path_buf(),
+                bus,
             },
             StoreThread(Some(handle)),
         ))
@@ -122,15 +133,30 @@ impl Store {
         &self.path
     }
 
-    /// Runs `f` on the store thread.
+    /// Live events, in `seq` order, each sent once its write has committed.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.bus.subscribe()
+    }
+
+    /// Runs `f` on the store thread. When `f` succeeds, the events it appended are
+    /// committed (every write commits before it returns `Ok`) and go out on the bus before
+    /// the caller hears back; when it fails, they were rolled back and are dropped.
     pub async fn call<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (tx, rx) = oneshot::channel();
         self.tx
-            .send(Box::new(move |conn| {
-                let _ = tx.send(f(conn));
+            .send(Box::new(move |conn, bus| {
+                let result = f(conn);
+                let appended = events::take_appended();
+                if result.is_ok() {
+                    for e in appended {
+                        // No subscribers is fine: the event is in the database.
+                        let _ = bus.send(e);
+                    }
+                }
+                let _ = tx.send(result);
             }))
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?

@@ -381,3 +381,39 @@ async fn many_unfinished_jobs_load_for_recovery() {
         .unwrap();
     assert_eq!(s.unfinished_jobs().await.unwrap().len(), 40_000);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn committed_events_go_out_once_in_seq_order_and_rolled_back_ones_never() {
+    let (_d, s, _t) = store().await;
+    let mut bus = s.subscribe();
+    let mut writers = Vec::new();
+    for i in 0..40 {
+        let s = s.clone();
+        writers.push(tokio::spawn(async move {
+            let Created::New(job, _) = s.create_job(new_job(i, "w")).await.unwrap() else {
+                panic!()
+            };
+            for n in 0..5 {
+                s.note(job.id.clone(), format!("note {n}")).await.unwrap();
+            }
+            // Refused after its `remote` event was appended: rolled back, never announced.
+            let refused = Transition {
+                remote_id: Some("t".into()),
+                ..Transition::to(JobState::Succeeded)
+            };
+            s.transition(job.id.clone(), refused).await.unwrap_err();
+            s.transition(job.id.clone(), Transition::to(JobState::Canceled))
+                .await
+                .unwrap();
+        }));
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    let head = s.head_seq().await.unwrap();
+    assert_eq!(head, 40 * 7);
+    for expected in 1..=head {
+        assert_eq!(bus.recv().await.unwrap().seq, expected);
+    }
+    assert!(bus.try_recv().is_err());
+}

@@ -306,6 +306,31 @@ impl ModelScopeFake {
         self.inner().order.clone()
     }
 
+    /// The most of the tasks `ids` that ran at the provider at the same time (from their
+    /// creation until their scripted duration ended).
+    pub fn max_in_flight(&self, ids: &[String]) -> usize {
+        let i = self.inner();
+        let spans: Vec<(Instant, Option<Instant>)> = ids
+            .iter()
+            .filter_map(|id| i.tasks.get(id))
+            .map(|t| {
+                let end =
+                    (t.script.outcome != MsOutcome::Never).then(|| t.created + t.script.duration);
+                (t.created, end)
+            })
+            .collect();
+        spans
+            .iter()
+            .map(|(at, _)| {
+                spans
+                    .iter()
+                    .filter(|(start, end)| start <= at && end.is_none_or(|e| e > *at))
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
     /// The PNG the task's output URL serves (also before it is reachable).
     pub fn output_png(&self, task_id: &str) -> Option<Bytes> {
         self.inner().tasks.get(task_id).map(|t| t.png.clone())

@@ -1,6 +1,6 @@
 use super::*;
 use crate::providers::test_server::{Canned, TestServer};
-use genq_protocol::{Lora, Size};
+use genq_protocol::{Lora, Size, Timestamp};
 use serde_json::json;
 
 const KEY: &str = "sk-secret-key-0123";
@@ -308,7 +308,9 @@ async fn poll_reads_pending_running_and_success() {
             }],
             failures: vec![],
             request_id: Some("r3".into()),
-            created_at: None,
+            // 2025-01-08 16:03:59.840 and 16:04:10.660 Beijing time.
+            created_at: Some(Timestamp::from_unix_millis(1_736_323_439_840)),
+            finished_at: Some(Timestamp::from_unix_millis(1_736_323_450_660)),
         }
     );
     let req = &server.requests()[0];

@@ -513,6 +513,7 @@ async fn poll_reads_success_in_each_spelling() {
                 failures: vec![],
                 request_id: Some("req-9".into()),
                 created_at: None,
+                finished_at: None,
             }
         );
     }
