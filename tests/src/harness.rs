@@ -451,12 +451,14 @@ impl RawClient {
     }
 
     /// Waits until job `id` reaches a final state, via events; returns that state.
+    /// `id` is anything `jobs.get` takes: the job's number, its id or the start of it.
     pub async fn wait_final(&mut self, id: &str) -> String {
         let job = self.ok("jobs.get", json!({"id": id})).await;
         let state = job["state"].as_str().unwrap_or_default().to_string();
         if ["succeeded", "failed", "canceled"].contains(&state.as_str()) {
             return state;
         }
+        let id = job["id"].clone();
         let evs = self
             .events_until(|e| {
                 e["job_id"] == id

@@ -30,7 +30,8 @@ async fn submit(home: &Home, prompt: &str) -> String {
             "--json",
         ])
         .await;
-    job["id"].as_str().expect("job id").to_string()
+    // The id a user sees and types: the job's number.
+    job["num"].as_u64().expect("job number").to_string()
 }
 
 async fn subscribed(home: &Home) -> RawClient {
@@ -57,7 +58,7 @@ async fn job_ids(home: &Home, args: &[&str]) -> Vec<String> {
         .as_array()
         .expect("a JSON array")
         .iter()
-        .map(|j| j["id"].as_str().unwrap_or_default().to_string())
+        .map(|j| j["num"].as_u64().unwrap_or_default().to_string())
         .collect();
     ids.sort();
     ids
@@ -164,7 +165,7 @@ async fn rm_removes_finished_jobs_refuses_active_ones_and_deletes_files_only_whe
     assert!(out.contains(&format!("removed {kept}")), "{out}");
     assert!(kept_dir.join("params.json").is_file());
     let removed = c
-        .events_until(|e| e["type"] == "removed" && e["job_id"] == kept.as_str())
+        .events_until(|e| e["type"] == "removed" && e["job_num"].to_string() == kept)
         .await;
     assert_eq!(removed.last().unwrap()["outputs"], false);
 
@@ -363,7 +364,7 @@ async fn watch_json_streams_one_event_per_line_and_ends_with_the_job() {
         .expect("a line");
     let first: Value = serde_json::from_str(&first).expect("JSON");
     assert_eq!(first["type"], "created");
-    assert_eq!(first["job_id"], id.as_str());
+    assert_eq!(first["job_num"].to_string(), id);
     home.ok_async(&["cancel", &id]).await;
     let mut events = vec![first];
     while let Some(line) = tokio::time::timeout(PATIENCE, lines.next_line())
@@ -497,7 +498,7 @@ async fn waiting_on_a_terminal_shows_elapsed_against_the_usual_time() {
     let mut wait = in_terminal(&home, &["wait", &id], &[]).spawn().unwrap();
     let mut stdout = wait.stdout.take().unwrap();
     let seen = read_until(&mut stdout, "typical").await;
-    assert!(seen.contains(&id[..8]), "{seen}");
+    assert!(seen.contains(&id), "{seen}");
     home.ok_async(&["cancel", &id]).await;
     let mut rest = String::new();
     stdout.read_to_string(&mut rest).await.unwrap();
