@@ -667,6 +667,9 @@ async fn submit(State(state): State<Arc<MsState>>, headers: HeaderMap, body: Byt
     } else {
         1.0
     };
+    let ends = (script.outcome != MsOutcome::Never).then_some(script.duration);
+    let prompt = value["prompt"].as_str().map(str::to_string);
+    state.core.flights().created(&task_id, prompt, ends);
     i.tasks.insert(
         task_id.clone(),
         MsTask {
