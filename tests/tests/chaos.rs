@@ -82,6 +82,7 @@ async fn chaos(plan: Plan) {
     let mut rng = StdRng::seed_from_u64(plan.seed);
     let ms = ModelScopeFake::start().await;
     ms.set_script(MsScript::succeed_after(Duration::from_millis(150)));
+    ms.set_daily_limits(100_000, 100_000);
     init_tls();
     let mut home = Home::new();
     home.use_fakes(
