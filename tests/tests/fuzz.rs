@@ -205,11 +205,14 @@ fn request() -> impl Strategy<Value = (String, Option<Value>)> {
 
 /// A line of random bytes with no newline and at least one non-blank byte.
 fn garbage_line() -> impl Strategy<Value = Vec<u8>> {
-    prop::collection::vec(any::<u8>().prop_filter("no newline", |b| *b != b'\n'), 1..400)
-        .prop_map(|mut bytes| {
-            bytes.push(b'#');
-            bytes
-        })
+    prop::collection::vec(
+        any::<u8>().prop_filter("no newline", |b| *b != b'\n'),
+        1..400,
+    )
+    .prop_map(|mut bytes| {
+        bytes.push(b'#');
+        bytes
+    })
 }
 
 /// Whether `msg` is a well-formed JSON-RPC 2.0 reply: `jsonrpc`, exactly one of `result`
@@ -228,7 +231,10 @@ fn well_formed(msg: &Value) -> Result<(), String> {
 /// Reads the next reply (skipping notifications), bounded by [`PATIENCE`].
 async fn reply(c: &mut RawClient) -> Value {
     loop {
-        let msg = c.read_line().await.expect("the daemon closed the connection");
+        let msg = c
+            .read_line()
+            .await
+            .expect("the daemon closed the connection");
         if msg.get("method").is_none() {
             return msg;
         }
@@ -328,7 +334,12 @@ async fn fuzzed_requests_always_get_one_well_formed_reply() {
         "{} of {} fuzzed requests were answered badly; first ones:\n{}",
         failures.len(),
         sent + garbage,
-        failures.iter().take(10).cloned().collect::<Vec<_>>().join("\n")
+        failures
+            .iter()
+            .take(10)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }
 
@@ -417,8 +428,10 @@ async fn hostile_frames_get_errors_and_the_connection_goes_on() {
     assert_eq!(reply(&mut c).await["error"]["code"], -32700);
 
     // A number no float holds is not JSON to the parser; either error is well-formed.
-    c.send_raw(b"{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"jobs.list\",\"params\":{\"limit\":1e400}}\n")
-        .await;
+    c.send_raw(
+        b"{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"jobs.list\",\"params\":{\"limit\":1e400}}\n",
+    )
+    .await;
     let r = reply(&mut c).await;
     assert!(["parse_error", "invalid_params"].contains(&kind(&r)), "{r}");
     // Numbers no integer type of the field holds.

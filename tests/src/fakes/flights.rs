@@ -1,9 +1,9 @@
 //! When each provider task was in flight, so a test can tell how many a client had running at
 //! once (`max_concurrent` is a promise about exactly that).
 //!
-//! A task counts from its creation (the accepted submit) until its scheduled end: the moment
-//! the fake starts reporting it final. A client that keeps its limit holds a slot from before
-//! it sends the submit until it has seen the final state, which is never earlier, so the
+//! A task counts from its creation (the accepted submit) until the first poll reply that
+//! reports it final (or, when no poll ever did, until its scheduled end). A client that keeps
+//! its limit holds a slot from before it sends the submit until it has read that reply, so the
 //! overlap counted here never exceeds what the client really had in flight.
 
 use std::sync::Mutex;
@@ -18,8 +18,17 @@ pub struct Flight {
     /// The submit's `prompt` (or `input.prompt`), which tests use to tell jobs apart.
     pub prompt: Option<String>,
     pub start: Instant,
-    /// `None`: the task never ends by itself.
-    pub end: Option<Instant>,
+    /// When the task is scheduled to end by itself; `None`: never.
+    pub scheduled_end: Option<Instant>,
+    /// When a poll reply first reported it final.
+    pub reported_end: Option<Instant>,
+}
+
+impl Flight {
+    /// The end of its time in flight, as defined above; `None`: still in flight.
+    pub fn end(&self) -> Option<Instant> {
+        self.reported_end.or(self.scheduled_end)
+    }
 }
 
 /// Every task a fake created, with its time in flight.
@@ -28,14 +37,31 @@ pub struct Flights(Mutex<Vec<Flight>>);
 
 impl Flights {
     /// Records a task created now that ends by itself after `duration` (`None`: never).
-    pub(crate) fn created(&self, task_id: &str, prompt: Option<String>, duration: Option<Duration>) {
+    pub(crate) fn created(
+        &self,
+        task_id: &str,
+        prompt: Option<String>,
+        duration: Option<Duration>,
+    ) {
         let start = Instant::now();
         lock(&self.0).push(Flight {
             task_id: task_id.to_string(),
             prompt,
             start,
-            end: duration.map(|d| start + d),
+            scheduled_end: duration.map(|d| start + d),
+            reported_end: None,
         });
+    }
+
+    /// Records that a poll reply is about to report the task final (the first one counts).
+    pub(crate) fn reported_final(&self, task_id: &str) {
+        let now = Instant::now();
+        if let Some(f) = lock(&self.0)
+            .iter_mut()
+            .find(|f| f.task_id == task_id && f.reported_end.is_none())
+        {
+            f.reported_end = Some(now);
+        }
     }
 
     pub fn all(&self) -> Vec<Flight> {
@@ -50,7 +76,7 @@ impl Flights {
         let mut points: Vec<(Instant, i32)> = Vec::new();
         for f in lock(&self.0).iter().filter(|f| keep(f)) {
             points.push((f.start, 1));
-            if let Some(end) = f.end {
+            if let Some(end) = f.end() {
                 points.push((end, -1));
             }
         }

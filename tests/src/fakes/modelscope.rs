@@ -728,29 +728,39 @@ async fn poll(
         }
         Phase::Running => json!({"task_id": task_id, "request_id": rid,
                 "task_status": task.running_status(), "outputs": {}}),
-        Phase::Done => match &task.script.outcome {
-            MsOutcome::Succeed => json!({"task_id": task_id, "request_id": rid,
-                "task_status": "SUCCEED",
-                "output_images": [format!("{}{OUTPUT_PREFIX}{task_id}/result.png", state.core.base_url())]}),
-            MsOutcome::ContentPolicy => json!({"task_status": "FAILED",
-                "errors": {"code": 422, "message": INAPPROPRIATE}, "request_id": rid}),
-            MsOutcome::Failed { code, message } => json!({"task_status": "FAILED",
-                "errors": {"code": code, "message": message}, "request_id": rid}),
-            MsOutcome::Cancel => {
-                json!({"task_id": task_id, "request_id": rid, "task_status": "CANCEL"})
+        Phase::Done => {
+            if !matches!(task.script.outcome, MsOutcome::Status(_) | MsOutcome::Never) {
+                state.core.flights().reported_final(&task_id);
             }
-            MsOutcome::Unknown => {
-                json!({"task_id": task_id, "request_id": rid, "task_status": "UNKNOWN"})
-            }
-            MsOutcome::Status(s) => {
-                json!({"task_id": task_id, "request_id": rid, "task_status": s, "outputs": {}})
-            }
-            // Never reaches Done (see phase()).
-            MsOutcome::Never => json!({"task_id": task_id, "request_id": rid,
-                "task_status": task.running_status(), "outputs": {}}),
-        },
+            done_reply(&state, &task_id, task, rid)
+        }
     };
     json_reply(StatusCode::OK, &body)
+}
+
+/// The poll reply for a task whose script has ended.
+fn done_reply(state: &MsState, task_id: &str, task: &MsTask, rid: String) -> Value {
+    match &task.script.outcome {
+        MsOutcome::Succeed => json!({"task_id": task_id, "request_id": rid,
+                "task_status": "SUCCEED",
+                "output_images": [format!("{}{OUTPUT_PREFIX}{task_id}/result.png", state.core.base_url())]}),
+        MsOutcome::ContentPolicy => json!({"task_status": "FAILED",
+                "errors": {"code": 422, "message": INAPPROPRIATE}, "request_id": rid}),
+        MsOutcome::Failed { code, message } => json!({"task_status": "FAILED",
+                "errors": {"code": code, "message": message}, "request_id": rid}),
+        MsOutcome::Cancel => {
+            json!({"task_id": task_id, "request_id": rid, "task_status": "CANCEL"})
+        }
+        MsOutcome::Unknown => {
+            json!({"task_id": task_id, "request_id": rid, "task_status": "UNKNOWN"})
+        }
+        MsOutcome::Status(s) => {
+            json!({"task_id": task_id, "request_id": rid, "task_status": s, "outputs": {}})
+        }
+        // Never reaches Done (see phase()).
+        MsOutcome::Never => json!({"task_id": task_id, "request_id": rid,
+                "task_status": task.running_status(), "outputs": {}}),
+    }
 }
 
 /// Balance in Magicube points: `frozen_amount` is what in-flight tasks hold; succeeded tasks
