@@ -4,7 +4,7 @@
 //! bad line an error, and the daemon keeps answering. The hostile inputs of issue 11 are
 //! fixed regression cases beside it.
 //!
-//! `GENQ_FUZZ_CASES` sets the number of requests (default 8,000) and garbage lines (a fifth of
+//! `GENQ_FUZZ_CASES` sets the number of requests (default 16,000) and garbage lines (a fifth of
 //! it). Run with `--nocapture` to see the figures.
 
 use std::time::Instant;
@@ -104,7 +104,7 @@ fn cases() -> usize {
     std::env::var("GENQ_FUZZ_CASES")
         .ok()
         .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(8_000)
+        .unwrap_or(16_000)
 }
 
 /// Numbers at and around every edge the daemon's integer types have.
