@@ -306,3 +306,38 @@ fn integrity_problem(db: &std::path::Path) -> Option<String> {
         Err(e) => Some(format!("integrity_check failed to run: {e}")),
     }
 }
+
+/// A daemon killed at the wrong moment closes a client's connection right after accepting it.
+/// Every client command must then end with an error instead of waiting forever for a reply
+/// that cannot come.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_dropped_right_after_accept_never_hangs_a_client() {
+    let home = Home::new();
+    let dir = home.paths.socket.parent().expect("socket dir");
+    std::fs::create_dir_all(dir).expect("socket dir");
+    genq_e2e::harness::set_mode(dir, 0o700);
+    let listener = tokio::net::UnixListener::bind(&home.paths.socket).expect("bind");
+    genq_e2e::harness::set_mode(&home.paths.socket, 0o600);
+    let closer = tokio::spawn(async move {
+        while let Ok((conn, _)) = listener.accept().await {
+            drop(conn);
+        }
+    });
+    let tries = 20;
+    let mut hung = 0;
+    for _ in 0..tries {
+        let mut cmd = tokio::process::Command::from(home.cmd(&["daemon", "status"]));
+        cmd.env("GENQ_NO_AUTOSTART", "1").kill_on_drop(true);
+        if tokio::time::timeout(Duration::from_secs(10), cmd.output())
+            .await
+            .is_err()
+        {
+            hung += 1;
+        }
+    }
+    closer.abort();
+    assert_eq!(
+        hung, 0,
+        "{hung} of {tries} `genq daemon status` runs waited forever on a dropped connection"
+    );
+}
