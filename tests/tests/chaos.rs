@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use genq_e2e::fakes::{Endpoint, Fault, ModelScopeFake, MsOutcome, MsScript};
-use genq_e2e::harness::{Home, PATIENCE, RawClient, init_tls};
+use genq_e2e::harness::{EventPulse, Home, PATIENCE, RawClient, init_tls};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
@@ -131,13 +131,27 @@ async fn chaos(plan: Plan) {
     }
     figures.jobs = ids.len();
 
-    c.ok("subscribe", json!({"since_seq": 0})).await;
+    // Each job is looked at again after any event, or after a quiet second: a lost event
+    // must not stall the run.
+    let pulse = EventPulse::start(&home).await;
     let mut jobs = Vec::new();
     for (id, prompt) in &ids {
-        bounded(&format!("job {id} to end"), c.wait_final(id)).await;
-        jobs.push((c.ok("jobs.get", json!({"id": id})).await, prompt.clone()));
+        let deadline = Instant::now() + PATIENCE;
+        let job = loop {
+            let job = c.ok("jobs.get", json!({"id": id})).await;
+            if ["succeeded", "failed", "canceled"].contains(&job["state"].as_str().unwrap_or("")) {
+                break job;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "job {id} not final after {PATIENCE:?}: {job}\nlog:\n{}",
+                home.log_tail()
+            );
+            pulse.wait(Duration::from_secs(1)).await;
+        };
+        jobs.push((job, prompt.clone()));
     }
-    drop(c);
+    drop((c, pulse));
     bounded("daemon stop", home.ok_async(&["daemon", "stop"])).await;
 
     let problems = check(&ms, &home, &jobs, &mut figures);
