@@ -485,9 +485,12 @@ impl EventPulse {
         EventPulse { pulse, task }
     }
 
-    /// Returns after the next event (or one that came since the last call), or after `max`.
-    pub async fn wait(&self, max: Duration) {
-        let _ = tokio::time::timeout(max, self.pulse.notified()).await;
+    /// Returns after the next event (or one that came since the last call), or after `max`;
+    /// true when an event came.
+    pub async fn wait(&self, max: Duration) -> bool {
+        tokio::time::timeout(max, self.pulse.notified())
+            .await
+            .is_ok()
     }
 }
 
