@@ -20,6 +20,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::flights::Flights;
+
 /// Largest request body a fake accepts; real prompts are a few KB.
 const MAX_BODY: usize = 4 * 1024 * 1024;
 
@@ -133,6 +135,7 @@ pub struct Core {
     faults: Mutex<VecDeque<Injected>>,
     delay: Mutex<Duration>,
     url_ttl: Mutex<Duration>,
+    flights: Flights,
 }
 
 /// Lock a mutex, recovering from poisoning (a panicking test thread must not wedge the fake).
@@ -149,6 +152,7 @@ impl Core {
             faults: Mutex::new(VecDeque::new()),
             delay: Mutex::new(Duration::ZERO),
             url_ttl: Mutex::new(url_ttl),
+            flights: Flights::default(),
         }
     }
 
@@ -193,6 +197,17 @@ impl Core {
 
     fn count(&self, f: impl Fn(&RecordedRequest) -> bool) -> usize {
         lock(&self.log).iter().filter(|r| f(r)).count()
+    }
+
+    /// Each task this fake created with its time in flight (see [`Flights`]; the ModelScope
+    /// fake records them).
+    pub fn flights(&self) -> &Flights {
+        &self.flights
+    }
+
+    /// The most tasks that were in flight at the same moment.
+    pub fn max_in_flight(&self) -> usize {
+        self.flights.max_where(|_| true)
     }
 
     /// Forget the request log (faults and tasks stay).

@@ -16,6 +16,7 @@
 pub mod catalog;
 pub mod common;
 pub mod dashscope;
+pub mod flights;
 pub mod lora_sites;
 pub mod modelscope;
 pub mod tripo;
@@ -23,6 +24,7 @@ pub mod tripo;
 pub use catalog::CatalogFake;
 pub use common::{Core, Endpoint, Fault, RecordedRequest, make_png};
 pub use dashscope::{DashScopeFake, DsOutcome, DsScript};
+pub use flights::{Flight, Flights};
 pub use lora_sites::{CivitaiFake, HuggingFaceFake, LoraSiteFake};
 pub use modelscope::{EchoSucceed, IdStyle, ModelScopeFake, MsOutcome, MsScript};
 pub use tripo::{TpOutcome, TpScript, TripoFake};

@@ -306,31 +306,6 @@ impl ModelScopeFake {
         self.inner().order.clone()
     }
 
-    /// The most of the tasks `ids` that ran at the provider at the same time (from their
-    /// creation until their scripted duration ended).
-    pub fn max_in_flight(&self, ids: &[String]) -> usize {
-        let i = self.inner();
-        let spans: Vec<(Instant, Option<Instant>)> = ids
-            .iter()
-            .filter_map(|id| i.tasks.get(id))
-            .map(|t| {
-                let end =
-                    (t.script.outcome != MsOutcome::Never).then(|| t.created + t.script.duration);
-                (t.created, end)
-            })
-            .collect();
-        spans
-            .iter()
-            .map(|(at, _)| {
-                spans
-                    .iter()
-                    .filter(|(start, end)| start <= at && end.is_none_or(|e| e > *at))
-                    .count()
-            })
-            .max()
-            .unwrap_or(0)
-    }
-
     /// The PNG the task's output URL serves (also before it is reachable).
     pub fn output_png(&self, task_id: &str) -> Option<Bytes> {
         self.inner().tasks.get(task_id).map(|t| t.png.clone())
@@ -692,6 +667,9 @@ async fn submit(State(state): State<Arc<MsState>>, headers: HeaderMap, body: Byt
     } else {
         1.0
     };
+    let ends = (script.outcome != MsOutcome::Never).then_some(script.duration);
+    let prompt = value["prompt"].as_str().map(str::to_string);
+    state.core.flights().created(&task_id, prompt, ends);
     i.tasks.insert(
         task_id.clone(),
         MsTask {
@@ -750,29 +728,39 @@ async fn poll(
         }
         Phase::Running => json!({"task_id": task_id, "request_id": rid,
                 "task_status": task.running_status(), "outputs": {}}),
-        Phase::Done => match &task.script.outcome {
-            MsOutcome::Succeed => json!({"task_id": task_id, "request_id": rid,
-                "task_status": "SUCCEED",
-                "output_images": [format!("{}{OUTPUT_PREFIX}{task_id}/result.png", state.core.base_url())]}),
-            MsOutcome::ContentPolicy => json!({"task_status": "FAILED",
-                "errors": {"code": 422, "message": INAPPROPRIATE}, "request_id": rid}),
-            MsOutcome::Failed { code, message } => json!({"task_status": "FAILED",
-                "errors": {"code": code, "message": message}, "request_id": rid}),
-            MsOutcome::Cancel => {
-                json!({"task_id": task_id, "request_id": rid, "task_status": "CANCEL"})
+        Phase::Done => {
+            if !matches!(task.script.outcome, MsOutcome::Status(_) | MsOutcome::Never) {
+                state.core.flights().reported_final(&task_id);
             }
-            MsOutcome::Unknown => {
-                json!({"task_id": task_id, "request_id": rid, "task_status": "UNKNOWN"})
-            }
-            MsOutcome::Status(s) => {
-                json!({"task_id": task_id, "request_id": rid, "task_status": s, "outputs": {}})
-            }
-            // Never reaches Done (see phase()).
-            MsOutcome::Never => json!({"task_id": task_id, "request_id": rid,
-                "task_status": task.running_status(), "outputs": {}}),
-        },
+            done_reply(&state, &task_id, task, rid)
+        }
     };
     json_reply(StatusCode::OK, &body)
+}
+
+/// The poll reply for a task whose script has ended.
+fn done_reply(state: &MsState, task_id: &str, task: &MsTask, rid: String) -> Value {
+    match &task.script.outcome {
+        MsOutcome::Succeed => json!({"task_id": task_id, "request_id": rid,
+                "task_status": "SUCCEED",
+                "output_images": [format!("{}{OUTPUT_PREFIX}{task_id}/result.png", state.core.base_url())]}),
+        MsOutcome::ContentPolicy => json!({"task_status": "FAILED",
+                "errors": {"code": 422, "message": INAPPROPRIATE}, "request_id": rid}),
+        MsOutcome::Failed { code, message } => json!({"task_status": "FAILED",
+                "errors": {"code": code, "message": message}, "request_id": rid}),
+        MsOutcome::Cancel => {
+            json!({"task_id": task_id, "request_id": rid, "task_status": "CANCEL"})
+        }
+        MsOutcome::Unknown => {
+            json!({"task_id": task_id, "request_id": rid, "task_status": "UNKNOWN"})
+        }
+        MsOutcome::Status(s) => {
+            json!({"task_id": task_id, "request_id": rid, "task_status": s, "outputs": {}})
+        }
+        // Never reaches Done (see phase()).
+        MsOutcome::Never => json!({"task_id": task_id, "request_id": rid,
+                "task_status": task.running_status(), "outputs": {}}),
+    }
 }
 
 /// Balance in Magicube points: `frozen_amount` is what in-flight tasks hold; succeeded tasks
