@@ -57,8 +57,6 @@ struct Figures {
     mismatches: usize,
     max_in_flight: usize,
     max_in_flight_all: usize,
-    /// `genq daemon start` runs that never returned and were run again.
-    start_hangs: usize,
     elapsed: Duration,
 }
 
@@ -100,7 +98,7 @@ async fn chaos(plan: Plan) {
     // Every job is submitted within the first two thirds of the kills.
     let per_round = plan.jobs.div_ceil((plan.kills * 2 / 3).max(1));
     for round in 0..plan.kills {
-        let mut c = start(&home, &mut figures.start_hangs).await;
+        let mut c = start(&home).await;
         for _ in 0..per_round {
             if ids.len() == plan.jobs {
                 break;
@@ -124,7 +122,7 @@ async fn chaos(plan: Plan) {
         tokio::task::block_in_place(|| home.kill9());
         figures.kills += 1;
     }
-    let mut c = start(&home, &mut figures.start_hangs).await;
+    let mut c = start(&home).await;
     while ids.len() < plan.jobs {
         let prompt = format!("chaos {} job {}", plan.seed, ids.len());
         ids.push((submit(&mut c, &prompt).await, prompt));
@@ -169,29 +167,21 @@ async fn chaos(plan: Plan) {
     );
 }
 
-/// Starts the daemon and connects a client. A `genq daemon start` that has not returned
-/// after a while is stopped and run again: a client can wait forever on a connection that a
-/// dying daemon dropped (pinned by `a_connection_dropped_right_after_accept_never_hangs_a_client`),
-/// and that must not hide what this run checks. Such hangs are counted.
-async fn start(home: &Home, hangs: &mut usize) -> RawClient {
-    for _ in 0..5 {
-        let mut cmd = tokio::process::Command::from(home.cmd(&["daemon", "start"]));
-        cmd.kill_on_drop(true);
-        match tokio::time::timeout(Duration::from_secs(20), cmd.output()).await {
-            Ok(out) => {
-                let out = out.expect("run genq daemon start");
-                assert!(
-                    out.status.success(),
-                    "genq daemon start failed: {}\nlog:\n{}",
-                    String::from_utf8_lossy(&out.stderr),
-                    home.log_tail()
-                );
-                return home.client().await;
-            }
-            Err(_) => *hangs += 1,
-        }
-    }
-    panic!("genq daemon start hung 5 times in a row");
+/// Starts the daemon and connects a client. A client must never hang on a connection that a
+/// dying daemon dropped (pinned by `a_connection_dropped_right_after_accept_never_hangs_a_client`).
+async fn start(home: &Home) -> RawClient {
+    let mut cmd = tokio::process::Command::from(home.cmd(&["daemon", "start"]));
+    cmd.kill_on_drop(true);
+    let out = bounded("genq daemon start", cmd.output())
+        .await
+        .expect("run genq daemon start");
+    assert!(
+        out.status.success(),
+        "genq daemon start failed: {}\nlog:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        home.log_tail()
+    );
+    home.client().await
 }
 
 /// Awaits `fut`, failing the test if it takes longer than [`PATIENCE`].

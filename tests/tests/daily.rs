@@ -278,12 +278,12 @@ async fn cancel_and_retry_take_several_ids_and_filters_and_state_active_lists_th
     let active = home
         .json_async(&["jobs", "--state", "active", "--json"])
         .await;
-    let mut links: Vec<String> = active
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|j| j["retry_of"].as_str().unwrap_or_default().to_string())
-        .collect();
+    let mut links = Vec::new();
+    for job in active.as_array().unwrap() {
+        let of = job["retry_of"].as_str().unwrap_or_default();
+        let original = home.json_async(&["show", of, "--json"]).await;
+        links.push(original["num"].to_string());
+    }
     links.sort();
     assert_eq!(links, sorted);
     // Filters leave out jobs retried already, so running the same command twice is safe.

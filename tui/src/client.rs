@@ -66,7 +66,15 @@ impl ClientError {
     }
 }
 
-type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<serde_json::Value, RpcError>>>>>;
+/// Calls waiting for their reply, and whether the connection is gone: once it is, a new call
+/// fails at once instead of waiting for a reply that cannot come.
+#[derive(Default)]
+struct Calls {
+    waiting: HashMap<u64, oneshot::Sender<Result<serde_json::Value, RpcError>>>,
+    closed: bool,
+}
+
+type Pending = Arc<Mutex<Calls>>;
 
 /// A connection to the daemon. Cheap to clone; all clones share the connection.
 #[derive(Clone)]
@@ -140,13 +148,13 @@ impl Client {
                             // The daemon closes the connection with a reason (at its
                             // connection limit, no hello in time): every call gets it.
                             if let Some(err) = resp.error {
-                                for (_, tx) in reader_pending.lock().await.drain() {
+                                for (_, tx) in reader_pending.lock().await.waiting.drain() {
                                     let _ = tx.send(Err(err.clone()));
                                 }
                             }
                             continue;
                         };
-                        if let Some(tx) = reader_pending.lock().await.remove(&id) {
+                        if let Some(tx) = reader_pending.lock().await.waiting.remove(&id) {
                             let outcome = match (resp.result, resp.error) {
                                 (_, Some(err)) => Err(err),
                                 (Some(v), None) => Ok(v),
@@ -184,8 +192,10 @@ impl Client {
                     Err(_) => continue,
                 }
             }
-            // Fail every call still waiting: the connection is gone.
-            reader_pending.lock().await.clear();
+            // Fail every call still waiting, and every later one: the connection is gone.
+            let mut calls = reader_pending.lock().await;
+            calls.closed = true;
+            calls.waiting.clear();
         });
 
         let mut client = Client {
@@ -236,9 +246,15 @@ impl Client {
         };
         let line = serde_json::to_string(&req).map_err(|e| ClientError::BadReply(e.to_string()))?;
         let (tx, rx) = oneshot::channel();
-        self.pending.lock().await.insert(id, tx);
+        {
+            let mut calls = self.pending.lock().await;
+            if calls.closed {
+                return Err(ClientError::Disconnected);
+            }
+            calls.waiting.insert(id, tx);
+        }
         if self.out.send(line).await.is_err() {
-            self.pending.lock().await.remove(&id);
+            self.pending.lock().await.waiting.remove(&id);
             return Err(ClientError::Disconnected);
         }
         let value = rx.await.map_err(|_| ClientError::Disconnected)??;
