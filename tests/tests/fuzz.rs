@@ -85,7 +85,11 @@ const FIELDS: &[&str] = &[
 /// A home whose every provider and catalog points at a closed loopback port: whatever the
 /// fuzzer submits or browses, nothing leaves the machine.
 fn sealed_home() -> Home {
-    let home = Home::new();
+    let mut home = Home::new();
+    // Keys, so that submits are accepted (and then fail against the dead address).
+    for var in ["MODELSCOPE_API_TOKEN", "DASHSCOPE_API_KEY", "TRIPO_API_KEY"] {
+        home.env(var, "sealed-test-key");
+    }
     let dead = "http://127.0.0.1:9";
     let mut toml = String::new();
     for p in ["modelscope", "dashscope", "tripo"] {
