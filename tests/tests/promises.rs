@@ -408,3 +408,30 @@ async fn polling_learns_how_long_tasks_take_not_when_a_poll_noticed() {
         "learned {learned} ms from a task first seen done {noticed} ms after its submit"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_while_a_refused_submit_waits_out_its_429_leaves_the_job_queued() {
+    let ms = ModelScopeFake::start().await;
+    ms.set_script(MsScript::succeed_after(Duration::from_millis(200)));
+    let home = ms_home(&ms, "typical_s = 0.5\n");
+    home.ok_async(&["daemon", "start"]).await;
+    // The submit is refused with a long pause: the provider accepted nothing.
+    ms.rate_limit_next(1, Some(600));
+    let mut c = home.client().await;
+    c.ok("subscribe", json!({})).await;
+    let id = submit(&mut c, "refused once").await;
+    c.events_until(|e| e["job_id"] == id.as_str() && e["type"] == "note")
+        .await;
+    let job = c.ok("jobs.get", json!({"id": id})).await;
+    assert_eq!(job["state"], "queued", "{job}");
+    home.ok_async(&["daemon", "stop"]).await;
+    assert_eq!(ms.requests_to(Endpoint::Submit).len(), 1);
+    assert!(ms.task_ids().is_empty());
+
+    home.ok_async(&["daemon", "start"]).await;
+    let mut c = home.client().await;
+    c.ok("subscribe", json!({})).await;
+    assert_eq!(c.wait_final(&id).await, "succeeded", "{}", home.log_tail());
+    assert_eq!(ms.requests_to(Endpoint::Submit).len(), 2);
+    assert_eq!(ms.task_ids().len(), 1);
+}

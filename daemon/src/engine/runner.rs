@@ -233,6 +233,8 @@ impl<'a> Runner<'a> {
         let limits = self.limits(job);
         let mut delays = backoff();
         let mut transient = 0;
+        // A submit refused before anything was accepted waits as `queued` (see below).
+        let mut requeued = false;
         loop {
             if !self.budget_taken.swap(false, Ordering::Relaxed) {
                 tokio::select! {
@@ -240,6 +242,11 @@ impl<'a> Runner<'a> {
                     _ = self.token.cancelled() => return Err(Stop::Interrupted),
                     _ = limits.request_budget() => {}
                 }
+            }
+            if requeued {
+                self.commit(job, Transition::to(JobState::Submitting))
+                    .await?;
+                requeued = false;
             }
             let Some(ctx) = self.inner.call_context(&job.provider) else {
                 return Ok(Err(fail(
@@ -276,6 +283,12 @@ impl<'a> Runner<'a> {
             }
             if Timestamp::now() >= self.deadline(job) {
                 return Ok(Err(self.timed_out(job, Some(&err))));
+            }
+            if job.state == JobState::Submitting && !err.maybe_accepted {
+                // The provider took nothing (refused, rate limited): the job waits as
+                // `queued`, so a stop during the wait leaves it to run after the restart.
+                self.commit(job, Transition::to(JobState::Queued)).await?;
+                requeued = true;
             }
             self.note(
                 job,
