@@ -165,7 +165,9 @@ async fn rm_removes_finished_jobs_refuses_active_ones_and_deletes_files_only_whe
     assert!(out.contains(&format!("removed {kept}")), "{out}");
     assert!(kept_dir.join("params.json").is_file());
     let removed = c
-        .events_until(|e| e["type"] == "removed" && e["job_num"].to_string() == kept)
+        .events_until(|e| {
+            e["type"] == "removed" && e["job_num"] == kept.parse::<u64>().unwrap_or(0)
+        })
         .await;
     assert_eq!(removed.last().unwrap()["outputs"], false);
 
