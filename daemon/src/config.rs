@@ -187,6 +187,19 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// Every secret value this config holds (provider keys, storage credentials), for
+    /// masking messages before they are stored, logged or sent.
+    pub fn secret_values(&self) -> Vec<&str> {
+        let providers = self.providers.values().filter_map(|s| s.key.as_ref());
+        let storage = self
+            .storage_keys
+            .values()
+            .filter_map(|k| k.as_ref().ok())
+            .flat_map(|k| [k.access.as_ref(), k.secret.as_ref()])
+            .flatten();
+        providers.chain(storage).map(|k| k.expose()).collect()
+    }
+
     /// Reads and validates the config file and the stored keys; a missing file means all
     /// defaults. Runs the key commands: never call it on the async runtime.
     pub fn load(paths: &Paths, registry: &Registry) -> Result<Config, ConfigError> {
@@ -404,4 +417,38 @@ fn toml_message(text: &str, e: &toml::de::Error) -> String {
         msg = format!("{msg} (line {line}, column {col})");
     }
     msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_values_hold_every_provider_key_and_storage_credential() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let config = dir.path().join("config.toml");
+        std::fs::write(
+            &config,
+            "[providers.modelscope]\napi_key_env = \"MS\"\n\
+             [storage.s3]\ntype = \"s3\"\nendpoint = \"http://127.0.0.1:9\"\nbucket = \"b\"\n\
+             region = \"r\"\naccess_key_env = \"AK\"\nsecret_key_env = \"SK\"\n",
+        )
+        .expect("write the config");
+        let env = |k: &str| match k {
+            "MS" => Some("ms-key-1".to_string()),
+            "AK" => Some("access-2".to_string()),
+            "SK" => Some("secret-3".to_string()),
+            _ => None,
+        };
+        let loaded = Config::load_with_env(
+            &config,
+            &dir.path().join("credentials.toml"),
+            &Registry::builtin(),
+            &env,
+        )
+        .expect("a valid config");
+        let mut values = loaded.secret_values();
+        values.sort();
+        assert_eq!(values, ["access-2", "ms-key-1", "secret-3"]);
+    }
 }

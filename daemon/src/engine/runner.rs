@@ -163,13 +163,7 @@ impl<'a> Runner<'a> {
     /// token or authorization value gets past it, whatever a provider sent back.
     fn scrub(&self, text: &str) -> String {
         let config = self.inner.config();
-        let keys: Vec<&str> = config
-            .providers
-            .values()
-            .filter_map(|s| s.key.as_ref())
-            .map(|k| k.expose())
-            .collect();
-        redact::scrub(text, &keys)
+        redact::scrub(text, &config.secret_values())
     }
 
     /// Sleeps unless the job is canceled or the daemon stops.

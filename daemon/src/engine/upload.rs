@@ -65,6 +65,8 @@ pub(super) async fn upload_outputs(
             let (url, error) = match outcome {
                 Ok(url) => (Some(url), None),
                 Err(e) => {
+                    let config = inner.config();
+                    let e = crate::providers::redact::scrub(&e, &config.secret_values());
                     tracing::warn!(job = %job.id, target = %name, "upload failed: {e}");
                     (None, Some(e))
                 }
