@@ -221,7 +221,7 @@ impl Config {
                     path: path.to_path_buf(),
                     message,
                 })?;
-                (file, readable_by_others(path))
+                (file, genq_protocol::credentials::readable_by_others(path))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => (ConfigFile::default(), false),
             Err(source) => {
@@ -379,19 +379,6 @@ fn storage_keys(
         .iter()
         .map(|(name, section)| (name.clone(), crate::credentials::storage_keys(section, env)))
         .collect()
-}
-
-#[cfg(unix)]
-fn readable_by_others(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path)
-        .map(|m| m.permissions().mode() & 0o077 != 0)
-        .unwrap_or(true)
-}
-
-#[cfg(not(unix))]
-fn readable_by_others(_path: &Path) -> bool {
-    false
 }
 
 /// Parses the file, naming the key of a bad value (`providers.modelscope.base_url: …`):

@@ -176,8 +176,10 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     file.sync_all()
 }
 
+/// Whether a file's mode lets group or others in (or it cannot be read at all): keys must
+/// not live in such a file.
 #[cfg(unix)]
-fn readable_by_others(path: &Path) -> bool {
+pub fn readable_by_others(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path)
         .map(|m| m.permissions().mode() & 0o077 != 0)
@@ -185,7 +187,7 @@ fn readable_by_others(path: &Path) -> bool {
 }
 
 #[cfg(not(unix))]
-fn readable_by_others(_path: &Path) -> bool {
+pub fn readable_by_others(_path: &Path) -> bool {
     false
 }
 

@@ -31,29 +31,42 @@ fn target_dir() -> PathBuf {
 pub fn genq_bin() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
-        .get_or_init(|| {
-            let dir = target_dir();
-            let bin = dir.join("genq");
-            let built_at = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
-            let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-                .parent()
-                .expect("the tests crate lives in the workspace");
-            if built_at.is_some_and(|at| newest_source(root).is_some_and(|src| src < at)) {
-                return bin;
-            }
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let mut cmd = Command::new(cargo);
-            cmd.args([
-                "build", "--quiet", "-p", "genq", "-p", "genq-e2e", "--bin", "genq",
-            ]);
-            if dir.file_name().is_some_and(|n| n == "release") {
-                cmd.arg("--release");
-            }
-            let status = cmd.status().expect("run cargo build for the genq binary");
-            assert!(status.success(), "building the genq binary failed");
-            bin
-        })
+        .get_or_init(|| fresh_bin("genq", &["genq", "genq-e2e"]))
         .clone()
+}
+
+/// Path of the `genqd` binary, built like [`genq_bin`] when its sources are newer.
+pub fn genqd_bin() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| fresh_bin("genqd", &["genq", "genq-daemon", "genq-e2e"]))
+        .clone()
+}
+
+/// The workspace binary `name`, rebuilt (selecting `packages`) when a source is newer.
+fn fresh_bin(name: &str, packages: &[&str]) -> PathBuf {
+    let dir = target_dir();
+    let bin = dir.join(name);
+    let built_at = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the tests crate lives in the workspace");
+    if built_at.is_some_and(|at| newest_source(root).is_some_and(|src| src < at)) {
+        return bin;
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--quiet"]);
+    for p in packages {
+        cmd.args(["-p", p]);
+    }
+    cmd.args(["--bin", name]);
+    if dir.file_name().is_some_and(|n| n == "release") {
+        cmd.arg("--release");
+    }
+    let status = cmd.status().expect("run cargo build");
+    assert!(status.success(), "building the {name} binary failed");
+    bin
 }
 
 /// The latest modification time among the files the `genq` binary is built from.
@@ -471,45 +484,6 @@ impl RawClient {
             .unwrap_or_default()
             .to_string()
     }
-}
-
-/// Path of the `genqd` binary, built like [`genq_bin`] when its sources are newer.
-pub fn genqd_bin() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let dir = target_dir();
-            let bin = dir.join("genqd");
-            let built_at = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
-            let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-                .parent()
-                .expect("the tests crate lives in the workspace");
-            if built_at.is_some_and(|at| newest_source(root).is_some_and(|src| src < at)) {
-                return bin;
-            }
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let mut cmd = Command::new(cargo);
-            // The same packages as for `genq`, so features resolve alike.
-            cmd.args([
-                "build",
-                "--quiet",
-                "-p",
-                "genq",
-                "-p",
-                "genq-daemon",
-                "-p",
-                "genq-e2e",
-                "--bin",
-                "genqd",
-            ]);
-            if dir.file_name().is_some_and(|n| n == "release") {
-                cmd.arg("--release");
-            }
-            let status = cmd.status().expect("run cargo build for the genqd binary");
-            assert!(status.success(), "building the genqd binary failed");
-            bin
-        })
-        .clone()
 }
 
 /// Wakes a waiter on every event a subscribed connection receives, while the waiter never
