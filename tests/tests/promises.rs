@@ -435,3 +435,27 @@ async fn a_stop_while_a_refused_submit_waits_out_its_429_leaves_the_job_queued()
     assert_eq!(ms.requests_to(Endpoint::Submit).len(), 2);
     assert_eq!(ms.task_ids().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_poll_is_noted_on_the_job_and_polling_goes_on() {
+    let ms = ModelScopeFake::start().await;
+    ms.set_script(MsScript::succeed_after(Duration::from_millis(300)));
+    let home = ms_home(&ms, "typical_s = 0.2\nrequests_per_second = 100\n");
+    home.ok_async(&["daemon", "start"]).await;
+    ms.inject(Endpoint::Poll, Fault::ServerError(503), 1);
+    let mut c = home.client().await;
+    c.ok("subscribe", json!({})).await;
+    let id = submit(&mut c, "a poll that fails once").await;
+    let notes = c
+        .events_until(|e| {
+            e["job_id"] == id.as_str()
+                && e["type"] == "note"
+                && e["message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with("poll failed")
+        })
+        .await;
+    assert!(notes.last().is_some());
+    assert_eq!(c.wait_final(&id).await, "succeeded", "{}", home.log_tail());
+}

@@ -123,6 +123,11 @@ impl PollSchedule {
         base.mul_f64(jitter).clamp(self.floor, self.cap)
     }
 
+    /// The shortest wait between two polls.
+    pub fn floor(&self) -> Duration {
+        self.floor
+    }
+
     pub fn polls(&self) -> u32 {
         self.polls
     }

@@ -57,6 +57,8 @@ struct Runner<'a> {
     /// The next call's request was already let through the budget (a submit waits for it
     /// before it commits `submitting`).
     budget_taken: AtomicBool,
+    /// This runner submitted the job (rather than finding it running after a restart).
+    submitted_here: bool,
 }
 
 fn backoff() -> impl Iterator<Item = Duration> {
@@ -75,6 +77,7 @@ impl<'a> Runner<'a> {
             token,
             slot,
             budget_taken: AtomicBool::new(false),
+            submitted_here: false,
         }
     }
 
@@ -336,6 +339,7 @@ impl<'a> Runner<'a> {
         match outcome {
             Ok(submitted) => {
                 self.slot = Some(slot);
+                self.submitted_here = true;
                 self.commit(
                     &job,
                     Transition {
@@ -390,6 +394,9 @@ impl<'a> Runner<'a> {
         // When the task was last seen unfinished: it ended between then and the poll that
         // sees it done.
         let mut seen_unfinished = submitted_at;
+        // A task found running after a restart may have ended while the daemon was down:
+        // ask at once rather than where the schedule would have been.
+        let mut ask_now = !self.submitted_here;
         loop {
             let elapsed =
                 Duration::from_millis(Timestamp::now().millis_since(submitted_at).max(0) as u64);
@@ -400,8 +407,12 @@ impl<'a> Runner<'a> {
                 self.slot = None;
                 return self.commit(&job, Transition::failed(err)).await;
             }
-            self.wait(schedule.next_delay(elapsed, eta).min(left))
-                .await?;
+            let delay = if std::mem::take(&mut ask_now) {
+                schedule.floor()
+            } else {
+                schedule.next_delay(elapsed, eta)
+            };
+            self.wait(delay.min(left)).await?;
             tokio::select! {
                 biased;
                 _ = self.token.cancelled() => return Err(Stop::Interrupted),
@@ -509,8 +520,17 @@ impl<'a> Runner<'a> {
                                 .commit(&job, Transition::failed(to_job_error(&e)))
                                 .await;
                         }
-                        let d = delays.next().unwrap_or(Duration::from_secs(30));
-                        self.wait(d.min(left)).await?;
+                        let d = delays.next().unwrap_or(Duration::from_secs(30)).min(left);
+                        self.note(
+                            &job,
+                            format!(
+                                "poll failed ({}); retrying in {:.1} s",
+                                e.message,
+                                d.as_secs_f64()
+                            ),
+                        )
+                        .await;
+                        self.wait(d).await?;
                     }
                 }
             }
