@@ -24,6 +24,16 @@ fn target_dir() -> PathBuf {
         .to_path_buf()
 }
 
+/// A finished command's stderr, as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A finished command's stdout, as text.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Path of the `genq` binary, never older than the sources it is built from. A binary newer
 /// than every source file is used as it is (`cargo test --workspace` has just built it);
 /// otherwise it is built once per test process, with the packages selected so that features

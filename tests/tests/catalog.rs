@@ -7,14 +7,10 @@ use genq_daemon::catalog::loras::{self, LoraContext};
 use genq_daemon::config::CatalogSettings;
 use genq_daemon::store::Store;
 use genq_e2e::fakes::{CatalogFake, Endpoint, ModelScopeFake};
-use genq_e2e::harness::{Home, init_tls};
+use genq_e2e::harness::{Home, init_tls, stderr};
 use genq_protocol::catalog::{LoraSource, LorasListParams};
 use serde_json::Value;
 use std::time::Duration;
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 fn keys(models: &Value) -> Vec<String> {
     models

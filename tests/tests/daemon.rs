@@ -3,17 +3,13 @@
 //! protocol that answers bad input with errors instead of falling over.
 
 use genq_e2e::fakes::{Endpoint, Fault, ModelScopeFake, MsOutcome, MsScript};
-use genq_e2e::harness::{Home, PATIENCE, RawClient, init_tls};
+use genq_e2e::harness::{Home, PATIENCE, RawClient, init_tls, stderr};
 use serde_json::json;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 fn mode(path: &std::path::Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
-}
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,7 +3,7 @@
 //! `watch --json`, `--state active`, colour, progress bars and man pages.
 
 use genq_e2e::fakes::{ModelScopeFake, MsOutcome, MsScript, TripoFake};
-use genq_e2e::harness::{Home, PATIENCE, RawClient, genq_bin, init_tls};
+use genq_e2e::harness::{Home, PATIENCE, RawClient, genq_bin, init_tls, stderr};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -44,10 +44,6 @@ async fn finished(c: &mut RawClient, id: &str) -> String {
     tokio::time::timeout(PATIENCE, c.wait_final(id))
         .await
         .expect("the job ended in time")
-}
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 async fn job_ids(home: &Home, args: &[&str]) -> Vec<String> {

@@ -3,20 +3,12 @@
 //! try in one command (`fake-providers --home`), and failures that say what went wrong.
 
 use genq_e2e::fakes::{ModelScopeFake, MsScript};
-use genq_e2e::harness::{Home, PATIENCE, genqd_bin, init_tls, wait_gone};
+use genq_e2e::harness::{Home, PATIENCE, genqd_bin, init_tls, stderr, stdout, wait_gone};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// A home whose config points at a fake ModelScope and names a key variable the daemon
 /// does not have.

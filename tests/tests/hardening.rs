@@ -3,7 +3,7 @@
 //! can look into, and parameters outside their range.
 
 use genq_e2e::fakes::{ModelScopeFake, MsScript};
-use genq_e2e::harness::{Home, PATIENCE, RawClient, init_tls, set_mode};
+use genq_e2e::harness::{Home, PATIENCE, RawClient, init_tls, set_mode, stderr};
 use serde_json::json;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
@@ -12,10 +12,6 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::net::UnixStream;
 use tokio::process::Child;
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 fn mode(path: &Path) -> u32 {
     std::fs::symlink_metadata(path)

@@ -4,7 +4,7 @@
 
 use futures::future::join_all;
 use genq_e2e::fakes::{ModelScopeFake, MsScript};
-use genq_e2e::harness::{Home, init_tls};
+use genq_e2e::harness::{Home, init_tls, stderr};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -57,10 +57,6 @@ async fn listed(home: &Home) -> Vec<(String, String, u64)> {
             )
         })
         .collect()
-}
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,18 +6,10 @@
 use genq_e2e::fakes::{
     DashScopeFake, DsScript, Endpoint, Fault, ModelScopeFake, MsOutcome, MsScript,
 };
-use genq_e2e::harness::{Home, PATIENCE, init_tls};
+use genq_e2e::harness::{Home, PATIENCE, init_tls, stderr, stdout};
 use serde_json::{Value, json};
 use std::process::Output;
 use std::time::{Duration, Instant};
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn ms_home(ms: &ModelScopeFake, extra: &str) -> Home {
     init_tls();
