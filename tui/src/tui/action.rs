@@ -203,6 +203,19 @@ impl CallError {
     }
 }
 
+/// Maps a protocol client error into what the UI shows.
+pub fn call_error(e: &crate::client::ClientError) -> CallError {
+    match e.rpc() {
+        Some(rpc) => CallError {
+            kind: Some(rpc.kind()),
+            message: rpc.message.clone(),
+            field: rpc.field().map(str::to_string),
+            allowed: rpc.data.as_ref().and_then(|d| d.allowed.clone()),
+        },
+        None => CallError::local(e.to_string()),
+    }
+}
+
 impl fmt::Display for CallError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)?;

@@ -1,69 +1,36 @@
 //! The event loop: terminal events, daemon notifications and replies of spawned protocol
-//! calls all become actions; state is updated, commands are run off the UI thread, and the
+//! calls all become actions; state is updated, commands are handed to the runner, and the
 //! screen is redrawn once per batch (in a synchronized update) only when something changed.
 //! A timer runs only while something on screen moves; live-event refetches are debounced.
-//! When the connection drops, a reconnect task retries with backoff and the app
-//! resubscribes from the last `seq` it saw.
 
-use crate::cli::submit::input_location;
-use crate::client::{Client, ClientError};
-use crate::tui::action::{Action, CallError, UiAction};
-use crate::tui::app::{App, call_error};
-use crate::tui::catalog::CatalogData;
-use crate::tui::command::Command;
+use crate::client::Client;
+use crate::tui::action::{Action, UiAction};
+use crate::tui::app::App;
+use crate::tui::frame;
 use crate::tui::keymap::Keymap;
-use crate::tui::preview::{self, Cover, PreviewMode};
-use crate::tui::side_link::SideLink;
+use crate::tui::preview::PreviewMode;
+use crate::tui::runner::Io;
 use crate::tui::terminal::{self, Tui};
-use crate::tui::{clipboard, export, screens};
 use crossterm::event::{
     Event as TermEvent, EventStream, KeyEventKind, MouseButton, MouseEventKind,
 };
 use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
 use crossterm::{execute, queue};
 use futures::StreamExt;
-use genq_protocol::catalog::{LoraRef, LorasListParams, ModelsListParams};
-use genq_protocol::methods::{
-    CapabilitiesList, CategoriesList, DaemonStatus, Empty, JobsCancel, JobsEvents, JobsExport,
-    JobsGet, JobsList, JobsRetry, LorasGet, LorasList, ModelsList, NOTIFY_EVENT, NOTIFY_RESYNC,
-    ProvidersList, ResyncParams, Submit, SubmitParams, Subscribe, SubscribeParams, SuppliersList,
-};
 use genq_protocol::rpc::Notification;
-use genq_protocol::{ErrorKind, Event, Method, Paths, Timestamp};
+use genq_protocol::{Paths, Timestamp};
 use ratatui_image::picker::Picker;
-use std::io::Write;
 use std::time::Duration;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
-use tokio::task::JoinSet;
 
 /// Spinner and clock step while something runs.
 const TICK: Duration = Duration::from_millis(120);
 /// How long live events are gathered before the rows they touched are refetched.
 const DEBOUNCE: Duration = Duration::from_millis(150);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
-/// How long a LoRA listing may take before the gallery says so and offers a retry.
-const LORAS_TIMEOUT: Duration = Duration::from_secs(10);
 
-enum Msg {
-    Action(Box<Action>),
-    Connected(Client, mpsc::Receiver<Notification>),
-}
-
-/// The connection and everything that runs on its behalf.
-struct Io {
-    paths: Paths,
-    client: Option<Client>,
-    notes: Option<mpsc::Receiver<Notification>>,
-    tx: mpsc::UnboundedSender<Msg>,
-    tasks: JoinSet<()>,
-    picker: Option<Picker>,
-    /// LoRA listings and cards, beside the main connection.
-    loras_link: SideLink,
-    /// Cover downloads, which can take long, on a connection of their own.
-    covers_link: SideLink,
-}
-
+/// Runs the TUI until the user quits. Connects to the daemon first (starting it when
+/// `autostart` allows), so a daemon that cannot start is reported on the plain terminal.
 pub async fn run(paths: Paths, autostart: bool) -> anyhow::Result<()> {
     let (client, notes) = Client::connect_or_start(&paths, "genq-tui", autostart).await?;
     let key_errors = load_key_overrides(&paths).await;
@@ -88,23 +55,14 @@ async fn event_loop(
 ) -> anyhow::Result<()> {
     let size = term.size()?;
     let mut app = App::new((size.width, size.height), Timestamp::now());
-    app.previews = picker.is_some();
-    app.keymap = keymap;
-    app.last_error = key_error;
+    app.shared.previews = picker.is_some();
+    app.shared.keymap = keymap;
+    app.shared.last_error = key_error;
     let mut terminate = signal(SignalKind::terminate())?;
     let mut hangup = signal(SignalKind::hangup())?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let version = client.daemon.version.clone();
-    let mut io = Io {
-        loras_link: SideLink::new(paths.clone(), "genq-tui-loras"),
-        covers_link: SideLink::new(paths.clone(), "genq-tui-covers"),
-        paths,
-        client: Some(client),
-        notes: Some(notes),
-        tx,
-        tasks: JoinSet::new(),
-        picker,
-    };
+    let mut io = Io::new(paths, client, notes, tx, picker);
     let cmds = app.update(Action::Connected { version });
     io.run_all(cmds, term, &mut app)?;
 
@@ -118,7 +76,7 @@ async fn event_loop(
             return Ok(());
         }
         if dirty {
-            app.now = Timestamp::now();
+            app.shared.now = Timestamp::now();
             draw(term, &app)?;
             dirty = false;
         }
@@ -182,7 +140,7 @@ async fn load_key_overrides(paths: &Paths) -> (Keymap, Option<String>) {
 
 fn apply(app: &mut App, io: &mut Io, term: &mut Tui, action: Action) -> anyhow::Result<bool> {
     // Messages are logged with the time they arrive, even after a long idle spell.
-    app.now = Timestamp::now();
+    app.shared.now = Timestamp::now();
     let cmds = app.update(action);
     io.run_all(cmds, term, app)?;
     Ok(true)
@@ -190,7 +148,7 @@ fn apply(app: &mut App, io: &mut Io, term: &mut Tui, action: Action) -> anyhow::
 
 fn draw(term: &mut Tui, app: &App) -> std::io::Result<()> {
     queue!(term.backend_mut(), BeginSynchronizedUpdate)?;
-    term.draw(|f| screens::draw(f, app))?;
+    term.draw(|f| frame::draw(f, app))?;
     execute!(term.backend_mut(), EndSynchronizedUpdate)
 }
 
@@ -212,409 +170,9 @@ fn term_action(app: &App, ev: TermEvent) -> Option<Action> {
     }
 }
 
-/// Input images as the daemon needs them: URLs as given, local files made absolute against
-/// this directory and refused, next to their field, when they do not exist.
-pub(crate) fn local_inputs(
-    mut spec: genq_protocol::JobSpec,
-) -> Result<genq_protocol::JobSpec, CallError> {
-    let refuse = |field: &str, message: String| CallError {
-        field: Some(field.to_string()),
-        ..CallError::local(message)
-    };
-    let cwd = std::env::current_dir()
-        .map_err(|e| refuse("image", format!("cannot read the current directory: {e}")))?;
-    if let Some(image) = &spec.image {
-        let found = input_location("image", &home_path(image), &cwd);
-        spec.image = Some(found.map_err(|e| refuse("image", e.to_string()))?);
-    }
-    for (name, path) in spec.views.iter_mut() {
-        let found = input_location(&format!("view {name}"), &home_path(path), &cwd);
-        *path = found.map_err(|e| refuse("views", e.to_string()))?;
-    }
-    Ok(spec)
-}
-
-/// `~/x.png` as a shell would read it: typed into the form, no shell expands it.
-fn home_path(value: &str) -> String {
-    match (value.strip_prefix("~/"), std::env::var_os("HOME")) {
-        (Some(rest), Some(home)) => std::path::Path::new(&home).join(rest).display().to_string(),
-        _ => value.to_string(),
-    }
-}
-
 async fn recv_note(notes: &mut Option<mpsc::Receiver<Notification>>) -> Option<Notification> {
     match notes {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
-    }
-}
-
-impl Msg {
-    fn action(a: Action) -> Msg {
-        Msg::Action(Box::new(a))
-    }
-}
-
-impl Io {
-    fn receive(&mut self, msg: Msg) -> Option<Action> {
-        match msg {
-            Msg::Action(a) => Some(*a),
-            Msg::Connected(client, notes) => {
-                let version = client.daemon.version.clone();
-                self.client = Some(client);
-                self.notes = Some(notes);
-                Some(Action::Connected { version })
-            }
-        }
-    }
-
-    /// A notification, or `None` when the connection closed.
-    fn notification(&mut self, note: Option<Notification>) -> Option<Action> {
-        let Some(note) = note else {
-            self.client = None;
-            self.notes = None;
-            self.spawn_reconnect();
-            return Some(Action::Disconnected {
-                reason: "the connection to the daemon was lost".into(),
-            });
-        };
-        let params = note.params.unwrap_or(serde_json::Value::Null);
-        match note.method.as_str() {
-            NOTIFY_EVENT => serde_json::from_value::<Event>(params)
-                .ok()
-                .map(Action::Notify),
-            NOTIFY_RESYNC => serde_json::from_value::<ResyncParams>(params)
-                .ok()
-                .map(|r| Action::Resync {
-                    last_seq: r.last_seq,
-                }),
-            _ => None,
-        }
-    }
-
-    fn spawn_reconnect(&mut self) {
-        let tx = self.tx.clone();
-        let paths = self.paths.clone();
-        self.tasks.spawn(async move {
-            let mut delay = Duration::from_millis(250);
-            for attempt in 1.. {
-                let _ = tx.send(Msg::action(Action::Reconnecting {
-                    attempt,
-                    delay_ms: delay.as_millis() as u64,
-                }));
-                tokio::time::sleep(delay).await;
-                // No autostart here: a daemon that was stopped on purpose stays stopped.
-                if let Ok((client, notes)) = Client::connect(&paths, "genq-tui").await {
-                    let _ = tx.send(Msg::Connected(client, notes));
-                    return;
-                }
-                delay = (delay * 2).min(MAX_BACKOFF);
-            }
-        });
-    }
-
-    fn run_all(&mut self, cmds: Vec<Command>, term: &mut Tui, app: &mut App) -> anyhow::Result<()> {
-        for cmd in cmds {
-            self.run(cmd, term, app)?;
-        }
-        Ok(())
-    }
-
-    /// Spawns a protocol call whose reply comes back as an action.
-    fn call<M: Method + 'static>(
-        &mut self,
-        what: &'static str,
-        params: M::Params,
-        ok: impl FnOnce(M::Result) -> Action + Send + 'static,
-    ) where
-        M::Params: 'static,
-        M::Result: 'static,
-    {
-        self.call_or::<M>(params, ok, move |e| Action::CallFailed {
-            what: what.to_string(),
-            error: e,
-        });
-    }
-
-    fn call_or<M: Method + 'static>(
-        &mut self,
-        params: M::Params,
-        ok: impl FnOnce(M::Result) -> Action + Send + 'static,
-        fail: impl FnOnce(CallError) -> Action + Send + 'static,
-    ) where
-        M::Params: 'static,
-        M::Result: 'static,
-    {
-        let tx = self.tx.clone();
-        let Some(client) = self.client.clone() else {
-            let _ = tx.send(Msg::action(fail(CallError::local(
-                "not connected to the daemon",
-            ))));
-            return;
-        };
-        self.tasks.spawn(async move {
-            let action = match client.call::<M>(params).await {
-                Ok(r) => ok(r),
-                // The closed notification channel reports the lost connection once.
-                Err(ClientError::Disconnected) => return,
-                Err(e) => fail(call_error(&e)),
-            };
-            let _ = tx.send(Msg::action(action));
-        });
-    }
-
-    /// The four catalog lists in one task, reported together.
-    fn fetch_catalog(&mut self) {
-        let tx = self.tx.clone();
-        let Some(client) = self.client.clone() else {
-            return;
-        };
-        self.tasks.spawn(async move {
-            let models = ModelsListParams {
-                include_removed: true,
-                ..ModelsListParams::default()
-            };
-            let action = match client.call::<ModelsList>(models).await {
-                Err(ClientError::Disconnected) => return,
-                Err(e) => Action::CatalogFailed(call_error(&e)),
-                Ok(models) => {
-                    // Lists an older daemon lacks are simply empty.
-                    let suppliers = client.call::<SuppliersList>(Empty {}).await;
-                    let categories = client.call::<CategoriesList>(Empty {}).await;
-                    let capabilities = client.call::<CapabilitiesList>(Empty {}).await;
-                    Action::CatalogLoaded(Box::new(CatalogData {
-                        models,
-                        suppliers: suppliers.unwrap_or_default(),
-                        categories: categories.unwrap_or_default(),
-                        capabilities: capabilities.unwrap_or_default(),
-                    }))
-                }
-            };
-            let _ = tx.send(Msg::action(action));
-        });
-    }
-
-    /// One page of `loras.list`. A listing (not a cover download) that takes longer than
-    /// [`LORAS_TIMEOUT`] is reported as a timeout; the user can retry.
-    /// Decodes and encodes an image on a blocking thread (never on the UI thread) and sends
-    /// the resulting action back; nothing happens without a graphics picker.
-    fn encode_off_thread<F>(&mut self, work: F)
-    where
-        F: FnOnce(&Picker) -> Action + Send + 'static,
-    {
-        let Some(picker) = self.picker.clone() else {
-            return;
-        };
-        let tx = self.tx.clone();
-        self.tasks.spawn(async move {
-            if let Ok(action) = tokio::task::spawn_blocking(move || work(&picker)).await {
-                let _ = tx.send(Msg::action(action));
-            }
-        });
-    }
-
-    fn fetch_loras(&mut self, generation: u64, params: LorasListParams) {
-        let tx = self.tx.clone();
-        let page = params.page.unwrap_or(1);
-        let covers = params.download_covers;
-        let fail = move |error| Action::LorasFailed {
-            generation,
-            page,
-            covers,
-            error,
-        };
-        let link = if covers {
-            self.covers_link.clone()
-        } else {
-            self.loras_link.clone()
-        };
-        self.tasks.spawn(async move {
-            let call = link.call::<LorasList>(params);
-            let reply = if covers {
-                Ok(call.await)
-            } else {
-                tokio::time::timeout(LORAS_TIMEOUT, call).await
-            };
-            let action = match reply {
-                Err(_) => fail(CallError {
-                    kind: Some(ErrorKind::Timeout),
-                    ..CallError::local(format!("no answer within {} s", LORAS_TIMEOUT.as_secs()))
-                }),
-                Ok(Err(e)) => fail(call_error(&e)),
-                Ok(Ok(result)) => Action::LorasLoaded {
-                    generation,
-                    page,
-                    covers,
-                    result,
-                },
-            };
-            let _ = tx.send(Msg::action(action));
-        });
-    }
-
-    fn run(&mut self, cmd: Command, term: &mut Tui, app: &mut App) -> anyhow::Result<()> {
-        match cmd {
-            Command::FetchPage { generation, params } => {
-                let offset = params.offset.unwrap_or(0);
-                self.call::<JobsList>("listing jobs", params, move |page| Action::PageLoaded {
-                    generation,
-                    offset,
-                    page,
-                });
-            }
-            Command::FetchJob(id) => {
-                self.call::<JobsGet>("loading a job", (&id).into(), Action::JobLoaded)
-            }
-            Command::FetchEvents(id) => {
-                let for_id = id.clone();
-                self.call::<JobsEvents>("loading events", (&id).into(), move |events| {
-                    Action::EventsLoaded { id: for_id, events }
-                })
-            }
-            Command::FetchStatus => {
-                self.call::<DaemonStatus>(
-                    "daemon status",
-                    Default::default(),
-                    Action::StatusLoaded,
-                );
-                self.call::<ProvidersList>(
-                    "listing providers",
-                    Default::default(),
-                    Action::ProvidersLoaded,
-                );
-            }
-            Command::Subscribe { since_seq } => self.call::<Subscribe>(
-                "subscribing to events",
-                SubscribeParams { since_seq },
-                |r| Action::Subscribed {
-                    head_seq: r.head_seq,
-                },
-            ),
-            Command::Cancel(id) => {
-                self.call::<JobsCancel>("cancel", (&id).into(), |job| Action::JobChanged {
-                    verb: "canceled",
-                    job,
-                })
-            }
-            Command::Retry(id) => {
-                self.call::<JobsRetry>("retry", (&id).into(), |job| Action::JobChanged {
-                    verb: "retried as",
-                    job,
-                })
-            }
-            Command::ExportForRerun(id) => {
-                self.call::<JobsExport>("export", (&id).into(), Action::RerunLoaded)
-            }
-            Command::ExportToFile { id, path } => {
-                let tx = self.tx.clone();
-                let Some(client) = self.client.clone() else {
-                    let _ = tx.send(Msg::action(Action::Info(
-                        "not connected to the daemon".into(),
-                    )));
-                    return Ok(());
-                };
-                self.tasks.spawn(async move {
-                    if let Some(action) = export::to_file(&client, &id, &path).await {
-                        let _ = tx.send(Msg::action(action));
-                    }
-                });
-            }
-            Command::Submit(spec) => match local_inputs(spec) {
-                Ok(spec) => self.call_or::<Submit>(
-                    SubmitParams {
-                        spec,
-                        idempotency_key: None,
-                    },
-                    Action::Submitted,
-                    Action::SubmitFailed,
-                ),
-                Err(e) => {
-                    let _ = self.tx.send(Msg::action(Action::SubmitFailed(e)));
-                }
-            },
-            Command::Copy(text) => {
-                let mut out = std::io::stdout();
-                out.write_all(clipboard::osc52(&text).as_bytes())?;
-                out.flush()?;
-            }
-            Command::OpenPath(path) => {
-                if !std::path::Path::new(&path).exists() {
-                    let _ = self.tx.send(Msg::action(Action::Info(format!(
-                        "{path} is not on this machine; y copies its location"
-                    ))));
-                    return Ok(());
-                }
-                let opener = if cfg!(target_os = "macos") {
-                    "open"
-                } else {
-                    "xdg-open"
-                };
-                let mut cmd = tokio::process::Command::new(opener);
-                cmd.arg(&path)
-                    .stdin(std::process::Stdio::null())
-                    .stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::null())
-                    .process_group(0);
-                let tx = self.tx.clone();
-                match cmd.spawn() {
-                    Ok(mut child) => {
-                        self.tasks.spawn(async move {
-                            let _ = child.wait().await;
-                        });
-                        let _ = tx.send(Msg::action(Action::Info(format!("opened {path}"))));
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Msg::action(Action::Info(format!(
-                            "cannot run {opener} for {path}: {e}"
-                        ))));
-                    }
-                }
-            }
-            Command::SetMouse(on) => terminal::set_mouse(on)?,
-            Command::LoadPreview {
-                id,
-                path,
-                cols,
-                rows,
-            } => self.encode_off_thread(move |picker| {
-                Action::PreviewReady(preview::load(picker, id, path, cols, rows))
-            }),
-            Command::FetchCatalog => self.fetch_catalog(),
-            Command::FetchLoras { generation, params } => self.fetch_loras(generation, params),
-            Command::LoadCover {
-                id,
-                path,
-                cols,
-                rows,
-            } => self.encode_off_thread(move |picker| {
-                let result = preview::encode(picker, &path, cols, rows);
-                Action::CoverReady(Cover { id, result })
-            }),
-            Command::FetchLoraCard(id) => {
-                let tx = self.tx.clone();
-                let link = self.loras_link.clone();
-                self.tasks.spawn(async move {
-                    let action = match link
-                        .call::<LorasGet>(LoraRef {
-                            id: id.clone(),
-                            source: None,
-                        })
-                        .await
-                    {
-                        Ok(card) => Action::LoraCardLoaded(card),
-                        Err(e) => Action::LoraCardFailed {
-                            id,
-                            error: call_error(&e),
-                        },
-                    };
-                    let _ = tx.send(Msg::action(action));
-                });
-            }
-            Command::Suspend => {
-                terminal::suspend(term, app.mouse)?;
-            }
-            Command::Quit => app.quit = true,
-        }
-        Ok(())
     }
 }

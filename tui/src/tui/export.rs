@@ -3,8 +3,7 @@
 //! used, each claimed with an exclusive create, so two exports (or two TUIs) cannot collide.
 
 use crate::client::{Client, ClientError};
-use crate::tui::action::{Action, CallError};
-use crate::tui::app::call_error;
+use crate::tui::action::{Action, CallError, call_error};
 use genq_protocol::JobId;
 use genq_protocol::methods::JobsExport;
 use std::io;

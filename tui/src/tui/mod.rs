@@ -1,28 +1,26 @@
 //! The terminal UI: watch, inspect and submit jobs. Shaped event → action → state → draw:
 //! terminal events and daemon replies become [`action::Action`]s, [`app::App::update`] is
-//! the only place state changes (returning [`command::Command`]s for the event loop to run),
-//! and [`screens::draw`] is a pure function of the state.
+//! the only place state changes (returning [`command::Command`]s for the event loop to
+//! run), and [`frame::draw`] is a pure function of the state. Each screen in [`screens`]
+//! owns its state, its updates and its drawing, and sees only [`shared::Shared`].
 
 pub mod action;
 pub mod app;
-pub mod browse;
 pub mod catalog;
 pub mod clipboard;
 pub mod command;
 pub mod event_loop;
 pub mod export;
-pub mod form;
-pub mod gallery;
-pub mod job_actions;
+pub mod frame;
 pub mod keymap;
-pub mod messages;
-pub mod navigation;
+pub mod live;
+pub mod message_log;
 pub mod preview;
+pub mod runner;
 pub mod screens;
-pub mod search;
+pub mod shared;
 pub mod side_link;
 pub mod status_bar;
-pub mod submitting;
 pub mod terminal;
 pub mod theme;
 
@@ -30,10 +28,5 @@ pub mod theme;
 mod tests;
 
 pub use app::App;
-pub use screens::draw;
-
-/// Runs the TUI until the user quits. Connects to the daemon first (starting it when
-/// `autostart` allows), so a daemon that cannot start is reported on the plain terminal.
-pub async fn run(paths: genq_protocol::Paths, autostart: bool) -> anyhow::Result<()> {
-    event_loop::run(paths, autostart).await
-}
+pub use event_loop::run;
+pub use frame::draw;

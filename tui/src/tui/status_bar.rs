@@ -1,7 +1,7 @@
 //! The status bar: connection, jobs by state, provider quota when known, and the last error
 //! or message (cut to fit, pointing at the message log).
 
-use crate::tui::app::{App, Connection};
+use crate::tui::shared::{Connection, Shared};
 use crate::tui::theme;
 use genq_protocol::JobState;
 use ratatui::Frame;
@@ -10,8 +10,8 @@ use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
-    let mut spans = match &app.conn {
+pub fn draw(frame: &mut Frame, area: Rect, shared: &Shared) {
+    let mut spans = match &shared.conn {
         Connection::Connected { version } => {
             vec![Span::styled(
                 format!("● genqd {version}"),
@@ -26,7 +26,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         }
     };
     for state in JobState::ALL {
-        if let Some(n) = app.counts.get(state.as_str()).filter(|n| **n > 0) {
+        if let Some(n) = shared.counts.get(state.as_str()).filter(|n| **n > 0) {
             spans.push(Span::raw(" "));
             spans.push(Span::styled(
                 format!("{}{n}", theme::state_icon(state)),
@@ -34,7 +34,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             ));
         }
     }
-    for q in &app.quotas {
+    for q in &shared.quotas {
         let text = match (q.remaining, &q.detail) {
             (Some(n), _) => format!(" {} {n} left", q.provider),
             (None, Some(d)) => format!(" {} {}", q.provider, theme::truncate(d, 24)),
@@ -50,9 +50,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     spans.push(Span::raw("  "));
     let used: usize = spans.iter().map(|s| s.width()).sum();
     let room = usize::from(area.width).saturating_sub(used);
-    if let Some(info) = &app.info {
+    if let Some(info) = &shared.info {
         spans.push(Span::raw(fit(info, room)));
-    } else if let Some(err) = &app.last_error {
+    } else if let Some(err) = &shared.last_error {
         spans.push(Span::styled(fit(&format!("✗ {err}"), room), theme::error()));
     }
     frame.render_widget(

@@ -1,11 +1,26 @@
-//! The confirm dialog, centred over the screen.
+//! The confirm dialog, centred over the screen: a question before something irreversible.
 
-use crate::tui::app::Confirm;
+use crate::tui::command::Command;
+use genq_protocol::JobId;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::style::{Color, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Clear, Paragraph};
+
+/// A question the user must answer before something irreversible.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Confirm {
+    pub id: JobId,
+    pub question: String,
+}
+
+impl Confirm {
+    /// What a yes does: the job is canceled.
+    pub fn yes(self) -> Command {
+        Command::Cancel(self.id)
+    }
+}
 
 pub fn draw(frame: &mut Frame, area: Rect, confirm: &Confirm) {
     const ANSWERS: &str = "y / Enter: yes   n / Esc: no";

@@ -1,7 +1,10 @@
 //! Help, generated from the keymap for the screen it was opened from, plus the global keys.
 
-use crate::tui::app::{App, Screen};
+use crate::tui::action::UiAction;
 use crate::tui::keymap::Context;
+use crate::tui::screens::scroll::text_scroll;
+use crate::tui::screens::tabs::Screen;
+use crate::tui::shared::Shared;
 use crate::tui::theme;
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -9,8 +12,20 @@ use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
-pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
-    let ctx = match app.help_for {
+#[derive(Debug, Default)]
+pub struct HelpScreen {
+    pub scroll: u16,
+}
+
+impl HelpScreen {
+    pub fn scroll(&mut self, ui: UiAction, shared: &Shared) {
+        self.scroll = text_scroll(self.scroll, ui, shared.size.1);
+    }
+}
+
+/// The keys of `help_for` (the screen help was opened from) and the global ones.
+pub fn draw(frame: &mut Frame, area: Rect, help: &HelpScreen, help_for: Screen, shared: &Shared) {
+    let ctx = match help_for {
         Screen::Jobs | Screen::Help | Screen::Messages => Context::Jobs,
         Screen::Detail => Context::Detail,
         Screen::Submit => Context::Submit,
@@ -21,7 +36,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     for c in [ctx, Context::Global] {
         lines.push(Line::styled(c.title(), theme::title()));
         let mut rows: Vec<(String, &str)> = Vec::new();
-        for b in app.keymap.bindings(c) {
+        for b in shared.keymap.bindings(c) {
             match rows.iter_mut().find(|(_, d)| *d == b.description) {
                 Some((keys, _)) => keys.push_str(&format!(", {}", b.key)),
                 None => rows.push((b.key.to_string(), b.description)),
@@ -38,7 +53,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let max = (lines.len() as u16).saturating_sub(area.height.saturating_sub(2));
     frame.render_widget(
         Paragraph::new(lines)
-            .scroll((app.help_scroll.min(max), 0))
+            .scroll((help.scroll.min(max), 0))
             .block(Block::bordered().title(format!(" Help · {} ", ctx.title()))),
         area,
     );

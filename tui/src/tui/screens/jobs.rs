@@ -1,10 +1,13 @@
-//! The jobs table: newest first, one row per job, only the visible window fetched.
+//! The jobs screen: the table of jobs, newest first, one row per job. Only the window on
+//! screen is fetched (`total` sizes the scrollbar); the state filter, the sort and the `/`
+//! search are sent to `jobs.list`, and live events change rows in place.
 
-use crate::tui::app::{App, FILTERS};
-use crate::tui::screens::CHROME_ROWS;
+use crate::tui::action::UiAction;
+use crate::tui::command::Command;
+use crate::tui::shared::{CHROME_ROWS, Shared};
 use crate::tui::theme;
-use genq_protocol::Job;
-use genq_protocol::methods::Sort;
+use genq_protocol::methods::{JobPage, ListParams, Sort};
+use genq_protocol::{Event, EventBody, Job, JobId, JobState};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Margin, Rect};
 use ratatui::style::{Color, Style};
@@ -14,13 +17,297 @@ use ratatui::widgets::{
 };
 use throbber_widgets_tui::Throbber;
 
+/// The state filters `f` / `F` cycle through.
+pub const FILTERS: &[(&str, &[JobState])] = &[
+    ("all", &[]),
+    (
+        "active",
+        &[
+            JobState::Queued,
+            JobState::Submitting,
+            JobState::Running,
+            JobState::Fetching,
+            JobState::Storing,
+        ],
+    ),
+    ("succeeded", &[JobState::Succeeded]),
+    ("failed", &[JobState::Failed]),
+    ("canceled", &[JobState::Canceled]),
+];
+
 /// Table rows that fit in a terminal `height` rows high: minus chrome, borders and header.
 pub fn visible_rows(height: u16) -> usize {
     height.saturating_sub(CHROME_ROWS + 3).max(1) as usize
 }
 
-pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
-    let jobs = &app.jobs;
+/// Terminal rows above the table's first row: the tab line, the border and the header.
+const TABLE_TOP: u16 = 3;
+
+#[derive(Debug, Default)]
+pub struct JobsScreen {
+    /// The fetched rows; `rows[0]` is row number `offset` of the filtered list.
+    pub rows: Vec<Job>,
+    pub offset: u64,
+    pub total: u64,
+    /// First row on screen.
+    pub scroll: u64,
+    /// Selected row (absolute).
+    pub selected: u64,
+    pub filter: usize,
+    /// The applied search text.
+    pub search: String,
+    /// The search being typed, while the `/` prompt is open; it filters as it is typed.
+    pub search_input: Option<String>,
+    /// The search applied when the prompt was opened, restored by Esc.
+    pub search_before: Option<String>,
+    pub sort: Sort,
+    /// Tags page requests so a late reply for an old window or filter is dropped.
+    pub generation: u64,
+    pub loading: bool,
+    pub loaded: bool,
+}
+
+impl JobsScreen {
+    pub fn row(&self, index: u64) -> Option<&Job> {
+        index
+            .checked_sub(self.offset)
+            .and_then(|i| self.rows.get(i as usize))
+    }
+
+    pub fn selected_job(&self) -> Option<&Job> {
+        self.row(self.selected)
+    }
+
+    pub fn has_row(&self, id: &JobId) -> bool {
+        self.rows.iter().any(|j| &j.id == id)
+    }
+
+    /// Rows the table shows at the current size.
+    fn page_rows(shared: &Shared) -> u64 {
+        visible_rows(shared.size.1) as u64
+    }
+
+    pub fn list_params(&self, shared: &Shared) -> ListParams {
+        let limit =
+            (Self::page_rows(shared) as u32).clamp(1, genq_protocol::methods::LIST_MAX_LIMIT);
+        ListParams {
+            state: FILTERS[self.filter].1.to_vec(),
+            text: Some(self.search.clone()).filter(|s| !s.is_empty()),
+            limit: Some(limit),
+            sort: self.sort,
+            offset: Some(self.scroll),
+            ..ListParams::default()
+        }
+    }
+
+    pub fn fetch_page(&mut self, shared: &Shared) -> Command {
+        self.generation += 1;
+        self.loading = true;
+        Command::FetchPage {
+            generation: self.generation,
+            params: self.list_params(shared),
+        }
+    }
+
+    /// Keeps the selection on screen; fetches when the window moved past the cached rows.
+    pub fn follow_selection(&mut self, shared: &Shared) -> Vec<Command> {
+        let rows = Self::page_rows(shared);
+        self.selected = self.selected.min(self.total.saturating_sub(1));
+        if self.selected < self.scroll {
+            self.scroll = self.selected;
+        } else if self.selected >= self.scroll + rows {
+            self.scroll = self.selected + 1 - rows;
+        }
+        let last_needed = (self.scroll + rows).min(self.total);
+        let cached_end = self.offset + self.rows.len() as u64;
+        if self.scroll < self.offset || last_needed > cached_end {
+            vec![self.fetch_page(shared)]
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Back to the top of the list, fetched again (a new filter, sort or search).
+    pub fn reset_list(&mut self, shared: &Shared) -> Vec<Command> {
+        self.scroll = 0;
+        self.selected = 0;
+        vec![self.fetch_page(shared)]
+    }
+
+    /// `Ctrl-R`: the page on screen and the status again.
+    pub fn refresh(&mut self, shared: &Shared) -> Vec<Command> {
+        let mut cmds = self.follow_selection(shared);
+        if cmds.is_empty() {
+            cmds.push(self.fetch_page(shared));
+        }
+        cmds.push(Command::FetchStatus);
+        cmds
+    }
+
+    pub fn motion(&mut self, ui: UiAction, shared: &Shared) -> Vec<Command> {
+        let page = Self::page_rows(shared).max(1);
+        let last = self.total.saturating_sub(1);
+        let s = self.selected;
+        self.selected = match ui {
+            UiAction::Up => s.saturating_sub(1),
+            UiAction::Down => (s + 1).min(last),
+            UiAction::Top => 0,
+            UiAction::Bottom => last,
+            UiAction::PageUp => s.saturating_sub(page),
+            _ => (s + page).min(last),
+        };
+        self.follow_selection(shared)
+    }
+
+    /// `f` / `F`: the next or previous state filter.
+    pub fn cycle_filter(&mut self, forward: bool, shared: &Shared) -> Vec<Command> {
+        let n = FILTERS.len();
+        self.filter = if forward {
+            (self.filter + 1) % n
+        } else {
+            (self.filter + n - 1) % n
+        };
+        self.reset_list(shared)
+    }
+
+    pub fn toggle_sort(&mut self, shared: &Shared) -> Vec<Command> {
+        self.sort = match self.sort {
+            Sort::Newest => Sort::Oldest,
+            Sort::Oldest => Sort::Newest,
+        };
+        self.reset_list(shared)
+    }
+
+    /// `/`: the prompt opens with the applied search, which Esc puts back.
+    pub fn open_search(&mut self) {
+        self.search_input = Some(self.search.clone());
+        self.search_before = Some(self.search.clone());
+    }
+
+    /// The search was applied as it was typed; Enter (or leaving) only closes the prompt.
+    pub fn close_search(&mut self) {
+        self.search_input = None;
+        self.search_before = None;
+    }
+
+    /// The list follows the search as it is typed.
+    pub fn search_typed(&mut self, shared: &Shared) -> Vec<Command> {
+        let text = self.search_input.as_deref().unwrap_or("").trim();
+        if text == self.search {
+            return Vec::new();
+        }
+        self.search = text.to_string();
+        self.reset_list(shared)
+    }
+
+    /// Esc: closes the prompt (putting back the search from before it), else clears the
+    /// search. `None` when there was nothing to close, so Esc goes on to the app.
+    pub fn back(&mut self, shared: &Shared) -> Option<Vec<Command>> {
+        if self.search_input.take().is_some() {
+            if let Some(before) = self.search_before.take()
+                && before != self.search
+            {
+                self.search = before;
+                return Some(self.reset_list(shared));
+            }
+            return Some(Vec::new());
+        }
+        if !self.search.is_empty() {
+            self.search.clear();
+            return Some(self.reset_list(shared));
+        }
+        None
+    }
+
+    /// A `jobs.list` reply; one for an older request is dropped.
+    pub fn page_loaded(
+        &mut self,
+        generation: u64,
+        offset: u64,
+        page: JobPage,
+        shared: &Shared,
+    ) -> Vec<Command> {
+        if generation != self.generation {
+            return Vec::new();
+        }
+        self.loading = false;
+        self.loaded = true;
+        self.rows = page.jobs;
+        self.offset = offset;
+        self.total = page.total;
+        if self.selected >= page.total {
+            self.selected = page.total.saturating_sub(1);
+            return self.follow_selection(shared);
+        }
+        Vec::new()
+    }
+
+    /// A job was submitted: the top of the list, where it appears.
+    pub fn show_newest(&mut self, shared: &Shared) -> Command {
+        self.selected = 0;
+        self.scroll = 0;
+        self.fetch_page(shared)
+    }
+
+    /// A fresher copy of a job replaces its row.
+    pub fn replace_row(&mut self, job: &Job) {
+        if let Some(row) = self.rows.iter_mut().find(|j| j.id == job.id) {
+            *row = job.clone();
+        }
+    }
+
+    /// A left click on terminal row `row` selects the job there.
+    pub fn click(&mut self, row: u16, shared: &Shared) {
+        let Some(i) = row.checked_sub(TABLE_TOP) else {
+            return;
+        };
+        if usize::from(i) >= visible_rows(shared.size.1) {
+            return;
+        }
+        let index = self.scroll + u64::from(i);
+        if index < self.total {
+            self.selected = index;
+        }
+    }
+
+    /// Whether something on screen moves: a running job, or a page on its way.
+    pub fn moving(&self, shared: &Shared) -> bool {
+        let visible_running = (0..Self::page_rows(shared))
+            .filter_map(|i| self.row(self.scroll + i))
+            .any(|j| !j.state.is_final());
+        visible_running || self.loading
+    }
+
+    /// A live event's change to a row on screen, made at once (the refetch comes later).
+    pub fn apply_event(&mut self, event: &Event) {
+        let id = &event.job_id;
+        match &event.body {
+            EventBody::State { to, error, .. } => {
+                if let Some(row) = self.rows.iter_mut().find(|j| &j.id == id) {
+                    row.state = *to;
+                    row.updated_at = event.at;
+                    if to.is_final() {
+                        row.finished_at = Some(event.at);
+                        row.progress = None;
+                    }
+                    if error.is_some() {
+                        row.error = error.clone();
+                    }
+                }
+            }
+            EventBody::Progress { progress } => {
+                if let Some(row) = self.rows.iter_mut().find(|j| &j.id == id) {
+                    row.progress = Some(*progress);
+                }
+            }
+            // The row goes at once; the page refills from the daemon.
+            EventBody::Removed { .. } => self.rows.retain(|j| &j.id != id),
+            _ => {}
+        }
+    }
+}
+
+pub fn draw(frame: &mut Frame, area: Rect, jobs: &JobsScreen, shared: &Shared) {
     let mut title = vec![Span::styled(" Jobs ", theme::title())];
     title.push(Span::raw(format!("· {} ", FILTERS[jobs.filter].0)));
     if jobs.sort == Sort::Oldest {
@@ -44,7 +331,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(block, area);
 
     if jobs.total == 0 {
-        let lines = match no_keys(app) {
+        let lines = match no_keys(shared) {
             Some(names) if jobs.loaded && jobs.filter == 0 && jobs.search.is_empty() => {
                 first_run(&names)
             }
@@ -64,7 +351,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     }
 
     let wide = inner.width >= 80;
-    let n = visible_rows(app.size.1).min(inner.height.saturating_sub(1) as usize);
+    let n = visible_rows(shared.size.1).min(inner.height.saturating_sub(1) as usize);
     let visible = || {
         (0..n as u64)
             .map(|i| jobs.scroll + i)
@@ -80,7 +367,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let rows: Vec<Row> = visible()
         .map(|i| match jobs.row(i) {
             Some(job) => {
-                let row = job_row(job, app, wide);
+                let row = job_row(job, shared, wide);
                 if i == jobs.selected {
                     row.style(theme::selected())
                 } else {
@@ -122,8 +409,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
 }
 
 /// The providers, when `providers.list` says none of them has a key.
-fn no_keys(app: &App) -> Option<Vec<&str>> {
-    let keys = app.provider_keys.as_ref().filter(|k| !k.is_empty())?;
+fn no_keys(shared: &Shared) -> Option<Vec<&str>> {
+    let keys = shared.provider_keys.as_ref().filter(|k| !k.is_empty())?;
     (!keys.values().any(|k| *k)).then(|| keys.keys().map(String::as_str).collect())
 }
 
@@ -152,7 +439,7 @@ fn first_run(names: &[&str]) -> Vec<Line<'static>> {
     ]
 }
 
-fn job_row<'a>(job: &'a Job, app: &App, wide: bool) -> Row<'a> {
+fn job_row<'a>(job: &'a Job, shared: &Shared, wide: bool) -> Row<'a> {
     let style = theme::state_style(job.state);
     let mut cells = vec![
         Cell::from(theme::state_icon(job.state)).style(style),
@@ -166,10 +453,10 @@ fn job_row<'a>(job: &'a Job, app: &App, wide: bool) -> Row<'a> {
         cells.push(Cell::from(model));
     }
     cells.push(Cell::from(theme::truncate(job.prompt(), 200)));
-    cells.push(state_cell(job, app));
+    cells.push(state_cell(job, shared));
     let time = match job.finished_at {
         Some(end) => theme::duration(end.millis_since(job.created_at)),
-        None => theme::duration(app.now.millis_since(job.created_at)),
+        None => theme::duration(shared.now.millis_since(job.created_at)),
     };
     cells.push(Cell::from(Line::from(time).right_aligned()));
     Row::new(cells)
@@ -177,7 +464,7 @@ fn job_row<'a>(job: &'a Job, app: &App, wide: bool) -> Row<'a> {
 
 /// A progress bar while the provider reports progress, a spinner while running without,
 /// else the state name.
-fn state_cell<'a>(job: &Job, app: &App) -> Cell<'a> {
+fn state_cell<'a>(job: &Job, shared: &Shared) -> Cell<'a> {
     let style = theme::state_style(job.state);
     if job.state.is_final() {
         return Cell::from(job.state.as_str()).style(style);
@@ -189,7 +476,7 @@ fn state_cell<'a>(job: &Job, app: &App) -> Cell<'a> {
             Cell::from(bar).style(Style::new().fg(Color::Cyan))
         }
         None => {
-            let spin = Throbber::default().to_symbol_span(&app.spinner);
+            let spin = Throbber::default().to_symbol_span(&shared.spinner);
             Cell::from(Line::from(vec![
                 Span::styled(spin.content.into_owned(), style),
                 Span::styled(job.state.as_str(), style),

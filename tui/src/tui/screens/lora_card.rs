@@ -1,14 +1,45 @@
 //! A LoRA's details in a popup over the gallery or a job's detail (Enter): title, author,
 //! base model, trigger words, tags, the page URL and the models that take it.
 
-use crate::tui::gallery;
-use crate::tui::navigation::CardPopup;
+use crate::tui::action::UiAction;
+use crate::tui::command::Command;
+use crate::tui::screens::loras::count;
+use crate::tui::screens::scroll::text_scroll;
+use crate::tui::shared::Shared;
 use crate::tui::theme;
+use genq_protocol::catalog::LoraCard;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+
+/// A LoRA's details shown over the current screen.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CardPopup {
+    pub card: Box<LoraCard>,
+    pub scroll: u16,
+}
+
+impl CardPopup {
+    pub fn new(card: LoraCard) -> CardPopup {
+        CardPopup {
+            card: Box::new(card),
+            scroll: 0,
+        }
+    }
+
+    pub fn scroll(&mut self, ui: UiAction, shared: &Shared) {
+        self.scroll = text_scroll(self.scroll, ui, shared.size.1);
+    }
+
+    /// `y`: the LoRA's page URL to the clipboard.
+    pub fn copy(&self, shared: &mut Shared) -> Vec<Command> {
+        let url = self.card.page_url.clone();
+        shared.note(format!("copied {url}"));
+        vec![Command::Copy(url)]
+    }
+}
 
 pub fn draw(frame: &mut Frame, area: Rect, popup: &CardPopup) {
     let width = area.width.saturating_sub(4).clamp(1, 90);
@@ -73,10 +104,10 @@ fn lines(popup: &CardPopup) -> Vec<Line<'static>> {
             .downloads_period
             .as_deref()
             .map_or(String::new(), |p| format!(" ({p})"));
-        stats.push(format!("↓{}{period}", gallery::count(d)));
+        stats.push(format!("↓{}{period}", count(d)));
     }
     if let Some(l) = c.likes {
-        stats.push(format!("♥{}", gallery::count(l)));
+        stats.push(format!("♥{}", count(l)));
     }
     if !stats.is_empty() {
         out.push(kv("stats", stats.join(" · ")));

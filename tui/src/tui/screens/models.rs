@@ -1,18 +1,111 @@
 //! The models screen: suppliers → models (capabilities, type, default marker, state) and
 //! the selected model's parameters; `v` shows the category tree and the default model of
-//! each capability instead.
+//! each capability instead. It holds the daemon's catalog as last fetched.
 
-use crate::tui::app::App;
+use crate::tui::action::UiAction;
+use crate::tui::catalog::CatalogData;
 use crate::tui::theme;
-use genq_protocol::catalog::{Category, Model, ModelParam};
+use genq_protocol::catalog::{Category, Model, ModelParam, Supplier};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, Wrap};
 
-pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
-    if !app.catalog_loaded {
+#[derive(Debug, Default)]
+pub struct ModelsScreen {
+    /// The daemon's catalog; empty until `models.list` answers.
+    pub catalog: CatalogData,
+    pub loaded: bool,
+    /// The selected supplier and model (an index into the supplier's models).
+    pub supplier: usize,
+    pub model: usize,
+    /// Showing the category tree and the defaults instead of the models.
+    pub tree: bool,
+}
+
+impl ModelsScreen {
+    /// The catalog arrived: the cursor stays on the supplier when it still exists.
+    pub fn catalog_loaded(&mut self, data: CatalogData) {
+        self.catalog = data;
+        self.loaded = true;
+        let n = self.suppliers().len().max(1);
+        self.supplier = self.supplier.min(n - 1);
+        self.model = 0;
+    }
+
+    /// The suppliers the screen lists: `suppliers.list`, or the models' suppliers when the
+    /// daemon sent none.
+    pub fn suppliers(&self) -> Vec<Supplier> {
+        if !self.catalog.suppliers.is_empty() {
+            return self.catalog.suppliers.clone();
+        }
+        let mut out: Vec<Supplier> = Vec::new();
+        for m in &self.catalog.models {
+            if !out.iter().any(|s| s.name == m.supplier) {
+                out.push(Supplier {
+                    name: m.supplier.clone(),
+                    display_name: m.supplier.clone(),
+                    base_url: String::new(),
+                    docs_url: None,
+                    needs_key: false,
+                    active: true,
+                });
+            }
+        }
+        out
+    }
+
+    /// The models of the selected supplier (removed ones included).
+    pub fn supplier_models(&self) -> Vec<&Model> {
+        let suppliers = self.suppliers();
+        let Some(s) = suppliers.get(self.supplier) else {
+            return Vec::new();
+        };
+        self.catalog
+            .models
+            .iter()
+            .filter(|m| m.supplier == s.name)
+            .collect()
+    }
+
+    pub fn selected_model(&self) -> Option<&Model> {
+        self.supplier_models().get(self.model).copied()
+    }
+
+    /// Left / right: the next or previous supplier.
+    pub fn pick(&mut self, forward: bool) {
+        let n = self.suppliers().len().max(1);
+        let s = self.supplier;
+        self.supplier = if forward {
+            (s + 1) % n
+        } else {
+            (s + n - 1) % n
+        };
+        self.model = 0;
+    }
+
+    pub fn motion(&mut self, ui: UiAction) {
+        let last = self.supplier_models().len().saturating_sub(1);
+        let m = self.model;
+        self.model = match ui {
+            UiAction::Up => m.saturating_sub(1),
+            UiAction::Down => (m + 1).min(last),
+            UiAction::Top => 0,
+            UiAction::Bottom => last,
+            UiAction::PageUp => m.saturating_sub(10),
+            _ => (m + 10).min(last),
+        };
+    }
+
+    /// `v`: the category tree and defaults, or the models.
+    pub fn toggle_view(&mut self) {
+        self.tree = !self.tree;
+    }
+}
+
+pub fn draw(frame: &mut Frame, area: Rect, screen: &ModelsScreen) {
+    if !screen.loaded {
         frame.render_widget(
             Paragraph::new("loading the catalog from the daemon…")
                 .style(theme::dim())
@@ -21,15 +114,15 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         );
         return;
     }
-    if app.models_view.tree {
-        draw_tree(frame, area, app);
+    if screen.tree {
+        draw_tree(frame, area, screen);
     } else {
-        draw_models(frame, area, app);
+        draw_models(frame, area, screen);
     }
 }
 
-fn draw_models(frame: &mut Frame, area: Rect, app: &App) {
-    let suppliers = app.catalog_suppliers();
+fn draw_models(frame: &mut Frame, area: Rect, screen: &ModelsScreen) {
+    let suppliers = screen.suppliers();
     let wide = area.width >= 80;
     let [left, right] = Layout::horizontal([
         Constraint::Length(if wide { 22 } else { 14 }),
@@ -41,7 +134,7 @@ fn draw_models(frame: &mut Frame, area: Rect, app: &App) {
         .enumerate()
         .map(|(i, s)| {
             let mut style = if s.active { Style::new() } else { theme::dim() };
-            if i == app.models_view.supplier {
+            if i == screen.supplier {
                 style = style.add_modifier(Modifier::REVERSED);
             }
             let label = if s.active {
@@ -57,8 +150,8 @@ fn draw_models(frame: &mut Frame, area: Rect, app: &App) {
         left,
     );
 
-    let models = app.supplier_models();
-    let selected = app.models_view.model;
+    let models = screen.supplier_models();
+    let selected = screen.model;
     let params_h = (right.height / 2).max(4);
     let [top, bottom] =
         Layout::vertical([Constraint::Fill(1), Constraint::Length(params_h)]).areas(right);
@@ -206,10 +299,10 @@ fn param_row(p: &ModelParam, wide: bool) -> Row<'static> {
     ])
 }
 
-fn draw_tree(frame: &mut Frame, area: Rect, app: &App) {
+fn draw_tree(frame: &mut Frame, area: Rect, screen: &ModelsScreen) {
     let [left, right] = Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(area);
     let mut lines = Vec::new();
-    for c in &app.catalog.categories {
+    for c in &screen.catalog.categories {
         tree_lines(c, 0, &mut lines);
     }
     if lines.is_empty() {
@@ -220,7 +313,7 @@ fn draw_tree(frame: &mut Frame, area: Rect, app: &App) {
         left,
     );
     let mut lines = Vec::new();
-    for cap in &app.catalog.capabilities {
+    for cap in &screen.catalog.capabilities {
         lines.push(Line::from(vec![
             Span::styled(cap.name.clone(), theme::title()),
             Span::styled(

@@ -6,8 +6,8 @@ use super::fixtures::*;
 use crate::tui::action::{Action, CallError, UiAction};
 use crate::tui::app::App;
 use crate::tui::command::Command;
-use crate::tui::gallery::PAGE_SIZE;
 use crate::tui::screens;
+use crate::tui::screens::loras::PAGE_SIZE;
 use genq_protocol::{ErrorKind, JobState, Lora};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -15,14 +15,14 @@ use ratatui::backend::TestBackend;
 const SIZES: [(u16, u16); 2] = [(100, 30), (60, 15)];
 
 fn render(app: &App) -> String {
-    let (w, h) = app.size;
+    let (w, h) = app.shared.size;
     let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
-    term.draw(|f| screens::draw(f, app)).unwrap();
+    term.draw(|f| crate::tui::draw(f, app)).unwrap();
     term.backend().to_string()
 }
 
 fn check(name: &str, app: &App) {
-    let (w, h) = app.size;
+    let (w, h) = app.shared.size;
     insta::assert_snapshot!(format!("{name}_{w}x{h}"), render(app));
 }
 
@@ -48,7 +48,7 @@ fn gallery(size: (u16, u16), total: u32) -> App {
         covers: false,
         result: lora_page(page, PAGE_SIZE, total),
     });
-    app.info = None;
+    app.shared.info = None;
     app
 }
 
@@ -96,7 +96,7 @@ fn loras_screen_cards_marks_and_dead_covers() {
         app.gallery.selected = 6;
         app.update(Action::Ui(UiAction::Down));
         app.update(Action::Ui(UiAction::Up));
-        app.info = None;
+        app.shared.info = None;
         check("loras", &app);
     }
 }
@@ -229,8 +229,8 @@ fn catalog_screens_never_panic_at_odd_sizes() {
 #[test]
 fn loras_screen_with_a_halfblocks_cover() {
     let mut app = gallery((100, 30), 500);
-    app.previews = true;
-    let (_, _, card_w, _) = screens::loras::grid(app.size);
+    app.shared.previews = true;
+    let (_, _, card_w, _) = screens::loras::grid(app.shared.size);
     let (cols, rows) = screens::loras::cover_size(card_w);
     let img = image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(120, 40, |x, y| {
         image::Rgb([(x * 2) as u8, (y * 6) as u8, 90])
@@ -244,7 +244,7 @@ fn loras_screen_with_a_halfblocks_cover() {
         .unwrap();
     app.gallery.cover_ready(
         "author0/lora-0".into(),
-        crate::tui::gallery::CoverState::Ready(proto),
+        crate::tui::screens::loras::CoverState::Ready(proto),
     );
     check("loras_cover", &app);
 }

@@ -5,11 +5,13 @@
 use super::catalog_fixtures::*;
 use super::fixtures::*;
 use crate::tui::action::{Action, CallError, UiAction};
-use crate::tui::app::{App, LoraLookup, Screen};
+use crate::tui::app::App;
 use crate::tui::command::Command;
-use crate::tui::form::Field;
-use crate::tui::gallery::{GalleryError, PAGE_SIZE};
 use crate::tui::keymap::Context;
+use crate::tui::screens::detail::LoraLookup;
+use crate::tui::screens::loras::{GalleryError, PAGE_SIZE};
+use crate::tui::screens::submit::Field;
+use crate::tui::screens::tabs::Screen;
 use crossterm::event::{KeyCode, MouseButton};
 use genq_protocol::catalog::{LoraSort, LoraSource, LorasListParams};
 use genq_protocol::{ErrorKind, JobKind, JobState, Lora};
@@ -169,20 +171,27 @@ fn models_screen_moves_between_suppliers_and_models_and_opens_a_job_with_one() {
     app.key(key('4'));
     assert_eq!(app.screen, Screen::Models);
     assert_eq!(app.context(), Context::Models);
-    assert_eq!(app.supplier_models().len(), 3, "removed models are listed");
+    assert_eq!(
+        app.models.supplier_models().len(),
+        3,
+        "removed models are listed"
+    );
     app.key(key('j'));
-    assert_eq!(app.selected_model().unwrap().id, "Tongyi-MAI/Z-Image-Turbo");
+    assert_eq!(
+        app.models.selected_model().unwrap().id,
+        "Tongyi-MAI/Z-Image-Turbo"
+    );
     app.key(key('l'));
-    assert_eq!(app.models_view.model, 0);
-    assert_eq!(app.selected_model().unwrap().supplier, "dashscope");
+    assert_eq!(app.models.model, 0);
+    assert_eq!(app.models.selected_model().unwrap().supplier, "dashscope");
     app.key(key('l'));
     app.key(key('l'));
     // The inactive supplier is listed, with no models.
-    assert!(app.selected_model().is_none());
+    assert!(app.models.selected_model().is_none());
     app.key(key('h'));
-    assert_eq!(app.selected_model().unwrap().supplier, "tripo");
+    assert_eq!(app.models.selected_model().unwrap().supplier, "tripo");
     app.key(key('v'));
-    assert!(app.models_view.tree);
+    assert!(app.models.tree);
     app.key(key('v'));
     app.key(key('n'));
     assert_eq!(app.screen, Screen::Submit);
@@ -283,11 +292,12 @@ fn the_source_switch_lists_civitai_and_hugging_face_whose_cards_cannot_be_marked
     app.key(key(' '));
     assert!(app.gallery.marked.is_empty());
     assert!(
-        app.info
+        app.shared
+            .info
             .as_deref()
             .is_some_and(|i| i.contains("Civitai LoRAs are for browsing")),
         "{:?}",
-        app.info
+        app.shared.info
     );
     let cmds = app.key(key('S'));
     assert_eq!(lora_fetches(&cmds)[0].1.source, LoraSource::Huggingface);
@@ -303,7 +313,7 @@ fn the_source_switch_lists_civitai_and_hugging_face_whose_cards_cannot_be_marked
 #[test]
 fn paging_fetches_only_what_the_screen_nears_even_with_thousands_of_cards() {
     let mut app = gallery_app((100, 30), 5000);
-    let (cols, rows, ..) = crate::tui::screens::loras::grid(app.size);
+    let (cols, rows, ..) = crate::tui::screens::loras::grid(app.shared.size);
     assert_eq!(app.gallery.pages.len(), 1);
     assert_eq!(app.gallery.len(), 5000);
     // Moving within the first page fetches nothing.
@@ -344,7 +354,7 @@ fn fewer_results_than_asked_is_said_and_ends_the_list() {
     let app = gallery_app((100, 30), 7);
     assert_eq!(app.gallery.len(), 7);
     assert_eq!(app.gallery.end, Some(7));
-    let info = app.info.clone().unwrap();
+    let info = app.shared.info.clone().unwrap();
     assert!(info.contains("fewer results than asked"), "{info}");
     assert!(info.contains("7 LoRAs"), "{info}");
 }
@@ -403,7 +413,7 @@ fn marking_stops_at_six_and_generate_opens_a_compatible_submit_with_weights_summ
     app.gallery.selected = 7;
     app.key(key(' '));
     assert_eq!(app.gallery.marked.len(), 6, "a seventh is refused");
-    assert!(app.info.as_deref().unwrap().contains("at most 6"));
+    assert!(app.shared.info.as_deref().unwrap().contains("at most 6"));
     // Space on a marked card unmarks it; marking another works again.
     app.gallery.selected = 6;
     app.key(key(' '));
@@ -428,7 +438,7 @@ fn marking_stops_at_six_and_generate_opens_a_compatible_submit_with_weights_summ
     assert_eq!(app.form.model_name(), "Qwen/Qwen-Image");
     assert_eq!(app.form.focus, Field::Prompt);
     assert!(app.form.text(Field::Prompt).starts_with("lr_style"));
-    let loras = crate::tui::form::parse_loras(&app.form.text(Field::Loras)).unwrap();
+    let loras = crate::tui::screens::submit::parse_loras(&app.form.text(Field::Loras)).unwrap();
     assert_eq!(loras.len(), 6);
     assert_eq!(loras[0].repo, "author0/lora-0");
     let sum: f64 = loras.iter().map(|l| l.weight).sum();
@@ -451,7 +461,7 @@ fn generate_refuses_loras_no_model_takes_together() {
     }
     app.key(key('n'));
     assert_eq!(app.screen, Screen::Loras);
-    let info = app.info.clone().unwrap();
+    let info = app.shared.info.clone().unwrap();
     assert!(info.contains("qwen-image, z-image"), "{info}");
     // A Z-Image LoRA alone goes to Z-Image.
     app.gallery.marked.clear();
@@ -485,13 +495,13 @@ fn a_finished_job_links_back_to_its_loras() {
     assert!(!cmds.iter().any(|c| matches!(c, Command::FetchLoraCard(_))));
     app.update(Action::LoraCardLoaded(card(7)));
     assert!(matches!(
-        app.lora_cards.get("author1/lora-7"),
+        app.detail.lora_cards.get("author1/lora-7"),
         Some(LoraLookup::Found(_))
     ));
 
     // l moves to the second LoRA, L opens the gallery searching for it.
     app.key(key('l'));
-    assert_eq!(app.detail_lora_repo(), Some("author0/lora-3"));
+    assert_eq!(app.detail.lora_repo(), Some("author0/lora-3"));
     let cmds = app.key(key('L'));
     assert_eq!(app.screen, Screen::Loras);
     let (_, p) = lora_fetches(&cmds).remove(0);
@@ -515,12 +525,12 @@ fn clicks_select_tabs_rows_and_cards() {
     assert_eq!(app.jobs.selected, 4);
 
     let mut app = gallery_app((100, 30), 100);
-    let (_, _, card_w, card_h) = crate::tui::screens::loras::grid(app.size);
+    let (_, _, card_w, card_h) = crate::tui::screens::loras::grid(app.shared.size);
     app.update(Action::Click {
         col: card_w * 2 + 3,
         row: crate::tui::screens::loras::GRID_TOP + card_h + 2,
     });
-    let (cols, ..) = crate::tui::screens::loras::grid(app.size);
+    let (cols, ..) = crate::tui::screens::loras::grid(app.shared.size);
     assert_eq!(app.gallery.selected, u64::from(cols) + 2);
     let _ = MouseButton::Left;
 }
@@ -530,6 +540,7 @@ fn help_lists_the_new_screens_keys() {
     let mut app = gallery_app((100, 30), 10);
     app.key(key('?'));
     let keys: Vec<String> = app
+        .shared
         .keymap
         .bindings(Context::Loras)
         .map(|b| b.description.to_string())
@@ -542,7 +553,7 @@ fn help_lists_the_new_screens_keys() {
 #[test]
 fn covers_are_downloaded_after_the_cards_and_encoded_for_visible_live_ones_once() {
     let mut app = with_catalog(app_with_jobs((100, 30), 3));
-    app.previews = true;
+    app.shared.previews = true;
     let cmds = app.key(key('5'));
     let (generation, _) = lora_fetches(&cmds).remove(0);
     let mut bare = lora_page(1, PAGE_SIZE, 500);
@@ -588,7 +599,7 @@ fn covers_are_downloaded_after_the_cards_and_encoded_for_visible_live_ones_once(
     }));
     assert!(matches!(
         app.gallery.covers.get("author0/lora-0"),
-        Some(crate::tui::gallery::CoverState::Missing)
+        Some(crate::tui::screens::loras::CoverState::Missing)
     ));
 }
 

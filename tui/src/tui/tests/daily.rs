@@ -5,12 +5,12 @@
 use super::catalog_fixtures::*;
 use super::fixtures::*;
 use crate::tui::action::{Action, CallError, UiAction};
-use crate::tui::app::{App, Screen};
+use crate::tui::app::App;
 use crate::tui::command::Command;
-use crate::tui::form::Field;
-use crate::tui::gallery::PAGE_SIZE;
 use crate::tui::keymap::{Context, Keymap};
-use crate::tui::screens;
+use crate::tui::screens::loras::PAGE_SIZE;
+use crate::tui::screens::submit::Field;
+use crate::tui::screens::tabs::Screen;
 use crossterm::event::KeyCode;
 use genq_protocol::methods::ProviderInfo;
 use genq_protocol::{JobKind, JobSpec};
@@ -20,14 +20,14 @@ use serde_json::json;
 use std::collections::BTreeMap;
 
 fn render(app: &App) -> String {
-    let (w, h) = app.size;
+    let (w, h) = app.shared.size;
     let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
-    term.draw(|f| screens::draw(f, app)).unwrap();
+    term.draw(|f| crate::tui::draw(f, app)).unwrap();
     term.backend().to_string()
 }
 
 fn check(name: &str, app: &App) {
-    let (w, h) = app.size;
+    let (w, h) = app.shared.size;
     insta::assert_snapshot!(format!("{name}_{w}x{h}"), render(app));
 }
 
@@ -285,13 +285,13 @@ fn a_missing_local_input_is_refused_next_to_its_field() {
         views: BTreeMap::from([("front".into(), "https://x.example/f.png".into())]),
         ..JobSpec::default()
     };
-    let ok = crate::tui::event_loop::local_inputs(spec.clone()).unwrap();
+    let ok = crate::tui::runner::local_inputs(spec.clone()).unwrap();
     assert_eq!(ok, spec);
     // A path under ~ is read as the shell would.
     if let Some(home) = std::env::var_os("HOME").filter(|h| std::path::Path::new(h).is_dir()) {
         let mut tilde = spec.clone();
         tilde.image = Some("~/".into());
-        let err = crate::tui::event_loop::local_inputs(tilde).unwrap_err();
+        let err = crate::tui::runner::local_inputs(tilde).unwrap_err();
         let home = std::path::Path::new(&home).display().to_string();
         assert!(err.message.contains(&home), "{}", err.message);
     }
@@ -299,7 +299,7 @@ fn a_missing_local_input_is_refused_next_to_its_field() {
         views: BTreeMap::from([("left".into(), "/nowhere/left.png".into())]),
         ..JobSpec::default()
     };
-    let err = crate::tui::event_loop::local_inputs(missing).unwrap_err();
+    let err = crate::tui::runner::local_inputs(missing).unwrap_err();
     assert_eq!(err.field.as_deref(), Some("views"));
     assert!(err.message.contains("/nowhere/left.png"), "{}", err.message);
     let mut app = app_with_jobs((100, 30), 3);
@@ -373,7 +373,13 @@ fn enter_on_a_jobs_lora_opens_the_same_details() {
     app.key(code(KeyCode::Enter));
     app.key(code(KeyCode::Enter));
     assert!(app.lora_popup.is_none(), "the card is still loading");
-    assert!(app.info.as_deref().unwrap().contains("loading the card"));
+    assert!(
+        app.shared
+            .info
+            .as_deref()
+            .unwrap()
+            .contains("loading the card")
+    );
     let mut c = card(1);
     c.id = "merjic/majicbeauty-qwen1".into();
     app.update(Action::LoraCardLoaded(c));
@@ -443,7 +449,7 @@ fn a_connection_lost_notice_clears_on_reconnect() {
     app.update(Action::Connected {
         version: "0.1.0".into(),
     });
-    assert_eq!(app.last_error, None);
+    assert_eq!(app.shared.last_error, None);
     let status = render(&app);
     let bar = status.lines().last().unwrap();
     assert!(
@@ -459,7 +465,7 @@ fn a_connection_lost_notice_clears_on_reconnect() {
     app.update(Action::Connected {
         version: "0.1.0".into(),
     });
-    assert!(app.last_error.is_some());
+    assert!(app.shared.last_error.is_some());
 }
 
 #[test]
@@ -474,9 +480,9 @@ fn n_after_an_abandoned_rerun_opens_a_clean_form() {
     assert_eq!(app.form.rerun_of, None);
     assert_eq!(app.form.text(Field::Prompt), "");
     assert!(
-        app.info.as_deref().unwrap().contains("re-run"),
+        app.shared.info.as_deref().unwrap().contains("re-run"),
         "{:?}",
-        app.info
+        app.shared.info
     );
     // The user's own draft is restored, and the status bar says so.
     typed(&mut app, "my own idea");
@@ -484,7 +490,8 @@ fn n_after_an_abandoned_rerun_opens_a_clean_form() {
     app.key(key('n'));
     assert_eq!(app.form.text(Field::Prompt), "my own idea");
     assert!(
-        app.info
+        app.shared
+            .info
             .as_deref()
             .unwrap()
             .contains("restoring your draft")

@@ -312,7 +312,7 @@ pub fn app_with_jobs(size: (u16, u16), total: u32) -> App {
             total: u64::from(total),
         },
     });
-    app.counts = [
+    app.shared.counts = [
         ("running", 3u64),
         ("queued", 2),
         ("succeeded", 30),

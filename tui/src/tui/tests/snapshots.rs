@@ -3,10 +3,12 @@
 
 use super::fixtures::*;
 use crate::tui::action::{Action, CallError, UiAction};
-use crate::tui::app::{App, Connection, PreviewState};
+use crate::tui::app::App;
 use crate::tui::command::Command;
-use crate::tui::form::Field;
 use crate::tui::screens;
+use crate::tui::screens::detail::PreviewState;
+use crate::tui::screens::submit::Field;
+use crate::tui::shared::Connection;
 use genq_protocol::JobState;
 use genq_protocol::methods::ProviderInfo;
 use ratatui::Terminal;
@@ -15,14 +17,14 @@ use ratatui::backend::TestBackend;
 const SIZES: [(u16, u16); 2] = [(100, 30), (60, 15)];
 
 fn render(app: &App) -> String {
-    let (w, h) = app.size;
+    let (w, h) = app.shared.size;
     let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
-    term.draw(|f| screens::draw(f, app)).unwrap();
+    term.draw(|f| crate::tui::draw(f, app)).unwrap();
     term.backend().to_string()
 }
 
 fn check(name: &str, app: &App) {
-    let (w, h) = app.size;
+    let (w, h) = app.shared.size;
     insta::assert_snapshot!(format!("{name}_{w}x{h}"), render(app));
 }
 
@@ -111,13 +113,13 @@ fn detail_screen_of_a_failed_job_scrolled() {
 #[test]
 fn detail_screen_with_halfblocks_preview() {
     let mut app = app_with_jobs((100, 30), 120);
-    app.previews = true;
+    app.shared.previews = true;
     open_detail(&mut app, rich_job());
     let picker = ratatui_image::picker::Picker::halfblocks();
     let img = image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(400, 400, |x, y| {
         image::Rgb([(x / 2) as u8, (y / 2) as u8, 128])
     }));
-    let (cols, rows) = screens::detail::preview_size(app.size);
+    let (cols, rows) = screens::detail::preview_size(app.shared.size);
     let proto = picker
         .new_protocol(
             img,
@@ -125,7 +127,7 @@ fn detail_screen_with_halfblocks_preview() {
             ratatui_image::Resize::Fit(None),
         )
         .unwrap();
-    app.detail.as_mut().unwrap().preview = PreviewState::Ready(proto);
+    app.detail.open.as_mut().unwrap().preview = PreviewState::Ready(proto);
     check("detail_preview", &app);
 }
 
@@ -135,13 +137,13 @@ fn detail_screen_with_halfblocks_preview() {
 fn detail_screen_of_a_3d_job() {
     for size in SIZES {
         let mut app = app_with_jobs(size, 120);
-        app.previews = true;
+        app.shared.previews = true;
         let job = model3d_job();
         open_detail(&mut app, job.clone());
-        let (cols, rows) = screens::detail::preview_size(app.size);
+        let (cols, rows) = screens::detail::preview_size(app.shared.size);
         if cols > 0 {
             // The preview asked for is the rendered image, not a model file.
-            app.detail.as_mut().unwrap().preview = PreviewState::None;
+            app.detail.open.as_mut().unwrap().preview = PreviewState::None;
             let asked: Vec<String> = app
                 .update(Action::JobLoaded(job))
                 .into_iter()
@@ -168,7 +170,7 @@ fn detail_screen_of_a_3d_job() {
                     ratatui_image::Resize::Fit(None),
                 )
                 .unwrap();
-            app.detail.as_mut().unwrap().preview = PreviewState::Ready(proto);
+            app.detail.open.as_mut().unwrap().preview = PreviewState::Ready(proto);
         }
         check("detail_model3d", &app);
     }
@@ -257,7 +259,7 @@ fn tiny_and_odd_sizes_never_panic() {
         app.update(Action::Ui(UiAction::Help));
         render(&app);
         app.update(Action::Resize(w / 2, h / 2));
-        app.size = (w / 2 + 1, h / 2 + 1);
+        app.shared.size = (w / 2 + 1, h / 2 + 1);
         render(&app);
     }
     let _ = (JobState::Queued, Connection::Connecting);

@@ -2,10 +2,11 @@
 
 use super::fixtures::*;
 use crate::tui::action::{Action, CallError, UiAction};
-use crate::tui::app::{App, Screen};
+use crate::tui::app::App;
 use crate::tui::command::Command;
-use crate::tui::form::Field;
 use crate::tui::keymap::{Context, Keymap, KeymapError};
+use crate::tui::screens::submit::Field;
+use crate::tui::screens::tabs::Screen;
 use crossterm::event::KeyCode;
 use genq_protocol::methods::{JobPage, Sort};
 use genq_protocol::{Event, EventBody, JobState};
@@ -141,7 +142,13 @@ fn cancel_of_a_finished_job_explains_instead_of_asking() {
     typed(&mut app, "jj");
     assert!(app.key(key('c')).is_empty());
     assert!(app.confirm.is_none());
-    assert!(app.info.as_deref().unwrap().contains("already succeeded"));
+    assert!(
+        app.shared
+            .info
+            .as_deref()
+            .unwrap()
+            .contains("already succeeded")
+    );
 }
 
 #[test]
@@ -327,7 +334,7 @@ fn duplicate_events_are_ignored_and_reconnect_resumes_from_the_last_seq() {
         EventBody::Progress { progress: 1 },
     )));
     assert_eq!(app.jobs.selected_job().unwrap().progress, Some(50));
-    assert_eq!(app.last_seq, Some(42));
+    assert_eq!(app.live.last_seq, Some(42));
     app.update(Action::Disconnected {
         reason: "lost".into(),
     });
@@ -340,7 +347,7 @@ fn duplicate_events_are_ignored_and_reconnect_resumes_from_the_last_seq() {
     }));
     // The replayed head is not taken as the position.
     app.update(Action::Subscribed { head_seq: 50 });
-    assert_eq!(app.last_seq, Some(42));
+    assert_eq!(app.live.last_seq, Some(42));
 }
 
 #[test]
@@ -390,7 +397,7 @@ fn detail_timeline_grows_with_live_events_without_duplicates() {
             message: "retrying after 429".into(),
         },
     )));
-    assert_eq!(app.detail.as_ref().unwrap().events.len(), 2);
+    assert_eq!(app.detail.open.as_ref().unwrap().events.len(), 2);
     app.key(code(KeyCode::Esc));
     assert_eq!(app.screen, Screen::Jobs);
     app.key(code(KeyCode::Tab));
@@ -443,7 +450,7 @@ fn exports_of_jobs_made_in_the_same_minute_go_to_different_files() {
 #[test]
 fn opening_an_image_job_requests_a_preview_sized_to_the_pane() {
     let mut app = app_with_jobs((120, 40), 3);
-    app.previews = true;
+    app.shared.previews = true;
     app.jobs.rows[0] = rich_job();
     let cmds = app.key(code(KeyCode::Enter));
     assert!(
@@ -459,7 +466,7 @@ fn opening_an_image_job_requests_a_preview_sized_to_the_pane() {
     );
     // Narrow terminals get no preview pane, so nothing is decoded.
     let mut app = app_with_jobs((60, 15), 3);
-    app.previews = true;
+    app.shared.previews = true;
     app.jobs.rows[0] = rich_job();
     let cmds = app.key(code(KeyCode::Enter));
     assert!(
@@ -472,7 +479,7 @@ fn opening_an_image_job_requests_a_preview_sized_to_the_pane() {
 #[test]
 fn keymap_overrides_rebind_and_bad_names_are_explained() {
     let mut app = app_with_jobs((100, 30), 120);
-    app.keymap.rebind("jobs", "x", "cancel").unwrap();
+    app.shared.keymap.rebind("jobs", "x", "cancel").unwrap();
     app.key(key('x'));
     assert!(app.confirm.is_some());
     let mut km = Keymap::default();
@@ -496,7 +503,7 @@ fn help_lists_every_binding_of_the_screen() {
     app.key(key('?'));
     assert_eq!(app.screen, Screen::Help);
     let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(100, 60)).unwrap();
-    term.draw(|f| crate::tui::screens::draw(f, &app)).unwrap();
+    term.draw(|f| crate::tui::draw(f, &app)).unwrap();
     let screen = term.backend().to_string();
     for b in km
         .bindings(Context::Jobs)
@@ -584,12 +591,12 @@ fn quota_follows_the_latest_provider_list() {
     }))
     .unwrap();
     app.update(Action::ProvidersLoaded(vec![ms.clone()]));
-    assert_eq!(app.quotas.len(), 1);
-    assert_eq!(app.quotas[0].remaining, Some(7));
+    assert_eq!(app.shared.quotas.len(), 1);
+    assert_eq!(app.shared.quotas[0].remaining, Some(7));
     ms.quota_remaining = None;
     app.update(Action::ProvidersLoaded(vec![ms]));
     assert!(
-        app.quotas.is_empty(),
+        app.shared.quotas.is_empty(),
         "a quota no longer reported is still shown"
     );
 }
@@ -598,7 +605,7 @@ fn quota_follows_the_latest_provider_list() {
 fn the_hint_line_names_each_filter_key_once() {
     let app = app_with_jobs((100, 30), 3);
     let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(100, 30)).unwrap();
-    term.draw(|f| crate::tui::screens::draw(f, &app)).unwrap();
+    term.draw(|f| crate::tui::draw(f, &app)).unwrap();
     let screen = term.backend().to_string();
     assert_eq!(screen.matches(" filter").count(), 1, "{screen}");
 }

@@ -3,103 +3,12 @@
 //! so errors show as the user types. Errors are keyed by field so they can be shown next to
 //! it, including the daemon's `invalid_params` replies.
 
-pub mod inputs;
-
+use super::field::Field;
+use super::inputs;
 use crate::tui::catalog::{Choices, Limits, ModelChoice, ProviderChoice, SizeLimit};
 use genq_protocol::{JobSpec, Lora, Size};
 use ratatui_textarea::TextArea;
 use std::collections::{BTreeMap, BTreeSet};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Field {
-    Provider,
-    Model,
-    Prompt,
-    Negative,
-    Image,
-    Views,
-    Size,
-    Steps,
-    Guidance,
-    Seed,
-    Count,
-    Loras,
-    Params,
-    Store,
-}
-
-impl Field {
-    pub const ALL: [Field; 14] = [
-        Field::Provider,
-        Field::Model,
-        Field::Prompt,
-        Field::Negative,
-        Field::Image,
-        Field::Views,
-        Field::Size,
-        Field::Steps,
-        Field::Guidance,
-        Field::Seed,
-        Field::Count,
-        Field::Loras,
-        Field::Params,
-        Field::Store,
-    ];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Field::Provider => "Provider",
-            Field::Model => "Model",
-            Field::Prompt => "Prompt",
-            Field::Negative => "Negative",
-            Field::Image => "Image",
-            Field::Views => "Views",
-            Field::Size => "Size",
-            Field::Steps => "Steps",
-            Field::Guidance => "Guidance",
-            Field::Seed => "Seed",
-            Field::Count => "Count",
-            Field::Loras => "LoRAs",
-            Field::Params => "Params",
-            Field::Store => "Store",
-        }
-    }
-
-    /// The field a daemon error path (`spec.loras[2].weight`, `size`, `n`) points at.
-    pub fn from_wire(path: &str) -> Option<Field> {
-        let path = path.strip_prefix("spec.").unwrap_or(path);
-        let head = path.split(['.', '[']).next().unwrap_or(path);
-        Some(match head {
-            "provider" => Field::Provider,
-            "model" => Field::Model,
-            "prompt" => Field::Prompt,
-            "negative_prompt" => Field::Negative,
-            "size" => Field::Size,
-            "steps" => Field::Steps,
-            "guidance" => Field::Guidance,
-            "seed" => Field::Seed,
-            "n" => Field::Count,
-            "loras" => Field::Loras,
-            "image" => Field::Image,
-            "views" => Field::Views,
-            "params" => Field::Params,
-            "store" => Field::Store,
-            _ => return None,
-        })
-    }
-
-    fn is_text(self) -> bool {
-        !matches!(self, Field::Provider | Field::Model)
-    }
-
-    /// Fields that take one entry per line; Enter starts a new line in them.
-    pub fn is_multiline(self) -> bool {
-        matches!(
-            self,
-            Field::Prompt | Field::Views | Field::Loras | Field::Params
-        )
-    }
-}
 
 pub struct SubmitForm {
     /// What the pickers offer: the daemon's catalog, or the built-in list until it arrives.
@@ -353,7 +262,7 @@ impl SubmitForm {
         let mut err = |f: Field, msg: String| {
             errors.entry(f).or_insert(msg);
         };
-        inputs::check(self, &mut spec, &mut err);
+        inputs::check(|f| self.text(f), &mut spec, &mut err);
         let prompt = self.text(Field::Prompt).trim().to_string();
         let has_input = spec.image.is_some() || !spec.views.is_empty();
         if prompt.is_empty() && !has_input {
@@ -475,7 +384,7 @@ impl SubmitForm {
             .map(|l| format!("{}:{}", l.repo, l.weight))
             .collect();
         form.set_text(Field::Loras, &loras.join("\n"));
-        inputs::fill(&mut form, spec);
+        inputs::fill(spec, |f, v| form.set_text(f, v));
         form
     }
 }

@@ -1,4 +1,4 @@
-//! The LoRA gallery's state: cards fetched a page at a time as the selection nears them,
+//! The LoRAs screen's state, the gallery: cards fetched a page at a time as the selection nears them,
 //! the search, base-model filter and sort sent to `loras.list`, the marks for Selection →
 //! Generate, cover thumbnails, and what went wrong in words the user can act on.
 

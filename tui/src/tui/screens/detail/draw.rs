@@ -1,9 +1,9 @@
-//! One job in full: parameters, error, outputs (with a 3D model's format, size and upload
-//! URLs), the provider's request ids, the event timeline, and a preview of the first image
-//! output (a 3D job's rendered preview) when the terminal is wide enough.
+//! Drawing one job in full: parameters, error, outputs (with a 3D model's format, size and
+//! upload URLs), the provider's request ids, the event timeline, and a preview of the first
+//! image output (a 3D job's rendered preview) when the terminal is wide enough.
 
-use crate::tui::app::{App, DetailView, LoraLookup, PreviewState};
-use crate::tui::screens::CHROME_ROWS;
+use super::state::{DetailScreen, DetailView, LoraLookup, PreviewState, preview_size};
+use crate::tui::shared::Shared;
 use crate::tui::theme;
 use genq_protocol::{Event, EventBody, Job, JobKind, Output, Timestamp};
 use ratatui::Frame;
@@ -13,20 +13,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 use ratatui_image::Image;
 
-/// Terminal width from which the preview pane is shown.
-const PREVIEW_MIN_WIDTH: u16 = 90;
-
-/// The preview pane's inner size in cells for a terminal of `size`; zero when none is shown.
-pub fn preview_size(size: (u16, u16)) -> (u16, u16) {
-    let (w, h) = size;
-    if w < PREVIEW_MIN_WIDTH {
-        return (0, 0);
-    }
-    (w / 3 - 2, h.saturating_sub(CHROME_ROWS + 2))
-}
-
-pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
-    let Some(detail) = &app.detail else {
+pub fn draw(frame: &mut Frame, area: Rect, screen: &DetailScreen, shared: &Shared) {
+    let Some(detail) = &screen.open else {
         frame.render_widget(
             Paragraph::new("no job open; select one on the jobs screen and press Enter")
                 .style(theme::dim())
@@ -35,8 +23,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         );
         return;
     };
-    let show_preview = app.previews
-        && preview_size(app.size).0 > 0
+    let show_preview = shared.previews
+        && preview_size(shared.size).0 > 0
         && !matches!(detail.preview, PreviewState::None);
     let (main, side) = if show_preview {
         let [main, side] =
@@ -49,8 +37,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let title = format!(" Job {} ", detail.short_id);
     let lines = match &detail.job {
         Some(job) => {
-            let mut out = lines(job, detail, app.now);
-            out.extend(lora_lines(job, app));
+            let mut out = lines(job, detail, shared.now);
+            out.extend(lora_lines(job, screen));
             out
         }
         None => vec![Line::styled("loading…", theme::dim())],
@@ -334,13 +322,13 @@ fn event_line(e: &Event) -> Line<'static> {
 
 /// The LoRAs the job used, with their cards (`loras.get`); ←/→ move the mark, Enter shows
 /// the marked one's details, `L` finds it on the LoRAs screen.
-fn lora_lines(job: &Job, app: &App) -> Vec<Line<'static>> {
+fn lora_lines(job: &Job, screen: &DetailScreen) -> Vec<Line<'static>> {
     let loras = &job.params.loras;
     if loras.is_empty() {
         return Vec::new();
     }
     let mut out = vec![section("LoRAs used (←/→ pick, Enter details, L find)")];
-    let current = app.detail_lora % loras.len();
+    let current = screen.lora % loras.len();
     for (i, l) in loras.iter().enumerate() {
         let marker = if i == current { "▸" } else { " " };
         let mut head = vec![Span::styled(
@@ -348,7 +336,7 @@ fn lora_lines(job: &Job, app: &App) -> Vec<Line<'static>> {
             Style::new().fg(Color::Cyan),
         )];
         let mut more = Vec::new();
-        match app.lora_cards.get(&l.repo) {
+        match screen.lora_cards.get(&l.repo) {
             Some(LoraLookup::Found(card)) => {
                 let author = card.author.as_deref().unwrap_or("unknown author");
                 head.push(Span::raw(format!("  {} by {author}", card.title)));

@@ -1,9 +1,10 @@
 //! The submit form: pickers, text fields, and each field's error or allowed range beside it.
 
-use crate::tui::app::App;
+use super::field::Field;
+use super::form::SubmitForm;
+use super::inputs::LOCAL_ONLY;
 use crate::tui::catalog::SizeLimit;
-use crate::tui::form::inputs::LOCAL_ONLY;
-use crate::tui::form::{Field, SubmitForm};
+use crate::tui::shared::Shared;
 use crate::tui::theme;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -11,8 +12,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
-    let form = &app.form;
+pub fn draw(frame: &mut Frame, area: Rect, form: &SubmitForm, shared: &Shared) {
     let [head, body] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
     let title = match &form.rerun_of {
         Some(id) => format!("New job (re-run of {id})"),
@@ -47,7 +47,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         .take(heights.len())
         .enumerate()
     {
-        draw_field(frame, rows[i], app, *field);
+        draw_field(frame, rows[i], form, shared, *field);
     }
 }
 
@@ -87,9 +87,9 @@ fn field_rows(form: &SubmitForm, height: u16) -> (usize, Vec<u16>) {
 }
 
 /// The provider picked has no key (as `providers.list` says): how to add one.
-fn missing_key(app: &App) -> Option<String> {
-    let name = app.form.provider_name();
-    let has = app.provider_keys.as_ref()?.get(name)?;
+fn missing_key(form: &SubmitForm, shared: &Shared) -> Option<String> {
+    let name = form.provider_name();
+    let has = shared.provider_keys.as_ref()?.get(name)?;
     (!has).then(|| format!("no key: genq auth set {name}"))
 }
 
@@ -143,12 +143,11 @@ fn megapixels(pixels: u64) -> String {
     format!("{}", (mp * 100.0).round() / 100.0)
 }
 
-fn draw_field(frame: &mut Frame, area: Rect, app: &App, field: Field) {
-    let form = &app.form;
+fn draw_field(frame: &mut Frame, area: Rect, form: &SubmitForm, shared: &Shared, field: Field) {
     let focused = form.focus == field;
     let error = form.errors.get(&field);
     let warning = (field == Field::Provider && error.is_none())
-        .then(|| missing_key(app))
+        .then(|| missing_key(form, shared))
         .flatten();
     let note = match (error, &warning) {
         (Some(e), _) => format!(" ✗ {e}"),

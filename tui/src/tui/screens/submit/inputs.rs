@@ -3,7 +3,7 @@
 //! read and written as `genq submit` takes them (`--image`, `--view`, `--param`,
 //! `--store` / `--no-store`).
 
-use super::{Field, SubmitForm};
+use super::field::Field;
 use crate::cli::args::{parse_param, parse_view};
 use genq_protocol::JobSpec;
 
@@ -11,12 +11,16 @@ use genq_protocol::JobSpec;
 pub const LOCAL_ONLY: &str = "none";
 
 /// Reads the input fields into `spec`, reporting what cannot be read by field.
-pub(super) fn check(form: &SubmitForm, spec: &mut JobSpec, err: &mut impl FnMut(Field, String)) {
-    let image = form.text(Field::Image).trim().to_string();
+pub(super) fn check(
+    text: impl Fn(Field) -> String,
+    spec: &mut JobSpec,
+    err: &mut impl FnMut(Field, String),
+) {
+    let image = text(Field::Image).trim().to_string();
     if !image.is_empty() {
         spec.image = Some(image);
     }
-    for (n, line) in lines(&form.text(Field::Views)) {
+    for (n, line) in lines(&text(Field::Views)) {
         match parse_view(line) {
             Ok((name, _)) if spec.views.contains_key(&name) => err(
                 Field::Views,
@@ -28,7 +32,7 @@ pub(super) fn check(form: &SubmitForm, spec: &mut JobSpec, err: &mut impl FnMut(
             Err(e) => err(Field::Views, format!("line {n}: {e}")),
         }
     }
-    for (n, line) in lines(&form.text(Field::Params)) {
+    for (n, line) in lines(&text(Field::Params)) {
         match parse_param(line) {
             Ok((key, value)) => {
                 spec.params.insert(key, value);
@@ -36,7 +40,7 @@ pub(super) fn check(form: &SubmitForm, spec: &mut JobSpec, err: &mut impl FnMut(
             Err(e) => err(Field::Params, format!("line {n}: {e}")),
         }
     }
-    let store = form.text(Field::Store);
+    let store = text(Field::Store);
     let names: Vec<String> = store
         .split([',', ' '])
         .map(str::trim)
@@ -58,26 +62,26 @@ pub(super) fn check(form: &SubmitForm, spec: &mut JobSpec, err: &mut impl FnMut(
 }
 
 /// Fills the input fields from an exported spec, so a re-run keeps every input.
-pub(super) fn fill(form: &mut SubmitForm, spec: &JobSpec) {
-    form.set_text(Field::Image, spec.image.as_deref().unwrap_or(""));
+pub(super) fn fill(spec: &JobSpec, mut set_text: impl FnMut(Field, &str)) {
+    set_text(Field::Image, spec.image.as_deref().unwrap_or(""));
     let views: Vec<String> = spec
         .views
         .iter()
         .map(|(name, path)| format!("{name}={path}"))
         .collect();
-    form.set_text(Field::Views, &views.join("\n"));
+    set_text(Field::Views, &views.join("\n"));
     let params: Vec<String> = spec
         .params
         .iter()
         .map(|(key, value)| format!("{key}={}", param_text(value)))
         .collect();
-    form.set_text(Field::Params, &params.join("\n"));
+    set_text(Field::Params, &params.join("\n"));
     let store = match &spec.store {
         None => String::new(),
         Some(targets) if targets.is_empty() => LOCAL_ONLY.to_string(),
         Some(targets) => targets.join(", "),
     };
-    form.set_text(Field::Store, &store);
+    set_text(Field::Store, &store);
 }
 
 /// A parameter value as `--param` reads it back to the same value: text as itself unless

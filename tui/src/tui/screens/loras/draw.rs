@@ -2,9 +2,8 @@
 //! (cover, title, author, downloads, base model). Only the cards on screen are drawn; the
 //! state fetches pages as the selection nears them.
 
-use crate::tui::app::App;
-use crate::tui::gallery::{self, CoverState, PAGE_SIZE};
-use crate::tui::screens::CHROME_ROWS;
+use super::gallery::{self, CoverState, Gallery, PAGE_SIZE};
+use crate::tui::shared::{CHROME_ROWS, Shared};
 use crate::tui::theme;
 use genq_protocol::catalog::{LoraCard, LoraSort, LoraSource};
 use ratatui::Frame;
@@ -35,10 +34,9 @@ pub fn cover_size(card_w: u16) -> (u16, u16) {
     (card_w.saturating_sub(2), CARD_H - 5)
 }
 
-pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
+pub fn draw(frame: &mut Frame, area: Rect, g: &Gallery, shared: &Shared) {
     let [head, body] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
-    draw_header(frame, head, app);
-    let g = &app.gallery;
+    draw_header(frame, head, g, shared);
     if let Some(err) = &g.error {
         let (headline, detail) = err.explain(g.source);
         let mut lines = vec![Line::styled(headline, theme::error()), Line::raw("")];
@@ -65,7 +63,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         );
         return;
     }
-    let (cols, rows, card_w, card_h) = grid(app.size);
+    let (cols, rows, card_w, card_h) = grid(shared.size);
     for r in 0..rows {
         for c in 0..cols {
             let index = (g.scroll_row + u64::from(r)) * u64::from(cols) + u64::from(c);
@@ -82,13 +80,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             if rect.height < 3 {
                 continue;
             }
-            draw_card(frame, rect, app, index);
+            draw_card(frame, rect, g, index);
         }
     }
 }
 
-fn draw_header(frame: &mut Frame, area: Rect, app: &App) {
-    let g = &app.gallery;
+fn draw_header(frame: &mut Frame, area: Rect, g: &Gallery, shared: &Shared) {
     let mut spans = vec![Span::styled("LoRAs ", theme::title())];
     // Narrow terminals name the source only when it is not the default.
     if area.width >= 80 || g.source != LoraSource::Modelscope {
@@ -109,7 +106,7 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App) {
         )));
     }
     if !g.loading.is_empty() {
-        let spin = Throbber::default().to_symbol_span(&app.spinner);
+        let spin = Throbber::default().to_symbol_span(&shared.spinner);
         spans.push(Span::styled(
             format!("{}loading ", spin.content),
             Style::new().fg(Color::Yellow),
@@ -141,8 +138,7 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
-fn draw_card(frame: &mut Frame, area: Rect, app: &App, index: u64) {
-    let g = &app.gallery;
+fn draw_card(frame: &mut Frame, area: Rect, g: &Gallery, index: u64) {
     let selected = index == g.selected;
     let Some(card) = g.card(index) else {
         frame.render_widget(
@@ -178,7 +174,7 @@ fn draw_card(frame: &mut Frame, area: Rect, app: &App, index: u64) {
         Constraint::Length(3),
     ])
     .areas(inner);
-    draw_cover(frame, cover, app, card);
+    draw_cover(frame, cover, g, card);
     let author = card.author.as_deref().unwrap_or("unknown author");
     let downloads = card.downloads.map_or("–".into(), gallery::count);
     let base = card
@@ -204,7 +200,7 @@ fn draw_card(frame: &mut Frame, area: Rect, app: &App, index: u64) {
     );
 }
 
-fn draw_cover(frame: &mut Frame, area: Rect, app: &App, card: &LoraCard) {
+fn draw_cover(frame: &mut Frame, area: Rect, g: &Gallery, card: &LoraCard) {
     if area.height == 0 {
         return;
     }
@@ -212,7 +208,7 @@ fn draw_cover(frame: &mut Frame, area: Rect, app: &App, card: &LoraCard) {
         frame.render_widget(Paragraph::new("▨ no cover").style(theme::dim()), area);
         return;
     }
-    match app.gallery.covers.get(&card.id) {
+    match g.covers.get(&card.id) {
         Some(CoverState::Ready(p)) => frame.render_widget(Image::new(p), area),
         Some(CoverState::Missing) => frame.render_widget(
             Paragraph::new("▨ cover unreadable").style(theme::dim()),

@@ -1,0 +1,12 @@
+//! The LoRAs screen: a gallery of LoRA cards from ModelScope, Civitai or Hugging Face,
+//! paged in as the selection nears them, with marks for a new job.
+
+mod draw;
+mod gallery;
+mod update;
+
+pub use draw::{GRID_TOP, cover_size, draw, grid};
+pub use gallery::{
+    BASES, CIVITAI_BASES, COVER_CACHE, CoverState, Gallery, GalleryError, HF_BASES, MAX_MARKS,
+    PAGE_SIZE, bases, count, cover_is_dead, even_weights, source_name,
+};

@@ -1,0 +1,21 @@
+//! Scrolling the text screens (a job's detail, help, a LoRA's card) by a line or a page.
+
+use crate::tui::action::UiAction;
+
+/// `scroll` moved by a motion key in a terminal `height` rows high.
+pub fn text_scroll(scroll: u16, ui: UiAction, height: u16) -> u16 {
+    let page = text_page(height);
+    match ui {
+        UiAction::Up => scroll.saturating_sub(1),
+        UiAction::Down => scroll.saturating_add(1),
+        UiAction::Top => 0,
+        UiAction::Bottom => u16::MAX / 2,
+        UiAction::PageUp => scroll.saturating_sub(page),
+        _ => scroll.saturating_add(page),
+    }
+}
+
+/// Lines one page key moves a text screen in a terminal `height` rows high.
+pub fn text_page(height: u16) -> u16 {
+    height.saturating_sub(6).max(1)
+}
