@@ -19,9 +19,10 @@ use genq_protocol::methods::{
     ProvidersList, ResyncParams, Submit, SubmitParams, Subscribe, SubscribeParams, SuppliersList,
 };
 use genq_protocol::rpc::Notification;
-use genq_protocol::{ErrorKind, Event, Method, Paths};
+use genq_protocol::{ErrorKind, Event, JobId, JobSpec, Method, Paths};
 use ratatui_image::picker::Picker;
 use std::io::Write;
+use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -52,7 +53,7 @@ pub struct Io {
 
 /// Input images as the daemon needs them: URLs as given, local files made absolute against
 /// this directory and refused, next to their field, when they do not exist.
-pub fn local_inputs(mut spec: genq_protocol::JobSpec) -> Result<genq_protocol::JobSpec, CallError> {
+pub fn local_inputs(mut spec: JobSpec) -> Result<JobSpec, CallError> {
     let refuse = |field: &str, message: String| CallError {
         field: Some(field.to_string()),
         ..CallError::local(message)
@@ -358,71 +359,14 @@ impl Io {
             Command::ExportForRerun(id) => {
                 self.call::<JobsExport>("export", (&id).into(), Action::RerunLoaded)
             }
-            Command::ExportToFile { id, path } => {
-                let tx = self.tx.clone();
-                let Some(client) = self.client.clone() else {
-                    let _ = tx.send(Msg::action(Action::Info(
-                        "not connected to the daemon".into(),
-                    )));
-                    return Ok(());
-                };
-                self.tasks.spawn(async move {
-                    if let Some(action) = export::to_file(&client, &id, &path).await {
-                        let _ = tx.send(Msg::action(action));
-                    }
-                });
-            }
-            Command::Submit(spec) => match local_inputs(spec) {
-                Ok(spec) => self.call_or::<Submit>(
-                    SubmitParams {
-                        spec,
-                        idempotency_key: None,
-                    },
-                    Action::Submitted,
-                    Action::SubmitFailed,
-                ),
-                Err(e) => {
-                    let _ = self.tx.send(Msg::action(Action::SubmitFailed(e)));
-                }
-            },
+            Command::ExportToFile { id, path } => self.export_to_file(id, path),
+            Command::Submit(spec) => self.submit(spec),
             Command::Copy(text) => {
                 let mut out = std::io::stdout();
                 out.write_all(clipboard::osc52(&text).as_bytes())?;
                 out.flush()?;
             }
-            Command::OpenPath(path) => {
-                if !std::path::Path::new(&path).exists() {
-                    let _ = self.tx.send(Msg::action(Action::Info(format!(
-                        "{path} is not on this machine; y copies its location"
-                    ))));
-                    return Ok(());
-                }
-                let opener = if cfg!(target_os = "macos") {
-                    "open"
-                } else {
-                    "xdg-open"
-                };
-                let mut cmd = tokio::process::Command::new(opener);
-                cmd.arg(&path)
-                    .stdin(std::process::Stdio::null())
-                    .stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::null())
-                    .process_group(0);
-                let tx = self.tx.clone();
-                match cmd.spawn() {
-                    Ok(mut child) => {
-                        self.tasks.spawn(async move {
-                            let _ = child.wait().await;
-                        });
-                        let _ = tx.send(Msg::action(Action::Info(format!("opened {path}"))));
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Msg::action(Action::Info(format!(
-                            "cannot run {opener} for {path}: {e}"
-                        ))));
-                    }
-                }
-            }
+            Command::OpenPath(path) => self.open_path(path),
             Command::SetMouse(on) => terminal::set_mouse(on)?,
             Command::LoadPreview {
                 id,
@@ -443,31 +387,102 @@ impl Io {
                 let result = preview::encode(picker, &path, cols, rows);
                 Action::CoverReady(Cover { id, result })
             }),
-            Command::FetchLoraCard(id) => {
-                let tx = self.tx.clone();
-                let link = self.loras_link.clone();
-                self.tasks.spawn(async move {
-                    let action = match link
-                        .call::<LorasGet>(LoraRef {
-                            id: id.clone(),
-                            source: None,
-                        })
-                        .await
-                    {
-                        Ok(card) => Action::LoraCardLoaded(card),
-                        Err(e) => Action::LoraCardFailed {
-                            id,
-                            error: call_error(&e),
-                        },
-                    };
-                    let _ = tx.send(Msg::action(action));
-                });
-            }
+            Command::FetchLoraCard(id) => self.fetch_lora_card(id),
             Command::Suspend => {
                 terminal::suspend(term, app.mouse)?;
             }
             Command::Quit => app.quit = true,
         }
         Ok(())
+    }
+
+    /// `submit`, with the input images checked and made absolute first.
+    fn submit(&mut self, spec: JobSpec) {
+        match local_inputs(spec) {
+            Ok(spec) => self.call_or::<Submit>(
+                SubmitParams {
+                    spec,
+                    idempotency_key: None,
+                },
+                Action::Submitted,
+                Action::SubmitFailed,
+            ),
+            Err(e) => {
+                let _ = self.tx.send(Msg::action(Action::SubmitFailed(e)));
+            }
+        }
+    }
+
+    /// `jobs.export` written to a JSON file.
+    fn export_to_file(&mut self, id: JobId, path: PathBuf) {
+        let tx = self.tx.clone();
+        let Some(client) = self.client.clone() else {
+            let _ = tx.send(Msg::action(Action::Info(
+                "not connected to the daemon".into(),
+            )));
+            return;
+        };
+        self.tasks.spawn(async move {
+            if let Some(action) = export::to_file(&client, &id, &path).await {
+                let _ = tx.send(Msg::action(action));
+            }
+        });
+    }
+
+    /// Opens a local file with the system opener.
+    fn open_path(&mut self, path: String) {
+        if !std::path::Path::new(&path).exists() {
+            let _ = self.tx.send(Msg::action(Action::Info(format!(
+                "{path} is not on this machine; y copies its location"
+            ))));
+            return;
+        }
+        let opener = if cfg!(target_os = "macos") {
+            "open"
+        } else {
+            "xdg-open"
+        };
+        let mut cmd = tokio::process::Command::new(opener);
+        cmd.arg(&path)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0);
+        let tx = self.tx.clone();
+        match cmd.spawn() {
+            Ok(mut child) => {
+                self.tasks.spawn(async move {
+                    let _ = child.wait().await;
+                });
+                let _ = tx.send(Msg::action(Action::Info(format!("opened {path}"))));
+            }
+            Err(e) => {
+                let _ = tx.send(Msg::action(Action::Info(format!(
+                    "cannot run {opener} for {path}: {e}"
+                ))));
+            }
+        }
+    }
+
+    /// `loras.get` for a LoRA a job used.
+    fn fetch_lora_card(&mut self, id: String) {
+        let tx = self.tx.clone();
+        let link = self.loras_link.clone();
+        self.tasks.spawn(async move {
+            let action = match link
+                .call::<LorasGet>(LoraRef {
+                    id: id.clone(),
+                    source: None,
+                })
+                .await
+            {
+                Ok(card) => Action::LoraCardLoaded(card),
+                Err(e) => Action::LoraCardFailed {
+                    id,
+                    error: call_error(&e),
+                },
+            };
+            let _ = tx.send(Msg::action(action));
+        });
     }
 }

@@ -331,21 +331,7 @@ pub fn draw(frame: &mut Frame, area: Rect, jobs: &JobsScreen, shared: &Shared) {
     frame.render_widget(block, area);
 
     if jobs.total == 0 {
-        let lines = match no_keys(shared) {
-            Some(names) if jobs.loaded && jobs.filter == 0 && jobs.search.is_empty() => {
-                first_run(&names)
-            }
-            _ => {
-                let msg = if !jobs.loaded {
-                    "loading jobs…"
-                } else if jobs.filter != 0 || !jobs.search.is_empty() {
-                    "no jobs match; f changes the filter, Esc clears the search"
-                } else {
-                    "no jobs yet; press n to submit one"
-                };
-                vec![Line::styled(msg, theme::dim())]
-            }
-        };
+        let lines = empty_lines(jobs, shared);
         frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
         return;
     }
@@ -405,6 +391,25 @@ pub fn draw(frame: &mut Frame, area: Rect, jobs: &JobsScreen, shared: &Shared) {
             area.inner(Margin::new(0, 1)),
             &mut state,
         );
+    }
+}
+
+/// What an empty table says: loading, nothing matching, nothing yet, or how to add a key.
+fn empty_lines(jobs: &JobsScreen, shared: &Shared) -> Vec<Line<'static>> {
+    match no_keys(shared) {
+        Some(names) if jobs.loaded && jobs.filter == 0 && jobs.search.is_empty() => {
+            first_run(&names)
+        }
+        _ => {
+            let msg = if !jobs.loaded {
+                "loading jobs…"
+            } else if jobs.filter != 0 || !jobs.search.is_empty() {
+                "no jobs match; f changes the filter, Esc clears the search"
+            } else {
+                "no jobs yet; press n to submit one"
+            };
+            vec![Line::styled(msg, theme::dim())]
+        }
     }
 }
 

@@ -128,6 +128,40 @@ fn lines(job: &Job, detail: &DetailView, now: Timestamp) -> Vec<Line<'static>> {
         out.push(kv("retry of", r.to_string()));
     }
 
+    param_lines(job, &mut out);
+
+    if let Some(err) = &job.error {
+        out.push(section("Error"));
+        out.push(Line::styled(
+            format!("{}: {}", err.kind, err.message),
+            theme::error(),
+        ));
+        if let Some(id) = &err.provider_request_id {
+            out.push(kv("request id", id.clone()));
+        }
+    }
+
+    if !job.provider_requests.is_empty() {
+        out.push(section("Provider request ids"));
+        for r in &job.provider_requests {
+            out.push(kv(&r.call, r.request_id.clone()));
+        }
+    }
+
+    output_lines(job, &mut out);
+
+    out.push(section("Timeline"));
+    if detail.events.is_empty() {
+        out.push(Line::styled("(no events loaded)", theme::dim()));
+    }
+    for e in &detail.events {
+        out.push(event_line(e));
+    }
+    out
+}
+
+/// The parameters the job was submitted with.
+fn param_lines(job: &Job, out: &mut Vec<Line<'static>>) {
     out.push(section("Parameters"));
     let p = &job.params;
     out.push(kv("prompt", p.prompt.clone()));
@@ -170,25 +204,10 @@ fn lines(job: &Job, detail: &DetailView, now: Timestamp) -> Vec<Line<'static>> {
     for (k, v) in &p.params {
         out.push(kv(k, v.to_string()));
     }
+}
 
-    if let Some(err) = &job.error {
-        out.push(section("Error"));
-        out.push(Line::styled(
-            format!("{}: {}", err.kind, err.message),
-            theme::error(),
-        ));
-        if let Some(id) = &err.provider_request_id {
-            out.push(kv("request id", id.clone()));
-        }
-    }
-
-    if !job.provider_requests.is_empty() {
-        out.push(section("Provider request ids"));
-        for r in &job.provider_requests {
-            out.push(kv(&r.call, r.request_id.clone()));
-        }
-    }
-
+/// Each output: where it is, what it is, its hash and uploads.
+fn output_lines(job: &Job, out: &mut Vec<Line<'static>>) {
     if !job.outputs.is_empty() {
         out.push(section("Outputs"));
     }
@@ -235,15 +254,6 @@ fn lines(job: &Job, detail: &DetailView, now: Timestamp) -> Vec<Line<'static>> {
             }
         }
     }
-
-    out.push(section("Timeline"));
-    if detail.events.is_empty() {
-        out.push(Line::styled("(no events loaded)", theme::dim()));
-    }
-    for e in &detail.events {
-        out.push(event_line(e));
-    }
-    out
 }
 
 /// The main model file of a 3D job, e.g. `GLB · 2.3 MiB`, so it shows without scrolling.

@@ -327,6 +327,17 @@ impl SubmitForm {
                 _ => err(Field::Count, format!("a whole number {lo}–{hi}")),
             }
         }
+        self.check_loras(&limits, &mut spec, &mut err);
+        (errors, spec)
+    }
+
+    /// The LoRAs: how many the model takes, and weights that sum to 1.0.
+    fn check_loras(
+        &self,
+        limits: &Limits,
+        spec: &mut JobSpec,
+        err: &mut impl FnMut(Field, String),
+    ) {
         match parse_loras(&self.text(Field::Loras)) {
             Err(e) => err(Field::Loras, e),
             Ok(loras) if loras.is_empty() => {}
@@ -352,7 +363,6 @@ impl SubmitForm {
                 }
             }
         }
-        (errors, spec)
     }
 
     /// A form filled from an exported spec (re-run with edits).
