@@ -1,9 +1,10 @@
 //! The confirm dialog, centred over the screen: a question before something irreversible.
 
 use crate::tui::command::Command;
+use crate::tui::screens::popup::centered;
 use genq_protocol::JobId;
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::layout::Rect;
 use ratatui::style::{Color, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Clear, Paragraph};
@@ -30,12 +31,7 @@ pub fn draw(frame: &mut Frame, area: Rect, confirm: &Confirm) {
         .count()
         .max(ANSWERS.chars().count()) as u16;
     let width = (text_width + 4).min(area.width);
-    let [row] = Layout::vertical([Constraint::Length(4)])
-        .flex(Flex::Center)
-        .areas(area);
-    let [popup] = Layout::horizontal([Constraint::Length(width)])
-        .flex(Flex::Center)
-        .areas(row);
+    let popup = centered(area, width, 4);
     frame.render_widget(Clear, popup);
     let text = vec![Line::from(confirm.question.clone()), Line::from(ANSWERS)];
     frame.render_widget(

@@ -4,12 +4,13 @@
 use crate::tui::action::UiAction;
 use crate::tui::command::Command;
 use crate::tui::screens::loras::count;
+use crate::tui::screens::popup::centered;
 use crate::tui::screens::scroll::text_scroll;
 use crate::tui::shared::Shared;
 use crate::tui::theme;
 use genq_protocol::catalog::LoraCard;
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::layout::Rect;
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
@@ -44,12 +45,7 @@ impl CardPopup {
 pub fn draw(frame: &mut Frame, area: Rect, popup: &CardPopup) {
     let width = area.width.saturating_sub(4).clamp(1, 90);
     let height = area.height.saturating_sub(2).max(1);
-    let [row] = Layout::vertical([Constraint::Length(height)])
-        .flex(Flex::Center)
-        .areas(area);
-    let [rect] = Layout::horizontal([Constraint::Length(width)])
-        .flex(Flex::Center)
-        .areas(row);
+    let rect = centered(area, width, height);
     frame.render_widget(Clear, rect);
     let block = Block::bordered()
         .title(" LoRA ")

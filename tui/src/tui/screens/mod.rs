@@ -9,6 +9,7 @@ pub mod lora_card;
 pub mod loras;
 pub mod messages;
 pub mod models;
+pub mod popup;
 pub mod scroll;
 pub mod submit;
 pub mod tabs;
