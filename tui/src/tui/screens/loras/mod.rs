@@ -6,7 +6,4 @@ mod gallery;
 mod update;
 
 pub use draw::{GRID_TOP, cover_size, draw, grid};
-pub use gallery::{
-    BASES, CIVITAI_BASES, COVER_CACHE, CoverState, Gallery, GalleryError, HF_BASES, MAX_MARKS,
-    PAGE_SIZE, bases, count, cover_is_dead, even_weights, source_name,
-};
+pub use gallery::{CoverState, Gallery, GalleryError, PAGE_SIZE, count, even_weights};

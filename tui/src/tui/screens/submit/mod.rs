@@ -10,4 +10,3 @@ mod update;
 pub use draw::draw;
 pub use field::Field;
 pub use form::{SubmitForm, parse_loras};
-pub use inputs::LOCAL_ONLY;
