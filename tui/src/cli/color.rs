@@ -181,7 +181,7 @@ mod tests {
         running.state = JobState::Running;
         running.progress = Some(40);
         let jobs = [running, sample_job()];
-        let clock = crate::cli::output::Clock {
+        let clock = crate::format::Clock {
             now: jobs[1].created_at,
             offset: time::UtcOffset::UTC,
         };

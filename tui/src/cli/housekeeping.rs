@@ -4,9 +4,9 @@
 use super::args::{CleanArgs, DuArgs, RmArgs, flatten_states};
 use super::color::Palette;
 use super::error::CliError;
-use super::output::{self, Clock};
 use super::{Ctx, print_json};
 use crate::client::Client;
+use crate::format::{self, Clock};
 use genq_protocol::JobState;
 use genq_protocol::methods::{
     CleanParams, DiskUsage, Empty, JobsClean, JobsRemove, OutputsUsage, RemoveParams, RemoveResult,
@@ -59,7 +59,7 @@ pub async fn status_line(client: &Client) -> Option<String> {
 pub fn usage_line(u: &DiskUsage) -> String {
     format!(
         "{} in {} file{} ({} job{})  {}",
-        output::bytes(u.bytes),
+        format::bytes(u.bytes),
         u.files,
         if u.files == 1 { "" } else { "s" },
         u.job_dirs,
@@ -104,7 +104,7 @@ fn removed_lines(result: &RemoveResult, clock: &Clock, palette: &Palette) -> Str
             palette.id(&job.short_id()),
             palette.state(job.state, &state),
             clock.age(job.created_at),
-            output::one_line(&job.prompt, 60)
+            format::one_line(&job.prompt, 60)
         ));
     }
     let unlisted = result.count.saturating_sub(result.jobs.len() as u64);
@@ -125,12 +125,12 @@ fn summary(result: &RemoveResult) -> String {
         (_, _) if result.count == 0 => "no jobs match; nothing removed".into(),
         (true, true) => format!(
             "would remove {jobs} and {} of output files",
-            output::bytes(result.freed_bytes)
+            format::bytes(result.freed_bytes)
         ),
         (true, false) => format!("would remove {jobs}; their output files stay (add --outputs)"),
         (false, true) => format!(
             "removed {jobs} and {} of output files",
-            output::bytes(result.freed_bytes)
+            format::bytes(result.freed_bytes)
         ),
         (false, false) => format!("removed {jobs}; their output files stay"),
     }

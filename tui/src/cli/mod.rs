@@ -50,8 +50,8 @@ impl Ctx {
         color::Palette::for_stdout(self.color)
     }
 
-    pub fn clock(&self) -> output::Clock {
-        output::Clock {
+    pub fn clock(&self) -> crate::format::Clock {
+        crate::format::Clock {
             now: Timestamp::now(),
             offset: self.offset,
         }

@@ -3,8 +3,8 @@
 
 use super::args::ProvidersArgs;
 use super::error::CliError;
-use super::output::one_line;
 use super::{Ctx, print_json};
+use crate::format::one_line;
 use genq_protocol::methods::{Empty, ProviderInfo, ProvidersList};
 use std::fmt::Write;
 
