@@ -4,7 +4,7 @@
 
 use crate::format::{Clock, bytes, duration, duration_ms, one_line, state_with_progress};
 use genq_protocol::methods::StatusResult;
-use genq_protocol::{Job, JobState, Output, Timestamp};
+use genq_protocol::{Job, JobSpec, JobState, Output, Timestamp};
 use std::fmt::Write as _;
 
 /// The jobs table, newest first as given. `width` is the terminal's; the prompt column gets
@@ -65,6 +65,21 @@ pub fn jobs_table(jobs: &[Job], clock: &Clock, width: Option<usize>) -> String {
 /// Everything about one job, for `genq show`.
 pub fn show_job(job: &Job, clock: &Clock) -> String {
     let mut out = String::new();
+    write_fields(&mut out, job, clock);
+    write_params(&mut out, &job.params);
+    write_states(&mut out, job, clock);
+    write_error_and_requests(&mut out, job, clock);
+    if !job.outputs.is_empty() {
+        let _ = writeln!(out, "\noutputs:");
+        for o in &job.outputs {
+            write_output(&mut out, o);
+        }
+    }
+    out
+}
+
+/// The job's own facts, one `name: value` a line.
+fn write_fields(out: &mut String, job: &Job, clock: &Clock) {
     let mut field = |name: &str, value: &str| {
         let _ = writeln!(out, "{:<13}{value}", format!("{name}:"));
     };
@@ -105,8 +120,10 @@ pub fn show_job(job: &Job, clock: &Clock) -> String {
     if let Some(ms) = job.generation_ms {
         field("generation", &duration_ms(ms.min(i64::MAX as u64) as i64));
     }
+}
 
-    let p = &job.params;
+/// What was asked for, as submitted.
+fn write_params(out: &mut String, p: &JobSpec) {
     let _ = writeln!(out, "\nparameters:");
     let mut param = |name: &str, value: String| {
         // Continuation lines of a multi-line prompt line up under its first line.
@@ -152,7 +169,10 @@ pub fn show_job(job: &Job, clock: &Clock) -> String {
         Some(s) if s.is_empty() => param("store", "local only".into()),
         Some(s) => param("store", s.join(", ")),
     }
+}
 
+/// When the job entered each state, with the gap since the one before.
+fn write_states(out: &mut String, job: &Job, clock: &Clock) {
     if !job.times.is_empty() {
         let _ = writeln!(out, "\nstates:");
         let mut times: Vec<_> = job.times.iter().collect();
@@ -166,7 +186,10 @@ pub fn show_job(job: &Job, clock: &Clock) -> String {
             prev = Some(*at);
         }
     }
+}
 
+/// Why the job failed, and the provider's ids of each request, for support tickets.
+fn write_error_and_requests(out: &mut String, job: &Job, clock: &Clock) {
     if let Some(err) = &job.error {
         let _ = writeln!(out, "\nerror:");
         let _ = writeln!(out, "  kind:        {}", err.kind);
@@ -188,14 +211,6 @@ pub fn show_job(job: &Job, clock: &Clock) -> String {
             );
         }
     }
-
-    if !job.outputs.is_empty() {
-        let _ = writeln!(out, "\noutputs:");
-        for o in &job.outputs {
-            write_output(&mut out, o);
-        }
-    }
-    out
 }
 
 fn write_output(out: &mut String, o: &Output) {
