@@ -221,4 +221,4 @@ pub fn event_line(e: &Event, clock: &Clock) -> String {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

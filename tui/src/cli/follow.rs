@@ -2,7 +2,7 @@
 //! each job, then apply events as they arrive (re-reading the jobs after a resync). Shows a
 //! progress bar per job on a terminal and plain lines otherwise, both on stderr.
 
-use super::Ctx;
+use super::ctx::Ctx;
 use super::error::CliError;
 use crate::client::{Client, ClientError};
 use crate::format;
@@ -541,7 +541,7 @@ mod tests {
             paths,
             autostart: false,
             offset: time::UtcOffset::UTC,
-            color: crate::cli::args::ColorMode::Never,
+            color: crate::cli::color::ColorMode::Never,
         };
         let (client, notes) = ctx.connect().await.unwrap();
         let outcome = follow(&ctx, &client, notes, &["0190f3a1".to_string()])

@@ -3,8 +3,8 @@
 
 use super::args::{CleanArgs, DuArgs, RmArgs, flatten_states};
 use super::color::Palette;
+use super::ctx::{Ctx, print_json};
 use super::error::CliError;
-use super::{Ctx, print_json};
 use crate::client::Client;
 use crate::format::{self, Clock};
 use genq_protocol::JobState;
@@ -13,8 +13,7 @@ use genq_protocol::methods::{
 };
 
 pub async fn rm(ctx: &Ctx, args: RmArgs) -> Result<(), CliError> {
-    let (client, _notes) = ctx.connect().await?;
-    let result = client
+    let result = ctx
         .call::<JobsRemove>(RemoveParams {
             ids: args.ids,
             outputs: args.outputs,
@@ -26,8 +25,7 @@ pub async fn rm(ctx: &Ctx, args: RmArgs) -> Result<(), CliError> {
 pub async fn clean(ctx: &Ctx, args: CleanArgs) -> Result<(), CliError> {
     let finals: Vec<JobState> = JobState::ALL.into_iter().filter(|s| s.is_final()).collect();
     let state = super::jobs::states_for(flatten_states(&args.state), &finals, "clean")?;
-    let (client, _notes) = ctx.connect().await?;
-    let result = client
+    let result = ctx
         .call::<JobsClean>(CleanParams {
             state,
             older_than_s: args.older_than,
@@ -40,8 +38,7 @@ pub async fn clean(ctx: &Ctx, args: CleanArgs) -> Result<(), CliError> {
 }
 
 pub async fn du(ctx: &Ctx, args: DuArgs) -> Result<(), CliError> {
-    let (client, _notes) = ctx.connect().await?;
-    let usage = client.call::<OutputsUsage>(Empty {}).await?;
+    let usage = ctx.call::<OutputsUsage>(Empty {}).await?;
     if args.json {
         return print_json(&usage);
     }

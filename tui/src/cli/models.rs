@@ -1,8 +1,8 @@
 //! `genq models`, `genq categories` and `genq capabilities`: the catalog of suppliers,
 //! models, parameters, capabilities and categories kept by the daemon.
 
+use super::ctx::{Ctx, print_json};
 use super::error::CliError;
-use super::{Ctx, print_json};
 use clap::{Args, Subcommand};
 use genq_protocol::catalog::{
     Category, Model, ModelEdit, ModelInput, ModelParam, ModelRef, ModelsListParams, ParamType,
@@ -423,8 +423,7 @@ pub fn show_model(m: &Model) -> String {
 }
 
 pub async fn categories(ctx: &Ctx, args: JsonArg) -> Result<(), CliError> {
-    let (client, _notes) = ctx.connect().await?;
-    let tree = client.call::<CategoriesList>(Empty {}).await?;
+    let tree = ctx.call::<CategoriesList>(Empty {}).await?;
     if args.json {
         return print_json(&tree);
     }
@@ -449,8 +448,7 @@ pub async fn categories(ctx: &Ctx, args: JsonArg) -> Result<(), CliError> {
 }
 
 pub async fn capabilities(ctx: &Ctx, args: JsonArg) -> Result<(), CliError> {
-    let (client, _notes) = ctx.connect().await?;
-    let caps = client.call::<CapabilitiesList>(Empty {}).await?;
+    let caps = ctx.call::<CapabilitiesList>(Empty {}).await?;
     if args.json {
         return print_json(&caps);
     }

@@ -298,13 +298,11 @@ pub fn status(s: &StatusResult) -> String {
 pub(crate) mod tests {
     use super::*;
     use crate::format::job_failure;
+    use crate::format::tests::{T0, clock};
     use genq_protocol::{
         JobError, JobErrorKind, JobId, JobKind, JobSpec, Lora, ProviderRequest, Size, Upload,
     };
     use std::collections::BTreeMap;
-    use time::UtcOffset;
-
-    const T0: i64 = 1_763_790_240_000; // 2025-11-22T05:44:00Z
 
     pub(crate) fn sample_job() -> Job {
         let at = |s: i64| Timestamp::from_unix_millis(T0 + s * 1000);
@@ -378,13 +376,6 @@ pub(crate) mod tests {
                     at: at(30),
                 },
             ],
-        }
-    }
-
-    fn clock() -> Clock {
-        Clock {
-            now: Timestamp::from_unix_millis(T0 + 3 * 3600 * 1000),
-            offset: UtcOffset::UTC,
         }
     }
 

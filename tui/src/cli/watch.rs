@@ -1,9 +1,9 @@
 //! `genq watch [ID]`: prints events as they happen, one line each (or one JSON object per
 //! line with `--json`), for one job (until it ends) or for all jobs (until Ctrl-C).
 
-use super::Ctx;
 use super::args::WatchArgs;
 use super::color::Palette;
+use super::ctx::Ctx;
 use super::error::CliError;
 use crate::client::ClientError;
 use crate::format::{self, Clock};

@@ -1,9 +1,11 @@
 use super::*;
 use genq_protocol::{JobError, JobErrorKind, JobId};
 
-const T0: i64 = 1_763_790_240_000; // 2025-11-22T05:44:00Z
+/// 2025-11-22T05:44:00Z, when the sample jobs of the tests were created.
+pub(crate) const T0: i64 = 1_763_790_240_000;
 
-fn clock() -> Clock {
+/// A clock three hours after [`T0`], in UTC.
+pub(crate) fn clock() -> Clock {
     Clock {
         now: Timestamp::from_unix_millis(T0 + 3 * 3600 * 1000),
         offset: UtcOffset::UTC,
