@@ -12,7 +12,7 @@ use genq_protocol::methods::{
     Hello, HelloParams, HelloResult, NOTIFY_EVENT, NOTIFY_RESYNC, ResyncParams,
 };
 use genq_protocol::paths::{UnsafeDir, inspect_socket_dir};
-use genq_protocol::rpc::{Incoming, Notification, Request, Version2};
+use genq_protocol::rpc::{Incoming, Notification, Request, Response, Version2};
 use genq_protocol::{
     MAX_CLIENT_FRAME_BYTES, Method, NdjsonCodec, PROTOCOL_VERSION, Paths, RpcError,
 };
@@ -23,6 +23,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use tokio::io::ReadHalf;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
@@ -95,33 +96,9 @@ impl Client {
         paths: &Paths,
         client_name: &str,
     ) -> Result<(Client, mpsc::Receiver<Notification>), ClientError> {
-        let socket = paths.socket.display().to_string();
-        if !inspect_socket_dir(paths.socket_dir(), nix::unistd::geteuid().as_raw())? {
-            return Err(ClientError::NotRunning { socket });
-        }
-        let name = paths
-            .socket
-            .as_path()
-            .to_fs_name::<GenericFilePath>()
-            .map_err(|source| ClientError::Connect {
-                socket: socket.clone(),
-                source,
-            })?;
-        let stream = match Stream::connect(name).await {
-            Ok(s) => s,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
-                ) =>
-            {
-                return Err(ClientError::NotRunning { socket });
-            }
-            Err(source) => return Err(ClientError::Connect { socket, source }),
-        };
-        check_peer(&stream, &socket)?;
+        let stream = open_stream(paths).await?;
         let (read, write) = tokio::io::split(stream);
-        let mut reader = FramedRead::new(read, NdjsonCodec::new(MAX_CLIENT_FRAME_BYTES));
+        let reader = FramedRead::new(read, NdjsonCodec::new(MAX_CLIENT_FRAME_BYTES));
         let mut writer = FramedWrite::new(write, NdjsonCodec::new(MAX_CLIENT_FRAME_BYTES));
 
         let (out_tx, mut out_rx) = mpsc::channel::<String>(64);
@@ -135,68 +112,7 @@ impl Client {
 
         let pending: Pending = Arc::default();
         let (note_tx, note_rx) = mpsc::channel(NOTIFY_BUFFER);
-        let reader_pending = pending.clone();
-        tokio::spawn(async move {
-            // The seq of the last event handed to the reader, and whether some were dropped
-            // since: then a `resync` from that seq goes ahead of the next notification.
-            let mut last_seq: Option<u64> = None;
-            let mut lost = false;
-            while let Some(Ok(line)) = reader.next().await {
-                match Incoming::parse(&line) {
-                    Ok(Incoming::Response(resp)) => {
-                        let Some(id) = resp.id.as_u64() else {
-                            // The daemon closes the connection with a reason (at its
-                            // connection limit, no hello in time): every call gets it.
-                            if let Some(err) = resp.error {
-                                for (_, tx) in reader_pending.lock().await.waiting.drain() {
-                                    let _ = tx.send(Err(err.clone()));
-                                }
-                            }
-                            continue;
-                        };
-                        if let Some(tx) = reader_pending.lock().await.waiting.remove(&id) {
-                            let outcome = match (resp.result, resp.error) {
-                                (_, Some(err)) => Err(err),
-                                (Some(v), None) => Ok(v),
-                                (None, None) => Ok(serde_json::Value::Null),
-                            };
-                            let _ = tx.send(outcome);
-                        }
-                    }
-                    Ok(Incoming::Notification(n)) => {
-                        // A reader that fell behind loses notifications here, then gets a
-                        // `resync` telling it where to pick up; the connection never stalls.
-                        if lost {
-                            let resync = Notification::new(
-                                NOTIFY_RESYNC,
-                                ResyncParams {
-                                    last_seq: last_seq.unwrap_or(0),
-                                    reason: "this client fell behind and dropped notifications"
-                                        .into(),
-                                },
-                            );
-                            if note_tx.try_send(resync).is_err() {
-                                continue;
-                            }
-                            lost = false;
-                        }
-                        let seq = (n.method == NOTIFY_EVENT)
-                            .then(|| n.params.as_ref()?.get("seq")?.as_u64())
-                            .flatten();
-                        match note_tx.try_send(n) {
-                            Ok(()) => last_seq = seq.or(last_seq),
-                            Err(mpsc::error::TrySendError::Full(_)) => lost = true,
-                            Err(mpsc::error::TrySendError::Closed(_)) => {}
-                        }
-                    }
-                    Err(_) => continue,
-                }
-            }
-            // Fail every call still waiting, and every later one: the connection is gone.
-            let mut calls = reader_pending.lock().await;
-            calls.closed = true;
-            calls.waiting.clear();
-        });
+        tokio::spawn(read_replies(reader, pending.clone(), note_tx));
 
         let mut client = Client {
             out: out_tx,
@@ -259,6 +175,121 @@ impl Client {
         }
         let value = rx.await.map_err(|_| ClientError::Disconnected)??;
         serde_json::from_value(value).map_err(|e| ClientError::BadReply(e.to_string()))
+    }
+}
+
+/// The socket, once its directory passed the daemon's own check and the process answering
+/// on it runs as this user.
+async fn open_stream(paths: &Paths) -> Result<Stream, ClientError> {
+    let socket = paths.socket.display().to_string();
+    if !inspect_socket_dir(paths.socket_dir(), nix::unistd::geteuid().as_raw())? {
+        return Err(ClientError::NotRunning { socket });
+    }
+    let name = paths
+        .socket
+        .as_path()
+        .to_fs_name::<GenericFilePath>()
+        .map_err(|source| ClientError::Connect {
+            socket: socket.clone(),
+            source,
+        })?;
+    let stream = match Stream::connect(name).await {
+        Ok(s) => s,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            return Err(ClientError::NotRunning { socket });
+        }
+        Err(source) => return Err(ClientError::Connect { socket, source }),
+    };
+    check_peer(&stream, &socket)?;
+    Ok(stream)
+}
+
+/// The background reader: each reply goes to the call waiting for it, each notification to
+/// the channel, until the connection ends.
+async fn read_replies(
+    mut reader: FramedRead<ReadHalf<Stream>, NdjsonCodec>,
+    pending: Pending,
+    notes: mpsc::Sender<Notification>,
+) {
+    let mut notes = NotificationForwarder {
+        notes,
+        last_seq: None,
+        lost: false,
+    };
+    while let Some(Ok(line)) = reader.next().await {
+        match Incoming::parse(&line) {
+            Ok(Incoming::Response(resp)) => answer(&pending, resp).await,
+            Ok(Incoming::Notification(n)) => notes.forward(n),
+            Err(_) => continue,
+        }
+    }
+    // Fail every call still waiting, and every later one: the connection is gone.
+    let mut calls = pending.lock().await;
+    calls.closed = true;
+    calls.waiting.clear();
+}
+
+/// Hands a reply to the call waiting for it.
+async fn answer(pending: &Pending, resp: Response) {
+    let Some(id) = resp.id.as_u64() else {
+        // The daemon closes the connection with a reason (at its connection limit, no hello
+        // in time): every call gets it.
+        if let Some(err) = resp.error {
+            for (_, tx) in pending.lock().await.waiting.drain() {
+                let _ = tx.send(Err(err.clone()));
+            }
+        }
+        return;
+    };
+    if let Some(tx) = pending.lock().await.waiting.remove(&id) {
+        let outcome = match (resp.result, resp.error) {
+            (_, Some(err)) => Err(err),
+            (Some(v), None) => Ok(v),
+            (None, None) => Ok(serde_json::Value::Null),
+        };
+        let _ = tx.send(outcome);
+    }
+}
+
+/// Passes notifications on without ever waiting for their reader. A reader that fell behind
+/// loses notifications here, then gets a `resync` telling it where to pick up; the connection
+/// never stalls.
+struct NotificationForwarder {
+    notes: mpsc::Sender<Notification>,
+    /// The seq of the last event handed to the reader.
+    last_seq: Option<u64>,
+    /// Whether some were dropped since: then a `resync` from that seq goes ahead of the next.
+    lost: bool,
+}
+
+impl NotificationForwarder {
+    fn forward(&mut self, n: Notification) {
+        if self.lost {
+            let resync = Notification::new(
+                NOTIFY_RESYNC,
+                ResyncParams {
+                    last_seq: self.last_seq.unwrap_or(0),
+                    reason: "this client fell behind and dropped notifications".into(),
+                },
+            );
+            if self.notes.try_send(resync).is_err() {
+                return;
+            }
+            self.lost = false;
+        }
+        let seq = (n.method == NOTIFY_EVENT)
+            .then(|| n.params.as_ref()?.get("seq")?.as_u64())
+            .flatten();
+        match self.notes.try_send(n) {
+            Ok(()) => self.last_seq = seq.or(self.last_seq),
+            Err(mpsc::error::TrySendError::Full(_)) => self.lost = true,
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! protocol type (sizes, LoRAs, states) are parsed here, so a bad value is a clap error that
 //! names the flag.
 
+use super::color::ColorMode;
 use clap::{Args, Parser, Subcommand};
 use clap_complete::Shell;
 use genq_protocol::{JobState, Lora, Size};
@@ -261,15 +262,6 @@ pub struct ManArgs {
     /// Write genq.1 and genq-COMMAND.1 pages into this directory instead of printing genq.1.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
-}
-
-/// When to colour stdout.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum ColorMode {
-    #[default]
-    Auto,
-    Always,
-    Never,
 }
 
 /// One `--state` value: a state, or a group of them.

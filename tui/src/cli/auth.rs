@@ -4,8 +4,8 @@
 //! whatever shell started the daemon.
 
 use super::args::AuthCommand;
+use super::ctx::{Ctx, print_json};
 use super::error::CliError;
-use super::{Ctx, print_json};
 use crate::client::Client;
 use genq_protocol::Credentials;
 use genq_protocol::credentials::PROVIDERS;
@@ -103,8 +103,7 @@ fn rm(ctx: &Ctx, provider: &str) -> Result<(), CliError> {
 
 /// Each provider and where the daemon gets its key from; never the key.
 async fn list(ctx: &Ctx, json: bool) -> Result<(), CliError> {
-    let (client, _notes) = ctx.connect().await?;
-    let providers = client.call::<ProvidersList>(Empty {}).await?;
+    let providers = ctx.call::<ProvidersList>(Empty {}).await?;
     if json {
         let rows: Vec<_> = providers
             .iter()

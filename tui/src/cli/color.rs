@@ -2,9 +2,17 @@
 //! conventional variables) and whether stdout is a terminal; JSON is never coloured. The
 //! text is laid out plain first and painted afterwards, so widths never count escape codes.
 
-use super::args::ColorMode;
 use anstyle::{AnsiColor, Style};
 use genq_protocol::{Event, EventBody, Job, JobState};
+
+/// When to colour stdout.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorMode {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Palette {
@@ -181,7 +189,7 @@ mod tests {
         running.state = JobState::Running;
         running.progress = Some(40);
         let jobs = [running, sample_job()];
-        let clock = crate::cli::output::Clock {
+        let clock = crate::format::Clock {
             now: jobs[1].created_at,
             offset: time::UtcOffset::UTC,
         };

@@ -1,8 +1,9 @@
 //! `genq daemon run|start|stop|restart|status`: the daemon's lifecycle from the command line.
 
 use super::args::DaemonCommand;
+use super::ctx::{Ctx, print_json};
 use super::error::CliError;
-use super::{Ctx, output, print_json};
+use super::output;
 use crate::client::{Client, ClientError, start_daemon};
 use genq_protocol::methods::{DaemonShutdown, DaemonStatus, Empty};
 use nix::errno::Errno;

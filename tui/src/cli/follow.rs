@@ -2,10 +2,10 @@
 //! each job, then apply events as they arrive (re-reading the jobs after a resync). Shows a
 //! progress bar per job on a terminal and plain lines otherwise, both on stderr.
 
-use super::Ctx;
+use super::ctx::Ctx;
 use super::error::CliError;
-use super::output;
 use crate::client::{Client, ClientError};
+use crate::format;
 use genq_protocol::methods::{
     JobRef, JobsGet, JobsList, ListParams, NOTIFY_EVENT, NOTIFY_RESYNC, ResyncParams, Subscribe,
     SubscribeParams,
@@ -114,7 +114,7 @@ pub async fn follow(
     for job in &jobs {
         if job.state != JobState::Succeeded {
             failed += 1;
-            eprintln!("genq: {}", output::job_failure(job));
+            eprintln!("genq: {}", format::job_failure(job));
         }
     }
     Ok(Outcome { jobs, failed })
@@ -245,7 +245,7 @@ enum Progress {
         looks: BTreeMap<String, Look>,
     },
     Lines {
-        ctx: output::Clock,
+        ctx: format::Clock,
         last: BTreeMap<String, String>,
     },
 }
@@ -277,7 +277,7 @@ impl Progress {
     }
 
     fn show(&mut self, job: &Job) {
-        let status = output::state_with_progress(job);
+        let status = format::state_with_progress(job);
         match self {
             Progress::Bars {
                 bars,
@@ -367,7 +367,7 @@ fn time_style(typical: Option<&Duration>) -> ProgressStyle {
     let template = match typical {
         Some(t) => format!(
             "{{spinner:.cyan}} {{prefix:.bold}} {{msg:<10}} {{elapsed}} of ~{} typical",
-            output::duration(t.as_secs().max(1))
+            format::duration(t.as_secs().max(1))
         ),
         None => "{spinner:.cyan} {prefix:.bold} {msg:<10} {elapsed}".to_string(),
     };
@@ -541,7 +541,7 @@ mod tests {
             paths,
             autostart: false,
             offset: time::UtcOffset::UTC,
-            color: crate::cli::args::ColorMode::Never,
+            color: crate::cli::color::ColorMode::Never,
         };
         let (client, notes) = ctx.connect().await.unwrap();
         let outcome = follow(&ctx, &client, notes, &["0190f3a1".to_string()])

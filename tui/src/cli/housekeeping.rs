@@ -3,18 +3,17 @@
 
 use super::args::{CleanArgs, DuArgs, RmArgs, flatten_states};
 use super::color::Palette;
+use super::ctx::{Ctx, print_json};
 use super::error::CliError;
-use super::output::{self, Clock};
-use super::{Ctx, print_json};
 use crate::client::Client;
+use crate::format::{self, Clock};
 use genq_protocol::JobState;
 use genq_protocol::methods::{
     CleanParams, DiskUsage, Empty, JobsClean, JobsRemove, OutputsUsage, RemoveParams, RemoveResult,
 };
 
 pub async fn rm(ctx: &Ctx, args: RmArgs) -> Result<(), CliError> {
-    let (client, _notes) = ctx.connect().await?;
-    let result = client
+    let result = ctx
         .call::<JobsRemove>(RemoveParams {
             ids: args.ids,
             outputs: args.outputs,
@@ -26,8 +25,7 @@ pub async fn rm(ctx: &Ctx, args: RmArgs) -> Result<(), CliError> {
 pub async fn clean(ctx: &Ctx, args: CleanArgs) -> Result<(), CliError> {
     let finals: Vec<JobState> = JobState::ALL.into_iter().filter(|s| s.is_final()).collect();
     let state = super::jobs::states_for(flatten_states(&args.state), &finals, "clean")?;
-    let (client, _notes) = ctx.connect().await?;
-    let result = client
+    let result = ctx
         .call::<JobsClean>(CleanParams {
             state,
             older_than_s: args.older_than,
@@ -40,8 +38,7 @@ pub async fn clean(ctx: &Ctx, args: CleanArgs) -> Result<(), CliError> {
 }
 
 pub async fn du(ctx: &Ctx, args: DuArgs) -> Result<(), CliError> {
-    let (client, _notes) = ctx.connect().await?;
-    let usage = client.call::<OutputsUsage>(Empty {}).await?;
+    let usage = ctx.call::<OutputsUsage>(Empty {}).await?;
     if args.json {
         return print_json(&usage);
     }
@@ -59,7 +56,7 @@ pub async fn status_line(client: &Client) -> Option<String> {
 pub fn usage_line(u: &DiskUsage) -> String {
     format!(
         "{} in {} file{} ({} job{})  {}",
-        output::bytes(u.bytes),
+        format::bytes(u.bytes),
         u.files,
         if u.files == 1 { "" } else { "s" },
         u.job_dirs,
@@ -104,7 +101,7 @@ fn removed_lines(result: &RemoveResult, clock: &Clock, palette: &Palette) -> Str
             palette.id(&job.short_id()),
             palette.state(job.state, &state),
             clock.age(job.created_at),
-            output::one_line(&job.prompt, 60)
+            format::one_line(&job.prompt, 60)
         ));
     }
     let unlisted = result.count.saturating_sub(result.jobs.len() as u64);
@@ -125,12 +122,12 @@ fn summary(result: &RemoveResult) -> String {
         (_, _) if result.count == 0 => "no jobs match; nothing removed".into(),
         (true, true) => format!(
             "would remove {jobs} and {} of output files",
-            output::bytes(result.freed_bytes)
+            format::bytes(result.freed_bytes)
         ),
         (true, false) => format!("would remove {jobs}; their output files stay (add --outputs)"),
         (false, true) => format!(
             "removed {jobs} and {} of output files",
-            output::bytes(result.freed_bytes)
+            format::bytes(result.freed_bytes)
         ),
         (false, false) => format!("removed {jobs}; their output files stay"),
     }

@@ -2,8 +2,9 @@
 //! job for `cancel` and `retry`), printed.
 
 use super::args::{CancelArgs, IdArg, JobsArgs, RetryArgs, ShowArgs, UploadArgs, flatten_states};
+use super::ctx::{Ctx, print_json};
 use super::error::CliError;
-use super::{Ctx, output, print_json};
+use super::output;
 use crate::client::{Client, ClientError};
 use genq_protocol::methods::{
     JobRef, JobsCancel, JobsExport, JobsGet, JobsList, JobsRetry, JobsUpload, LIST_MAX_LIMIT,
@@ -73,8 +74,7 @@ pub async fn fetch_all(client: &Client, params: ListParams) -> Result<Vec<Job>, 
 }
 
 pub async fn show(ctx: &Ctx, args: ShowArgs) -> Result<(), CliError> {
-    let (client, _notes) = ctx.connect().await?;
-    let job = client.call::<JobsGet>(JobRef { id: args.id }).await?;
+    let job = ctx.call::<JobsGet>(JobRef { id: args.id }).await?;
     if args.json {
         return print_json(&job);
     }
@@ -204,16 +204,14 @@ fn bulk_result(done: &str, failed: &[String], total: usize) -> Result<(), CliErr
 }
 
 pub async fn export(ctx: &Ctx, args: IdArg) -> Result<(), CliError> {
-    let (client, _notes) = ctx.connect().await?;
-    let spec = client.call::<JobsExport>(JobRef { id: args.id }).await?;
+    let spec = ctx.call::<JobsExport>(JobRef { id: args.id }).await?;
     print_json(&spec)
 }
 
 /// Prints one line per output and target: the URL, or why the upload failed. Exits 1 when
 /// any upload failed, so scripts can retry.
 pub async fn upload(ctx: &Ctx, args: UploadArgs) -> Result<(), CliError> {
-    let (client, _notes) = ctx.connect().await?;
-    let job = client
+    let job = ctx
         .call::<JobsUpload>(UploadParams {
             id: args.id,
             target: args.target.clone(),

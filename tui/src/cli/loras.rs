@@ -3,8 +3,8 @@
 //! `{"_cached_at", "results": [...]}` (`top_loras_<source>_<safe_task>.json` for the other
 //! sources, so they never overwrite the ModelScope file).
 
+use super::ctx::{Ctx, print_json};
 use super::error::CliError;
-use super::{Ctx, print_json};
 use clap::{Args, ValueEnum};
 use genq_protocol::catalog::{LoraPage, LoraSort, LoraSource, LorasListParams};
 use genq_protocol::methods::{LorasList, LorasRefresh};

@@ -5,6 +5,7 @@ pub mod args;
 pub mod auth;
 mod color;
 mod completions;
+mod ctx;
 mod daemon;
 pub mod error;
 mod follow;
@@ -19,44 +20,14 @@ pub mod submit;
 mod wait;
 mod watch;
 
-use crate::client::{Client, ClientError};
 use args::{Cli, Command};
 use clap::{CommandFactory, Parser};
+use ctx::Ctx;
 use error::CliError;
-use genq_protocol::rpc::Notification;
-use genq_protocol::{Paths, Timestamp};
+use genq_protocol::Paths;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use time::UtcOffset;
-use tokio::sync::mpsc;
-
-/// What every command needs: where the daemon lives and whether it may be started.
-pub struct Ctx {
-    pub paths: Paths,
-    pub autostart: bool,
-    /// The local time zone, read before any thread starts (it cannot be read safely after).
-    pub offset: UtcOffset,
-    pub color: args::ColorMode,
-}
-
-impl Ctx {
-    /// Connects to the daemon, starting it unless autostart is off.
-    pub async fn connect(&self) -> Result<(Client, mpsc::Receiver<Notification>), ClientError> {
-        Client::connect_or_start(&self.paths, "genq-cli", self.autostart).await
-    }
-
-    /// How stdout is coloured for this command.
-    pub fn palette(&self) -> color::Palette {
-        color::Palette::for_stdout(self.color)
-    }
-
-    pub fn clock(&self) -> output::Clock {
-        output::Clock {
-            now: Timestamp::now(),
-            offset: self.offset,
-        }
-    }
-}
 
 /// The whole program: parse, run, map the outcome to an exit code.
 pub fn main() -> ExitCode {
@@ -193,12 +164,4 @@ fn keep_sigpipe_off_this_thread() {
         set.add(Signal::SIGPIPE);
         let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None);
     }
-}
-
-/// Pretty JSON on stdout.
-fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
-    let text = serde_json::to_string_pretty(value)
-        .map_err(|e| CliError::Failed(format!("cannot write JSON: {e}")))?;
-    println!("{text}");
-    Ok(())
 }

@@ -1,8 +1,8 @@
 //! `genq models`, `genq categories` and `genq capabilities`: the catalog of suppliers,
 //! models, parameters, capabilities and categories kept by the daemon.
 
+use super::ctx::{Ctx, print_json};
 use super::error::CliError;
-use super::{Ctx, print_json};
 use clap::{Args, Subcommand};
 use genq_protocol::catalog::{
     Category, Model, ModelEdit, ModelInput, ModelParam, ModelRef, ModelsListParams, ParamType,
@@ -212,49 +212,9 @@ pub async fn run(ctx: &Ctx, args: ModelsArgs) -> Result<(), CliError> {
             Ok(())
         }
         Some(ModelsCommand::Add(a)) => {
-            let mut input = match &a.from {
-                Some(path) => {
-                    let text = std::fs::read_to_string(path).map_err(|e| {
-                        CliError::Usage(format!("cannot read {}: {e}", path.display()))
-                    })?;
-                    serde_json::from_str(&text).map_err(|e| {
-                        CliError::Usage(format!("{} is not a model: {e}", path.display()))
-                    })?
-                }
-                None => ModelInput {
-                    kind: a.kind.clone(),
-                    sub_type: a.sub_type.clone(),
-                    active: true,
-                    ..ModelInput::default()
-                },
-            };
-            if let Some(p) = a.provider {
-                input.supplier = p;
-            }
-            if let Some(id) = a.id {
-                input.id = id;
-            }
-            if a.from.is_none() || a.name.is_some() {
-                input.display_name = a.name.or(input.display_name);
-            }
-            if let Some(d) = a.description {
-                input.description = d;
-            }
-            if a.lora_family.is_some() {
-                input.lora_family = a.lora_family;
-            }
-            if !a.capabilities.is_empty() {
-                input.capabilities = a.capabilities;
-            }
-            if !a.categories.is_empty() {
-                input.categories = a.categories;
-            }
-            input.params.extend(a.params);
-            if a.inactive {
-                input.active = false;
-            }
-            let m = client.call::<ModelsAdd>(input).await?;
-            done(&m, a.json, "added")
+            let json = a.json;
+            let m = client.call::<ModelsAdd>(model_input(*a)?).await?;
+            done(&m, json, "added")
         }
         Some(ModelsCommand::Edit(e)) => {
             let m = client
@@ -295,6 +255,51 @@ pub async fn run(ctx: &Ctx, args: ModelsArgs) -> Result<(), CliError> {
             )
         }
     }
+}
+
+/// The model `genq models add` sends: the `--from` file (or a fresh active model of the given
+/// type), with each flag given overriding it.
+fn model_input(a: AddArgs) -> Result<ModelInput, CliError> {
+    let mut input = match &a.from {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))?;
+            serde_json::from_str(&text)
+                .map_err(|e| CliError::Usage(format!("{} is not a model: {e}", path.display())))?
+        }
+        None => ModelInput {
+            kind: a.kind.clone(),
+            sub_type: a.sub_type.clone(),
+            active: true,
+            ..ModelInput::default()
+        },
+    };
+    if let Some(p) = a.provider {
+        input.supplier = p;
+    }
+    if let Some(id) = a.id {
+        input.id = id;
+    }
+    if a.from.is_none() || a.name.is_some() {
+        input.display_name = a.name.or(input.display_name);
+    }
+    if let Some(d) = a.description {
+        input.description = d;
+    }
+    if a.lora_family.is_some() {
+        input.lora_family = a.lora_family;
+    }
+    if !a.capabilities.is_empty() {
+        input.capabilities = a.capabilities;
+    }
+    if !a.categories.is_empty() {
+        input.categories = a.categories;
+    }
+    input.params.extend(a.params);
+    if a.inactive {
+        input.active = false;
+    }
+    Ok(input)
 }
 
 fn done(m: &Model, json: bool, what: &str) -> Result<(), CliError> {
@@ -418,8 +423,7 @@ pub fn show_model(m: &Model) -> String {
 }
 
 pub async fn categories(ctx: &Ctx, args: JsonArg) -> Result<(), CliError> {
-    let (client, _notes) = ctx.connect().await?;
-    let tree = client.call::<CategoriesList>(Empty {}).await?;
+    let tree = ctx.call::<CategoriesList>(Empty {}).await?;
     if args.json {
         return print_json(&tree);
     }
@@ -444,8 +448,7 @@ pub async fn categories(ctx: &Ctx, args: JsonArg) -> Result<(), CliError> {
 }
 
 pub async fn capabilities(ctx: &Ctx, args: JsonArg) -> Result<(), CliError> {
-    let (client, _notes) = ctx.connect().await?;
-    let caps = client.call::<CapabilitiesList>(Empty {}).await?;
+    let caps = ctx.call::<CapabilitiesList>(Empty {}).await?;
     if args.json {
         return print_json(&caps);
     }

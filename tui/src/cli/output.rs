@@ -1,114 +1,11 @@
-//! How things look on the terminal: the jobs table, the job detail view, daemon status and
-//! event lines. Pure functions of their data plus a [`Clock`], so tests pin them down with
-//! fixed times.
+//! The CLI's views: the jobs table, the job detail of `genq show` and `genq daemon status`.
+//! Pure functions of their data plus a [`Clock`], so tests pin them down with fixed times;
+//! sizes, durations and states are written by [`crate::format`].
 
+use crate::format::{Clock, bytes, duration, duration_ms, one_line, state_with_progress};
 use genq_protocol::methods::StatusResult;
-use genq_protocol::{Event, EventBody, Job, JobState, Output, Timestamp};
+use genq_protocol::{Job, JobSpec, JobState, Output, Timestamp};
 use std::fmt::Write as _;
-use time::UtcOffset;
-use time::macros::format_description;
-
-/// "Now" and the local time zone, fixed once per command.
-#[derive(Clone, Copy, Debug)]
-pub struct Clock {
-    pub now: Timestamp,
-    pub offset: UtcOffset,
-}
-
-impl Clock {
-    /// `HH:MM:SS` in local time.
-    pub fn time_of_day(&self, at: Timestamp) -> String {
-        at.to_datetime()
-            .to_offset(self.offset)
-            .format(format_description!("[hour]:[minute]:[second]"))
-            .unwrap_or_else(|_| at.to_rfc3339())
-    }
-
-    /// `YYYY-MM-DD HH:MM:SS.mmm` in local time.
-    pub fn datetime(&self, at: Timestamp) -> String {
-        at.to_datetime()
-            .to_offset(self.offset)
-            .format(format_description!(
-                "[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:3]"
-            ))
-            .unwrap_or_else(|_| at.to_rfc3339())
-    }
-
-    /// How long ago, compactly: `5s`, `3m`, `2h`, `4d`.
-    pub fn age(&self, at: Timestamp) -> String {
-        let secs = (self.now.millis_since(at) / 1000).max(0) as u64;
-        match secs {
-            0..60 => format!("{secs}s"),
-            60..3600 => format!("{}m", secs / 60),
-            3600..86_400 => format!("{}h", secs / 3600),
-            _ => format!("{}d", secs / 86_400),
-        }
-    }
-}
-
-/// A duration in seconds as `1h 2m 3s`.
-pub fn duration(secs: u64) -> String {
-    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
-    match (h, m) {
-        (0, 0) => format!("{s}s"),
-        (0, _) => format!("{m}m {s}s"),
-        _ => format!("{h}h {m}m {s}s"),
-    }
-}
-
-/// A duration in milliseconds, for gaps between states: `850ms`, `12.3s`, `4m 5s`.
-fn millis(ms: i64) -> String {
-    match ms.max(0) {
-        ms @ 0..1000 => format!("{ms}ms"),
-        ms @ 1000..60_000 => format!("{:.1}s", ms as f64 / 1000.0),
-        ms => duration(ms as u64 / 1000),
-    }
-}
-
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let mut v = n as f64 / 1024.0;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    format!("{v:.1} {}", UNITS[unit])
-}
-
-/// `running 42%` while progress is known, else the state.
-pub fn state_with_progress(job: &Job) -> String {
-    match job.progress {
-        Some(p) if !job.state.is_final() => format!("{} {p}%", job.state),
-        _ => job.state.to_string(),
-    }
-}
-
-/// One line saying why a job did not succeed: kind, message, provider request id.
-pub fn job_failure(job: &Job) -> String {
-    match (&job.state, &job.error) {
-        (JobState::Canceled, None) => format!("job {} was canceled", job.short_id()),
-        (state, Some(err)) => format!("job {} {state}: {err}", job.short_id()),
-        (state, None) => format!("job {} {state}", job.short_id()),
-    }
-}
-
-/// Text on one line (newlines and runs of spaces folded), cut to `max` characters with `…`.
-pub fn one_line(text: &str, max: usize) -> String {
-    let folded = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if folded.chars().count() <= max {
-        return folded;
-    }
-    if max == 0 {
-        return String::new();
-    }
-    let mut cut: String = folded.chars().take(max - 1).collect();
-    cut.push('…');
-    cut
-}
 
 /// The jobs table, newest first as given. `width` is the terminal's; the prompt column gets
 /// what is left (at least 10 characters) and is not cut when there is no terminal.
@@ -168,6 +65,21 @@ pub fn jobs_table(jobs: &[Job], clock: &Clock, width: Option<usize>) -> String {
 /// Everything about one job, for `genq show`.
 pub fn show_job(job: &Job, clock: &Clock) -> String {
     let mut out = String::new();
+    write_fields(&mut out, job, clock);
+    write_params(&mut out, &job.params);
+    write_states(&mut out, job, clock);
+    write_error_and_requests(&mut out, job, clock);
+    if !job.outputs.is_empty() {
+        let _ = writeln!(out, "\noutputs:");
+        for o in &job.outputs {
+            write_output(&mut out, o);
+        }
+    }
+    out
+}
+
+/// The job's own facts, one `name: value` a line.
+fn write_fields(out: &mut String, job: &Job, clock: &Clock) {
     let mut field = |name: &str, value: &str| {
         let _ = writeln!(out, "{:<13}{value}", format!("{name}:"));
     };
@@ -201,15 +113,17 @@ pub fn show_job(job: &Job, clock: &Clock) -> String {
             &format!(
                 "{} (took {})",
                 clock.datetime(done),
-                millis(done.millis_since(job.created_at))
+                duration_ms(done.millis_since(job.created_at))
             ),
         );
     }
     if let Some(ms) = job.generation_ms {
-        field("generation", &millis(ms.min(i64::MAX as u64) as i64));
+        field("generation", &duration_ms(ms.min(i64::MAX as u64) as i64));
     }
+}
 
-    let p = &job.params;
+/// What was asked for, as submitted.
+fn write_params(out: &mut String, p: &JobSpec) {
     let _ = writeln!(out, "\nparameters:");
     let mut param = |name: &str, value: String| {
         // Continuation lines of a multi-line prompt line up under its first line.
@@ -255,7 +169,10 @@ pub fn show_job(job: &Job, clock: &Clock) -> String {
         Some(s) if s.is_empty() => param("store", "local only".into()),
         Some(s) => param("store", s.join(", ")),
     }
+}
 
+/// When the job entered each state, with the gap since the one before.
+fn write_states(out: &mut String, job: &Job, clock: &Clock) {
     if !job.times.is_empty() {
         let _ = writeln!(out, "\nstates:");
         let mut times: Vec<_> = job.times.iter().collect();
@@ -263,13 +180,16 @@ pub fn show_job(job: &Job, clock: &Clock) -> String {
         let mut prev: Option<Timestamp> = None;
         for (state, at) in times {
             let gap = prev.map_or(String::new(), |p| {
-                format!("  (+{})", millis(at.millis_since(p)))
+                format!("  (+{})", duration_ms(at.millis_since(p)))
             });
             let _ = writeln!(out, "  {:<12}{}{gap}", state.as_str(), clock.datetime(*at));
             prev = Some(*at);
         }
     }
+}
 
+/// Why the job failed, and the provider's ids of each request, for support tickets.
+fn write_error_and_requests(out: &mut String, job: &Job, clock: &Clock) {
     if let Some(err) = &job.error {
         let _ = writeln!(out, "\nerror:");
         let _ = writeln!(out, "  kind:        {}", err.kind);
@@ -291,14 +211,6 @@ pub fn show_job(job: &Job, clock: &Clock) -> String {
             );
         }
     }
-
-    if !job.outputs.is_empty() {
-        let _ = writeln!(out, "\noutputs:");
-        for o in &job.outputs {
-            write_output(&mut out, o);
-        }
-    }
-    out
 }
 
 fn write_output(out: &mut String, o: &Output) {
@@ -382,52 +294,15 @@ pub fn status(s: &StatusResult) -> String {
     out
 }
 
-/// One line per event for `genq watch`: time, short id, what happened.
-pub fn event_line(e: &Event, clock: &Clock) -> String {
-    let what = match &e.body {
-        EventBody::Created { provider, model } => match model {
-            Some(m) => format!("created {provider}/{m}"),
-            None => format!("created {provider}"),
-        },
-        EventBody::State { from, to, error } => match error {
-            Some(err) => format!("{from} → {to}: {err}"),
-            None => format!("{from} → {to}"),
-        },
-        EventBody::Progress { progress } => format!("progress {progress}%"),
-        EventBody::Remote {
-            remote_id,
-            request_id,
-        } => match request_id {
-            Some(r) => format!("accepted as remote task {remote_id} (request id {r})"),
-            None => format!("accepted as remote task {remote_id}"),
-        },
-        EventBody::Output { index, path } => format!("output {index} stored at {path}"),
-        EventBody::Upload {
-            index,
-            target,
-            url,
-            error,
-        } => match (url, error) {
-            (_, Some(err)) => format!("output {index} upload to {target} failed: {err}"),
-            (Some(url), None) => format!("output {index} uploaded to {target}: {url}"),
-            (None, None) => format!("output {index} uploaded to {target}"),
-        },
-        EventBody::Note { message } => format!("note: {message}"),
-        EventBody::Removed { outputs: true } => "removed with its output files".to_string(),
-        EventBody::Removed { outputs: false } => "removed".to_string(),
-    };
-    format!("{} {} {what}", clock.time_of_day(e.at), e.short_id())
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::format::job_failure;
+    use crate::format::tests::{T0, clock};
     use genq_protocol::{
         JobError, JobErrorKind, JobId, JobKind, JobSpec, Lora, ProviderRequest, Size, Upload,
     };
     use std::collections::BTreeMap;
-
-    const T0: i64 = 1_763_790_240_000; // 2025-11-22T05:44:00Z
 
     pub(crate) fn sample_job() -> Job {
         let at = |s: i64| Timestamp::from_unix_millis(T0 + s * 1000);
@@ -501,13 +376,6 @@ pub(crate) mod tests {
                     at: at(30),
                 },
             ],
-        }
-    }
-
-    fn clock() -> Clock {
-        Clock {
-            now: Timestamp::from_unix_millis(T0 + 3 * 3600 * 1000),
-            offset: UtcOffset::UTC,
         }
     }
 
@@ -635,38 +503,5 @@ jobs:         queued 2, succeeded 7
 config error: providers.x.timeout_s: not a number
 ";
         assert_eq!(status(&s), expected);
-    }
-
-    #[test]
-    fn event_lines_say_what_happened() {
-        let e = Event {
-            seq: 5,
-            job_id: JobId("0190f3a1-7c2e-7000-8000-000000000001".into()),
-            job_num: Some(7),
-            at: Timestamp::from_unix_millis(T0 + 61_000),
-            body: EventBody::State {
-                from: JobState::Running,
-                to: JobState::Fetching,
-                error: None,
-            },
-        };
-        assert_eq!(event_line(&e, &clock()), "05:45:01 7 running → fetching");
-        // A daemon that predates job numbers: the start of the id names the job.
-        let e = Event {
-            body: EventBody::Progress { progress: 40 },
-            job_num: None,
-            ..e
-        };
-        assert_eq!(event_line(&e, &clock()), "05:45:01 0190f3a1 progress 40%");
-    }
-
-    #[test]
-    fn sizes_and_durations_read_well() {
-        assert_eq!(bytes(512), "512 B");
-        assert_eq!(bytes(1536), "1.5 KiB");
-        assert_eq!(duration(59), "59s");
-        assert_eq!(duration(61), "1m 1s");
-        assert_eq!(one_line("a\n  b", 10), "a b");
-        assert_eq!(one_line("abcdef", 4), "abc…");
     }
 }

@@ -2,15 +2,14 @@
 //! its load, the remaining quota when the provider reports one, and its last error.
 
 use super::args::ProvidersArgs;
+use super::ctx::{Ctx, print_json};
 use super::error::CliError;
-use super::output::one_line;
-use super::{Ctx, print_json};
+use crate::format::one_line;
 use genq_protocol::methods::{Empty, ProviderInfo, ProvidersList};
 use std::fmt::Write;
 
 pub async fn run(ctx: &Ctx, args: ProvidersArgs) -> Result<(), CliError> {
-    let (client, _notes) = ctx.connect().await?;
-    let providers = client.call::<ProvidersList>(Empty {}).await?;
+    let providers = ctx.call::<ProvidersList>(Empty {}).await?;
     if args.json {
         return print_json(&providers);
     }

@@ -2,9 +2,9 @@
 //! and with `--wait` follows the job to its end.
 
 use super::args::SubmitArgs;
+use super::ctx::{Ctx, print_json};
 use super::error::CliError;
 use super::follow::{Outcome, follow};
-use super::{Ctx, print_json};
 use genq_protocol::JobSpec;
 use genq_protocol::methods::{Submit, SubmitParams};
 use std::path::Path;

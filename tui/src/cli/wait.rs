@@ -1,8 +1,8 @@
 //! `genq wait [ID...]`: follows jobs (every job active now, without ids) until they all end;
 //! prints `ID STATE` for each and exits 1 when any of them failed or was canceled.
 
-use super::Ctx;
 use super::args::WaitArgs;
+use super::ctx::Ctx;
 use super::error::CliError;
 use super::follow::follow;
 use super::jobs::fetch_all;

@@ -1,12 +1,12 @@
 //! `genq watch [ID]`: prints events as they happen, one line each (or one JSON object per
 //! line with `--json`), for one job (until it ends) or for all jobs (until Ctrl-C).
 
-use super::Ctx;
 use super::args::WatchArgs;
 use super::color::Palette;
+use super::ctx::Ctx;
 use super::error::CliError;
-use super::output::{self, Clock};
 use crate::client::ClientError;
+use crate::format::{self, Clock};
 use genq_protocol::methods::{
     JobRef, JobsEvents, JobsGet, NOTIFY_EVENT, NOTIFY_RESYNC, ResyncParams, Subscribe,
     SubscribeParams,
@@ -35,7 +35,7 @@ impl Printer {
     fn event(&self, event: &Event) -> Result<(), Closed> {
         match self {
             Printer::Text { clock, palette } => {
-                self.line(&palette.event_line(&output::event_line(event, clock), event))
+                self.line(&palette.event_line(&format::event_line(event, clock), event))
             }
             Printer::Json => match serde_json::to_string(event) {
                 Ok(json) => self.line(&json),
@@ -51,7 +51,7 @@ impl Printer {
                 "{} {} {}",
                 clock.time_of_day(job.updated_at),
                 palette.id(&job.short_id()),
-                palette.state(job.state, &output::state_with_progress(job))
+                palette.state(job.state, &format::state_with_progress(job))
             )),
             Printer::Json => Ok(()),
         }
