@@ -3,6 +3,7 @@
 //! names the flag.
 
 use super::color::ColorMode;
+use crate::inputs::{parse_param, parse_view};
 use clap::{Args, Parser, Subcommand};
 use clap_complete::Shell;
 use genq_protocol::{JobState, Lora, Size};
@@ -411,33 +412,6 @@ fn parse_finite(s: &str) -> Result<f64, String> {
         Ok(v) if v.is_finite() => Ok(v),
         _ => Err(format!("{s:?} is not a finite number")),
     }
-}
-
-/// `NAME=PATH` for `--view`.
-pub(crate) fn parse_view(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((name, path)) if !name.trim().is_empty() && !path.is_empty() => {
-            Ok((name.trim().to_string(), path.to_string()))
-        }
-        _ => Err(format!(
-            "{s:?} is not NAME=PATH, e.g. front=./front.png (views: front, left, back, right)"
-        )),
-    }
-}
-
-/// `KEY=VALUE` for `--param`: the value is JSON when it parses as JSON (`3`, `true`,
-/// `[1,2]`, `"x"`), else the text as a string.
-pub(crate) fn parse_param(s: &str) -> Result<(String, serde_json::Value), String> {
-    let (key, value) = s
-        .split_once('=')
-        .ok_or_else(|| format!("{s:?} is not KEY=VALUE, e.g. sampler=euler or cfg=3.5"))?;
-    let key = key.trim();
-    if key.is_empty() {
-        return Err(format!("{s:?} has an empty KEY"));
-    }
-    let value = serde_json::from_str(value)
-        .unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
-    Ok((key.to_string(), value))
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use super::args::SubmitArgs;
 use super::ctx::{Ctx, print_json};
 use super::error::CliError;
 use super::follow::{Outcome, follow};
+use crate::inputs::input_location;
 use genq_protocol::JobSpec;
 use genq_protocol::methods::{Submit, SubmitParams};
 use std::path::Path;
@@ -119,12 +120,14 @@ pub fn build_spec(
         spec.loras = args.loras.clone();
     }
     if let Some(image) = &args.image {
-        spec.image = Some(input_location("--image", image, cwd)?);
+        spec.image = Some(input_location("--image", image, cwd).map_err(CliError::Usage)?);
     }
     for (name, path) in &args.views {
         let flag = format!("--view {name}");
-        spec.views
-            .insert(name.clone(), input_location(&flag, path, cwd)?);
+        spec.views.insert(
+            name.clone(),
+            input_location(&flag, path, cwd).map_err(CliError::Usage)?,
+        );
     }
     if let Some(n) = args.n {
         spec.n = Some(n);
@@ -138,29 +141,6 @@ pub fn build_spec(
         spec.store = Some(args.store.clone());
     }
     Ok(spec)
-}
-
-/// A URL as given; a local file made absolute, and refused when it does not exist.
-pub(crate) fn input_location(flag: &str, value: &str, cwd: &Path) -> Result<String, CliError> {
-    if is_url(value) {
-        return Ok(value.to_string());
-    }
-    let path = cwd.join(value);
-    if !path.is_file() {
-        return Err(CliError::Usage(format!(
-            "{flag}: {value} is not a file (give a local image file or an http(s) URL)"
-        )));
-    }
-    // `cwd` is absolute, so the join is; this only tidies `./` parts.
-    let path = std::path::absolute(&path).unwrap_or(path);
-    Ok(path.display().to_string())
-}
-
-fn is_url(s: &str) -> bool {
-    let lower = s.to_ascii_lowercase();
-    ["http://", "https://", "data:", "s3://", "file://"]
-        .iter()
-        .any(|p| lower.starts_with(p))
 }
 
 #[cfg(test)]

@@ -2,8 +2,8 @@
 //! the event loop as actions), images encoded off the UI thread, the clipboard, the
 //! opener. When the connection drops, a reconnect task retries with backoff.
 
-use crate::cli::submit::input_location;
 use crate::client::{Client, ClientError};
+use crate::inputs::input_location;
 use crate::tui::action::{Action, CallError, call_error};
 use crate::tui::app::App;
 use crate::tui::catalog::CatalogData;

@@ -1,6 +1,7 @@
 //! The status bar: connection, jobs by state, provider quota when known, and the last error
 //! or message (cut to fit, pointing at the message log).
 
+use crate::format;
 use crate::tui::shared::{Connection, Shared};
 use crate::tui::theme;
 use genq_protocol::JobState;
@@ -37,7 +38,7 @@ pub fn draw(frame: &mut Frame, area: Rect, shared: &Shared) {
     for q in &shared.quotas {
         let text = match (q.remaining, &q.detail) {
             (Some(n), _) => format!(" {} {n} left", q.provider),
-            (None, Some(d)) => format!(" {} {}", q.provider, theme::truncate(d, 24)),
+            (None, Some(d)) => format!(" {} {}", q.provider, format::truncate(d, 24)),
             (None, None) => continue,
         };
         let style = if q.remaining == Some(0) {

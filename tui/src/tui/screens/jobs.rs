@@ -2,6 +2,7 @@
 //! screen is fetched (`total` sizes the scrollbar); the state filter, the sort and the `/`
 //! search are sent to `jobs.list`, and live events change rows in place.
 
+use crate::format;
 use crate::tui::action::UiAction;
 use crate::tui::command::Command;
 use crate::tui::shared::{CHROME_ROWS, Shared};
@@ -316,7 +317,7 @@ pub fn draw(frame: &mut Frame, area: Rect, jobs: &JobsScreen, shared: &Shared) {
     if !jobs.search.is_empty() {
         title.push(Span::raw(format!(
             "· \"{}\" ",
-            theme::truncate(&jobs.search, 20)
+            format::truncate(&jobs.search, 20)
         )));
     }
     let count = if jobs.total == 0 {
@@ -457,11 +458,11 @@ fn job_row<'a>(job: &'a Job, shared: &Shared, wide: bool) -> Row<'a> {
         };
         cells.push(Cell::from(model));
     }
-    cells.push(Cell::from(theme::truncate(job.prompt(), 200)));
+    cells.push(Cell::from(format::truncate(job.prompt(), 200)));
     cells.push(state_cell(job, shared));
     let time = match job.finished_at {
-        Some(end) => theme::duration(end.millis_since(job.created_at)),
-        None => theme::duration(shared.now.millis_since(job.created_at)),
+        Some(end) => format::duration_compact(end.millis_since(job.created_at)),
+        None => format::duration_compact(shared.now.millis_since(job.created_at)),
     };
     cells.push(Cell::from(Line::from(time).right_aligned()));
     Row::new(cells)
@@ -476,8 +477,7 @@ fn state_cell<'a>(job: &Job, shared: &Shared) -> Cell<'a> {
     }
     match job.progress {
         Some(p) => {
-            let filled = (usize::from(p.min(100)) * 8).div_ceil(100);
-            let bar = format!("{}{} {p:>3}%", "█".repeat(filled), "░".repeat(8 - filled));
+            let bar = format!("{} {p:>3}%", format::progress_bar(p, 8));
             Cell::from(bar).style(Style::new().fg(Color::Cyan))
         }
         None => {

@@ -1,6 +1,7 @@
 //! The message log (`M`): every message the status bar showed, in full and wrapped, with
 //! its time; newest at the bottom, scrolled up from there.
 
+use crate::format;
 use crate::tui::action::UiAction;
 use crate::tui::screens::scroll::text_page;
 use crate::tui::shared::Shared;
@@ -51,7 +52,11 @@ pub fn draw(frame: &mut Frame, area: Rect, screen: &MessagesScreen, shared: &Sha
             Style::new()
         };
         let mark = if m.error { "✗ " } else { "" };
-        let text = format!("{} {mark}{}", theme::clock(m.at), m.text);
+        let text = format!(
+            "{} {mark}{}",
+            format::time_of_day(m.at, time::UtcOffset::UTC),
+            m.text
+        );
         // Wrapped here, by characters, so the number of lines is known for scrolling.
         let chars: Vec<char> = text.chars().collect();
         for (i, chunk) in chars.chunks(width).enumerate() {

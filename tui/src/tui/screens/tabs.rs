@@ -1,6 +1,7 @@
 //! The screens and the tab line that names them: their order (for Tab and the number
 //! keys), the labels, which tab a click hit, and the reconnect banner beside them.
 
+use crate::format;
 use crate::tui::shared::{Connection, Shared};
 use crate::tui::theme;
 use ratatui::Frame;
@@ -94,7 +95,7 @@ pub fn draw(frame: &mut Frame, area: Rect, current: Screen, shared: &Shared) {
         } else {
             format!(
                 " ⟳ reconnecting #{attempt} in {} ",
-                theme::duration(*delay_ms as i64 + 999)
+                format::duration_compact(*delay_ms as i64 + 999)
             )
         };
         spans.push(Span::styled(

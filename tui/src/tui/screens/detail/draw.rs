@@ -3,9 +3,10 @@
 //! image output (a 3D job's rendered preview) when the terminal is wide enough.
 
 use super::state::{DetailScreen, DetailView, LoraLookup, PreviewState, preview_size};
+use crate::format;
 use crate::tui::shared::Shared;
 use crate::tui::theme;
-use genq_protocol::{Event, EventBody, Job, JobKind, Output, Timestamp};
+use genq_protocol::{Event, Job, JobKind, Output, Timestamp};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
@@ -92,9 +93,8 @@ fn lines(job: &Job, detail: &DetailView, now: Timestamp) -> Vec<Line<'static>> {
     let mut head = vec![state];
     if let (Some(p), false) = (job.progress, job.state.is_final()) {
         let p = p.min(100);
-        let filled = (usize::from(p) * 20).div_ceil(100);
         head.push(Span::styled(
-            format!(" {}{}", "█".repeat(filled), "░".repeat(20 - filled)),
+            format!(" {}", format::progress_bar(p, 20)),
             Style::new().fg(Color::Cyan),
         ));
         head.push(Span::raw(format!(" {p}%")));
@@ -107,16 +107,22 @@ fn lines(job: &Job, detail: &DetailView, now: Timestamp) -> Vec<Line<'static>> {
         format!("{} · {model} · {}", job.provider, job.kind.as_str()),
     ));
     let took = match job.finished_at {
-        Some(end) => format!("took {}", theme::duration(end.millis_since(job.created_at))),
+        Some(end) => format!(
+            "took {}",
+            format::duration_compact(end.millis_since(job.created_at))
+        ),
         None => format!(
             "running for {}",
-            theme::duration(now.millis_since(job.created_at))
+            format::duration_compact(now.millis_since(job.created_at))
         ),
     };
     out.push(kv("created", format!("{} · {took}", job.created_at)));
     if let Some(ms) = job.generation_ms {
         let ms = i64::try_from(ms).unwrap_or(i64::MAX);
-        out.push(kv("generated", format!("in {}", theme::duration(ms))));
+        out.push(kv(
+            "generated",
+            format!("in {}", format::duration_compact(ms)),
+        ));
     }
     if let Some(model) = model_summary(job) {
         out.push(kv("3d model", model));
@@ -226,7 +232,7 @@ fn output_lines(job: &Job, out: &mut Vec<Line<'static>>) {
             facts.push(f.to_ascii_uppercase());
         }
         if let Some(s) = o.size {
-            facts.push(theme::bytes(s));
+            facts.push(format::bytes(s));
         }
         if let (Some(w), Some(h)) = (o.width, o.height) {
             facts.push(format!("{w}×{h}"));
@@ -274,7 +280,7 @@ fn model_summary(job: &Job) -> Option<String> {
         .or_else(|| job.outputs.iter().find(is_model))?;
     let mut parts = vec![model.format.clone()?.to_ascii_uppercase()];
     if let Some(size) = model.size {
-        parts.push(theme::bytes(size));
+        parts.push(format::bytes(size));
     }
     let targets: Vec<&str> = model
         .uploads
@@ -289,43 +295,16 @@ fn model_summary(job: &Job) -> Option<String> {
 }
 
 fn event_line(e: &Event) -> Line<'static> {
-    let what = match &e.body {
-        EventBody::Created { provider, model } => match model {
-            Some(m) => format!("created for {provider} · {m}"),
-            None => format!("created for {provider}"),
-        },
-        EventBody::State { from, to, error } => match error {
-            Some(err) => format!("{from} → {to}: {err}"),
-            None => format!("{from} → {to}"),
-        },
-        EventBody::Progress { progress } => format!("progress {progress}%"),
-        EventBody::Remote {
-            remote_id,
-            request_id,
-        } => match request_id {
-            Some(r) => format!("accepted as {remote_id} (request {r})"),
-            None => format!("accepted as {remote_id}"),
-        },
-        EventBody::Output { index, path } => format!("output #{index} stored at {path}"),
-        EventBody::Upload {
-            index,
-            target,
-            url,
-            error,
-        } => match (url, error) {
-            (_, Some(err)) => format!("upload #{index} to {target} failed: {err}"),
-            (Some(url), None) => format!("output #{index} uploaded to {target}: {url}"),
-            (None, None) => format!("output #{index} uploaded to {target}"),
-        },
-        EventBody::Note { message } => message.clone(),
-        EventBody::Removed { .. } => "removed".to_string(),
-    };
+    let what = format::event_text(&e.body, format::EventWording::Timeline);
     let style = match e.new_state() {
         Some(s) => theme::state_style(s),
         None => Style::new(),
     };
     Line::from(vec![
-        Span::styled(format!("{} ", theme::clock(e.at)), theme::dim()),
+        Span::styled(
+            format!("{} ", format::time_of_day(e.at, time::UtcOffset::UTC)),
+            theme::dim(),
+        ),
         Span::styled(what, style),
     ])
 }

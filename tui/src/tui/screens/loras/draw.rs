@@ -3,6 +3,7 @@
 //! state fetches pages as the selection nears them.
 
 use super::gallery::{self, CoverState, Gallery, PAGE_SIZE};
+use crate::format;
 use crate::tui::shared::{CHROME_ROWS, Shared};
 use crate::tui::theme;
 use genq_protocol::catalog::{LoraCard, LoraSort, LoraSource};
@@ -102,7 +103,7 @@ fn draw_header(frame: &mut Frame, area: Rect, g: &Gallery, shared: &Shared) {
     if !g.keyword.is_empty() {
         spans.push(Span::raw(format!(
             "· \"{}\" ",
-            theme::truncate(&g.keyword, 16)
+            format::truncate(&g.keyword, 16)
         )));
     }
     if !g.loading.is_empty() {

@@ -4,7 +4,7 @@
 //! `--store` / `--no-store`).
 
 use super::field::Field;
-use crate::cli::args::{parse_param, parse_view};
+use crate::inputs::{parse_param, parse_view};
 use genq_protocol::JobSpec;
 
 /// What the Store field takes for "keep the outputs local only" (`--no-store`).
