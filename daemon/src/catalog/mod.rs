@@ -7,18 +7,18 @@
 //! same for those sites), [`loras`] caches cards and downloads covers, and the two submit hooks below apply the catalog to a new job.
 
 pub mod civitai;
+pub mod entry_checks;
 pub mod huggingface;
 pub mod loras;
-pub mod models;
 pub mod modelscope;
 pub mod seed;
 
 use crate::engine::EngineError;
 use crate::providers::InvalidParam;
 use crate::store::{Store, StoreError};
+use entry_checks::{check_value, describe_range};
 use genq_protocol::catalog::Model;
 use genq_protocol::{JobKind, JobSpec};
-use models::{check_value, describe_range};
 
 /// Applies the built-in catalog (at every start).
 pub async fn seed(store: &Store) -> Result<usize, StoreError> {

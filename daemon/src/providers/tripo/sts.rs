@@ -3,9 +3,9 @@
 //! `{"object": {"bucket", "key"}}`. genq uses it where neither multipart endpoint
 //! (`/upload`, `/upload/sts`) exists.
 
-use super::super::{ProviderError, Secret};
 use super::NAME;
 use crate::outputs::storage::infer_region;
+use crate::providers::{ProviderError, Secret};
 use genq_protocol::JobErrorKind;
 use object_store::aws::AmazonS3Builder;
 use object_store::{
