@@ -26,7 +26,7 @@ pub fn image_kind(spec: &JobSpec, provider: &str) -> Result<(), InvalidParam> {
             "kind",
             format!("{provider} makes images, not {}", other.as_str()),
         )
-        .allowed("image")),
+        .allowed(JobKind::Image.as_str())),
     }
 }
 
