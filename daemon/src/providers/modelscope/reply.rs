@@ -1,12 +1,14 @@
 //! Reading ModelScope's replies (providers.md §1.3, §1.5): task statuses and outputs,
 //! error envelopes and their classification, and the `modelscope-ratelimit-*` headers.
 
-use super::NAME;
+use crate::providers::builtin_models::ProviderId;
 use crate::providers::http::{self, Reply};
 use crate::providers::{OutputRole, PollStatus, ProviderError, QuotaInfo, RemoteOutput};
 use genq_protocol::JobErrorKind;
 use serde_json::Value;
 use std::time::Duration;
+
+const NAME: &str = ProviderId::ModelScope.name();
 
 /// How long to hold off when a 429 comes with a spent daily allowance and no `Retry-After`.
 pub(super) const SPENT_QUOTA_WAIT: Duration = Duration::from_secs(15 * 60);

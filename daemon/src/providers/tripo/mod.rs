@@ -15,7 +15,8 @@ mod upload;
 mod validate;
 
 pub use input::{IMAGE_MAX_BYTES, ImageFormat, check_local_image};
-pub use validate::{QUALITY, has_geometry_quality};
+pub use reply::TRACE_HEADER;
+pub use validate::{QUALITY, TaskType, VIEWS, has_geometry_quality};
 
 use super::builtin_models::{self, ProviderId};
 use super::http;
@@ -29,10 +30,10 @@ use output::poll_status;
 use reply::{envelope, trace_id};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Mutex;
 use std::time::Duration;
-use upload::UploadRoute;
+use upload::Uploads;
 
 #[cfg(test)]
 use super::OutputRole;
@@ -57,45 +58,11 @@ static INFO: ProviderInfo = ProviderInfo {
 /// Every Tripo API key starts with this (the official SDK refuses others).
 pub const KEY_PREFIX: &str = "tsk_";
 
-/// The reply header that identifies a request to Tripo support.
-pub const TRACE_HEADER: &str = "X-Tripo-Trace-ID";
-
-/// Multiview slots, in the order `files` takes them.
-pub const VIEWS: [&str; 4] = ["front", "left", "back", "right"];
-
-/// What a job asks Tripo to do, decided by `validate` from the spec's inputs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TaskType {
-    TextToModel,
-    ImageToModel,
-    MultiviewToModel,
-}
-
-impl TaskType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TaskType::TextToModel => "text_to_model",
-            TaskType::ImageToModel => "image_to_model",
-            TaskType::MultiviewToModel => "multiview_to_model",
-        }
-    }
-
-    fn of(spec: &JobSpec) -> TaskType {
-        if !spec.views.is_empty() {
-            TaskType::MultiviewToModel
-        } else if spec.image.is_some() {
-            TaskType::ImageToModel
-        } else {
-            TaskType::TextToModel
-        }
-    }
-}
-
 /// The adaptor. It holds no key: keys come with each call's [`CallContext`].
 #[derive(Debug, Default)]
 pub struct Tripo {
     /// How uploads go per base URL, once `/upload` answered 404 there.
-    upload_routes: Mutex<HashMap<String, UploadRoute>>,
+    uploads: Uploads,
     /// Tasks submitted with `quad` (FBX output) by this process; the task reply may not say.
     quad_tasks: Mutex<HashSet<String>>,
     /// The latest balance read by [`Provider::quota`].
@@ -105,20 +72,6 @@ pub struct Tripo {
 impl Tripo {
     pub fn new() -> Self {
         Tripo::default()
-    }
-
-    fn upload_route(&self, base: &str) -> UploadRoute {
-        self.upload_routes
-            .lock()
-            .ok()
-            .and_then(|r| r.get(base).copied())
-            .unwrap_or(UploadRoute::Direct)
-    }
-
-    fn remember_route(&self, base: &str, route: UploadRoute) {
-        if let Ok(mut r) = self.upload_routes.lock() {
-            r.insert(base.to_string(), route);
-        }
     }
 }
 
@@ -146,13 +99,16 @@ impl Provider for Tripo {
             }
             TaskType::ImageToModel => {
                 let image = spec.image.as_deref().unwrap_or_default();
-                body.insert("file".into(), self.file_entry(ctx, key, image).await?);
+                body.insert(
+                    "file".into(),
+                    self.uploads.file_entry(ctx, key, image).await?,
+                );
             }
             TaskType::MultiviewToModel => {
                 let mut files = Vec::with_capacity(VIEWS.len());
                 for view in VIEWS {
                     files.push(match spec.views.get(view) {
-                        Some(input) => self.file_entry(ctx, key, input).await?,
+                        Some(input) => self.uploads.file_entry(ctx, key, input).await?,
                         None => json!({}),
                     });
                 }

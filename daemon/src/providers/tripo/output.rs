@@ -1,13 +1,15 @@
 //! A task's state as Tripo reports it (providers.md §3.4): progress, failures, and the
 //! models and previews a finished task lists.
 
-use super::NAME;
 use super::reply::classify;
+use crate::providers::builtin_models::ProviderId;
 use crate::providers::http;
 use crate::providers::{OutputRole, PollStatus, ProviderError, RemoteOutput};
 use genq_protocol::{JobErrorKind, Timestamp};
 use serde_json::Value;
 use std::time::Duration;
+
+const NAME: &str = ProviderId::Tripo.name();
 
 /// Reads `data` of a task reply (providers.md §3.4).
 pub(super) fn poll_status(

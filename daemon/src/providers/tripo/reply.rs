@@ -1,11 +1,15 @@
 //! Reading Tripo's replies: the `{"code":0,"data":{…}}` envelope, the trace id every reply
 //! carries, and the error-code table (providers.md §3.5).
 
-use super::{NAME, TRACE_HEADER};
 use crate::providers::ProviderError;
+use crate::providers::builtin_models::ProviderId;
 use crate::providers::http::{self, Reply};
 use genq_protocol::JobErrorKind;
 use serde_json::Value;
+
+const NAME: &str = ProviderId::Tripo.name();
+/// The reply header that identifies a request to Tripo support.
+pub const TRACE_HEADER: &str = "X-Tripo-Trace-ID";
 
 pub(super) fn trace_id(reply: &Reply) -> Option<String> {
     reply

@@ -3,8 +3,8 @@
 //! `{"object": {"bucket", "key"}}`. genq uses it where neither multipart endpoint
 //! (`/upload`, `/upload/sts`) exists.
 
-use super::NAME;
 use crate::outputs::storage::infer_region;
+use crate::providers::builtin_models::ProviderId;
 use crate::providers::{ProviderError, Secret};
 use genq_protocol::JobErrorKind;
 use object_store::aws::AmazonS3Builder;
@@ -14,6 +14,8 @@ use object_store::{
 };
 use serde_json::Value;
 use std::time::Duration;
+
+const NAME: &str = ProviderId::Tripo.name();
 
 /// Temporary credentials for one object, as `/upload/sts/token` returns them.
 #[derive(Debug)]

@@ -4,17 +4,22 @@
 
 use super::input::{ImageFormat, Input, classify_input, multipart_body, read_image, url_type};
 use super::reply::{envelope, trace_id};
-use super::{NAME, Tripo, sts};
+use super::sts;
+use crate::providers::builtin_models::ProviderId;
 use crate::providers::http::{self, Reply};
 use crate::providers::{CallContext, ProviderError, Secret};
 use genq_protocol::JobErrorKind;
 use reqwest::Method;
 use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+const NAME: &str = ProviderId::Tripo.name();
 
 /// Where local images go (providers.md §3.2), tried in this order, each after the one
 /// before answered 404.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum UploadRoute {
+enum UploadRoute {
     /// Multipart `POST /upload`.
     Direct,
     /// The same multipart request to `/upload/sts`, as older deployments name it.
@@ -31,7 +36,27 @@ enum Uploaded {
     Object(Value),
 }
 
-impl Tripo {
+/// The upload route that worked, per base URL.
+#[derive(Debug, Default)]
+pub(super) struct Uploads {
+    routes: Mutex<HashMap<String, UploadRoute>>,
+}
+
+impl Uploads {
+    fn upload_route(&self, base: &str) -> UploadRoute {
+        self.routes
+            .lock()
+            .ok()
+            .and_then(|r| r.get(base).copied())
+            .unwrap_or(UploadRoute::Direct)
+    }
+
+    fn remember_route(&self, base: &str, route: UploadRoute) {
+        if let Ok(mut r) = self.routes.lock() {
+            r.insert(base.to_string(), route);
+        }
+    }
+
     /// One input image as a task `file` entry: a URL as `{"type","url"}`, a local file
     /// uploaded first and sent as `{"type","file_token"}` (or `{"type","object"}` after an
     /// STS upload).

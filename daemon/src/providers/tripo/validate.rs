@@ -2,12 +2,44 @@
 //! the seed and the options passed through in `params`.
 
 use super::input::{Input, check_local_image, classify_input};
-use super::{NAME, TaskType, VIEWS};
 use crate::providers::InvalidParam;
-use crate::providers::builtin_models::{self, ModelRule};
+use crate::providers::builtin_models::{self, ModelRule, ProviderId};
 use crate::providers::checks;
 use genq_protocol::{JobKind, JobSpec};
 use serde_json::Value;
+
+const NAME: &str = ProviderId::Tripo.name();
+
+/// Multiview slots, in the order `files` takes them.
+pub const VIEWS: [&str; 4] = ["front", "left", "back", "right"];
+
+/// What a job asks Tripo to do, decided by `validate` from the spec's inputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskType {
+    TextToModel,
+    ImageToModel,
+    MultiviewToModel,
+}
+
+impl TaskType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskType::TextToModel => "text_to_model",
+            TaskType::ImageToModel => "image_to_model",
+            TaskType::MultiviewToModel => "multiview_to_model",
+        }
+    }
+
+    pub(super) fn of(spec: &JobSpec) -> TaskType {
+        if !spec.views.is_empty() {
+            TaskType::MultiviewToModel
+        } else if spec.image.is_some() {
+            TaskType::ImageToModel
+        } else {
+            TaskType::TextToModel
+        }
+    }
+}
 
 /// How an option in `params` is checked.
 #[derive(Clone, Copy, Debug)]
