@@ -56,23 +56,29 @@ fn category(rule: &ModelRule) -> &'static str {
     }
 }
 
-fn image_params(rule: &ModelRule) -> Vec<ModelParam> {
-    let mut p = vec![
+/// `prompt` and `negative_prompt`, at most as long as the row allows.
+fn prompt_params(rule: &ModelRule) -> Vec<ModelParam> {
+    let chars = |max: usize| Some(max as f64);
+    vec![
         param(
             "prompt",
             ParamType::String,
             None,
-            Some(rule.prompt_max_chars as f64),
+            chars(rule.prompt_max_chars),
             "characters",
         ),
         param(
             "negative_prompt",
             ParamType::String,
             None,
-            Some(rule.negative_max_chars as f64),
+            chars(rule.negative_max_chars),
             "characters",
         ),
-    ];
+    ]
+}
+
+fn image_params(rule: &ModelRule) -> Vec<ModelParam> {
+    let mut p = prompt_params(rule);
     match rule.size {
         SizeRule::Sides { min, max } => {
             for side in ["width", "height"] {
@@ -179,21 +185,8 @@ fn tripo_model(rule: &ModelRule) -> ModelInput {
         default: Some(json!(true)),
         ..param(name, ParamType::Bool, None, None, description)
     };
-    let mut params = vec![
-        param(
-            "prompt",
-            ParamType::String,
-            None,
-            Some(rule.prompt_max_chars as f64),
-            "characters",
-        ),
-        param(
-            "negative_prompt",
-            ParamType::String,
-            None,
-            Some(rule.negative_max_chars as f64),
-            "characters",
-        ),
+    let mut params = prompt_params(rule);
+    params.extend([
         bool_param("texture", "texture the model"),
         bool_param("pbr", "PBR materials (forces texture)"),
         enum_param("texture_quality", tripo::QUALITY, "texture detail"),
@@ -204,7 +197,7 @@ fn tripo_model(rule: &ModelRule) -> ModelInput {
             None,
             "most faces in the mesh",
         ),
-    ];
+    ]);
     if tripo::has_geometry_quality(version) {
         params.push(enum_param(
             "geometry_quality",

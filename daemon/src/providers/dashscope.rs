@@ -199,12 +199,7 @@ fn create_body(spec: &JobSpec) -> Value {
 
 /// Reads `output` of a task reply (providers.md §2.4).
 fn poll_status(remote_id: &str, output: &Value, request_id: Option<String>) -> PollStatus {
-    let status = output
-        .get("task_status")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .trim()
-        .to_ascii_uppercase();
+    let status = http::status_word(output, "task_status").to_ascii_uppercase();
     let code = http::text_of(output.get("code"));
     let message = http::text_of(output.get("message"));
     match status.as_str() {

@@ -245,6 +245,14 @@ pub fn malformed(provider: &str, reply: &Reply) -> ProviderError {
     e
 }
 
+/// A task's status word as the reply spells it, trimmed; empty when it is missing.
+pub fn status_word<'a>(v: &'a serde_json::Value, key: &str) -> &'a str {
+    v.get(key)
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("")
+        .trim()
+}
+
 /// A JSON string or number as text (ids and codes come as either).
 pub fn text_of(v: Option<&serde_json::Value>) -> Option<String> {
     match v? {

@@ -28,12 +28,7 @@ pub(super) const FAILURE: &[&str] = &[
 /// Reads a task reply (providers.md §1.3). Unknown or missing statuses mean still running:
 /// the enum is undocumented and the job timeout bounds the wait.
 pub(super) fn poll_status(body: &Value) -> PollStatus {
-    let status = body
-        .get("task_status")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .trim()
-        .to_ascii_uppercase();
+    let status = http::status_word(body, "task_status").to_ascii_uppercase();
     let request_id = request_id(body);
     if SUCCESS.contains(&status.as_str()) {
         let outputs: Vec<RemoteOutput> = body

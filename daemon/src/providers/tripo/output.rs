@@ -18,12 +18,7 @@ pub(super) fn poll_status(
     request_id: Option<String>,
     quad: bool,
 ) -> PollStatus {
-    let status = data
-        .get("status")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let status = http::status_word(data, "status").to_ascii_lowercase();
     let progress = data
         .get("progress")
         .and_then(Value::as_f64)
