@@ -2,8 +2,8 @@
 //! guidance, LoRAs and provider-specific extras. Every refusal names the spec field and what
 //! would have been accepted.
 
-use super::InvalidParam;
 use super::builtin_models::{ModelRule, SizeRule};
+use crate::providers::adaptor::InvalidParam;
 use genq_protocol::{JobKind, JobSpec, Lora};
 use serde_json::Value;
 

@@ -6,9 +6,10 @@
 use super::builtin_models::{self, ModelRule, ProviderId};
 use super::checks::{self, ParamType};
 use super::http::{self, Reply};
-use super::{
-    CallContext, InvalidParam, Limits, OutputRole, PollStatus, Provider, ProviderError,
-    ProviderInfo, RemoteOutput, Submitted,
+use crate::providers::OutputRole;
+use crate::providers::adaptor::{
+    CallContext, InvalidParam, Limits, PollStatus, Provider, ProviderError, ProviderInfo,
+    RemoteOutput, Submitted,
 };
 use async_trait::async_trait;
 use genq_protocol::{JobErrorKind, JobKind, JobSpec};

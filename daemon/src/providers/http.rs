@@ -5,7 +5,8 @@
 //! (`maybe_accepted`).
 
 use super::adaptor::{CallContext, ProviderError, ProviderInfo};
-use super::{Secret, redact};
+use super::redact;
+use crate::providers::Secret;
 use genq_protocol::JobErrorKind;
 use std::time::Duration;
 

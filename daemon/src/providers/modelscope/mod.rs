@@ -9,7 +9,7 @@ mod validate;
 
 use super::builtin_models::{self, ProviderId};
 use super::http;
-use super::{
+use crate::providers::adaptor::{
     CallContext, InvalidParam, Limits, PollStatus, Provider, ProviderError, ProviderInfo,
     QuotaInfo, Submitted,
 };
@@ -25,7 +25,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 #[cfg(test)]
-use super::{OutputRole, RemoteOutput};
+use crate::providers::OutputRole;
+#[cfg(test)]
+use crate::providers::adaptor::RemoteOutput;
 #[cfg(test)]
 use reply::SPENT_QUOTA_WAIT;
 

@@ -2,9 +2,8 @@
 //! steps, guidance, LoRAs and the input image, each against the model's row in the built-in
 //! table (an id the table does not know gets the generic rules).
 
-use crate::providers::InvalidParam;
-use crate::providers::builtin_models::ProviderId;
-use crate::providers::builtin_models::{self, ImageInput, LoraSupport, ModelRule};
+use crate::providers::adaptor::InvalidParam;
+use crate::providers::builtin_models::{self, ImageInput, LoraSupport, ModelRule, ProviderId};
 use crate::providers::checks::{self, ParamType};
 use genq_protocol::{JobKind, JobSpec};
 

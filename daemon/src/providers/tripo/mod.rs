@@ -20,9 +20,10 @@ pub use validate::{QUALITY, TaskType, VIEWS, has_geometry_quality};
 
 use super::builtin_models::{self, ProviderId};
 use super::http;
-use super::{
+use crate::providers::Secret;
+use crate::providers::adaptor::{
     CallContext, InvalidParam, Limits, PollStatus, Provider, ProviderError, ProviderInfo,
-    QuotaInfo, Secret, Submitted,
+    QuotaInfo, Submitted,
 };
 use async_trait::async_trait;
 use genq_protocol::{JobErrorKind, JobKind, JobSpec};
@@ -36,7 +37,7 @@ use std::time::Duration;
 use upload::Uploads;
 
 #[cfg(test)]
-use super::OutputRole;
+use crate::providers::OutputRole;
 #[cfg(test)]
 use std::path::Path;
 

@@ -1,7 +1,7 @@
 //! Reading Tripo's replies: the `{"code":0,"data":{…}}` envelope, the trace id every reply
 //! carries, and the error-code table (providers.md §3.5).
 
-use crate::providers::ProviderError;
+use crate::providers::adaptor::ProviderError;
 use crate::providers::builtin_models::ProviderId;
 use crate::providers::http::{self, Reply};
 use genq_protocol::JobErrorKind;

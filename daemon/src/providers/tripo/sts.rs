@@ -4,8 +4,9 @@
 //! (`/upload`, `/upload/sts`) exists.
 
 use crate::outputs::storage::infer_region;
+use crate::providers::Secret;
+use crate::providers::adaptor::ProviderError;
 use crate::providers::builtin_models::ProviderId;
-use crate::providers::{ProviderError, Secret};
 use genq_protocol::JobErrorKind;
 use object_store::aws::AmazonS3Builder;
 use object_store::{

@@ -2,7 +2,7 @@
 //! the seed and the options passed through in `params`.
 
 use super::input::{Input, check_local_image, classify_input};
-use crate::providers::InvalidParam;
+use crate::providers::adaptor::InvalidParam;
 use crate::providers::builtin_models::{self, ModelRule, ProviderId};
 use crate::providers::checks;
 use genq_protocol::{JobKind, JobSpec};
