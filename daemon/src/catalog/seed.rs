@@ -1,10 +1,14 @@
-//! The built-in catalog: suppliers, capabilities, categories, and the models of the static
-//! table in `providers::models` (plus Tripo's model versions, providers.md §3.3), with the
-//! parameter ranges the adaptors check. Applied at every start; the store only adds what is
-//! missing and updates built-ins the user never edited.
+//! The built-in catalog: suppliers, capabilities, categories, and one entry per row of the
+//! built-in model table (`providers::builtin_models`), with the parameter ranges and defaults
+//! of that row and of the adaptors' checks. Applied at every start; the store only adds what
+//! is missing and updates built-ins the user never edited.
 
-use crate::providers::models::{ImageInput, LoraSupport, MODELS, ModelRule, SizeRule};
+use crate::providers::builtin_models::{
+    ImageInput, LoraSupport, MODELS, ModelRule, ProviderId, SizeRule,
+};
+use crate::providers::{checks, dashscope, modelscope, tripo};
 use crate::store::{CapabilitySeed, CatalogSeed};
+use genq_protocol::JobKind;
 use genq_protocol::catalog::{ModelInput, ModelParam, ParamType, Supplier};
 use serde_json::json;
 
@@ -52,39 +56,35 @@ fn category(rule: &ModelRule) -> &'static str {
     }
 }
 
-fn image_params(rule: &ModelRule) -> Vec<ModelParam> {
-    let mut p = vec![
+/// `prompt` and `negative_prompt`, at most as long as the row allows.
+fn prompt_params(rule: &ModelRule) -> Vec<ModelParam> {
+    let chars = |max: usize| Some(max as f64);
+    vec![
         param(
             "prompt",
             ParamType::String,
             None,
-            Some(rule.prompt_max_chars as f64),
+            chars(rule.prompt_max_chars),
             "characters",
         ),
         param(
             "negative_prompt",
             ParamType::String,
             None,
-            Some(rule.negative_max_chars as f64),
+            chars(rule.negative_max_chars),
             "characters",
         ),
-    ];
+    ]
+}
+
+fn image_params(rule: &ModelRule) -> Vec<ModelParam> {
+    let mut p = prompt_params(rule);
     match rule.size {
         SizeRule::Sides { min, max } => {
-            p.push(param(
-                "width",
-                ParamType::Int,
-                Some(min.into()),
-                Some(max.into()),
-                "pixels",
-            ));
-            p.push(param(
-                "height",
-                ParamType::Int,
-                Some(min.into()),
-                Some(max.into()),
-                "pixels",
-            ));
+            for side in ["width", "height"] {
+                let (min, max) = (Some(min.into()), Some(max.into()));
+                p.push(param(side, ParamType::Int, min, max, "pixels"));
+            }
         }
         SizeRule::Area {
             min_pixels,
@@ -111,28 +111,31 @@ fn image_params(rule: &ModelRule) -> Vec<ModelParam> {
         "seed",
         ParamType::Int,
         Some(0.0),
-        Some(2_147_483_647.0),
+        Some(checks::SEED_MAX as f64),
         "omit for random",
     ));
-    if rule.provider == "modelscope" {
+    if rule.provider == ProviderId::ModelScope {
+        let (min, max) = checks::STEPS;
         p.push(param(
             "steps",
             ParamType::Int,
-            Some(1.0),
-            Some(100.0),
+            Some(min.into()),
+            Some(max.into()),
             "sampling steps",
         ));
+        let (min, max) = checks::GUIDANCE;
         p.push(param(
             "guidance",
             ParamType::Float,
-            Some(1.5),
-            Some(20.0),
+            Some(min),
+            Some(max),
             "guidance scale",
         ));
     } else {
+        let max = Some(dashscope::N_MAX.into());
         p.push(ModelParam {
             default: Some(json!(1)),
-            ..param("n", ParamType::Int, Some(1.0), Some(4.0), "images per task")
+            ..param("n", ParamType::Int, Some(1.0), max, "images per task")
         });
     }
     p
@@ -146,7 +149,7 @@ fn image_model(rule: &ModelRule) -> ModelInput {
     };
     let short = rule.id.rsplit('/').next().unwrap_or(rule.id);
     ModelInput {
-        supplier: rule.provider.into(),
+        supplier: rule.provider.name().into(),
         id: rule.id.into(),
         display_name: Some(short.into()),
         description: format!(
@@ -160,7 +163,7 @@ fn image_model(rule: &ModelRule) -> ModelInput {
                 LoraSupport::None => "",
             }
         ),
-        kind: "image".into(),
+        kind: JobKind::Image.as_str().into(),
         sub_type: sub_type.into(),
         lora_family: lora_family(rule),
         active: true,
@@ -170,18 +173,9 @@ fn image_model(rule: &ModelRule) -> ModelInput {
     }
 }
 
-/// Tripo model versions (providers.md §3.3); `v2.5-20250123` is the documented default.
-const TRIPO_VERSIONS: &[&str] = &[
-    "v2.5-20250123",
-    "v3.0-20250812",
-    "v3.1-20260211",
-    "P1-20260311",
-    "Turbo-v1.0-20250506",
-    "v2.0-20240919",
-    "v1.4-20240625",
-];
-
-fn tripo_model(version: &str) -> ModelInput {
+/// A Tripo model version (providers.md §3.3) with the options the adaptor passes through.
+fn tripo_model(rule: &ModelRule) -> ModelInput {
+    let version = rule.id;
     let enum_param = |name: &str, allowed: &[&str], description: &str| ModelParam {
         allowed: allowed.iter().map(|s| s.to_string()).collect(),
         default: Some(json!(allowed[0])),
@@ -191,28 +185,11 @@ fn tripo_model(version: &str) -> ModelInput {
         default: Some(json!(true)),
         ..param(name, ParamType::Bool, None, None, description)
     };
-    let mut params = vec![
-        param(
-            "prompt",
-            ParamType::String,
-            None,
-            Some(1024.0),
-            "characters",
-        ),
-        param(
-            "negative_prompt",
-            ParamType::String,
-            None,
-            Some(255.0),
-            "characters",
-        ),
+    let mut params = prompt_params(rule);
+    params.extend([
         bool_param("texture", "texture the model"),
         bool_param("pbr", "PBR materials (forces texture)"),
-        enum_param(
-            "texture_quality",
-            &["standard", "detailed"],
-            "texture detail",
-        ),
+        enum_param("texture_quality", tripo::QUALITY, "texture detail"),
         param(
             "face_limit",
             ParamType::Int,
@@ -220,20 +197,20 @@ fn tripo_model(version: &str) -> ModelInput {
             None,
             "most faces in the mesh",
         ),
-    ];
-    if version.starts_with("v3") || version.starts_with("P1") {
+    ]);
+    if tripo::has_geometry_quality(version) {
         params.push(enum_param(
             "geometry_quality",
-            &["standard", "detailed"],
+            tripo::QUALITY,
             "geometry detail (v3.0+)",
         ));
     }
     ModelInput {
-        supplier: "tripo".into(),
+        supplier: rule.provider.name().into(),
         id: version.into(),
         display_name: Some(format!("Tripo {version}")),
         description: "Tripo 3D model version; GLB output".into(),
-        kind: "model3d".into(),
+        kind: JobKind::Model3d.as_str().into(),
         sub_type: "text_to_model".into(),
         lora_family: None,
         active: true,
@@ -264,45 +241,34 @@ pub fn builtin() -> CatalogSeed {
         output_types,
         domain,
     };
-    // Tripo's versions are 3D models with their own entries below.
-    let mut models: Vec<(ModelInput, Vec<&'static str>)> = MODELS
+    let models = MODELS
         .iter()
-        .filter(|rule| rule.provider != "tripo")
         .map(|rule| {
-            let defaults = match rule.id {
-                "Qwen/Qwen-Image" => vec!["text_to_image"],
-                "black-forest-labs/FLUX.1-Kontext-dev" => vec!["image_to_image"],
-                _ => vec![],
+            let entry = match rule.provider {
+                ProviderId::Tripo => tripo_model(rule),
+                ProviderId::ModelScope | ProviderId::DashScope => image_model(rule),
             };
-            (image_model(rule), defaults)
+            (entry, rule.catalog_default_for.to_vec())
         })
         .collect();
-    for v in TRIPO_VERSIONS {
-        let defaults = if *v == "v2.5-20250123" {
-            vec!["text_to_model", "image_to_model", "multiview_to_model"]
-        } else {
-            vec![]
-        };
-        models.push((tripo_model(v), defaults));
-    }
     CatalogSeed {
         suppliers: vec![
             supplier(
-                "modelscope",
+                modelscope::NAME,
                 "ModelScope API-Inference",
-                "https://api-inference.modelscope.cn",
+                modelscope::DEFAULT_BASE_URL,
                 "https://modelscope.cn/docs/model-service/API-Inference/intro",
             ),
             supplier(
-                "dashscope",
+                dashscope::NAME,
                 "Alibaba Cloud Model Studio (DashScope)",
-                "https://dashscope.aliyuncs.com",
+                dashscope::DEFAULT_BASE_URL,
                 "https://www.alibabacloud.com/help/en/model-studio/text-to-image-v2-api-reference",
             ),
             supplier(
-                "tripo",
+                tripo::NAME,
                 "Tripo 3D",
-                "https://api.tripo3d.ai/v2/openapi",
+                tripo::DEFAULT_BASE_URL,
                 "https://docs.tripo3d.ai",
             ),
         ],
@@ -359,7 +325,7 @@ pub fn builtin() -> CatalogSeed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::models::check_input;
+    use crate::catalog::entry_checks::check_input;
 
     #[test]
     fn every_builtin_passes_the_checks_users_get() {

@@ -44,6 +44,15 @@ pub enum EngineError {
     Disk(String),
 }
 
+impl From<crate::catalog::SpecCheckError> for EngineError {
+    fn from(e: crate::catalog::SpecCheckError) -> Self {
+        match e {
+            crate::catalog::SpecCheckError::Invalid(e) => EngineError::Invalid(e),
+            crate::catalog::SpecCheckError::Store(e) => EngineError::Store(e),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Engine {
     inner: Arc<Inner>,
@@ -194,11 +203,7 @@ impl Engine {
                 }
             }
         }
-        // The catalog: default model per capability before the adaptor's checks, the
-        // model's catalog entry and LoRA compatibility after them.
-        crate::catalog::before_validate(&self.inner.store, &mut spec).await?;
-        let kind = provider.validate(&mut spec)?;
-        crate::catalog::after_validate(&self.inner.store, &spec).await?;
+        let kind = crate::catalog::check_spec(&self.inner.store, &*provider, &mut spec).await?;
         // Parameters first: a bad one is worth fixing whether or not the key is there.
         self.check_key(&spec.provider).await?;
         let new = NewJob {

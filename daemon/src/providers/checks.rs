@@ -2,13 +2,17 @@
 //! guidance, LoRAs and provider-specific extras. Every refusal names the spec field and what
 //! would have been accepted.
 
-use super::InvalidParam;
-use super::models::{ModelRule, SizeRule};
+use super::builtin_models::{ModelRule, SizeRule};
+use crate::providers::adaptor::InvalidParam;
 use genq_protocol::{JobKind, JobSpec, Lora};
 use serde_json::Value;
 
 /// Largest seed the providers accept (2^31 - 1).
 pub const SEED_MAX: i64 = 2_147_483_647;
+/// Sampling steps, fewest and most.
+pub const STEPS: (u32, u32) = (1, 100);
+/// Guidance scale, lowest and highest.
+pub const GUIDANCE: (f64, f64) = (1.5, 20.0);
 /// Most LoRAs one ModelScope task takes.
 pub const LORAS_MAX: usize = 6;
 /// How close the LoRA weights must sum to 1.0.
@@ -22,7 +26,7 @@ pub fn image_kind(spec: &JobSpec, provider: &str) -> Result<(), InvalidParam> {
             "kind",
             format!("{provider} makes images, not {}", other.as_str()),
         )
-        .allowed("image")),
+        .allowed(JobKind::Image.as_str())),
     }
 }
 
@@ -83,8 +87,9 @@ pub fn seed(spec: &JobSpec) -> Result<(), InvalidParam> {
 
 pub fn steps(spec: &JobSpec) -> Result<(), InvalidParam> {
     match spec.steps {
-        Some(s) if !(1..=100).contains(&s) => {
-            Err(InvalidParam::new("steps", format!("{s} is out of range")).allowed("1–100"))
+        Some(s) if !(STEPS.0..=STEPS.1).contains(&s) => {
+            Err(InvalidParam::new("steps", format!("{s} is out of range"))
+                .allowed(format!("{}–{}", STEPS.0, STEPS.1)))
         }
         _ => Ok(()),
     }
@@ -92,9 +97,10 @@ pub fn steps(spec: &JobSpec) -> Result<(), InvalidParam> {
 
 pub fn guidance(spec: &JobSpec) -> Result<(), InvalidParam> {
     match spec.guidance {
-        Some(g) if !(g.is_finite() && (1.5..=20.0).contains(&g)) => {
-            Err(InvalidParam::new("guidance", format!("{g} is out of range")).allowed("1.5–20"))
-        }
+        Some(g) if !(g.is_finite() && (GUIDANCE.0..=GUIDANCE.1).contains(&g)) => Err(
+            InvalidParam::new("guidance", format!("{g} is out of range"))
+                .allowed(format!("{}–{}", GUIDANCE.0, GUIDANCE.1)),
+        ),
         _ => Ok(()),
     }
 }

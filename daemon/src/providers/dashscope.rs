@@ -3,28 +3,41 @@
 //! task status including partial failures, and cancels pending tasks. Contract:
 //! providers.md §2.
 
+use super::builtin_models::{self, ModelRule, ProviderId};
 use super::checks::{self, ParamType};
 use super::http::{self, Reply};
-use super::models::{self, ModelRule};
-use super::{
-    CallContext, InvalidParam, Limits, OutputRole, PollStatus, Provider, ProviderError,
+use crate::providers::OutputRole;
+use crate::providers::adaptor::{
+    CallContext, InvalidParam, Limits, PollStatus, Provider, ProviderError, ProviderInfo,
     RemoteOutput, Submitted,
 };
 use async_trait::async_trait;
 use genq_protocol::{JobErrorKind, JobKind, JobSpec};
+use reqwest::Method;
 use serde_json::{Map, Value, json};
 use std::time::Duration;
 
-pub const NAME: &str = "dashscope";
+pub const NAME: &str = ProviderId::DashScope.name();
 pub const DEFAULT_BASE_URL: &str = "https://dashscope.aliyuncs.com";
-const KEY_ENV_VARS: &[&str] = &["DASHSCOPE_API_KEY"];
+
+static INFO: ProviderInfo = ProviderInfo {
+    name: NAME,
+    default_base_url: DEFAULT_BASE_URL,
+    key_env_vars: &["DASHSCOPE_API_KEY"],
+    // 2 submits a second and 2 tasks at once per Alibaba Cloud account.
+    limits: Limits {
+        max_concurrent: 2,
+        requests_per_second: 2.0,
+        timeout: Duration::from_secs(15 * 60),
+    },
+};
 /// Extras DashScope takes in `params`, sent under `parameters`.
 const PARAMS: &[(&str, ParamType)] = &[
     ("prompt_extend", ParamType::Bool),
     ("watermark", ParamType::Bool),
 ];
 /// Most images one task makes.
-const N_MAX: u32 = 4;
+pub const N_MAX: u32 = 4;
 /// How long to hold off after `Throttling.AllocationQuota` (a spent allowance) when the
 /// reply gives no `Retry-After`.
 const SPENT_QUOTA_WAIT: Duration = Duration::from_secs(15 * 60);
@@ -47,52 +60,23 @@ impl DashScope {
     }
 }
 
-fn default_model() -> &'static str {
-    models::default_for(NAME).map_or("wan2.2-t2i-flash", |m| m.id)
-}
-
 #[async_trait]
 impl Provider for DashScope {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn default_base_url(&self) -> &'static str {
-        DEFAULT_BASE_URL
-    }
-
-    fn key_env_vars(&self) -> &'static [&'static str] {
-        KEY_ENV_VARS
-    }
-
-    /// 2 submits a second and 2 tasks at once per Alibaba Cloud account.
-    fn default_limits(&self) -> Limits {
-        Limits {
-            max_concurrent: 2,
-            requests_per_second: 2.0,
-            timeout: Duration::from_secs(15 * 60),
-        }
-    }
-
-    fn typical_duration(&self, spec: &JobSpec) -> Duration {
-        let model = spec.model.as_deref().unwrap_or_else(|| default_model());
-        Duration::from_secs(models::find(NAME, model).map_or(60, |m| m.typical_secs))
+    fn info(&self) -> &'static ProviderInfo {
+        &INFO
     }
 
     fn validate(&self, spec: &mut JobSpec) -> Result<JobKind, InvalidParam> {
         checks::image_kind(spec, NAME)?;
-        let model = spec
-            .model
-            .as_deref()
-            .map(str::trim)
-            .unwrap_or_else(|| default_model())
+        let model = builtin_models::model_or_default(NAME, spec.model.as_deref().map(str::trim))
+            .unwrap_or_default()
             .to_string();
-        let rule: &ModelRule = models::find(NAME, &model).ok_or_else(|| {
+        let rule: &ModelRule = builtin_models::find(NAME, &model).ok_or_else(|| {
             InvalidParam::new(
                 "model",
                 format!("{model:?} is not a DashScope text-to-image model genq knows"),
             )
-            .allowed(models::ids(NAME).join(", "))
+            .allowed(builtin_models::ids(NAME).join(", "))
         })?;
         spec.model = Some(model);
 
@@ -134,15 +118,7 @@ impl Provider for DashScope {
     }
 
     async fn submit(&self, ctx: &CallContext, spec: &JobSpec) -> Result<Submitted, ProviderError> {
-        let key = ctx
-            .key
-            .as_ref()
-            .ok_or_else(|| http::missing_key(NAME, KEY_ENV_VARS))?;
-        let url = http::endpoint(&ctx.base_url, CREATE_PATH)?;
-        let request = ctx
-            .http
-            .post(url)
-            .bearer_auth(key.expose())
+        let request = http::keyed(ctx, &INFO, Method::POST, CREATE_PATH)?
             .header("X-DashScope-Async", "enable")
             .json(&create_body(spec));
         let reply = http::send(request).await?;
@@ -164,12 +140,8 @@ impl Provider for DashScope {
     }
 
     async fn poll(&self, ctx: &CallContext, remote_id: &str) -> Result<PollStatus, ProviderError> {
-        let key = ctx
-            .key
-            .as_ref()
-            .ok_or_else(|| http::missing_key(NAME, KEY_ENV_VARS))?;
-        let url = http::endpoint(&ctx.base_url, &["api", "v1", "tasks", remote_id])?;
-        let reply = http::send(ctx.http.get(url).bearer_auth(key.expose())).await?;
+        let path = ["api", "v1", "tasks", remote_id];
+        let reply = http::send(http::keyed(ctx, &INFO, Method::GET, &path)?).await?;
         let body = reply.json();
         if !reply.status.is_success() {
             return Err(http_error(&reply, body.as_ref()));
@@ -188,12 +160,8 @@ impl Provider for DashScope {
 
     /// `POST /api/v1/tasks/{id}/cancel`; DashScope cancels only tasks still `PENDING`.
     async fn cancel(&self, ctx: &CallContext, remote_id: &str) -> Result<(), ProviderError> {
-        let key = ctx
-            .key
-            .as_ref()
-            .ok_or_else(|| http::missing_key(NAME, KEY_ENV_VARS))?;
-        let url = http::endpoint(&ctx.base_url, &["api", "v1", "tasks", remote_id, "cancel"])?;
-        let reply = http::send(ctx.http.post(url).bearer_auth(key.expose())).await?;
+        let path = ["api", "v1", "tasks", remote_id, "cancel"];
+        let reply = http::send(http::keyed(ctx, &INFO, Method::POST, &path)?).await?;
         if reply.status.is_success() {
             Ok(())
         } else {
@@ -224,7 +192,7 @@ fn create_body(spec: &JobSpec) -> Value {
         parameters.insert(k.clone(), v.clone());
     }
     json!({
-        "model": spec.model.as_deref().unwrap_or_else(|| default_model()),
+        "model": builtin_models::model_or_default(NAME, spec.model.as_deref()),
         "input": input,
         "parameters": parameters,
     })
@@ -232,12 +200,7 @@ fn create_body(spec: &JobSpec) -> Value {
 
 /// Reads `output` of a task reply (providers.md §2.4).
 fn poll_status(remote_id: &str, output: &Value, request_id: Option<String>) -> PollStatus {
-    let status = output
-        .get("task_status")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .trim()
-        .to_ascii_uppercase();
+    let status = http::status_word(output, "task_status").to_ascii_uppercase();
     let code = http::text_of(output.get("code"));
     let message = http::text_of(output.get("message"));
     match status.as_str() {

@@ -1,9 +1,12 @@
-//! Helpers every adaptor uses to read HTTP replies: classifying statuses, reading
-//! `Retry-After`, and turning transport errors into retryable provider errors. Every reply
-//! passes through [`send`], which caps its size and removes the sent key from it, and every
-//! error says whether the provider may have acted on the request (`maybe_accepted`).
+//! What every adaptor shares to talk HTTP: building a keyed request ([`authed`]), sending it
+//! and reading the reply ([`send`], which caps its size and removes the sent key from it),
+//! classifying statuses, reading `Retry-After`, and turning transport errors into retryable
+//! provider errors. Every error says whether the provider may have acted on the request
+//! (`maybe_accepted`).
 
-use super::{ProviderError, redact};
+use super::adaptor::{CallContext, ProviderError, ProviderInfo};
+use super::redact;
+use crate::providers::Secret;
 use genq_protocol::JobErrorKind;
 use std::time::Duration;
 
@@ -64,6 +67,29 @@ pub fn classify_status(status: reqwest::StatusCode, message: String) -> Provider
     e
 }
 
+/// A `method` request to `{base}/{segments…}` carrying the key as a bearer token.
+pub fn authed(
+    ctx: &CallContext,
+    method: reqwest::Method,
+    base: &str,
+    segments: &[&str],
+    key: &Secret,
+) -> Result<reqwest::RequestBuilder, ProviderError> {
+    let url = endpoint(base, segments)?;
+    Ok(ctx.http.request(method, url).bearer_auth(key.expose()))
+}
+
+/// [`authed`] to the configured base URL, with the provider's key; refused before anything is
+/// sent when no key is configured.
+pub fn keyed(
+    ctx: &CallContext,
+    info: &ProviderInfo,
+    method: reqwest::Method,
+    segments: &[&str],
+) -> Result<reqwest::RequestBuilder, ProviderError> {
+    authed(ctx, method, &ctx.base_url, segments, ctx.require_key(info)?)
+}
+
 /// A reply read in full: status, headers and body bytes.
 pub struct Reply {
     pub status: reqwest::StatusCode,
@@ -75,6 +101,24 @@ impl Reply {
     /// The body as JSON; `None` when it is not JSON (an HTML error page, a cut-off reply).
     pub fn json(&self) -> Option<serde_json::Value> {
         serde_json::from_slice(&self.body).ok()
+    }
+
+    /// The body as the JSON object the provider documents, or the [`malformed`] error.
+    pub fn json_or_malformed(&self, provider: &str) -> Result<serde_json::Value, ProviderError> {
+        self.json().ok_or_else(|| malformed(provider, self))
+    }
+
+    /// What a reply that is not JSON says: the start of its body, or the status's reason
+    /// when the body is empty.
+    pub fn text(&self) -> String {
+        if self.body.is_empty() {
+            self.status
+                .canonical_reason()
+                .unwrap_or("no message")
+                .to_string()
+        } else {
+            self.snippet()
+        }
     }
 
     /// The start of the body on one line, for error messages about replies that are not JSON.
@@ -187,22 +231,6 @@ pub fn endpoint(base: &str, segments: &[&str]) -> Result<reqwest::Url, ProviderE
     Ok(url)
 }
 
-/// The error for a call made without a key: final, kind `auth`, naming where to put one.
-pub fn missing_key(provider: &str, env_vars: &[&str]) -> ProviderError {
-    let env = match env_vars {
-        [] => String::new(),
-        [one] => format!("set {one}, or "),
-        [first, rest @ ..] => format!("set {first} (or {}), or ", rest.join(", ")),
-    };
-    ProviderError::final_error(
-        JobErrorKind::Auth,
-        format!(
-            "no API key for {provider}: {env}set api_key_env, api_key_cmd or api_key under \
-             [providers.{provider}] in config.toml"
-        ),
-    )
-}
-
 /// A 2xx reply whose body is not the JSON the provider documents: usually a proxy or a
 /// reply cut short, so worth another try, but the provider may have acted on the request.
 pub fn malformed(provider: &str, reply: &Reply) -> ProviderError {
@@ -218,12 +246,29 @@ pub fn malformed(provider: &str, reply: &Reply) -> ProviderError {
     e
 }
 
+/// A task's status word as the reply spells it, trimmed; empty when it is missing.
+pub fn status_word<'a>(v: &'a serde_json::Value, key: &str) -> &'a str {
+    v.get(key)
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("")
+        .trim()
+}
+
 /// A JSON string or number as text (ids and codes come as either).
 pub fn text_of(v: Option<&serde_json::Value>) -> Option<String> {
     match v? {
         serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
         serde_json::Value::Number(n) => Some(n.to_string()),
         _ => None,
+    }
+}
+
+/// A figure from a reply as people write it: `12`, not `12.0`.
+pub fn plain_number(v: f64) -> String {
+    if v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        v.to_string()
     }
 }
 
@@ -322,23 +367,6 @@ mod tests {
         let u = endpoint("https://api.example", &["v1", "tasks", "42"]).unwrap();
         assert_eq!(u.as_str(), "https://api.example/v1/tasks/42");
         assert!(endpoint("not a url", &["x"]).is_err());
-    }
-
-    #[test]
-    fn missing_key_names_every_place_to_set_one() {
-        let e = missing_key(
-            "modelscope",
-            &["MODELSCOPE_API_TOKEN", "MODELSCOPE_API_KEY"],
-        );
-        assert_eq!(e.kind, JobErrorKind::Auth);
-        assert!(!e.retryable);
-        for s in [
-            "MODELSCOPE_API_TOKEN",
-            "MODELSCOPE_API_KEY",
-            "[providers.modelscope]",
-        ] {
-            assert!(e.message.contains(s), "{}", e.message);
-        }
     }
 
     #[test]

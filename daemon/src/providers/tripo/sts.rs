@@ -3,9 +3,10 @@
 //! `{"object": {"bucket", "key"}}`. genq uses it where neither multipart endpoint
 //! (`/upload`, `/upload/sts`) exists.
 
-use super::super::{ProviderError, Secret};
-use super::NAME;
 use crate::outputs::storage::infer_region;
+use crate::providers::Secret;
+use crate::providers::adaptor::ProviderError;
+use crate::providers::builtin_models::ProviderId;
 use genq_protocol::JobErrorKind;
 use object_store::aws::AmazonS3Builder;
 use object_store::{
@@ -14,6 +15,8 @@ use object_store::{
 };
 use serde_json::Value;
 use std::time::Duration;
+
+const NAME: &str = ProviderId::Tripo.name();
 
 /// Temporary credentials for one object, as `/upload/sts/token` returns them.
 #[derive(Debug)]

@@ -1,8 +1,8 @@
 //! `models.*`, `suppliers.list`, `categories.list`, `capabilities.list` and `loras.*`.
 
 use super::super::ServerState;
+use crate::catalog::entry_checks::{check_edit, check_input};
 use crate::catalog::loras::{self, CatalogError, LoraContext};
-use crate::catalog::models::{check_edit, check_input};
 use crate::providers::Secret;
 use genq_protocol::catalog::{
     Capability, Category, LoraCard, LoraPage, LoraRef, LorasListParams, Model, ModelEdit,

@@ -1,8 +1,10 @@
-//! The built-in model table: which models the image adaptors know and the rules genq checks
-//! before sending anything (size range, prompt lengths, LoRAs, input image, typical duration).
+//! The built-in model table: which models genq ships for each provider and the rules of each
+//! (size range, prompt lengths, LoRAs, input image, typical duration, which model is the
+//! default). The catalog is seeded from these rows; the adaptors check a spec against the
+//! same row, so a range or a default is written once, here.
 //!
-//! Plain static data on purpose: the catalog will later load the same rows from the database,
-//! so nothing here holds behaviour beyond describing and checking a size.
+//! Plain static data on purpose: nothing here holds behaviour beyond describing and checking
+//! a size and finding a row.
 
 use genq_protocol::Size;
 
@@ -107,16 +109,46 @@ pub enum LoraSupport {
     None,
 }
 
+/// The providers genq ships an adaptor for. Their names are the ones config files, jobs and
+/// the catalog use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProviderId {
+    ModelScope,
+    DashScope,
+    Tripo,
+}
+
+impl ProviderId {
+    pub const ALL: [ProviderId; 3] = [
+        ProviderId::ModelScope,
+        ProviderId::DashScope,
+        ProviderId::Tripo,
+    ];
+
+    /// The name in config, on jobs and in the catalog.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ProviderId::ModelScope => "modelscope",
+            ProviderId::DashScope => "dashscope",
+            ProviderId::Tripo => "tripo",
+        }
+    }
+}
+
 /// One model and its rules.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ModelRule {
-    pub provider: &'static str,
+    pub provider: ProviderId,
     pub id: &'static str,
     /// Base family, for grouping and for matching LoRAs (`qwen-image`, `flux`, `z-image`,
     /// `sd`, `wan` for Wan 2.2 and earlier, `wan2.5`).
     pub family: &'static str,
-    /// Used when a job names no model.
+    /// Used when a job for this provider names no model and the catalog's default for the
+    /// job's capability belongs to another provider.
     pub is_default: bool,
+    /// The capabilities this model is the catalog's default for when genq is first set up
+    /// (the user may pick others).
+    pub catalog_default_for: &'static [&'static str],
     pub size: SizeRule,
     /// Longest accepted prompt, in characters.
     pub prompt_max_chars: usize,
@@ -155,10 +187,11 @@ const fn modelscope(
     image: ImageInput,
 ) -> ModelRule {
     ModelRule {
-        provider: "modelscope",
+        provider: ProviderId::ModelScope,
         id,
         family,
         is_default: false,
+        catalog_default_for: &[],
         size,
         prompt_max_chars: MS_PROMPT,
         negative_max_chars: MS_PROMPT,
@@ -170,10 +203,11 @@ const fn modelscope(
 
 const fn dashscope(id: &'static str, family: &'static str, size: SizeRule) -> ModelRule {
     ModelRule {
-        provider: "dashscope",
+        provider: ProviderId::DashScope,
         id,
         family,
         is_default: false,
+        catalog_default_for: &[],
         size,
         prompt_max_chars: 800,
         negative_max_chars: 500,
@@ -190,10 +224,11 @@ pub const TRIPO_INPUT_SIZE: SizeRule = SizeRule::Sides { min: 20, max: 6000 };
 /// (providers.md §3.3); a 3D task usually takes 60–90 s.
 const fn tripo(id: &'static str) -> ModelRule {
     ModelRule {
-        provider: "tripo",
+        provider: ProviderId::Tripo,
         id,
         family: "tripo",
         is_default: false,
+        catalog_default_for: &[],
         size: TRIPO_INPUT_SIZE,
         prompt_max_chars: 1024,
         negative_max_chars: 255,
@@ -208,6 +243,7 @@ pub static MODELS: &[ModelRule] = &[
     // ModelScope API-Inference (providers.md §1.2, §1.4; LoRA evidence: catalog.md §1.8).
     ModelRule {
         is_default: true,
+        catalog_default_for: &["text_to_image"],
         ..modelscope(
             "Qwen/Qwen-Image",
             "qwen-image",
@@ -244,13 +280,16 @@ pub static MODELS: &[ModelRule] = &[
         LoraSupport::Unverified,
         ImageInput::No,
     ),
-    modelscope(
-        "black-forest-labs/FLUX.1-Kontext-dev",
-        "flux",
-        FLUX_SIZE,
-        LoraSupport::Unverified,
-        ImageInput::Optional,
-    ),
+    ModelRule {
+        catalog_default_for: &["image_to_image"],
+        ..modelscope(
+            "black-forest-labs/FLUX.1-Kontext-dev",
+            "flux",
+            FLUX_SIZE,
+            LoraSupport::Unverified,
+            ImageInput::Optional,
+        )
+    },
     modelscope(
         "Qwen/Qwen-Image-Edit",
         "qwen-image",
@@ -288,6 +327,7 @@ pub static MODELS: &[ModelRule] = &[
     // Tripo 3D `model_version`s (providers.md §3.3); v1.3 is deprecated and left out.
     ModelRule {
         is_default: true,
+        catalog_default_for: &["text_to_model", "image_to_model", "multiview_to_model"],
         ..tripo("v2.5-20250123")
     },
     tripo("v3.0-20250812"),
@@ -310,23 +350,36 @@ pub static MODELSCOPE_GENERIC: ModelRule = modelscope(
 
 /// The rules of one known model.
 pub fn find(provider: &str, id: &str) -> Option<&'static ModelRule> {
-    MODELS.iter().find(|m| m.provider == provider && m.id == id)
+    of(provider).find(|m| m.id == id)
 }
 
 /// The model a job of this provider gets when it names none.
 pub fn default_for(provider: &str) -> Option<&'static ModelRule> {
-    MODELS
-        .iter()
-        .find(|m| m.provider == provider && m.is_default)
+    of(provider).find(|m| m.is_default)
+}
+
+/// The model a job names, else its provider's default.
+pub fn model_or_default<'a>(provider: &str, model: Option<&'a str>) -> Option<&'a str> {
+    model.or_else(|| default_for(provider).map(|m| m.id))
+}
+
+/// How long a task of this model usually takes, in seconds: its row's figure, else the
+/// provider's default model's.
+pub fn typical_secs(provider: &str, model: Option<&str>) -> u64 {
+    model
+        .and_then(|id| find(provider, id))
+        .or_else(|| default_for(provider))
+        .map_or(20, |m| m.typical_secs)
 }
 
 /// The known model ids of a provider, in table order.
 pub fn ids(provider: &str) -> Vec<&'static str> {
-    MODELS
-        .iter()
-        .filter(|m| m.provider == provider)
-        .map(|m| m.id)
-        .collect()
+    of(provider).map(|m| m.id).collect()
+}
+
+/// The rows of one provider, in table order.
+pub fn of(provider: &str) -> impl Iterator<Item = &'static ModelRule> + '_ {
+    MODELS.iter().filter(move |m| m.provider.name() == provider)
 }
 
 #[cfg(test)]
@@ -342,8 +395,8 @@ mod tests {
 
     #[test]
     fn each_provider_has_exactly_one_default_and_unique_ids() {
-        for p in ["modelscope", "dashscope", "tripo"] {
-            let defaults = MODELS.iter().filter(|m| m.provider == p && m.is_default);
+        for p in ProviderId::ALL.map(ProviderId::name) {
+            let defaults = of(p).filter(|m| m.is_default);
             assert_eq!(defaults.count(), 1, "{p}");
             let ids = ids(p);
             let mut dedup = ids.clone();

@@ -3,9 +3,38 @@
 //! id taken) happen in the store's write transaction.
 
 use crate::providers::InvalidParam;
+use genq_protocol::JobKind;
 use genq_protocol::catalog::{ModelEdit, ModelInput, ModelParam, ParamType};
 
-pub const KINDS: &[&str] = &["image", "model3d", "video", "audio", "text"];
+/// What a model makes: the job kinds genq runs, and kinds an entry may describe ahead of an
+/// adaptor for them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryKind {
+    Job(JobKind),
+    Video,
+    Audio,
+    Text,
+}
+
+impl EntryKind {
+    pub const ALL: [EntryKind; 5] = [
+        EntryKind::Job(JobKind::Image),
+        EntryKind::Job(JobKind::Model3d),
+        EntryKind::Video,
+        EntryKind::Audio,
+        EntryKind::Text,
+    ];
+
+    /// The name an entry's `type` carries.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::Job(kind) => kind.as_str(),
+            EntryKind::Video => "video",
+            EntryKind::Audio => "audio",
+            EntryKind::Text => "text",
+        }
+    }
+}
 pub const SUB_TYPES: &[&str] = &[
     "text_to_image",
     "image_to_image",
@@ -70,7 +99,7 @@ pub fn check_input(m: &mut ModelInput) -> Result<(), InvalidParam> {
         text("display_name", d, 200)?;
     }
     text("description", &m.description, 4000)?;
-    one_of("type", &m.kind, KINDS)?;
+    one_of("type", &m.kind, &EntryKind::ALL.map(EntryKind::as_str))?;
     one_of("sub_type", &m.sub_type, SUB_TYPES)?;
     if let Some(f) = &m.lora_family {
         one_of("lora_family", f, LORA_FAMILIES)?;

@@ -1,0 +1,35 @@
+//! The adaptors genq ships, by name.
+
+use super::adaptor::Provider;
+use super::{dashscope, modelscope, tripo};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Adaptors by name.
+#[derive(Clone, Default)]
+pub struct Registry {
+    providers: BTreeMap<&'static str, Arc<dyn Provider>>,
+}
+
+impl Registry {
+    /// Every adaptor genq ships.
+    pub fn builtin() -> Self {
+        let mut registry = Registry::default();
+        registry.register(Arc::new(modelscope::ModelScope::new()));
+        registry.register(Arc::new(dashscope::DashScope::new()));
+        registry.register(Arc::new(tripo::Tripo::new()));
+        registry
+    }
+
+    pub fn register(&mut self, provider: Arc<dyn Provider>) {
+        self.providers.insert(provider.name(), provider);
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn Provider>> {
+        self.providers.get(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.providers.keys().copied()
+    }
+}
