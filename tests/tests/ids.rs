@@ -4,17 +4,14 @@
 
 use futures::future::join_all;
 use genq_e2e::fakes::{ModelScopeFake, MsScript};
-use genq_e2e::harness::{Home, init_tls, stderr};
+use genq_e2e::harness::{Home, stderr};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 fn home_for(ms: &ModelScopeFake, extra: &str) -> Home {
-    init_tls();
-    let mut home = Home::new();
     // Fake tasks are quick: the first poll need not wait the real models' usual time.
-    home.use_fakes(Some(ms), None, &format!("typical_s = 0.2\n{extra}"));
-    home
+    Home::with_modelscope(ms, &format!("typical_s = 0.2\n{extra}"))
 }
 
 /// Submits one job per prompt, all at once, and returns what each `genq submit` printed.
