@@ -89,27 +89,7 @@ pub(super) fn validate(body: &Value) -> Result<Request, (&'static str, String)> 
         Some(_) => return Err(bad("parameters must be an object.")),
     };
     if let Some(size) = params.get("size").filter(|v| !v.is_null()) {
-        let s = size
-            .as_str()
-            .ok_or_else(|| bad("parameters.size must be a string like \"1024*1024\"."))?;
-        let (w, h) = parse_size(s).ok_or_else(|| {
-            bad(format!(
-                "parameters.size '{s}' is invalid: use \"WIDTH*HEIGHT\" with an asterisk, e.g. 1024*1024."
-            ))
-        })?;
-        if wan25 {
-            let px = w * h;
-            let aspect_ok = w * 4 >= h && h * 4 >= w;
-            if !(1280 * 1280..=1440 * 1440).contains(&px) || !aspect_ok {
-                return Err(bad(format!(
-                    "parameters.size '{s}' is out of range for {model}: total pixels between 1280*1280 and 1440*1440, aspect ratio 1:4 to 4:1."
-                )));
-            }
-        } else if !(512..=1440).contains(&w) || !(512..=1440).contains(&h) {
-            return Err(bad(format!(
-                "parameters.size '{s}' is out of range for {model}: each side between 512 and 1440."
-            )));
-        }
+        check_size(size, &model)?;
     }
     let n = match params.get("n").filter(|v| !v.is_null()) {
         None => 4,
@@ -149,4 +129,31 @@ pub(super) fn validate(body: &Value) -> Result<Request, (&'static str, String)> 
 
 fn bad(message: impl Into<String>) -> (&'static str, String) {
     ("InvalidParameter", message.into())
+}
+
+/// `parameters.size`: `W*H` within the model's range.
+fn check_size(size: &Value, model: &str) -> Result<(), (&'static str, String)> {
+    let wan25 = model.starts_with("wan2.5");
+    let s = size
+        .as_str()
+        .ok_or_else(|| bad("parameters.size must be a string like \"1024*1024\"."))?;
+    let (w, h) = parse_size(s).ok_or_else(|| {
+        bad(format!(
+            "parameters.size '{s}' is invalid: use \"WIDTH*HEIGHT\" with an asterisk, e.g. 1024*1024."
+        ))
+    })?;
+    if wan25 {
+        let px = w * h;
+        let aspect_ok = w * 4 >= h && h * 4 >= w;
+        if !(1280 * 1280..=1440 * 1440).contains(&px) || !aspect_ok {
+            return Err(bad(format!(
+                "parameters.size '{s}' is out of range for {model}: total pixels between 1280*1280 and 1440*1440, aspect ratio 1:4 to 4:1."
+            )));
+        }
+    } else if !(512..=1440).contains(&w) || !(512..=1440).contains(&h) {
+        return Err(bad(format!(
+            "parameters.size '{s}' is out of range for {model}: each side between 512 and 1440."
+        )));
+    }
+    Ok(())
 }

@@ -106,7 +106,13 @@ pub(super) fn validate(body: &Value) -> Result<String, String> {
             _ => return Err(format!("guidance {g} is invalid: a number in [1.5, 20]")),
         }
     }
-    match obj.get("loras") {
+    check_loras(obj.get("loras"))?;
+    Ok(model)
+}
+
+/// `loras`: a repo id, or 1 to 6 repo ids with weights summing to 1.0.
+fn check_loras(loras: Option<&Value>) -> Result<(), String> {
+    match loras {
         None | Some(Value::Null) => {}
         Some(Value::String(s)) if !s.trim().is_empty() => {}
         Some(Value::Object(m)) => {
@@ -134,5 +140,5 @@ pub(super) fn validate(body: &Value) -> Result<String, String> {
             );
         }
     }
-    Ok(model)
+    Ok(())
 }

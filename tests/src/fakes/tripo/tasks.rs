@@ -83,6 +83,54 @@ fn check_file(i: &Inner, entry: &Value, what: &str) -> Result<(), Box<Response>>
     Ok(())
 }
 
+/// Checks a create's input for its task type; `Err` is the 400 (or 404 for an unknown file).
+fn check_input(i: &Inner, kind: &str, input: &Value) -> Result<(), Box<Response>> {
+    match kind {
+        "text_to_model" => {
+            let prompt = input.get("prompt").and_then(Value::as_str).unwrap_or("");
+            if prompt.trim().is_empty() || char_len(prompt) > 1024 {
+                return Err(Box::new(bad(1004, "prompt must be 1 to 1024 characters")));
+            }
+            if let Some(n) = input.get("negative_prompt")
+                && n.as_str().is_none_or(|n| char_len(n) > 255)
+            {
+                return Err(Box::new(bad(
+                    1004,
+                    "negative_prompt must be at most 255 characters",
+                )));
+            }
+        }
+        "image_to_model" => {
+            let Some(file) = input.get("file") else {
+                return Err(Box::new(bad(1004, "image_to_model needs file")));
+            };
+            check_file(i, file, "file")?;
+        }
+        _ => {
+            let files = input.get("files").and_then(Value::as_array);
+            let Some(files) = files.filter(|f| f.len() == 4) else {
+                return Err(Box::new(bad(
+                    1004,
+                    "files must have exactly 4 entries [front, left, back, right]",
+                )));
+            };
+            let given: Vec<usize> = (0..4)
+                .filter(|k| files[*k].as_object().is_some_and(|o| !o.is_empty()))
+                .collect();
+            if !given.contains(&0) || given.len() < 2 {
+                return Err(Box::new(bad(
+                    1004,
+                    "files needs the front image and at least one more",
+                )));
+            }
+            for k in given {
+                check_file(i, &files[k], &format!("files[{k}]"))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 pub(super) async fn create(
     State(state): State<Arc<TpState>>,
     headers: HeaderMap,
@@ -110,46 +158,8 @@ pub(super) async fn create(
         }
     }
     let mut i = lock(&state.inner);
-    match kind.as_str() {
-        "text_to_model" => {
-            let prompt = input.get("prompt").and_then(Value::as_str).unwrap_or("");
-            if prompt.trim().is_empty() || char_len(prompt) > 1024 {
-                return bad(1004, "prompt must be 1 to 1024 characters");
-            }
-            if let Some(n) = input.get("negative_prompt")
-                && n.as_str().is_none_or(|n| char_len(n) > 255)
-            {
-                return bad(1004, "negative_prompt must be at most 255 characters");
-            }
-        }
-        "image_to_model" => {
-            let Some(file) = input.get("file") else {
-                return bad(1004, "image_to_model needs file");
-            };
-            if let Err(r) = check_file(&i, file, "file") {
-                return *r;
-            }
-        }
-        _ => {
-            let files = input.get("files").and_then(Value::as_array);
-            let Some(files) = files.filter(|f| f.len() == 4) else {
-                return bad(
-                    1004,
-                    "files must have exactly 4 entries [front, left, back, right]",
-                );
-            };
-            let given: Vec<usize> = (0..4)
-                .filter(|k| files[*k].as_object().is_some_and(|o| !o.is_empty()))
-                .collect();
-            if !given.contains(&0) || given.len() < 2 {
-                return bad(1004, "files needs the front image and at least one more");
-            }
-            for k in given {
-                if let Err(r) = check_file(&i, &files[k], &format!("files[{k}]")) {
-                    return *r;
-                }
-            }
-        }
+    if let Err(r) = check_input(&i, &kind, &input) {
+        return *r;
     }
     if i.balance < TASK_COST {
         return error(StatusCode::FORBIDDEN, 2010, CREDITS_MESSAGE);
@@ -247,25 +257,10 @@ pub(super) async fn query(
                     };
                     let sig = uuid::Uuid::now_v7().simple().to_string();
                     let expires = unix_secs(SystemTime::now() + ttl);
-                    let base = state.core.base_url();
-                    let url = |file: &str| {
-                        format!(
-                            "{base}{OUTPUT_PREFIX}{task_id}/{file}?Expires={expires}&Signature={sig}"
-                        )
-                    };
-                    let model = if task.quad { "model.fbx" } else { "model.glb" };
-                    let mut output = json!({
-                        "model": url(model),
-                        "rendered_image": url("preview.png"),
-                        // An undocumented key clients must ignore.
-                        "x_fake_riggable": {"score": 0.5},
-                    });
-                    if task.pbr && !task.quad {
-                        output["pbr_model"] = json!(url("pbr.glb"));
-                    }
+                    let links = format!("{}{OUTPUT_PREFIX}{task_id}", state.core.base_url());
                     data["status"] = json!("success");
                     data["progress"] = json!(100);
-                    data["output"] = output;
+                    data["output"] = success_output(task, &links, expires, &sig);
                     if let Some(t) = i.tasks.get_mut(&task_id) {
                         t.links.insert(sig, now + ttl);
                     }
@@ -286,6 +281,23 @@ pub(super) async fn query(
         }
     }
     ok_task(i.tasks.get_mut(&task_id), data)
+}
+
+/// A finished task's outputs: links under `links` (`{base}/tp-output/{task_id}`) signed with
+/// `sig` and expiring at `expires` (Unix seconds).
+fn success_output(task: &TpTask, links: &str, expires: u64, sig: &str) -> Value {
+    let url = |file: &str| format!("{links}/{file}?Expires={expires}&Signature={sig}");
+    let model = if task.quad { "model.fbx" } else { "model.glb" };
+    let mut output = json!({
+        "model": url(model),
+        "rendered_image": url("preview.png"),
+        // An undocumented key clients must ignore.
+        "x_fake_riggable": {"score": 0.5},
+    });
+    if task.pbr && !task.quad {
+        output["pbr_model"] = json!(url("pbr.glb"));
+    }
+    output
 }
 
 /// The task's input as the query echoes it (prompt and options, no file tokens).
