@@ -124,14 +124,9 @@ async fn rm_removes_finished_jobs_refuses_active_ones_and_deletes_files_only_whe
     std::fs::write(&outside, b"not genq's").unwrap();
 
     // An active job among them: nothing is removed, and the active one is named.
-    let out = home.run_async(&["rm", &kept, &active]).await;
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains(&active), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("Nothing was removed"),
-        "{}",
-        stderr(&out)
-    );
+    let err = home.refused_async(&["rm", &kept, &active]).await;
+    assert!(err.contains(&active), "{err}");
+    assert!(err.contains("Nothing was removed"), "{err}");
     assert_eq!(job_ids(&home, &[]).await.len(), 3);
 
     // Without --outputs the files stay; live clients hear of the removal.
@@ -153,8 +148,7 @@ async fn rm_removes_finished_jobs_refuses_active_ones_and_deletes_files_only_whe
     assert!(outside.is_file());
     assert!(kept_dir.is_dir());
     assert_eq!(job_ids(&home, &[]).await, vec![active.clone()]);
-    let out = home.run_async(&["show", &kept]).await;
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    home.refused_async(&["show", &kept]).await;
     home.ok_async(&["cancel", &active]).await;
 }
 
@@ -192,19 +186,15 @@ async fn clean_removes_finished_jobs_by_state_and_age_and_a_dry_run_changes_noth
     assert!(stderr(&out).contains("no jobs match"), "{}", stderr(&out));
     assert_eq!(job_ids(&home, &[]).await.len(), 3);
 
-    let out = home.run_async(&["clean", "--state", "active"]).await;
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("--state queued: clean takes"),
-        "{}",
-        stderr(&out)
-    );
+    let err = home.refused_async(&["clean", "--state", "active"]).await;
+    assert!(err.contains("--state queued: clean takes"), "{err}");
     let mut raw = home.client().await;
     let refused = raw.call("jobs.clean", json!({"state": ["running"]})).await;
     assert_eq!(refused["error"]["data"]["field"], "state", "{refused}");
-    let out = home.run_async(&["clean", "--older-than", "7 days"]).await;
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--older-than"), "{}", stderr(&out));
+    let err = home
+        .refused_async(&["clean", "--older-than", "7 days"])
+        .await;
+    assert!(err.contains("--older-than"), "{err}");
 
     let good_dir = output_dir(&mut c, &good).await;
     let result = home.json_async(&["clean", "--outputs", "--json"]).await;
@@ -245,9 +235,8 @@ async fn cancel_and_retry_take_several_ids_and_filters_and_state_active_lists_th
         stderr(&out)
     );
 
-    let out = home.run_async(&["retry", "--state", "running"]).await;
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--state running"), "{}", stderr(&out));
+    let err = home.refused_async(&["retry", "--state", "running"]).await;
+    assert!(err.contains("--state running"), "{err}");
     let out = home.ok_async(&["retry", "--state", "canceled"]).await;
     let retried: Vec<&str> = out.lines().collect();
     assert_eq!(retried.len(), 3, "{out}");

@@ -123,20 +123,10 @@ async fn jobs_made_together_show_distinct_ids_that_every_command_takes() {
     let err = stderr(&out);
     assert!(err.contains("4 jobs") && err.contains("number"), "{err}");
     // A number no job has is named in the error.
-    let out = home.run_async(&["show", "99"]).await;
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("no job 99; job numbers go up to 4"),
-        "{}",
-        stderr(&out)
-    );
-    let out = home.run_async(&["cancel", "x1"]).await;
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("\"x1\" is not a job number or id"),
-        "{}",
-        stderr(&out)
-    );
+    let err = home.refused_async(&["show", "99"]).await;
+    assert!(err.contains("no job 99; job numbers go up to 4"), "{err}");
+    let err = home.refused_async(&["cancel", "x1"]).await;
+    assert!(err.contains("\"x1\" is not a job number or id"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -212,6 +212,15 @@ impl Home {
         assert!(out.status.success(), "{}\n{}", stderr(out), self.log_tail());
     }
 
+    /// Runs `genq ARGS`, asserting that it refuses them as invalid (exit code 2); returns
+    /// what it said on stderr.
+    pub async fn refused_async(&self, args: &[&str]) -> String {
+        let out = self.run_async(args).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "genq {args:?}: {err}");
+        err
+    }
+
     /// `genq submit --provider PROVIDER ARGS --json`, asserting success: the new job.
     pub async fn submit_job(&self, provider: &str, args: &[&str]) -> Value {
         let mut argv = vec!["submit", "--provider", provider];
