@@ -6,7 +6,7 @@ use genq_e2e::fakes::{
     DashScopeFake, DsOutcome, DsScript, EchoSucceed, Endpoint, Fault, IdStyle, ModelScopeFake,
     MsOutcome, MsScript,
 };
-use reqwest::{Client, Response, StatusCode};
+use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -26,6 +26,21 @@ fn header(r: &Response, name: &str) -> Option<String> {
         .map(|v| v.to_str().unwrap().to_string())
 }
 
+/// `req` with this bearer key and header when given.
+fn authed(
+    mut req: RequestBuilder,
+    key: Option<&str>,
+    header: Option<(&str, &str)>,
+) -> RequestBuilder {
+    if let Some(key) = key {
+        req = req.bearer_auth(key);
+    }
+    if let Some((name, value)) = header {
+        req = req.header(name, value);
+    }
+    req
+}
+
 /// POSTs `body` as JSON to `url`, with this bearer key and header when given.
 async fn post_json(
     c: &Client,
@@ -34,14 +49,12 @@ async fn post_json(
     header: Option<(&str, &str)>,
     body: &Value,
 ) -> reqwest::Result<Response> {
-    let mut req = c.post(url);
-    if let Some(key) = key {
-        req = req.bearer_auth(key);
-    }
-    if let Some((name, value)) = header {
-        req = req.header(name, value);
-    }
-    req.json(body).send().await
+    authed(c.post(url), key, header).json(body).send().await
+}
+
+/// GETs `url` with this bearer key and header when given.
+async fn get(c: &Client, url: &str, key: &str, header: Option<(&str, &str)>) -> Response {
+    authed(c.get(url), Some(key), header).send().await.unwrap()
 }
 
 // ---------------------------------------------------------------- ModelScope
@@ -65,13 +78,9 @@ async fn ms_submit(c: &Client, ms: &ModelScopeFake, body: &Value) -> Response {
 }
 
 async fn ms_poll(c: &Client, ms: &ModelScopeFake, id: &str) -> Value {
-    let r = c
-        .get(format!("{}/v1/tasks/{id}", ms.base_url()))
-        .bearer_auth(ms.key())
-        .header("X-ModelScope-Task-Type", "image_generation")
-        .send()
-        .await
-        .unwrap();
+    let url = format!("{}/v1/tasks/{id}", ms.base_url());
+    let task_type = ("X-ModelScope-Task-Type", "image_generation");
+    let r = get(c, &url, &ms.key(), Some(task_type)).await;
     assert_eq!(r.status(), StatusCode::OK);
     body(r).await
 }
@@ -241,14 +250,8 @@ async fn ms_poll_without_task_type_header_is_task_not_found() {
         .as_str()
         .unwrap()
         .to_string();
-    let b = body(
-        c.get(format!("{}/v1/tasks/{id}", ms.base_url()))
-            .bearer_auth(ms.key())
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let url = format!("{}/v1/tasks/{id}", ms.base_url());
+    let b = body(get(&c, &url, &ms.key(), None).await).await;
     assert_eq!(
         b,
         json!({"errors": {"code": 500, "message": "task not found"}, "task_status": "FAILED"})
@@ -560,14 +563,8 @@ async fn ms_single_concurrency_and_balance() {
     let r = ms_submit(&c, &ms, &ms_body()).await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
 
-    let b = body(
-        c.get(format!("{}/openapi/v1/magicubes/balance", ms.base_url()))
-            .bearer_auth(ms.key())
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let url = format!("{}/openapi/v1/magicubes/balance", ms.base_url());
+    let b = body(get(&c, &url, &ms.key(), None).await).await;
     assert_eq!(b["success"], true);
     assert_eq!(b["data"]["frozen_amount"], 2.0);
     assert_eq!(b["data"]["available_balance"], 248.0);
@@ -628,12 +625,8 @@ async fn ds_create(c: &Client, ds: &DashScopeFake, body: &Value) -> Response {
 }
 
 async fn ds_query(c: &Client, ds: &DashScopeFake, id: &str) -> Value {
-    let r = c
-        .get(format!("{}/api/v1/tasks/{id}", ds.base_url()))
-        .bearer_auth(ds.key())
-        .send()
-        .await
-        .unwrap();
+    let url = format!("{}/api/v1/tasks/{id}", ds.base_url());
+    let r = get(c, &url, &ds.key(), None).await;
     assert_eq!(r.status(), StatusCode::OK);
     body(r).await
 }
