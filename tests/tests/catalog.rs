@@ -7,7 +7,7 @@ use genq_daemon::catalog::loras::{self, LoraContext};
 use genq_daemon::config::CatalogSettings;
 use genq_daemon::store::Store;
 use genq_e2e::fakes::{CatalogFake, Endpoint, ModelScopeFake};
-use genq_e2e::harness::{Home, init_tls, stderr};
+use genq_e2e::harness::{Home, catalog_section, init_tls, stderr};
 use genq_protocol::catalog::{LoraSource, LorasListParams};
 use serde_json::Value;
 use std::time::Duration;
@@ -21,15 +21,9 @@ fn keys(models: &Value) -> Vec<String> {
         .collect()
 }
 
-async fn catalog_home(ms: Option<&ModelScopeFake>, cat: &CatalogFake) -> Home {
-    init_tls();
-    let mut home = Home::new();
-    home.use_fakes(
-        ms,
-        None,
-        &format!("[catalog.modelscope]\nbase_url = \"{}\"\n", cat.base_url()),
-    );
-    home
+/// A home reading the LoRA catalog from the fake site (and submitting to `ms`, when given).
+fn catalog_home(ms: Option<&ModelScopeFake>, cat: &CatalogFake) -> Home {
+    Home::with_fakes(ms, None, &catalog_section("modelscope", &cat.base_url()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -116,50 +110,51 @@ async fn builtin_models_are_listed_with_their_defaults_and_parameters() {
 async fn models_are_added_edited_removed_and_restored_through_the_cli() {
     let home = Home::new();
     // Invalid entries are refused with the field named.
-    let out = home
-        .run_async(&[
-            "models",
-            "add",
-            "--provider",
-            "modelscope",
-            "--id",
-            "me/m",
-            "--type",
-            "picture",
-        ])
-        .await;
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("field: type"), "{}", stderr(&out));
-    let out = home
-        .run_async(&["models", "add", "--provider", "nowhere", "--id", "me/m"])
-        .await;
-    assert!(stderr(&out).contains("field: supplier"), "{}", stderr(&out));
-    let out = home
-        .run_async(&[
-            "models",
-            "add",
-            "--provider",
-            "modelscope",
-            "--id",
-            "me/m",
-            "--param",
-            "steps:int:50..10",
-        ])
-        .await;
-    assert!(stderr(&out).contains("params[0].max"), "{}", stderr(&out));
-    let out = home
-        .run_async(&[
-            "models",
-            "add",
-            "--provider",
-            "modelscope",
-            "--id",
-            "me/m",
-            "--category",
-            "nope",
-        ])
-        .await;
-    assert!(stderr(&out).contains("categories[0]"), "{}", stderr(&out));
+    let refused: [(&[&str], &str); 4] = [
+        (
+            &[
+                "--provider",
+                "modelscope",
+                "--id",
+                "me/m",
+                "--type",
+                "picture",
+            ],
+            "field: type",
+        ),
+        (
+            &["--provider", "nowhere", "--id", "me/m"],
+            "field: supplier",
+        ),
+        (
+            &[
+                "--provider",
+                "modelscope",
+                "--id",
+                "me/m",
+                "--param",
+                "steps:int:50..10",
+            ],
+            "params[0].max",
+        ),
+        (
+            &[
+                "--provider",
+                "modelscope",
+                "--id",
+                "me/m",
+                "--category",
+                "nope",
+            ],
+            "categories[0]",
+        ),
+    ];
+    for (args, field) in refused {
+        let err = home
+            .refused_async(&[&["models", "add"], args].concat())
+            .await;
+        assert!(err.contains(field), "{err}");
+    }
     // Nothing half-written.
     let all = home.json_async(&["models", "--all", "--json"]).await;
     assert!(!keys(&all).contains(&"modelscope:me/m".to_string()));
@@ -242,8 +237,8 @@ async fn models_are_added_edited_removed_and_restored_through_the_cli() {
     let shown = home.json_async(&["models", "show", "me/m", "--json"]).await;
     assert_eq!(shown["removed"], true);
     // A removed model is refused by submit, naming how to restore it.
-    let out = home
-        .run_async(&[
+    let err = home
+        .refused_async(&[
             "submit",
             "--provider",
             "modelscope",
@@ -253,12 +248,7 @@ async fn models_are_added_edited_removed_and_restored_through_the_cli() {
             "x",
         ])
         .await;
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("genq models restore"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(err.contains("genq models restore"), "{err}");
 
     home.ok_async(&["models", "restore", "me/m"]).await;
     let listed = home
@@ -266,8 +256,8 @@ async fn models_are_added_edited_removed_and_restored_through_the_cli() {
         .await;
     assert!(keys(&listed).contains(&"modelscope:me/m".to_string()));
     // Its narrowed ranges apply at submit.
-    let out = home
-        .run_async(&[
+    let err = home
+        .refused_async(&[
             "submit",
             "--provider",
             "modelscope",
@@ -279,9 +269,8 @@ async fn models_are_added_edited_removed_and_restored_through_the_cli() {
             "20",
         ])
         .await;
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("spec.steps"), "{}", stderr(&out));
-    assert!(stderr(&out).contains("1–8"), "{}", stderr(&out));
+    assert!(err.contains("spec.steps"), "{err}");
+    assert!(err.contains("1–8"), "{err}");
 
     // An unknown model is not found, by name.
     let out = home.run_async(&["models", "show", "nope/nope"]).await;
@@ -296,28 +285,14 @@ async fn models_are_added_edited_removed_and_restored_through_the_cli() {
 async fn submit_without_a_model_uses_the_default_of_its_capability() {
     let ms = ModelScopeFake::start().await;
     let cat = CatalogFake::start().await;
-    let home = catalog_home(Some(&ms), &cat).await;
-    let job = home
-        .json_async(&[
-            "submit",
-            "--provider",
-            "modelscope",
-            "--prompt",
-            "a",
-            "--json",
-        ])
-        .await;
+    let home = catalog_home(Some(&ms), &cat);
+    let job = home.submit_job("modelscope", &["--prompt", "a"]).await;
     assert_eq!(job["model"], "Qwen/Qwen-Image");
 
-    let out = home
-        .run_async(&["models", "set-default", "tripo:v2.5-20250123"])
+    let err = home
+        .refused_async(&["models", "set-default", "tripo:v2.5-20250123"])
         .await;
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("field: capability"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(err.contains("field: capability"), "{err}");
 
     home.ok_async(&[
         "models",
@@ -333,16 +308,7 @@ async fn submit_without_a_model_uses_the_default_of_its_capability() {
         .find(|c| c["name"] == "text_to_image")
         .unwrap();
     assert_eq!(t2i["default_model"], "modelscope:Tongyi-MAI/Z-Image-Turbo");
-    let job = home
-        .json_async(&[
-            "submit",
-            "--provider",
-            "modelscope",
-            "--prompt",
-            "b",
-            "--json",
-        ])
-        .await;
+    let job = home.submit_job("modelscope", &["--prompt", "b"]).await;
     assert_eq!(job["model"], "Tongyi-MAI/Z-Image-Turbo");
     assert!(
         ms.wait_for(Duration::from_secs(60), |r| {
@@ -383,7 +349,7 @@ const FORBIDDEN: &[&str] = &[
 async fn loras_are_fetched_cached_exported_and_their_covers_downloaded() {
     let cat = CatalogFake::start().await;
     cat.kill_cover("9f34b7be");
-    let home = catalog_home(None, &cat).await;
+    let home = catalog_home(None, &cat);
     let doc = home
         .json_async(&[
             "loras",
@@ -565,11 +531,11 @@ async fn loras_are_fetched_cached_exported_and_their_covers_downloaded() {
 async fn a_lora_for_another_family_is_refused_at_submit() {
     let ms = ModelScopeFake::start().await;
     let cat = CatalogFake::start().await;
-    let home = catalog_home(Some(&ms), &cat).await;
+    let home = catalog_home(Some(&ms), &cat);
     home.ok_async(&["loras", "--limit", "5", "--no-covers"])
         .await;
-    let out = home
-        .run_async(&[
+    let err = home
+        .refused_async(&[
             "submit",
             "--provider",
             "modelscope",
@@ -581,8 +547,6 @@ async fn a_lora_for_another_family_is_refused_at_submit() {
             "Daniel8152/film",
         ])
         .await;
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    let err = stderr(&out);
     assert!(err.contains("spec.loras[0].repo"), "{err}");
     assert!(err.contains("z-image"), "{err}");
     assert!(err.contains("modelscope:Tongyi-MAI/Z-Image-Turbo"), "{err}");

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use genq_e2e::fakes::{Endpoint, Fault, ModelScopeFake, MsOutcome, MsScript};
-use genq_e2e::harness::{EventPulse, Home, PATIENCE, RawClient, init_tls};
+use genq_e2e::harness::{EventPulse, Home, PATIENCE, RawClient};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
@@ -83,11 +83,8 @@ async fn chaos(plan: Plan) {
     let ms = ModelScopeFake::start().await;
     ms.set_script(MsScript::succeed_after(Duration::from_millis(150)));
     ms.set_daily_limits(100_000, 100_000);
-    init_tls();
-    let mut home = Home::new();
-    home.use_fakes(
-        Some(&ms),
-        None,
+    let home = Home::with_modelscope(
+        &ms,
         &format!(
             "max_concurrent = {MAX_CONCURRENT}\nrequests_per_second = 1000\ntypical_s = 0.2\n"
         ),
@@ -194,13 +191,10 @@ async fn bounded<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T 
 
 /// Submits one job with its prompt as idempotency key; returns its id.
 async fn submit(c: &mut RawClient, prompt: &str) -> String {
-    let job = c
-        .ok(
-            "submit",
-            json!({"spec": {"provider": "modelscope", "prompt": prompt}, "idempotency_key": prompt}),
-        )
-        .await;
-    job["id"].as_str().expect("job id").to_string()
+    c.submit(
+        json!({"spec": {"provider": "modelscope", "prompt": prompt}, "idempotency_key": prompt}),
+    )
+    .await
 }
 
 /// Now and then, a misbehaving reply for the next matching request. Returns how many were

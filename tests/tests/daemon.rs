@@ -3,7 +3,7 @@
 //! protocol that answers bad input with errors instead of falling over.
 
 use genq_e2e::fakes::{Endpoint, Fault, ModelScopeFake, MsOutcome, MsScript};
-use genq_e2e::harness::{Home, PATIENCE, RawClient, init_tls, stderr};
+use genq_e2e::harness::{Home, PATIENCE, RawClient, stderr};
 use serde_json::json;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
@@ -196,41 +196,22 @@ async fn protocol_errors_use_documented_codes_and_name_the_field() {
     assert_eq!(r["error"]["data"]["kind"], "not_found");
 }
 
-async fn fake_home(ms: &ModelScopeFake) -> Home {
-    init_tls();
-    let mut home = Home::new();
-    home.use_fakes(Some(ms), None, "");
-    home
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_idempotency_key_returns_the_same_job() {
     let ms = ModelScopeFake::start().await;
     ms.set_script(MsScript::succeed_after(Duration::from_millis(100)));
-    let home = fake_home(&ms).await;
+    let home = Home::with_modelscope(&ms, "");
     let a = home
-        .json_async(&[
-            "submit",
-            "--provider",
+        .submit_job(
             "modelscope",
-            "--prompt",
-            "a teapot",
-            "--idempotency-key",
-            "k-1",
-            "--json",
-        ])
+            &["--prompt", "a teapot", "--idempotency-key", "k-1"],
+        )
         .await;
     let b = home
-        .json_async(&[
-            "submit",
-            "--provider",
+        .submit_job(
             "modelscope",
-            "--prompt",
-            "another",
-            "--idempotency-key",
-            "k-1",
-            "--json",
-        ])
+            &["--prompt", "another", "--idempotency-key", "k-1"],
+        )
         .await;
     assert_eq!(a["id"], b["id"]);
     assert_eq!(b["params"]["prompt"], "a teapot");
@@ -242,25 +223,10 @@ async fn the_same_idempotency_key_returns_the_same_job() {
 async fn a_job_survives_its_client_a_stop_and_a_crash_without_being_resubmitted() {
     let ms = ModelScopeFake::start().await;
     ms.set_script(MsScript::succeed_after(Duration::from_secs(4)));
-    let home = fake_home(&ms).await;
-    let job = home
-        .json_async(&[
-            "submit",
-            "--provider",
-            "modelscope",
-            "--prompt",
-            "a lighthouse",
-            "--json",
-        ])
-        .await;
-    let id = job["id"].as_str().unwrap().to_string();
+    let home = Home::with_modelscope(&ms, "");
+    let id = home.submit("modelscope", "a lighthouse").await;
     // The client has exited; the job goes on. Wait until the provider has it.
-    assert!(
-        ms.wait_for(PATIENCE, |reqs| reqs
-            .iter()
-            .any(|r| r.endpoint == Endpoint::Poll))
-            .await
-    );
+    assert!(ms.wait_for_request(Endpoint::Poll, PATIENCE).await);
     let before = {
         let mut c = home.client().await;
         c.ok("jobs.events", json!({"id": id})).await
@@ -275,8 +241,7 @@ async fn a_job_survives_its_client_a_stop_and_a_crash_without_being_resubmitted(
     );
     home.kill9();
     home.start_daemon();
-    let mut c = home.client().await;
-    c.ok("subscribe", json!({"since_seq": 0})).await;
+    let mut c = home.subscribed().await;
     assert_eq!(c.wait_final(&id).await, "succeeded");
     assert_eq!(
         ms.submit_count(),
@@ -292,24 +257,9 @@ async fn a_job_survives_its_client_a_stop_and_a_crash_without_being_resubmitted(
 async fn a_crash_during_submission_fails_the_job_as_interrupted_and_never_resubmits() {
     let ms = ModelScopeFake::start().await;
     ms.inject(Endpoint::Submit, Fault::Delay(Duration::from_secs(30)), 1);
-    let home = fake_home(&ms).await;
-    let job = home
-        .json_async(&[
-            "submit",
-            "--provider",
-            "modelscope",
-            "--prompt",
-            "slow to accept",
-            "--json",
-        ])
-        .await;
-    let id = job["id"].as_str().unwrap().to_string();
-    assert!(
-        ms.wait_for(PATIENCE, |reqs| reqs
-            .iter()
-            .any(|r| r.endpoint == Endpoint::Submit))
-            .await
-    );
+    let home = Home::with_modelscope(&ms, "");
+    let id = home.submit("modelscope", "slow to accept").await;
+    assert!(ms.wait_for_request(Endpoint::Submit, PATIENCE).await);
     home.kill9();
     home.start_daemon();
     let mut c = home.client().await;
@@ -330,19 +280,13 @@ async fn a_subscriber_that_reconnects_gets_every_missed_event_exactly_once() {
         Duration::from_millis(200),
         MsOutcome::ContentPolicy,
     ));
-    let home = fake_home(&ms).await;
+    let home = Home::with_modelscope(&ms, "");
     home.start_daemon();
     let mut c = home.client().await;
     let head = c.ok("subscribe", json!({})).await["head_seq"]
         .as_u64()
         .unwrap();
-    let first = c
-        .ok(
-            "submit",
-            json!({"spec": {"provider": "modelscope", "prompt": "one"}}),
-        )
-        .await;
-    let first_id = first["id"].as_str().unwrap().to_string();
+    let first_id = c.submit_prompt("modelscope", "one").await;
     let seen = c
         .events_until(|e| e["job_id"] == first_id.as_str() && e["to"] == "failed")
         .await;
@@ -358,13 +302,11 @@ async fn a_subscriber_that_reconnects_gets_every_missed_event_exactly_once() {
     let mut other = home.client().await;
     let mut ids = Vec::new();
     for i in 0..3 {
-        let j = other
-            .ok(
-                "submit",
-                json!({"spec": {"provider": "modelscope", "prompt": format!("missed {i}")}}),
-            )
-            .await;
-        ids.push(j["id"].as_str().unwrap().to_string());
+        ids.push(
+            other
+                .submit_prompt("modelscope", &format!("missed {i}"))
+                .await,
+        );
     }
     other.ok("subscribe", json!({"since_seq": 0})).await;
     for id in &ids {

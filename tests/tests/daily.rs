@@ -3,7 +3,7 @@
 //! `watch --json`, `--state active`, colour, progress bars and man pages.
 
 use genq_e2e::fakes::{ModelScopeFake, MsOutcome, MsScript, TripoFake};
-use genq_e2e::harness::{Home, PATIENCE, RawClient, genq_bin, init_tls, stderr};
+use genq_e2e::harness::{Home, PATIENCE, RawClient, genq_bin, stderr};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -12,32 +12,10 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
 const ESC: &str = "\u{1b}[";
 
-fn fake_home(ms: &ModelScopeFake) -> Home {
-    init_tls();
-    let mut home = Home::new();
-    home.use_fakes(Some(ms), None, "");
-    home
-}
-
+/// Submits to the fake ModelScope; returns the id a user sees and types: the job's number.
 async fn submit(home: &Home, prompt: &str) -> String {
-    let job = home
-        .json_async(&[
-            "submit",
-            "--provider",
-            "modelscope",
-            "--prompt",
-            prompt,
-            "--json",
-        ])
-        .await;
-    // The id a user sees and types: the job's number.
+    let job = home.submit_job("modelscope", &["--prompt", prompt]).await;
     job["num"].as_u64().expect("job number").to_string()
-}
-
-async fn subscribed(home: &Home) -> RawClient {
-    let mut c = home.client().await;
-    c.ok("subscribe", json!({"since_seq": 0})).await;
-    c
 }
 
 async fn finished(c: &mut RawClient, id: &str) -> String {
@@ -131,10 +109,10 @@ async fn read_until(stdout: &mut tokio::process::ChildStdout, needle: &str) -> S
 async fn rm_removes_finished_jobs_refuses_active_ones_and_deletes_files_only_when_asked() {
     let ms = ModelScopeFake::start().await;
     ms.set_script(MsScript::succeed_after(Duration::from_millis(100)));
-    let home = fake_home(&ms);
+    let home = Home::with_modelscope(&ms, "");
     let kept = submit(&home, "files kept").await;
     let gone = submit(&home, "files gone").await;
-    let mut c = subscribed(&home).await;
+    let mut c = home.subscribed().await;
     assert_eq!(finished(&mut c, &kept).await, "succeeded");
     assert_eq!(finished(&mut c, &gone).await, "succeeded");
     ms.script_next(MsScript::outcome_after(Duration::ZERO, MsOutcome::Never));
@@ -146,14 +124,9 @@ async fn rm_removes_finished_jobs_refuses_active_ones_and_deletes_files_only_whe
     std::fs::write(&outside, b"not genq's").unwrap();
 
     // An active job among them: nothing is removed, and the active one is named.
-    let out = home.run_async(&["rm", &kept, &active]).await;
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains(&active), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("Nothing was removed"),
-        "{}",
-        stderr(&out)
-    );
+    let err = home.refused_async(&["rm", &kept, &active]).await;
+    assert!(err.contains(&active), "{err}");
+    assert!(err.contains("Nothing was removed"), "{err}");
     assert_eq!(job_ids(&home, &[]).await.len(), 3);
 
     // Without --outputs the files stay; live clients hear of the removal.
@@ -175,8 +148,7 @@ async fn rm_removes_finished_jobs_refuses_active_ones_and_deletes_files_only_whe
     assert!(outside.is_file());
     assert!(kept_dir.is_dir());
     assert_eq!(job_ids(&home, &[]).await, vec![active.clone()]);
-    let out = home.run_async(&["show", &kept]).await;
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    home.refused_async(&["show", &kept]).await;
     home.ok_async(&["cancel", &active]).await;
 }
 
@@ -184,9 +156,9 @@ async fn rm_removes_finished_jobs_refuses_active_ones_and_deletes_files_only_whe
 async fn clean_removes_finished_jobs_by_state_and_age_and_a_dry_run_changes_nothing() {
     let ms = ModelScopeFake::start().await;
     ms.set_script(MsScript::succeed_after(Duration::from_millis(100)));
-    let home = fake_home(&ms);
+    let home = Home::with_modelscope(&ms, "");
     home.ok_async(&["daemon", "start"]).await;
-    let mut c = subscribed(&home).await;
+    let mut c = home.subscribed().await;
     // Each job reaches the provider before the next script is queued.
     let good = submit(&home, "a good one").await;
     assert_eq!(finished(&mut c, &good).await, "succeeded");
@@ -214,19 +186,15 @@ async fn clean_removes_finished_jobs_by_state_and_age_and_a_dry_run_changes_noth
     assert!(stderr(&out).contains("no jobs match"), "{}", stderr(&out));
     assert_eq!(job_ids(&home, &[]).await.len(), 3);
 
-    let out = home.run_async(&["clean", "--state", "active"]).await;
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("--state queued: clean takes"),
-        "{}",
-        stderr(&out)
-    );
+    let err = home.refused_async(&["clean", "--state", "active"]).await;
+    assert!(err.contains("--state queued: clean takes"), "{err}");
     let mut raw = home.client().await;
     let refused = raw.call("jobs.clean", json!({"state": ["running"]})).await;
     assert_eq!(refused["error"]["data"]["field"], "state", "{refused}");
-    let out = home.run_async(&["clean", "--older-than", "7 days"]).await;
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--older-than"), "{}", stderr(&out));
+    let err = home
+        .refused_async(&["clean", "--older-than", "7 days"])
+        .await;
+    assert!(err.contains("--older-than"), "{err}");
 
     let good_dir = output_dir(&mut c, &good).await;
     let result = home.json_async(&["clean", "--outputs", "--json"]).await;
@@ -241,7 +209,7 @@ async fn clean_removes_finished_jobs_by_state_and_age_and_a_dry_run_changes_noth
 async fn cancel_and_retry_take_several_ids_and_filters_and_state_active_lists_the_busy() {
     let ms = ModelScopeFake::start().await;
     ms.set_script(MsScript::outcome_after(Duration::ZERO, MsOutcome::Never));
-    let home = fake_home(&ms);
+    let home = Home::with_modelscope(&ms, "");
     let mut first = Vec::new();
     for p in ["one", "two", "three"] {
         first.push(submit(&home, p).await);
@@ -267,9 +235,8 @@ async fn cancel_and_retry_take_several_ids_and_filters_and_state_active_lists_th
         stderr(&out)
     );
 
-    let out = home.run_async(&["retry", "--state", "running"]).await;
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--state running"), "{}", stderr(&out));
+    let err = home.refused_async(&["retry", "--state", "running"]).await;
+    assert!(err.contains("--state running"), "{err}");
     let out = home.ok_async(&["retry", "--state", "canceled"]).await;
     let retried: Vec<&str> = out.lines().collect();
     assert_eq!(retried.len(), 3, "{out}");
@@ -305,7 +272,7 @@ async fn cancel_and_retry_take_several_ids_and_filters_and_state_active_lists_th
 async fn wait_without_ids_follows_every_active_job() {
     let ms = ModelScopeFake::start().await;
     ms.set_script(MsScript::outcome_after(Duration::ZERO, MsOutcome::Never));
-    let home = fake_home(&ms);
+    let home = Home::with_modelscope(&ms, "");
     let out = home.run_async(&["wait"]).await;
     assert!(out.status.success());
     assert!(stderr(&out).contains("no active jobs"), "{}", stderr(&out));
@@ -346,7 +313,7 @@ async fn wait_without_ids_follows_every_active_job() {
 async fn watch_json_streams_one_event_per_line_and_ends_with_the_job() {
     let ms = ModelScopeFake::start().await;
     ms.set_script(MsScript::outcome_after(Duration::ZERO, MsOutcome::Never));
-    let home = fake_home(&ms);
+    let home = Home::with_modelscope(&ms, "");
     let id = submit(&home, "watched").await;
     let mut watch = tokio::process::Command::from(home.cmd(&["watch", &id, "--json"]))
         .stdout(Stdio::piped())
@@ -386,9 +353,9 @@ async fn watch_json_streams_one_event_per_line_and_ends_with_the_job() {
 async fn colour_follows_the_flag_no_color_and_the_terminal() {
     let ms = ModelScopeFake::start().await;
     ms.set_script(MsScript::succeed_after(Duration::from_millis(50)));
-    let home = fake_home(&ms);
+    let home = Home::with_modelscope(&ms, "");
     let id = submit(&home, "in colour").await;
-    let mut c = subscribed(&home).await;
+    let mut c = home.subscribed().await;
     assert_eq!(finished(&mut c, &id).await, "succeeded");
 
     let always = home.ok_async(&["--color", "always", "jobs"]).await;
@@ -420,14 +387,14 @@ async fn colour_follows_the_flag_no_color_and_the_terminal() {
 async fn du_and_daemon_status_say_how_much_the_outputs_take() {
     let ms = ModelScopeFake::start().await;
     ms.set_script(MsScript::succeed_after(Duration::from_millis(50)));
-    let home = fake_home(&ms);
+    let home = Home::with_modelscope(&ms, "");
     let empty = home.json_async(&["du", "--json"]).await;
     assert_eq!(
         (empty["bytes"].as_u64(), empty["files"].as_u64()),
         (Some(0), Some(0))
     );
     let id = submit(&home, "measured").await;
-    let mut c = subscribed(&home).await;
+    let mut c = home.subscribed().await;
     assert_eq!(finished(&mut c, &id).await, "succeeded");
     let dir = output_dir(&mut c, &id).await;
     let on_disk: u64 = std::fs::read_dir(&dir)
@@ -486,9 +453,9 @@ fn man_pages_come_from_the_command_definitions() {
 async fn waiting_on_a_terminal_shows_elapsed_against_the_usual_time() {
     let ms = ModelScopeFake::start().await;
     ms.set_script(MsScript::succeed_after(Duration::from_millis(50)));
-    let home = fake_home(&ms);
+    let home = Home::with_modelscope(&ms, "");
     let before = submit(&home, "history").await;
-    let mut c = subscribed(&home).await;
+    let mut c = home.subscribed().await;
     assert_eq!(finished(&mut c, &before).await, "succeeded");
     ms.script_next(MsScript::outcome_after(Duration::ZERO, MsOutcome::Never));
     let id = submit(&home, "slow").await;
@@ -505,26 +472,10 @@ async fn waiting_on_a_terminal_shows_elapsed_against_the_usual_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiting_on_a_terminal_shows_the_providers_percentage() {
-    init_tls();
     let fake = TripoFake::start().await;
     fake.set_duration(Duration::from_secs(600));
-    let mut home = Home::new();
-    home.write_config(&format!(
-        "[providers.tripo]\nbase_url = \"{}\"\napi_key_env = \"GENQ_TEST_TRIPO_KEY\"\ntypical_s = 0.2\n",
-        fake.base_url()
-    ));
-    home.env("GENQ_TEST_TRIPO_KEY", &fake.key());
-    let job = home
-        .json_async(&[
-            "submit",
-            "--provider",
-            "tripo",
-            "--prompt",
-            "a chair",
-            "--json",
-        ])
-        .await;
-    let id = job["id"].as_str().unwrap().to_string();
+    let home = Home::with_tripo(&fake, "typical_s = 0.2\n");
+    let id = home.submit("tripo", "a chair").await;
 
     let mut wait = in_terminal(&home, &["wait", &id], &[]).spawn().unwrap();
     let mut stdout = wait.stdout.take().unwrap();

@@ -6,7 +6,7 @@ use genq_e2e::fakes::{
     DashScopeFake, DsOutcome, DsScript, EchoSucceed, Endpoint, Fault, IdStyle, ModelScopeFake,
     MsOutcome, MsScript,
 };
-use reqwest::{Client, Response, StatusCode};
+use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -26,30 +26,61 @@ fn header(r: &Response, name: &str) -> Option<String> {
         .map(|v| v.to_str().unwrap().to_string())
 }
 
+/// `req` with this bearer key and header when given.
+fn authed(
+    mut req: RequestBuilder,
+    key: Option<&str>,
+    header: Option<(&str, &str)>,
+) -> RequestBuilder {
+    if let Some(key) = key {
+        req = req.bearer_auth(key);
+    }
+    if let Some((name, value)) = header {
+        req = req.header(name, value);
+    }
+    req
+}
+
+/// POSTs `body` as JSON to `url`, with this bearer key and header when given.
+async fn post_json(
+    c: &Client,
+    url: &str,
+    key: Option<&str>,
+    header: Option<(&str, &str)>,
+    body: &Value,
+) -> reqwest::Result<Response> {
+    authed(c.post(url), key, header).json(body).send().await
+}
+
+/// GETs `url` with this bearer key and header when given.
+async fn get(c: &Client, url: &str, key: &str, header: Option<(&str, &str)>) -> Response {
+    authed(c.get(url), Some(key), header).send().await.unwrap()
+}
+
 // ---------------------------------------------------------------- ModelScope
+
+/// The header that asks ModelScope for async mode.
+const MS_ASYNC: (&str, &str) = ("X-ModelScope-Async-Mode", "true");
+
+fn ms_submit_url(ms: &ModelScopeFake) -> String {
+    format!("{}/v1/images/generations", ms.base_url())
+}
 
 fn ms_body() -> Value {
     json!({"model": "Qwen/Qwen-Image", "prompt": "a red fox", "size": "1024x1024"})
 }
 
 async fn ms_submit(c: &Client, ms: &ModelScopeFake, body: &Value) -> Response {
-    c.post(format!("{}/v1/images/generations", ms.base_url()))
-        .bearer_auth(ms.key())
-        .header("X-ModelScope-Async-Mode", "true")
-        .json(body)
-        .send()
+    let url = ms_submit_url(ms);
+    post_json(c, &url, Some(&ms.key()), Some(MS_ASYNC), body)
         .await
         .unwrap()
 }
 
 async fn ms_poll(c: &Client, ms: &ModelScopeFake, id: &str) -> Value {
-    let r = c
-        .get(format!("{}/v1/tasks/{id}", ms.base_url()))
-        .bearer_auth(ms.key())
-        .header("X-ModelScope-Task-Type", "image_generation")
-        .send()
-        .await
-        .unwrap();
+    let url = format!("{}/v1/tasks/{id}", ms.base_url());
+    let task_type = ("X-ModelScope-Task-Type", "image_generation");
+    let r = get(c, &url, &ms.key(), Some(task_type)).await;
     assert_eq!(r.status(), StatusCode::OK);
     body(r).await
 }
@@ -82,33 +113,20 @@ async fn ms_auth_and_async_header_are_enforced() {
     let ms = ModelScopeFake::start().await;
     let c = client();
     assert!(ms.key().starts_with("ms-"));
-    let url = format!("{}/v1/images/generations", ms.base_url());
+    let url = ms_submit_url(&ms);
 
-    let r = c
-        .post(&url)
-        .header("X-ModelScope-Async-Mode", "true")
-        .json(&ms_body())
-        .send()
+    let r = post_json(&c, &url, None, Some(MS_ASYNC), &ms_body())
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert!(body(r).await["errors"]["message"].is_string());
 
-    let r = c
-        .post(&url)
-        .bearer_auth("ms-wrong")
-        .header("X-ModelScope-Async-Mode", "true")
-        .json(&ms_body())
-        .send()
+    let r = post_json(&c, &url, Some("ms-wrong"), Some(MS_ASYNC), &ms_body())
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
-    let r = c
-        .post(&url)
-        .bearer_auth(ms.key())
-        .json(&ms_body())
-        .send()
+    let r = post_json(&c, &url, Some(&ms.key()), None, &ms_body())
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
@@ -232,14 +250,8 @@ async fn ms_poll_without_task_type_header_is_task_not_found() {
         .as_str()
         .unwrap()
         .to_string();
-    let b = body(
-        c.get(format!("{}/v1/tasks/{id}", ms.base_url()))
-            .bearer_auth(ms.key())
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let url = format!("{}/v1/tasks/{id}", ms.base_url());
+    let b = body(get(&c, &url, &ms.key(), None).await).await;
     assert_eq!(
         b,
         json!({"errors": {"code": 500, "message": "task not found"}, "task_status": "FAILED"})
@@ -423,14 +435,15 @@ async fn ms_changed_key_is_required() {
     let c = client();
     let old = ms.key();
     ms.set_key("ms-rotated");
-    let r = c
-        .post(format!("{}/v1/images/generations", ms.base_url()))
-        .bearer_auth(&old)
-        .header("X-ModelScope-Async-Mode", "true")
-        .json(&ms_body())
-        .send()
-        .await
-        .unwrap();
+    let r = post_json(
+        &c,
+        &ms_submit_url(&ms),
+        Some(&old),
+        Some(MS_ASYNC),
+        &ms_body(),
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
         ms_submit(&c, &ms, &ms_body()).await.status(),
@@ -454,13 +467,8 @@ async fn faults_after_accepting_create_the_task_and_spoil_the_reply() {
     assert_eq!(ms.task_ids().len(), 1);
 
     ms.inject(Endpoint::Submit, Fault::AcceptThenDrop, 1);
-    let sent = c
-        .post(format!("{}/v1/images/generations", ms.base_url()))
-        .bearer_auth(ms.key())
-        .header("X-ModelScope-Async-Mode", "true")
-        .json(&ms_body())
-        .send()
-        .await;
+    let url = ms_submit_url(&ms);
+    let sent = post_json(&c, &url, Some(&ms.key()), Some(MS_ASYNC), &ms_body()).await;
     let e = sent.expect_err("no reply at all");
     assert!(!e.is_connect(), "{e:?}");
     assert_eq!(ms.task_ids().len(), 2);
@@ -479,13 +487,7 @@ async fn faults_after_accepting_create_the_task_and_spoil_the_reply() {
         .timeout(Duration::from_millis(100))
         .build()
         .unwrap();
-    let sent = quick
-        .post(format!("{}/v1/images/generations", ms.base_url()))
-        .bearer_auth(ms.key())
-        .header("X-ModelScope-Async-Mode", "true")
-        .json(&ms_body())
-        .send()
-        .await;
+    let sent = post_json(&quick, &url, Some(&ms.key()), Some(MS_ASYNC), &ms_body()).await;
     assert!(sent.err().is_some_and(|e| e.is_timeout()));
     assert!(ms.wait_for_tasks(4, WAIT).await);
 }
@@ -561,14 +563,8 @@ async fn ms_single_concurrency_and_balance() {
     let r = ms_submit(&c, &ms, &ms_body()).await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
 
-    let b = body(
-        c.get(format!("{}/openapi/v1/magicubes/balance", ms.base_url()))
-            .bearer_auth(ms.key())
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let url = format!("{}/openapi/v1/magicubes/balance", ms.base_url());
+    let b = body(get(&c, &url, &ms.key(), None).await).await;
     assert_eq!(b["success"], true);
     assert_eq!(b["data"]["frozen_amount"], 2.0);
     assert_eq!(b["data"]["available_balance"], 248.0);
@@ -582,7 +578,7 @@ async fn ms_wait_for_sees_requests() {
     let url = format!("{}/v1/images/generations", ms.base_url());
     let send = tokio::spawn(async move {
         c.post(url)
-            .header("X-ModelScope-Async-Mode", "true")
+            .header(MS_ASYNC.0, MS_ASYNC.1)
             .send()
             .await
             .unwrap()
@@ -596,14 +592,10 @@ async fn ms_wait_for_sees_requests() {
     );
 
     let c = client();
-    let url = ms.base_url();
+    let url = ms_submit_url(&ms);
     let key = ms.key();
     let send = tokio::spawn(async move {
-        c.post(format!("{url}/v1/images/generations"))
-            .bearer_auth(key)
-            .header("X-ModelScope-Async-Mode", "true")
-            .json(&ms_body())
-            .send()
+        post_json(&c, &url, Some(&key), Some(MS_ASYNC), &ms_body())
             .await
             .unwrap()
             .status()
@@ -617,6 +609,8 @@ async fn ms_wait_for_sees_requests() {
 // ---------------------------------------------------------------- DashScope
 
 const DS_CREATE: &str = "/api/v1/services/aigc/text2image/image-synthesis";
+/// The header that asks DashScope for async mode.
+const DS_ASYNC: (&str, &str) = ("X-DashScope-Async", "enable");
 
 fn ds_body() -> Value {
     json!({"model": "wan2.2-t2i-flash", "input": {"prompt": "a red fox"},
@@ -624,22 +618,15 @@ fn ds_body() -> Value {
 }
 
 async fn ds_create(c: &Client, ds: &DashScopeFake, body: &Value) -> Response {
-    c.post(format!("{}{DS_CREATE}", ds.base_url()))
-        .bearer_auth(ds.key())
-        .header("X-DashScope-Async", "enable")
-        .json(body)
-        .send()
+    let url = format!("{}{DS_CREATE}", ds.base_url());
+    post_json(c, &url, Some(&ds.key()), Some(DS_ASYNC), body)
         .await
         .unwrap()
 }
 
 async fn ds_query(c: &Client, ds: &DashScopeFake, id: &str) -> Value {
-    let r = c
-        .get(format!("{}/api/v1/tasks/{id}", ds.base_url()))
-        .bearer_auth(ds.key())
-        .send()
-        .await
-        .unwrap();
+    let url = format!("{}/api/v1/tasks/{id}", ds.base_url());
+    let r = get(c, &url, &ds.key(), None).await;
     assert_eq!(r.status(), StatusCode::OK);
     body(r).await
 }
@@ -659,11 +646,7 @@ async fn ds_auth_and_async_header_are_enforced() {
     let c = client();
     assert!(ds.key().starts_with("sk-"));
     let url = format!("{}{DS_CREATE}", ds.base_url());
-    let r = c
-        .post(&url)
-        .header("X-DashScope-Async", "enable")
-        .json(&ds_body())
-        .send()
+    let r = post_json(&c, &url, None, Some(DS_ASYNC), &ds_body())
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
@@ -672,22 +655,13 @@ async fn ds_auth_and_async_header_are_enforced() {
     assert_eq!(b["message"], "No API-key provided.");
     assert!(b["request_id"].is_string());
 
-    let r = c
-        .post(&url)
-        .bearer_auth("sk-wrong")
-        .header("X-DashScope-Async", "enable")
-        .json(&ds_body())
-        .send()
+    let r = post_json(&c, &url, Some("sk-wrong"), Some(DS_ASYNC), &ds_body())
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(body(r).await["code"], "InvalidApiKey");
 
-    let r = c
-        .post(&url)
-        .bearer_auth(ds.key())
-        .json(&ds_body())
-        .send()
+    let r = post_json(&c, &url, Some(&ds.key()), None, &ds_body())
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);

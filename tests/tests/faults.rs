@@ -7,7 +7,7 @@
 use genq_daemon::providers::modelscope::ModelScope;
 use genq_daemon::providers::{CallContext, Provider, Secret};
 use genq_e2e::fakes::{
-    Core, DashScopeFake, DsScript, Endpoint, Fault, ModelScopeFake, MsScript, TpScript, TripoFake,
+    Core, DashScopeFake, Endpoint, Fake, Fault, ModelScopeFake, MsScript, Scripted, TripoFake,
 };
 use genq_e2e::harness::{Home, PATIENCE, init_tls};
 use genq_protocol::{JobErrorKind, JobSpec};
@@ -18,47 +18,10 @@ const QUICK: Duration = Duration::from_millis(200);
 /// Quick tasks get their first poll soon.
 const TYPICAL: &str = "typical_s = 0.5\n";
 
-fn ms_home(ms: &ModelScopeFake) -> Home {
-    init_tls();
-    ms.set_script(MsScript::succeed_after(QUICK));
-    let mut home = Home::new();
-    home.use_fakes(Some(ms), None, TYPICAL);
-    home
-}
-
-fn ds_home(ds: &DashScopeFake) -> Home {
-    init_tls();
-    ds.set_script(DsScript::succeed_after(QUICK));
-    let mut home = Home::new();
-    home.use_fakes(None, Some(ds), TYPICAL);
-    home
-}
-
-fn tripo_home(tp: &TripoFake) -> Home {
-    init_tls();
-    tp.set_script(TpScript::succeed_after(QUICK));
-    let mut home = Home::new();
-    home.write_config(&format!(
-        "[providers.tripo]\nbase_url = \"{}\"\napi_key_env = \"GENQ_TEST_TRIPO_KEY\"\n{TYPICAL}",
-        tp.base_url()
-    ));
-    home.env("GENQ_TEST_TRIPO_KEY", &tp.key());
-    home
-}
-
-/// Submits a job without waiting; returns its id.
-async fn submit(home: &Home, provider: &str, prompt: &str) -> String {
-    let job = home
-        .json_async(&[
-            "submit",
-            "--provider",
-            provider,
-            "--prompt",
-            prompt,
-            "--json",
-        ])
-        .await;
-    job["id"].as_str().expect("a job id").to_string()
+/// Makes the fake's tasks quick, for a home built on it.
+fn quick<P: Scripted>(fake: &Fake<P>) -> &Fake<P> {
+    fake.set_duration(QUICK);
+    fake
 }
 
 /// `genq retry ID`: the new job's id.
@@ -66,19 +29,12 @@ async fn retry(home: &Home, id: &str) -> String {
     home.ok_async(&["retry", id]).await.trim().to_string()
 }
 
-/// A provider as these tests see it: its fake's request log and its created tasks.
-struct Fake<'a> {
-    name: &'a str,
-    core: &'a Core,
-    tasks: &'a dyn Fn() -> usize,
-}
-
 /// Injects `fault` into the next submit, checks that the provider got exactly one request and
 /// created one task, and that the job failed `interrupted` saying how to send it again; then
 /// `genq retry` creates a new job that succeeds. Returns the failed job.
-async fn sent_once_then_retried(home: &Home, p: Fake<'_>, fault: Fault) -> Value {
-    p.core.inject(Endpoint::Submit, fault.clone(), 1);
-    let id = submit(home, p.name, "a lighthouse").await;
+async fn sent_once_then_retried(home: &Home, provider: &str, fake: &Core, fault: Fault) -> Value {
+    fake.inject(Endpoint::Submit, fault.clone(), 1);
+    let id = home.submit(provider, "a lighthouse").await;
     let job = home.finished(&id).await;
     assert_eq!(job["state"], "failed", "{fault:?}: {job}");
     assert_eq!(job["error"]["kind"], "interrupted", "{fault:?}: {job}");
@@ -87,11 +43,11 @@ async fn sent_once_then_retried(home: &Home, p: Fake<'_>, fault: Fault) -> Value
         assert!(message.contains(words), "{fault:?}: {message}");
     }
     assert_eq!(
-        p.core.submit_count(),
+        fake.submit_count(),
         1,
         "{fault:?}: the submit was sent again"
     );
-    assert_eq!((p.tasks)(), 1, "{fault:?}: one task per job");
+    assert_eq!(fake.task_ids().len(), 1, "{fault:?}: one task per job");
 
     let again = retry(home, &id).await;
     assert_ne!(again, id);
@@ -103,22 +59,16 @@ async fn sent_once_then_retried(home: &Home, p: Fake<'_>, fault: Fault) -> Value
         home.log_tail()
     );
     assert_eq!(second["retry_of"], json!(id));
-    assert_eq!(p.core.submit_count(), 2);
-    assert_eq!((p.tasks)(), 2);
+    assert_eq!(fake.submit_count(), 2);
+    assert_eq!(fake.task_ids().len(), 2);
     job
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_modelscope_500_after_accepting_is_not_sent_again() {
     let ms = ModelScopeFake::start().await;
-    let home = ms_home(&ms);
-    let tasks = || ms.task_ids().len();
-    let p = Fake {
-        name: "modelscope",
-        core: &ms,
-        tasks: &tasks,
-    };
-    let job = sent_once_then_retried(&home, p, Fault::AcceptThenError(500)).await;
+    let home = Home::with_modelscope(quick(&ms), TYPICAL);
+    let job = sent_once_then_retried(&home, "modelscope", &ms, Fault::AcceptThenError(500)).await;
     assert!(
         job["error"]["provider_request_id"].is_string(),
         "the provider's request id is lost: {job}"
@@ -128,27 +78,15 @@ async fn a_modelscope_500_after_accepting_is_not_sent_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dashscope_503_after_accepting_is_not_sent_again() {
     let ds = DashScopeFake::start().await;
-    let home = ds_home(&ds);
-    let tasks = || ds.task_ids().len();
-    let p = Fake {
-        name: "dashscope",
-        core: &ds,
-        tasks: &tasks,
-    };
-    sent_once_then_retried(&home, p, Fault::AcceptThenError(503)).await;
+    let home = Home::with_dashscope(quick(&ds), TYPICAL);
+    sent_once_then_retried(&home, "dashscope", &ds, Fault::AcceptThenError(503)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tripo_500_after_accepting_is_not_sent_again() {
     let tp = TripoFake::start().await;
-    let home = tripo_home(&tp);
-    let tasks = || tp.task_ids().len();
-    let p = Fake {
-        name: "tripo",
-        core: &tp,
-        tasks: &tasks,
-    };
-    let job = sent_once_then_retried(&home, p, Fault::AcceptThenError(500)).await;
+    let home = Home::with_tripo(quick(&tp), TYPICAL);
+    let job = sent_once_then_retried(&home, "tripo", &tp, Fault::AcceptThenError(500)).await;
     assert!(
         job["error"]["provider_request_id"].is_string(),
         "the trace id is lost: {job}"
@@ -158,27 +96,15 @@ async fn a_tripo_500_after_accepting_is_not_sent_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreadable_2xx_to_a_submit_is_not_sent_again() {
     let ms = ModelScopeFake::start().await;
-    let home = ms_home(&ms);
-    let tasks = || ms.task_ids().len();
-    let p = Fake {
-        name: "modelscope",
-        core: &ms,
-        tasks: &tasks,
-    };
-    sent_once_then_retried(&home, p, Fault::Malformed).await;
+    let home = Home::with_modelscope(quick(&ms), TYPICAL);
+    sent_once_then_retried(&home, "modelscope", &ms, Fault::Malformed).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_dropped_after_accepting_is_not_sent_again() {
     let ms = ModelScopeFake::start().await;
-    let home = ms_home(&ms);
-    let tasks = || ms.task_ids().len();
-    let p = Fake {
-        name: "modelscope",
-        core: &ms,
-        tasks: &tasks,
-    };
-    sent_once_then_retried(&home, p, Fault::AcceptThenDrop).await;
+    let home = Home::with_modelscope(quick(&ms), TYPICAL);
+    sent_once_then_retried(&home, "modelscope", &ms, Fault::AcceptThenDrop).await;
 }
 
 /// A provider that accepts and answers after the client gave up: the adaptor's error says
@@ -218,19 +144,16 @@ async fn a_reply_later_than_the_client_timeout_may_have_been_accepted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_connection_is_retried_until_the_provider_listens() {
-    init_tls();
     // A port nobody listens on yet.
     let addr = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .unwrap();
-    let mut home = Home::new();
-    home.write_config(&format!(
+    let mut home = Home::with_config(&format!(
         "[providers.modelscope]\nbase_url = \"http://{addr}\"\napi_key_env = \"GENQ_TEST_MS_KEY\"\n{TYPICAL}"
     ));
     home.env("GENQ_TEST_MS_KEY", "ms-fake-key-for-a-closed-port");
-    let id = submit(&home, "modelscope", "a closed door").await;
-    let mut c = home.client().await;
-    c.ok("subscribe", json!({"since_seq": 0})).await;
+    let id = home.submit("modelscope", "a closed door").await;
+    let mut c = home.subscribed().await;
     let refused = tokio::time::timeout(
         PATIENCE,
         c.events_until(|e| e["job_id"] == id.as_str() && e["type"] == "note"),
@@ -252,7 +175,7 @@ async fn a_refused_connection_is_retried_until_the_provider_listens() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_429_to_a_submit_is_sent_again_and_the_job_succeeds() {
     let ms = ModelScopeFake::start().await;
-    let home = ms_home(&ms);
+    let home = Home::with_modelscope(quick(&ms), TYPICAL);
     ms.inject(
         Endpoint::Submit,
         Fault::RateLimited {
@@ -260,7 +183,7 @@ async fn a_429_to_a_submit_is_sent_again_and_the_job_succeeds() {
         },
         2,
     );
-    let id = submit(&home, "modelscope", "patience").await;
+    let id = home.submit("modelscope", "patience").await;
     let job = home.finished(&id).await;
     assert_eq!(job["state"], "succeeded", "{job}");
     assert_eq!(ms.submit_count(), 3, "two refused, one accepted");
@@ -288,19 +211,19 @@ fn readable_traces(home: &Home, ids: &[&str]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_echoed_in_an_error_reply_is_stored_nowhere() {
     let ms = ModelScopeFake::start().await;
-    let home = ms_home(&ms);
+    let home = Home::with_modelscope(quick(&ms), TYPICAL);
     let key = ms.key();
 
     // Refused outright (400), then refused after the provider may have acted (500).
     ms.inject(Endpoint::Submit, Fault::EchoHeaders(400), 1);
-    let refused = submit(&home, "modelscope", "an echo").await;
+    let refused = home.submit("modelscope", "an echo").await;
     let refused_job = home.finished(&refused).await;
     assert_eq!(refused_job["state"], "failed", "{refused_job}");
     let traces = readable_traces(&home, &[&refused]);
     assert!(!traces.contains(&key), "the key was stored or logged");
 
     ms.inject(Endpoint::Submit, Fault::EchoHeaders(500), 1);
-    let unsure = submit(&home, "modelscope", "another echo").await;
+    let unsure = home.submit("modelscope", "another echo").await;
     let unsure_job = home.finished(&unsure).await;
     assert_eq!(unsure_job["error"]["kind"], "interrupted", "{unsure_job}");
     for job in [&refused_job, &unsure_job] {
@@ -331,11 +254,11 @@ const ENDLESS: u64 = 256 * 1024 * 1024;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endless_reply_is_cut_at_the_cap_and_memory_stays_bounded() {
     let ms = ModelScopeFake::start().await;
-    let home = ms_home(&ms);
+    let home = Home::with_modelscope(quick(&ms), TYPICAL);
 
     // To a submit: the provider may have acted on it, so it is not sent again.
     ms.inject(Endpoint::Submit, Fault::HugeBody(ENDLESS), 1);
-    let id = submit(&home, "modelscope", "a very long answer").await;
+    let id = home.submit("modelscope", "a very long answer").await;
     let job = home.finished(&id).await;
     assert_eq!(job["error"]["kind"], "interrupted", "{job}");
     let message = job["error"]["message"].as_str().unwrap_or_default();

@@ -107,12 +107,7 @@ async fn auth_set_stores_a_private_key_that_the_running_daemon_uses() {
             "--wait",
         ])
         .await;
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        stderr(&out),
-        home.log_tail()
-    );
+    home.assert_success(&out);
 
     let listed = home.ok_async(&["auth", "list"]).await;
     let line = listed
@@ -126,10 +121,8 @@ async fn auth_set_stores_a_private_key_that_the_running_daemon_uses() {
     home.ok_async(&["auth", "rm", "modelscope"]).await;
     let text = std::fs::read_to_string(&file).unwrap_or_default();
     assert!(!text.contains(&ms.key()));
-    let out = home
-        .run_async(&["submit", "--provider", "modelscope", "--prompt", "x"])
+    home.refused_async(&["submit", "--provider", "modelscope", "--prompt", "x"])
         .await;
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
 
 #[test]
@@ -307,21 +300,9 @@ fn run_into_closed_pipe(home: &Home, args: &[&str]) -> Output {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn piping_into_a_closed_reader_never_panics() {
-    init_tls();
     let ms = ModelScopeFake::start().await;
-    let mut home = Home::new();
-    home.use_fakes(Some(&ms), None, "");
-    let job: Value = home
-        .json_async(&[
-            "submit",
-            "--provider",
-            "modelscope",
-            "--prompt",
-            "x",
-            "--json",
-        ])
-        .await;
-    let id = job["id"].as_str().unwrap().to_string();
+    let home = Home::with_modelscope(&ms, "");
+    let id = home.submit("modelscope", "x").await;
     for args in [
         vec!["jobs", "--json"],
         vec!["export", &id],
@@ -337,33 +318,23 @@ async fn piping_into_a_closed_reader_never_panics() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upload_json_exits_1_when_an_upload_failed() {
-    init_tls();
     let ms = ModelScopeFake::start().await;
     ms.set_script(MsScript::succeed_after(Duration::from_millis(50)));
     let base = tempfile::tempdir().unwrap();
     let blocker = base.path().join("blocker");
     std::fs::write(&blocker, b"in the way").unwrap();
-    let mut home = Home::new();
-    home.use_fakes(
-        Some(&ms),
-        None,
+    let home = Home::with_modelscope(
+        &ms,
         &format!(
             "[storage.archive]\ntype = \"dir\"\npath = \"{}\"\n",
             blocker.join("archive").display()
         ),
     );
     let job = home
-        .json_async(&[
-            "submit",
-            "--provider",
+        .submit_job(
             "modelscope",
-            "--prompt",
-            "x",
-            "--store",
-            "archive",
-            "--wait",
-            "--json",
-        ])
+            &["--prompt", "x", "--store", "archive", "--wait"],
+        )
         .await;
     let id = job["id"].as_str().unwrap().to_string();
     let out = home.run_async(&["upload", &id, "--json"]).await;
@@ -377,13 +348,8 @@ async fn the_first_run_without_keys_says_how_to_add_one() {
     let home = Home::new();
     let out = home.ok_async(&["providers"]).await;
     assert!(out.contains("genq auth set"), "{out}");
-    let out = home
-        .run_async(&["submit", "--provider", "tripo", "--prompt", "x"])
+    let err = home
+        .refused_async(&["submit", "--provider", "tripo", "--prompt", "x"])
         .await;
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("genq auth set tripo"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(err.contains("genq auth set tripo"), "{err}");
 }

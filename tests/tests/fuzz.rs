@@ -9,7 +9,7 @@
 
 use std::time::Instant;
 
-use genq_e2e::harness::{Home, PATIENCE, RawClient};
+use genq_e2e::harness::{Home, PATIENCE, RawClient, catalog_section};
 use genq_protocol::Method;
 use genq_protocol::methods as m;
 use proptest::prelude::*;
@@ -98,7 +98,7 @@ fn sealed_home() -> Home {
         ));
     }
     for c in ["modelscope", "civitai", "huggingface"] {
-        toml.push_str(&format!("[catalog.{c}]\nbase_url = \"{dead}\"\n"));
+        toml.push_str(&catalog_section(c, dead));
     }
     home.write_config(&toml);
     home

@@ -246,15 +246,7 @@ async fn files_the_daemon_creates_are_private_even_in_an_open_home() {
     set_mode(home.dir.path(), 0o755);
     home.use_fakes(Some(&ms), None, "");
     let job = home
-        .json_async(&[
-            "submit",
-            "--provider",
-            "modelscope",
-            "--prompt",
-            "a private teapot",
-            "--wait",
-            "--json",
-        ])
+        .submit_job("modelscope", &["--prompt", "a private teapot", "--wait"])
         .await;
     assert_eq!(job["state"], "succeeded", "{job}");
 

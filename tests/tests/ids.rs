@@ -4,17 +4,14 @@
 
 use futures::future::join_all;
 use genq_e2e::fakes::{ModelScopeFake, MsScript};
-use genq_e2e::harness::{Home, init_tls, stderr};
+use genq_e2e::harness::{Home, stderr};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 fn home_for(ms: &ModelScopeFake, extra: &str) -> Home {
-    init_tls();
-    let mut home = Home::new();
     // Fake tasks are quick: the first poll need not wait the real models' usual time.
-    home.use_fakes(Some(ms), None, &format!("typical_s = 0.2\n{extra}"));
-    home
+    Home::with_modelscope(ms, &format!("typical_s = 0.2\n{extra}"))
 }
 
 /// Submits one job per prompt, all at once, and returns what each `genq submit` printed.
@@ -126,20 +123,10 @@ async fn jobs_made_together_show_distinct_ids_that_every_command_takes() {
     let err = stderr(&out);
     assert!(err.contains("4 jobs") && err.contains("number"), "{err}");
     // A number no job has is named in the error.
-    let out = home.run_async(&["show", "99"]).await;
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("no job 99; job numbers go up to 4"),
-        "{}",
-        stderr(&out)
-    );
-    let out = home.run_async(&["cancel", "x1"]).await;
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("\"x1\" is not a job number or id"),
-        "{}",
-        stderr(&out)
-    );
+    let err = home.refused_async(&["show", "99"]).await;
+    assert!(err.contains("no job 99; job numbers go up to 4"), "{err}");
+    let err = home.refused_async(&["cancel", "x1"]).await;
+    assert!(err.contains("\"x1\" is not a job number or id"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use genq_e2e::fakes::{ModelScopeFake, MsScript};
-use genq_e2e::harness::{Home, PATIENCE, RawClient, init_tls};
+use genq_e2e::harness::{Home, PATIENCE, RawClient};
 use serde_json::json;
 use tokio::sync::Notify;
 
@@ -68,11 +68,8 @@ async fn a_hundred_subscribers_see_every_event_once_while_300_jobs_run() {
     let ms = ModelScopeFake::start().await;
     ms.set_script(MsScript::succeed_after(Duration::from_millis(100)));
     ms.set_daily_limits(100_000, 100_000);
-    init_tls();
-    let mut home = Home::new();
-    home.use_fakes(
-        Some(&ms),
-        None,
+    let home = Home::with_modelscope(
+        &ms,
         &format!(
             "max_concurrent = {MAX_CONCURRENT}\nrequests_per_second = 10000\ntypical_s = 0.1\n"
         ),

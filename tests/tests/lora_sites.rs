@@ -8,7 +8,7 @@ use genq_daemon::config::CatalogSettings;
 use genq_daemon::providers::Secret;
 use genq_daemon::store::Store;
 use genq_e2e::fakes::{CivitaiFake, Endpoint, Fault, HuggingFaceFake, RecordedRequest};
-use genq_e2e::harness::{Home, init_tls};
+use genq_e2e::harness::{Home, catalog_section, init_tls};
 use genq_protocol::catalog::LoraSource;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -26,14 +26,7 @@ const RAW_KEYS: &[&str] = &[
 ];
 
 fn home_for(section: &str, url: &str) -> Home {
-    init_tls();
-    let mut home = Home::new();
-    home.use_fakes(
-        None,
-        None,
-        &format!("[catalog.{section}]\nbase_url = \"{url}\"\n"),
-    );
-    home
+    Home::with_config(&catalog_section(section, url))
 }
 
 fn ids(doc: &Value) -> Vec<String> {

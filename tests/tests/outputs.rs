@@ -3,28 +3,15 @@
 //! copied to storage targets, never lost to a failed upload, and resumed after a crash.
 
 use genq_e2e::fakes::{Endpoint, Fault, ModelScopeFake, MsScript};
-use genq_e2e::harness::{Home, PATIENCE, init_tls};
+use genq_e2e::harness::{Home, PATIENCE};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
 
-async fn home_with(ms: &ModelScopeFake, extra: &str) -> Home {
-    init_tls();
-    let mut home = Home::new();
-    home.use_fakes(Some(ms), None, extra);
-    home
-}
-
 async fn submit_and_wait(home: &Home, prompt: &str) -> Value {
     let mut c = home.client().await;
     c.ok("subscribe", json!({})).await;
-    let job = c
-        .ok(
-            "submit",
-            json!({"spec": {"provider": "modelscope", "prompt": prompt}}),
-        )
-        .await;
-    let id = job["id"].as_str().unwrap().to_string();
+    let id = c.submit_prompt("modelscope", prompt).await;
     c.wait_final(&id).await;
     c.ok("jobs.get", json!({"id": id})).await
 }
@@ -34,14 +21,13 @@ async fn a_finished_job_keeps_verified_outputs_with_their_parameters_and_stores_
     let ms = ModelScopeFake::start().await;
     ms.set_script(MsScript::succeed_after(Duration::from_millis(100)));
     let archive = tempfile::tempdir().unwrap();
-    let home = home_with(
+    let home = Home::with_modelscope(
         &ms,
         &format!(
             "[storage.archive]\ntype = \"dir\"\npath = \"{}\"\n[defaults]\nstorage = [\"archive\"]\n",
             archive.path().display()
         ),
-    )
-    .await;
+    );
     home.start_daemon();
     let job = submit_and_wait(&home, "a red teapot").await;
     assert_eq!(job["state"], "succeeded", "{job}");
@@ -85,24 +71,19 @@ async fn a_failed_upload_keeps_the_outputs_and_can_be_run_again() {
     let blocker = base.path().join("blocker");
     std::fs::write(&blocker, b"in the way").unwrap();
     let target = blocker.join("archive");
-    let home = home_with(
+    let home = Home::with_modelscope(
         &ms,
         &format!(
             "[storage.archive]\ntype = \"dir\"\npath = \"{}\"\n",
             target.display()
         ),
-    )
-    .await;
+    );
     home.start_daemon();
     let mut c = home.client().await;
     c.ok("subscribe", json!({})).await;
-    let job = c
-        .ok(
-            "submit",
-            json!({"spec": {"provider": "modelscope", "prompt": "kept", "store": ["archive"]}}),
-        )
+    let id = c
+        .submit(json!({"spec": {"provider": "modelscope", "prompt": "kept", "store": ["archive"]}}))
         .await;
-    let id = job["id"].as_str().unwrap().to_string();
     assert_eq!(c.wait_final(&id).await, "succeeded");
     let job = c.ok("jobs.get", json!({"id": id})).await;
     let out = &job["outputs"][0];
@@ -136,7 +117,7 @@ async fn an_expired_output_link_fails_the_download_clearly() {
     let ms = ModelScopeFake::start().await;
     ms.set_script(MsScript::succeed_after(Duration::from_millis(100)));
     ms.set_url_ttl(Duration::ZERO);
-    let home = home_with(&ms, "").await;
+    let home = Home::with_modelscope(&ms, "");
     home.start_daemon();
     let job = submit_and_wait(&home, "gone too soon").await;
     assert_eq!(job["state"], "failed");
@@ -157,29 +138,17 @@ async fn a_crash_mid_download_resumes_after_restart_without_resubmitting() {
     let ms = ModelScopeFake::start().await;
     ms.set_script(MsScript::succeed_after(Duration::from_millis(100)));
     ms.inject(Endpoint::Download, Fault::Delay(Duration::from_secs(30)), 1);
-    let home = home_with(&ms, "").await;
+    let home = Home::with_modelscope(&ms, "");
     home.start_daemon();
     let mut c = home.client().await;
-    let job = c
-        .ok(
-            "submit",
-            json!({"spec": {"provider": "modelscope", "prompt": "interrupted"}}),
-        )
-        .await;
-    let id = job["id"].as_str().unwrap().to_string();
-    assert!(
-        ms.wait_for(PATIENCE, |r| r
-            .iter()
-            .any(|r| r.endpoint == Endpoint::Download))
-            .await
-    );
+    let id = c.submit_prompt("modelscope", "interrupted").await;
+    assert!(ms.wait_for_request(Endpoint::Download, PATIENCE).await);
     let job = c.ok("jobs.get", json!({"id": id})).await;
     assert_eq!(job["state"], "fetching");
     drop(c);
     home.kill9();
     home.start_daemon();
-    let mut c = home.client().await;
-    c.ok("subscribe", json!({"since_seq": 0})).await;
+    let mut c = home.subscribed().await;
     assert_eq!(c.wait_final(&id).await, "succeeded");
     let job = c.ok("jobs.get", json!({"id": id})).await;
     assert!(Path::new(job["outputs"][0]["path"].as_str().unwrap()).is_file());

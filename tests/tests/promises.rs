@@ -4,29 +4,12 @@
 //! hanging; polling learns how long tasks really take; local disk trouble only delays a job.
 
 use genq_e2e::fakes::{Endpoint, Fault, ModelScopeFake, MsScript};
-use genq_e2e::harness::{Home, RawClient, init_tls};
+use genq_e2e::harness::{Home, RawClient};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::time::Duration;
 
 const FINAL: [&str; 3] = ["succeeded", "failed", "canceled"];
-
-fn ms_home(ms: &ModelScopeFake, extra: &str) -> Home {
-    init_tls();
-    let mut home = Home::new();
-    home.use_fakes(Some(ms), None, extra);
-    home
-}
-
-async fn submit(c: &mut RawClient, prompt: &str) -> String {
-    let job = c
-        .ok(
-            "submit",
-            json!({"spec": {"provider": "modelscope", "prompt": prompt}}),
-        )
-        .await;
-    job["id"].as_str().expect("job id").to_string()
-}
 
 fn is_final(state: &Value) -> bool {
     FINAL.contains(&state.as_str().unwrap_or(""))
@@ -102,7 +85,7 @@ async fn every_subscriber_sees_every_event_once_and_in_order_under_load() {
     let ms = ModelScopeFake::start().await;
     ms.set_script(MsScript::succeed_after(Duration::from_millis(300)));
     ms.set_daily_limits(100_000, 100_000);
-    let home = ms_home(
+    let home = Home::with_modelscope(
         &ms,
         "max_concurrent = 100\nrequests_per_second = 10000\ntypical_s = 0.5\n",
     );
@@ -119,7 +102,11 @@ async fn every_subscriber_sees_every_event_once_and_in_order_under_load() {
     }
     let mut ids = Vec::new();
     for i in 0..JOBS {
-        ids.push(submit(&mut control, &format!("load {i}")).await);
+        ids.push(
+            control
+                .submit_prompt("modelscope", &format!("load {i}"))
+                .await,
+        );
     }
     wait_all_final(&mut control, &ids).await;
     let mut probe = home.client().await;
@@ -174,7 +161,7 @@ async fn wait_some_running(home: &Home) {
 async fn max_concurrent_holds_across_stops_and_crashes() {
     let ms = ModelScopeFake::start().await;
     ms.set_script(MsScript::succeed_after(Duration::from_secs(3)));
-    let home = ms_home(
+    let home = Home::with_modelscope(
         &ms,
         "max_concurrent = 1\nrequests_per_second = 100\ntypical_s = 1.0\n",
     );
@@ -182,7 +169,10 @@ async fn max_concurrent_holds_across_stops_and_crashes() {
     let mut c = home.client().await;
     let mut ids = Vec::new();
     for i in 0..5 {
-        ids.push(submit(&mut c, &format!("one at a time {i}")).await);
+        ids.push(
+            c.submit_prompt("modelscope", &format!("one at a time {i}"))
+                .await,
+        );
     }
     drop(c);
     for cycle in 0..6 {
@@ -215,7 +205,7 @@ async fn a_stop_while_jobs_wait_for_the_request_budget_leaves_them_queued() {
     let ms = ModelScopeFake::start().await;
     ms.set_script(MsScript::succeed_after(Duration::from_millis(200)));
     // One request every 10 s: the first job is sent, the others wait for the budget.
-    let home = ms_home(
+    let home = Home::with_modelscope(
         &ms,
         "max_concurrent = 5\nrequests_per_second = 0.1\ntypical_s = 0.5\n",
     );
@@ -224,7 +214,7 @@ async fn a_stop_while_jobs_wait_for_the_request_budget_leaves_them_queued() {
     c.ok("subscribe", json!({})).await;
     let mut ids = Vec::new();
     for i in 0..4 {
-        ids.push(submit(&mut c, &format!("patient {i}")).await);
+        ids.push(c.submit_prompt("modelscope", &format!("patient {i}")).await);
     }
     c.events_until(|e| e["type"] == "state" && e["to"] == "running")
         .await;
@@ -251,11 +241,13 @@ async fn a_stop_while_jobs_wait_for_the_request_budget_leaves_them_queued() {
 async fn a_job_whose_state_change_cannot_be_written_finishes_once_the_database_frees_up() {
     let ms = ModelScopeFake::start().await;
     ms.set_script(MsScript::succeed_after(Duration::from_millis(800)));
-    let home = ms_home(&ms, "typical_s = 0.5\n");
+    let home = Home::with_modelscope(&ms, "typical_s = 0.5\n");
     home.ok_async(&["daemon", "start"]).await;
     let mut c = home.client().await;
     c.ok("subscribe", json!({})).await;
-    let id = submit(&mut c, "through a locked database").await;
+    let id = c
+        .submit_prompt("modelscope", "through a locked database")
+        .await;
     c.events_until(|e| e["type"] == "state" && e["to"] == "running")
         .await;
     // Another process holds the write lock past the daemon's busy timeout: the move to
@@ -290,11 +282,11 @@ async fn a_timeout_while_polling_names_the_last_error_and_its_request_id() {
         },
         1000,
     );
-    let home = ms_home(&ms, "timeout_s = 2\ntypical_s = 0.5\n");
+    let home = Home::with_modelscope(&ms, "timeout_s = 2\ntypical_s = 0.5\n");
     home.ok_async(&["daemon", "start"]).await;
     let mut c = home.client().await;
     c.ok("subscribe", json!({})).await;
-    let id = submit(&mut c, "never seen to finish").await;
+    let id = c.submit_prompt("modelscope", "never seen to finish").await;
     assert_eq!(c.wait_final(&id).await, "failed");
     let job = c.ok("jobs.get", json!({"id": id})).await;
     let error = &job["error"];
@@ -308,7 +300,7 @@ async fn a_timeout_while_polling_names_the_last_error_and_its_request_id() {
 async fn an_output_that_cannot_be_saved_waits_for_the_disk_instead_of_failing() {
     let ms = ModelScopeFake::start().await;
     ms.set_script(MsScript::succeed_after(Duration::from_millis(200)));
-    let home = ms_home(&ms, "typical_s = 0.5\n");
+    let home = Home::with_modelscope(&ms, "typical_s = 0.5\n");
     home.ok_async(&["daemon", "start"]).await;
     // A file where the outputs directory belongs: nothing can be created under it.
     let outputs = home.paths.outputs.clone();
@@ -318,7 +310,7 @@ async fn an_output_that_cannot_be_saved_waits_for_the_disk_instead_of_failing() 
     std::fs::write(&outputs, b"in the way").expect("block outputs");
     let mut c = home.client().await;
     c.ok("subscribe", json!({})).await;
-    let id = submit(&mut c, "saved later").await;
+    let id = c.submit_prompt("modelscope", "saved later").await;
     let seen = c
         .events_until(|e| {
             e["job_id"] == id.as_str()
@@ -363,21 +355,17 @@ async fn polling_learns_how_long_tasks_take_not_when_a_poll_noticed() {
     ds.set_script(genq_e2e::fakes::DsScript::succeed_after(
         Duration::from_millis(500),
     ));
-    init_tls();
-    let mut home = Home::new();
-    home.use_fakes(None, Some(&ds), "typical_s = 4\n");
+    let home = Home::with_dashscope(&ds, "typical_s = 4\n");
     home.ok_async(&["daemon", "start"]).await;
     let mut c = home.client().await;
     c.ok("subscribe", json!({})).await;
     let mut jobs = Vec::new();
     for i in 0..2 {
-        let job = c
-            .ok(
-                "submit",
+        let id = c
+            .submit(
                 json!({"spec": {"provider": "dashscope", "prompt": format!("quick {i}"), "n": 1}}),
             )
             .await;
-        let id = job["id"].as_str().expect("id").to_string();
         assert_eq!(c.wait_final(&id).await, "succeeded");
         jobs.push(c.ok("jobs.get", json!({"id": id})).await);
     }
@@ -394,11 +382,11 @@ async fn polling_learns_how_long_tasks_take_not_when_a_poll_noticed() {
     // running and the one that saw it done, so about half-way when the first poll saw it done.
     let ms = ModelScopeFake::start().await;
     ms.set_script(MsScript::succeed_after(Duration::from_millis(300)));
-    let home = ms_home(&ms, "typical_s = 4\n");
+    let home = Home::with_modelscope(&ms, "typical_s = 4\n");
     home.ok_async(&["daemon", "start"]).await;
     let mut c = home.client().await;
     c.ok("subscribe", json!({})).await;
-    let id = submit(&mut c, "quick").await;
+    let id = c.submit_prompt("modelscope", "quick").await;
     assert_eq!(c.wait_final(&id).await, "succeeded");
     let job = c.ok("jobs.get", json!({"id": id})).await;
     let noticed = first_poll_after_submit(&ms, &ms.task_ids()[0], 0);
@@ -413,13 +401,13 @@ async fn polling_learns_how_long_tasks_take_not_when_a_poll_noticed() {
 async fn a_stop_while_a_refused_submit_waits_out_its_429_leaves_the_job_queued() {
     let ms = ModelScopeFake::start().await;
     ms.set_script(MsScript::succeed_after(Duration::from_millis(200)));
-    let home = ms_home(&ms, "typical_s = 0.5\n");
+    let home = Home::with_modelscope(&ms, "typical_s = 0.5\n");
     home.ok_async(&["daemon", "start"]).await;
     // The submit is refused with a long pause: the provider accepted nothing.
     ms.rate_limit_next(1, Some(600));
     let mut c = home.client().await;
     c.ok("subscribe", json!({})).await;
-    let id = submit(&mut c, "refused once").await;
+    let id = c.submit_prompt("modelscope", "refused once").await;
     c.events_until(|e| e["job_id"] == id.as_str() && e["type"] == "note")
         .await;
     let job = c.ok("jobs.get", json!({"id": id})).await;
@@ -440,12 +428,14 @@ async fn a_stop_while_a_refused_submit_waits_out_its_429_leaves_the_job_queued()
 async fn a_failed_poll_is_noted_on_the_job_and_polling_goes_on() {
     let ms = ModelScopeFake::start().await;
     ms.set_script(MsScript::succeed_after(Duration::from_millis(300)));
-    let home = ms_home(&ms, "typical_s = 0.2\nrequests_per_second = 100\n");
+    let home = Home::with_modelscope(&ms, "typical_s = 0.2\nrequests_per_second = 100\n");
     home.ok_async(&["daemon", "start"]).await;
     ms.inject(Endpoint::Poll, Fault::ServerError(503), 1);
     let mut c = home.client().await;
     c.ok("subscribe", json!({})).await;
-    let id = submit(&mut c, "a poll that fails once").await;
+    let id = c
+        .submit_prompt("modelscope", "a poll that fails once")
+        .await;
     let notes = c
         .events_until(|e| {
             e["job_id"] == id.as_str()

@@ -6,17 +6,10 @@
 use genq_e2e::fakes::{
     DashScopeFake, DsScript, Endpoint, Fault, ModelScopeFake, MsOutcome, MsScript,
 };
-use genq_e2e::harness::{Home, PATIENCE, init_tls, stderr, stdout};
+use genq_e2e::harness::{Home, PATIENCE, stderr, stdout};
 use serde_json::{Value, json};
 use std::process::Output;
 use std::time::{Duration, Instant};
-
-fn ms_home(ms: &ModelScopeFake, extra: &str) -> Home {
-    init_tls();
-    let mut home = Home::new();
-    home.use_fakes(Some(ms), None, extra);
-    home
-}
 
 /// `genq submit --provider modelscope --wait --json ARGS…`: the final job and the output.
 async fn submit_wait(home: &Home, provider: &str, args: &[&str]) -> (Value, Output) {
@@ -66,7 +59,7 @@ where
 async fn a_modelscope_job_with_two_loras_sends_the_documented_requests() {
     let ms = ModelScopeFake::start().await;
     ms.set_script(MsScript::succeed_after(Duration::from_millis(300)));
-    let home = ms_home(&ms, "");
+    let home = Home::with_modelscope(&ms, "");
     let (job, out) = submit_wait(
         &home,
         "modelscope",
@@ -84,12 +77,7 @@ async fn a_modelscope_job_with_two_loras_sends_the_documented_requests() {
         ],
     )
     .await;
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        stderr(&out),
-        home.log_tail()
-    );
+    home.assert_success(&out);
     assert_eq!(job["state"], "succeeded", "{job}");
     let path = job["outputs"][0]["path"].as_str().expect("output path");
     let task = &ms.task_ids()[0];
@@ -152,23 +140,16 @@ async fn a_modelscope_job_with_two_loras_sends_the_documented_requests() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dashscope_job_asks_for_one_image_explicitly() {
-    init_tls();
     let ds = DashScopeFake::start().await;
     ds.set_script(DsScript::succeed_after(Duration::from_millis(300)));
-    let mut home = Home::new();
-    home.use_fakes(None, Some(&ds), "");
+    let home = Home::with_dashscope(&ds, "");
     let (job, out) = submit_wait(
         &home,
         "dashscope",
         &["--prompt", "a paper crane", "--size", "1024x1024"],
     )
     .await;
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        stderr(&out),
-        home.log_tail()
-    );
+    home.assert_success(&out);
     assert_eq!(job["state"], "succeeded", "{job}");
     assert_eq!(job["outputs"].as_array().unwrap().len(), 1, "{job}");
 
@@ -194,7 +175,7 @@ async fn a_dashscope_job_asks_for_one_image_explicitly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_jobs_are_refused_before_any_request() {
     let ms = ModelScopeFake::start().await;
-    let home = ms_home(&ms, "");
+    let home = Home::with_modelscope(&ms, "");
     let seven: Vec<String> = (0..7).map(|i| format!("owner/l{i}:0.1")).collect();
     let mut seven_args = vec!["--prompt", "x"];
     for l in &seven {
@@ -246,7 +227,7 @@ async fn invalid_jobs_are_refused_before_any_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_key_fails_fast_with_kind_auth() {
     let ms = ModelScopeFake::start().await;
-    let mut home = ms_home(&ms, "");
+    let mut home = Home::with_modelscope(&ms, "");
     home.env("GENQ_TEST_MS_KEY", "ms-not-the-right-key");
     let started = Instant::now();
     let (job, out) = submit_wait(&home, "modelscope", &["--prompt", "a kite"]).await;
@@ -273,7 +254,7 @@ async fn a_wrong_key_fails_fast_with_kind_auth() {
 async fn a_429_burst_delays_jobs_but_does_not_fail_them() {
     let ms = ModelScopeFake::start().await;
     ms.set_script(MsScript::succeed_after(Duration::from_millis(300)));
-    let home = ms_home(&ms, "");
+    let home = Home::with_modelscope(&ms, "");
     // Two submits, then three polls refused with Retry-After: 1.
     ms.inject(
         Endpoint::Submit,
@@ -326,7 +307,7 @@ async fn a_task_that_never_finishes_times_out() {
         Duration::from_millis(200),
         MsOutcome::Never,
     ));
-    let home = ms_home(&ms, "timeout_s = 2\n");
+    let home = Home::with_modelscope(&ms, "timeout_s = 2\n");
     let (job, out) = submit_wait(&home, "modelscope", &["--prompt", "forever"]).await;
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_eq!(job["state"], "failed");
@@ -346,30 +327,14 @@ async fn a_kill_9_while_running_resumes_with_exactly_one_submit() {
     let ms = ModelScopeFake::start().await;
     // Still running at the first poll (about 15 s in), so the crash hits a running task.
     ms.set_script(MsScript::succeed_after(Duration::from_secs(20)));
-    let home = ms_home(&ms, "");
-    let job = home
-        .json_async(&[
-            "submit",
-            "--provider",
-            "modelscope",
-            "--prompt",
-            "a crash",
-            "--json",
-        ])
-        .await;
-    let id = job["id"].as_str().unwrap().to_string();
+    let home = Home::with_modelscope(&ms, "");
+    let id = home.submit("modelscope", "a crash").await;
     // The task id is stored once the job polls.
-    assert!(
-        ms.wait_for(PATIENCE, |reqs| reqs
-            .iter()
-            .any(|r| r.endpoint == Endpoint::Poll))
-            .await
-    );
+    assert!(ms.wait_for_request(Endpoint::Poll, PATIENCE).await);
     home.kill9();
     let polls_before = ms.requests_to(Endpoint::Poll).len();
     home.start_daemon();
-    let mut c = home.client().await;
-    c.ok("subscribe", json!({"since_seq": 0})).await;
+    let mut c = home.subscribed().await;
     assert_eq!(c.wait_final(&id).await, "succeeded", "{}", home.log_tail());
     assert_eq!(ms.submit_count(), 1, "the job was submitted again");
     assert!(ms.requests_to(Endpoint::Poll).len() > polls_before);
@@ -381,7 +346,7 @@ async fn a_kill_9_while_running_resumes_with_exactly_one_submit() {
 async fn a_changed_key_is_hot_reloaded_and_a_bad_edit_keeps_the_old_config() {
     let ms = ModelScopeFake::start().await;
     ms.set_script(MsScript::succeed_after(Duration::from_millis(200)));
-    let mut home = ms_home(&ms, "");
+    let mut home = Home::with_modelscope(&ms, "");
     let old_key = ms.key();
     let new_key = format!("ms-rotated-{}", std::process::id());
     home.env("GENQ_TEST_MS_KEY2", &new_key);
@@ -433,7 +398,7 @@ async fn providers_shows_key_source_load_and_balance_without_keys() {
     let ms = ModelScopeFake::start().await;
     ms.set_script(MsScript::succeed_after(Duration::from_secs(30)));
     ms.set_balance(120.0);
-    let home = ms_home(&ms, "");
+    let home = Home::with_modelscope(&ms, "");
     for prompt in ["one", "two"] {
         home.ok_async(&["submit", "--provider", "modelscope", "--prompt", prompt])
             .await;
@@ -487,13 +452,11 @@ async fn providers_shows_key_source_load_and_balance_without_keys() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_keys_appear_in_no_log_record_reply_or_export() {
-    init_tls();
     let ms = ModelScopeFake::start().await;
     ms.set_script(MsScript::succeed_after(Duration::from_millis(200)));
     let ds = DashScopeFake::start().await;
     ds.set_script(DsScript::succeed_after(Duration::from_millis(200)));
-    let mut home = Home::new();
-    home.use_fakes(Some(&ms), Some(&ds), "");
+    let home = Home::with_fakes(Some(&ms), Some(&ds), "");
     let keys = [ms.key(), ds.key()];
 
     let (ok_ms, _) = submit_wait(&home, "modelscope", &["--prompt", "a bell"]).await;
@@ -547,7 +510,7 @@ async fn a_configured_typical_duration_places_the_first_poll_of_a_new_model() {
     ms.set_script(MsScript::succeed_after(Duration::from_millis(200)));
     // Without history the first poll waits for most of ModelScope's typical 30 s (capped at
     // 15 s); a provider whose tasks are quick says so.
-    let home = ms_home(&ms, "typical_s = 1.0\n");
+    let home = Home::with_modelscope(&ms, "typical_s = 1.0\n");
     let (job, out) = submit_wait(&home, "modelscope", &["--prompt", "a quick sketch"]).await;
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(job["state"], "succeeded", "{job}");
@@ -560,7 +523,7 @@ async fn a_configured_typical_duration_places_the_first_poll_of_a_new_model() {
     );
 
     // A value outside the range stops the daemon naming the key.
-    let bad = ms_home(&ms, "typical_s = -3\n");
+    let bad = Home::with_modelscope(&ms, "typical_s = -3\n");
     let out = bad.run_async(&["daemon", "run"]).await;
     assert!(!out.status.success());
     assert!(

@@ -40,33 +40,15 @@ fn write_png(dir: &Path, name: &str, w: u32, h: u32) -> String {
     path.display().to_string()
 }
 
-fn home_for(fake: &TripoFake) -> Home {
-    init_tls();
-    let mut home = Home::new();
-    home.write_config(&format!(
-        "[providers.tripo]\nbase_url = \"{}\"\napi_key_env = \"GENQ_TEST_TRIPO_KEY\"\n",
-        fake.base_url()
-    ));
-    home.env("GENQ_TEST_TRIPO_KEY", &fake.key());
-    home
-}
-
+/// Submits a Tripo job with these arguments; returns its id.
 async fn submit(home: &Home, args: &[&str]) -> String {
-    let mut argv = vec!["submit", "--provider", "tripo"];
-    argv.extend_from_slice(args);
-    argv.push("--json");
-    let job = home.json_async(&argv).await;
+    let job = home.submit_job("tripo", args).await;
     job["id"].as_str().unwrap().to_string()
 }
 
-/// Waits for the job to end and returns it.
+/// Waits for the job to end (3D tasks take their time) and returns it.
 async fn finished(home: &Home, id: &str) -> Value {
-    let mut c = home.client().await;
-    c.ok("subscribe", json!({"since_seq": 0})).await;
-    tokio::time::timeout(PATIENCE * 2, c.wait_final(id))
-        .await
-        .expect("the job ended in time");
-    c.ok("jobs.get", json!({"id": id})).await
+    home.finished_within(id, PATIENCE * 2).await
 }
 
 /// Checks the header of a GLB file the way a loader would.
@@ -222,7 +204,7 @@ async fn text_image_and_multiview_jobs_end_with_a_glb_and_a_preview() {
     let fake = TripoFake::start().await;
     // Uploads must find their way to /upload/sts.
     fake.set_upload_404(true);
-    let home = home_for(&fake);
+    let home = Home::with_tripo(&fake, "");
     let dir = tempfile::tempdir().unwrap();
     let image = write_png(dir.path(), "chair.png", 64, 64);
     let front = write_png(dir.path(), "front.png", 48, 64);
@@ -275,7 +257,7 @@ async fn text_image_and_multiview_jobs_end_with_a_glb_and_a_preview() {
 async fn an_image_goes_through_an_sts_upload_where_no_multipart_endpoint_exists() {
     let fake = TripoFake::start().await;
     fake.set_multipart_upload_404(true);
-    let home = home_for(&fake);
+    let home = Home::with_tripo(&fake, "");
     let dir = tempfile::tempdir().unwrap();
     let image = write_png(dir.path(), "vase.png", 80, 60);
     let id = submit(&home, &["--image", &image]).await;
@@ -350,7 +332,7 @@ fn kept_requests(job: &Value) -> Vec<(String, String)> {
 async fn trace_ids_and_the_generation_time_are_kept_on_the_job() {
     let fake = TripoFake::start().await;
     fake.set_duration(Duration::from_millis(1500));
-    let home = home_for(&fake);
+    let home = Home::with_tripo(&fake, "");
     let id = submit(&home, &["--prompt", "a traced teapot"]).await;
     let job = finished(&home, &id).await;
     assert_model_and_preview(&job);
@@ -412,7 +394,7 @@ async fn an_expired_link_is_asked_for_again_and_the_fresh_one_downloaded() {
     let fake = TripoFake::start().await;
     // The reply that first lists the outputs hands out links that have already expired.
     fake.expire_next_links(1);
-    let home = home_for(&fake);
+    let home = Home::with_tripo(&fake, "");
     let id = submit(&home, &["--prompt", "a chair read too late"]).await;
     let job = finished(&home, &id).await;
     assert_model_and_preview(&job);
@@ -443,7 +425,7 @@ async fn an_expired_link_is_asked_for_again_and_the_fresh_one_downloaded() {
 async fn links_that_expire_again_after_the_re_query_fail_as_download() {
     let fake = TripoFake::start().await;
     fake.set_url_ttl(Duration::ZERO);
-    let home = home_for(&fake);
+    let home = Home::with_tripo(&fake, "");
     let id = submit(&home, &["--prompt", "a short-lived chair"]).await;
     let job = finished(&home, &id).await;
     assert_eq!(job["state"], "failed", "{job:#}");
@@ -460,7 +442,7 @@ async fn links_that_expire_again_after_the_re_query_fail_as_download() {
 async fn eleven_jobs_never_have_more_than_ten_tasks_in_flight() {
     let fake = TripoFake::start().await;
     fake.set_duration(Duration::from_millis(500));
-    let home = home_for(&fake);
+    let home = Home::with_tripo(&fake, "");
     let mut ids = Vec::new();
     for i in 0..11 {
         ids.push(submit(&home, &["--prompt", &format!("chair number {i}")]).await);
@@ -479,7 +461,7 @@ async fn eleven_jobs_never_have_more_than_ten_tasks_in_flight() {
 async fn no_credits_fails_the_job_for_good_with_a_clear_message() {
     let fake = TripoFake::start().await;
     fake.set_balance(0.0);
-    let home = home_for(&fake);
+    let home = Home::with_tripo(&fake, "");
     let id = submit(&home, &["--prompt", "an expensive statue"]).await;
     let job = finished(&home, &id).await;
     assert_eq!(job["state"], "failed");
@@ -496,7 +478,7 @@ async fn no_credits_fails_the_job_for_good_with_a_clear_message() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_local_image_is_refused_before_any_upload() {
     let fake = TripoFake::start().await;
-    let home = home_for(&fake);
+    let home = Home::with_tripo(&fake, "");
     let dir = tempfile::tempdir().unwrap();
     let tiny = write_png(dir.path(), "tiny.png", 10, 10);
     let out = home

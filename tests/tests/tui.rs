@@ -2,7 +2,7 @@
 //! ModelScope; keys go in with `send-keys`, the screen comes back with `capture-pane`.
 
 use genq_e2e::fakes::{CatalogFake, ModelScopeFake, MsScript};
-use genq_e2e::harness::{Home, PATIENCE, genq_bin};
+use genq_e2e::harness::{Home, PATIENCE, catalog_section, genq_bin};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -175,8 +175,7 @@ async fn submit_from_the_form_watch_it_succeed_open_its_detail_and_quit() {
     }
     let ms = ModelScopeFake::start().await;
     ms.set_script(MsScript::succeed_after(Duration::from_millis(300)));
-    let mut home = Home::new();
-    home.use_fakes(Some(&ms), None, "");
+    let home = Home::with_modelscope(&ms, "");
 
     let tmux = start_tui(&home, &ms).await;
 
@@ -268,12 +267,7 @@ async fn browse_models_and_loras_then_generate_with_two_marked_loras() {
     let ms = ModelScopeFake::start().await;
     let cat = CatalogFake::start().await;
     cat.add_generated(40);
-    let mut home = Home::new();
-    home.use_fakes(
-        Some(&ms),
-        None,
-        &format!("[catalog.modelscope]\nbase_url = \"{}\"\n", cat.base_url()),
-    );
+    let home = Home::with_modelscope(&ms, &catalog_section("modelscope", &cat.base_url()));
     let tmux = start_tui(&home, &ms).await;
 
     // The models screen shows the daemon's catalog.
@@ -338,11 +332,9 @@ async fn an_unreachable_lora_catalog_is_explained_with_a_retry_key() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();
     drop(closed);
-    let mut home = Home::new();
-    home.use_fakes(
-        Some(&ms),
-        None,
-        &format!("[catalog.modelscope]\nbase_url = \"http://127.0.0.1:{port}\"\n"),
+    let home = Home::with_modelscope(
+        &ms,
+        &catalog_section("modelscope", &format!("http://127.0.0.1:{port}")),
     );
     let tmux = start_tui(&home, &ms).await;
     tmux.keys(&["5"]).await;
@@ -363,12 +355,7 @@ async fn tab_leaves_the_form_visits_every_screen_and_returns_to_the_draft() {
     let ms = ModelScopeFake::start().await;
     let cat = CatalogFake::start().await;
     cat.add_generated(5);
-    let mut home = Home::new();
-    home.use_fakes(
-        Some(&ms),
-        None,
-        &format!("[catalog.modelscope]\nbase_url = \"{}\"\n", cat.base_url()),
-    );
+    let home = Home::with_modelscope(&ms, &catalog_section("modelscope", &cat.base_url()));
     let tmux = start_tui(&home, &ms).await;
 
     tmux.keys(&["n"]).await;
@@ -425,8 +412,7 @@ async fn slash_filters_the_jobs_as_the_search_is_typed() {
     }
     let ms = ModelScopeFake::start().await;
     ms.set_script(MsScript::succeed_after(Duration::from_millis(50)));
-    let mut home = Home::new();
-    home.use_fakes(Some(&ms), None, "");
+    let home = Home::with_modelscope(&ms, "");
     let tmux = start_tui(&home, &ms).await;
 
     let prompts = ["a red fox in snow", "a teapot on a table", "a fox at dusk"];

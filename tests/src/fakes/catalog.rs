@@ -14,8 +14,7 @@
 //! assert_eq!(cat.listing_count(), 1);
 //! ```
 
-use std::ops::Deref;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use axum::Router;
@@ -25,7 +24,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use serde_json::{Value, json};
 
-use super::common::{self, Core, Endpoint, Provider, ServerTask, json_reply, lock, make_png};
+use super::common::{json_reply, lock, make_png};
+use super::control::{Core, Endpoint};
+use super::server::{Fake, Provider, Served};
 
 const PAGE: &str = include_str!("../../fixtures/catalog/dolphin_page.json");
 const DETAIL: &str = include_str!("../../fixtures/catalog/detail.json");
@@ -42,29 +43,18 @@ struct Inner {
     items: Vec<Value>,
     dead: Vec<String>,
     token_only: Vec<String>,
-    /// The key accepted for token-only covers.
-    key: String,
 }
 
+/// The fake catalog site's state: its control and its items and covers.
 #[derive(Debug)]
-struct CatState {
+pub struct CatState {
     core: Core,
     inner: Mutex<Inner>,
 }
 
-/// A running fake catalog site. Dereferences to [`Core`] for the request log and faults.
-#[derive(Debug)]
-pub struct CatalogFake {
-    state: Arc<CatState>,
-    _server: ServerTask,
-}
-
-impl Deref for CatalogFake {
-    type Target = Core;
-    fn deref(&self) -> &Core {
-        &self.state.core
-    }
-}
+/// A running fake ModelScope catalog site on loopback; its key (`ms-…`) is the one token-only
+/// covers accept.
+pub type CatalogFake = Fake<CatState>;
 
 /// Points the reference's cover hosts at the fake.
 fn rewrite_hosts(v: &Value, base: &str) -> Value {
@@ -75,55 +65,66 @@ fn rewrite_hosts(v: &Value, base: &str) -> Value {
     serde_json::from_str(&text).unwrap_or(Value::Null)
 }
 
-impl CatalogFake {
-    /// Start on an ephemeral loopback port. Test helper: panics if loopback cannot be bound.
-    pub async fn start() -> Self {
-        CatalogFake::bind(common::ephemeral())
-            .await
-            .unwrap_or_else(|e| panic!("fake catalog: cannot bind 127.0.0.1: {e}"))
-    }
+impl Served for CatState {
+    const NAME: &'static str = "catalog";
+    const URL_TTL: Duration = Duration::from_secs(3600);
 
-    /// Start on `addr` (port 0 = ephemeral).
-    pub async fn bind(addr: std::net::SocketAddr) -> std::io::Result<Self> {
-        let (listener, local) = common::bind(addr).await?;
+    fn new(core: Core) -> Self {
         let page: Value = serde_json::from_str(PAGE).unwrap_or(Value::Null);
         let detail: Value = serde_json::from_str(DETAIL).unwrap_or(Value::Null);
-        let base = format!("http://{local}");
+        let base = core.base_url();
         let mut items: Vec<Value> = page["Data"]["Model"]["Models"]
             .as_array()
             .cloned()
             .unwrap_or_default();
         items.push(detail["Data"].clone());
         let items = items.iter().map(|i| rewrite_hosts(i, &base)).collect();
-        let state = Arc::new(CatState {
-            core: Core::new(local, Duration::from_secs(3600)),
+        core.set_key(format!("ms-{}", uuid::Uuid::now_v7()));
+        CatState {
+            core,
             inner: Mutex::new(Inner {
                 items,
-                key: format!("ms-{}", uuid::Uuid::now_v7()),
                 ..Inner::default()
             }),
-        });
-        let router = Router::new()
-            .route(LISTING_PATH, put(listing))
-            .route("/api/v1/models/{owner}/{name}", get(detail_handler))
-            .route("/{host}/{*path}", get(cover));
-        let server = common::serve(listener, router, state.clone());
-        Ok(CatalogFake {
-            state,
-            _server: server,
-        })
+        }
     }
 
-    /// The key token-only covers accept.
-    pub fn key(&self) -> String {
-        lock(&self.state.inner).key.clone()
+    fn router() -> Router<Arc<Self>> {
+        Router::new()
+            .route(LISTING_PATH, put(listing))
+            .route("/api/v1/models/{owner}/{name}", get(detail_handler))
+            .route("/{host}/{*path}", get(cover))
+    }
+}
+
+/// A site the LoRA catalog reads: its listings count as [`Endpoint::Submit`], item details
+/// as [`Endpoint::Poll`] and covers as [`Endpoint::Download`].
+pub trait CatalogSite: Provider {}
+
+impl CatalogSite for CatState {}
+
+impl<P: CatalogSite> Fake<P> {
+    /// Listing calls received.
+    pub fn listing_count(&self) -> usize {
+        self.requests_to(Endpoint::Submit).len()
+    }
+
+    /// Cover downloads received.
+    pub fn cover_count(&self) -> usize {
+        self.requests_to(Endpoint::Download).len()
+    }
+}
+
+impl CatalogFake {
+    fn inner(&self) -> MutexGuard<'_, Inner> {
+        lock(&self.state().inner)
     }
 
     /// Adds `n` Qwen-Image LoRAs `gen/lora-{i}` with falling downloads (10_000 - i), covers
     /// on `resources.modelscope.cn`.
     pub fn add_generated(&self, n: usize) {
         let base = self.base_url();
-        let mut inner = lock(&self.state.inner);
+        let mut inner = self.inner();
         for i in 0..n {
             inner.items.push(json!({
                 "Path": "gen", "Name": format!("lora-{i}"), "AigcType": "LoRA",
@@ -138,26 +139,16 @@ impl CatalogFake {
 
     /// Covers whose path contains `needle` answer 404 until [`revive_covers`](Self::revive_covers).
     pub fn kill_cover(&self, needle: &str) {
-        lock(&self.state.inner).dead.push(needle.to_string());
+        self.inner().dead.push(needle.to_string());
     }
 
     pub fn revive_covers(&self) {
-        lock(&self.state.inner).dead.clear();
+        self.inner().dead.clear();
     }
 
     /// Covers whose path contains `needle` answer 403 unless the request carries the key.
     pub fn require_token_for_cover(&self, needle: &str) {
-        lock(&self.state.inner).token_only.push(needle.to_string());
-    }
-
-    /// Listing calls received.
-    pub fn listing_count(&self) -> usize {
-        self.requests_to(Endpoint::Submit).len()
-    }
-
-    /// Cover downloads received.
-    pub fn cover_count(&self) -> usize {
-        self.requests_to(Endpoint::Download).len()
+        self.inner().token_only.push(needle.to_string());
     }
 }
 
@@ -265,14 +256,14 @@ async fn cover(
     headers: HeaderMap,
 ) -> Response {
     let full = format!("{host}/{path}");
-    let (dead, token_only, key) = {
+    let (dead, token_only) = {
         let i = lock(&s.inner);
         (
             i.dead.iter().any(|d| full.contains(d.as_str())),
             i.token_only.iter().any(|d| full.contains(d.as_str())),
-            i.key.clone(),
         )
     };
+    let key = s.core.key();
     if !HOSTS.contains(&host.as_str()) || dead {
         return (StatusCode::NOT_FOUND, "no such cover").into_response();
     }

@@ -1,41 +1,35 @@
 //! Fake DashScope (Alibaba Cloud Model Studio) Wan text-to-image, old async protocol: create,
 //! query and the signed, expiring result URLs, speaking the contract of providers.md §2 and §6.
 
+mod validate;
+
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
-use std::ops::Deref;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use super::common::{
-    self, Core, Endpoint, Fault, Provider, ServerTask, char_len, json_reply, lock, make_png,
-    new_request_id, oss_denied, png_reply, set_header, unix_secs,
+    bearer, download_error, header_is, json_reply, lock, make_png, new_request_id, oss_denied,
+    output_task_id, png_reply, unix_secs, with_retry_after,
 };
+use super::control::{Core, Endpoint, Fault, Script, Scripts};
+use super::server::{Fake, Provider, Scripted, Served};
+use validate::validate;
+
+pub use validate::MODELS;
 
 const SUBMIT_PATH: &str = "/api/v1/services/aigc/text2image/image-synthesis";
 const TASKS_PREFIX: &str = "/api/v1/tasks/";
 const OUTPUT_PREFIX: &str = "/ds-output/";
-
-/// Models the text2image endpoint knows (§2.2).
-pub const MODELS: &[&str] = &[
-    "wan2.5-t2i-preview",
-    "wan2.2-t2i-flash",
-    "wan2.2-t2i-plus",
-    "wanx2.1-t2i-turbo",
-    "wanx2.1-t2i-plus",
-    "wanx2.0-t2i-turbo",
-    "wanx-v1",
-    "qwen-image-plus",
-    "qwen-image",
-];
+/// How long tasks stay queryable and their URLs valid, by default.
+const DAY: Duration = Duration::from_secs(24 * 3600);
 
 pub const SYNC_NOT_SUPPORTED: &str = "current user api does not support synchronous calls";
 pub const RATE_QUOTA: &str = "Requests rate limit exceeded, please try again later.";
@@ -69,6 +63,12 @@ pub struct DsScript {
     /// Time from create to the final status; the first 30 % is `PENDING`, the rest `RUNNING`.
     pub duration: Duration,
     pub outcome: DsOutcome,
+}
+
+impl Script for DsScript {
+    fn succeed_after(duration: Duration) -> Self {
+        DsScript::succeed_after(duration)
+    }
 }
 
 impl DsScript {
@@ -132,11 +132,7 @@ impl DsTask {
 
 #[derive(Debug)]
 struct Inner {
-    key: String,
-    default_script: DsScript,
-    next_scripts: VecDeque<DsScript>,
     tasks: HashMap<String, DsTask>,
-    order: Vec<String>,
     submits_per_sec: Option<u32>,
     max_running: Option<u32>,
     recent_submits: VecDeque<Instant>,
@@ -145,94 +141,57 @@ struct Inner {
     task_ttl: Duration,
 }
 
+/// The fake DashScope's state: its control, its task scripts and its account.
 #[derive(Debug)]
-struct DsState {
+pub struct DsState {
     core: Core,
+    scripts: Scripts<DsScript>,
     inner: Mutex<Inner>,
 }
 
-/// A running fake DashScope server on loopback. Dereferences to [`Core`] for the request log,
-/// fault injection, delays and URL lifetime (default 24 h).
-#[derive(Debug)]
-pub struct DashScopeFake {
-    state: Arc<DsState>,
-    _server: ServerTask,
-}
+/// A running fake DashScope server on loopback (key `sk-…`, tasks succeeding after 200 ms,
+/// output URLs living 24 h).
+pub type DashScopeFake = Fake<DsState>;
 
-impl Deref for DashScopeFake {
-    type Target = Core;
-    fn deref(&self) -> &Core {
-        &self.state.core
-    }
-}
+impl Served for DsState {
+    const NAME: &'static str = "DashScope";
+    const URL_TTL: Duration = DAY;
 
-impl DashScopeFake {
-    /// Start on an ephemeral loopback port. Test helper: panics if loopback cannot be bound.
-    pub async fn start() -> Self {
-        match Self::bind(common::ephemeral()).await {
-            Ok(f) => f,
-            Err(e) => panic!("fake DashScope: cannot bind 127.0.0.1: {e}"),
-        }
-    }
-
-    /// Start on `addr` (port 0 = ephemeral).
-    pub async fn bind(addr: SocketAddr) -> std::io::Result<Self> {
-        let (listener, local) = common::bind(addr).await?;
-        let day = Duration::from_secs(24 * 3600);
-        let state = Arc::new(DsState {
-            core: Core::new(local, day),
+    fn new(core: Core) -> Self {
+        core.set_key(format!("sk-{}", uuid::Uuid::now_v7().simple()));
+        DsState {
+            core,
+            scripts: Scripts::new(DsScript::succeed_after(Duration::from_millis(200))),
             inner: Mutex::new(Inner {
-                key: format!("sk-{}", uuid::Uuid::now_v7().simple()),
-                default_script: DsScript::succeed_after(Duration::from_millis(200)),
-                next_scripts: VecDeque::new(),
                 tasks: HashMap::new(),
-                order: Vec::new(),
                 submits_per_sec: Some(2),
                 max_running: Some(2),
                 recent_submits: VecDeque::new(),
                 quota: None,
                 used: 0,
-                task_ttl: day,
+                task_ttl: DAY,
             }),
-        });
-        let router = Router::new()
+        }
+    }
+
+    fn router() -> Router<Arc<Self>> {
+        Router::new()
             .route(SUBMIT_PATH, post(create))
             .route("/api/v1/tasks/{task_id}", get(query))
-            .route("/ds-output/{task_id}/{file}", get(download));
-        let server = common::serve(listener, router, state.clone());
-        Ok(DashScopeFake {
-            state,
-            _server: server,
-        })
+            .route("/ds-output/{task_id}/{file}", get(download))
     }
+}
 
-    fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
-        lock(&self.state.inner)
+impl Scripted for DsState {
+    type Script = DsScript;
+    fn scripts(&self) -> &Scripts<DsScript> {
+        &self.scripts
     }
+}
 
-    /// The key the fake currently accepts (`sk-…`).
-    pub fn key(&self) -> String {
-        self.inner().key.clone()
-    }
-
-    /// Accept only this key from now on; any other key gets 401 `InvalidApiKey`.
-    pub fn set_key(&self, key: impl Into<String>) {
-        self.inner().key = key.into();
-    }
-
-    /// Script for every task without a queued script (default: succeed after 200 ms).
-    pub fn set_script(&self, script: DsScript) {
-        self.inner().default_script = script;
-    }
-
-    /// Shortcut: default script succeeding after `duration`.
-    pub fn set_duration(&self, duration: Duration) {
-        self.set_script(DsScript::succeed_after(duration));
-    }
-
-    /// Script for the next create only; queued scripts are used in order.
-    pub fn script_next(&self, script: DsScript) {
-        self.inner().next_scripts.push_back(script);
+impl DashScopeFake {
+    fn inner(&self) -> MutexGuard<'_, Inner> {
+        lock(&self.state().inner)
     }
 
     /// Submit limits: creates per second and tasks pending or running at once (default 2 and
@@ -269,11 +228,6 @@ impl DashScopeFake {
         );
     }
 
-    /// Ids of created tasks, oldest first.
-    pub fn task_ids(&self) -> Vec<String> {
-        self.inner().order.clone()
-    }
-
     /// The PNGs the task's result URLs serve, by image index.
     pub fn output_pngs(&self, task_id: &str) -> Vec<Bytes> {
         self.inner()
@@ -281,14 +235,6 @@ impl DashScopeFake {
             .get(task_id)
             .map(|t| t.files.iter().map(|(_, b)| b.clone()).collect())
             .unwrap_or_default()
-    }
-
-    /// Wait until `n` tasks have been created; false on timeout.
-    pub async fn wait_for_tasks(&self, n: usize, timeout: Duration) -> bool {
-        self.state
-            .core
-            .wait_until(timeout, || self.inner().order.len() >= n)
-            .await
     }
 
     /// Number of images the task was created with (`n`, 4 when absent).
@@ -307,29 +253,25 @@ impl Provider for DsState {
             (Endpoint::Submit, None)
         } else if let Some(id) = path.strip_prefix(TASKS_PREFIX) {
             (Endpoint::Poll, Some(id.to_string()))
-        } else if let Some(rest) = path.strip_prefix(OUTPUT_PREFIX) {
-            let id = rest.split('/').next().unwrap_or_default();
-            (Endpoint::Download, Some(id.to_string()))
+        } else if let Some(id) = output_task_id(path, OUTPUT_PREFIX) {
+            (Endpoint::Download, Some(id))
         } else {
             (Endpoint::Other, None)
         }
     }
 
     fn rate_limited(&self, _endpoint: Endpoint, retry_after: Option<u64>) -> Response {
-        let mut r = error_reply(
+        let reply = error_reply(
             StatusCode::TOO_MANY_REQUESTS,
             "Throttling.RateQuota",
             RATE_QUOTA,
         );
-        if let Some(s) = retry_after {
-            set_header(r.headers_mut(), "retry-after", &s.to_string());
-        }
-        r
+        with_retry_after(reply, retry_after)
     }
 
     fn server_error(&self, endpoint: Endpoint, status: StatusCode) -> Response {
         if endpoint == Endpoint::Download {
-            return (status, "internal error").into_response();
+            return download_error(status);
         }
         error_reply(
             status,
@@ -356,166 +298,19 @@ fn invalid(message: impl AsRef<str>) -> Response {
 }
 
 fn check_auth(state: &DsState, headers: &HeaderMap) -> Option<Response> {
-    let key = lock(&state.inner).key.clone();
-    match headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-    {
+    match bearer(headers) {
         None | Some("") => Some(error_reply(
             StatusCode::UNAUTHORIZED,
             "InvalidApiKey",
             "No API-key provided.",
         )),
-        Some(k) if k == key => None,
+        Some(k) if state.core.accepts(k) => None,
         Some(_) => Some(error_reply(
             StatusCode::UNAUTHORIZED,
             "InvalidApiKey",
             "Invalid API-key provided.",
         )),
     }
-}
-
-/// What a valid create asks for.
-struct Request {
-    model: String,
-    prompt: String,
-    prompt_extend: bool,
-    n: u32,
-}
-
-fn parse_size(s: &str) -> Option<(u64, u64)> {
-    let (w, h) = s.split_once('*')?;
-    let digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
-    if !digits(w) || !digits(h) {
-        return None;
-    }
-    Some((w.parse().ok()?, h.parse().ok()?))
-}
-
-/// The create rules of §2.3; `Err` is the 400's code and message.
-fn validate(body: &Value) -> Result<Request, (&'static str, String)> {
-    let obj = body
-        .as_object()
-        .ok_or_else(|| bad("The request body must be a JSON object."))?;
-    let model = match obj.get("model") {
-        Some(Value::String(m)) if !m.trim().is_empty() => m.clone(),
-        _ => {
-            return Err((
-                "BadRequest.EmptyModel",
-                "Required parameter \"model\" missing from request.".into(),
-            ));
-        }
-    };
-    if !MODELS.contains(&model.as_str()) {
-        return Err(bad(format!(
-            "Model not exist: '{model}' is not served by the text2image endpoint."
-        )));
-    }
-    let input = match obj.get("input") {
-        Some(Value::Object(i)) if !i.is_empty() => i,
-        _ => {
-            return Err((
-                "BadRequest.EmptyInput",
-                "Required input parameter missing from request.".to_string(),
-            ));
-        }
-    };
-    let prompt = match input.get("prompt") {
-        Some(Value::String(p)) if !p.trim().is_empty() => p.clone(),
-        _ => return Err(bad("Field required: input.prompt")),
-    };
-    let wan25 = model.starts_with("wan2.5");
-    let max_prompt = if wan25 { 2000 } else { 800 };
-    if char_len(&prompt) > max_prompt {
-        return Err(bad(format!(
-            "input.prompt is {} characters long; {model} allows at most {max_prompt}.",
-            char_len(&prompt)
-        )));
-    }
-    match input.get("negative_prompt") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(p)) if char_len(p) <= 500 => {}
-        Some(Value::String(_)) => {
-            return Err(bad("input.negative_prompt must be at most 500 characters."));
-        }
-        Some(_) => return Err(bad("input.negative_prompt must be a string.")),
-    }
-    let empty = serde_json::Map::new();
-    let params = match obj.get("parameters") {
-        None | Some(Value::Null) => &empty,
-        Some(Value::Object(p)) => p,
-        Some(_) => return Err(bad("parameters must be an object.")),
-    };
-    if let Some(size) = params.get("size").filter(|v| !v.is_null()) {
-        let s = size
-            .as_str()
-            .ok_or_else(|| bad("parameters.size must be a string like \"1024*1024\"."))?;
-        let (w, h) = parse_size(s).ok_or_else(|| {
-            bad(format!(
-                "parameters.size '{s}' is invalid: use \"WIDTH*HEIGHT\" with an asterisk, e.g. 1024*1024."
-            ))
-        })?;
-        if wan25 {
-            let px = w * h;
-            let aspect_ok = w * 4 >= h && h * 4 >= w;
-            if !(1280 * 1280..=1440 * 1440).contains(&px) || !aspect_ok {
-                return Err(bad(format!(
-                    "parameters.size '{s}' is out of range for {model}: total pixels between 1280*1280 and 1440*1440, aspect ratio 1:4 to 4:1."
-                )));
-            }
-        } else if !(512..=1440).contains(&w) || !(512..=1440).contains(&h) {
-            return Err(bad(format!(
-                "parameters.size '{s}' is out of range for {model}: each side between 512 and 1440."
-            )));
-        }
-    }
-    let n = match params.get("n").filter(|v| !v.is_null()) {
-        None => 4,
-        Some(v) => match v.as_u64() {
-            Some(n @ 1..=4) => n as u32,
-            _ => return Err(bad(format!("parameters.n {v} is invalid: 1 to 4."))),
-        },
-    };
-    if let Some(seed) = params.get("seed").filter(|v| !v.is_null()) {
-        match seed.as_i64() {
-            Some(s) if (0..=i64::from(i32::MAX)).contains(&s) => {}
-            _ => {
-                return Err(bad(format!(
-                    "parameters.seed {seed} is invalid: an integer in [0, 2147483647]."
-                )));
-            }
-        }
-    }
-    for flag in ["prompt_extend", "watermark"] {
-        if let Some(v) = params.get(flag).filter(|v| !v.is_null())
-            && !v.is_boolean()
-        {
-            return Err(bad(format!("parameters.{flag} must be a boolean.")));
-        }
-    }
-    let prompt_extend = params
-        .get("prompt_extend")
-        .and_then(Value::as_bool)
-        .unwrap_or(true);
-    Ok(Request {
-        model,
-        prompt,
-        prompt_extend,
-        n,
-    })
-}
-
-fn bad(message: impl Into<String>) -> (&'static str, String) {
-    ("InvalidParameter", message.into())
-}
-
-fn header_is(headers: &HeaderMap, name: &str, want: &str) -> bool {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case(want))
 }
 
 async fn create(State(state): State<Arc<DsState>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -569,10 +364,7 @@ async fn create(State(state): State<Arc<DsState>>, headers: HeaderMap, body: Byt
     i.recent_submits.push_back(now);
     i.used += 1;
     let task_id = uuid::Uuid::now_v7().to_string();
-    let script = i
-        .next_scripts
-        .pop_front()
-        .unwrap_or_else(|| i.default_script.clone());
+    let script = state.scripts.next();
     let files = (0..req.n)
         .map(|k| {
             (
@@ -593,8 +385,7 @@ async fn create(State(state): State<Arc<DsState>>, headers: HeaderMap, body: Byt
             files,
         },
     );
-    i.order.push(task_id.clone());
-    state.core.notify();
+    state.core.task_created(&task_id);
     json_reply(
         StatusCode::OK,
         &json!({"output": {"task_status": "PENDING", "task_id": task_id},

@@ -17,7 +17,7 @@
 //! let hf = HuggingFaceFake::start().await;    // [catalog.huggingface] base_url = hf.base_url()
 //! ```
 
-use std::ops::Deref;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,7 +28,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use super::common::{self, Core, Endpoint, Provider, ServerTask, json_reply, lock, make_png};
+use super::catalog::CatalogSite;
+use super::common::{json_reply, lock, make_png, with_retry_after};
+use super::control::{Core, Endpoint};
+use super::server::{Fake, Provider, ephemeral};
 
 const CIVITAI_PAGE: &str = include_str!("../../fixtures/catalog/civitai_models.json");
 const HF_MODELS: &str = include_str!("../../fixtures/catalog/hf_models.json");
@@ -53,8 +56,9 @@ struct SiteInner {
     ignore_nsfw: bool,
 }
 
+/// A fake LoRA site's state: its control, which site it plays and its items.
 #[derive(Debug)]
-struct Site {
+pub struct Site {
     core: Core,
     kind: SiteKind,
     inner: Mutex<SiteInner>,
@@ -66,52 +70,21 @@ enum SiteKind {
     HuggingFace,
 }
 
-/// A running fake site. Dereferences to [`Core`] for the request log and faults.
-#[derive(Debug)]
-pub struct LoraSiteFake {
-    state: Arc<Site>,
-    _server: ServerTask,
-}
+impl CatalogSite for Site {}
 
+/// A running fake Civitai or Hugging Face site on loopback.
+pub type LoraSiteFake = Fake<Site>;
 pub type CivitaiFake = LoraSiteFake;
 pub type HuggingFaceFake = LoraSiteFake;
 
-impl Deref for LoraSiteFake {
-    type Target = Core;
-    fn deref(&self) -> &Core {
-        &self.state.core
-    }
-}
-
 impl LoraSiteFake {
     async fn start_site(kind: SiteKind) -> Self {
-        LoraSiteFake::bind_site(kind, common::ephemeral())
+        LoraSiteFake::bind_site(kind, ephemeral())
             .await
             .unwrap_or_else(|e| panic!("fake LoRA site: cannot bind 127.0.0.1: {e}"))
     }
 
-    async fn bind_site(kind: SiteKind, addr: std::net::SocketAddr) -> std::io::Result<Self> {
-        let (listener, local) = common::bind(addr).await?;
-        let base = format!("http://{local}");
-        let items: Vec<Value> = match kind {
-            SiteKind::Civitai => {
-                let text = CIVITAI_PAGE.replace(
-                    &format!("https://{CIVITAI_IMAGES}/"),
-                    &format!("{base}/{CIVITAI_IMAGES}/"),
-                );
-                let page: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-                page["items"].as_array().cloned().unwrap_or_default()
-            }
-            SiteKind::HuggingFace => serde_json::from_str(HF_MODELS).unwrap_or_default(),
-        };
-        let state = Arc::new(Site {
-            core: Core::new(local, Duration::from_secs(3600)),
-            kind,
-            inner: Mutex::new(SiteInner {
-                items,
-                ..SiteInner::default()
-            }),
-        });
+    async fn bind_site(kind: SiteKind, addr: SocketAddr) -> std::io::Result<Self> {
         let router = match kind {
             SiteKind::Civitai => Router::new()
                 .route("/api/v1/models", get(civitai_listing))
@@ -122,11 +95,18 @@ impl LoraSiteFake {
                 .route("/api/models/{owner}/{name}", get(hf_detail))
                 .route("/{owner}/{name}/resolve/main/{*path}", get(hf_file)),
         };
-        let server = common::serve(listener, router, state.clone());
-        Ok(LoraSiteFake {
-            state,
-            _server: server,
-        })
+        let new = |core: Core| {
+            let items = seed_items(kind, &core.base_url());
+            Site {
+                core,
+                kind,
+                inner: Mutex::new(SiteInner {
+                    items,
+                    ..SiteInner::default()
+                }),
+            }
+        };
+        Fake::serve(addr, Duration::from_secs(3600), new, router).await
     }
 
     /// A fake Civitai on an ephemeral loopback port.
@@ -140,12 +120,12 @@ impl LoraSiteFake {
     }
 
     /// A fake Civitai on `addr` (port 0 = ephemeral).
-    pub async fn bind_civitai(addr: std::net::SocketAddr) -> std::io::Result<Self> {
+    pub async fn bind_civitai(addr: SocketAddr) -> std::io::Result<Self> {
         LoraSiteFake::bind_site(SiteKind::Civitai, addr).await
     }
 
     /// A fake Hugging Face Hub on `addr` (port 0 = ephemeral).
-    pub async fn bind_huggingface(addr: std::net::SocketAddr) -> std::io::Result<Self> {
+    pub async fn bind_huggingface(addr: SocketAddr) -> std::io::Result<Self> {
         LoraSiteFake::bind_site(SiteKind::HuggingFace, addr).await
     }
 
@@ -154,8 +134,8 @@ impl LoraSiteFake {
     /// `Qwen/Qwen-Image`), each with a cover.
     pub fn add_generated(&self, n: usize) {
         let base = self.base_url();
-        let kind = self.state.kind;
-        let mut inner = lock(&self.state.inner);
+        let kind = self.state().kind;
+        let mut inner = lock(&self.state().inner);
         for i in 0..n {
             let downloads = 5_000 - i as u64;
             inner.items.push(match kind {
@@ -186,17 +166,22 @@ impl LoraSiteFake {
     /// Serves adult items whatever the `nsfw` parameter says (as some regions do), so the
     /// client's own filter is what hides them.
     pub fn ignore_nsfw_param(&self) {
-        lock(&self.state.inner).ignore_nsfw = true;
+        lock(&self.state().inner).ignore_nsfw = true;
     }
+}
 
-    /// Listing calls received.
-    pub fn listing_count(&self) -> usize {
-        self.requests_to(Endpoint::Submit).len()
-    }
-
-    /// Cover downloads received.
-    pub fn cover_count(&self) -> usize {
-        self.requests_to(Endpoint::Download).len()
+/// The reference's example items, their cover URLs pointing at the fake at `base`.
+fn seed_items(kind: SiteKind, base: &str) -> Vec<Value> {
+    match kind {
+        SiteKind::Civitai => {
+            let text = CIVITAI_PAGE.replace(
+                &format!("https://{CIVITAI_IMAGES}/"),
+                &format!("{base}/{CIVITAI_IMAGES}/"),
+            );
+            let page: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            page["items"].as_array().cloned().unwrap_or_default()
+        }
+        SiteKind::HuggingFace => serde_json::from_str(HF_MODELS).unwrap_or_default(),
     }
 }
 
@@ -468,15 +453,11 @@ impl Provider for Site {
     }
 
     fn rate_limited(&self, _endpoint: Endpoint, retry_after: Option<u64>) -> Response {
-        let mut resp = json_reply(
+        let reply = json_reply(
             StatusCode::TOO_MANY_REQUESTS,
             &json!({"error": "Too many requests"}),
         );
-        if let Some(secs) = retry_after {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
-        }
-        resp
+        with_retry_after(reply, retry_after)
     }
 
     fn server_error(&self, _endpoint: Endpoint, status: StatusCode) -> Response {

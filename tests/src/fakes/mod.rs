@@ -1,5 +1,5 @@
-//! In-process fake provider servers speaking the contracts of `reference/providers.md`, with a
-//! control API for tests: request log, task scripts, fault injection, expiring outputs.
+//! In-process fake provider servers speaking the contracts of `reference/providers.md`, with one
+//! control API for tests: keys, request log, task scripts, fault injection, expiring outputs.
 //!
 //! ```text
 //! let ms = ModelScopeFake::start().await;          // 127.0.0.1:ephemeral, background task
@@ -10,21 +10,26 @@
 //! assert!(ms.poll_count(&ms.task_ids()[0]) >= 1);
 //! ```
 //!
-//! Every fake dereferences to [`Core`] for what they share (request log, faults, delay, URL
-//! lifetime). Dropping a fake stops its listener.
+//! Every fake is a [`Fake`] around its provider's state and dereferences to [`Core`], the
+//! control they share (`control.rs`); `server.rs` runs it and applies the faults; each provider
+//! file holds its routes, its replies and its own controls. Dropping a fake stops its listener.
 
 pub mod catalog;
 pub mod common;
+pub mod control;
 pub mod dashscope;
 pub mod flights;
 pub mod lora_sites;
 pub mod modelscope;
+pub mod server;
 pub mod tripo;
 
-pub use catalog::CatalogFake;
-pub use common::{Core, Endpoint, Fault, RecordedRequest, make_png};
+pub use catalog::{CatalogFake, CatalogSite};
+pub use common::make_png;
+pub use control::{Core, Endpoint, Fault, RecordedRequest, Script, Scripts};
 pub use dashscope::{DashScopeFake, DsOutcome, DsScript};
 pub use flights::{Flight, Flights};
 pub use lora_sites::{CivitaiFake, HuggingFaceFake, LoraSiteFake};
 pub use modelscope::{EchoSucceed, IdStyle, ModelScopeFake, MsOutcome, MsScript};
+pub use server::{Fake, Provider, Scripted, Served};
 pub use tripo::{TpOutcome, TpScript, TripoFake};
