@@ -7,10 +7,10 @@ use super::checks::{self, ParamType};
 use super::http::{self, Reply};
 use super::models::{self, ModelRule};
 use super::{
-    CallContext, InvalidParam, Limits, OutputRole, PollStatus, Provider, ProviderError,
-    RemoteOutput, Submitted,
+    CallContext, InvalidParam, Limits, PollStatus, Provider, ProviderError, RemoteOutput, Submitted,
 };
 use async_trait::async_trait;
+use genq_protocol::job::OutputRole;
 use genq_protocol::{JobErrorKind, JobKind, JobSpec};
 use serde_json::{Map, Value, json};
 use std::time::Duration;

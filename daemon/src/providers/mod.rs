@@ -17,6 +17,7 @@ pub mod tripo;
 mod test_server;
 
 use async_trait::async_trait;
+use genq_protocol::job::OutputRole;
 use genq_protocol::{JobErrorKind, JobKind, JobSpec};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -148,17 +149,6 @@ impl ProviderError {
 pub struct Submitted {
     pub remote_id: String,
     pub request_id: Option<String>,
-}
-
-/// What an output URL is expected to hold, for naming and verification.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OutputRole {
-    /// The generated image.
-    Image,
-    /// A generated 3D model (GLB unless `format` says otherwise).
-    Model,
-    /// A preview render of a 3D model.
-    Preview,
 }
 
 /// One result the provider produced, still on the provider's side.

@@ -8,10 +8,11 @@ use super::checks::{self, ParamType};
 use super::http::{self, Reply};
 use super::models::{self, ImageInput, LoraSupport, ModelRule};
 use super::{
-    CallContext, InvalidParam, Limits, OutputRole, PollStatus, Provider, ProviderError, QuotaInfo,
+    CallContext, InvalidParam, Limits, PollStatus, Provider, ProviderError, QuotaInfo,
     RemoteOutput, Submitted,
 };
 use async_trait::async_trait;
+use genq_protocol::job::OutputRole;
 use genq_protocol::{JobErrorKind, JobKind, JobSpec};
 use serde_json::{Map, Value, json};
 use std::sync::Mutex;

@@ -11,10 +11,11 @@ use super::checks;
 use super::http::{self, Reply};
 use super::models::{self, ModelRule};
 use super::{
-    CallContext, InvalidParam, Limits, OutputRole, PollStatus, Provider, ProviderError, QuotaInfo,
+    CallContext, InvalidParam, Limits, PollStatus, Provider, ProviderError, QuotaInfo,
     RemoteOutput, Secret, Submitted,
 };
 use async_trait::async_trait;
+use genq_protocol::job::OutputRole;
 use genq_protocol::{JobErrorKind, JobKind, JobSpec, Timestamp};
 use serde_json::{Map, Value, json};
 use std::collections::{HashMap, HashSet};

@@ -2,7 +2,8 @@
 //! each), the category tree, and the LoRA card cache. Checks that need the database
 //! (does the supplier exist, is the id taken) are made here, inside the write transaction.
 
-use super::{Store, StoreError};
+use super::db::Store;
+use super::error::StoreError;
 use genq_protocol::Timestamp;
 use genq_protocol::catalog::{
     Capability, Category, LoraCard, Model, ModelEdit, ModelInput, ModelParam, ModelsListParams,

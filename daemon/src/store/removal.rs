@@ -1,10 +1,11 @@
 //! Deleting finished jobs (`genq rm`, `genq clean`): the job, its outputs, uploads and events
 //! go in one transaction, each announced by a `removed` event.
 
-use super::events::append;
+use super::appended::append;
+use super::db::Store;
+use super::error::StoreError;
 use super::ids::resolve_id;
-use super::jobs::{JOB_COLUMNS, job_from_row};
-use super::{Store, StoreError};
+use super::rows::{JOB_COLUMNS, job_from_row};
 use genq_protocol::{Event, EventBody, Job, JobState, Timestamp};
 use rusqlite::{Connection, params, params_from_iter};
 
@@ -158,7 +159,7 @@ fn delete(conn: &Connection, jobs: &[Job], outputs: bool) -> Result<Vec<Event>, 
 mod tests {
     use super::*;
     use crate::store::{Created, NewJob, Transition};
-    use genq_protocol::{JobId, JobKind, JobSpec};
+    use genq_protocol::{JobError, JobErrorKind, JobId, JobKind, JobSpec};
 
     async fn job(s: &Store, retry_of: Option<JobId>, end: Option<JobState>) -> JobId {
         let new = NewJob {
@@ -175,11 +176,17 @@ mod tests {
         let Ok(Created::New(job, _)) = s.create_job(new).await else {
             panic!("not created")
         };
-        if let Some(state) = end {
-            s.transition(job.id.clone(), Transition::to(state))
-                .await
-                .unwrap();
-        }
+        let change = match end {
+            Some(JobState::Canceled) => Transition::Canceled,
+            Some(JobState::Failed) => Transition::Failed(JobError {
+                kind: JobErrorKind::Provider,
+                message: "failed".into(),
+                provider_request_id: None,
+            }),
+            Some(other) => panic!("no test job ends {other}"),
+            None => return job.id,
+        };
+        s.transition(job.id.clone(), change).await.unwrap();
         job.id
     }
 
