@@ -5,7 +5,7 @@ use super::appended::take_appended;
 use super::error::StoreError;
 use super::migrations;
 use genq_protocol::Event;
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, Transaction};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc as std_mpsc;
 use tokio::sync::{broadcast, oneshot};
@@ -87,6 +87,23 @@ impl Store {
             }))
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+impl Store {
+    /// Runs `f` in one transaction on the store thread, committed when `f` returns `Ok` and
+    /// rolled back (with the events it appended) when it fails.
+    pub(super) async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            let value = f(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        })
+        .await
     }
 }
 

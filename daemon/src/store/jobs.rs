@@ -70,8 +70,7 @@ impl Store {
     /// Creates a job in `queued`, or returns the job already created with the same
     /// idempotency key.
     pub async fn create_job(&self, new: NewJob) -> Result<Created, StoreError> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
+        self.write(move |tx| {
             if let Some(key) = &new.idempotency_key {
                 let existing: Option<String> = tx
                     .query_row(
@@ -81,12 +80,11 @@ impl Store {
                     )
                     .optional()?;
                 if let Some(id) = existing {
-                    return Ok(Created::Existing(require_job(&tx, &id)?));
+                    return Ok(Created::Existing(require_job(tx, &id)?));
                 }
             }
-            let event = insert_job(&tx, &new, Timestamp::now())?;
-            let job = require_job(&tx, new.id.as_str())?;
-            tx.commit()?;
+            let event = insert_job(tx, &new, Timestamp::now())?;
+            let job = require_job(tx, new.id.as_str())?;
             Ok(Created::New(job, event))
         })
         .await
@@ -94,13 +92,11 @@ impl Store {
 
     /// Creates many jobs in one transaction (imports, benchmarks). Runners are not started.
     pub async fn create_jobs(&self, jobs: Vec<NewJob>) -> Result<usize, StoreError> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
+        self.write(move |tx| {
             let now = Timestamp::now();
             for new in &jobs {
-                insert_job(&tx, new, now)?;
+                insert_job(tx, new, now)?;
             }
-            tx.commit()?;
             Ok(jobs.len())
         })
         .await
@@ -123,8 +119,7 @@ impl Store {
 
     /// Records provider progress; returns the event when it changed.
     pub async fn set_progress(&self, id: JobId, progress: u8) -> Result<Option<Event>, StoreError> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
+        self.write(move |tx| {
             let changed = tx.execute(
                 "UPDATE jobs SET progress = ?2, updated_at = ?3
                  WHERE id = ?1 AND (progress IS NULL OR progress != ?2)
@@ -133,7 +128,7 @@ impl Store {
             )?;
             let event = if changed > 0 {
                 Some(append(
-                    &tx,
+                    tx,
                     &id,
                     Timestamp::now(),
                     EventBody::Progress { progress },
@@ -141,7 +136,6 @@ impl Store {
             } else {
                 None
             };
-            tx.commit()?;
             Ok(event)
         })
         .await
@@ -165,8 +159,7 @@ impl Store {
         mime: String,
         dims: Option<(u32, u32)>,
     ) -> Result<Event, StoreError> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
+        self.write(move |tx| {
             tx.execute(
                 "UPDATE outputs SET path = ?3, sha256 = ?4, size = ?5, mime = ?6, width = ?7,
                     height = ?8 WHERE job_id = ?1 AND idx = ?2",
@@ -185,13 +178,7 @@ impl Store {
                 "UPDATE jobs SET updated_at = ?2 WHERE id = ?1",
                 params![id.as_str(), Timestamp::now().unix_millis()],
             )?;
-            let ev = append(
-                &tx,
-                &id,
-                Timestamp::now(),
-                EventBody::Output { index, path },
-            )?;
-            tx.commit()?;
+            let ev = append(tx, &id, Timestamp::now(), EventBody::Output { index, path })?;
             Ok(ev)
         })
         .await
@@ -206,8 +193,7 @@ impl Store {
         url: Option<String>,
         error: Option<String>,
     ) -> Result<Event, StoreError> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
+        self.write(move |tx| {
             let now = Timestamp::now();
             tx.execute(
                 "INSERT INTO uploads (job_id, idx, target, url, error, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -215,8 +201,7 @@ impl Store {
                     url = excluded.url, error = excluded.error, at = excluded.at",
                 params![id.as_str(), index, target, url, error, now.unix_millis()],
             )?;
-            let ev = append(&tx, &id, now, EventBody::Upload { index, target, url, error })?;
-            tx.commit()?;
+            let ev = append(tx, &id, now, EventBody::Upload { index, target, url, error })?;
             Ok(ev)
         })
         .await

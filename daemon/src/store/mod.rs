@@ -8,11 +8,14 @@
 
 mod appended;
 mod catalog;
+mod catalog_rows;
+mod catalog_seed;
 mod db;
 mod error;
 mod events;
 mod ids;
 mod jobs;
+mod lora_cache;
 mod migrations;
 mod removal;
 mod rows;
@@ -20,10 +23,11 @@ mod rows;
 mod tests;
 mod transition;
 
-pub use catalog::{CachedLoras, CapabilitySeed, CatalogSeed};
+pub use catalog_seed::{CapabilitySeed, CatalogSeed};
 pub use db::{Store, StoreThread};
 pub use error::StoreError;
 pub use jobs::{Created, NewJob};
+pub use lora_cache::CachedLoras;
 pub use removal::{CleanFilter, Removal};
 pub use rows::OutputRecord;
 pub use transition::Transition;

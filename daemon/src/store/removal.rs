@@ -33,13 +33,12 @@ impl Store {
         ids: Vec<String>,
         outputs: bool,
     ) -> Result<Removal, StoreError> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
+        self.write(move |tx| {
             let mut jobs: Vec<Job> = Vec::new();
             for id in &ids {
-                let id = resolve_id(&tx, id)?;
+                let id = resolve_id(tx, id)?;
                 if jobs.iter().all(|j| j.id.as_str() != id) {
-                    jobs.push(load_row(&tx, &id)?);
+                    jobs.push(load_row(tx, &id)?);
                 }
             }
             let active: Vec<_> = jobs
@@ -51,8 +50,7 @@ impl Store {
                 return Err(StoreError::Unfinished(active));
             }
             jobs.sort_by(|a, b| a.id.cmp(&b.id));
-            let events = delete(&tx, &jobs, outputs)?;
-            tx.commit()?;
+            let events = delete(tx, &jobs, outputs)?;
             Ok(Removal { jobs, events })
         })
         .await
@@ -65,17 +63,15 @@ impl Store {
         outputs: bool,
         dry_run: bool,
     ) -> Result<Removal, StoreError> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
-            let jobs = select(&tx, &filter)?;
+        self.write(move |tx| {
+            let jobs = select(tx, &filter)?;
             if dry_run {
                 return Ok(Removal {
                     jobs,
                     events: Vec::new(),
                 });
             }
-            let events = delete(&tx, &jobs, outputs)?;
-            tx.commit()?;
+            let events = delete(tx, &jobs, outputs)?;
             Ok(Removal { jobs, events })
         })
         .await

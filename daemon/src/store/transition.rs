@@ -112,30 +112,28 @@ impl Store {
         id: JobId,
         change: Transition,
     ) -> Result<(Job, Vec<Event>), StoreError> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
-            let mut job = require_job(&tx, id.as_str())?;
+        self.write(move |tx| {
+            let mut job = require_job(tx, id.as_str())?;
             let now = Timestamp::now();
             let mut events = Vec::new();
             if let Some(request) = change.request() {
-                record_request(&tx, &mut job, request, now)?;
+                record_request(tx, &mut job, request, now)?;
             }
             if let Transition::Finished { generation_ms, .. } = &change {
-                record_generation(&tx, &id, *generation_ms)?;
+                record_generation(tx, &id, *generation_ms)?;
             }
             if let Transition::Submitted {
                 remote_id,
                 request_id,
             } = &change
             {
-                events.push(record_remote(&tx, &id, remote_id, request_id, now)?);
+                events.push(record_remote(tx, &id, remote_id, request_id, now)?);
             }
-            record_outputs(&tx, &id, change.outputs())?;
+            record_outputs(tx, &id, change.outputs())?;
             if let Some(to) = change.target() {
-                events.push(change_state(&tx, &mut job, to, change.error(), now)?);
+                events.push(change_state(tx, &mut job, to, change.error(), now)?);
             }
-            let job = require_job(&tx, id.as_str())?;
-            tx.commit()?;
+            let job = require_job(tx, id.as_str())?;
             Ok((job, events))
         })
         .await
