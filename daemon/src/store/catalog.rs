@@ -7,31 +7,33 @@ use super::catalog_rows::{
 };
 use super::db::Store;
 use super::error::StoreError;
+use super::sql::query_rows;
 use genq_protocol::Timestamp;
 use genq_protocol::catalog::{
     Capability, Category, Model, ModelEdit, ModelInput, ModelsListParams, Supplier,
 };
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{OptionalExtension, Transaction, params};
 use std::collections::BTreeMap;
 
 impl Store {
     pub async fn suppliers(&self) -> Result<Vec<Supplier>, StoreError> {
         self.call(|conn| {
-            let mut stmt = conn.prepare_cached(
+            query_rows(
+                conn,
                 "SELECT name, display_name, base_url, docs_url, needs_key, active
                  FROM suppliers ORDER BY name",
-            )?;
-            let rows = stmt.query_map([], |r| {
-                Ok(Supplier {
-                    name: r.get(0)?,
-                    display_name: r.get(1)?,
-                    base_url: r.get(2)?,
-                    docs_url: r.get(3)?,
-                    needs_key: r.get(4)?,
-                    active: r.get(5)?,
-                })
-            })?;
-            Ok(rows.collect::<Result<_, _>>()?)
+                [],
+                |r| {
+                    Ok(Supplier {
+                        name: r.get(0)?,
+                        display_name: r.get(1)?,
+                        base_url: r.get(2)?,
+                        docs_url: r.get(3)?,
+                        needs_key: r.get(4)?,
+                        active: r.get(5)?,
+                    })
+                },
+            )
         })
         .await
     }
@@ -64,13 +66,12 @@ impl Store {
     /// The kinds (`image`, `model3d`, …) of a supplier's models that are not removed.
     pub async fn supplier_kinds(&self, supplier: String) -> Result<Vec<String>, StoreError> {
         self.call(move |conn| {
-            let mut stmt = conn.prepare_cached(
+            query_rows(
+                conn,
                 "SELECT DISTINCT kind FROM models WHERE supplier = ?1 AND removed_at IS NULL",
-            )?;
-            let kinds = stmt
-                .query_map(params![supplier], |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
-            Ok(kinds)
+                params![supplier],
+                |r| r.get(0),
+            )
         })
         .await
     }
@@ -158,8 +159,8 @@ impl Store {
     }
 
     pub async fn edit_model(&self, e: ModelEdit) -> Result<Model, StoreError> {
-        self.write(move |tx| {
-            let row = resolve_model(tx, &e.model)?;
+        let model = e.model.clone();
+        self.change_model(model, move |tx, row| {
             check_refs(
                 tx,
                 e.capabilities.as_deref().unwrap_or_default(),
@@ -207,8 +208,21 @@ impl Store {
                     ));
                 }
             }
-            let model = load_model(tx, row)?;
-            Ok(model)
+            Ok(())
+        })
+        .await
+    }
+
+    /// Changes one model, named as people name it, in one transaction; returns it as changed.
+    async fn change_model(
+        &self,
+        model: String,
+        change: impl FnOnce(&Transaction<'_>, i64) -> Result<(), StoreError> + Send + 'static,
+    ) -> Result<Model, StoreError> {
+        self.write(move |tx| {
+            let row = resolve_model(tx, &model)?;
+            change(tx, row)?;
+            load_model(tx, row)
         })
         .await
     }
@@ -219,16 +233,14 @@ impl Store {
         model: String,
         removed: bool,
     ) -> Result<Model, StoreError> {
-        self.write(move |tx| {
-            let row = resolve_model(tx, &model)?;
+        self.change_model(model, move |tx, row| {
             let now = Timestamp::now().unix_millis();
             tx.execute(
                 "UPDATE models SET removed_at = CASE WHEN ?2 THEN COALESCE(removed_at, ?3) END,
                     edited = 1, updated_at = ?3 WHERE rowid_ = ?1",
                 params![row, removed, now],
             )?;
-            let model = load_model(tx, row)?;
-            Ok(model)
+            Ok(())
         })
         .await
     }
@@ -239,8 +251,7 @@ impl Store {
         model: String,
         capability: Option<String>,
     ) -> Result<Model, StoreError> {
-        self.write(move |tx| {
-            let row = resolve_model(tx, &model)?;
+        self.change_model(model, move |tx, row| {
             let m = load_model(tx, row)?;
             if m.removed || !m.active {
                 return Err(invalid(
@@ -278,8 +289,7 @@ impl Store {
                 "UPDATE capabilities SET default_model = ?1 WHERE name = ?2",
                 params![row, cap],
             )?;
-            let model = load_model(tx, row)?;
-            Ok(model)
+            Ok(())
         })
         .await
     }

@@ -2,6 +2,7 @@
 //! categories), with the checks that need the database.
 
 use super::error::StoreError;
+use super::sql::{json, query_rows};
 use genq_protocol::catalog::{Model, ModelInput, ModelParam};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -13,14 +14,8 @@ pub(super) fn invalid(field: impl Into<String>, message: impl Into<String>) -> S
     }
 }
 
-pub(super) fn json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
-    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
 pub(super) fn names(conn: &Connection, sql: &str) -> Result<Vec<String>, StoreError> {
-    let mut stmt = conn.prepare_cached(sql)?;
-    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    query_rows(conn, sql, [], |r| r.get(0))
 }
 
 /// Finds a model's row by `supplier:id` or a unique id.
@@ -37,10 +32,12 @@ pub(super) fn resolve_model(conn: &Connection, model: &str) -> Result<i64, Store
             return Ok(row);
         }
     }
-    let mut stmt = conn.prepare_cached("SELECT rowid_ FROM models WHERE model_id = ?1")?;
-    let rows: Vec<i64> = stmt
-        .query_map(params![model], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
+    let rows: Vec<i64> = query_rows(
+        conn,
+        "SELECT rowid_ FROM models WHERE model_id = ?1",
+        params![model],
+        |r| r.get(0),
+    )?;
     match rows.as_slice() {
         [one] => Ok(*one),
         [] => Err(StoreError::NotFoundWhat {
@@ -83,11 +80,7 @@ pub(super) fn load_model(conn: &Connection, row: i64) -> Result<Model, StoreErro
                 params: Vec::new(),
             })
         })?;
-    let list = |sql: &str| -> Result<Vec<String>, StoreError> {
-        let mut stmt = conn.prepare_cached(sql)?;
-        let rows = stmt.query_map(params![row], |r| r.get::<_, String>(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    };
+    let list = |sql: &str| query_rows(conn, sql, params![row], |r| r.get(0));
     m.capabilities =
         list("SELECT capability FROM model_capabilities WHERE model = ?1 ORDER BY capability")?;
     m.categories =
@@ -126,26 +119,26 @@ pub(super) fn check_refs(
     categories: &[String],
 ) -> Result<(), StoreError> {
     let known_caps = names(tx, "SELECT name FROM capabilities ORDER BY name")?;
-    for (i, c) in capabilities.iter().enumerate() {
-        if !known_caps.contains(c) {
-            return Err(StoreError::Invalid {
-                field: format!("capabilities[{i}]"),
-                message: format!("unknown capability {c:?}"),
-                allowed: Some(known_caps.join(", ")),
-            });
-        }
-    }
+    check_known(&known_caps, capabilities, "capabilities", "capability")?;
     let known_cats = names(tx, "SELECT name FROM categories ORDER BY name")?;
-    for (i, c) in categories.iter().enumerate() {
-        if !known_cats.contains(c) {
-            return Err(StoreError::Invalid {
-                field: format!("categories[{i}]"),
-                message: format!("unknown category {c:?}"),
-                allowed: Some(known_cats.join(", ")),
-            });
-        }
+    check_known(&known_cats, categories, "categories", "category")
+}
+
+/// Refuses the first of `given` that is not `known`, naming it as `field[i]`.
+fn check_known(
+    known: &[String],
+    given: &[String],
+    field: &str,
+    what: &str,
+) -> Result<(), StoreError> {
+    match given.iter().enumerate().find(|(_, c)| !known.contains(c)) {
+        Some((i, c)) => Err(StoreError::Invalid {
+            field: format!("{field}[{i}]"),
+            message: format!("unknown {what} {c:?}"),
+            allowed: Some(known.join(", ")),
+        }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 pub(super) fn write_links(
@@ -154,7 +147,7 @@ pub(super) fn write_links(
     capabilities: Option<&[String]>,
     categories: Option<&[String]>,
 ) -> Result<(), StoreError> {
-    if let Some(caps) = capabilities {
+    if capabilities.is_some() {
         tx.execute(
             "DELETE FROM model_capabilities WHERE model = ?1",
             params![row],
@@ -164,24 +157,39 @@ pub(super) fn write_links(
             "UPDATE capabilities SET default_model = NULL WHERE default_model = ?1",
             params![row],
         )?;
-        for c in caps {
-            tx.execute(
-                "INSERT OR IGNORE INTO model_capabilities (model, capability) VALUES (?1, ?2)",
-                params![row, c],
-            )?;
-        }
     }
-    if let Some(cats) = categories {
+    if categories.is_some() {
         tx.execute(
             "DELETE FROM model_categories WHERE model = ?1",
             params![row],
         )?;
-        for c in cats {
-            tx.execute(
-                "INSERT OR IGNORE INTO model_categories (model, category) VALUES (?1, ?2)",
-                params![row, c],
-            )?;
-        }
+    }
+    add_links(
+        tx,
+        row,
+        capabilities.unwrap_or_default(),
+        categories.unwrap_or_default(),
+    )
+}
+
+/// Links a model to more capabilities and categories; the links it has stay.
+pub(super) fn add_links(
+    tx: &Connection,
+    row: i64,
+    capabilities: &[String],
+    categories: &[String],
+) -> Result<(), StoreError> {
+    for c in capabilities {
+        tx.execute(
+            "INSERT OR IGNORE INTO model_capabilities (model, capability) VALUES (?1, ?2)",
+            params![row, c],
+        )?;
+    }
+    for c in categories {
+        tx.execute(
+            "INSERT OR IGNORE INTO model_categories (model, category) VALUES (?1, ?2)",
+            params![row, c],
+        )?;
     }
     Ok(())
 }

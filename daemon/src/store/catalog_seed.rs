@@ -1,8 +1,9 @@
 //! The catalog genq ships, applied to the database at every start.
 
-use super::catalog_rows::{insert_model, json, write_param};
+use super::catalog_rows::{add_links, insert_model, write_param};
 use super::db::Store;
 use super::error::StoreError;
+use super::sql::json;
 use genq_protocol::Timestamp;
 use genq_protocol::catalog::{ModelInput, Supplier};
 use rusqlite::{OptionalExtension, Transaction, params};
@@ -82,18 +83,7 @@ fn seed(tx: &Transaction<'_>, seed: &CatalogSeed, now: i64) -> Result<usize, Sto
                 for (i, p) in m.params.iter().enumerate() {
                     write_param(tx, row, i, p)?;
                 }
-                for c in &m.capabilities {
-                    tx.execute(
-                        "INSERT OR IGNORE INTO model_capabilities (model, capability) VALUES (?1, ?2)",
-                        params![row, c],
-                    )?;
-                }
-                for c in &m.categories {
-                    tx.execute(
-                        "INSERT OR IGNORE INTO model_categories (model, category) VALUES (?1, ?2)",
-                        params![row, c],
-                    )?;
-                }
+                add_links(tx, row, &m.capabilities, &m.categories)?;
                 row
             }
             Some((row, _, _)) => row,

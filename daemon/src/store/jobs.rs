@@ -9,6 +9,7 @@ use super::ids::{job_number, next_number, resolve_id};
 use super::rows::{
     JOB_COLUMNS, OutputRecord, attach_outputs, job_from_row, require_job, times_json,
 };
+use super::sql::query_rows;
 use genq_protocol::job::OutputRole;
 use genq_protocol::methods::{JobPage, LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT, ListParams, Sort};
 use genq_protocol::{Event, EventBody, Job, JobId, JobKind, JobSpec, JobState, Timestamp};
@@ -210,25 +211,22 @@ impl Store {
     /// Outputs of a job as the provider reported them (role, label, format, source URL).
     pub async fn output_records(&self, id: JobId) -> Result<Vec<OutputRecord>, StoreError> {
         self.call(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT idx, role, label, format, source_url FROM outputs WHERE job_id = ?1 ORDER BY idx",
-            )?;
-            let rows = stmt
-                .query_map(params![id.as_str()], |r| {
+            query_rows(
+                conn,
+                "SELECT idx, role, label, format, source_url FROM outputs WHERE job_id = ?1
+                 ORDER BY idx",
+                params![id.as_str()],
+                |r| {
                     Ok(OutputRecord {
                         index: r.get(0)?,
                         // A role this version does not know is downloaded as an image.
-                        role: r
-                            .get::<_, String>(1)?
-                            .parse()
-                            .unwrap_or(OutputRole::Image),
+                        role: r.get::<_, String>(1)?.parse().unwrap_or(OutputRole::Image),
                         label: r.get(2)?,
                         format: r.get(3)?,
                         source_url: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
                     })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
+                },
+            )
         })
         .await
     }

@@ -1,9 +1,9 @@
 //! The LoRA card cache: cards seen from each source, and the listings (queries) that named
 //! them, so browsing works offline and pages come back at once.
 
-use super::catalog_rows::json;
 use super::db::Store;
 use super::error::StoreError;
+use super::sql::json;
 use genq_protocol::Timestamp;
 use genq_protocol::catalog::LoraCard;
 use rusqlite::{Connection, OptionalExtension, params};

@@ -19,6 +19,7 @@ mod lora_cache;
 mod migrations;
 mod removal;
 mod rows;
+mod sql;
 #[cfg(test)]
 mod tests;
 mod transition;
