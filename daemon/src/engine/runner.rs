@@ -1,4 +1,6 @@
-//! Drives one job from its current state to a final one. Every state change is committed
+//! Drives one job from its current state to a final one: the loop over the steps (`submit`,
+//! `poll`, `fetch`, `upload`, one file each), and what they share (committing a change,
+//! retrying store writes, notes, waits, the job's deadline). Every state change is committed
 //! before the next step starts, so wherever the daemon stops, the job resumes from there.
 //!
 //! A runner stops at its next waiting point when the daemon shuts down (its state stays as
