@@ -55,7 +55,7 @@ pub enum Transition {
 
 impl Transition {
     /// The state this change moves the job to, if any.
-    pub fn target(&self) -> Option<JobState> {
+    fn target(&self) -> Option<JobState> {
         Some(match self {
             Transition::Submitting => JobState::Submitting,
             Transition::Requeued => JobState::Queued,
