@@ -2,6 +2,7 @@
 
 use super::db::Store;
 use super::error::StoreError;
+use super::sql::query_rows;
 use genq_protocol::{Event, EventBody, JobId, Timestamp};
 use rusqlite::params;
 
@@ -41,13 +42,13 @@ impl Store {
     /// Events with `seq > since`, oldest first, at most `limit`.
     pub async fn events_since(&self, since: u64, limit: u32) -> Result<Vec<Event>, StoreError> {
         self.call(move |conn| {
-            let mut stmt = conn.prepare_cached(&format!(
-                "{EVENT_SELECT} WHERE e.seq > ?1 ORDER BY e.seq LIMIT ?2"
-            ))?;
-            let rows = stmt
-                .query_map(params![since as i64, limit], row_to_event)?
-                .collect::<Result<Vec<_>, _>>()?;
-            decode(rows)
+            let sql = format!("{EVENT_SELECT} WHERE e.seq > ?1 ORDER BY e.seq LIMIT ?2");
+            decode(query_rows(
+                conn,
+                &sql,
+                params![since as i64, limit],
+                row_to_event,
+            )?)
         })
         .await
     }
@@ -55,13 +56,8 @@ impl Store {
     /// Every event of one job, oldest first.
     pub async fn events_for_job(&self, id: JobId) -> Result<Vec<Event>, StoreError> {
         self.call(move |conn| {
-            let mut stmt = conn.prepare_cached(&format!(
-                "{EVENT_SELECT} WHERE e.job_id = ?1 ORDER BY e.seq"
-            ))?;
-            let rows = stmt
-                .query_map(params![id.as_str()], row_to_event)?
-                .collect::<Result<Vec<_>, _>>()?;
-            decode(rows)
+            let sql = format!("{EVENT_SELECT} WHERE e.job_id = ?1 ORDER BY e.seq");
+            decode(query_rows(conn, &sql, params![id.as_str()], row_to_event)?)
         })
         .await
     }
