@@ -5,7 +5,7 @@
 use axum::Router;
 use axum::routing::get;
 use genq_daemon::outputs::{FetchLimits, fetch};
-use genq_daemon::providers::OutputRole;
+use genq_protocol::job::OutputRole;
 use std::time::{Duration, Instant};
 
 const SIZE: usize = 100 * 1000 * 1000;

@@ -9,7 +9,7 @@ use axum::routing::get;
 use genq_daemon::outputs::{
     self, ExpectedOutput, FetchLimits, OutputError, fetch, fetch_with_params, verify_existing,
 };
-use genq_daemon::providers::OutputRole;
+use genq_protocol::job::OutputRole;
 use genq_protocol::{Job, JobErrorKind, JobId, JobKind, JobSpec, JobState, Timestamp};
 use std::io::Cursor;
 use std::path::Path;

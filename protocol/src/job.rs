@@ -382,13 +382,106 @@ pub struct Output {
     pub format: Option<String>,
 }
 
+/// What an output holds, as the daemon records it per output: it decides the file types a
+/// download may be and how it is named.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputRole {
+    /// The generated image.
+    Image,
+    /// A generated 3D model (GLB unless the output's `format` says otherwise).
+    Model,
+    /// A preview render of a 3D model.
+    Preview,
+}
+
+impl OutputRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutputRole::Image => "image",
+            OutputRole::Model => "model",
+            OutputRole::Preview => "preview",
+        }
+    }
+}
+
+impl fmt::Display for OutputRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl FromStr for OutputRole {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "image" => Ok(OutputRole::Image),
+            "model" => Ok(OutputRole::Model),
+            "preview" => Ok(OutputRole::Preview),
+            other => Err(format!(
+                "unknown output role {other:?}; allowed: image, model, preview"
+            )),
+        }
+    }
+}
+
+/// Which call to the provider a recorded request id belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderCall {
+    /// The submit that created the task.
+    Submit,
+    /// The poll whose reply saw the task finish (or fail).
+    Poll,
+    /// The task asked for again, for fresh output links after a download was refused.
+    Requery,
+    /// A call this client does not know yet.
+    #[serde(other)]
+    Other,
+}
+
+impl ProviderCall {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderCall::Submit => "submit",
+            ProviderCall::Poll => "poll",
+            ProviderCall::Requery => "requery",
+            ProviderCall::Other => "other",
+        }
+    }
+}
+
+/// Lenient, like the wire: a name this client does not know is [`ProviderCall::Other`].
+impl From<&str> for ProviderCall {
+    fn from(s: &str) -> Self {
+        match s {
+            "submit" => ProviderCall::Submit,
+            "poll" => ProviderCall::Poll,
+            "requery" => ProviderCall::Requery,
+            _ => ProviderCall::Other,
+        }
+    }
+}
+
+/// Reads as its wire name wherever text is wanted (labels in lists and details).
+impl std::ops::Deref for ProviderCall {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl fmt::Display for ProviderCall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 /// One reply from the provider that identifies a request to its support (Tripo's
 /// `X-Tripo-Trace-ID`, ModelScope's and DashScope's `request_id`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProviderRequest {
-    /// What the request was: `submit`, `poll` (the reply that saw the task finish) or
-    /// `requery` (fresh output links after a download was refused).
-    pub call: String,
+    pub call: ProviderCall,
     pub request_id: String,
     pub at: Timestamp,
 }
@@ -491,6 +584,27 @@ mod tests {
         let l: Lora = "owner/name:0.25".parse().unwrap();
         assert_eq!((l.repo.as_str(), l.weight), ("owner/name", 0.25));
         assert!("owner/name:heavy".parse::<Lora>().is_err());
+    }
+
+    #[test]
+    fn roles_and_calls_keep_their_wire_names() {
+        for role in [OutputRole::Image, OutputRole::Model, OutputRole::Preview] {
+            let wire = serde_json::to_string(&role).unwrap();
+            assert_eq!(wire, format!("\"{role}\""));
+            assert_eq!(role.as_str().parse::<OutputRole>(), Ok(role));
+        }
+        for call in [
+            ProviderCall::Submit,
+            ProviderCall::Poll,
+            ProviderCall::Requery,
+        ] {
+            let wire = serde_json::to_string(&call).unwrap();
+            assert_eq!(wire, format!("\"{call}\""));
+            assert_eq!(ProviderCall::from(call.as_str()), call);
+        }
+        let later: ProviderCall = serde_json::from_str("\"cancel\"").unwrap();
+        assert_eq!(later, ProviderCall::Other);
+        assert_eq!(format!("{:<9}|", ProviderCall::Poll), "poll     |");
     }
 
     #[test]

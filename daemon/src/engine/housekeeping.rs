@@ -2,7 +2,8 @@
 //! outputs directory. The store deletes the records; files go afterwards, off the runtime,
 //! and only inside the outputs directory.
 
-use super::{Engine, EngineError};
+use super::Engine;
+use super::error::EngineError;
 use crate::outputs;
 use crate::store::{CleanFilter, Removal};
 use genq_protocol::methods::{DiskUsage, REMOVED_LIST_MAX, RemoveResult, RemovedJob};

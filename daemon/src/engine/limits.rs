@@ -185,8 +185,8 @@ impl ProviderLimits {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn slots_are_limited_and_freed_on_drop() {
+    /// Limits of one task slot, that slot taken, and a second task waiting for it.
+    async fn one_taken_one_waiting() -> (Arc<ProviderLimits>, Slot, tokio::task::JoinHandle<Slot>) {
         let l = ProviderLimits::new(Limits {
             max_concurrent: 1,
             ..Limits::default()
@@ -195,6 +195,12 @@ mod tests {
         let l2 = l.clone();
         let waiter = tokio::spawn(async move { l2.acquire_slot().await });
         tokio::task::yield_now().await;
+        (l, first, waiter)
+    }
+
+    #[tokio::test]
+    async fn slots_are_limited_and_freed_on_drop() {
+        let (l, first, waiter) = one_taken_one_waiting().await;
         assert!(!waiter.is_finished());
         assert_eq!(l.snapshot().in_flight, 1);
         drop(first);
@@ -204,14 +210,7 @@ mod tests {
 
     #[tokio::test]
     async fn raising_the_limit_wakes_waiters() {
-        let l = ProviderLimits::new(Limits {
-            max_concurrent: 1,
-            ..Limits::default()
-        });
-        let _first = l.acquire_slot().await;
-        let l2 = l.clone();
-        let waiter = tokio::spawn(async move { l2.acquire_slot().await });
-        tokio::task::yield_now().await;
+        let (l, _first, waiter) = one_taken_one_waiting().await;
         l.update(Limits {
             max_concurrent: 2,
             ..Limits::default()

@@ -2,74 +2,39 @@
 //! and resumes unfinished jobs after a restart. Every committed change is announced by the
 //! store, in commit order.
 //!
-//! Layout: [`runner`] drives one job through its states, [`limits`] holds what a provider's
-//! jobs share (request budget, task slots, slowdowns), [`poll`] decides when to poll.
+//! Layout: [`runner`] is the loop that drives one job through its steps, one file per step
+//! with its retry policy: [`submit`] (over [`call`], one provider call with retries), [`poll`],
+//! [`fetch`] and [`upload`] (storing). [`limits`] holds what a provider's jobs share (request
+//! budget, task slots, slowdowns); [`inner`] what the engine and its runners share.
 
+mod call;
+mod error;
+mod fetch;
 mod housekeeping;
+mod inner;
 pub mod limits;
 pub mod poll;
 mod runner;
+mod submit;
 mod upload;
+
+pub use error::EngineError;
 
 use crate::config::Config;
 use crate::providers::{CallContext, InvalidParam, Registry};
 use crate::store::{Created, NewJob, Store, StoreError, Transition};
 use genq_protocol::{Event, Job, JobError, JobErrorKind, JobId, JobSpec, JobState, Paths};
+use inner::Inner;
 use limits::ProviderLimits;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error(transparent)]
-    Invalid(#[from] InvalidParam),
-    #[error("unknown provider {name:?}; known: {known}")]
-    UnknownProvider { name: String, known: String },
-    /// The provider needs a key and the daemon has none: nothing was created or sent.
-    #[error("{message}")]
-    MissingKey {
-        message: String,
-        /// The environment variables the daemon looked in.
-        env_vars: Vec<String>,
-    },
-    #[error("{0}")]
-    Conflict(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The outputs directory could not be read.
-    #[error("{0}")]
-    Disk(String),
-}
-
-impl From<crate::catalog::SpecCheckError> for EngineError {
-    fn from(e: crate::catalog::SpecCheckError) -> Self {
-        match e {
-            crate::catalog::SpecCheckError::Invalid(e) => EngineError::Invalid(e),
-            crate::catalog::SpecCheckError::Store(e) => EngineError::Store(e),
-        }
-    }
-}
-
 #[derive(Clone)]
 pub struct Engine {
     inner: Arc<Inner>,
-}
-
-struct Inner {
-    store: Store,
-    registry: Registry,
-    config: RwLock<Arc<Config>>,
-    config_error: Mutex<Option<String>>,
-    paths: Paths,
-    http: reqwest::Client,
-    limits: BTreeMap<String, Arc<ProviderLimits>>,
-    /// Cancels one job's runner.
-    running: Mutex<HashMap<JobId, CancellationToken>>,
-    tasks: TaskTracker,
-    shutdown: CancellationToken,
 }
 
 impl Engine {
@@ -188,19 +153,7 @@ impl Engine {
         if let Some(targets) = &spec.store {
             let config = self.config();
             for (i, t) in targets.iter().enumerate() {
-                if !config.storage.contains_key(t) {
-                    let known: Vec<_> = config.storage.keys().cloned().collect();
-                    return Err(InvalidParam::new(
-                        format!("store[{i}]"),
-                        format!("no storage target named {t:?} in the config"),
-                    )
-                    .allowed(if known.is_empty() {
-                        "none configured".to_string()
-                    } else {
-                        known.join(", ")
-                    })
-                    .into());
-                }
+                upload::check_target(&config, format!("store[{i}]"), t)?;
             }
         }
         let kind = crate::catalog::check_spec(&self.inner.store, &*provider, &mut spec).await?;
@@ -269,7 +222,7 @@ impl Engine {
         let (job, _) = match self
             .inner
             .store
-            .transition(job.id.clone(), Transition::to(JobState::Canceled))
+            .transition(job.id.clone(), Transition::Canceled)
             .await
         {
             Ok(done) => done,
@@ -334,19 +287,7 @@ impl Engine {
         }
         let targets = match target {
             Some(t) => {
-                if !self.config().storage.contains_key(&t) {
-                    let known: Vec<_> = self.config().storage.keys().cloned().collect();
-                    return Err(InvalidParam::new(
-                        "target",
-                        format!("no storage target named {t:?} in the config"),
-                    )
-                    .allowed(if known.is_empty() {
-                        "none configured".into()
-                    } else {
-                        known.join(", ")
-                    })
-                    .into());
-                }
+                upload::check_target(&self.config(), "target".into(), &t)?;
                 vec![t]
             }
             None => {
@@ -391,7 +332,7 @@ impl Engine {
                 };
                 self.inner
                     .store
-                    .transition(job.id.clone(), Transition::failed(error))
+                    .transition(job.id.clone(), Transition::Failed(error))
                     .await?;
                 continue;
             }
@@ -444,28 +385,5 @@ impl Engine {
     {
         let fut = f(self.inner.shutdown.clone());
         self.inner.tasks.spawn(fut);
-    }
-}
-
-impl Inner {
-    fn config(&self) -> Arc<Config> {
-        self.config
-            .read()
-            .map(|c| c.clone())
-            .unwrap_or_else(|p| p.into_inner().clone())
-    }
-
-    /// What an adaptor needs for its next call, from the config in force now.
-    fn call_context(&self, provider: &str) -> Option<CallContext> {
-        let config = self.config();
-        let adaptor = self.registry.get(provider)?;
-        let settings = config.providers.get(provider);
-        Some(CallContext {
-            http: self.http.clone(),
-            base_url: settings
-                .map(|s| s.base_url.clone())
-                .unwrap_or_else(|| adaptor.default_base_url().to_string()),
-            key: settings.and_then(|s| s.key.clone()),
-        })
     }
 }

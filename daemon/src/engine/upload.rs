@@ -1,12 +1,16 @@
-//! Uploading a job's local outputs to its storage targets.
+//! The storing step: uploading a job's local outputs to its storage targets, then `succeeded`.
 //!
 //! Policy: a job whose generation succeeded never loses its outputs to storage. Each upload
 //! is retried with backoff while the job is in `storing`; one that still fails is recorded on
 //! the output (`uploads[].error`, and an `upload` event), the job ends `succeeded` with its
 //! local files, and `genq upload ID` runs the uploads again later.
 
-use super::Inner;
+use super::inner::Inner;
+use super::runner::{Runner, Step, Stop};
+use crate::config::Config;
 use crate::outputs::storage::{KeyContext, StorageTarget};
+use crate::providers::InvalidParam;
+use crate::store::Transition;
 use backon::BackoffBuilder;
 use genq_protocol::{Job, JobErrorKind};
 use std::path::Path;
@@ -23,6 +27,39 @@ pub(super) fn targets_for(inner: &Inner, job: &Job) -> Vec<String> {
     match &job.params.store {
         Some(list) => list.clone(),
         None => inner.config().default_storage.clone(),
+    }
+}
+
+/// Refuses a storage target the config does not name; `field` is where it was given.
+pub(super) fn check_target(config: &Config, field: String, name: &str) -> Result<(), InvalidParam> {
+    if config.storage.contains_key(name) {
+        return Ok(());
+    }
+    let known: Vec<_> = config.storage.keys().cloned().collect();
+    Err(InvalidParam::new(
+        field,
+        format!("no storage target named {name:?} in the config"),
+    )
+    .allowed(if known.is_empty() {
+        "none configured".to_string()
+    } else {
+        known.join(", ")
+    }))
+}
+
+impl Runner<'_> {
+    /// Uploads the outputs to the job's targets (each upload with its own retries; one that
+    /// still fails is recorded, not fatal), then the job has succeeded.
+    pub(super) async fn store_outputs(&mut self, job: Job) -> Step<Job> {
+        let targets = targets_for(self.inner, &job);
+        if !targets.is_empty()
+            && upload_outputs(self.inner, &job, &targets, &self.token)
+                .await
+                .is_err()
+        {
+            return Err(Stop::Interrupted);
+        }
+        self.commit(&job, Transition::Succeeded).await
     }
 }
 

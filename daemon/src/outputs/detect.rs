@@ -1,7 +1,7 @@
 //! File types by their first bytes: what an output is, and what the server sent instead
 //! when it is not what was expected. Extensions come from here, never from a URL.
 
-use crate::providers::OutputRole;
+use genq_protocol::job::OutputRole;
 
 /// A type genq keeps as an output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -24,7 +24,7 @@ pub use png_text::{PNG_KEYWORD, read_png_params};
 pub use verify::{ExpectedOutput, hash_file, verify_existing};
 
 use crate::config::OutputsSection;
-use crate::providers::OutputRole;
+use genq_protocol::job::OutputRole;
 use genq_protocol::{JobErrorKind, JobId, Timestamp};
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -5,7 +5,7 @@
 
 use super::detect::{self, Expected, FileType};
 use super::{Fetched, OutputError};
-use crate::providers::OutputRole;
+use genq_protocol::job::OutputRole;
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::Path;

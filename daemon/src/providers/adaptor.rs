@@ -4,7 +4,8 @@
 
 use super::builtin_models;
 use super::redact;
-use super::{OutputRole, Secret};
+use super::Secret;
+use genq_protocol::job::OutputRole;
 use async_trait::async_trait;
 use genq_protocol::{JobErrorKind, JobKind, JobSpec};
 use std::time::Duration;

@@ -6,12 +6,12 @@
 use super::builtin_models::{self, ModelRule, ProviderId};
 use super::checks::{self, ParamType};
 use super::http::{self, Reply};
-use crate::providers::OutputRole;
 use crate::providers::adaptor::{
     CallContext, InvalidParam, Limits, PollStatus, Provider, ProviderError, ProviderInfo,
     RemoteOutput, Submitted,
 };
 use async_trait::async_trait;
+use genq_protocol::job::OutputRole;
 use genq_protocol::{JobErrorKind, JobKind, JobSpec};
 use reqwest::Method;
 use serde_json::{Map, Value, json};

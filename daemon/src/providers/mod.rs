@@ -60,14 +60,3 @@ impl fmt::Display for Secret {
         f.write_str("***")
     }
 }
-
-/// What an output URL is expected to hold, for naming and verification.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OutputRole {
-    /// The generated image.
-    Image,
-    /// A generated 3D model (GLB unless `format` says otherwise).
-    Model,
-    /// A preview render of a 3D model.
-    Preview,
-}

@@ -1,7 +1,7 @@
 //! How people name jobs: by number (`42`), by full id, or by a unique start of the id. The
 //! one place that turns what a user typed into a job, and that hands out the numbers.
 
-use super::StoreError;
+use super::error::StoreError;
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// Shortest start of an id accepted: the first 4 characters change only every 50 days, and

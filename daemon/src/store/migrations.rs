@@ -1,7 +1,7 @@
 //! Numbered schema migrations. Once landed, a migration is never edited: changes come as a
 //! new one at the end.
 
-use super::StoreError;
+use super::error::StoreError;
 use rusqlite::Connection;
 use rusqlite_migration::{M, Migrations};
 use std::path::Path;

@@ -1,10 +1,11 @@
 //! Deleting finished jobs (`genq rm`, `genq clean`): the job, its outputs, uploads and events
 //! go in one transaction, each announced by a `removed` event.
 
-use super::events::append;
+use super::appended::append;
+use super::db::Store;
+use super::error::StoreError;
 use super::ids::resolve_id;
-use super::jobs::{JOB_COLUMNS, job_from_row};
-use super::{Store, StoreError};
+use super::rows::{JOB_COLUMNS, job_from_row};
 use genq_protocol::{Event, EventBody, Job, JobState, Timestamp};
 use rusqlite::{Connection, params, params_from_iter};
 
@@ -32,13 +33,12 @@ impl Store {
         ids: Vec<String>,
         outputs: bool,
     ) -> Result<Removal, StoreError> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
+        self.write(move |tx| {
             let mut jobs: Vec<Job> = Vec::new();
             for id in &ids {
-                let id = resolve_id(&tx, id)?;
+                let id = resolve_id(tx, id)?;
                 if jobs.iter().all(|j| j.id.as_str() != id) {
-                    jobs.push(load_row(&tx, &id)?);
+                    jobs.push(load_row(tx, &id)?);
                 }
             }
             let active: Vec<_> = jobs
@@ -50,8 +50,7 @@ impl Store {
                 return Err(StoreError::Unfinished(active));
             }
             jobs.sort_by(|a, b| a.id.cmp(&b.id));
-            let events = delete(&tx, &jobs, outputs)?;
-            tx.commit()?;
+            let events = delete(tx, &jobs, outputs)?;
             Ok(Removal { jobs, events })
         })
         .await
@@ -64,17 +63,15 @@ impl Store {
         outputs: bool,
         dry_run: bool,
     ) -> Result<Removal, StoreError> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
-            let jobs = select(&tx, &filter)?;
+        self.write(move |tx| {
+            let jobs = select(tx, &filter)?;
             if dry_run {
                 return Ok(Removal {
                     jobs,
                     events: Vec::new(),
                 });
             }
-            let events = delete(&tx, &jobs, outputs)?;
-            tx.commit()?;
+            let events = delete(tx, &jobs, outputs)?;
             Ok(Removal { jobs, events })
         })
         .await
@@ -158,7 +155,7 @@ fn delete(conn: &Connection, jobs: &[Job], outputs: bool) -> Result<Vec<Event>, 
 mod tests {
     use super::*;
     use crate::store::{Created, NewJob, Transition};
-    use genq_protocol::{JobId, JobKind, JobSpec};
+    use genq_protocol::{JobError, JobErrorKind, JobId, JobKind, JobSpec};
 
     async fn job(s: &Store, retry_of: Option<JobId>, end: Option<JobState>) -> JobId {
         let new = NewJob {
@@ -175,11 +172,17 @@ mod tests {
         let Ok(Created::New(job, _)) = s.create_job(new).await else {
             panic!("not created")
         };
-        if let Some(state) = end {
-            s.transition(job.id.clone(), Transition::to(state))
-                .await
-                .unwrap();
-        }
+        let change = match end {
+            Some(JobState::Canceled) => Transition::Canceled,
+            Some(JobState::Failed) => Transition::Failed(JobError {
+                kind: JobErrorKind::Provider,
+                message: "failed".into(),
+                provider_request_id: None,
+            }),
+            Some(other) => panic!("no test job ends {other}"),
+            None => return job.id,
+        };
+        s.transition(job.id.clone(), change).await.unwrap();
         job.id
     }
 

@@ -36,7 +36,7 @@ async fn illegal_transitions_are_refused_and_change_nothing() {
         panic!()
     };
     let err = s
-        .transition(job.id.clone(), Transition::to(JobState::Succeeded))
+        .transition(job.id.clone(), Transition::Succeeded)
         .await
         .unwrap_err();
     assert!(matches!(
@@ -52,14 +52,14 @@ async fn illegal_transitions_are_refused_and_change_nothing() {
         JobState::Queued
     );
     let (j, events) = s
-        .transition(job.id.clone(), Transition::to(JobState::Canceled))
+        .transition(job.id.clone(), Transition::Canceled)
         .await
         .unwrap();
     assert_eq!(j.state, JobState::Canceled);
     assert!(j.finished_at.is_some());
     assert_eq!(events.len(), 1);
     assert!(
-        s.transition(job.id.clone(), Transition::to(JobState::Queued))
+        s.transition(job.id.clone(), Transition::Requeued)
             .await
             .is_err()
     );
@@ -397,12 +397,12 @@ async fn committed_events_go_out_once_in_seq_order_and_rolled_back_ones_never() 
                 s.note(job.id.clone(), format!("note {n}")).await.unwrap();
             }
             // Refused after its `remote` event was appended: rolled back, never announced.
-            let refused = Transition {
-                remote_id: Some("t".into()),
-                ..Transition::to(JobState::Succeeded)
+            let refused = Transition::Submitted {
+                remote_id: "t".into(),
+                request_id: None,
             };
             s.transition(job.id.clone(), refused).await.unwrap_err();
-            s.transition(job.id.clone(), Transition::to(JobState::Canceled))
+            s.transition(job.id.clone(), Transition::Canceled)
                 .await
                 .unwrap();
         }));

@@ -25,7 +25,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 #[cfg(test)]
-use crate::providers::OutputRole;
+use genq_protocol::job::OutputRole;
 #[cfg(test)]
 use crate::providers::adaptor::RemoteOutput;
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Reading ModelScope's replies (providers.md §1.3, §1.5): task statuses and outputs,
 //! error envelopes and their classification, and the `modelscope-ratelimit-*` headers.
 
-use crate::providers::OutputRole;
+use genq_protocol::job::OutputRole;
 use crate::providers::adaptor::{PollStatus, ProviderError, QuotaInfo, RemoteOutput};
 use crate::providers::builtin_models::ProviderId;
 use crate::providers::http::{self, Reply};

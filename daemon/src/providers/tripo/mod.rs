@@ -37,7 +37,7 @@ use std::time::Duration;
 use upload::Uploads;
 
 #[cfg(test)]
-use crate::providers::OutputRole;
+use genq_protocol::job::OutputRole;
 #[cfg(test)]
 use std::path::Path;
 

@@ -2,7 +2,7 @@
 //! models and previews a finished task lists.
 
 use super::reply::classify;
-use crate::providers::OutputRole;
+use genq_protocol::job::OutputRole;
 use crate::providers::adaptor::{PollStatus, ProviderError, RemoteOutput};
 use crate::providers::builtin_models::ProviderId;
 use crate::providers::http;

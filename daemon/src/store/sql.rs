@@ -1,0 +1,21 @@
+//! Small helpers the tables' code shares: the rows of a query, a value as a JSON column.
+
+use super::error::StoreError;
+use rusqlite::{Connection, Params, Row};
+
+/// Every row of a query, each mapped by `row`.
+pub(super) fn query_rows<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl Params,
+    row: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(params, row)?.collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// A value as stored in a JSON text column.
+pub(super) fn json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
