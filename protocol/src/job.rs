@@ -463,14 +463,6 @@ impl From<&str> for ProviderCall {
     }
 }
 
-/// Reads as its wire name wherever text is wanted (labels in lists and details).
-impl std::ops::Deref for ProviderCall {
-    type Target = str;
-    fn deref(&self) -> &str {
-        self.as_str()
-    }
-}
-
 impl fmt::Display for ProviderCall {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.pad(self.as_str())

@@ -150,7 +150,7 @@ fn lines(job: &Job, detail: &DetailView, now: Timestamp) -> Vec<Line<'static>> {
     if !job.provider_requests.is_empty() {
         out.push(section("Provider request ids"));
         for r in &job.provider_requests {
-            out.push(kv(&r.call, r.request_id.clone()));
+            out.push(kv(r.call.as_str(), r.request_id.clone()));
         }
     }
 
