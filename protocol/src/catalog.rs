@@ -61,17 +61,15 @@ impl std::str::FromStr for ParamType {
 }
 
 /// One parameter a model takes, with its range.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelParam {
     pub name: String,
     #[serde(rename = "type")]
     pub kind: ParamType,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<serde_json::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<f64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed: Vec<String>,
@@ -109,19 +107,18 @@ pub struct Model {
 }
 
 /// A model to add.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelInput {
     pub supplier: String,
     pub id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
     #[serde(default)]
     pub description: String,
     #[serde(rename = "type")]
     pub kind: String,
     pub sub_type: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lora_family: Option<String>,
     #[serde(default = "yes")]
     pub active: bool,
@@ -139,26 +136,20 @@ fn yes() -> bool {
 }
 
 /// Changes to a model; absent fields stay as they are.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelEdit {
     /// `supplier:id` or the id alone when it is unique.
     pub model: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sub_type: Option<String>,
     /// `Some("")` clears it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lora_family: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active: Option<bool>,
     /// Replaces the list when given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capabilities: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub categories: Option<Vec<String>>,
     /// Parameters added or replaced by name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -175,24 +166,23 @@ pub struct ModelRef {
     pub model: String,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelsListParams {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub supplier: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capability: Option<String>,
     /// Include soft-deleted models.
     #[serde(default)]
     pub include_removed: bool,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SetDefaultParams {
     pub model: String,
     /// Needed when the model has several capabilities.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capability: Option<String>,
 }
 
@@ -270,6 +260,7 @@ pub enum LoraSort {
     Newest,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LorasListParams {
@@ -281,17 +272,13 @@ pub struct LorasListParams {
     /// The source's own base value: ModelScope `sub_vision_foundation` (`QWEN_IMAGE_2512`),
     /// a Civitai `baseModel` (`Flux.1 D`), or a Hugging Face base repository
     /// (`black-forest-labs/FLUX.1-dev`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keyword: Option<String>,
     #[serde(default)]
     pub sort: LoraSort,
     /// 1–200; 20 when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
     /// 1-based page of `limit` cards.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page: Option<u32>,
     /// Ignore the cache (10-minute TTL) and fetch again.
     #[serde(default)]
@@ -299,7 +286,6 @@ pub struct LorasListParams {
     /// Download covers (to `images_dir`, else the cache's `images/<safe_task>/`).
     #[serde(default)]
     pub download_covers: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub images_dir: Option<String>,
 }
 
@@ -326,11 +312,11 @@ impl Default for LorasListParams {
 
 /// A LoRA by its card id: `owner/name` (ModelScope, Hugging Face) or `model@version`
 /// (Civitai). Without a source, a Civitai-shaped id means Civitai, anything else ModelScope.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoraRef {
     pub id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<LoraSource>,
 }
 
@@ -367,34 +353,45 @@ pub struct LoraPage {
 }
 
 /// One LoRA, normalised whatever the source (catalog.md §4). Never holds raw blobs.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct LoraCard {
     /// The string `loras` takes, e.g. `owner/name`.
     pub id: String,
     pub source: String,
     pub title: String,
+    #[serialize_always]
     pub title_cn: Option<String>,
+    #[serialize_always]
     pub author: Option<String>,
+    #[serialize_always]
     pub cover_url: Option<String>,
     /// Downloaded cover (or the placeholder when the cover is dead).
+    #[serialize_always]
     pub cover_local: Option<String>,
+    #[serialize_always]
     pub downloads: Option<u64>,
     /// Set when `downloads` counts a recent window only (Hugging Face: `30d`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub downloads_period: Option<String>,
+    #[serialize_always]
     pub likes: Option<u64>,
     /// genq's family vocabulary: `qwen-image`, `qwen-image-edit`, `z-image`, `flux1`, `flux2`,
     /// `krea2`, `sdxl`, `sd15`, `wan-video`, `other`; `None` when unknown.
+    #[serialize_always]
     pub base_model: Option<String>,
     /// The source's own value, e.g. `QWEN_IMAGE_2512`.
+    #[serialize_always]
     pub base_model_raw: Option<String>,
     /// The base repository to call with it (`BaseModel[0]` without `@rev`).
+    #[serialize_always]
     pub base_repo: Option<String>,
     pub trigger_words: Vec<String>,
     pub tags: Vec<String>,
     pub page_url: String,
     /// RFC 3339 UTC.
+    #[serialize_always]
     pub updated_at: Option<String>,
+    #[serialize_always]
     pub license: Option<String>,
     /// Marked adult by the source (shown only when `[catalog] nsfw = true`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

@@ -65,28 +65,26 @@ impl ErrorKind {
     }
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ErrorData {
     pub kind: ErrorKind,
     /// For `invalid_params`: the path of the offending field, e.g. `spec.loras[2].weight`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
     /// For `invalid_params`: what would have been accepted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed: Option<String>,
     /// For `auth`: the environment variables the daemon looked in for the key, so a client
     /// can say when one is set in its own environment but not in the daemon's.
     /// Boxed: errors travel in `Result`s, which stay small.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env_vars: Option<Box<Vec<String>>>,
 }
 
 /// A JSON-RPC error object.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RpcError {
     pub code: i64,
     pub message: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<ErrorData>,
 }
 

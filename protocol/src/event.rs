@@ -4,31 +4,32 @@ use crate::job::{JobError, JobId, JobState, short_id};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     pub seq: u64,
     pub job_id: JobId,
     /// The job's number ([`crate::Job::num`]), so a line about it can name it as lists do.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_num: Option<u64>,
     pub at: Timestamp,
     #[serde(flatten)]
     pub body: EventBody,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventBody {
     /// A job was created.
     Created {
         provider: String,
+        #[serialize_always]
         model: Option<String>,
     },
     /// A job moved from one state to another.
     State {
         from: JobState,
         to: JobState,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<JobError>,
     },
     /// The provider reported progress (0–100).
@@ -37,7 +38,6 @@ pub enum EventBody {
     Remote {
         remote_id: String,
         /// The provider's id of the submit request (e.g. `X-Tripo-Trace-ID`).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         request_id: Option<String>,
     },
     /// An output was stored locally.
@@ -46,9 +46,7 @@ pub enum EventBody {
     Upload {
         index: u32,
         target: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         url: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
     /// Something worth knowing that does not change the state (a retry after a 429, …).

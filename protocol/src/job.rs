@@ -228,43 +228,34 @@ impl FromStr for Lora {
 /// What a client asks for. Unknown fields are refused so that a typo is an error, not a
 /// silently ignored parameter. This is also what `jobs.export` returns and `submit --from`
 /// reads back.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobSpec {
     pub provider: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<JobKind>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     #[serde(default)]
     pub prompt: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub negative_prompt: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<Size>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub steps: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guidance: Option<f64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub loras: Vec<Lora>,
     /// An input image: a URL, or a local path where the provider can upload it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
     /// Multi-view inputs by view name (`front`, `left`, `back`, `right`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub views: BTreeMap<String, String>,
     /// How many outputs to ask for, where the provider supports it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub n: Option<u32>,
     /// Provider-specific extras (`--param KEY=VALUE`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub params: BTreeMap<String, serde_json::Value>,
     /// Storage targets for the outputs; `None` means the configured defaults, an empty list
     /// means keep them local only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store: Option<Vec<String>>,
 }
 
@@ -352,33 +343,40 @@ impl fmt::Display for JobError {
 }
 
 /// One stored copy of an output, or why storing it failed.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Upload {
     pub target: String,
+    #[serialize_always]
     pub url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
 /// A file a job produced, as kept on local disk.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Output {
     pub index: u32,
+    #[serialize_always]
     pub path: Option<String>,
+    #[serialize_always]
     pub sha256: Option<String>,
+    #[serialize_always]
     pub size: Option<u64>,
+    #[serialize_always]
     pub mime: Option<String>,
+    #[serialize_always]
     pub width: Option<u32>,
+    #[serialize_always]
     pub height: Option<u32>,
+    #[serialize_always]
     pub source_url: Option<String>,
     #[serde(default)]
     pub uploads: Vec<Upload>,
     /// The provider's name for this output (`model`, `pbr_model`, `rendered_image`), where
     /// it gives one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
     /// The file format the provider announced (`glb`, `fbx`, `png`), where it did.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
 }
 
@@ -479,36 +477,40 @@ pub struct ProviderRequest {
 }
 
 /// A job as the daemon reports it.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Job {
     pub id: JobId,
     /// The job's number in its home: 1, 2, 3 … in the order jobs were made, never reused.
     /// The short id people see and type. Absent from daemons that predate it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub num: Option<u64>,
     pub kind: JobKind,
     pub provider: String,
+    #[serialize_always]
     pub model: Option<String>,
     pub state: JobState,
     /// 0–100 while the provider reports progress, else `None`.
+    #[serialize_always]
     pub progress: Option<u8>,
     pub params: JobSpec,
+    #[serialize_always]
     pub remote_id: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    #[serialize_always]
     pub finished_at: Option<Timestamp>,
+    #[serialize_always]
     pub retry_of: Option<JobId>,
+    #[serialize_always]
     pub error: Option<JobError>,
     pub outputs: Vec<Output>,
     /// When the job entered each state it has been in.
     #[serde(default)]
     pub times: BTreeMap<JobState, Timestamp>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
     /// How long the provider took to generate, in milliseconds: from the task's creation as
     /// the provider reports it (Tripo's `create_time`), else from the submit, to the poll that
     /// saw it finish.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generation_ms: Option<u64>,
     /// The provider's request ids of the replies that mattered, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

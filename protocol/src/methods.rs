@@ -156,11 +156,11 @@ pub struct HelloResult {
     pub pid: u32,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitParams {
     pub spec: JobSpec,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
 }
 
@@ -178,12 +178,12 @@ impl From<&JobId> for JobRef {
     }
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UploadParams {
     pub id: String,
     /// Only this storage target (it need not be one the job was submitted with).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
 }
 
@@ -197,6 +197,7 @@ pub struct RemoveParams {
     pub outputs: bool,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CleanParams {
@@ -204,9 +205,7 @@ pub struct CleanParams {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub state: Vec<JobState>,
     /// Only jobs created more than this many seconds ago.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub older_than_s: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
     /// Also delete the jobs' output directories.
     #[serde(default)]
@@ -236,20 +235,18 @@ pub struct RemoveResult {
 }
 
 /// A removed job, as much as a listing needs.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RemovedJob {
     pub id: JobId,
     /// The job's number in its home (see [`crate::job::short_id`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub num: Option<u64>,
     pub state: JobState,
     pub provider: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     pub created_at: Timestamp,
     pub prompt: String,
     /// The job's output directory, when it was (or would be) deleted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_dir: Option<String>,
 }
 
@@ -278,31 +275,26 @@ pub enum Sort {
     Oldest,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// Only jobs in one of these states (all states when empty).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub state: Vec<JobState>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
     /// Case-insensitive substring of the prompt, model or id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
     /// Opaque position returned as `next_cursor` by the previous page.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<String>,
     /// Page size, 1–500; 50 when absent. `text` is at most [`LIST_MAX_TEXT`] characters and
     /// `offset` at most `i64::MAX`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
     #[serde(default)]
     pub sort: Sort,
     /// Rows to skip before the page (for screens that jump); cursors are cheaper.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offset: Option<u64>,
     /// `false`: only jobs that no job is a retry of; `true`: only those that some job is.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retried: Option<bool>,
 }
 
@@ -341,6 +333,7 @@ pub struct ResyncParams {
     pub reason: String,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StatusResult {
     pub pid: u32,
@@ -353,9 +346,9 @@ pub struct StatusResult {
     pub jobs: BTreeMap<String, u64>,
     /// Set when the config file on disk was changed into something invalid; the daemon keeps
     /// the previous config in force.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_error: Option<String>,
     pub config: String,
+    #[serialize_always]
     pub home: Option<String>,
 }
 
@@ -364,14 +357,15 @@ pub struct ShutdownResult {
     pub pid: u32,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReloadResult {
     /// Why the files on disk are not in force (the previous config stays), when they are not.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_error: Option<String>,
 }
 
 /// One provider as `genq providers` shows it.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProviderInfo {
     pub name: String,
@@ -388,13 +382,9 @@ pub struct ProviderInfo {
     /// Jobs waiting for a free slot.
     pub queued: u32,
     /// Seconds left of a provider-wide slowdown after a 429.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paused_for_s: Option<f64>,
     /// Remaining quota or balance, when the provider reports it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quota_remaining: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quota_detail: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
 }
