@@ -6,7 +6,7 @@
 
 use super::{civitai, huggingface, modelscope};
 use crate::config::CatalogSettings;
-use crate::providers::Secret;
+use crate::secret::Secret;
 use crate::store::{Store, StoreError};
 use futures::StreamExt;
 use genq_protocol::Timestamp;

@@ -63,7 +63,6 @@ mod key;
 mod s3;
 
 pub use key::{DEFAULT_KEY_TEMPLATE, KeyContext, KeyTemplate, PLACEHOLDERS};
-pub use s3::{aws_endpoint, cos_endpoint, infer_region, minio_endpoint, oss_endpoint};
 
 use crate::config::{StorageKeys, StorageSection};
 use genq_protocol::JobErrorKind;
@@ -148,8 +147,8 @@ impl StorageTarget {
         env: &dyn Fn(&str) -> Option<String>,
         options: &BuildOptions,
     ) -> Result<Self, StorageError> {
-        let keys = crate::credentials::storage_keys(section, env)
-            .map_err(|m| StorageError::new(name, m))?;
+        let keys =
+            crate::config::storage_keys(section, env).map_err(|m| StorageError::new(name, m))?;
         Self::build(name, section, &keys, options)
     }
 

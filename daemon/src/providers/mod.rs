@@ -16,40 +16,13 @@ pub mod tripo;
 #[cfg(test)]
 mod test_server;
 
+use crate::config::{KnownProviders, Limits, ProviderDefaults};
+use crate::secret::Secret;
 use async_trait::async_trait;
 use genq_protocol::{JobErrorKind, JobKind, JobSpec};
 use std::collections::BTreeMap;
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// An API key. Its `Debug` and `Display` never show the value, so it cannot leak through a
-/// log line or an error message by accident.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The key itself, for the request header that carries it and for masking it in text.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
 
 /// What an adaptor needs for one call, resolved from the config in force at that moment (so
 /// a hot-reloaded key or base URL applies to the next request).
@@ -264,24 +237,6 @@ pub trait Provider: Send + Sync + 'static {
     }
 }
 
-/// Per-provider limits.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Limits {
-    pub max_concurrent: u32,
-    pub requests_per_second: f64,
-    pub timeout: Duration,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_concurrent: 2,
-            requests_per_second: 2.0,
-            timeout: Duration::from_secs(15 * 60),
-        }
-    }
-}
-
 /// Adaptors by name.
 #[derive(Clone, Default)]
 pub struct Registry {
@@ -308,5 +263,19 @@ impl Registry {
 
     pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.providers.keys().copied()
+    }
+}
+
+impl KnownProviders for Registry {
+    fn provider_names(&self) -> Vec<&'static str> {
+        self.names().collect()
+    }
+
+    fn provider_defaults(&self, name: &str) -> Option<ProviderDefaults> {
+        self.get(name).map(|p| ProviderDefaults {
+            base_url: p.default_base_url(),
+            key_env_vars: p.key_env_vars(),
+            limits: p.default_limits(),
+        })
     }
 }

@@ -1,7 +1,8 @@
 //! A loopback HTTP double for adaptor unit tests: records every request it receives and
 //! answers each with the next scripted reply. (The faithful fake providers live in `tests/`.)
 
-use super::{CallContext, Secret};
+use super::CallContext;
+use crate::secret::Secret;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;

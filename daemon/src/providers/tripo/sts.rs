@@ -3,9 +3,10 @@
 //! `{"object": {"bucket", "key"}}`. genq uses it where neither multipart endpoint
 //! (`/upload`, `/upload/sts`) exists.
 
-use super::super::{ProviderError, Secret};
+use super::super::ProviderError;
 use super::NAME;
-use crate::outputs::storage::infer_region;
+use crate::s3_endpoint::infer_region;
+use crate::secret::Secret;
 use genq_protocol::JobErrorKind;
 use object_store::aws::AmazonS3Builder;
 use object_store::{

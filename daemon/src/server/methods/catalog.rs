@@ -3,7 +3,7 @@
 use super::super::ServerState;
 use crate::catalog::loras::{self, CatalogError, LoraContext};
 use crate::catalog::models::{check_edit, check_input};
-use crate::providers::Secret;
+use crate::secret::Secret;
 use genq_protocol::catalog::{
     Capability, Category, LoraCard, LoraPage, LoraRef, LorasListParams, Model, ModelEdit,
     ModelInput, ModelRef, ModelsListParams, SetDefaultParams, Supplier,

@@ -41,7 +41,7 @@ pub fn shutdown(state: &Arc<ServerState>) -> ShutdownResult {
 
 /// Puts the config files on disk in force now, or says why they are not.
 pub async fn reload(state: &Arc<ServerState>) -> ReloadResult {
-    crate::config_watch::reload(&state.engine).await;
+    state.engine.reload_config().await;
     ReloadResult {
         config_error: state.engine.config_error(),
     }

@@ -1,60 +1,13 @@
-//! `config.toml`: providers (base URL, key source, limits), storage targets and defaults.
-//! Parsed strictly: an unknown key or a bad value is an error naming it, at start and on
-//! every reload, and a reload that fails keeps the previous config in force.
+//! The config in force: `config.toml` and the stored keys resolved against the defaults of
+//! each provider the daemon knows.
 
-pub use crate::credentials::{KeySearch, KeySource, StorageKeys};
-use crate::providers::{Limits, Registry, Secret};
+use super::credentials::{self, KeySearch, KeySource, StorageKeys};
+use super::file::{ConfigFile, OutputsSection, StorageSection, parse};
+use crate::secret::Secret;
 use genq_protocol::{Credentials, Paths};
-use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// The file as written.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConfigFile {
-    #[serde(default)]
-    pub providers: BTreeMap<String, ProviderSection>,
-    #[serde(default)]
-    pub storage: BTreeMap<String, StorageSection>,
-    #[serde(default)]
-    pub defaults: DefaultsSection,
-    #[serde(default)]
-    pub outputs: OutputsSection,
-    /// Settings of the TUI (key overrides), read by the TUI; the daemon only checks that
-    /// the section is a table.
-    #[serde(default)]
-    pub tui: Option<toml::Table>,
-    /// Where the LoRA catalog comes from.
-    #[serde(default)]
-    pub catalog: CatalogSection,
-}
-
-/// `[catalog]`: the LoRA catalog's sources.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CatalogSection {
-    /// Show LoRAs their source marks adult (Civitai above PG-13, Hugging Face
-    /// `not-for-all-audiences`); hidden when unset.
-    #[serde(default)]
-    pub nsfw: bool,
-    #[serde(default)]
-    pub modelscope: CatalogSiteSection,
-    #[serde(default)]
-    pub civitai: CatalogSiteSection,
-    #[serde(default)]
-    pub huggingface: CatalogSiteSection,
-}
-
-/// `[catalog.modelscope]`, `[catalog.civitai]`, `[catalog.huggingface]`: where a LoRA source
-/// is reached (a mirror or a test server).
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CatalogSiteSection {
-    /// The source's public site when unset.
-    pub base_url: Option<String>,
-}
 
 /// The LoRA catalog settings in force. URLs carry no trailing slash.
 #[derive(Clone, Debug, PartialEq)]
@@ -76,74 +29,39 @@ impl Default for CatalogSettings {
     }
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProviderSection {
-    pub base_url: Option<String>,
-    pub api_key_env: Option<String>,
-    pub api_key_cmd: Option<String>,
-    pub api_key: Option<String>,
-    pub max_concurrent: Option<u32>,
-    pub requests_per_second: Option<f64>,
-    pub timeout_s: Option<u64>,
-    /// How long this provider's tasks usually take, in seconds: until a model has a history
-    /// of finished jobs, its first poll comes just before this. The adaptor's figure for the
-    /// model when unset.
-    pub typical_s: Option<f64>,
+/// Per-provider limits.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Limits {
+    pub max_concurrent: u32,
+    pub requests_per_second: f64,
+    pub timeout: Duration,
 }
 
-/// A storage target. `type = "s3"` or `type = "dir"`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
-pub enum StorageSection {
-    S3 {
-        endpoint: String,
-        #[serde(default)]
-        region: Option<String>,
-        bucket: String,
-        #[serde(default)]
-        virtual_hosted: bool,
-        #[serde(default)]
-        access_key_env: Option<String>,
-        #[serde(default)]
-        secret_key_env: Option<String>,
-        #[serde(default)]
-        access_key_cmd: Option<String>,
-        #[serde(default)]
-        secret_key_cmd: Option<String>,
-        #[serde(default)]
-        acl: Option<String>,
-        #[serde(default)]
-        acl_header: Option<String>,
-        #[serde(default)]
-        key_template: Option<String>,
-        #[serde(default)]
-        public_url: Option<String>,
-    },
-    Dir {
-        path: PathBuf,
-        #[serde(default)]
-        key_template: Option<String>,
-        #[serde(default)]
-        public_url: Option<String>,
-    },
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_concurrent: 2,
+            requests_per_second: 2.0,
+            timeout: Duration::from_secs(15 * 60),
+        }
+    }
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DefaultsSection {
-    /// Storage targets every job uploads to unless it says otherwise.
-    #[serde(default)]
-    pub storage: Vec<String>,
+/// What the config takes from each provider it can configure: the values a
+/// `[providers.NAME]` table overrides.
+#[derive(Clone, Copy, Debug)]
+pub struct ProviderDefaults {
+    pub base_url: &'static str,
+    /// Environment variables the key is read from when the config names none, in order.
+    pub key_env_vars: &'static [&'static str],
+    pub limits: Limits,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OutputsSection {
-    /// Largest output file accepted, in bytes (256 MiB when unset).
-    pub max_bytes: Option<u64>,
-    /// Timeout of one download, in seconds.
-    pub download_timeout_s: Option<u64>,
+/// The providers a config may name. The provider registry implements it, so the config
+/// knows providers only through this and sits below them.
+pub trait KnownProviders {
+    fn provider_names(&self) -> Vec<&'static str>;
+    fn provider_defaults(&self, name: &str) -> Option<ProviderDefaults>;
 }
 
 /// A provider's settings after defaults and the key were resolved.
@@ -202,7 +120,7 @@ impl Config {
 
     /// Reads and validates the config file and the stored keys; a missing file means all
     /// defaults. Runs the key commands: never call it on the async runtime.
-    pub fn load(paths: &Paths, registry: &Registry) -> Result<Config, ConfigError> {
+    pub fn load(paths: &Paths, registry: &dyn KnownProviders) -> Result<Config, ConfigError> {
         Config::load_with_env(&paths.config, &paths.credentials, registry, &|k| {
             std::env::var(k).ok()
         })
@@ -211,7 +129,7 @@ impl Config {
     pub fn load_with_env(
         path: &Path,
         credentials: &Path,
-        registry: &Registry,
+        registry: &dyn KnownProviders,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
         let stored = Credentials::load(credentials)?;
@@ -237,8 +155,8 @@ impl Config {
         };
 
         for name in file.providers.keys() {
-            if registry.get(name).is_none() {
-                let known: Vec<_> = registry.names().collect();
+            if registry.provider_defaults(name).is_none() {
+                let known = registry.provider_names();
                 return Err(invalid(format!(
                     "[providers.{name}]: unknown provider; known: {}",
                     known.join(", ")
@@ -246,8 +164,8 @@ impl Config {
             }
         }
         let mut providers = BTreeMap::new();
-        for name in registry.names() {
-            let Some(adaptor) = registry.get(name) else {
+        for name in registry.provider_names() {
+            let Some(defaults) = registry.provider_defaults(name) else {
                 continue;
             };
             let section = file.providers.get(name).cloned().unwrap_or_default();
@@ -255,7 +173,7 @@ impl Config {
             let base_url = section
                 .base_url
                 .clone()
-                .unwrap_or_else(|| adaptor.default_base_url().to_string());
+                .unwrap_or_else(|| defaults.base_url.to_string());
             if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
                 return Err(invalid(format!(
                     "{}: {base_url:?} is not an http:// or https:// URL",
@@ -263,7 +181,7 @@ impl Config {
                 )));
             }
             let base_url = base_url.trim_end_matches('/').to_string();
-            let mut limits = adaptor.default_limits();
+            let mut limits = defaults.limits;
             if let Some(n) = section.max_concurrent {
                 if n == 0 || n > 1000 {
                     return Err(invalid(format!(
@@ -298,10 +216,10 @@ impl Config {
                     )));
                 }
             };
-            let resolved = crate::credentials::provider_key(
+            let resolved = credentials::provider_key(
                 name,
                 &section,
-                adaptor.key_env_vars(),
+                defaults.key_env_vars,
                 env,
                 &stored,
                 credentials,
@@ -377,38 +295,14 @@ fn storage_keys(
 ) -> BTreeMap<String, Result<StorageKeys, String>> {
     storage
         .iter()
-        .map(|(name, section)| (name.clone(), crate::credentials::storage_keys(section, env)))
+        .map(|(name, section)| (name.clone(), credentials::storage_keys(section, env)))
         .collect()
-}
-
-/// Parses the file, naming the key of a bad value (`providers.modelscope.base_url: …`):
-/// toml's own message only gives a byte offset for those.
-fn parse(text: &str) -> Result<ConfigFile, String> {
-    let de = toml::Deserializer::parse(text).map_err(|e| toml_message(text, &e))?;
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let key = e.path().to_string();
-        let inner = toml_message(text, e.inner());
-        if key.is_empty() || key == "." {
-            inner
-        } else {
-            format!("{key}: {inner}")
-        }
-    })
-}
-
-/// toml's messages, on one line, with the line and column in the file.
-fn toml_message(text: &str, e: &toml::de::Error) -> String {
-    let mut msg = e.message().trim().replace('\n', "; ");
-    if let Some(span) = e.span() {
-        let (line, col) = genq_protocol::credentials::line_col(text, span.start);
-        msg = format!("{msg} (line {line}, column {col})");
-    }
-    msg
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::Registry;
 
     #[test]
     fn secret_values_hold_every_provider_key_and_storage_credential() {
