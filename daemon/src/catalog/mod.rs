@@ -2,15 +2,11 @@
 //! categories and one default model per capability) and the LoRA gallery fetched from
 //! ModelScope. SQL lives in `store::catalog`; this module holds the rules.
 //!
-//! Layout: [`models`] checks entries, [`seed`] is the built-in catalog, [`modelscope`]
-//! parses the dolphin listing and detail into cards ([`civitai`] and [`huggingface`] do the
-//! same for those sites), [`loras`] caches cards and downloads covers, and the two submit hooks below apply the catalog to a new job.
+//! Layout: [`models`] checks entries, [`seed`] is the built-in catalog, [`loras`] fetches
+//! LoRA cards from their sources, caches them and downloads covers, and the two submit hooks below apply the catalog to a new job.
 
-pub mod civitai;
-pub mod huggingface;
 pub mod loras;
 pub mod models;
-pub mod modelscope;
 pub mod seed;
 
 use crate::engine::EngineError;
