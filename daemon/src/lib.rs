@@ -12,6 +12,6 @@ pub mod secret;
 pub mod server;
 pub mod store;
 
-mod daemon;
+mod lifecycle;
 
-pub use daemon::{RunOptions, run};
+pub use lifecycle::{RunOptions, run};

@@ -53,6 +53,14 @@ pub async fn bind(paths: &Paths) -> Result<Listener, ServerError> {
     prepare_private_dir(dir)?;
     let path = &paths.socket;
     let shown = path.display().to_string();
+    let fs_name = || {
+        path.as_path()
+            .to_fs_name::<GenericFilePath>()
+            .map_err(|source| ServerError::Bind {
+                path: shown.clone(),
+                source,
+            })
+    };
     let existing = std::fs::symlink_metadata(path).ok();
     if existing.as_ref().is_some_and(|m| !is_own_socket(m)) {
         // Planted while the directory was open to others, or not a socket at all: the
@@ -61,27 +69,13 @@ pub async fn bind(paths: &Paths) -> Result<Listener, ServerError> {
         let _ = std::fs::remove_file(path);
     } else if existing.is_some() {
         // Only a socket nobody answers on is stale.
-        let name = path
-            .as_path()
-            .to_fs_name::<GenericFilePath>()
-            .map_err(|source| ServerError::Bind {
-                path: shown.clone(),
-                source,
-            })?;
-        if Stream::connect(name).await.is_ok() {
+        if Stream::connect(fs_name()?).await.is_ok() {
             return Err(ServerError::InUse(shown));
         }
         tracing::info!("removing stale socket {shown}");
         let _ = std::fs::remove_file(path);
     }
-    let name = path
-        .as_path()
-        .to_fs_name::<GenericFilePath>()
-        .map_err(|source| ServerError::Bind {
-            path: shown.clone(),
-            source,
-        })?;
-    let opts = ListenerOptions::new().name(name).reclaim_name(true);
+    let opts = ListenerOptions::new().name(fs_name()?).reclaim_name(true);
     #[cfg(unix)]
     let opts = {
         use interprocess::os::unix::local_socket::ListenerOptionsExt;

@@ -12,6 +12,7 @@ use crate::store::StoreError;
 use genq_protocol::methods::{self as m, Method};
 use genq_protocol::{ErrorKind, RpcError};
 use serde_json::Value;
+use std::future::Future;
 use std::sync::Arc;
 
 /// Parses a method's parameters, naming the offending field on failure.
@@ -40,126 +41,94 @@ pub fn params<M: Method>(raw: Option<Value>) -> Result<M::Params, RpcError> {
     })
 }
 
+/// Refuses a number the database cannot hold (it keeps them as signed 64-bit integers).
+pub fn check_i64(field: &str, value: Option<u64>) -> Result<(), RpcError> {
+    match value {
+        Some(v) if i64::try_from(v).is_err() => Err(RpcError::invalid_params(
+            field,
+            format!("{field}: {v} is out of range"),
+            Some(format!("0 to {}", i64::MAX)),
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn to_value<T: serde::Serialize>(v: T) -> Result<Value, RpcError> {
     serde_json::to_value(v).map_err(|e| RpcError::new(ErrorKind::Internal, e.to_string()))
 }
 
-/// Runs one request (other than `hello` and `subscribe`, which the session handles).
-pub async fn dispatch(
-    state: &Arc<ServerState>,
-    method: &str,
+/// Runs a handler on the parameters parsed for its method.
+async fn call<'a, M, F, Fut>(
+    state: &'a Arc<ServerState>,
     raw: Option<Value>,
-) -> Result<Value, RpcError> {
-    match method {
-        m::Submit::NAME => to_value(jobs::submit(state, params::<m::Submit>(raw)?).await?),
-        m::JobsList::NAME => to_value(jobs::list(state, params::<m::JobsList>(raw)?).await?),
-        m::JobsGet::NAME => to_value(jobs::get(state, params::<m::JobsGet>(raw)?).await?),
-        m::JobsCancel::NAME => to_value(jobs::cancel(state, params::<m::JobsCancel>(raw)?).await?),
-        m::JobsRetry::NAME => to_value(jobs::retry(state, params::<m::JobsRetry>(raw)?).await?),
-        m::JobsExport::NAME => to_value(jobs::export(state, params::<m::JobsExport>(raw)?).await?),
-        m::JobsEvents::NAME => to_value(jobs::events(state, params::<m::JobsEvents>(raw)?).await?),
-        m::JobsUpload::NAME => to_value(jobs::upload(state, params::<m::JobsUpload>(raw)?).await?),
-        m::JobsRemove::NAME => to_value(jobs::remove(state, params::<m::JobsRemove>(raw)?).await?),
-        m::JobsClean::NAME => to_value(jobs::clean(state, params::<m::JobsClean>(raw)?).await?),
-        m::OutputsUsage::NAME => {
-            params::<m::OutputsUsage>(raw)?;
-            to_value(jobs::usage(state).await?)
-        }
-        m::ProvidersList::NAME => {
-            params::<m::ProvidersList>(raw)?;
-            to_value(providers::list(state).await?)
-        }
-        m::DaemonStatus::NAME => {
-            params::<m::DaemonStatus>(raw)?;
-            to_value(daemon::status(state).await?)
-        }
-        m::DaemonShutdown::NAME => {
-            params::<m::DaemonShutdown>(raw)?;
-            to_value(daemon::shutdown(state))
-        }
-        m::ConfigReload::NAME => {
-            params::<m::ConfigReload>(raw)?;
-            to_value(daemon::reload(state).await)
-        }
-        m::ModelsList::NAME => to_value(catalog::list(state, params::<m::ModelsList>(raw)?).await?),
-        m::ModelsGet::NAME => to_value(catalog::get(state, params::<m::ModelsGet>(raw)?).await?),
-        m::ModelsAdd::NAME => to_value(catalog::add(state, params::<m::ModelsAdd>(raw)?).await?),
-        m::ModelsEdit::NAME => to_value(catalog::edit(state, params::<m::ModelsEdit>(raw)?).await?),
-        m::ModelsRemove::NAME => {
-            to_value(catalog::remove(state, params::<m::ModelsRemove>(raw)?).await?)
-        }
-        m::ModelsRestore::NAME => {
-            to_value(catalog::restore(state, params::<m::ModelsRestore>(raw)?).await?)
-        }
-        m::ModelsSetDefault::NAME => {
-            to_value(catalog::set_default(state, params::<m::ModelsSetDefault>(raw)?).await?)
-        }
-        m::SuppliersList::NAME => {
-            params::<m::SuppliersList>(raw)?;
-            to_value(catalog::suppliers(state).await?)
-        }
-        m::CategoriesList::NAME => {
-            params::<m::CategoriesList>(raw)?;
-            to_value(catalog::categories(state).await?)
-        }
-        m::CapabilitiesList::NAME => {
-            params::<m::CapabilitiesList>(raw)?;
-            to_value(catalog::capabilities(state).await?)
-        }
-        m::LorasList::NAME => {
-            to_value(catalog::loras_list(state, params::<m::LorasList>(raw)?).await?)
-        }
-        m::LorasRefresh::NAME => {
-            let mut p = params::<m::LorasRefresh>(raw)?;
-            p.force_refresh = true;
-            to_value(catalog::loras_list(state, p).await?)
-        }
-        m::LorasGet::NAME => {
-            to_value(catalog::loras_get(state, params::<m::LorasGet>(raw)?).await?)
-        }
-        other => Err(RpcError::new(
-            ErrorKind::MethodNotFound,
-            format!(
-                "unknown method {other:?}; known: {}",
-                known_methods().join(", ")
-            ),
-        )),
-    }
+    handler: F,
+) -> Result<Value, RpcError>
+where
+    M: Method,
+    F: FnOnce(&'a Arc<ServerState>, M::Params) -> Fut,
+    Fut: Future<Output = Result<M::Result, RpcError>>,
+{
+    to_value(handler(state, params::<M>(raw)?).await?)
 }
 
-pub fn known_methods() -> Vec<&'static str> {
-    vec![
-        m::Hello::NAME,
-        m::Submit::NAME,
-        m::JobsList::NAME,
-        m::JobsGet::NAME,
-        m::JobsCancel::NAME,
-        m::JobsRetry::NAME,
-        m::JobsExport::NAME,
-        m::JobsEvents::NAME,
-        m::JobsUpload::NAME,
-        m::JobsRemove::NAME,
-        m::JobsClean::NAME,
-        m::OutputsUsage::NAME,
-        m::Subscribe::NAME,
-        m::ProvidersList::NAME,
-        m::DaemonStatus::NAME,
-        m::DaemonShutdown::NAME,
-        m::ConfigReload::NAME,
-        m::ModelsList::NAME,
-        m::ModelsGet::NAME,
-        m::ModelsAdd::NAME,
-        m::ModelsEdit::NAME,
-        m::ModelsRemove::NAME,
-        m::ModelsRestore::NAME,
-        m::ModelsSetDefault::NAME,
-        m::SuppliersList::NAME,
-        m::CategoriesList::NAME,
-        m::CapabilitiesList::NAME,
-        m::LorasList::NAME,
-        m::LorasRefresh::NAME,
-        m::LorasGet::NAME,
-    ]
+/// The method table: every method once, in the order the unknown-method message lists
+/// them, with its handler. Methods without one (`hello`, `subscribe`) are answered by the
+/// session, which owns the connection.
+macro_rules! method_table {
+    ($($method:ident $(=> $handler:path)?,)*) => {
+        /// Every method the daemon answers.
+        pub const KNOWN_METHODS: &[&str] = &[$(m::$method::NAME),*];
+
+        /// Runs one request (other than those the session answers).
+        pub async fn dispatch(
+            state: &Arc<ServerState>,
+            method: &str,
+            raw: Option<Value>,
+        ) -> Result<Value, RpcError> {
+            $($(
+                if method == m::$method::NAME {
+                    return call::<m::$method, _, _>(state, raw, $handler).await;
+                }
+            )?)*
+            Err(RpcError::new(
+                ErrorKind::MethodNotFound,
+                format!("unknown method {method:?}; known: {}", KNOWN_METHODS.join(", ")),
+            ))
+        }
+    };
+}
+
+method_table! {
+    Hello,
+    Submit => jobs::submit,
+    JobsList => jobs::list,
+    JobsGet => jobs::get,
+    JobsCancel => jobs::cancel,
+    JobsRetry => jobs::retry,
+    JobsExport => jobs::export,
+    JobsEvents => jobs::events,
+    JobsUpload => jobs::upload,
+    JobsRemove => jobs::remove,
+    JobsClean => jobs::clean,
+    OutputsUsage => jobs::usage,
+    Subscribe,
+    ProvidersList => providers::list,
+    DaemonStatus => daemon::status,
+    DaemonShutdown => daemon::shutdown,
+    ConfigReload => daemon::reload,
+    ModelsList => catalog::list,
+    ModelsGet => catalog::get,
+    ModelsAdd => catalog::add,
+    ModelsEdit => catalog::edit,
+    ModelsRemove => catalog::remove,
+    ModelsRestore => catalog::restore,
+    ModelsSetDefault => catalog::set_default,
+    SuppliersList => catalog::suppliers,
+    CategoriesList => catalog::categories,
+    CapabilitiesList => catalog::capabilities,
+    LorasList => catalog::loras_list,
+    LorasRefresh => catalog::loras_refresh,
+    LorasGet => catalog::loras_get,
 }
 
 impl From<StoreError> for RpcError {

@@ -309,6 +309,6 @@ mod tests {
         assert!(log.contains("ERROR"), "{log}");
         assert!(log.contains("the disk went away"), "{log}");
         assert!(log.contains("thread store"), "{log}");
-        assert!(log.contains("daemon.rs:"), "{log}");
+        assert!(log.contains("lifecycle.rs:"), "{log}");
     }
 }
