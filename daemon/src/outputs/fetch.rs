@@ -4,17 +4,39 @@
 //! file, so nothing half-checked ever carries a final name.
 
 use super::detect::{self, Expected, FileType};
+use super::download::{FetchLimits, Fetched, OutputError};
 use super::fsutil::{TempGuard, sync_dir, temp_path};
 use super::png_text;
 use super::verify::{check_content, hex};
-use super::{FetchLimits, Fetched, OutputError};
 use crate::providers::OutputRole;
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use tokio::io::AsyncWriteExt;
 
-/// [`super::fetch`] with, for PNG outputs, the job's parameters written into a `tEXt`
+/// Downloads `url` into `dir` as `<index>.<ext>`: streamed to a temporary file in `dir`,
+/// hashed while streaming, checked, fsynced and renamed into place. On any failure nothing
+/// is left under the final name and the temporary file is removed. The extension follows
+/// the bytes received, never the URL or the server's headers.
+///
+/// Errors have kind `download` (HTTP status, network, size cap, timeout, URL scheme) or
+/// `verify` (wrong type, image does not decode, bad GLB); `retryable` is set only for
+/// network errors, timeouts, truncated bodies and 408/429/5xx.
+///
+/// Same as [`fetch_with_params`] without PNG parameters.
+pub async fn fetch(
+    http: &reqwest::Client,
+    url: &str,
+    role: OutputRole,
+    format_hint: Option<&str>,
+    dir: &Path,
+    index: u32,
+    limits: &FetchLimits,
+) -> Result<Fetched, OutputError> {
+    fetch_with_params(http, url, role, format_hint, dir, index, limits, None).await
+}
+
+/// [`fetch`] with, for PNG outputs, the job's parameters written into a `tEXt`
 /// chunk before the file gets its final name (the recorded hash and size are those of the
 /// file with the chunk). `png_params` is ignored for other types.
 #[allow(clippy::too_many_arguments)]
@@ -309,14 +331,7 @@ fn finish(
         .map_err(|e| io_err(&format!("cannot rename into {}", final_path.display()), e))?;
     guard.keep();
     sync_dir(dir).map_err(|e| io_err(&format!("cannot sync {}", dir.display()), e))?;
-    Ok(Fetched {
-        path: final_path,
-        sha256,
-        size,
-        mime: t.mime().into(),
-        width: dims.map(|d| d.0),
-        height: dims.map(|d| d.1),
-    })
+    Ok(Fetched::new(final_path, sha256, size, t, dims))
 }
 
 #[cfg(test)]

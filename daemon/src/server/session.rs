@@ -7,9 +7,9 @@
 //! stops reading fills that queue; only its own subscription then falls behind the event
 //! bus and gets `resync`, and the daemon never waits for it.
 
-use super::ServerState;
 use super::admission::Ticket;
 use super::methods::{self, check_i64, params};
+use super::state::ServerState;
 use futures::{SinkExt, StreamExt};
 use genq_protocol::methods::{
     self as m, HelloResult, Method, NOTIFY_EVENT, NOTIFY_RESYNC, ResyncParams, SubscribeResult,

@@ -5,7 +5,8 @@
 //! the bucket (`https://<bucket>.oss-<region>.aliyuncs.com`); with `false` requests go to
 //! `<endpoint>/<bucket>/<key>` (path style, MinIO and older COS buckets).
 
-use super::{KeyContext, StorageError, encode_key};
+use super::error::StorageError;
+use super::key::{KeyContext, encode_key};
 use crate::config::{StorageKeys, StorageSection};
 use crate::s3_endpoint::infer_region;
 use crate::secret::Secret;
@@ -15,11 +16,21 @@ use object_store::{
     PutMode, PutOptions, PutPayload, RetryConfig,
 };
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Metadata key holding the SHA-256 of what was uploaded (`x-amz-meta-sha256`), so a
 /// create-only put that finds an object there can tell whether it is the same content.
 const SHA_META: &str = "sha256";
+
+/// Knobs for building targets that the config does not carry (tests map hosts to loopback).
+#[derive(Clone, Default)]
+pub struct BuildOptions {
+    /// Resolves S3 hosts instead of the system resolver.
+    pub dns_resolver: Option<Arc<dyn object_store::client::DnsResolver>>,
+    /// Retries object_store makes inside one upload (default 3).
+    pub max_retries: Option<usize>,
+}
 
 pub struct S3Target {
     name: String,
@@ -48,7 +59,7 @@ impl S3Target {
         name: &str,
         section: &StorageSection,
         keys: &StorageKeys,
-        options: &super::BuildOptions,
+        options: &BuildOptions,
     ) -> Result<S3Target, StorageError> {
         let StorageSection::S3 {
             endpoint,
@@ -335,7 +346,7 @@ fn last_part(text: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outputs::storage::{BuildOptions, StorageTarget};
+    use crate::outputs::storage::StorageTarget;
     use crate::s3_endpoint::{aws_endpoint, cos_endpoint, minio_endpoint, oss_endpoint};
 
     fn s3(endpoint: &str, bucket: &str, virtual_hosted: bool) -> StorageSection {

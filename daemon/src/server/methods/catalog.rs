@@ -1,6 +1,6 @@
 //! `models.*`, `suppliers.list`, `categories.list`, `capabilities.list` and `loras.*`.
 
-use super::super::ServerState;
+use super::super::state::ServerState;
 use crate::catalog::loras::{self, CatalogError, LoraContext};
 use crate::catalog::models::{check_edit, check_input};
 use crate::secret::Secret;

@@ -1,6 +1,6 @@
 //! `daemon.status`, `daemon.shutdown` and `config.reload`.
 
-use super::super::ServerState;
+use super::super::state::ServerState;
 use genq_protocol::methods::{Empty, ReloadResult, ShutdownResult, StatusResult};
 use genq_protocol::{JobState, PROTOCOL_VERSION, RpcError};
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! `submit` and the `jobs.*` methods.
 
-use super::super::ServerState;
-use super::check_i64;
+use super::super::state::ServerState;
+use super::params::check_i64;
 use crate::store::CleanFilter;
 use genq_protocol::methods::{
     CleanParams, DiskUsage, Empty, JobPage, JobRef, LIST_MAX_TEXT, ListParams, RemoveParams,

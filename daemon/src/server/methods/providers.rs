@@ -2,7 +2,7 @@
 //! report a balance are asked for it, all at once and briefly: a slow or failing provider
 //! shows up as `last_error`, it never holds up the reply.
 
-use super::super::ServerState;
+use super::super::state::ServerState;
 use crate::providers::{ProviderError, QuotaInfo};
 use genq_protocol::RpcError;
 use genq_protocol::methods::{Empty, ProviderInfo};
