@@ -2,7 +2,9 @@
 //! each provider the daemon knows.
 
 use super::credentials::{self, KeySearch, KeySource, StorageKeys};
-use super::file::{ConfigFile, OutputsSection, StorageSection, parse};
+use super::file::{
+    CatalogSection, ConfigFile, OutputsSection, ProviderSection, StorageSection, parse,
+};
 use crate::secret::Secret;
 use genq_protocol::{Credentials, Paths};
 use std::collections::BTreeMap;
@@ -133,22 +135,7 @@ impl Config {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
         let stored = Credentials::load(credentials)?;
-        let (file, readable_by_others) = match std::fs::read_to_string(path) {
-            Ok(text) => {
-                let file = parse(&text).map_err(|message| ConfigError::Invalid {
-                    path: path.to_path_buf(),
-                    message,
-                })?;
-                (file, genq_protocol::credentials::readable_by_others(path))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (ConfigFile::default(), false),
-            Err(source) => {
-                return Err(ConfigError::Read {
-                    path: path.to_path_buf(),
-                    source,
-                });
-            }
-        };
+        let (file, readable_by_others) = read_file(path)?;
         let invalid = |message: String| ConfigError::Invalid {
             path: path.to_path_buf(),
             message,
@@ -169,53 +156,13 @@ impl Config {
                 continue;
             };
             let section = file.providers.get(name).cloned().unwrap_or_default();
-            let at = |key: &str| format!("providers.{name}.{key}");
-            let base_url = section
-                .base_url
-                .clone()
-                .unwrap_or_else(|| defaults.base_url.to_string());
-            if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-                return Err(invalid(format!(
-                    "{}: {base_url:?} is not an http:// or https:// URL",
-                    at("base_url")
-                )));
-            }
-            let base_url = base_url.trim_end_matches('/').to_string();
-            let mut limits = defaults.limits;
-            if let Some(n) = section.max_concurrent {
-                if n == 0 || n > 1000 {
-                    return Err(invalid(format!(
-                        "{}: {n} is not in 1..=1000",
-                        at("max_concurrent")
-                    )));
-                }
-                limits.max_concurrent = n;
-            }
-            if let Some(r) = section.requests_per_second {
-                if !(r > 0.0 && r <= 10_000.0) {
-                    return Err(invalid(format!(
-                        "{}: {r} is not in (0, 10000]",
-                        at("requests_per_second")
-                    )));
-                }
-                limits.requests_per_second = r;
-            }
-            if let Some(t) = section.timeout_s {
-                if t == 0 {
-                    return Err(invalid(format!("{}: must be at least 1", at("timeout_s"))));
-                }
-                limits.timeout = Duration::from_secs(t);
-            }
-            let typical = match section.typical_s {
-                None => None,
-                Some(t) if t > 0.0 && t <= 86_400.0 => Some(Duration::from_secs_f64(t)),
-                Some(t) => {
-                    return Err(invalid(format!(
-                        "{}: {t} is not in (0, 86400] seconds",
-                        at("typical_s")
-                    )));
-                }
-            };
+            let base_url = http_url(
+                &format!("providers.{name}.base_url"),
+                section.base_url.as_deref().unwrap_or(defaults.base_url),
+            )
+            .map_err(invalid)?;
+            let (limits, typical) =
+                provider_limits(name, &section, defaults.limits).map_err(invalid)?;
             let resolved = credentials::provider_key(
                 name,
                 &section,
@@ -245,36 +192,7 @@ impl Config {
                 )));
             }
         }
-        let mut catalog = CatalogSettings {
-            nsfw: file.catalog.nsfw,
-            ..CatalogSettings::default()
-        };
-        for (name, section, slot) in [
-            (
-                "modelscope",
-                &file.catalog.modelscope,
-                &mut catalog.modelscope_base_url,
-            ),
-            (
-                "civitai",
-                &file.catalog.civitai,
-                &mut catalog.civitai_base_url,
-            ),
-            (
-                "huggingface",
-                &file.catalog.huggingface,
-                &mut catalog.huggingface_base_url,
-            ),
-        ] {
-            if let Some(url) = &section.base_url {
-                if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    return Err(invalid(format!(
-                        "catalog.{name}.base_url: {url:?} is not an http:// or https:// URL"
-                    )));
-                }
-                *slot = url.trim_end_matches('/').to_string();
-            }
-        }
+        let catalog = catalog_settings(&file.catalog).map_err(invalid)?;
         let storage_keys = storage_keys(&file.storage, env);
         Ok(Config {
             catalog,
@@ -286,6 +204,99 @@ impl Config {
             source: Some(path.to_path_buf()),
         })
     }
+}
+
+/// The parsed file, and whether others may read it; a missing file is all defaults.
+fn read_file(path: &Path) -> Result<(ConfigFile, bool), ConfigError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let file = parse(&text).map_err(|message| ConfigError::Invalid {
+                path: path.to_path_buf(),
+                message,
+            })?;
+            Ok((file, genq_protocol::credentials::readable_by_others(path)))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((ConfigFile::default(), false)),
+        Err(source) => Err(ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// An http:// or https:// URL without its trailing slash; the error names the key `at`.
+fn http_url(at: &str, url: &str) -> Result<String, String> {
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(format!("{at}: {url:?} is not an http:// or https:// URL"));
+    }
+    Ok(url.trim_end_matches('/').to_string())
+}
+
+/// A provider's limits with the table's overrides applied, and its `typical_s`.
+fn provider_limits(
+    name: &str,
+    section: &ProviderSection,
+    mut limits: Limits,
+) -> Result<(Limits, Option<Duration>), String> {
+    let at = |key: &str| format!("providers.{name}.{key}");
+    if let Some(n) = section.max_concurrent {
+        if n == 0 || n > 1000 {
+            return Err(format!("{}: {n} is not in 1..=1000", at("max_concurrent")));
+        }
+        limits.max_concurrent = n;
+    }
+    if let Some(r) = section.requests_per_second {
+        if !(r > 0.0 && r <= 10_000.0) {
+            return Err(format!(
+                "{}: {r} is not in (0, 10000]",
+                at("requests_per_second")
+            ));
+        }
+        limits.requests_per_second = r;
+    }
+    if let Some(t) = section.timeout_s {
+        if t == 0 {
+            return Err(format!("{}: must be at least 1", at("timeout_s")));
+        }
+        limits.timeout = Duration::from_secs(t);
+    }
+    let typical = match section.typical_s {
+        None => None,
+        Some(t) if t > 0.0 && t <= 86_400.0 => Some(Duration::from_secs_f64(t)),
+        Some(t) => {
+            return Err(format!(
+                "{}: {t} is not in (0, 86400] seconds",
+                at("typical_s")
+            ));
+        }
+    };
+    Ok((limits, typical))
+}
+
+/// `[catalog]`: the LoRA sources' sites and the NSFW switch.
+fn catalog_settings(section: &CatalogSection) -> Result<CatalogSettings, String> {
+    let mut catalog = CatalogSettings {
+        nsfw: section.nsfw,
+        ..CatalogSettings::default()
+    };
+    for (name, site, slot) in [
+        (
+            "modelscope",
+            &section.modelscope,
+            &mut catalog.modelscope_base_url,
+        ),
+        ("civitai", &section.civitai, &mut catalog.civitai_base_url),
+        (
+            "huggingface",
+            &section.huggingface,
+            &mut catalog.huggingface_base_url,
+        ),
+    ] {
+        if let Some(url) = &site.base_url {
+            *slot = http_url(&format!("catalog.{name}.base_url"), url)?;
+        }
+    }
+    Ok(catalog)
 }
 
 /// Each storage target's credentials, read now so that no upload runs a key command.

@@ -184,24 +184,20 @@ fn mib(n: u64) -> String {
     format!("{:.1} MiB", n as f64 / (1024.0 * 1024.0))
 }
 
-async fn download(
-    http: &reqwest::Client,
-    url: reqwest::Url,
+/// What the response head says before any byte is written: an http(s) answer that is a
+/// success and not over the size cap. The announced length, when there is one.
+fn check_response(
+    resp: &reqwest::Response,
     shown: &str,
-    expect: Expected,
-    tmp: &Path,
     max_bytes: u64,
-) -> Result<Downloaded, OutputError> {
-    let resp = http
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| send_error(&e, shown))?;
+) -> Result<Option<u64>, OutputError> {
+    let not_http = |scheme: &str| {
+        OutputError::download(format!(
+            "{shown} redirected to a {scheme}: URL, which is not http or https; only http and https downloads are allowed"
+        ))
+    };
     if !matches!(resp.url().scheme(), "http" | "https") {
-        return Err(OutputError::download(format!(
-            "{shown} redirected to a {}: URL, which is not http or https; only http and https downloads are allowed",
-            resp.url().scheme()
-        )));
+        return Err(not_http(resp.url().scheme()));
     }
     let status = resp.status();
     if status.is_redirection() {
@@ -212,10 +208,7 @@ async fn download(
             .and_then(|v| v.to_str().ok())
             .and_then(|l| resp.url().join(l).ok());
         return Err(match to {
-            Some(u) if !matches!(u.scheme(), "http" | "https") => OutputError::download(format!(
-                "{shown} redirected to a {}: URL, which is not http or https; only http and https downloads are allowed",
-                u.scheme()
-            )),
+            Some(u) if !matches!(u.scheme(), "http" | "https") => not_http(u.scheme()),
             _ => OutputError::download(format!(
                 "{shown} answered with redirect {status} that was not followed"
             )),
@@ -234,6 +227,23 @@ async fn download(
             mib(max_bytes)
         )));
     }
+    Ok(declared)
+}
+
+async fn download(
+    http: &reqwest::Client,
+    url: reqwest::Url,
+    shown: &str,
+    expect: Expected,
+    tmp: &Path,
+    max_bytes: u64,
+) -> Result<Downloaded, OutputError> {
+    let resp = http
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| send_error(&e, shown))?;
+    let declared = check_response(&resp, shown, max_bytes)?;
     let file = tokio::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

@@ -75,36 +75,7 @@ impl S3Target {
         };
         let err = |m: String| StorageError::new(name, m);
         let endpoint = endpoint.trim_end_matches('/').to_string();
-        let url = reqwest::Url::parse(&endpoint)
-            .map_err(|e| err(format!("endpoint {endpoint:?} is not a URL: {e}")))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(err(format!(
-                "endpoint {endpoint:?} is not an http:// or https:// URL"
-            )));
-        }
-        if !url.path().trim_matches('/').is_empty() {
-            return Err(err(format!(
-                "endpoint {endpoint:?} has a path; give the host only (the bucket goes in `bucket`)"
-            )));
-        }
-        let host = url.host_str().unwrap_or("").to_ascii_lowercase();
-        if bucket.is_empty() {
-            return Err(err("bucket is empty".into()));
-        }
-        if *virtual_hosted && !host.starts_with(&format!("{}.", bucket.to_ascii_lowercase())) {
-            return Err(err(format!(
-                "virtual_hosted = true uses the endpoint as given, so its host must start with \
-                 the bucket: e.g. {}://{bucket}.{host}",
-                url.scheme()
-            )));
-        }
-        if !*virtual_hosted && host.ends_with(".aliyuncs.com") {
-            return Err(err(format!(
-                "Alibaba OSS only accepts virtual-hosted requests: set virtual_hosted = true and \
-                 endpoint = \"https://{bucket}.{}\"",
-                host.trim_start_matches("s3.")
-            )));
-        }
+        let url = check_endpoint(&endpoint, bucket, *virtual_hosted).map_err(err)?;
         let region = region
             .clone()
             .or_else(|| infer_region(&endpoint))
@@ -122,25 +93,8 @@ impl S3Target {
             .with_allow_http(url.scheme() == "http")
             .with_connect_timeout(Duration::from_secs(10))
             .with_timeout(Duration::from_secs(600));
-        if let Some(acl) = acl {
-            let header = acl_header
-                .as_deref()
-                .unwrap_or("x-amz-acl")
-                .to_ascii_lowercase();
-            if !matches!(header.as_str(), "x-amz-acl" | "x-cos-acl" | "x-oss-acl") {
-                return Err(err(format!(
-                    "acl_header {header:?} is not allowed; use x-amz-acl, x-cos-acl or x-oss-acl"
-                )));
-            }
-            let name_h = reqwest::header::HeaderName::from_bytes(header.as_bytes())
-                .map_err(|e| err(format!("acl_header {header:?}: {e}")))?;
-            let value = reqwest::header::HeaderValue::from_str(acl)
-                .map_err(|_| err(format!("acl {acl:?} is not a valid header value")))?;
-            let mut headers = object_store::HeaderMap::new();
-            headers.insert(name_h, value);
+        if let Some(headers) = acl_headers(acl.as_deref(), acl_header.as_deref()).map_err(err)? {
             client = client.with_default_headers(headers);
-        } else if acl_header.is_some() {
-            return Err(err("acl_header is set but acl is not".into()));
         }
         if let Some(r) = &options.dns_resolver {
             client = client.with_dns_resolver(r.clone());
@@ -341,6 +295,71 @@ fn status_code(text: &str) -> Option<u16> {
 /// The end of an error chain's text, which names the cause (after the request line).
 fn last_part(text: &str) -> &str {
     text.rsplit(" - ").next().unwrap_or(text).trim()
+}
+
+/// Checks an endpoint against the bucket and the addressing style; the parsed URL.
+fn check_endpoint(
+    endpoint: &str,
+    bucket: &str,
+    virtual_hosted: bool,
+) -> Result<reqwest::Url, String> {
+    let url = reqwest::Url::parse(endpoint)
+        .map_err(|e| format!("endpoint {endpoint:?} is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "endpoint {endpoint:?} is not an http:// or https:// URL"
+        ));
+    }
+    if !url.path().trim_matches('/').is_empty() {
+        return Err(format!(
+            "endpoint {endpoint:?} has a path; give the host only (the bucket goes in `bucket`)"
+        ));
+    }
+    let host = url.host_str().unwrap_or("").to_ascii_lowercase();
+    if bucket.is_empty() {
+        return Err("bucket is empty".into());
+    }
+    if virtual_hosted && !host.starts_with(&format!("{}.", bucket.to_ascii_lowercase())) {
+        return Err(format!(
+            "virtual_hosted = true uses the endpoint as given, so its host must start with \
+             the bucket: e.g. {}://{bucket}.{host}",
+            url.scheme()
+        ));
+    }
+    if !virtual_hosted && host.ends_with(".aliyuncs.com") {
+        return Err(format!(
+            "Alibaba OSS only accepts virtual-hosted requests: set virtual_hosted = true and \
+             endpoint = \"https://{bucket}.{}\"",
+            host.trim_start_matches("s3.")
+        ));
+    }
+    Ok(url)
+}
+
+/// The header that sets each object's ACL, when `acl` is set.
+fn acl_headers(
+    acl: Option<&str>,
+    acl_header: Option<&str>,
+) -> Result<Option<object_store::HeaderMap>, String> {
+    let Some(acl) = acl else {
+        return match acl_header {
+            Some(_) => Err("acl_header is set but acl is not".into()),
+            None => Ok(None),
+        };
+    };
+    let header = acl_header.unwrap_or("x-amz-acl").to_ascii_lowercase();
+    if !matches!(header.as_str(), "x-amz-acl" | "x-cos-acl" | "x-oss-acl") {
+        return Err(format!(
+            "acl_header {header:?} is not allowed; use x-amz-acl, x-cos-acl or x-oss-acl"
+        ));
+    }
+    let name = reqwest::header::HeaderName::from_bytes(header.as_bytes())
+        .map_err(|e| format!("acl_header {header:?}: {e}"))?;
+    let value = reqwest::header::HeaderValue::from_str(acl)
+        .map_err(|_| format!("acl {acl:?} is not a valid header value"))?;
+    let mut headers = object_store::HeaderMap::new();
+    headers.insert(name, value);
+    Ok(Some(headers))
 }
 
 #[cfg(test)]
