@@ -3,15 +3,15 @@
 
 pub mod catalog;
 pub mod config;
-pub mod config_watch;
-pub mod credentials;
 pub mod engine;
 pub mod lock;
 pub mod outputs;
 pub mod providers;
+pub mod s3_endpoint;
+pub mod secret;
 pub mod server;
 pub mod store;
 
-mod daemon;
+mod lifecycle;
 
-pub use daemon::{RunOptions, run};
+pub use lifecycle::{RunOptions, run};

@@ -268,6 +268,22 @@ pub fn inspect_socket_dir(dir: &Path, _euid: u32) -> Result<bool, UnsafeDir> {
     Ok(dir.is_dir())
 }
 
+/// A task name as a folder or file name (`images/<task>/`, `top_loras_<task>.json` under the
+/// cache): anything but letters, digits, `-` and `_` is replaced by `_`.
+pub fn safe_name(task: &str) -> String {
+    let s: String = task
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.is_empty() { "_".into() } else { s }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -421,5 +437,15 @@ mod tests {
         assert_eq!(p.socket_alternative, None);
         let p = Paths::resolve(env(&[("GENQ_HOME", "/g")]), 1);
         assert_eq!(p.socket_alternative, None);
+    }
+
+    #[test]
+    fn safe_names_keep_letters_digits_dashes_and_underscores() {
+        assert_eq!(
+            safe_name("text-to-image_synthesis"),
+            "text-to-image_synthesis"
+        );
+        assert_eq!(safe_name("owner/name v1.0"), "owner_name_v1_0");
+        assert_eq!(safe_name(""), "_");
     }
 }

@@ -591,7 +591,7 @@ async fn context(cat: &CatalogFake, dir: &std::path::Path, ttl: Duration) -> (St
             ..CatalogSettings::default()
         },
         extra_hosts: vec![host],
-        key: Some(genq_daemon::providers::Secret::new(cat.key())),
+        key: Some(genq_daemon::secret::Secret::new(cat.key())),
         civitai_key: None,
         huggingface_key: None,
         cache_dir: dir.to_path_buf(),

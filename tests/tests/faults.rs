@@ -5,7 +5,8 @@
 //! blow up the daemon's memory.
 
 use genq_daemon::providers::modelscope::ModelScope;
-use genq_daemon::providers::{CallContext, Provider, Secret};
+use genq_daemon::providers::{CallContext, Provider};
+use genq_daemon::secret::Secret;
 use genq_e2e::fakes::{
     Core, DashScopeFake, Endpoint, Fake, Fault, ModelScopeFake, MsScript, Scripted, TripoFake,
 };

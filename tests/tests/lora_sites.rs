@@ -5,7 +5,7 @@
 
 use genq_daemon::catalog::loras::{self, CatalogError, LoraContext};
 use genq_daemon::config::CatalogSettings;
-use genq_daemon::providers::Secret;
+use genq_daemon::secret::Secret;
 use genq_daemon::store::Store;
 use genq_e2e::fakes::{CivitaiFake, Endpoint, Fault, HuggingFaceFake, RecordedRequest};
 use genq_e2e::harness::{Home, catalog_section, init_tls};

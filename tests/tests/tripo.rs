@@ -4,7 +4,8 @@
 //! The first tests drive the adaptor directly against the fake, to pin the wire contract.
 
 use genq_daemon::providers::tripo::Tripo;
-use genq_daemon::providers::{CallContext, PollStatus, Provider, Secret};
+use genq_daemon::providers::{CallContext, PollStatus, Provider};
+use genq_daemon::secret::Secret;
 use genq_e2e::fakes::tripo::STS_BUCKET;
 use genq_e2e::fakes::{Endpoint, TpOutcome, TpScript, TripoFake};
 use genq_e2e::harness::{Home, PATIENCE, init_tls};

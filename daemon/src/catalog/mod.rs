@@ -4,15 +4,11 @@
 //!
 //! Layout: [`entry_checks`] checks the entries users add or edit, [`seed`] is the built-in
 //! catalog, [`validation`] is the path a submitted spec takes (default model, adaptor checks,
-//! catalog entry), [`modelscope`] parses the dolphin listing and detail into cards
-//! ([`civitai`] and [`huggingface`] do the same for those sites), [`loras`] caches cards and
-//! downloads covers.
+//! catalog entry), [`loras`] fetches LoRA cards from their sources (ModelScope, Civitai,
+//! Hugging Face), caches them and downloads covers.
 
-pub mod civitai;
 pub mod entry_checks;
-pub mod huggingface;
 pub mod loras;
-pub mod modelscope;
 pub mod seed;
 pub mod validation;
 

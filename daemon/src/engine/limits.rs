@@ -2,7 +2,8 @@
 //! bucket shared by submits, polls and downloads), the number of remote tasks in flight,
 //! and the slowdown a 429 or `Retry-After` imposes on all of them at once.
 
-use crate::providers::{Limits, QuotaInfo};
+use crate::config::Limits;
+use crate::providers::QuotaInfo;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -109,6 +109,26 @@ impl Engine {
         }
     }
 
+    /// Loads the config files again and puts them in force, or records why they cannot be
+    /// (the previous config stays). Loading runs key commands, so on a blocking thread.
+    pub async fn reload_config(&self) {
+        let paths = self.paths().clone();
+        let registry = self.registry().clone();
+        let loaded = tokio::task::spawn_blocking(move || Config::load(&paths, &registry)).await;
+        let path = self.paths().config.display().to_string();
+        match loaded {
+            Ok(Ok(config)) => {
+                self.apply_config(config);
+                tracing::info!("config reloaded from {path}");
+            }
+            Ok(Err(e)) => {
+                tracing::error!("config not reloaded, the previous one stays in force: {e}");
+                self.set_config_error(Some(e.to_string()));
+            }
+            Err(e) => tracing::error!("config not reloaded: the loading task failed: {e}"),
+        }
+    }
+
     pub fn config_error(&self) -> Option<String> {
         self.inner.config_error.lock().ok().and_then(|e| e.clone())
     }
@@ -193,7 +213,7 @@ impl Engine {
         if !needs_key || has_key(&self.config()) {
             return Ok(());
         }
-        crate::config_watch::reload(self).await;
+        self.reload_config().await;
         let config = self.config();
         if has_key(&config) {
             return Ok(());

@@ -1,8 +1,10 @@
 //! The outputs directory on disk as a whole: how much it takes, and deleting one job's
 //! directory without ever touching anything outside it. Blocking; call off the runtime.
 
+use super::detect::FileType;
+use genq_protocol::{JobId, Timestamp};
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// What a directory tree holds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -78,6 +80,27 @@ pub fn delete_job_dir(root: &Path, dir: &Path, dry_run: bool) -> Result<Usage, S
         }
     }
     Ok(held)
+}
+
+/// The directory of one job's outputs: `outputs/YYYY/MM/<job-id>/`.
+pub fn job_dir(root: &Path, id: &JobId, created_at: Timestamp) -> PathBuf {
+    let dt = created_at.to_datetime();
+    root.join(format!("{:04}", dt.year()))
+        .join(format!("{:02}", u8::from(dt.month())))
+        .join(id.as_str())
+}
+
+/// The output with number `index` already in `dir` (`<index>.<ext>` for any extension genq
+/// writes), for resuming after a restart when the record has no path yet.
+pub fn find_existing(dir: &Path, index: u32) -> Option<PathBuf> {
+    let prefix = format!("{index}.");
+    let entries = std::fs::read_dir(dir).ok()?;
+    entries.flatten().map(|e| e.path()).find(|p| {
+        p.file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix(&prefix))
+            .is_some_and(|ext| FileType::from_ext(ext).is_some())
+    })
 }
 
 #[cfg(test)]

@@ -4,17 +4,39 @@
 //! file, so nothing half-checked ever carries a final name.
 
 use super::detect::{self, Expected, FileType};
+use super::download::{FetchLimits, Fetched, OutputError};
 use super::fsutil::{TempGuard, sync_dir, temp_path};
 use super::png_text;
 use super::verify::{check_content, hex};
-use super::{FetchLimits, Fetched, OutputError};
 use futures::StreamExt;
 use genq_protocol::job::OutputRole;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use tokio::io::AsyncWriteExt;
 
-/// [`super::fetch`] with, for PNG outputs, the job's parameters written into a `tEXt`
+/// Downloads `url` into `dir` as `<index>.<ext>`: streamed to a temporary file in `dir`,
+/// hashed while streaming, checked, fsynced and renamed into place. On any failure nothing
+/// is left under the final name and the temporary file is removed. The extension follows
+/// the bytes received, never the URL or the server's headers.
+///
+/// Errors have kind `download` (HTTP status, network, size cap, timeout, URL scheme) or
+/// `verify` (wrong type, image does not decode, bad GLB); `retryable` is set only for
+/// network errors, timeouts, truncated bodies and 408/429/5xx.
+///
+/// Same as [`fetch_with_params`] without PNG parameters.
+pub async fn fetch(
+    http: &reqwest::Client,
+    url: &str,
+    role: OutputRole,
+    format_hint: Option<&str>,
+    dir: &Path,
+    index: u32,
+    limits: &FetchLimits,
+) -> Result<Fetched, OutputError> {
+    fetch_with_params(http, url, role, format_hint, dir, index, limits, None).await
+}
+
+/// [`fetch`] with, for PNG outputs, the job's parameters written into a `tEXt`
 /// chunk before the file gets its final name (the recorded hash and size are those of the
 /// file with the chunk). `png_params` is ignored for other types.
 #[allow(clippy::too_many_arguments)]
@@ -162,24 +184,20 @@ fn mib(n: u64) -> String {
     format!("{:.1} MiB", n as f64 / (1024.0 * 1024.0))
 }
 
-async fn download(
-    http: &reqwest::Client,
-    url: reqwest::Url,
+/// What the response head says before any byte is written: an http(s) answer that is a
+/// success and not over the size cap. The announced length, when there is one.
+fn check_response(
+    resp: &reqwest::Response,
     shown: &str,
-    expect: Expected,
-    tmp: &Path,
     max_bytes: u64,
-) -> Result<Downloaded, OutputError> {
-    let resp = http
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| send_error(&e, shown))?;
+) -> Result<Option<u64>, OutputError> {
+    let not_http = |scheme: &str| {
+        OutputError::download(format!(
+            "{shown} redirected to a {scheme}: URL, which is not http or https; only http and https downloads are allowed"
+        ))
+    };
     if !matches!(resp.url().scheme(), "http" | "https") {
-        return Err(OutputError::download(format!(
-            "{shown} redirected to a {}: URL, which is not http or https; only http and https downloads are allowed",
-            resp.url().scheme()
-        )));
+        return Err(not_http(resp.url().scheme()));
     }
     let status = resp.status();
     if status.is_redirection() {
@@ -190,10 +208,7 @@ async fn download(
             .and_then(|v| v.to_str().ok())
             .and_then(|l| resp.url().join(l).ok());
         return Err(match to {
-            Some(u) if !matches!(u.scheme(), "http" | "https") => OutputError::download(format!(
-                "{shown} redirected to a {}: URL, which is not http or https; only http and https downloads are allowed",
-                u.scheme()
-            )),
+            Some(u) if !matches!(u.scheme(), "http" | "https") => not_http(u.scheme()),
             _ => OutputError::download(format!(
                 "{shown} answered with redirect {status} that was not followed"
             )),
@@ -212,6 +227,23 @@ async fn download(
             mib(max_bytes)
         )));
     }
+    Ok(declared)
+}
+
+async fn download(
+    http: &reqwest::Client,
+    url: reqwest::Url,
+    shown: &str,
+    expect: Expected,
+    tmp: &Path,
+    max_bytes: u64,
+) -> Result<Downloaded, OutputError> {
+    let resp = http
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| send_error(&e, shown))?;
+    let declared = check_response(&resp, shown, max_bytes)?;
     let file = tokio::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -309,14 +341,7 @@ fn finish(
         .map_err(|e| io_err(&format!("cannot rename into {}", final_path.display()), e))?;
     guard.keep();
     sync_dir(dir).map_err(|e| io_err(&format!("cannot sync {}", dir.display()), e))?;
-    Ok(Fetched {
-        path: final_path,
-        sha256,
-        size,
-        mime: t.mime().into(),
-        width: dims.map(|d| d.0),
-        height: dims.map(|d| d.1),
-    })
+    Ok(Fetched::new(final_path, sha256, size, t, dims))
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! `params.json` beside a job's files, and the same facts in the PNG `tEXt` chunk: enough to
 //! trace an output back and re-run it, with nothing secret in it.
 
-use super::OutputError;
+use super::download::OutputError;
 use super::fsutil::write_atomic;
 use genq_protocol::{Job, JobErrorKind};
 use serde_json::{Map, Value, json};

@@ -4,7 +4,7 @@
 //! blocking thread.
 
 use super::detect::{self, Expected, FileType};
-use super::{Fetched, OutputError};
+use super::download::{Fetched, OutputError};
 use genq_protocol::job::OutputRole;
 use sha2::{Digest, Sha256};
 use std::io::Read;
@@ -208,14 +208,7 @@ fn verify_existing_blocking(
         )));
     }
     let dims = check_content(path, t).map_err(|m| OutputError::verify(format!("{shown}: {m}")))?;
-    Ok(Fetched {
-        path: path.to_path_buf(),
-        sha256,
-        size,
-        mime: t.mime().into(),
-        width: dims.map(|d| d.0),
-        height: dims.map(|d| d.1),
-    })
+    Ok(Fetched::new(path.to_path_buf(), sha256, size, t, dims))
 }
 
 #[cfg(test)]

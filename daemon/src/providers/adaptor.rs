@@ -4,9 +4,10 @@
 
 use super::builtin_models;
 use super::redact;
-use super::Secret;
-use genq_protocol::job::OutputRole;
+pub use crate::config::Limits;
+use crate::secret::Secret;
 use async_trait::async_trait;
+use genq_protocol::job::OutputRole;
 use genq_protocol::{JobErrorKind, JobKind, JobSpec};
 use std::time::Duration;
 
@@ -262,24 +263,6 @@ pub trait Provider: Send + Sync + 'static {
     /// `None` when the provider never sent any.
     fn last_quota(&self) -> Option<QuotaInfo> {
         None
-    }
-}
-
-/// Per-provider limits.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Limits {
-    pub max_concurrent: u32,
-    pub requests_per_second: f64,
-    pub timeout: Duration,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_concurrent: 2,
-            requests_per_second: 2.0,
-            timeout: Duration::from_secs(15 * 60),
-        }
     }
 }
 

@@ -6,7 +6,7 @@
 
 use super::adaptor::{CallContext, ProviderError, ProviderInfo};
 use super::redact;
-use crate::providers::Secret;
+use crate::secret::Secret;
 use genq_protocol::JobErrorKind;
 use std::time::Duration;
 

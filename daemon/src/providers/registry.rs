@@ -2,6 +2,7 @@
 
 use super::adaptor::Provider;
 use super::{dashscope, modelscope, tripo};
+use crate::config::{KnownProviders, ProviderDefaults};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -31,5 +32,19 @@ impl Registry {
 
     pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.providers.keys().copied()
+    }
+}
+
+impl KnownProviders for Registry {
+    fn provider_names(&self) -> Vec<&'static str> {
+        self.names().collect()
+    }
+
+    fn provider_defaults(&self, name: &str) -> Option<ProviderDefaults> {
+        self.get(name).map(|p| ProviderDefaults {
+            base_url: p.default_base_url(),
+            key_env_vars: p.key_env_vars(),
+            limits: p.default_limits(),
+        })
     }
 }

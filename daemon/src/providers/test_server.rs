@@ -1,8 +1,8 @@
 //! A loopback HTTP double for adaptor unit tests: records every request it receives and
 //! answers each with the next scripted reply. (The faithful fake providers live in `tests/`.)
 
-use crate::providers::Secret;
 use crate::providers::adaptor::CallContext;
+use crate::secret::Secret;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;

@@ -7,9 +7,9 @@
 //! stops reading fills that queue; only its own subscription then falls behind the event
 //! bus and gets `resync`, and the daemon never waits for it.
 
-use super::ServerState;
 use super::admission::Ticket;
-use super::methods::{self, params};
+use super::methods::{self, check_i64, params};
+use super::state::ServerState;
 use futures::{SinkExt, StreamExt};
 use genq_protocol::methods::{
     self as m, HelloResult, Method, NOTIFY_EVENT, NOTIFY_RESYNC, ResyncParams, SubscribeResult,
@@ -212,15 +212,7 @@ impl Session {
     /// database and streams live ones, each exactly once.
     async fn subscribe(&mut self, raw: Option<Value>) -> Result<Value, RpcError> {
         let p = params::<m::Subscribe>(raw)?;
-        if let Some(since) = p.since_seq
-            && i64::try_from(since).is_err()
-        {
-            return Err(RpcError::invalid_params(
-                "since_seq",
-                format!("since_seq: {since} is out of range"),
-                Some(format!("0 to {}", i64::MAX)),
-            ));
-        }
+        check_i64("since_seq", p.since_seq)?;
         if let Some(old) = self.subscription.take() {
             old.abort();
         }

@@ -146,7 +146,7 @@ pub async fn run(ctx: &Ctx, args: LorasArgs) -> Result<(), CliError> {
     let file = match &args.cache_file {
         Some(f) => absolute(f)?,
         None => {
-            let task = genq_daemon::catalog::loras::safe_name(&args.task);
+            let task = genq_protocol::paths::safe_name(&args.task);
             ctx.paths.cache.join(match source {
                 LoraSource::Modelscope => format!("top_loras_{task}.json"),
                 other => format!("top_loras_{other}_{task}.json"),

@@ -1,7 +1,8 @@
 //! `type = "dir"` targets: a copy under a local directory with the same key layout as an
 //! object store, written atomically; an identical file already there counts as done.
 
-use super::{KeyContext, StorageError};
+use super::error::StorageError;
+use super::key::KeyContext;
 use crate::outputs::fsutil::{TempGuard, sync_dir, temp_path};
 use crate::outputs::verify::hash_file;
 use std::path::{Component, Path, PathBuf};

@@ -144,6 +144,19 @@ fn clean(v: &str) -> String {
         .collect()
 }
 
+/// Percent-encodes what is not safe in a URL path, keeping `/` separators.
+pub fn encode_key(key: &str) -> String {
+    let mut s = String::with_capacity(key.len());
+    for b in key.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
+            s.push(b as char);
+        } else {
+            s.push_str(&format!("%{b:02X}"));
+        }
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,5 +212,10 @@ mod tests {
         c.ext = "../../x".into();
         let t = KeyTemplate::parse("{sha256_16}.{ext}").unwrap();
         assert_eq!(t.render(&c), "0123456789abcdef.______x");
+    }
+
+    #[test]
+    fn keys_are_encoded_in_urls_but_slashes_kept() {
+        assert_eq!(encode_key("2025 11/a+b.png"), "2025%2011/a%2Bb.png");
     }
 }

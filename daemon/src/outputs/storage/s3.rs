@@ -5,20 +5,32 @@
 //! the bucket (`https://<bucket>.oss-<region>.aliyuncs.com`); with `false` requests go to
 //! `<endpoint>/<bucket>/<key>` (path style, MinIO and older COS buckets).
 
-use super::{KeyContext, StorageError, encode_key};
+use super::error::StorageError;
+use super::key::{KeyContext, encode_key};
 use crate::config::{StorageKeys, StorageSection};
-use crate::providers::Secret;
+use crate::s3_endpoint::infer_region;
+use crate::secret::Secret;
 use object_store::aws::{AmazonS3, AmazonS3Builder, S3ConditionalPut};
 use object_store::{
     Attribute, AttributeValue, Attributes, BackoffConfig, ClientOptions, GetOptions, ObjectStore,
     PutMode, PutOptions, PutPayload, RetryConfig,
 };
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Metadata key holding the SHA-256 of what was uploaded (`x-amz-meta-sha256`), so a
 /// create-only put that finds an object there can tell whether it is the same content.
 const SHA_META: &str = "sha256";
+
+/// Knobs for building targets that the config does not carry (tests map hosts to loopback).
+#[derive(Clone, Default)]
+pub struct BuildOptions {
+    /// Resolves S3 hosts instead of the system resolver.
+    pub dns_resolver: Option<Arc<dyn object_store::client::DnsResolver>>,
+    /// Retries object_store makes inside one upload (default 3).
+    pub max_retries: Option<usize>,
+}
 
 pub struct S3Target {
     name: String,
@@ -42,68 +54,12 @@ impl std::fmt::Debug for S3Target {
     }
 }
 
-/// Tencent COS virtual-hosted endpoint: `https://<bucket>-<appid>.cos.<region>.myqcloud.com`.
-/// `bucket` may already end in `-<appid>`.
-pub fn cos_endpoint(bucket: &str, appid: &str, region: &str) -> String {
-    let suffix = format!("-{appid}");
-    let full = if bucket.ends_with(&suffix) {
-        bucket.to_string()
-    } else {
-        format!("{bucket}{suffix}")
-    };
-    format!("https://{full}.cos.{region}.myqcloud.com")
-}
-
-/// Alibaba OSS virtual-hosted endpoint: `https://<bucket>.oss-<region>.aliyuncs.com`.
-pub fn oss_endpoint(bucket: &str, region: &str) -> String {
-    format!("https://{bucket}.oss-{region}.aliyuncs.com")
-}
-
-/// AWS S3 endpoint: virtual-hosted `https://<bucket>.s3.<region>.amazonaws.com`, else the
-/// regional path-style host `https://s3.<region>.amazonaws.com`.
-pub fn aws_endpoint(bucket: &str, region: &str, virtual_hosted: bool) -> String {
-    if virtual_hosted {
-        format!("https://{bucket}.s3.{region}.amazonaws.com")
-    } else {
-        format!("https://s3.{region}.amazonaws.com")
-    }
-}
-
-/// MinIO endpoint (path style; the bucket goes in the path).
-pub fn minio_endpoint(host: &str, port: u16, tls: bool) -> String {
-    format!("{}://{host}:{port}", if tls { "https" } else { "http" })
-}
-
-/// The signing region implied by a COS, OSS or AWS endpoint host.
-pub fn infer_region(endpoint: &str) -> Option<String> {
-    let host = reqwest::Url::parse(endpoint).ok()?.host_str()?.to_string();
-    let labels: Vec<&str> = host.split('.').collect();
-    if host.ends_with(".myqcloud.com") {
-        // <bucket>.cos.<region>.myqcloud.com or cos.<region>.myqcloud.com
-        let i = labels.iter().position(|l| *l == "cos")?;
-        return labels.get(i + 1).map(|s| s.to_string());
-    }
-    if host.ends_with(".aliyuncs.com") {
-        let l = labels.iter().find(|l| l.starts_with("oss-"))?;
-        let r = l.trim_start_matches("oss-").trim_end_matches("-internal");
-        return (!r.is_empty() && r != "accelerate").then(|| r.to_string());
-    }
-    if host.ends_with(".amazonaws.com") {
-        let i = labels
-            .iter()
-            .position(|l| *l == "s3" || l.starts_with("s3-"))?;
-        let next = labels.get(i + 1)?;
-        return (*next != "amazonaws").then(|| next.to_string());
-    }
-    None
-}
-
 impl S3Target {
     pub fn build(
         name: &str,
         section: &StorageSection,
         keys: &StorageKeys,
-        options: &super::BuildOptions,
+        options: &BuildOptions,
     ) -> Result<S3Target, StorageError> {
         let StorageSection::S3 {
             endpoint,
@@ -119,36 +75,7 @@ impl S3Target {
         };
         let err = |m: String| StorageError::new(name, m);
         let endpoint = endpoint.trim_end_matches('/').to_string();
-        let url = reqwest::Url::parse(&endpoint)
-            .map_err(|e| err(format!("endpoint {endpoint:?} is not a URL: {e}")))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(err(format!(
-                "endpoint {endpoint:?} is not an http:// or https:// URL"
-            )));
-        }
-        if !url.path().trim_matches('/').is_empty() {
-            return Err(err(format!(
-                "endpoint {endpoint:?} has a path; give the host only (the bucket goes in `bucket`)"
-            )));
-        }
-        let host = url.host_str().unwrap_or("").to_ascii_lowercase();
-        if bucket.is_empty() {
-            return Err(err("bucket is empty".into()));
-        }
-        if *virtual_hosted && !host.starts_with(&format!("{}.", bucket.to_ascii_lowercase())) {
-            return Err(err(format!(
-                "virtual_hosted = true uses the endpoint as given, so its host must start with \
-                 the bucket: e.g. {}://{bucket}.{host}",
-                url.scheme()
-            )));
-        }
-        if !*virtual_hosted && host.ends_with(".aliyuncs.com") {
-            return Err(err(format!(
-                "Alibaba OSS only accepts virtual-hosted requests: set virtual_hosted = true and \
-                 endpoint = \"https://{bucket}.{}\"",
-                host.trim_start_matches("s3.")
-            )));
-        }
+        let url = check_endpoint(&endpoint, bucket, *virtual_hosted).map_err(err)?;
         let region = region
             .clone()
             .or_else(|| infer_region(&endpoint))
@@ -166,25 +93,8 @@ impl S3Target {
             .with_allow_http(url.scheme() == "http")
             .with_connect_timeout(Duration::from_secs(10))
             .with_timeout(Duration::from_secs(600));
-        if let Some(acl) = acl {
-            let header = acl_header
-                .as_deref()
-                .unwrap_or("x-amz-acl")
-                .to_ascii_lowercase();
-            if !matches!(header.as_str(), "x-amz-acl" | "x-cos-acl" | "x-oss-acl") {
-                return Err(err(format!(
-                    "acl_header {header:?} is not allowed; use x-amz-acl, x-cos-acl or x-oss-acl"
-                )));
-            }
-            let name_h = reqwest::header::HeaderName::from_bytes(header.as_bytes())
-                .map_err(|e| err(format!("acl_header {header:?}: {e}")))?;
-            let value = reqwest::header::HeaderValue::from_str(acl)
-                .map_err(|_| err(format!("acl {acl:?} is not a valid header value")))?;
-            let mut headers = object_store::HeaderMap::new();
-            headers.insert(name_h, value);
+        if let Some(headers) = acl_headers(acl.as_deref(), acl_header.as_deref()).map_err(err)? {
             client = client.with_default_headers(headers);
-        } else if acl_header.is_some() {
-            return Err(err("acl_header is set but acl is not".into()));
         }
         if let Some(r) = &options.dns_resolver {
             client = client.with_dns_resolver(r.clone());
@@ -387,10 +297,76 @@ fn last_part(text: &str) -> &str {
     text.rsplit(" - ").next().unwrap_or(text).trim()
 }
 
+/// Checks an endpoint against the bucket and the addressing style; the parsed URL.
+fn check_endpoint(
+    endpoint: &str,
+    bucket: &str,
+    virtual_hosted: bool,
+) -> Result<reqwest::Url, String> {
+    let url = reqwest::Url::parse(endpoint)
+        .map_err(|e| format!("endpoint {endpoint:?} is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "endpoint {endpoint:?} is not an http:// or https:// URL"
+        ));
+    }
+    if !url.path().trim_matches('/').is_empty() {
+        return Err(format!(
+            "endpoint {endpoint:?} has a path; give the host only (the bucket goes in `bucket`)"
+        ));
+    }
+    let host = url.host_str().unwrap_or("").to_ascii_lowercase();
+    if bucket.is_empty() {
+        return Err("bucket is empty".into());
+    }
+    if virtual_hosted && !host.starts_with(&format!("{}.", bucket.to_ascii_lowercase())) {
+        return Err(format!(
+            "virtual_hosted = true uses the endpoint as given, so its host must start with \
+             the bucket: e.g. {}://{bucket}.{host}",
+            url.scheme()
+        ));
+    }
+    if !virtual_hosted && host.ends_with(".aliyuncs.com") {
+        return Err(format!(
+            "Alibaba OSS only accepts virtual-hosted requests: set virtual_hosted = true and \
+             endpoint = \"https://{bucket}.{}\"",
+            host.trim_start_matches("s3.")
+        ));
+    }
+    Ok(url)
+}
+
+/// The header that sets each object's ACL, when `acl` is set.
+fn acl_headers(
+    acl: Option<&str>,
+    acl_header: Option<&str>,
+) -> Result<Option<object_store::HeaderMap>, String> {
+    let Some(acl) = acl else {
+        return match acl_header {
+            Some(_) => Err("acl_header is set but acl is not".into()),
+            None => Ok(None),
+        };
+    };
+    let header = acl_header.unwrap_or("x-amz-acl").to_ascii_lowercase();
+    if !matches!(header.as_str(), "x-amz-acl" | "x-cos-acl" | "x-oss-acl") {
+        return Err(format!(
+            "acl_header {header:?} is not allowed; use x-amz-acl, x-cos-acl or x-oss-acl"
+        ));
+    }
+    let name = reqwest::header::HeaderName::from_bytes(header.as_bytes())
+        .map_err(|e| format!("acl_header {header:?}: {e}"))?;
+    let value = reqwest::header::HeaderValue::from_str(acl)
+        .map_err(|_| format!("acl {acl:?} is not a valid header value"))?;
+    let mut headers = object_store::HeaderMap::new();
+    headers.insert(name, value);
+    Ok(Some(headers))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outputs::storage::{BuildOptions, StorageTarget};
+    use crate::outputs::storage::StorageTarget;
+    use crate::s3_endpoint::{aws_endpoint, cos_endpoint, minio_endpoint, oss_endpoint};
 
     fn s3(endpoint: &str, bucket: &str, virtual_hosted: bool) -> StorageSection {
         StorageSection::S3 {

@@ -25,9 +25,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 #[cfg(test)]
-use genq_protocol::job::OutputRole;
-#[cfg(test)]
 use crate::providers::adaptor::RemoteOutput;
+#[cfg(test)]
+use genq_protocol::job::OutputRole;
 #[cfg(test)]
 use reply::SPENT_QUOTA_WAIT;
 

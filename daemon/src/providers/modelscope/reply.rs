@@ -1,11 +1,11 @@
 //! Reading ModelScope's replies (providers.md §1.3, §1.5): task statuses and outputs,
 //! error envelopes and their classification, and the `modelscope-ratelimit-*` headers.
 
-use genq_protocol::job::OutputRole;
 use crate::providers::adaptor::{PollStatus, ProviderError, QuotaInfo, RemoteOutput};
 use crate::providers::builtin_models::ProviderId;
 use crate::providers::http::{self, Reply};
 use genq_protocol::JobErrorKind;
+use genq_protocol::job::OutputRole;
 use serde_json::Value;
 use std::time::Duration;
 

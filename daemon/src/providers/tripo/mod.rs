@@ -20,11 +20,11 @@ pub use validate::{QUALITY, TaskType, VIEWS, has_geometry_quality};
 
 use super::builtin_models::{self, ProviderId};
 use super::http;
-use crate::providers::Secret;
 use crate::providers::adaptor::{
     CallContext, InvalidParam, Limits, PollStatus, Provider, ProviderError, ProviderInfo,
     QuotaInfo, Submitted,
 };
+use crate::secret::Secret;
 use async_trait::async_trait;
 use genq_protocol::{JobErrorKind, JobKind, JobSpec};
 use output::poll_status;

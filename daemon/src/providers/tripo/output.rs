@@ -2,10 +2,10 @@
 //! models and previews a finished task lists.
 
 use super::reply::classify;
-use genq_protocol::job::OutputRole;
 use crate::providers::adaptor::{PollStatus, ProviderError, RemoteOutput};
 use crate::providers::builtin_models::ProviderId;
 use crate::providers::http;
+use genq_protocol::job::OutputRole;
 use genq_protocol::{JobErrorKind, Timestamp};
 use serde_json::Value;
 use std::time::Duration;

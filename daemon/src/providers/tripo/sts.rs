@@ -3,10 +3,10 @@
 //! `{"object": {"bucket", "key"}}`. genq uses it where neither multipart endpoint
 //! (`/upload`, `/upload/sts`) exists.
 
-use crate::outputs::storage::infer_region;
-use crate::providers::Secret;
 use crate::providers::adaptor::ProviderError;
 use crate::providers::builtin_models::ProviderId;
+use crate::s3_endpoint::infer_region;
+use crate::secret::Secret;
 use genq_protocol::JobErrorKind;
 use object_store::aws::AmazonS3Builder;
 use object_store::{

@@ -5,10 +5,10 @@
 use super::input::{ImageFormat, Input, classify_input, multipart_body, read_image, url_type};
 use super::reply::{envelope, trace_id};
 use super::sts;
-use crate::providers::Secret;
 use crate::providers::adaptor::{CallContext, ProviderError};
 use crate::providers::builtin_models::ProviderId;
 use crate::providers::http::{self, Reply};
+use crate::secret::Secret;
 use genq_protocol::JobErrorKind;
 use reqwest::Method;
 use serde_json::{Value, json};

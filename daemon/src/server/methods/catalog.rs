@@ -1,13 +1,14 @@
 //! `models.*`, `suppliers.list`, `categories.list`, `capabilities.list` and `loras.*`.
 
-use super::super::ServerState;
+use super::super::state::ServerState;
 use crate::catalog::entry_checks::{check_edit, check_input};
 use crate::catalog::loras::{self, CatalogError, LoraContext};
-use crate::providers::Secret;
+use crate::secret::Secret;
 use genq_protocol::catalog::{
     Capability, Category, LoraCard, LoraPage, LoraRef, LorasListParams, Model, ModelEdit,
     ModelInput, ModelRef, ModelsListParams, SetDefaultParams, Supplier,
 };
+use genq_protocol::methods::Empty;
 use genq_protocol::{ErrorKind, RpcError};
 use std::sync::Arc;
 
@@ -38,18 +39,22 @@ pub async fn edit(state: &Arc<ServerState>, p: ModelEdit) -> Result<Model, RpcEr
 }
 
 pub async fn remove(state: &Arc<ServerState>, p: ModelRef) -> Result<Model, RpcError> {
-    Ok(state
-        .engine
-        .store()
-        .set_model_removed(p.model, true)
-        .await?)
+    set_removed(state, p, true).await
 }
 
 pub async fn restore(state: &Arc<ServerState>, p: ModelRef) -> Result<Model, RpcError> {
+    set_removed(state, p, false).await
+}
+
+async fn set_removed(
+    state: &Arc<ServerState>,
+    p: ModelRef,
+    removed: bool,
+) -> Result<Model, RpcError> {
     Ok(state
         .engine
         .store()
-        .set_model_removed(p.model, false)
+        .set_model_removed(p.model, removed)
         .await?)
 }
 
@@ -61,15 +66,15 @@ pub async fn set_default(state: &Arc<ServerState>, p: SetDefaultParams) -> Resul
         .await?)
 }
 
-pub async fn suppliers(state: &Arc<ServerState>) -> Result<Vec<Supplier>, RpcError> {
+pub async fn suppliers(state: &Arc<ServerState>, _: Empty) -> Result<Vec<Supplier>, RpcError> {
     Ok(state.engine.store().suppliers().await?)
 }
 
-pub async fn categories(state: &Arc<ServerState>) -> Result<Vec<Category>, RpcError> {
+pub async fn categories(state: &Arc<ServerState>, _: Empty) -> Result<Vec<Category>, RpcError> {
     Ok(state.engine.store().categories().await?)
 }
 
-pub async fn capabilities(state: &Arc<ServerState>) -> Result<Vec<Capability>, RpcError> {
+pub async fn capabilities(state: &Arc<ServerState>, _: Empty) -> Result<Vec<Capability>, RpcError> {
     Ok(state.engine.store().capabilities().await?)
 }
 
@@ -114,6 +119,21 @@ pub async fn loras_list(
     p: LorasListParams,
 ) -> Result<LoraPage, RpcError> {
     Ok(loras::list(&lora_context(state), p).await?)
+}
+
+/// `loras.refresh`: a listing that skips the cache.
+pub async fn loras_refresh(
+    state: &Arc<ServerState>,
+    p: LorasListParams,
+) -> Result<LoraPage, RpcError> {
+    loras_list(
+        state,
+        LorasListParams {
+            force_refresh: true,
+            ..p
+        },
+    )
+    .await
 }
 
 pub async fn loras_get(state: &Arc<ServerState>, p: LoraRef) -> Result<LoraCard, RpcError> {

@@ -1,11 +1,11 @@
 //! `daemon.status`, `daemon.shutdown` and `config.reload`.
 
-use super::super::ServerState;
-use genq_protocol::methods::{ReloadResult, ShutdownResult, StatusResult};
+use super::super::state::ServerState;
+use genq_protocol::methods::{Empty, ReloadResult, ShutdownResult, StatusResult};
 use genq_protocol::{JobState, PROTOCOL_VERSION, RpcError};
 use std::sync::Arc;
 
-pub async fn status(state: &Arc<ServerState>) -> Result<StatusResult, RpcError> {
+pub async fn status(state: &Arc<ServerState>, _: Empty) -> Result<StatusResult, RpcError> {
     let mut jobs = state.engine.store().counts_by_state().await?;
     for s in JobState::ALL {
         jobs.entry(s.as_str().to_string()).or_insert(0);
@@ -27,22 +27,22 @@ pub async fn status(state: &Arc<ServerState>) -> Result<StatusResult, RpcError> 
 
 /// Replies first; the daemon then stops accepting, lets runners reach a waiting point,
 /// and exits.
-pub fn shutdown(state: &Arc<ServerState>) -> ShutdownResult {
+pub async fn shutdown(state: &Arc<ServerState>, _: Empty) -> Result<ShutdownResult, RpcError> {
     let token = state.shutdown.clone();
     tokio::spawn(async move {
         // Let the reply reach the client before connections close.
         tokio::task::yield_now().await;
         token.cancel();
     });
-    ShutdownResult {
+    Ok(ShutdownResult {
         pid: std::process::id(),
-    }
+    })
 }
 
 /// Puts the config files on disk in force now, or says why they are not.
-pub async fn reload(state: &Arc<ServerState>) -> ReloadResult {
-    crate::config_watch::reload(&state.engine).await;
-    ReloadResult {
+pub async fn reload(state: &Arc<ServerState>, _: Empty) -> Result<ReloadResult, RpcError> {
+    state.engine.reload_config().await;
+    Ok(ReloadResult {
         config_error: state.engine.config_error(),
-    }
+    })
 }

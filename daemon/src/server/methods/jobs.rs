@@ -1,10 +1,11 @@
 //! `submit` and the `jobs.*` methods.
 
-use super::super::ServerState;
+use super::super::state::ServerState;
+use super::params::check_i64;
 use crate::store::CleanFilter;
 use genq_protocol::methods::{
-    CleanParams, DiskUsage, JobPage, JobRef, LIST_MAX_TEXT, ListParams, RemoveParams, RemoveResult,
-    SubmitParams, UploadParams,
+    CleanParams, DiskUsage, Empty, JobPage, JobRef, LIST_MAX_TEXT, ListParams, RemoveParams,
+    RemoveResult, SubmitParams, UploadParams,
 };
 use genq_protocol::{Event, Job, JobSpec, JobState, RpcError, Timestamp};
 use std::sync::Arc;
@@ -23,15 +24,7 @@ pub async fn list(state: &Arc<ServerState>, p: ListParams) -> Result<JobPage, Rp
             Some(format!("1 to {}", genq_protocol::methods::LIST_MAX_LIMIT)),
         ));
     }
-    if let Some(offset) = p.offset
-        && i64::try_from(offset).is_err()
-    {
-        return Err(RpcError::invalid_params(
-            "offset",
-            format!("offset: {offset} is out of range"),
-            Some(format!("0 to {}", i64::MAX)),
-        ));
-    }
+    check_i64("offset", p.offset)?;
     if let Some(text) = &p.text {
         let chars = text.chars().count();
         if chars > LIST_MAX_TEXT {
@@ -116,6 +109,6 @@ pub async fn clean(state: &Arc<ServerState>, p: CleanParams) -> Result<RemoveRes
         .await?)
 }
 
-pub async fn usage(state: &Arc<ServerState>) -> Result<DiskUsage, RpcError> {
+pub async fn usage(state: &Arc<ServerState>, _: Empty) -> Result<DiskUsage, RpcError> {
     Ok(state.engine.outputs_usage().await?)
 }

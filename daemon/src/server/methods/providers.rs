@@ -2,17 +2,17 @@
 //! report a balance are asked for it, all at once and briefly: a slow or failing provider
 //! shows up as `last_error`, it never holds up the reply.
 
-use super::super::ServerState;
+use super::super::state::ServerState;
 use crate::providers::{ProviderError, QuotaInfo};
 use genq_protocol::RpcError;
-use genq_protocol::methods::ProviderInfo;
+use genq_protocol::methods::{Empty, ProviderInfo};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Longest wait for one provider's balance.
 const QUOTA_TIMEOUT: Duration = Duration::from_secs(3);
 
-pub async fn list(state: &Arc<ServerState>) -> Result<Vec<ProviderInfo>, RpcError> {
+pub async fn list(state: &Arc<ServerState>, _: Empty) -> Result<Vec<ProviderInfo>, RpcError> {
     let engine = &state.engine;
     let config = engine.config();
     let names: Vec<&'static str> = engine

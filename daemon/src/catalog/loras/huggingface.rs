@@ -4,10 +4,11 @@
 //! in the repository, resolved to `{site}/{id}/resolve/main/{path}`. `downloads` counts the
 //! last 30 days unless the all-time figure is there, and the card says which.
 
-use super::loras::{
-    CURSOR_DEPTH, CatalogError, LoraContext, fetch_reply, http, owner_name, with_key,
+use super::cards::{allowed_cover, family_of, s};
+use super::source::{
+    CatalogError, LoraContext, Page, fetch_listing, fetch_reply, follow_pages, http, owner_name,
+    with_key,
 };
-use super::modelscope::{allowed_cover, family_of, s};
 use genq_protocol::Timestamp;
 use genq_protocol::catalog::{LoraCard, LoraSort, LoraSource, LorasListParams};
 use serde_json::Value;
@@ -26,7 +27,6 @@ pub async fn fetch(
     limit: u32,
 ) -> Result<Vec<LoraCard>, CatalogError> {
     let site = &ctx.sites.huggingface_base_url;
-    let want = skip + u64::from(limit);
     let mut query: Vec<(&str, String)> = vec![
         ("filter", "lora".into()),
         ("pipeline_tag", "text-to-image".into()),
@@ -39,7 +39,10 @@ pub async fn fetch(
             .into(),
         ),
         ("direction", "-1".into()),
-        ("limit", want.clamp(1, MAX_PAGE).to_string()),
+        (
+            "limit",
+            (skip + u64::from(limit)).clamp(1, MAX_PAGE).to_string(),
+        ),
         ("full", "true".into()),
         ("cardData", "true".into()),
     ];
@@ -51,28 +54,17 @@ pub async fn fetch(
         query.push(("filter", format!("base_model:adapter:{b}")));
     }
     let first = format!("{site}/api/models");
-    let mut req = http().get(&first).query(&query);
-    let mut url = first.clone();
-    let mut cards = Vec::new();
-    for _ in 0..(CURSOR_DEPTH / MAX_PAGE + 1) * 2 {
-        let reply = fetch_reply(
-            with_key(req, ctx.source_key(LoraSource::Huggingface)),
-            &url,
-            LoraSource::Huggingface,
-        )
-        .await?;
-        if reply.status == 404 {
-            return Err(CatalogError::Source(format!("{url} answered 404")));
-        }
+    let (first, query) = (&first, &query);
+    follow_pages(skip, limit, MAX_PAGE, |next: Option<String>| async move {
+        let (req, url) = match next {
+            Some(n) => (http().get(&n), n),
+            None => (http().get(first).query(query), first.clone()),
+        };
+        let reply = fetch_listing(ctx, req, &url, LoraSource::Huggingface).await?;
         let items = reply
             .body
             .as_array()
             .ok_or_else(|| CatalogError::Source(format!("{url} did not send a list of models")))?;
-        cards.extend(
-            items
-                .iter()
-                .filter_map(|i| parse_item(i, site, &ctx.extra_hosts, ctx.sites.nsfw)),
-        );
         let next = reply
             .headers
             .get_all(reqwest::header::LINK)
@@ -81,19 +73,16 @@ pub async fn fetch(
             .find_map(next_link)
             // Only pages of the same site are followed.
             .filter(|n| n.starts_with(&format!("{site}/")));
-        match next {
-            Some(n) if (cards.len() as u64) < want && !items.is_empty() => {
-                req = http().get(&n);
-                url = n;
-            }
-            _ => break,
-        }
-    }
-    Ok(cards
-        .into_iter()
-        .skip(skip as usize)
-        .take(limit as usize)
-        .collect())
+        Ok(Page {
+            cards: items
+                .iter()
+                .filter_map(|i| parse_item(i, site, &ctx.extra_hosts, ctx.sites.nsfw))
+                .collect(),
+            items: items.len(),
+            next,
+        })
+    })
+    .await
 }
 
 /// One card by repository id.
@@ -234,7 +223,7 @@ pub fn parse_item(
 mod tests {
     use super::*;
 
-    const PAGE: &str = include_str!("../../../tests/fixtures/catalog/hf_models.json");
+    const PAGE: &str = include_str!("../../../../tests/fixtures/catalog/hf_models.json");
     const SITE: &str = "https://huggingface.co";
 
     fn cards(nsfw: bool) -> Vec<LoraCard> {

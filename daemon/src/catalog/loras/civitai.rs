@@ -4,8 +4,10 @@
 //! (or the version the card id names), with id `model@version` as in Civitai's AIR.
 //! Descriptions, files, hashes and download URLs are dropped here.
 
-use super::loras::{CURSOR_DEPTH, CatalogError, LoraContext, fetch_reply, http, with_key};
-use super::modelscope::{allowed_cover, family_of, s};
+use super::cards::{allowed_cover, family_of, s};
+use super::source::{
+    CatalogError, LoraContext, Page, fetch_listing, fetch_reply, follow_pages, http, with_key,
+};
 use genq_protocol::Timestamp;
 use genq_protocol::catalog::{LoraCard, LoraSort, LoraSource, LorasListParams};
 use serde_json::Value;
@@ -32,55 +34,42 @@ pub async fn fetch(
     skip: u64,
     limit: u32,
 ) -> Result<Vec<LoraCard>, CatalogError> {
-    let want = skip + u64::from(limit);
-    let size = want.clamp(1, MAX_PAGE);
     let url = format!("{}/api/v1/models", ctx.sites.civitai_base_url);
     let sort = match p.sort {
         LoraSort::Downloads => "Most Downloaded",
         LoraSort::Newest => "Newest",
     };
-    let mut cards = Vec::new();
-    let mut cursor: Option<String> = None;
-    // Hidden items make pages short, so allow twice the requests the depth needs.
-    for _ in 0..(CURSOR_DEPTH / MAX_PAGE + 1) * 2 {
-        let mut query: Vec<(&str, String)> = vec![
-            ("types", "LORA".into()),
-            ("sort", sort.into()),
-            ("limit", size.to_string()),
-            ("nsfw", ctx.sites.nsfw.to_string()),
-        ];
-        if let Some(k) = p.keyword.as_deref().filter(|k| !k.is_empty()) {
-            query.push(("query", k.into()));
+    let mut query: Vec<(&str, String)> = vec![
+        ("types", "LORA".into()),
+        ("sort", sort.into()),
+        (
+            "limit",
+            (skip + u64::from(limit)).clamp(1, MAX_PAGE).to_string(),
+        ),
+        ("nsfw", ctx.sites.nsfw.to_string()),
+    ];
+    if let Some(k) = p.keyword.as_deref().filter(|k| !k.is_empty()) {
+        query.push(("query", k.into()));
+    }
+    if let Some(b) = &p.base {
+        query.push(("baseModels", b.clone()));
+    }
+    let (url, query) = (&url, &query);
+    follow_pages(skip, limit, MAX_PAGE, |cursor: Option<String>| async move {
+        let mut req = http().get(url).query(query);
+        if let Some(c) = cursor {
+            req = req.query(&[("cursor", c)]);
         }
-        if let Some(b) = &p.base {
-            query.push(("baseModels", b.clone()));
-        }
-        if let Some(c) = &cursor {
-            query.push(("cursor", c.clone()));
-        }
-        let req = with_key(
-            http().get(&url).query(&query),
-            ctx.source_key(LoraSource::Civitai),
-        );
-        let reply = fetch_reply(req, &url, LoraSource::Civitai).await?;
-        if reply.status == 404 {
-            return Err(CatalogError::Source(format!("{url} answered 404")));
-        }
+        let reply = fetch_listing(ctx, req, url, LoraSource::Civitai).await?;
         let listing = parse_listing(&reply.body, &ctx.extra_hosts, ctx.sites.nsfw)
             .map_err(CatalogError::Source)?;
-        cards.extend(listing.cards);
-        match listing.next_cursor {
-            Some(next) if (cards.len() as u64) < want && listing.raw_count > 0 => {
-                cursor = Some(next)
-            }
-            _ => break,
-        }
-    }
-    Ok(cards
-        .into_iter()
-        .skip(skip as usize)
-        .take(limit as usize)
-        .collect())
+        Ok(Page {
+            cards: listing.cards,
+            items: listing.raw_count,
+            next: listing.next_cursor,
+        })
+    })
+    .await
 }
 
 /// One card by id (`model@version`, or a bare model id for its first version).
@@ -217,7 +206,7 @@ pub fn parse_item(
 mod tests {
     use super::*;
 
-    const PAGE: &str = include_str!("../../../tests/fixtures/catalog/civitai_models.json");
+    const PAGE: &str = include_str!("../../../../tests/fixtures/catalog/civitai_models.json");
 
     fn page(nsfw: bool) -> Listing {
         parse_listing(&serde_json::from_str(PAGE).unwrap(), &[], nsfw).unwrap()

@@ -3,21 +3,75 @@
 //! and the lenient parsing of both into normalised cards (§4). Only the card's fields are
 //! kept; `AigcAttributes`, README text, weights metadata and the rest are dropped here.
 
+use super::cards::{allowed_cover, family_of, s};
+use super::source::{CatalogError, LoraContext, fetch_reply, http, owner_name};
 use genq_protocol::Timestamp;
-use genq_protocol::catalog::{LoraCard, LoraSort};
+use genq_protocol::catalog::{LoraCard, LoraSort, LoraSource, LorasListParams};
 use serde_json::{Value, json};
 
-/// Hosts covers may come from (§4); the configured catalog host is allowed too, so mirrors
-/// and test servers work.
-pub const COVER_HOSTS: &[&str] = &[
-    "resouces.modelscope.cn",
-    "resources.modelscope.cn",
-    "www.modelscope.cn",
-    "modelscope.cn",
-    "img.alicdn.com",
-    "image.civitai.com",
-    "huggingface.co",
-];
+/// Largest page asked of ModelScope (catalog.md §1.2: stay at or below 50).
+const SOURCE_PAGE: u32 = 50;
+
+/// One page from the dolphin listing, and the source's total.
+pub async fn fetch(
+    ctx: &LoraContext,
+    p: &LorasListParams,
+    limit: u32,
+    page: u32,
+) -> Result<(Vec<LoraCard>, Option<u64>), CatalogError> {
+    let url = format!("{}/api/v1/dolphin/models", ctx.sites.modelscope_base_url);
+    let size = limit.min(SOURCE_PAGE);
+    let skip = u64::from(page - 1) * u64::from(limit);
+    let first_page = (skip / u64::from(size)) as u32 + 1;
+    let mut drop_first = (skip % u64::from(size)) as usize;
+    let mut cards: Vec<LoraCard> = Vec::new();
+    let mut total = None;
+    // Enough source pages for `limit` cards; stop early when the source runs dry.
+    for source_page in first_page..first_page + limit / size + 2 {
+        let body = listing_body(
+            p.sort,
+            p.keyword.as_deref().filter(|k| !k.is_empty()),
+            p.base.as_deref(),
+            source_page,
+            size,
+        );
+        let (_, reply) = fetch_json(http().put(&url).json(&body), &url).await?;
+        let listing = parse_listing(&reply, &ctx.extra_hosts).map_err(CatalogError::Source)?;
+        total = total.or(listing.total);
+        let raw = listing.raw_count;
+        cards.extend(listing.cards.into_iter().skip(drop_first));
+        drop_first = 0;
+        if cards.len() >= limit as usize || raw < size as usize {
+            break;
+        }
+    }
+    cards.truncate(limit as usize);
+    Ok((cards, total))
+}
+
+/// One card by repository id; `None` when the repository is unknown or not a LoRA.
+pub async fn detail(ctx: &LoraContext, id: &str) -> Result<Option<LoraCard>, CatalogError> {
+    let (owner, name) = owner_name(id)?;
+    let url = format!(
+        "{}/api/v1/models/{owner}/{name}",
+        ctx.sites.modelscope_base_url
+    );
+    let (status, body) = fetch_json(http().get(&url), &url).await?;
+    if status == 404 {
+        return Ok(None);
+    }
+    parse_detail(&body, &ctx.extra_hosts).map_err(CatalogError::Source)
+}
+
+/// A ModelScope reply: its status and JSON body.
+async fn fetch_json(
+    req: reqwest::RequestBuilder,
+    url: &str,
+) -> Result<(u16, serde_json::Value), CatalogError> {
+    fetch_reply(req, url, LoraSource::Modelscope)
+        .await
+        .map(|r| (r.status, r.body))
+}
 
 /// The dolphin request body for one page.
 pub fn listing_body(
@@ -101,14 +155,6 @@ fn check_envelope(body: &Value) -> Result<(), String> {
     Ok(())
 }
 
-/// A JSON string, trimmed; `None` when absent or blank.
-pub(super) fn s(v: &Value) -> Option<String> {
-    v.as_str()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(String::from)
-}
-
 /// `AigcAttributes` arrives as a JSON string or as an object.
 fn aigc_attributes(item: &Value) -> Value {
     match &item["AigcAttributes"] {
@@ -127,70 +173,6 @@ fn companion_repo(url: &str) -> Option<String> {
     let rest = url.strip_prefix("modelscope://")?;
     let repo = rest.split('?').next()?.trim();
     (!repo.is_empty()).then(|| repo.to_string())
-}
-
-/// The family of a base value: a ModelScope enum, a Civitai base or a repository id.
-pub fn family_of(raw: &str) -> &'static str {
-    let up = raw.to_ascii_uppercase().replace(['-', '.', ' ', '/'], "_");
-    let has = |p: &str| up.contains(p);
-    if has("QWEN_IMAGE_EDIT") {
-        "qwen-image-edit"
-    } else if has("QWEN_IMAGE") || up == "QWEN" {
-        "qwen-image"
-    } else if has("Z_IMAGE") || has("ZIMAGE") {
-        "z-image"
-    } else if has("FLUX2") || has("FLUX_2") {
-        "flux2"
-    } else if has("FLUX_1") || has("FLUX1") {
-        "flux1"
-    } else if has("KREA_2") || has("KREA2") {
-        "krea2"
-    } else if has("SD_XL") || has("SDXL") {
-        "sdxl"
-    } else if has("SD_1_5") || up == "SD15" {
-        "sd15"
-    } else if has("WAN_VIDEO") {
-        "wan-video"
-    } else {
-        "other"
-    }
-}
-
-/// Whether a cover URL may be fetched: https (or the configured host), an allowed host, and
-/// no credentials or signatures in it.
-pub fn allowed_cover(url: &str, extra_hosts: &[String]) -> bool {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return false;
-    };
-    let host_port = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if host_port.contains('@') {
-        return false;
-    }
-    let lower = url.to_ascii_lowercase();
-    if [
-        "token=",
-        "signature=",
-        "expires=",
-        "x-amz-",
-        "ossaccesskeyid=",
-    ]
-    .iter()
-    .any(|p| lower.contains(p))
-    {
-        return false;
-    }
-    let host = host_port
-        .split(':')
-        .next()
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if extra_hosts
-        .iter()
-        .any(|h| h.eq_ignore_ascii_case(host_port) || h.eq_ignore_ascii_case(&host))
-    {
-        return matches!(scheme, "http" | "https");
-    }
-    scheme == "https" && COVER_HOSTS.contains(&host.as_str())
 }
 
 fn cover(item: &Value, extra_hosts: &[String]) -> Option<String> {

@@ -14,8 +14,8 @@
 //! Key commands run here only, when the config loads (at start before the async runtime, on
 //! reload on a blocking thread); their output is cached in the config in force.
 
-use crate::config::{ProviderSection, StorageSection};
-use crate::providers::Secret;
+use super::file::{ProviderSection, StorageSection};
+use crate::secret::Secret;
 use genq_protocol::Credentials;
 use std::path::{Path, PathBuf};
 

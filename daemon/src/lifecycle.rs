@@ -2,7 +2,7 @@
 //! Shutdown reads top to bottom in [`serve`]: stop accepting, let runners reach a waiting
 //! point, then let the store thread finish its queued writes.
 
-use crate::config::Config;
+use crate::config::{Config, ConfigChanges};
 use crate::engine::Engine;
 use crate::lock::DaemonLock;
 use crate::providers::Registry;
@@ -108,7 +108,7 @@ async fn serve(
         release_stdio();
     }
     let shutdown = CancellationToken::new();
-    crate::config_watch::spawn(&engine);
+    watch_config(&engine);
     spawn_signal_handlers(shutdown.clone(), engine.clone());
     let state = Arc::new(ServerState {
         engine,
@@ -189,7 +189,26 @@ fn log_panic(info: &std::panic::PanicHookInfo<'_>) {
     tracing::error!("panic in thread {thread} at {location}: {message}");
 }
 
-fn spawn_signal_handlers(shutdown: CancellationToken, engine: crate::engine::Engine) {
+/// Config hot reload: a valid new version of the config files is put in force for the next
+/// request; an invalid one is logged and reported by `daemon.status` while the old config
+/// stays in force.
+fn watch_config(engine: &Engine) {
+    let Some(mut changes) = ConfigChanges::watch(engine.paths()) else {
+        return;
+    };
+    let reloader = engine.clone();
+    engine.spawn_owned(move |shutdown| async move {
+        loop {
+            tokio::select! {
+                changed = changes.settled() => if !changed { return },
+                _ = shutdown.cancelled() => return,
+            }
+            reloader.reload_config().await;
+        }
+    });
+}
+
+fn spawn_signal_handlers(shutdown: CancellationToken, engine: Engine) {
     #[cfg(unix)]
     tokio::spawn(async move {
         use tokio::signal::unix::{SignalKind, signal};
@@ -206,7 +225,7 @@ fn spawn_signal_handlers(shutdown: CancellationToken, engine: crate::engine::Eng
                 _ = term.recv() => { tracing::info!("SIGTERM received"); break; }
                 _ = int.recv() => { tracing::info!("SIGINT received"); break; }
                 // A hangup (terminal closed) must not stop the daemon: reload the config.
-                _ = hup.recv() => { crate::config_watch::reload(&engine).await; }
+                _ = hup.recv() => { engine.reload_config().await; }
                 _ = shutdown.cancelled() => return,
             }
         }
@@ -290,6 +309,6 @@ mod tests {
         assert!(log.contains("ERROR"), "{log}");
         assert!(log.contains("the disk went away"), "{log}");
         assert!(log.contains("thread store"), "{log}");
-        assert!(log.contains("daemon.rs:"), "{log}");
+        assert!(log.contains("lifecycle.rs:"), "{log}");
     }
 }

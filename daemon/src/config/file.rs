@@ -1,0 +1,147 @@
+//! `config.toml` as written: the tables and keys it may hold, parsed strictly so that an
+//! unknown key or a bad value is an error naming it.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// The file as written.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub providers: BTreeMap<String, ProviderSection>,
+    #[serde(default)]
+    pub storage: BTreeMap<String, StorageSection>,
+    #[serde(default)]
+    pub defaults: DefaultsSection,
+    #[serde(default)]
+    pub outputs: OutputsSection,
+    /// Settings of the TUI (key overrides), read by the TUI; the daemon only checks that
+    /// the section is a table.
+    #[serde(default)]
+    pub tui: Option<toml::Table>,
+    /// Where the LoRA catalog comes from.
+    #[serde(default)]
+    pub catalog: CatalogSection,
+}
+
+/// `[catalog]`: the LoRA catalog's sources.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogSection {
+    /// Show LoRAs their source marks adult (Civitai above PG-13, Hugging Face
+    /// `not-for-all-audiences`); hidden when unset.
+    #[serde(default)]
+    pub nsfw: bool,
+    #[serde(default)]
+    pub modelscope: CatalogSiteSection,
+    #[serde(default)]
+    pub civitai: CatalogSiteSection,
+    #[serde(default)]
+    pub huggingface: CatalogSiteSection,
+}
+
+/// `[catalog.modelscope]`, `[catalog.civitai]`, `[catalog.huggingface]`: where a LoRA source
+/// is reached (a mirror or a test server).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogSiteSection {
+    /// The source's public site when unset.
+    pub base_url: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSection {
+    pub base_url: Option<String>,
+    pub api_key_env: Option<String>,
+    pub api_key_cmd: Option<String>,
+    pub api_key: Option<String>,
+    pub max_concurrent: Option<u32>,
+    pub requests_per_second: Option<f64>,
+    pub timeout_s: Option<u64>,
+    /// How long this provider's tasks usually take, in seconds: until a model has a history
+    /// of finished jobs, its first poll comes just before this. The adaptor's figure for the
+    /// model when unset.
+    pub typical_s: Option<f64>,
+}
+
+/// A storage target. `type = "s3"` or `type = "dir"`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum StorageSection {
+    S3 {
+        endpoint: String,
+        #[serde(default)]
+        region: Option<String>,
+        bucket: String,
+        #[serde(default)]
+        virtual_hosted: bool,
+        #[serde(default)]
+        access_key_env: Option<String>,
+        #[serde(default)]
+        secret_key_env: Option<String>,
+        #[serde(default)]
+        access_key_cmd: Option<String>,
+        #[serde(default)]
+        secret_key_cmd: Option<String>,
+        #[serde(default)]
+        acl: Option<String>,
+        #[serde(default)]
+        acl_header: Option<String>,
+        #[serde(default)]
+        key_template: Option<String>,
+        #[serde(default)]
+        public_url: Option<String>,
+    },
+    Dir {
+        path: PathBuf,
+        #[serde(default)]
+        key_template: Option<String>,
+        #[serde(default)]
+        public_url: Option<String>,
+    },
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DefaultsSection {
+    /// Storage targets every job uploads to unless it says otherwise.
+    #[serde(default)]
+    pub storage: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputsSection {
+    /// Largest output file accepted, in bytes (256 MiB when unset).
+    pub max_bytes: Option<u64>,
+    /// Timeout of one download, in seconds.
+    pub download_timeout_s: Option<u64>,
+}
+
+/// Parses the file, naming the key of a bad value (`providers.modelscope.base_url: …`):
+/// toml's own message only gives a byte offset for those.
+pub(super) fn parse(text: &str) -> Result<ConfigFile, String> {
+    let de = toml::Deserializer::parse(text).map_err(|e| toml_message(text, &e))?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let key = e.path().to_string();
+        let inner = toml_message(text, e.inner());
+        if key.is_empty() || key == "." {
+            inner
+        } else {
+            format!("{key}: {inner}")
+        }
+    })
+}
+
+/// toml's messages, on one line, with the line and column in the file.
+fn toml_message(text: &str, e: &toml::de::Error) -> String {
+    let mut msg = e.message().trim().replace('\n', "; ");
+    if let Some(span) = e.span() {
+        let (line, col) = genq_protocol::credentials::line_col(text, span.start);
+        msg = format!("{msg} (line {line}, column {col})");
+    }
+    msg
+}

@@ -1,0 +1,88 @@
+//! The method table: which handler answers which method.
+
+use super::super::state::ServerState;
+use super::params::params;
+use super::{catalog, daemon, jobs, providers};
+use genq_protocol::methods::{self as m, Method};
+use genq_protocol::{ErrorKind, RpcError};
+use serde_json::Value;
+use std::future::Future;
+use std::sync::Arc;
+
+fn to_value<T: serde::Serialize>(v: T) -> Result<Value, RpcError> {
+    serde_json::to_value(v).map_err(|e| RpcError::new(ErrorKind::Internal, e.to_string()))
+}
+
+/// Runs a handler on the parameters parsed for its method.
+async fn call<'a, M, F, Fut>(
+    state: &'a Arc<ServerState>,
+    raw: Option<Value>,
+    handler: F,
+) -> Result<Value, RpcError>
+where
+    M: Method,
+    F: FnOnce(&'a Arc<ServerState>, M::Params) -> Fut,
+    Fut: Future<Output = Result<M::Result, RpcError>>,
+{
+    to_value(handler(state, params::<M>(raw)?).await?)
+}
+
+/// The method table: every method once, in the order the unknown-method message lists
+/// them, with its handler. Methods without one (`hello`, `subscribe`) are answered by the
+/// session, which owns the connection.
+macro_rules! method_table {
+    ($($method:ident $(=> $handler:path)?,)*) => {
+        /// Every method the daemon answers.
+        pub const KNOWN_METHODS: &[&str] = &[$(m::$method::NAME),*];
+
+        /// Runs one request (other than those the session answers).
+        pub async fn dispatch(
+            state: &Arc<ServerState>,
+            method: &str,
+            raw: Option<Value>,
+        ) -> Result<Value, RpcError> {
+            $($(
+                if method == m::$method::NAME {
+                    return call::<m::$method, _, _>(state, raw, $handler).await;
+                }
+            )?)*
+            Err(RpcError::new(
+                ErrorKind::MethodNotFound,
+                format!("unknown method {method:?}; known: {}", KNOWN_METHODS.join(", ")),
+            ))
+        }
+    };
+}
+
+method_table! {
+    Hello,
+    Submit => jobs::submit,
+    JobsList => jobs::list,
+    JobsGet => jobs::get,
+    JobsCancel => jobs::cancel,
+    JobsRetry => jobs::retry,
+    JobsExport => jobs::export,
+    JobsEvents => jobs::events,
+    JobsUpload => jobs::upload,
+    JobsRemove => jobs::remove,
+    JobsClean => jobs::clean,
+    OutputsUsage => jobs::usage,
+    Subscribe,
+    ProvidersList => providers::list,
+    DaemonStatus => daemon::status,
+    DaemonShutdown => daemon::shutdown,
+    ConfigReload => daemon::reload,
+    ModelsList => catalog::list,
+    ModelsGet => catalog::get,
+    ModelsAdd => catalog::add,
+    ModelsEdit => catalog::edit,
+    ModelsRemove => catalog::remove,
+    ModelsRestore => catalog::restore,
+    ModelsSetDefault => catalog::set_default,
+    SuppliersList => catalog::suppliers,
+    CategoriesList => catalog::categories,
+    CapabilitiesList => catalog::capabilities,
+    LorasList => catalog::loras_list,
+    LorasRefresh => catalog::loras_refresh,
+    LorasGet => catalog::loras_get,
+}

@@ -1,0 +1,13 @@
+//! What every session shares.
+
+use crate::engine::Engine;
+use std::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// Everything a session needs.
+pub struct ServerState {
+    pub engine: Engine,
+    pub started: Instant,
+    /// Cancelled to stop the daemon (`daemon.shutdown`, signals).
+    pub shutdown: CancellationToken,
+}
