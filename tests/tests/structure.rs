@@ -24,8 +24,6 @@ const MAX_FN_LINES: usize = 100;
 const DATA_TABLES: &[(&str, &str)] = &[
     // every key binding, with its description, in one table
     ("tui/src/tui/keymap.rs", "default"),
-    // the built-in models and their parameters, the catalog's seed
-    ("daemon/src/catalog/seed.rs", "builtin"),
 ];
 
 fn root() -> PathBuf {
