@@ -5,7 +5,7 @@
 use genq_e2e::fakes::{ModelScopeFake, MsScript};
 use genq_e2e::harness::{Home, PATIENCE, RawClient, init_tls, set_mode, stderr};
 use serde_json::json;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::time::Duration;
@@ -460,6 +460,47 @@ async fn a_daemon_full_of_greeted_clients_refuses_newcomers_with_a_reason() {
     drop(clients);
     drop(home);
     let _ = daemon.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_turned_away_before_its_hello_still_says_why() {
+    // A daemon at its limit answers a newcomer at once and closes; the reason can arrive
+    // before the client's first call is even registered, and must not be lost then.
+    let home = Home::new();
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .recursive(true)
+        .create(home.paths.socket_dir())
+        .unwrap();
+    let listener = std::os::unix::net::UnixListener::bind(&home.paths.socket).unwrap();
+    let busy = format!(
+        "{}\n",
+        serde_json::json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32014,
+            "message": "the daemon already has 32 connections open, the most it allows",
+            "data": {"kind": "busy"}}})
+    );
+    let server = std::thread::spawn(move || {
+        use std::io::Write;
+        for _ in 0..5 {
+            let (mut s, _) = listener.accept().unwrap();
+            s.write_all(busy.as_bytes()).unwrap();
+            // Closed with nothing read: the client's hello, if it came, is never answered.
+        }
+    });
+    for _ in 0..5 {
+        let out = tokio::process::Command::from(home.cmd(&["--no-autostart", "jobs"]))
+            .kill_on_drop(true)
+            .output()
+            .await
+            .unwrap();
+        assert!(!out.status.success());
+        assert!(
+            stderr(&out).contains("32 connections open"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    server.join().unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

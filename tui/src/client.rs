@@ -73,6 +73,20 @@ impl ClientError {
 struct Calls {
     waiting: HashMap<u64, oneshot::Sender<Result<serde_json::Value, RpcError>>>,
     closed: bool,
+    /// Why the daemon closed the connection, when it said (at its connection limit, no
+    /// hello in time). Kept for calls made after it arrived: it can come before the first
+    /// call is even sent.
+    reason: Option<RpcError>,
+}
+
+impl Calls {
+    /// What a call gets once the connection is gone.
+    fn gone(&self) -> ClientError {
+        match &self.reason {
+            Some(err) => ClientError::Rpc(err.clone()),
+            None => ClientError::Disconnected,
+        }
+    }
 }
 
 type Pending = Arc<Mutex<Calls>>;
@@ -164,16 +178,20 @@ impl Client {
         let (tx, rx) = oneshot::channel();
         {
             let mut calls = self.pending.lock().await;
-            if calls.closed {
-                return Err(ClientError::Disconnected);
+            if calls.closed || calls.reason.is_some() {
+                return Err(calls.gone());
             }
             calls.waiting.insert(id, tx);
         }
         if self.out.send(line).await.is_err() {
-            self.pending.lock().await.waiting.remove(&id);
-            return Err(ClientError::Disconnected);
+            let mut calls = self.pending.lock().await;
+            calls.waiting.remove(&id);
+            return Err(calls.gone());
         }
-        let value = rx.await.map_err(|_| ClientError::Disconnected)??;
+        let value = match rx.await {
+            Ok(reply) => reply?,
+            Err(_) => return Err(self.pending.lock().await.gone()),
+        };
         serde_json::from_value(value).map_err(|e| ClientError::BadReply(e.to_string()))
     }
 }
@@ -238,11 +256,13 @@ async fn read_replies(
 async fn answer(pending: &Pending, resp: Response) {
     let Some(id) = resp.id.as_u64() else {
         // The daemon closes the connection with a reason (at its connection limit, no hello
-        // in time): every call gets it.
+        // in time): every call gets it, those waiting and those still to come.
         if let Some(err) = resp.error {
-            for (_, tx) in pending.lock().await.waiting.drain() {
+            let mut calls = pending.lock().await;
+            for (_, tx) in calls.waiting.drain() {
                 let _ = tx.send(Err(err.clone()));
             }
+            calls.reason = Some(err);
         }
         return;
     };
