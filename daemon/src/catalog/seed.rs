@@ -1,12 +1,14 @@
 //! The built-in catalog: suppliers, capabilities, categories, and one entry per row of the
 //! built-in model table (`providers::builtin_models`), with the parameter ranges and defaults
-//! of that row and of the adaptors' checks. Applied at every start; the store only adds what
-//! is missing and updates built-ins the user never edited.
+//! of that row. Applied at every start; the store only adds what is missing and updates
+//! built-ins the user never edited. From then on the catalog is where the adaptors read
+//! ranges and defaults.
 
 use crate::providers::builtin_models::{
-    ImageInput, LoraSupport, MODELS, ModelRule, ProviderId, SizeRule,
+    FAMILY_CATEGORIES, ImageInput, LoraSupport, MODELS, ModelRule, ProviderId, SizeRule,
 };
-use crate::providers::{checks, dashscope, modelscope, tripo};
+use crate::providers::model_rules::{GUIDANCE, SEED_MAX, STEPS};
+use crate::providers::{dashscope, modelscope, tripo};
 use crate::store::{CapabilitySeed, CatalogSeed};
 use genq_protocol::JobKind;
 use genq_protocol::catalog::{ModelInput, ModelParam, ParamType, Supplier};
@@ -47,13 +49,10 @@ fn lora_family(rule: &ModelRule) -> Option<String> {
 }
 
 fn category(rule: &ModelRule) -> &'static str {
-    match rule.family {
-        "qwen-image" => "image/qwen",
-        "flux" => "image/flux",
-        "z-image" => "image/z-image",
-        f if f.starts_with("wan") => "image/wan",
-        _ => "image",
-    }
+    FAMILY_CATEGORIES
+        .iter()
+        .find(|(family, _)| *family == rule.family)
+        .map_or("image", |(_, category)| category)
 }
 
 /// `prompt` and `negative_prompt`, at most as long as the row allows.
@@ -79,13 +78,19 @@ fn prompt_params(rule: &ModelRule) -> Vec<ModelParam> {
 
 fn image_params(rule: &ModelRule) -> Vec<ModelParam> {
     let mut p = prompt_params(rule);
-    match rule.size {
-        SizeRule::Sides { min, max } => {
-            for side in ["width", "height"] {
-                let (min, max) = (Some(min.into()), Some(max.into()));
-                p.push(param(side, ParamType::Int, min, max, "pixels"));
-            }
+    let sides = match rule.size {
+        SizeRule::Sides { min, max } => Some(((min, max), (min, max))),
+        SizeRule::Box { width, height } => Some((width, height)),
+        SizeRule::Area { .. } => None,
+    };
+    if let Some((width, height)) = sides {
+        for (side, (min, max)) in [("width", width), ("height", height)] {
+            let (min, max) = (Some(min.into()), Some(max.into()));
+            p.push(param(side, ParamType::Int, min, max, "pixels"));
         }
+    }
+    match rule.size {
+        SizeRule::Sides { .. } | SizeRule::Box { .. } => {}
         SizeRule::Area {
             min_pixels,
             max_pixels,
@@ -111,11 +116,11 @@ fn image_params(rule: &ModelRule) -> Vec<ModelParam> {
         "seed",
         ParamType::Int,
         Some(0.0),
-        Some(checks::SEED_MAX as f64),
+        Some(SEED_MAX as f64),
         "omit for random",
     ));
     if rule.provider == ProviderId::ModelScope {
-        let (min, max) = checks::STEPS;
+        let (min, max) = STEPS;
         p.push(param(
             "steps",
             ParamType::Int,
@@ -123,7 +128,7 @@ fn image_params(rule: &ModelRule) -> Vec<ModelParam> {
             Some(max.into()),
             "sampling steps",
         ));
-        let (min, max) = checks::GUIDANCE;
+        let (min, max) = GUIDANCE;
         p.push(param(
             "guidance",
             ParamType::Float,
@@ -320,6 +325,34 @@ pub fn builtin() -> CatalogSeed {
         ],
         models,
     }
+}
+
+/// The built-in entries of one supplier as the catalog holds them after seeding, in table
+/// order: what an adaptor's checks read.
+#[cfg(test)]
+pub(crate) fn entries_of(supplier: &str) -> Vec<genq_protocol::catalog::Model> {
+    builtin()
+        .models
+        .into_iter()
+        .filter(|(m, _)| m.supplier == supplier)
+        .map(|(m, default_for)| genq_protocol::catalog::Model {
+            key: format!("{}:{}", m.supplier, m.id),
+            display_name: m.display_name.unwrap_or_else(|| m.id.clone()),
+            supplier: m.supplier,
+            id: m.id,
+            description: m.description,
+            kind: m.kind,
+            sub_type: m.sub_type,
+            lora_family: m.lora_family,
+            active: m.active,
+            builtin: true,
+            removed: false,
+            default_for: default_for.into_iter().map(String::from).collect(),
+            capabilities: m.capabilities,
+            categories: m.categories,
+            params: m.params,
+        })
+        .collect()
 }
 
 #[cfg(test)]

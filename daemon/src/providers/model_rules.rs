@@ -1,0 +1,142 @@
+//! The rules an adaptor checks a spec against, read from the model's catalog entry: prompt
+//! lengths, the size rule, and the ranges of seed, steps, guidance and n. A parameter the
+//! entry leaves out (or a model the catalog does not hold) gets the provider's generic rule.
+//! The catalog is the only source of these numbers; the adaptor decides only what its API
+//! takes at all.
+
+use super::builtin_models::{FAMILY_CATEGORIES, ModelRule, SizeRule};
+use genq_protocol::catalog::{Model, ModelParam};
+
+/// Largest seed the providers accept (2^31 - 1).
+pub const SEED_MAX: i64 = 2_147_483_647;
+/// Sampling steps, fewest and most.
+pub const STEPS: (u32, u32) = (1, 100);
+/// Guidance scale, lowest and highest.
+pub const GUIDANCE: (f64, f64) = (1.5, 20.0);
+
+/// The entry parameters an adaptor reads through [`ModelRules`]: the catalog's own check of
+/// an entry leaves these to the adaptor, so each is checked once.
+pub const ADAPTOR_PARAMS: &[&str] = &[
+    "prompt",
+    "negative_prompt",
+    "width",
+    "height",
+    "pixels",
+    "aspect",
+    "seed",
+    "steps",
+    "guidance",
+    "n",
+];
+
+/// One model's rules, as an adaptor checks them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelRules {
+    pub id: String,
+    /// The image family a size refusal names (`qwen-image`, `flux`, …).
+    pub family: String,
+    pub size: SizeRule,
+    /// Longest accepted prompt, in characters.
+    pub prompt_max_chars: usize,
+    /// Longest accepted negative prompt, in characters.
+    pub negative_max_chars: usize,
+    pub seed: (i64, i64),
+    pub steps: (u32, u32),
+    pub guidance: (f64, f64),
+    /// Images per task, when the entry has an `n` parameter.
+    pub n: Option<(u32, u32)>,
+    /// `n` when the spec gives none, from the entry's default.
+    pub n_default: Option<u32>,
+}
+
+impl ModelRules {
+    /// The rules of model `id`: its catalog entry's parameters, each missing one from
+    /// `generic` (the provider's rules for a model the catalog says nothing about).
+    pub fn new(id: &str, entry: Option<&Model>, generic: &ModelRule) -> ModelRules {
+        let params: &[ModelParam] = entry.map_or(&[], |m| &m.params);
+        let find = |name: &str| params.iter().find(|p| p.name == name);
+        let family = entry
+            .and_then(|m| {
+                m.categories.iter().find_map(|c| {
+                    FAMILY_CATEGORIES
+                        .iter()
+                        .find(|(_, cat)| cat == c)
+                        .map(|(f, _)| f.to_string())
+                })
+            })
+            .unwrap_or_else(|| generic.family.to_string());
+        let chars = |name: &str, fallback: usize| {
+            find(name)
+                .and_then(|p| p.max)
+                .map_or(fallback, |m| m as usize)
+        };
+        let n = find("n").map(|p| range(Some(p), (1, u32::MAX), |v| v as u32));
+        ModelRules {
+            id: id.to_string(),
+            family,
+            size: size_rule(params, generic.size),
+            prompt_max_chars: chars("prompt", generic.prompt_max_chars),
+            negative_max_chars: chars("negative_prompt", generic.negative_max_chars),
+            seed: range(find("seed"), (0, SEED_MAX), |v| v as i64),
+            steps: range(find("steps"), STEPS, |v| v as u32),
+            guidance: range(find("guidance"), GUIDANCE, |v| v),
+            n,
+            n_default: find("n")
+                .and_then(|p| p.default.as_ref())
+                .and_then(serde_json::Value::as_u64)
+                .and_then(|v| u32::try_from(v).ok()),
+        }
+    }
+}
+
+/// A parameter's `min`/`max`, each missing end from `fallback`.
+fn range<T: Copy>(p: Option<&ModelParam>, fallback: (T, T), cast: impl Fn(f64) -> T) -> (T, T) {
+    match p {
+        Some(p) => (
+            p.min.map_or(fallback.0, &cast),
+            p.max.map_or(fallback.1, &cast),
+        ),
+        None => fallback,
+    }
+}
+
+/// The size rule an entry describes: `pixels` and `aspect` make an area rule, `width` and
+/// `height` a rule per side; an entry with neither keeps the generic rule.
+fn size_rule(params: &[ModelParam], generic: SizeRule) -> SizeRule {
+    let find = |name: &str| params.iter().find(|p| p.name == name);
+    if let Some(pixels) = find("pixels") {
+        let (min0, max0, aspect0) = match generic {
+            SizeRule::Area {
+                min_pixels,
+                max_pixels,
+                max_aspect,
+            } => (min_pixels, max_pixels, max_aspect),
+            _ => (1, u64::MAX, u32::MAX),
+        };
+        return SizeRule::Area {
+            min_pixels: pixels.min.map_or(min0, |v| v as u64),
+            max_pixels: pixels.max.map_or(max0, |v| v as u64),
+            max_aspect: find("aspect")
+                .and_then(|p| p.max)
+                .map_or(aspect0, |v| v.round() as u32),
+        };
+    }
+    let (width, height) = (find("width"), find("height"));
+    if width.is_none() && height.is_none() {
+        return generic;
+    }
+    let side = match generic {
+        SizeRule::Sides { min, max } => (min, max),
+        _ => (1, u32::MAX),
+    };
+    let width = range(width, side, |v| v as u32);
+    let height = range(height, side, |v| v as u32);
+    if width == height {
+        SizeRule::Sides {
+            min: width.0,
+            max: width.1,
+        }
+    } else {
+        SizeRule::Box { width, height }
+    }
+}
