@@ -76,42 +76,50 @@ fn prompt_params(rule: &ModelRule) -> Vec<ModelParam> {
     ]
 }
 
-fn image_params(rule: &ModelRule) -> Vec<ModelParam> {
-    let mut p = prompt_params(rule);
-    let sides = match rule.size {
-        SizeRule::Sides { min, max } => Some(((min, max), (min, max))),
-        SizeRule::Box { width, height } => Some((width, height)),
-        SizeRule::Area { .. } => None,
+/// `width` and `height`, or `pixels` and `aspect`, as the size rule has it.
+fn size_params(size: SizeRule) -> Vec<ModelParam> {
+    let sides = |width: (u32, u32), height: (u32, u32)| {
+        [("width", width), ("height", height)]
+            .map(|(side, (min, max))| {
+                param(
+                    side,
+                    ParamType::Int,
+                    Some(min.into()),
+                    Some(max.into()),
+                    "pixels",
+                )
+            })
+            .to_vec()
     };
-    if let Some((width, height)) = sides {
-        for (side, (min, max)) in [("width", width), ("height", height)] {
-            let (min, max) = (Some(min.into()), Some(max.into()));
-            p.push(param(side, ParamType::Int, min, max, "pixels"));
-        }
-    }
-    match rule.size {
-        SizeRule::Sides { .. } | SizeRule::Box { .. } => {}
+    match size {
+        SizeRule::Sides { min, max } => sides((min, max), (min, max)),
+        SizeRule::Box { width, height } => sides(width, height),
         SizeRule::Area {
             min_pixels,
             max_pixels,
             max_aspect,
-        } => {
-            p.push(param(
+        } => vec![
+            param(
                 "pixels",
                 ParamType::Int,
                 Some(min_pixels as f64),
                 Some(max_pixels as f64),
                 "width × height",
-            ));
-            p.push(param(
+            ),
+            param(
                 "aspect",
                 ParamType::Float,
                 Some(1.0 / f64::from(max_aspect)),
                 Some(f64::from(max_aspect)),
                 "width / height",
-            ));
-        }
+            ),
+        ],
     }
+}
+
+fn image_params(rule: &ModelRule) -> Vec<ModelParam> {
+    let mut p = prompt_params(rule);
+    p.extend(size_params(rule.size));
     p.push(param(
         "seed",
         ParamType::Int,
@@ -359,6 +367,28 @@ pub(crate) fn entries_of(supplier: &str) -> Vec<genq_protocol::catalog::Model> {
 mod tests {
     use super::*;
     use crate::catalog::entry_checks::check_input;
+
+    /// The entries carry every rule of the table they are seeded from, so the adaptors,
+    /// reading the entries, judge a built-in model as the table describes it.
+    #[test]
+    fn each_entry_reads_back_as_its_rows_rules() {
+        use crate::providers::builtin_models::generic;
+        use crate::providers::model_rules::ModelRules;
+        for p in ProviderId::ALL {
+            let entries = entries_of(p.name());
+            for row in MODELS.iter().filter(|m| m.provider == p) {
+                let entry = entries.iter().find(|m| m.id == row.id);
+                assert!(entry.is_some(), "{}", row.id);
+                let rules = ModelRules::new(row.id, entry, generic(p));
+                assert_eq!(rules.size, row.size, "{}", row.id);
+                assert_eq!(rules.prompt_max_chars, row.prompt_max_chars, "{}", row.id);
+                assert_eq!(rules.negative_max_chars, row.negative_max_chars);
+                if let SizeRule::Sides { .. } = row.size {
+                    assert_eq!(rules.family, row.family, "{}", row.id);
+                }
+            }
+        }
+    }
 
     #[test]
     fn every_builtin_passes_the_checks_users_get() {

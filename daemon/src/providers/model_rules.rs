@@ -140,3 +140,74 @@ fn size_rule(params: &[ModelParam], generic: SizeRule) -> SizeRule {
         SizeRule::Box { width, height }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::builtin_models::MODELSCOPE_GENERIC;
+    use genq_protocol::catalog::ParamType;
+
+    fn int(name: &str, min: f64, max: f64) -> ModelParam {
+        ModelParam {
+            name: name.into(),
+            kind: ParamType::Int,
+            default: None,
+            min: Some(min),
+            max: Some(max),
+            allowed: Vec::new(),
+            description: String::new(),
+        }
+    }
+
+    fn entry(params: Vec<ModelParam>, categories: &[&str]) -> Model {
+        Model {
+            key: "modelscope:me/m".into(),
+            supplier: "modelscope".into(),
+            id: "me/m".into(),
+            display_name: "m".into(),
+            description: String::new(),
+            kind: "image".into(),
+            sub_type: "text_to_image".into(),
+            lora_family: None,
+            active: true,
+            builtin: false,
+            removed: false,
+            default_for: Vec::new(),
+            capabilities: vec!["text_to_image".into()],
+            categories: categories.iter().map(|c| c.to_string()).collect(),
+            params,
+        }
+    }
+
+    #[test]
+    fn a_model_outside_the_catalog_gets_the_generic_rules() {
+        let r = ModelRules::new("x/y", None, &MODELSCOPE_GENERIC);
+        assert_eq!(r.size, MODELSCOPE_GENERIC.size);
+        assert_eq!(r.prompt_max_chars, MODELSCOPE_GENERIC.prompt_max_chars);
+        assert_eq!(
+            (r.seed, r.steps, r.guidance),
+            ((0, SEED_MAX), STEPS, GUIDANCE)
+        );
+        assert_eq!(r.family, "sd");
+    }
+
+    #[test]
+    fn an_entry_narrows_what_it_names_and_keeps_the_rest_generic() {
+        let m = entry(
+            vec![int("width", 256.0, 1024.0), int("steps", 1.0, 8.0)],
+            &["image/qwen"],
+        );
+        let r = ModelRules::new("me/m", Some(&m), &MODELSCOPE_GENERIC);
+        assert_eq!(
+            r.size,
+            SizeRule::Box {
+                width: (256, 1024),
+                height: (64, 2048)
+            }
+        );
+        assert_eq!(r.steps, (1, 8));
+        assert_eq!(r.guidance, GUIDANCE);
+        assert_eq!(r.family, "qwen-image");
+        assert_eq!(r.n, None);
+    }
+}
