@@ -1,5 +1,6 @@
 //! Parameter checks the image adaptors share in `validate`: prompts, sizes, seeds, steps,
-//! guidance, LoRAs and provider-specific extras. Every refusal names the spec field and what
+//! guidance (each against the model's [`ModelRules`], read from its catalog entry), LoRAs
+//! and provider-specific extras. Every refusal names the spec field and what
 //! would have been accepted.
 
 use super::builtin_models::SizeRule;
@@ -25,7 +26,15 @@ pub fn image_kind(spec: &JobSpec, provider: &str) -> Result<(), InvalidParam> {
     }
 }
 
-pub fn prompt(spec: &JobSpec, rule: &ModelRules) -> Result<(), InvalidParam> {
+/// The checks every image model shares: prompt, negative prompt, size and seed.
+pub fn image_basics(spec: &JobSpec, rule: &ModelRules) -> Result<(), InvalidParam> {
+    prompt(spec, rule)?;
+    negative_prompt(spec, rule)?;
+    size(spec, rule)?;
+    seed(spec, rule)
+}
+
+fn prompt(spec: &JobSpec, rule: &ModelRules) -> Result<(), InvalidParam> {
     if spec.prompt.trim().is_empty() {
         return Err(InvalidParam::new("prompt", "the prompt is empty")
             .allowed(format!("1–{} characters", rule.prompt_max_chars)));
@@ -33,7 +42,7 @@ pub fn prompt(spec: &JobSpec, rule: &ModelRules) -> Result<(), InvalidParam> {
     length("prompt", &spec.prompt, rule.prompt_max_chars, &rule.id)
 }
 
-pub fn negative_prompt(spec: &JobSpec, rule: &ModelRules) -> Result<(), InvalidParam> {
+fn negative_prompt(spec: &JobSpec, rule: &ModelRules) -> Result<(), InvalidParam> {
     match &spec.negative_prompt {
         Some(n) => length("negative_prompt", n, rule.negative_max_chars, &rule.id),
         None => Ok(()),
@@ -52,7 +61,7 @@ fn length(field: &str, text: &str, max: usize, model: &str) -> Result<(), Invali
     Ok(())
 }
 
-pub fn size(spec: &JobSpec, rule: &ModelRules) -> Result<(), InvalidParam> {
+fn size(spec: &JobSpec, rule: &ModelRules) -> Result<(), InvalidParam> {
     let Some(size) = spec.size else {
         return Ok(());
     };
@@ -69,7 +78,7 @@ pub fn size(spec: &JobSpec, rule: &ModelRules) -> Result<(), InvalidParam> {
     })
 }
 
-pub fn seed(spec: &JobSpec, rule: &ModelRules) -> Result<(), InvalidParam> {
+fn seed(spec: &JobSpec, rule: &ModelRules) -> Result<(), InvalidParam> {
     let (min, max) = rule.seed;
     match spec.seed {
         Some(s) if !(min..=max).contains(&s) => Err(InvalidParam::new(

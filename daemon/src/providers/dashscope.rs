@@ -87,10 +87,7 @@ impl Provider for DashScope {
         let rule = &ModelRules::new(&model, entry, &builtin_models::DASHSCOPE_GENERIC);
         spec.model = Some(model);
 
-        checks::prompt(spec, rule)?;
-        checks::negative_prompt(spec, rule)?;
-        checks::size(spec, rule)?;
-        checks::seed(spec, rule)?;
+        checks::image_basics(spec, rule)?;
         let no_such = |what: &str| format!("DashScope Wan text-to-image has no {what} parameter");
         checks::unsupported("steps", spec.steps.is_some(), &no_such("steps"))?;
         checks::unsupported("guidance", spec.guidance.is_some(), &no_such("guidance"))?;

@@ -41,10 +41,7 @@ pub fn check(spec: &mut JobSpec, entries: &[Model]) -> Result<JobKind, InvalidPa
     let rule = &ModelRules::new(&model, entry, &builtin_models::MODELSCOPE_GENERIC);
     spec.model = Some(model);
 
-    checks::prompt(spec, rule)?;
-    checks::negative_prompt(spec, rule)?;
-    checks::size(spec, rule)?;
-    checks::seed(spec, rule)?;
+    checks::image_basics(spec, rule)?;
     checks::steps(spec, rule)?;
     checks::guidance(spec, rule)?;
     match spec.n {
