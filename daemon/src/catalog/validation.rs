@@ -1,11 +1,9 @@
 //! The one path a submitted spec takes before a job is created: the catalog's default
-//! model, the adaptor's checks against the model's catalog entry, then the entry's state,
-//! the parameters the adaptor does not read, and LoRA families. Every refusal is an
+//! model, the adaptor's checks against the model's catalog entry (its API, and the entry's
+//! ranges and defaults), then the entry's state and LoRA families. Every refusal is an
 //! [`InvalidParam`] naming the field and what is allowed.
 
-use super::entry_checks::{check_value, describe_range};
 use super::loras;
-use crate::providers::model_rules::ADAPTOR_PARAMS;
 use crate::providers::{InvalidParam, Provider};
 use crate::store::{Store, StoreError};
 use genq_protocol::catalog::{LoraSource, Model, ModelsListParams};
@@ -23,8 +21,8 @@ pub enum SpecCheckError {
 /// Checks and completes a spec before anything is created or sent, in this order: the
 /// catalog's default model for the spec's capability; the adaptor's checks
 /// ([`Provider::validate`], which fills in its provider's defaults and refuses what the
-/// provider would refuse, reading ranges from the model's catalog entry); the entry's
-/// state and the parameters the adaptor does not read. Returns the job's kind.
+/// provider would refuse, reading ranges and defaults from the model's catalog entry);
+/// the entry's state and the LoRAs' families. Returns the job's kind.
 pub async fn check_spec(
     store: &Store,
     provider: &dyn Provider,
@@ -85,9 +83,9 @@ async fn default_model(store: &Store, spec: &mut JobSpec) -> Result<(), StoreErr
     Ok(())
 }
 
-/// A model the catalog knows must be active and not removed, the spec must fit its parameter
-/// ranges (which the user may have narrowed), and every LoRA the catalog has a card for must
-/// suit the model's family.
+/// A model the catalog knows must be active and not removed, and every LoRA the catalog has
+/// a card for must suit the model's family. (The spec's fit to the entry's ranges, which
+/// the user may have narrowed, is the adaptor's check.)
 async fn check_entry(store: &Store, model: &Model, spec: &JobSpec) -> Result<(), SpecCheckError> {
     let key = &model.key;
     let unusable = |why: &str, fix: String| {
@@ -102,7 +100,6 @@ async fn check_entry(store: &Store, model: &Model, spec: &JobSpec) -> Result<(),
         let fix = format!("`genq models edit {key} --active true`");
         return Err(unusable("is inactive in the catalog", fix).into());
     }
-    check_params(model, spec)?;
     for (i, lora) in spec.loras.iter().enumerate() {
         if let Some(card) = store
             .lora_card(LoraSource::Modelscope.as_str().into(), lora.repo.clone())
@@ -123,33 +120,6 @@ async fn check_entry(store: &Store, model: &Model, spec: &JobSpec) -> Result<(),
                     format!("a model for it: {}", others.join(", "))
                 })
                 .into());
-        }
-    }
-    Ok(())
-}
-
-/// Checks the spec's `params` against the model's parameters the adaptor does not read
-/// ([`ADAPTOR_PARAMS`], the spec's own fields, are checked there, once).
-fn check_params(model: &Model, spec: &JobSpec) -> Result<(), InvalidParam> {
-    for p in model
-        .params
-        .iter()
-        .filter(|p| !ADAPTOR_PARAMS.contains(&p.name.as_str()))
-    {
-        let Some(value) = spec.params.get(&p.name) else {
-            continue;
-        };
-        if let Err(why) = check_value(p, value) {
-            let allowed = if p.allowed.is_empty() {
-                describe_range(p)
-            } else {
-                p.allowed.join(", ")
-            };
-            return Err(InvalidParam::new(
-                format!("params.{}", p.name),
-                format!("{why} (catalog entry {})", model.key),
-            )
-            .allowed(format!("{}: {allowed}", p.name)));
         }
     }
     Ok(())

@@ -236,10 +236,12 @@ pub enum ParamType {
 
 /// Refuses unknown `params` keys and values of the wrong type. Booleans given as the strings
 /// `true`/`false` (as `--param KEY=VALUE` may send them) are rewritten as JSON booleans.
+/// A value the API takes must also fit the entry's parameter of that name.
 pub fn params(
     spec: &mut JobSpec,
     provider: &str,
     allowed: &[(&str, ParamType)],
+    rule: &ModelRules,
 ) -> Result<(), InvalidParam> {
     let names = || {
         if allowed.is_empty() {
@@ -278,6 +280,7 @@ pub fn params(
                 *value = Value::Bool(b);
             }
         }
+        rule.check_param(key, value)?;
     }
     Ok(())
 }
@@ -354,22 +357,27 @@ mod tests {
     #[test]
     fn params_refuse_unknown_keys_and_normalise_booleans() {
         let allowed = [("watermark", ParamType::Bool)];
+        let any = ModelRules::new(
+            "*",
+            None,
+            &crate::providers::builtin_models::DASHSCOPE_GENERIC,
+        );
         let mut spec = JobSpec::default();
         spec.params
             .insert("watermark".into(), Value::String("TRUE".into()));
-        params(&mut spec, "dashscope", &allowed).unwrap();
+        params(&mut spec, "dashscope", &allowed, &any).unwrap();
         assert_eq!(spec.params["watermark"], Value::Bool(true));
 
         spec.params.insert("watermark".into(), Value::from(3));
-        let e = params(&mut spec, "dashscope", &allowed).unwrap_err();
+        let e = params(&mut spec, "dashscope", &allowed, &any).unwrap_err();
         assert_eq!(e.field, "params.watermark");
 
         spec.params.clear();
         spec.params.insert("stepz".into(), Value::from(3));
-        let e = params(&mut spec, "dashscope", &allowed).unwrap_err();
+        let e = params(&mut spec, "dashscope", &allowed, &any).unwrap_err();
         assert_eq!(e.field, "params.stepz");
         assert_eq!(e.allowed.as_deref(), Some("watermark"));
-        let e = params(&mut spec, "modelscope", &[]).unwrap_err();
+        let e = params(&mut spec, "modelscope", &[], &any).unwrap_err();
         assert!(e.message.contains("no extra parameters"));
         assert_eq!(e.allowed.as_deref(), Some("none"));
     }

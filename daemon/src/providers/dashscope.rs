@@ -118,7 +118,7 @@ impl Provider for DashScope {
                 );
             }
         }
-        checks::params(spec, NAME, PARAMS)?;
+        checks::params(spec, NAME, PARAMS, rule)?;
         Ok(JobKind::Image)
     }
 

@@ -1,11 +1,14 @@
 //! The rules an adaptor checks a spec against, read from the model's catalog entry: prompt
-//! lengths, the size rule, and the ranges of seed, steps, guidance and n. A parameter the
-//! entry leaves out (or a model the catalog does not hold) gets the provider's generic rule.
-//! The catalog is the only source of these numbers; the adaptor decides only what its API
-//! takes at all.
+//! lengths, the size rule, the ranges of seed, steps, guidance and n, and the entry's
+//! parameters for keys in `params`. A parameter the entry leaves out (or a model the
+//! catalog does not hold) gets the provider's generic rule. The catalog is the only source
+//! of these numbers; the adaptor decides only what its API takes at all. [`check_value`]
+//! is also how the catalog checks an entry's own defaults.
 
+use super::adaptor::InvalidParam;
 use super::builtin_models::{FAMILY_CATEGORIES, ModelRule, SizeRule};
-use genq_protocol::catalog::{Model, ModelParam};
+use genq_protocol::catalog::{Model, ModelParam, ParamType};
+use serde_json::Value;
 
 /// Largest seed the providers accept (2^31 - 1).
 pub const SEED_MAX: i64 = 2_147_483_647;
@@ -14,8 +17,8 @@ pub const STEPS: (u32, u32) = (1, 100);
 /// Guidance scale, lowest and highest.
 pub const GUIDANCE: (f64, f64) = (1.5, 20.0);
 
-/// The entry parameters an adaptor reads through [`ModelRules`]: the catalog's own check of
-/// an entry leaves these to the adaptor, so each is checked once.
+/// The entry parameters that describe the spec's own fields, read into [`ModelRules`]; the
+/// others describe keys of the spec's `params` ([`ModelRules::check_param`]).
 pub const ADAPTOR_PARAMS: &[&str] = &[
     "prompt",
     "negative_prompt",
@@ -47,6 +50,9 @@ pub struct ModelRules {
     pub n: Option<(u32, u32)>,
     /// `n` when the spec gives none, from the entry's default.
     pub n_default: Option<u32>,
+    /// The entry's key and its other parameters, which values in the spec's `params` must
+    /// fit (the user may have narrowed them).
+    entry: Option<(String, Vec<ModelParam>)>,
 }
 
 impl ModelRules {
@@ -85,7 +91,38 @@ impl ModelRules {
                 .and_then(|p| p.default.as_ref())
                 .and_then(serde_json::Value::as_u64)
                 .and_then(|v| u32::try_from(v).ok()),
+            entry: entry.map(|m| {
+                let extras = params
+                    .iter()
+                    .filter(|p| !ADAPTOR_PARAMS.contains(&p.name.as_str()))
+                    .cloned()
+                    .collect();
+                (m.key.clone(), extras)
+            }),
         }
+    }
+
+    /// Checks the value of `params.<name>` against the entry's parameter of that name, when
+    /// the entry has one. Adaptors call it after checking that their API takes the key.
+    pub fn check_param(&self, name: &str, value: &Value) -> Result<(), InvalidParam> {
+        let Some((key, extras)) = &self.entry else {
+            return Ok(());
+        };
+        let Some(p) = extras.iter().find(|p| p.name == name) else {
+            return Ok(());
+        };
+        check_value(p, value).map_err(|why| {
+            let allowed = if p.allowed.is_empty() {
+                describe_range(p)
+            } else {
+                p.allowed.join(", ")
+            };
+            InvalidParam::new(
+                format!("params.{name}"),
+                format!("{why} (catalog entry {key})"),
+            )
+            .allowed(format!("{name}: {allowed}"))
+        })
     }
 }
 
@@ -141,11 +178,69 @@ fn size_rule(params: &[ModelParam], generic: SizeRule) -> SizeRule {
     }
 }
 
+/// Whether `v` is a valid value of `p`; `Err` says why not.
+pub fn check_value(p: &ModelParam, v: &Value) -> Result<(), String> {
+    let range = |x: f64| -> Result<(), String> {
+        if p.min.is_some_and(|m| x < m) || p.max.is_some_and(|m| x > m) {
+            Err(format!("{x} is outside {}", describe_range(p)))
+        } else {
+            Ok(())
+        }
+    };
+    match p.kind {
+        ParamType::Int => match v.as_i64() {
+            Some(x) => range(x as f64),
+            None => Err(format!("{v} is not a whole number")),
+        },
+        ParamType::Float => match v.as_f64() {
+            Some(x) => range(x),
+            None => Err(format!("{v} is not a number")),
+        },
+        ParamType::Bool => v
+            .as_bool()
+            .map(|_| ())
+            .ok_or_else(|| format!("{v} is not true or false")),
+        ParamType::Enum => match v.as_str() {
+            Some(s) if p.allowed.iter().any(|a| a == s) => Ok(()),
+            _ => Err(format!("{v} is not one of {}", p.allowed.join(", "))),
+        },
+        ParamType::String => match v.as_str() {
+            Some(s) => {
+                let n = s.chars().count() as f64;
+                if p.max.is_some_and(|m| n > m) || p.min.is_some_and(|m| n < m) {
+                    return Err(format!("{} characters, outside {}", n, describe_range(p)));
+                }
+                if !p.allowed.is_empty() && !p.allowed.iter().any(|a| a == s) {
+                    return Err(format!("{s:?} is not one of {}", p.allowed.join(", ")));
+                }
+                Ok(())
+            }
+            None => Err(format!("{v} is not text")),
+        },
+    }
+}
+
+/// `1–100`, `at least 1`, `at most 1999`.
+pub fn describe_range(p: &ModelParam) -> String {
+    let n = |x: f64| {
+        if x.fract() == 0.0 && x.abs() < 1e15 {
+            format!("{}", x as i64)
+        } else {
+            format!("{x}")
+        }
+    };
+    match (p.min, p.max) {
+        (Some(a), Some(b)) => format!("{}–{}", n(a), n(b)),
+        (Some(a), None) => format!("at least {}", n(a)),
+        (None, Some(b)) => format!("at most {}", n(b)),
+        (None, None) => "any value".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::providers::builtin_models::MODELSCOPE_GENERIC;
-    use genq_protocol::catalog::ParamType;
 
     fn int(name: &str, min: f64, max: f64) -> ModelParam {
         ModelParam {
@@ -209,5 +304,27 @@ mod tests {
         assert_eq!(r.guidance, GUIDANCE);
         assert_eq!(r.family, "qwen-image");
         assert_eq!(r.n, None);
+    }
+
+    #[test]
+    fn a_params_value_must_fit_the_entrys_parameter_of_that_name() {
+        let m = entry(vec![int("face_limit", 1.0, 5000.0)], &[]);
+        let r = ModelRules::new("me/m", Some(&m), &MODELSCOPE_GENERIC);
+        assert!(r.check_param("face_limit", &Value::from(5000)).is_ok());
+        assert!(r.check_param("other", &Value::from(9)).is_ok());
+        let e = r.check_param("face_limit", &Value::from(6000)).unwrap_err();
+        assert_eq!(e.field, "params.face_limit");
+        assert!(
+            e.message.contains("catalog entry modelscope:me/m"),
+            "{}",
+            e.message
+        );
+        assert_eq!(e.allowed.as_deref(), Some("face_limit: 1–5000"));
+        let generic = ModelRules::new("x/y", None, &MODELSCOPE_GENERIC);
+        assert!(
+            generic
+                .check_param("face_limit", &Value::from(6000))
+                .is_ok()
+        );
     }
 }

@@ -64,7 +64,7 @@ pub fn check(spec: &mut JobSpec, entries: &[Model]) -> Result<JobKind, InvalidPa
         !spec.views.is_empty(),
         "ModelScope image generation takes one input image (image), not views",
     )?;
-    checks::params(spec, NAME, PARAMS)?;
+    checks::params(spec, NAME, PARAMS, rule)?;
     Ok(JobKind::Image)
 }
 

@@ -342,6 +342,7 @@ fn options(spec: &mut JobSpec, task: TaskType, rule: &ModelRules) -> Result<(), 
                 }
             }
         };
+        rule.check_param(key, value)?;
     }
     let flag = |k: &str| spec.params.get(k).and_then(Value::as_bool);
     if flag("pbr") == Some(true) && flag("texture") == Some(false) {
