@@ -19,7 +19,7 @@ pub const GUIDANCE: (f64, f64) = (1.5, 20.0);
 
 /// The entry parameters that describe the spec's own fields, read into [`ModelRules`]; the
 /// others describe keys of the spec's `params` ([`ModelRules::check_param`]).
-pub const ADAPTOR_PARAMS: &[&str] = &[
+const SPEC_FIELDS: &[&str] = &[
     "prompt",
     "negative_prompt",
     "width",
@@ -89,12 +89,12 @@ impl ModelRules {
             n,
             n_default: find("n")
                 .and_then(|p| p.default.as_ref())
-                .and_then(serde_json::Value::as_u64)
+                .and_then(Value::as_u64)
                 .and_then(|v| u32::try_from(v).ok()),
             entry: entry.map(|m| {
                 let extras = params
                     .iter()
-                    .filter(|p| !ADAPTOR_PARAMS.contains(&p.name.as_str()))
+                    .filter(|p| !SPEC_FIELDS.contains(&p.name.as_str()))
                     .cloned()
                     .collect();
                 (m.key.clone(), extras)
