@@ -133,7 +133,7 @@ async fn a_reply_later_than_the_client_timeout_may_have_been_accepted() {
         ..JobSpec::default()
     };
     let adaptor = ModelScope::new();
-    adaptor.validate(&mut spec).unwrap();
+    adaptor.validate(&mut spec, &[]).unwrap();
     let e = adaptor.submit(&ctx, &spec).await.unwrap_err();
     assert_eq!(e.kind, JobErrorKind::Network, "{e:?}");
     assert!(

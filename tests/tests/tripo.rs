@@ -29,7 +29,7 @@ fn text_spec(prompt: &str) -> JobSpec {
         prompt: prompt.into(),
         ..JobSpec::default()
     };
-    Tripo::new().validate(&mut spec).unwrap();
+    Tripo::new().validate(&mut spec, &[]).unwrap();
     spec
 }
 

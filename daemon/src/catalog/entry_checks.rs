@@ -3,6 +3,7 @@
 //! id taken) happen in the store's write transaction.
 
 use crate::providers::InvalidParam;
+use crate::providers::model_rules::check_value;
 use genq_protocol::JobKind;
 use genq_protocol::catalog::{ModelEdit, ModelInput, ModelParam, ParamType};
 
@@ -206,65 +207,6 @@ fn check_params(at: &str, params: &[ModelParam]) -> Result<(), InvalidParam> {
         }
     }
     Ok(())
-}
-
-/// Whether `v` is a valid value of `p`; `Err` says why not.
-pub fn check_value(p: &ModelParam, v: &serde_json::Value) -> Result<(), String> {
-    let range = |x: f64| -> Result<(), String> {
-        if p.min.is_some_and(|m| x < m) || p.max.is_some_and(|m| x > m) {
-            Err(format!("{x} is outside {}", describe_range(p)))
-        } else {
-            Ok(())
-        }
-    };
-    match p.kind {
-        ParamType::Int => match v.as_i64() {
-            Some(x) => range(x as f64),
-            None => Err(format!("{v} is not a whole number")),
-        },
-        ParamType::Float => match v.as_f64() {
-            Some(x) => range(x),
-            None => Err(format!("{v} is not a number")),
-        },
-        ParamType::Bool => v
-            .as_bool()
-            .map(|_| ())
-            .ok_or_else(|| format!("{v} is not true or false")),
-        ParamType::Enum => match v.as_str() {
-            Some(s) if p.allowed.iter().any(|a| a == s) => Ok(()),
-            _ => Err(format!("{v} is not one of {}", p.allowed.join(", "))),
-        },
-        ParamType::String => match v.as_str() {
-            Some(s) => {
-                let n = s.chars().count() as f64;
-                if p.max.is_some_and(|m| n > m) || p.min.is_some_and(|m| n < m) {
-                    return Err(format!("{} characters, outside {}", n, describe_range(p)));
-                }
-                if !p.allowed.is_empty() && !p.allowed.iter().any(|a| a == s) {
-                    return Err(format!("{s:?} is not one of {}", p.allowed.join(", ")));
-                }
-                Ok(())
-            }
-            None => Err(format!("{v} is not text")),
-        },
-    }
-}
-
-/// `1–100`, `at least 1`, `at most 1999`.
-pub fn describe_range(p: &ModelParam) -> String {
-    let n = |x: f64| {
-        if x.fract() == 0.0 && x.abs() < 1e15 {
-            format!("{}", x as i64)
-        } else {
-            format!("{x}")
-        }
-    };
-    match (p.min, p.max) {
-        (Some(a), Some(b)) => format!("{}–{}", n(a), n(b)),
-        (Some(a), None) => format!("at least {}", n(a)),
-        (None, Some(b)) => format!("at most {}", n(b)),
-        (None, None) => "any value".into(),
-    }
 }
 
 #[cfg(test)]

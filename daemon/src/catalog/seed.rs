@@ -1,12 +1,14 @@
 //! The built-in catalog: suppliers, capabilities, categories, and one entry per row of the
 //! built-in model table (`providers::builtin_models`), with the parameter ranges and defaults
-//! of that row and of the adaptors' checks. Applied at every start; the store only adds what
-//! is missing and updates built-ins the user never edited.
+//! of that row. Applied at every start; the store only adds what is missing and updates
+//! built-ins the user never edited. From then on the catalog is where the adaptors read
+//! ranges and defaults.
 
 use crate::providers::builtin_models::{
-    ImageInput, LoraSupport, MODELS, ModelRule, ProviderId, SizeRule,
+    FAMILY_CATEGORIES, ImageInput, LoraSupport, MODELS, ModelRule, ProviderId, SizeRule,
 };
-use crate::providers::{checks, dashscope, modelscope, tripo};
+use crate::providers::model_rules::{GUIDANCE, SEED_MAX, STEPS};
+use crate::providers::{dashscope, modelscope, tripo};
 use crate::store::{CapabilitySeed, CatalogSeed};
 use genq_protocol::JobKind;
 use genq_protocol::catalog::{ModelInput, ModelParam, ParamType, Supplier};
@@ -47,13 +49,10 @@ fn lora_family(rule: &ModelRule) -> Option<String> {
 }
 
 fn category(rule: &ModelRule) -> &'static str {
-    match rule.family {
-        "qwen-image" => "image/qwen",
-        "flux" => "image/flux",
-        "z-image" => "image/z-image",
-        f if f.starts_with("wan") => "image/wan",
-        _ => "image",
-    }
+    FAMILY_CATEGORIES
+        .iter()
+        .find(|(family, _)| *family == rule.family)
+        .map_or("image", |(_, category)| category)
 }
 
 /// `prompt` and `negative_prompt`, at most as long as the row allows.
@@ -77,45 +76,59 @@ fn prompt_params(rule: &ModelRule) -> Vec<ModelParam> {
     ]
 }
 
-fn image_params(rule: &ModelRule) -> Vec<ModelParam> {
-    let mut p = prompt_params(rule);
-    match rule.size {
-        SizeRule::Sides { min, max } => {
-            for side in ["width", "height"] {
-                let (min, max) = (Some(min.into()), Some(max.into()));
-                p.push(param(side, ParamType::Int, min, max, "pixels"));
-            }
-        }
+/// `width` and `height`, or `pixels` and `aspect`, as the size rule has it.
+fn size_params(size: SizeRule) -> Vec<ModelParam> {
+    let sides = |width: (u32, u32), height: (u32, u32)| {
+        [("width", width), ("height", height)]
+            .map(|(side, (min, max))| {
+                param(
+                    side,
+                    ParamType::Int,
+                    Some(min.into()),
+                    Some(max.into()),
+                    "pixels",
+                )
+            })
+            .to_vec()
+    };
+    match size {
+        SizeRule::Sides { min, max } => sides((min, max), (min, max)),
+        SizeRule::Box { width, height } => sides(width, height),
         SizeRule::Area {
             min_pixels,
             max_pixels,
             max_aspect,
-        } => {
-            p.push(param(
+        } => vec![
+            param(
                 "pixels",
                 ParamType::Int,
                 Some(min_pixels as f64),
                 Some(max_pixels as f64),
                 "width × height",
-            ));
-            p.push(param(
+            ),
+            param(
                 "aspect",
                 ParamType::Float,
                 Some(1.0 / f64::from(max_aspect)),
                 Some(f64::from(max_aspect)),
                 "width / height",
-            ));
-        }
+            ),
+        ],
     }
+}
+
+fn image_params(rule: &ModelRule) -> Vec<ModelParam> {
+    let mut p = prompt_params(rule);
+    p.extend(size_params(rule.size));
     p.push(param(
         "seed",
         ParamType::Int,
         Some(0.0),
-        Some(checks::SEED_MAX as f64),
+        Some(SEED_MAX as f64),
         "omit for random",
     ));
     if rule.provider == ProviderId::ModelScope {
-        let (min, max) = checks::STEPS;
+        let (min, max) = STEPS;
         p.push(param(
             "steps",
             ParamType::Int,
@@ -123,7 +136,7 @@ fn image_params(rule: &ModelRule) -> Vec<ModelParam> {
             Some(max.into()),
             "sampling steps",
         ));
-        let (min, max) = checks::GUIDANCE;
+        let (min, max) = GUIDANCE;
         p.push(param(
             "guidance",
             ParamType::Float,
@@ -322,10 +335,60 @@ pub fn builtin() -> CatalogSeed {
     }
 }
 
+/// The built-in entries of one supplier as the catalog holds them after seeding, in table
+/// order: what an adaptor's checks read.
+#[cfg(test)]
+pub(crate) fn entries_of(supplier: &str) -> Vec<genq_protocol::catalog::Model> {
+    builtin()
+        .models
+        .into_iter()
+        .filter(|(m, _)| m.supplier == supplier)
+        .map(|(m, default_for)| genq_protocol::catalog::Model {
+            key: format!("{}:{}", m.supplier, m.id),
+            display_name: m.display_name.unwrap_or_else(|| m.id.clone()),
+            supplier: m.supplier,
+            id: m.id,
+            description: m.description,
+            kind: m.kind,
+            sub_type: m.sub_type,
+            lora_family: m.lora_family,
+            active: m.active,
+            builtin: true,
+            removed: false,
+            default_for: default_for.into_iter().map(String::from).collect(),
+            capabilities: m.capabilities,
+            categories: m.categories,
+            params: m.params,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::catalog::entry_checks::check_input;
+
+    /// The entries carry every rule of the table they are seeded from, so the adaptors,
+    /// reading the entries, judge a built-in model as the table describes it.
+    #[test]
+    fn each_entry_reads_back_as_its_rows_rules() {
+        use crate::providers::builtin_models::generic;
+        use crate::providers::model_rules::ModelRules;
+        for p in ProviderId::ALL {
+            let entries = entries_of(p.name());
+            for row in MODELS.iter().filter(|m| m.provider == p) {
+                let entry = entries.iter().find(|m| m.id == row.id);
+                assert!(entry.is_some(), "{}", row.id);
+                let rules = ModelRules::new(row.id, entry, generic(p));
+                assert_eq!(rules.size, row.size, "{}", row.id);
+                assert_eq!(rules.prompt_max_chars, row.prompt_max_chars, "{}", row.id);
+                assert_eq!(rules.negative_max_chars, row.negative_max_chars);
+                if let SizeRule::Sides { .. } = row.size {
+                    assert_eq!(rules.family, row.family, "{}", row.id);
+                }
+            }
+        }
+    }
 
     #[test]
     fn every_builtin_passes_the_checks_users_get() {

@@ -1,12 +1,12 @@
 //! The one path a submitted spec takes before a job is created: the catalog's default
-//! model, the adaptor's checks, then the model's catalog entry. Every refusal is an
+//! model, the adaptor's checks against the model's catalog entry (its API, and the entry's
+//! ranges and defaults), then the entry's state and LoRA families. Every refusal is an
 //! [`InvalidParam`] naming the field and what is allowed.
 
-use super::entry_checks::{check_value, describe_range};
 use super::loras;
 use crate::providers::{InvalidParam, Provider};
 use crate::store::{Store, StoreError};
-use genq_protocol::catalog::{LoraSource, Model};
+use genq_protocol::catalog::{LoraSource, Model, ModelsListParams};
 use genq_protocol::{JobKind, JobSpec};
 
 /// Why a spec was refused: a parameter, or the catalog could not be read.
@@ -21,15 +21,29 @@ pub enum SpecCheckError {
 /// Checks and completes a spec before anything is created or sent, in this order: the
 /// catalog's default model for the spec's capability; the adaptor's checks
 /// ([`Provider::validate`], which fills in its provider's defaults and refuses what the
-/// provider would refuse); the model's catalog entry. Returns the job's kind.
+/// provider would refuse, reading ranges and defaults from the model's catalog entry);
+/// the entry's state and the LoRAs' families. Returns the job's kind.
 pub async fn check_spec(
     store: &Store,
     provider: &dyn Provider,
     spec: &mut JobSpec,
 ) -> Result<JobKind, SpecCheckError> {
     default_model(store, spec).await?;
-    let kind = provider.validate(spec)?;
-    check_entry(store, spec).await?;
+    let entries = store
+        .list_models(ModelsListParams {
+            supplier: Some(spec.provider.clone()),
+            capability: None,
+            include_removed: true,
+        })
+        .await?;
+    let kind = provider.validate(spec, &entries)?;
+    let entry = spec
+        .model
+        .as_deref()
+        .and_then(|id| entries.iter().find(|m| m.id == id));
+    if let Some(model) = entry {
+        check_entry(store, model, spec).await?;
+    }
     Ok(kind)
 }
 
@@ -69,16 +83,10 @@ async fn default_model(store: &Store, spec: &mut JobSpec) -> Result<(), StoreErr
     Ok(())
 }
 
-/// A model the catalog knows must be active and not removed, the spec must fit its parameter
-/// ranges (which the user may have narrowed), and every LoRA the catalog has a card for must
-/// suit the model's family.
-async fn check_entry(store: &Store, spec: &JobSpec) -> Result<(), SpecCheckError> {
-    let Some(id) = spec.model.clone() else {
-        return Ok(());
-    };
-    let Some(model) = store.find_model(spec.provider.clone(), id).await? else {
-        return Ok(());
-    };
+/// A model the catalog knows must be active and not removed, and every LoRA the catalog has
+/// a card for must suit the model's family. (The spec's fit to the entry's ranges, which
+/// the user may have narrowed, is the adaptor's check.)
+async fn check_entry(store: &Store, model: &Model, spec: &JobSpec) -> Result<(), SpecCheckError> {
     let key = &model.key;
     let unusable = |why: &str, fix: String| {
         InvalidParam::new("model", format!("{key} {why}"))
@@ -92,12 +100,11 @@ async fn check_entry(store: &Store, spec: &JobSpec) -> Result<(), SpecCheckError
         let fix = format!("`genq models edit {key} --active true`");
         return Err(unusable("is inactive in the catalog", fix).into());
     }
-    check_params(&model, spec)?;
     for (i, lora) in spec.loras.iter().enumerate() {
         if let Some(card) = store
             .lora_card(LoraSource::Modelscope.as_str().into(), lora.repo.clone())
             .await?
-            && let Err(why) = loras::compatible(&card, &model)
+            && let Err(why) = loras::compatible(&card, model)
         {
             let others = store
                 .list_models(Default::default())
@@ -113,57 +120,6 @@ async fn check_entry(store: &Store, spec: &JobSpec) -> Result<(), SpecCheckError
                     format!("a model for it: {}", others.join(", "))
                 })
                 .into());
-        }
-    }
-    Ok(())
-}
-
-/// Checks the spec against the model's parameters. Spec fields map to parameters by name
-/// (`prompt`, `width`, `steps`, …); anything else is looked up in `params`.
-fn check_params(model: &Model, spec: &JobSpec) -> Result<(), InvalidParam> {
-    let size = spec.size;
-    for p in &model.params {
-        let (field, value) = match p.name.as_str() {
-            "prompt" => ("prompt".to_string(), Some(serde_json::json!(spec.prompt))),
-            "negative_prompt" => (
-                "negative_prompt".into(),
-                spec.negative_prompt.as_ref().map(|v| serde_json::json!(v)),
-            ),
-            "width" => ("size".into(), size.map(|s| serde_json::json!(s.width))),
-            "height" => ("size".into(), size.map(|s| serde_json::json!(s.height))),
-            "pixels" => (
-                "size".into(),
-                size.map(|s| serde_json::json!(u64::from(s.width) * u64::from(s.height))),
-            ),
-            "aspect" => (
-                "size".into(),
-                size.map(|s| serde_json::json!(f64::from(s.width) / f64::from(s.height))),
-            ),
-            "seed" => ("seed".into(), spec.seed.map(|v| serde_json::json!(v))),
-            "steps" => ("steps".into(), spec.steps.map(|v| serde_json::json!(v))),
-            "guidance" => (
-                "guidance".into(),
-                spec.guidance.map(|v| serde_json::json!(v)),
-            ),
-            "n" => ("n".into(), spec.n.map(|v| serde_json::json!(v))),
-            other => (format!("params.{other}"), spec.params.get(other).cloned()),
-        };
-        let Some(value) = value else { continue };
-        if let Err(why) = check_value(p, &value) {
-            let what = if field == "size" {
-                format!("{} {why}", p.name)
-            } else {
-                why
-            };
-            let allowed = if p.allowed.is_empty() {
-                describe_range(p)
-            } else {
-                p.allowed.join(", ")
-            };
-            return Err(
-                InvalidParam::new(field, format!("{what} (catalog entry {})", model.key))
-                    .allowed(format!("{}: {allowed}", p.name)),
-            );
         }
     }
     Ok(())

@@ -7,6 +7,7 @@ use super::redact;
 pub use crate::config::Limits;
 use crate::secret::Secret;
 use async_trait::async_trait;
+use genq_protocol::catalog::Model;
 use genq_protocol::job::OutputRole;
 use genq_protocol::{JobErrorKind, JobKind, JobSpec};
 use std::time::Duration;
@@ -231,9 +232,11 @@ pub trait Provider: Send + Sync + 'static {
     }
 
     /// Checks and completes a spec before anything is sent: fills the default model and
-    /// provider defaults, refuses what the provider would refuse. Runs in the daemon on
-    /// `submit`, so a bad job never reaches the queue.
-    fn validate(&self, spec: &mut JobSpec) -> Result<JobKind, InvalidParam>;
+    /// provider defaults, refuses what the provider would refuse. Ranges and defaults come
+    /// from the model's entry among `entries` (the catalog's models of this provider); a
+    /// model without one gets the provider's generic rules. Runs in the daemon on `submit`,
+    /// so a bad job never reaches the queue.
+    fn validate(&self, spec: &mut JobSpec, entries: &[Model]) -> Result<JobKind, InvalidParam>;
 
     /// One attempt to create the remote task. An error with `maybe_accepted` may have created
     /// it all the same, so the engine sends such a submit again only when

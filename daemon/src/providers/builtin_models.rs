@@ -1,7 +1,9 @@
 //! The built-in model table: which models genq ships for each provider and the rules of each
 //! (size range, prompt lengths, LoRAs, input image, typical duration, which model is the
-//! default). The catalog is seeded from these rows; the adaptors check a spec against the
-//! same row, so a range or a default is written once, here.
+//! default). The catalog is seeded from these rows and is where ranges are read at submit;
+//! besides the seed, only provider facts are read here: each provider's default model, the
+//! model names its API is known to serve, the generic rules of a model the catalog does not
+//! hold, and typical durations.
 //!
 //! Plain static data on purpose: nothing here holds behaviour beyond describing and checking
 //! a size and finding a row.
@@ -13,6 +15,11 @@ use genq_protocol::Size;
 pub enum SizeRule {
     /// Width and height each within `min..=max` pixels.
     Sides { min: u32, max: u32 },
+    /// Width and height each within its own range (a catalog entry may narrow one side).
+    Box {
+        width: (u32, u32),
+        height: (u32, u32),
+    },
     /// Total pixels within `min_pixels..=max_pixels` and an aspect ratio no wider or taller
     /// than `max_aspect`:1.
     Area {
@@ -29,6 +36,10 @@ impl SizeRule {
             SizeRule::Sides { min, max } => {
                 format!("{min}x{min} to {max}x{max} (each side {min}–{max})")
             }
+            SizeRule::Box {
+                width: (w0, w1),
+                height: (h0, h1),
+            } => format!("{w0}x{h0} to {w1}x{h1} (width {w0}–{w1}, height {h0}–{h1})"),
             SizeRule::Area {
                 min_pixels,
                 max_pixels,
@@ -43,15 +54,20 @@ impl SizeRule {
 
     /// `Err` says what is wrong with this size.
     pub fn check(&self, size: Size) -> Result<(), String> {
-        match *self {
-            SizeRule::Sides { min, max } => {
-                for (name, v) in [("width", size.width), ("height", size.height)] {
-                    if v < min || v > max {
-                        return Err(format!("{name} {v} is outside {min}–{max}"));
-                    }
+        let sides = |width: (u32, u32), height: (u32, u32)| {
+            for (name, v, (min, max)) in [
+                ("width", size.width, width),
+                ("height", size.height, height),
+            ] {
+                if v < min || v > max {
+                    return Err(format!("{name} {v} is outside {min}–{max}"));
                 }
-                Ok(())
             }
+            Ok(())
+        };
+        match *self {
+            SizeRule::Sides { min, max } => sides((min, max), (min, max)),
+            SizeRule::Box { width, height } => sides(width, height),
             SizeRule::Area {
                 min_pixels,
                 max_pixels,
@@ -347,6 +363,31 @@ pub static MODELSCOPE_GENERIC: ModelRule = modelscope(
     LoraSupport::Unverified,
     ImageInput::Optional,
 );
+
+/// Rules for a DashScope model the catalog holds but whose entry leaves a parameter out.
+pub static DASHSCOPE_GENERIC: ModelRule = dashscope("*", "wan", WAN22_SIZE);
+
+/// Rules for a Tripo model version the catalog holds but whose entry leaves a parameter out.
+pub static TRIPO_GENERIC: ModelRule = tripo("*");
+
+/// The rules a provider applies where the catalog says nothing about a model.
+pub fn generic(provider: ProviderId) -> &'static ModelRule {
+    match provider {
+        ProviderId::ModelScope => &MODELSCOPE_GENERIC,
+        ProviderId::DashScope => &DASHSCOPE_GENERIC,
+        ProviderId::Tripo => &TRIPO_GENERIC,
+    }
+}
+
+/// Each image family and the catalog category its models are seeded into; a size refusal
+/// names the family of the entry's category.
+pub const FAMILY_CATEGORIES: &[(&str, &str)] = &[
+    ("qwen-image", "image/qwen"),
+    ("flux", "image/flux"),
+    ("z-image", "image/z-image"),
+    ("wan", "image/wan"),
+    ("wan2.5", "image/wan"),
+];
 
 /// The rules of one known model.
 pub fn find(provider: &str, id: &str) -> Option<&'static ModelRule> {

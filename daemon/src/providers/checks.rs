@@ -1,18 +1,14 @@
 //! Parameter checks the image adaptors share in `validate`: prompts, sizes, seeds, steps,
-//! guidance, LoRAs and provider-specific extras. Every refusal names the spec field and what
+//! guidance (each against the model's [`ModelRules`], read from its catalog entry), LoRAs
+//! and provider-specific extras. Every refusal names the spec field and what
 //! would have been accepted.
 
-use super::builtin_models::{ModelRule, SizeRule};
+use super::builtin_models::SizeRule;
+use super::model_rules::ModelRules;
 use crate::providers::adaptor::InvalidParam;
 use genq_protocol::{JobKind, JobSpec, Lora};
 use serde_json::Value;
 
-/// Largest seed the providers accept (2^31 - 1).
-pub const SEED_MAX: i64 = 2_147_483_647;
-/// Sampling steps, fewest and most.
-pub const STEPS: (u32, u32) = (1, 100);
-/// Guidance scale, lowest and highest.
-pub const GUIDANCE: (f64, f64) = (1.5, 20.0);
 /// Most LoRAs one ModelScope task takes.
 pub const LORAS_MAX: usize = 6;
 /// How close the LoRA weights must sum to 1.0.
@@ -30,17 +26,25 @@ pub fn image_kind(spec: &JobSpec, provider: &str) -> Result<(), InvalidParam> {
     }
 }
 
-pub fn prompt(spec: &JobSpec, rule: &ModelRule) -> Result<(), InvalidParam> {
+/// The checks every image model shares: prompt, negative prompt, size and seed.
+pub fn image_basics(spec: &JobSpec, rule: &ModelRules) -> Result<(), InvalidParam> {
+    prompt(spec, rule)?;
+    negative_prompt(spec, rule)?;
+    size(spec, rule)?;
+    seed(spec, rule)
+}
+
+fn prompt(spec: &JobSpec, rule: &ModelRules) -> Result<(), InvalidParam> {
     if spec.prompt.trim().is_empty() {
         return Err(InvalidParam::new("prompt", "the prompt is empty")
             .allowed(format!("1–{} characters", rule.prompt_max_chars)));
     }
-    length("prompt", &spec.prompt, rule.prompt_max_chars, rule.id)
+    length("prompt", &spec.prompt, rule.prompt_max_chars, &rule.id)
 }
 
-pub fn negative_prompt(spec: &JobSpec, rule: &ModelRule) -> Result<(), InvalidParam> {
+fn negative_prompt(spec: &JobSpec, rule: &ModelRules) -> Result<(), InvalidParam> {
     match &spec.negative_prompt {
-        Some(n) => length("negative_prompt", n, rule.negative_max_chars, rule.id),
+        Some(n) => length("negative_prompt", n, rule.negative_max_chars, &rule.id),
         None => Ok(()),
     }
 }
@@ -57,14 +61,14 @@ fn length(field: &str, text: &str, max: usize, model: &str) -> Result<(), Invali
     Ok(())
 }
 
-pub fn size(spec: &JobSpec, rule: &ModelRule) -> Result<(), InvalidParam> {
+fn size(spec: &JobSpec, rule: &ModelRules) -> Result<(), InvalidParam> {
     let Some(size) = spec.size else {
         return Ok(());
     };
     rule.size.check(size).map_err(|why| {
         let family = match rule.size {
-            SizeRule::Sides { .. } => format!("the {} family", rule.family),
-            SizeRule::Area { .. } => rule.id.to_string(),
+            SizeRule::Sides { .. } | SizeRule::Box { .. } => format!("the {} family", rule.family),
+            SizeRule::Area { .. } => rule.id.clone(),
         };
         InvalidParam::new(
             "size",
@@ -74,33 +78,37 @@ pub fn size(spec: &JobSpec, rule: &ModelRule) -> Result<(), InvalidParam> {
     })
 }
 
-pub fn seed(spec: &JobSpec) -> Result<(), InvalidParam> {
+fn seed(spec: &JobSpec, rule: &ModelRules) -> Result<(), InvalidParam> {
+    let (min, max) = rule.seed;
     match spec.seed {
-        Some(s) if !(0..=SEED_MAX).contains(&s) => Err(InvalidParam::new(
+        Some(s) if !(min..=max).contains(&s) => Err(InvalidParam::new(
             "seed",
             format!("{s} is out of range; leave the seed out for a random one"),
         )
-        .allowed(format!("0–{SEED_MAX}"))),
+        .allowed(format!("{min}–{max}"))),
         _ => Ok(()),
     }
 }
 
-pub fn steps(spec: &JobSpec) -> Result<(), InvalidParam> {
+pub fn steps(spec: &JobSpec, rule: &ModelRules) -> Result<(), InvalidParam> {
+    let (min, max) = rule.steps;
     match spec.steps {
-        Some(s) if !(STEPS.0..=STEPS.1).contains(&s) => {
+        Some(s) if !(min..=max).contains(&s) => {
             Err(InvalidParam::new("steps", format!("{s} is out of range"))
-                .allowed(format!("{}–{}", STEPS.0, STEPS.1)))
+                .allowed(format!("{min}–{max}")))
         }
         _ => Ok(()),
     }
 }
 
-pub fn guidance(spec: &JobSpec) -> Result<(), InvalidParam> {
+pub fn guidance(spec: &JobSpec, rule: &ModelRules) -> Result<(), InvalidParam> {
+    let (min, max) = rule.guidance;
     match spec.guidance {
-        Some(g) if !(g.is_finite() && (GUIDANCE.0..=GUIDANCE.1).contains(&g)) => Err(
-            InvalidParam::new("guidance", format!("{g} is out of range"))
-                .allowed(format!("{}–{}", GUIDANCE.0, GUIDANCE.1)),
-        ),
+        Some(g) if !(g.is_finite() && (min..=max).contains(&g)) => Err(InvalidParam::new(
+            "guidance",
+            format!("{g} is out of range"),
+        )
+        .allowed(format!("{min}–{max}"))),
         _ => Ok(()),
     }
 }
@@ -228,10 +236,12 @@ pub enum ParamType {
 
 /// Refuses unknown `params` keys and values of the wrong type. Booleans given as the strings
 /// `true`/`false` (as `--param KEY=VALUE` may send them) are rewritten as JSON booleans.
+/// A value the API takes must also fit the entry's parameter of that name.
 pub fn params(
     spec: &mut JobSpec,
     provider: &str,
     allowed: &[(&str, ParamType)],
+    rule: &ModelRules,
 ) -> Result<(), InvalidParam> {
     let names = || {
         if allowed.is_empty() {
@@ -270,6 +280,7 @@ pub fn params(
                 *value = Value::Bool(b);
             }
         }
+        rule.check_param(key, value)?;
     }
     Ok(())
 }
@@ -346,22 +357,27 @@ mod tests {
     #[test]
     fn params_refuse_unknown_keys_and_normalise_booleans() {
         let allowed = [("watermark", ParamType::Bool)];
+        let any = ModelRules::new(
+            "*",
+            None,
+            &crate::providers::builtin_models::DASHSCOPE_GENERIC,
+        );
         let mut spec = JobSpec::default();
         spec.params
             .insert("watermark".into(), Value::String("TRUE".into()));
-        params(&mut spec, "dashscope", &allowed).unwrap();
+        params(&mut spec, "dashscope", &allowed, &any).unwrap();
         assert_eq!(spec.params["watermark"], Value::Bool(true));
 
         spec.params.insert("watermark".into(), Value::from(3));
-        let e = params(&mut spec, "dashscope", &allowed).unwrap_err();
+        let e = params(&mut spec, "dashscope", &allowed, &any).unwrap_err();
         assert_eq!(e.field, "params.watermark");
 
         spec.params.clear();
         spec.params.insert("stepz".into(), Value::from(3));
-        let e = params(&mut spec, "dashscope", &allowed).unwrap_err();
+        let e = params(&mut spec, "dashscope", &allowed, &any).unwrap_err();
         assert_eq!(e.field, "params.stepz");
         assert_eq!(e.allowed.as_deref(), Some("watermark"));
-        let e = params(&mut spec, "modelscope", &[]).unwrap_err();
+        let e = params(&mut spec, "modelscope", &[], &any).unwrap_err();
         assert!(e.message.contains("no extra parameters"));
         assert_eq!(e.allowed.as_deref(), Some("none"));
     }

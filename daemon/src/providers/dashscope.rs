@@ -1,11 +1,12 @@
 //! The DashScope (Alibaba Cloud Model Studio) Wan text-to-image adaptor (`dashscope`):
-//! validates jobs against the Wan model table, creates async `image-synthesis` tasks, reads
-//! task status including partial failures, and cancels pending tasks. Contract:
-//! providers.md §2.
+//! validates jobs against each Wan model's catalog entry, creates async `image-synthesis`
+//! tasks, reads task status including partial failures, and cancels pending tasks.
+//! Contract: providers.md §2.
 
-use super::builtin_models::{self, ModelRule, ProviderId};
+use super::builtin_models::{self, ProviderId};
 use super::checks::{self, ParamType};
 use super::http::{self, Reply};
+use super::model_rules::ModelRules;
 use crate::providers::adaptor::{
     CallContext, InvalidParam, Limits, PollStatus, Provider, ProviderError, ProviderInfo,
     RemoteOutput, Submitted,
@@ -66,24 +67,27 @@ impl Provider for DashScope {
         &INFO
     }
 
-    fn validate(&self, spec: &mut JobSpec) -> Result<JobKind, InvalidParam> {
+    fn validate(
+        &self,
+        spec: &mut JobSpec,
+        entries: &[genq_protocol::catalog::Model],
+    ) -> Result<JobKind, InvalidParam> {
         checks::image_kind(spec, NAME)?;
         let model = builtin_models::model_or_default(NAME, spec.model.as_deref().map(str::trim))
             .unwrap_or_default()
             .to_string();
-        let rule: &ModelRule = builtin_models::find(NAME, &model).ok_or_else(|| {
-            InvalidParam::new(
+        let entry = entries.iter().find(|m| m.id == model);
+        if entry.is_none() && builtin_models::find(NAME, &model).is_none() {
+            return Err(InvalidParam::new(
                 "model",
                 format!("{model:?} is not a DashScope text-to-image model genq knows"),
             )
-            .allowed(builtin_models::ids(NAME).join(", "))
-        })?;
+            .allowed(builtin_models::ids(NAME).join(", ")));
+        }
+        let rule = &ModelRules::new(&model, entry, &builtin_models::DASHSCOPE_GENERIC);
         spec.model = Some(model);
 
-        checks::prompt(spec, rule)?;
-        checks::negative_prompt(spec, rule)?;
-        checks::size(spec, rule)?;
-        checks::seed(spec)?;
+        checks::image_basics(spec, rule)?;
         let no_such = |what: &str| format!("DashScope Wan text-to-image has no {what} parameter");
         checks::unsupported("steps", spec.steps.is_some(), &no_such("steps"))?;
         checks::unsupported("guidance", spec.guidance.is_some(), &no_such("guidance"))?;
@@ -102,18 +106,19 @@ impl Provider for DashScope {
             !spec.views.is_empty(),
             "the DashScope text-to-image endpoint takes no input views",
         )?;
+        let (min, max) = rule.n.unwrap_or((1, N_MAX));
         match spec.n {
             // The provider's own default is 4 images, each billed: always say how many.
-            None => spec.n = Some(1),
-            Some(n) if (1..=N_MAX).contains(&n) => {}
+            None => spec.n = Some(rule.n_default.unwrap_or(1)),
+            Some(n) if (min..=max).contains(&n) => {}
             Some(n) => {
                 return Err(
                     InvalidParam::new("n", format!("{n} images per task is out of range"))
-                        .allowed(format!("1–{N_MAX}")),
+                        .allowed(format!("{min}–{max}")),
                 );
             }
         }
-        checks::params(spec, NAME, PARAMS)?;
+        checks::params(spec, NAME, PARAMS, rule)?;
         Ok(JobKind::Image)
     }
 

@@ -4,6 +4,7 @@
 //!
 //! Layout: [`adaptor`] holds the trait and what crosses it, [`registry`] the adaptors by
 //! name, [`http`] the reply handling every adaptor shares, [`checks`] the parameter checks,
+//! [`model_rules`] the ranges they read from a model's catalog entry,
 //! [`builtin_models`] the built-in model table (the catalog's seed), [`redact`] secret
 //! masking; `modelscope/`, `dashscope/` and `tripo/` one adaptor each.
 //!
@@ -17,6 +18,7 @@ pub mod builtin_models;
 pub mod checks;
 pub mod dashscope;
 pub mod http;
+pub mod model_rules;
 pub mod modelscope;
 pub mod redact;
 pub mod registry;

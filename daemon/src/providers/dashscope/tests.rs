@@ -1,4 +1,5 @@
 use super::*;
+use crate::catalog::seed::entries_of;
 use crate::providers::test_server::{Canned, TestServer};
 use genq_protocol::{Lora, Size, Timestamp};
 use serde_json::json;
@@ -28,11 +29,16 @@ fn with_model(model: &str, s: JobSpec) -> JobSpec {
 }
 
 fn refused(mut s: JobSpec) -> InvalidParam {
-    DashScope::new().validate(&mut s).unwrap_err()
+    DashScope::new()
+        .validate(&mut s, &entries_of(NAME))
+        .unwrap_err()
 }
 
 fn accepted(mut s: JobSpec) -> JobSpec {
-    assert_eq!(DashScope::new().validate(&mut s), Ok(JobKind::Image));
+    assert_eq!(
+        DashScope::new().validate(&mut s, &entries_of(NAME)),
+        Ok(JobKind::Image)
+    );
     s
 }
 

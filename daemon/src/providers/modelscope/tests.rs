@@ -1,4 +1,5 @@
 use super::*;
+use crate::catalog::seed::entries_of;
 use crate::providers::test_server::{Canned, TestServer};
 use genq_protocol::{Lora, Size};
 use serde_json::json;
@@ -28,11 +29,16 @@ fn lora(repo: &str, weight: f64) -> Lora {
 }
 
 fn refused(mut s: JobSpec) -> InvalidParam {
-    ModelScope::new().validate(&mut s).unwrap_err()
+    ModelScope::new()
+        .validate(&mut s, &entries_of(NAME))
+        .unwrap_err()
 }
 
 fn accepted(mut s: JobSpec) -> JobSpec {
-    assert_eq!(ModelScope::new().validate(&mut s), Ok(JobKind::Image));
+    assert_eq!(
+        ModelScope::new().validate(&mut s, &entries_of(NAME)),
+        Ok(JobKind::Image)
+    );
     s
 }
 
@@ -366,7 +372,7 @@ async fn submit_sends_the_documented_headers_and_body() {
         ..spec("a portrait, soft window light")
     };
     let provider = ModelScope::new();
-    provider.validate(&mut s).unwrap();
+    provider.validate(&mut s, &entries_of(NAME)).unwrap();
     let submitted = provider.submit(&server.ctx(Some(KEY)), &s).await.unwrap();
     // `task_status: SUCCEED` in the submit reply only means accepted.
     assert_eq!(

@@ -1,10 +1,12 @@
 //! What ModelScope accepts (providers.md §1.2, §1.4): the model id, prompts, size, seed,
-//! steps, guidance, LoRAs and the input image, each against the model's row in the built-in
-//! table (an id the table does not know gets the generic rules).
+//! steps, guidance, LoRAs and the input image, each against the model's catalog entry (an
+//! id the catalog does not hold gets the generic rules).
 
 use crate::providers::adaptor::InvalidParam;
-use crate::providers::builtin_models::{self, ImageInput, LoraSupport, ModelRule, ProviderId};
+use crate::providers::builtin_models::{self, ImageInput, ProviderId};
 use crate::providers::checks::{self, ParamType};
+use crate::providers::model_rules::ModelRules;
+use genq_protocol::catalog::Model;
 use genq_protocol::{JobKind, JobSpec};
 
 const NAME: &str = ProviderId::ModelScope.name();
@@ -12,20 +14,14 @@ const NAME: &str = ProviderId::ModelScope.name();
 /// Extras ModelScope takes in `params`: none.
 const PARAMS: &[(&str, ParamType)] = &[];
 
-/// The rules for a model id: its row in the table, or the generic ones for an id the table
-/// does not know yet.
-fn rule_for(model: &str) -> &'static ModelRule {
-    builtin_models::find(NAME, model).unwrap_or(&builtin_models::MODELSCOPE_GENERIC)
-}
-
 fn default_model() -> Result<&'static str, InvalidParam> {
     builtin_models::default_for(NAME)
         .map(|m| m.id)
         .ok_or_else(|| InvalidParam::new("model", format!("{NAME} has no default model; name one")))
 }
 
-/// Checks a spec against its model's row in the built-in table and fills the default model.
-pub fn check(spec: &mut JobSpec) -> Result<JobKind, InvalidParam> {
+/// Checks a spec against its model's entry among `entries` and fills the default model.
+pub fn check(spec: &mut JobSpec, entries: &[Model]) -> Result<JobKind, InvalidParam> {
     checks::image_kind(spec, NAME)?;
     let model = match spec.model.as_deref().map(str::trim) {
         None => default_model()?.to_string(),
@@ -41,15 +37,13 @@ pub fn check(spec: &mut JobSpec) -> Result<JobKind, InvalidParam> {
             );
         }
     };
-    let rule = rule_for(&model);
+    let entry = entries.iter().find(|m| m.id == model);
+    let rule = &ModelRules::new(&model, entry, &builtin_models::MODELSCOPE_GENERIC);
     spec.model = Some(model);
 
-    checks::prompt(spec, rule)?;
-    checks::negative_prompt(spec, rule)?;
-    checks::size(spec, rule)?;
-    checks::seed(spec)?;
-    checks::steps(spec)?;
-    checks::guidance(spec)?;
+    checks::image_basics(spec, rule)?;
+    checks::steps(spec, rule)?;
+    checks::guidance(spec, rule)?;
     match spec.n {
         None | Some(1) => {}
         Some(n) => {
@@ -63,20 +57,14 @@ pub fn check(spec: &mut JobSpec) -> Result<JobKind, InvalidParam> {
             .allowed("1 (or leave n out)"));
         }
     }
-    if rule.loras == LoraSupport::None && !spec.loras.is_empty() {
-        return Err(InvalidParam::new(
-            "loras",
-            format!("{} takes no LoRAs", rule.id),
-        ));
-    }
     checks::loras(&spec.loras)?;
-    image(spec, rule)?;
+    image(spec, &rule.id, image_input(entry), entries)?;
     checks::unsupported(
         "views",
         !spec.views.is_empty(),
         "ModelScope image generation takes one input image (image), not views",
     )?;
-    checks::params(spec, NAME, PARAMS)?;
+    checks::params(spec, NAME, PARAMS, rule)?;
     Ok(JobKind::Image)
 }
 
@@ -93,30 +81,44 @@ fn is_repo_id(id: &str) -> bool {
     }
 }
 
+/// What an entry's capabilities say about an input image; a model the catalog does not hold
+/// may take one.
+fn image_input(entry: Option<&Model>) -> ImageInput {
+    let Some(m) = entry else {
+        return ImageInput::Optional;
+    };
+    let has = |c: &str| m.capabilities.iter().any(|x| x == c);
+    match (has("text_to_image"), has("image_to_image")) {
+        (_, false) => ImageInput::No,
+        (true, true) => ImageInput::Optional,
+        (false, true) => ImageInput::Required,
+    }
+}
+
 /// ModelScope fetches the input image itself, so it must be a public http(s) URL.
-fn image(spec: &JobSpec, rule: &ModelRule) -> Result<(), InvalidParam> {
+fn image(
+    spec: &JobSpec,
+    model: &str,
+    takes: ImageInput,
+    entries: &[Model],
+) -> Result<(), InvalidParam> {
     let with_image = || {
-        builtin_models::of(NAME)
-            .filter(|m| m.image != ImageInput::No)
-            .map(|m| m.id)
+        entries
+            .iter()
+            .filter(|m| !m.removed && image_input(Some(m)) != ImageInput::No)
+            .map(|m| m.id.as_str())
             .collect::<Vec<_>>()
             .join(", ")
     };
-    match (&spec.image, rule.image) {
+    match (&spec.image, takes) {
         (None, ImageInput::Required) => Err(InvalidParam::new(
             "image",
-            format!(
-                "{} edits an image: give the input image as a public http(s) URL",
-                rule.id
-            ),
+            format!("{model} edits an image: give the input image as a public http(s) URL"),
         )
         .allowed("a public http:// or https:// URL")),
         (Some(_), ImageInput::No) => Err(InvalidParam::new(
             "image",
-            format!(
-                "{} makes images from text only and takes no input image",
-                rule.id
-            ),
+            format!("{model} makes images from text only and takes no input image"),
         )
         .allowed(format!("no image; models that take one: {}", with_image()))),
         (Some(image), _) => {

@@ -82,8 +82,12 @@ impl Provider for Tripo {
         &INFO
     }
 
-    fn validate(&self, spec: &mut JobSpec) -> Result<JobKind, InvalidParam> {
-        validate::check(spec)
+    fn validate(
+        &self,
+        spec: &mut JobSpec,
+        entries: &[genq_protocol::catalog::Model],
+    ) -> Result<JobKind, InvalidParam> {
+        validate::check(spec, entries)
     }
 
     async fn submit(&self, ctx: &CallContext, spec: &JobSpec) -> Result<Submitted, ProviderError> {

@@ -1,4 +1,5 @@
 use super::*;
+use crate::catalog::seed::entries_of;
 use crate::providers::test_server::{Canned, TestServer};
 use std::collections::BTreeMap;
 
@@ -20,11 +21,16 @@ fn with_params(mut s: JobSpec, params: &[(&str, Value)]) -> JobSpec {
 }
 
 fn refused(mut s: JobSpec) -> InvalidParam {
-    Tripo::new().validate(&mut s).unwrap_err()
+    Tripo::new()
+        .validate(&mut s, &entries_of(NAME))
+        .unwrap_err()
 }
 
 fn accepted(mut s: JobSpec) -> JobSpec {
-    assert_eq!(Tripo::new().validate(&mut s), Ok(JobKind::Model3d));
+    assert_eq!(
+        Tripo::new().validate(&mut s, &entries_of(NAME)),
+        Ok(JobKind::Model3d)
+    );
     s
 }
 

@@ -3,8 +3,10 @@
 
 use super::input::{Input, check_local_image, classify_input};
 use crate::providers::adaptor::InvalidParam;
-use crate::providers::builtin_models::{self, ModelRule, ProviderId};
+use crate::providers::builtin_models::{self, ProviderId};
 use crate::providers::checks;
+use crate::providers::model_rules::{ModelRules, SEED_MAX};
+use genq_protocol::catalog::Model;
 use genq_protocol::{JobKind, JobSpec};
 use serde_json::Value;
 
@@ -76,9 +78,9 @@ const OPTIONS: &[(&str, Opt, Applies)] = &[
     ("smart_low_poly", Opt::Bool, Applies::All),
     ("generate_parts", Opt::Bool, Applies::All),
     ("export_uv", Opt::Bool, Applies::All),
-    ("image_seed", Opt::Int(0, checks::SEED_MAX), Applies::All),
-    ("model_seed", Opt::Int(0, checks::SEED_MAX), Applies::All),
-    ("texture_seed", Opt::Int(0, checks::SEED_MAX), Applies::All),
+    ("image_seed", Opt::Int(0, SEED_MAX), Applies::All),
+    ("model_seed", Opt::Int(0, SEED_MAX), Applies::All),
+    ("texture_seed", Opt::Int(0, SEED_MAX), Applies::All),
     (
         "orientation",
         Opt::OneOf(&["default", "align_image"]),
@@ -101,9 +103,9 @@ fn versions() -> String {
     builtin_models::ids(NAME).join(", ")
 }
 
-/// Checks a spec: its model version, its inputs for the task type, the fields Tripo has no
-/// use for, the seed and the options in `params`.
-pub(super) fn check(spec: &mut JobSpec) -> Result<JobKind, InvalidParam> {
+/// Checks a spec against its model version's entry among `entries`: the version, its inputs
+/// for the task type, the fields Tripo has no use for, the seed and the options in `params`.
+pub(super) fn check(spec: &mut JobSpec, entries: &[Model]) -> Result<JobKind, InvalidParam> {
     match spec.kind {
         None | Some(JobKind::Model3d) => {}
         Some(other) => {
@@ -114,7 +116,7 @@ pub(super) fn check(spec: &mut JobSpec) -> Result<JobKind, InvalidParam> {
             .allowed("model3d"));
         }
     }
-    let rule = model_version(spec)?;
+    let rule = &model_version(spec, entries)?;
     let task = TaskType::of(spec);
     inputs(spec, task, rule)?;
     let no_such = |what: &str| format!("Tripo 3D generation has no {what} parameter");
@@ -133,9 +135,10 @@ pub(super) fn check(spec: &mut JobSpec) -> Result<JobKind, InvalidParam> {
         }
     }
     if let Some(seed) = spec.seed {
-        if !(0..=checks::SEED_MAX).contains(&seed) {
+        let (min, max) = rule.seed;
+        if !(min..=max).contains(&seed) {
             return Err(InvalidParam::new("seed", format!("{seed} is out of range"))
-                .allowed(format!("0–{} (sent as model_seed)", checks::SEED_MAX)));
+                .allowed(format!("{min}–{max} (sent as model_seed)")));
         }
         if spec.params.contains_key("model_seed") {
             return Err(InvalidParam::new(
@@ -150,7 +153,7 @@ pub(super) fn check(spec: &mut JobSpec) -> Result<JobKind, InvalidParam> {
 
 /// The model version from `model` or `params.model_version` (they must agree), written back
 /// into `model`; the default when neither is given.
-fn model_version(spec: &mut JobSpec) -> Result<&'static ModelRule, InvalidParam> {
+fn model_version(spec: &mut JobSpec, entries: &[Model]) -> Result<ModelRules, InvalidParam> {
     let from_params = match spec.params.get("model_version") {
         None => None,
         Some(Value::String(s)) => Some(s.trim().to_string()),
@@ -180,20 +183,22 @@ fn model_version(spec: &mut JobSpec) -> Result<&'static ModelRule, InvalidParam>
                 .to_string(),
         ),
     };
-    let rule = builtin_models::find(NAME, &version).ok_or_else(|| {
+    let entry = entries.iter().find(|m| m.id == version);
+    if entry.is_none() && builtin_models::find(NAME, &version).is_none() {
         let why = if version == "v1.3-20240522" {
             format!("{version} is deprecated by Tripo")
         } else {
             format!("{version:?} is not a Tripo model version")
         };
-        InvalidParam::new(field, why).allowed(versions())
-    })?;
-    spec.model = Some(rule.id.to_string());
+        return Err(InvalidParam::new(field, why).allowed(versions()));
+    }
+    let rule = ModelRules::new(&version, entry, &builtin_models::TRIPO_GENERIC);
+    spec.model = Some(version);
     Ok(rule)
 }
 
 /// The inputs for each task type: a prompt, one image, or views.
-fn inputs(spec: &JobSpec, task: TaskType, rule: &ModelRule) -> Result<(), InvalidParam> {
+fn inputs(spec: &JobSpec, task: TaskType, rule: &ModelRules) -> Result<(), InvalidParam> {
     match task {
         TaskType::TextToModel => {
             if spec.prompt.trim().is_empty() {
@@ -276,7 +281,7 @@ fn length(field: &str, text: &str, max: usize) -> Result<(), InvalidParam> {
 
 /// The options in `params`, checked by type and value; string booleans and numbers (as
 /// `--param` may send them) are rewritten as JSON values.
-fn options(spec: &mut JobSpec, task: TaskType, rule: &ModelRule) -> Result<(), InvalidParam> {
+fn options(spec: &mut JobSpec, task: TaskType, rule: &ModelRules) -> Result<(), InvalidParam> {
     let names = || {
         std::iter::once("model_version")
             .chain(OPTIONS.iter().map(|(n, _, _)| *n))
@@ -337,6 +342,7 @@ fn options(spec: &mut JobSpec, task: TaskType, rule: &ModelRule) -> Result<(), I
                 }
             }
         };
+        rule.check_param(key, value)?;
     }
     let flag = |k: &str| spec.params.get(k).and_then(Value::as_bool);
     if flag("pbr") == Some(true) && flag("texture") == Some(false) {
@@ -349,7 +355,7 @@ fn options(spec: &mut JobSpec, task: TaskType, rule: &ModelRule) -> Result<(), I
     if flag("texture") == Some(false) && flag("pbr").is_none() {
         spec.params.insert("pbr".into(), Value::Bool(false));
     }
-    if spec.params.contains_key("geometry_quality") && !has_geometry_quality(rule.id) {
+    if spec.params.contains_key("geometry_quality") && !has_geometry_quality(&rule.id) {
         return Err(InvalidParam::new(
             "params.geometry_quality",
             format!("{} has no geometry_quality (v3.0 and later)", rule.id),
