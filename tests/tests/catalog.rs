@@ -272,6 +272,32 @@ async fn models_are_added_edited_removed_and_restored_through_the_cli() {
     assert!(err.contains("spec.steps"), "{err}");
     assert!(err.contains("1–8"), "{err}");
 
+    // A list of allowed values or a shortest prompt on an entry holds at submit too.
+    home.ok_async(&[
+        "models",
+        "add",
+        "--provider",
+        "modelscope",
+        "--id",
+        "me/listed",
+        "--param",
+        "prompt:string:5..",
+    ])
+    .await;
+    let err = home
+        .refused_async(&[
+            "submit",
+            "--provider",
+            "modelscope",
+            "--model",
+            "me/listed",
+            "--prompt",
+            "x",
+        ])
+        .await;
+    assert!(err.contains("spec.prompt"), "{err}");
+    assert!(err.contains("at least 5"), "{err}");
+
     // An unknown model is not found, by name.
     let out = home.run_async(&["models", "show", "nope/nope"]).await;
     assert!(

@@ -4,6 +4,7 @@
 //! [`InvalidParam`] naming the field and what is allowed.
 
 use super::loras;
+use crate::providers::model_rules;
 use crate::providers::{InvalidParam, Provider};
 use crate::store::{Store, StoreError};
 use genq_protocol::catalog::{LoraSource, Model, ModelsListParams};
@@ -100,6 +101,7 @@ async fn check_entry(store: &Store, model: &Model, spec: &JobSpec) -> Result<(),
         let fix = format!("`genq models edit {key} --active true`");
         return Err(unusable("is inactive in the catalog", fix).into());
     }
+    model_rules::check_listed(model, spec)?;
     for (i, lora) in spec.loras.iter().enumerate() {
         if let Some(card) = store
             .lora_card(LoraSource::Modelscope.as_str().into(), lora.repo.clone())

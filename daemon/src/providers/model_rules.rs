@@ -7,8 +7,9 @@
 
 use super::adaptor::InvalidParam;
 use super::builtin_models::{FAMILY_CATEGORIES, ModelRule, SizeRule};
+use genq_protocol::JobSpec;
 use genq_protocol::catalog::{Model, ModelParam, ParamType};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// Largest seed the providers accept (2^31 - 1).
 pub const SEED_MAX: i64 = 2_147_483_647;
@@ -124,6 +125,60 @@ impl ModelRules {
             .allowed(format!("{name}: {allowed}"))
         })
     }
+}
+
+/// Checks what an entry says of the spec's own fields beyond the numbers [`ModelRules`]
+/// reads: a list of allowed values, a shortest prompt. The numbers are the adaptor's to check.
+pub fn check_listed(entry: &Model, spec: &JobSpec) -> Result<(), InvalidParam> {
+    let listed = |p: &&ModelParam| {
+        SPEC_FIELDS.contains(&p.name.as_str())
+            && (!p.allowed.is_empty() || (p.kind == ParamType::String && p.min.is_some()))
+    };
+    for p in entry.params.iter().filter(listed) {
+        let Some((field, value)) = spec_value(spec, &p.name) else {
+            continue;
+        };
+        if let Err(why) = check_value(p, &value) {
+            let what = if field == "size" {
+                format!("{} {why}", p.name)
+            } else {
+                why
+            };
+            let allowed = if p.allowed.is_empty() {
+                describe_range(p)
+            } else {
+                p.allowed.join(", ")
+            };
+            return Err(
+                InvalidParam::new(field, format!("{what} (catalog entry {})", entry.key))
+                    .allowed(format!("{}: {allowed}", p.name)),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The spec field an entry parameter describes, with its value when the spec sets it.
+fn spec_value(spec: &JobSpec, name: &str) -> Option<(&'static str, Value)> {
+    let size = spec.size;
+    let value = match name {
+        "prompt" => Some(json!(spec.prompt)),
+        "negative_prompt" => spec.negative_prompt.as_ref().map(|v| json!(v)),
+        "width" => size.map(|s| json!(s.width)),
+        "height" => size.map(|s| json!(s.height)),
+        "pixels" => size.map(|s| json!(u64::from(s.width) * u64::from(s.height))),
+        "aspect" => size.map(|s| json!(f64::from(s.width) / f64::from(s.height))),
+        "seed" => spec.seed.map(|v| json!(v)),
+        "steps" => spec.steps.map(|v| json!(v)),
+        "guidance" => spec.guidance.map(|v| json!(v)),
+        "n" => spec.n.map(|v| json!(v)),
+        _ => None,
+    }?;
+    let field = match name {
+        "width" | "height" | "pixels" | "aspect" => "size",
+        other => SPEC_FIELDS.iter().find(|f| **f == other)?,
+    };
+    Some((field, value))
 }
 
 /// A parameter's `min`/`max`, each missing end from `fallback`.
