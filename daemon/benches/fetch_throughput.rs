@@ -61,6 +61,7 @@ async fn main() {
             &dir,
             0,
             &limits,
+            None,
         )
         .await
         .unwrap();

@@ -7,7 +7,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use genq_daemon::outputs::{
-    self, ExpectedOutput, FetchLimits, OutputError, fetch, fetch_with_params, verify_existing,
+    self, ExpectedOutput, FetchLimits, OutputError, fetch, verify_existing,
 };
 use genq_protocol::job::OutputRole;
 use genq_protocol::{Job, JobErrorKind, JobId, JobKind, JobSpec, JobState, Timestamp};
@@ -166,7 +166,7 @@ fn entries(dir: &Path) -> Vec<String> {
 async fn fails(url: &str, role: OutputRole, limits: &FetchLimits) -> OutputError {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("job");
-    let err = fetch(&client(), url, role, None, &dir, 0, limits)
+    let err = fetch(&client(), url, role, None, &dir, 0, limits, None)
         .await
         .expect_err("the download should fail");
     assert!(entries(&dir).is_empty(), "{url}: left {:?}", entries(&dir));
@@ -306,6 +306,7 @@ async fn only_http_urls_and_redirects_are_followed() {
         tmp.path(),
         0,
         &limits(),
+        None,
     )
     .await
     .unwrap_err();
@@ -319,6 +320,7 @@ async fn only_http_urls_and_redirects_are_followed() {
         tmp.path(),
         1,
         &limits(),
+        None,
     )
     .await
     .unwrap();
@@ -339,6 +341,7 @@ async fn a_png_arrives_hashed_checked_and_named_by_its_bytes() {
         &dir,
         3,
         &limits(),
+        None,
     )
     .await
     .unwrap();
@@ -387,6 +390,7 @@ async fn a_glb_arrives_checked() {
         tmp.path(),
         0,
         &limits(),
+        None,
     )
     .await
     .unwrap();
@@ -455,7 +459,7 @@ async fn png_outputs_carry_the_parameters_and_params_json_sits_beside_them() {
     let tmp = tempfile::tempdir().unwrap();
     let job = job();
     let params = outputs::png_params_json(&job);
-    let got = fetch_with_params(
+    let got = fetch(
         &client(),
         &format!("{base}/png"),
         OutputRole::Image,

@@ -97,7 +97,7 @@ impl Runner<'_> {
                 _ = d.provider_limits.request_budget() => {}
             }
             let result = tokio::select! {
-                r = outputs::fetch_with_params(
+                r = outputs::fetch(
                     &self.inner.http,
                     &records[k].source_url,
                     rec.role,

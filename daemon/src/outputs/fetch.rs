@@ -23,24 +23,11 @@ use tokio::io::AsyncWriteExt;
 /// `verify` (wrong type, image does not decode, bad GLB); `retryable` is set only for
 /// network errors, timeouts, truncated bodies and 408/429/5xx.
 ///
-/// Same as [`fetch_with_params`] without PNG parameters.
-pub async fn fetch(
-    http: &reqwest::Client,
-    url: &str,
-    role: OutputRole,
-    format_hint: Option<&str>,
-    dir: &Path,
-    index: u32,
-    limits: &FetchLimits,
-) -> Result<Fetched, OutputError> {
-    fetch_with_params(http, url, role, format_hint, dir, index, limits, None).await
-}
-
-/// [`fetch`] with, for PNG outputs, the job's parameters written into a `tEXt`
-/// chunk before the file gets its final name (the recorded hash and size are those of the
-/// file with the chunk). `png_params` is ignored for other types.
+/// For PNG outputs, `png_params` (the job's parameters) is written into a `tEXt` chunk before
+/// the file gets its final name (the recorded hash and size are those of the file with the
+/// chunk); it is ignored for other types.
 #[allow(clippy::too_many_arguments)]
-pub async fn fetch_with_params(
+pub async fn fetch(
     http: &reqwest::Client,
     url: &str,
     role: OutputRole,

@@ -19,7 +19,7 @@ mod verify;
 pub use detect::FileType;
 pub use disk::{Usage, delete_job_dir, find_existing, job_dir, usage};
 pub use download::{FetchLimits, Fetched, OutputError};
-pub use fetch::{fetch, fetch_with_params};
+pub use fetch::fetch;
 pub use fsutil::{remove_partials, write_atomic};
 pub use params::{PARAMS_FILE, params_record, png_params_json, write_params_json};
 pub use png_text::{PNG_KEYWORD, read_png_params};

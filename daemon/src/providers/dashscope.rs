@@ -12,6 +12,7 @@ use crate::providers::adaptor::{
     RemoteOutput, Submitted,
 };
 use async_trait::async_trait;
+use genq_protocol::catalog::Model;
 use genq_protocol::job::OutputRole;
 use genq_protocol::{JobErrorKind, JobKind, JobSpec};
 use reqwest::Method;
@@ -67,11 +68,7 @@ impl Provider for DashScope {
         &INFO
     }
 
-    fn validate(
-        &self,
-        spec: &mut JobSpec,
-        entries: &[genq_protocol::catalog::Model],
-    ) -> Result<JobKind, InvalidParam> {
+    fn validate(&self, spec: &mut JobSpec, entries: &[Model]) -> Result<JobKind, InvalidParam> {
         checks::image_kind(spec, NAME)?;
         let model = builtin_models::model_or_default(NAME, spec.model.as_deref().map(str::trim))
             .unwrap_or_default()

@@ -14,6 +14,7 @@ use crate::providers::adaptor::{
     QuotaInfo, Submitted,
 };
 use async_trait::async_trait;
+use genq_protocol::catalog::Model;
 use genq_protocol::{JobErrorKind, JobKind, JobSpec};
 use reply::{
     body_error, error_message, http_error, is_task_not_found, not_yet_found, poll_status,
@@ -76,11 +77,7 @@ impl Provider for ModelScope {
         &INFO
     }
 
-    fn validate(
-        &self,
-        spec: &mut JobSpec,
-        entries: &[genq_protocol::catalog::Model],
-    ) -> Result<JobKind, InvalidParam> {
+    fn validate(&self, spec: &mut JobSpec, entries: &[Model]) -> Result<JobKind, InvalidParam> {
         validate::check(spec, entries)
     }
 

@@ -26,6 +26,7 @@ use crate::providers::adaptor::{
 };
 use crate::secret::Secret;
 use async_trait::async_trait;
+use genq_protocol::catalog::Model;
 use genq_protocol::{JobErrorKind, JobKind, JobSpec};
 use output::poll_status;
 use reply::{envelope, trace_id};
@@ -82,11 +83,7 @@ impl Provider for Tripo {
         &INFO
     }
 
-    fn validate(
-        &self,
-        spec: &mut JobSpec,
-        entries: &[genq_protocol::catalog::Model],
-    ) -> Result<JobKind, InvalidParam> {
+    fn validate(&self, spec: &mut JobSpec, entries: &[Model]) -> Result<JobKind, InvalidParam> {
         validate::check(spec, entries)
     }
 
