@@ -1,0 +1,383 @@
+//! `--host`: the CLI driving a daemon through the user's own ssh, against a real OpenSSH
+//! server on loopback. The "remote" is this machine with a home of its own, reached by running
+//! its `genq dial-stdio` through ssh; the "laptop" is another home whose config names it.
+//! Without OpenSSH's server the tests say so and pass, unless `CI` is set.
+
+use genq_e2e::fakes::{ModelScopeFake, MsOutcome, MsScript};
+use genq_e2e::harness::{Home, PATIENCE, Sshd, alive, stderr, stdout, wait_gone};
+use serde_json::{Value, json};
+use std::process::{Output, Stdio};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// A laptop home whose `[hosts.box]` is the remote home through `sshd`, and whose ssh is the
+/// fixture's wrapper; `extra` is more config.
+fn laptop(sshd: &Sshd, remote: &Home, extra: &str) -> Home {
+    let mut home = Home::with_config(&format!(
+        "[hosts.box]\nurl = {:?}\ngenq = {:?}\n{extra}",
+        sshd.url(),
+        remote.command_line()
+    ));
+    home.env("GENQ_SSH_COMMAND", &sshd.ssh_command());
+    home
+}
+
+/// `genq --host box ARGS` from the laptop.
+async fn over(laptop: &Home, args: &[&str]) -> Output {
+    let mut argv = vec!["--host", "box"];
+    argv.extend_from_slice(args);
+    laptop.run_async(&argv).await
+}
+
+fn said(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        stdout(out),
+        stderr(out)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submit_wait_and_show_over_ssh_match_the_local_commands() {
+    let Some(sshd) = Sshd::start() else { return };
+    let ms = ModelScopeFake::start().await;
+    let remote = Home::with_modelscope(&ms, "");
+    let laptop = laptop(&sshd, &remote, "");
+
+    let out = over(
+        &laptop,
+        &[
+            "submit",
+            "--provider",
+            "modelscope",
+            "--prompt",
+            "far away",
+            "--wait",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}\n{}", said(&out), sshd.log());
+    let num = stdout(&out)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert!(stderr(&out).contains("succeeded"), "{}", said(&out));
+
+    // The same command gives the same output and exit code, over ssh and on the remote itself.
+    for args in [
+        vec!["show", num.as_str()],
+        vec!["show", num.as_str(), "--json"],
+        vec!["jobs", "--json"],
+        vec!["wait", num.as_str()],
+        vec!["show", "nosuchjob"],
+    ] {
+        let there = remote.run_async(&args).await;
+        let here = over(&laptop, &args).await;
+        assert_eq!(
+            here.status.code(),
+            there.status.code(),
+            "{args:?}: {}",
+            said(&here)
+        );
+        assert_eq!(stdout(&here), stdout(&there), "{args:?}");
+        assert_eq!(stderr(&here), stderr(&there), "{args:?}");
+    }
+    // Outputs stay on the remote host: the job's files are in its home.
+    let job: Value = serde_json::from_str(&stdout(&over(&laptop, &["show", &num, "--json"]).await))
+        .expect("show --json");
+    let path = job["outputs"][0]["path"].as_str().expect("an output path");
+    assert!(
+        path.starts_with(&remote.dir.path().display().to_string()),
+        "{path}"
+    );
+    assert!(
+        !path.starts_with(&laptop.dir.path().display().to_string()),
+        "{path}"
+    );
+
+    // A job that fails makes `submit --wait` exit 1 over ssh too.
+    ms.set_script(MsScript::outcome_after(
+        Duration::ZERO,
+        MsOutcome::ContentPolicy,
+    ));
+    let out = over(
+        &laptop,
+        &[
+            "submit",
+            "--provider",
+            "modelscope",
+            "--prompt",
+            "doomed",
+            "--wait",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
+}
+
+/// Reads lines of a child's stream until `done` says so; every line read is kept.
+async fn read_until(
+    lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    seen: &mut Vec<String>,
+    mut done: impl FnMut(&str) -> bool,
+) {
+    loop {
+        let line = tokio::time::timeout(PATIENCE, lines.next_line())
+            .await
+            .expect("a line in time")
+            .expect("readable")
+            .expect("the stream did not end");
+        let stop = done(&line);
+        seen.push(line);
+        if stop {
+            return;
+        }
+    }
+}
+
+/// Kills the newest ssh client the wrapper started and waits until it is gone.
+fn cut_ssh(sshd: &Sshd) -> i32 {
+    let pid = *sshd.client_pids().last().expect("an ssh client ran");
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    wait_gone(pid);
+    pid
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_picks_up_after_its_ssh_is_killed_without_missing_or_repeating_events() {
+    let Some(sshd) = Sshd::start() else { return };
+    let ms = ModelScopeFake::start().await;
+    ms.set_script(MsScript::outcome_after(Duration::ZERO, MsOutcome::Never));
+    let remote = Home::with_modelscope(&ms, "");
+    let laptop = laptop(&sshd, &remote, "");
+    let id = remote.submit("modelscope", "watched from afar").await;
+    let mut c = remote.subscribed().await;
+    c.events_until(|e| e["job_id"] == id.as_str() && e["to"] == "running")
+        .await;
+
+    let mut watch =
+        tokio::process::Command::from(laptop.cmd(&["--host", "box", "watch", &id, "--json"]))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start watch");
+    let mut lines = BufReader::new(watch.stdout.take().expect("stdout")).lines();
+    let mut printed = Vec::new();
+    // The job's story so far comes first, up to its running state.
+    read_until(&mut lines, &mut printed, |l| l.contains("\"running\"")).await;
+    let before = sshd.client_pids().len();
+
+    // The connection drops; meanwhile the job moves on.
+    cut_ssh(&sshd);
+    remote.ok_async(&["cancel", &id]).await;
+
+    read_until(&mut lines, &mut printed, |l| l.contains("\"canceled\"")).await;
+    let out = tokio::time::timeout(PATIENCE, watch.wait_with_output())
+        .await
+        .expect("watch ended with the job")
+        .expect("watch output");
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    assert!(
+        stdout(&out).is_empty(),
+        "nothing after the final event: {}",
+        stdout(&out)
+    );
+    assert!(
+        stderr(&out).contains("connected to") && stderr(&out).contains("again"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(sshd.client_pids().len() > before, "a new ssh was started");
+
+    // Exactly the job's events, in order, each once.
+    let printed: Vec<u64> = printed
+        .iter()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).expect("JSON")["seq"]
+                .as_u64()
+                .expect("seq")
+        })
+        .collect();
+    let log = c.ok("jobs.events", json!({"id": id})).await;
+    let logged: Vec<u64> = log
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["seq"].as_u64())
+        .collect();
+    assert_eq!(printed, logged);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_follows_a_job_across_a_killed_ssh() {
+    let Some(sshd) = Sshd::start() else { return };
+    let ms = ModelScopeFake::start().await;
+    ms.set_script(MsScript::outcome_after(Duration::ZERO, MsOutcome::Never));
+    let remote = Home::with_modelscope(&ms, "");
+    let laptop = laptop(&sshd, &remote, "");
+    let id = remote.submit("modelscope", "waited for").await;
+
+    let mut wait = tokio::process::Command::from(laptop.cmd(&["--host", "box", "wait", &id]))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start wait");
+    // Without a terminal, `wait` says which job it follows once it has read it.
+    let mut errs = BufReader::new(wait.stderr.take().expect("stderr")).lines();
+    let first = tokio::time::timeout(PATIENCE, errs.next_line())
+        .await
+        .expect("wait reported the job")
+        .expect("readable")
+        .expect("a line");
+    assert!(!first.contains("genq:"), "{first}");
+
+    cut_ssh(&sshd);
+    remote.ok_async(&["cancel", &id]).await;
+    let mut rest = String::new();
+    while let Ok(Some(line)) = tokio::time::timeout(PATIENCE, errs.next_line())
+        .await
+        .expect("wait went on")
+    {
+        rest += &line;
+        rest.push('\n');
+    }
+    let out = tokio::time::timeout(PATIENCE, wait.wait_with_output())
+        .await
+        .expect("wait ended")
+        .expect("wait output");
+    assert_eq!(out.status.code(), Some(1), "{}\n{rest}", said(&out));
+    let num = remote.json_async(&["show", &id, "--json"]).await["num"].to_string();
+    assert!(
+        stdout(&out).contains(&format!("{num} canceled")),
+        "{}",
+        said(&out)
+    );
+    assert!(rest.contains("again"), "{rest}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_remote_daemon_outlives_the_ssh_session_and_stops_on_request() {
+    let Some(sshd) = Sshd::start() else { return };
+    let ms = ModelScopeFake::start().await;
+    let remote = Home::with_modelscope(&ms, "");
+    let laptop = laptop(&sshd, &remote, "");
+    assert_eq!(remote.daemon_pid(), None);
+
+    // The first command starts the remote daemon through dial-stdio.
+    let out = over(&laptop, &["jobs"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    let pid = remote.daemon_pid().expect("the remote daemon runs");
+    let status = over(&laptop, &["daemon", "status", "--json"]).await;
+    let status: Value = serde_json::from_str(&stdout(&status)).expect("status JSON");
+    assert_eq!(status["pid"].as_i64(), Some(i64::from(pid)), "{status}");
+
+    // Every ssh session has ended, then the ssh server itself: the daemon answers on.
+    for client in sshd.client_pids() {
+        wait_gone(client);
+    }
+    drop(sshd);
+    assert!(alive(pid));
+    let mut c = remote.client().await;
+    let got = c.ok("daemon.status", json!({})).await;
+    assert_eq!(got["pid"].as_i64(), Some(i64::from(pid)));
+    drop(c);
+
+    // With a new server, `daemon stop` over ssh stops it and says so.
+    let sshd = Sshd::start().expect("sshd again");
+    let laptop = self::laptop(&sshd, &remote, "");
+    let out = over(&laptop, &["daemon", "stop"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    assert_eq!(stdout(&out), format!("genq daemon stopped (pid {pid})\n"));
+    wait_gone(pid);
+    let out = over(&laptop, &["daemon", "stop"]).await;
+    assert_eq!(
+        stdout(&out),
+        "genq daemon is not running\n",
+        "{}",
+        said(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_failed_is_said_with_exit_3() {
+    let Some(sshd) = Sshd::start() else { return };
+    let remote = Home::new();
+    let closed_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let mut laptop = laptop(
+        &sshd,
+        &remote,
+        &format!(
+            "[hosts.bare]\nurl = {:?}\ngenq = \"/nonexistent/genq\"\n\
+             [hosts.down]\nurl = \"ssh://127.0.0.1:{closed_port}\"\n",
+            sshd.url()
+        ),
+    );
+
+    let out = laptop.run_async(&["--host", "bare", "jobs"]).await;
+    assert_eq!(out.status.code(), Some(3), "{}", said(&out));
+    assert!(
+        stderr(&out).contains("genq is not installed on"),
+        "{}",
+        said(&out)
+    );
+    assert!(stderr(&out).contains("/nonexistent/genq"), "{}", said(&out));
+
+    let out = laptop.run_async(&["--host", "down", "jobs"]).await;
+    assert_eq!(out.status.code(), Some(3), "{}", said(&out));
+    assert!(
+        stderr(&out).contains("cannot reach 127.0.0.1"),
+        "{}",
+        said(&out)
+    );
+
+    // Refused programs are not retried: a reconnecting command must not hide them either.
+    laptop.env("GENQ_SSH_COMMAND", &sshd.stranger_ssh_command());
+    let mut cmd = laptop.cmd(&["jobs"]);
+    cmd.env("GENQ_HOST", sshd.url());
+    let out = tokio::process::Command::from(cmd)
+        .output()
+        .await
+        .expect("run");
+    assert_eq!(out.status.code(), Some(3), "{}", said(&out));
+    assert!(
+        stderr(&out).contains("was refused (authentication failed)"),
+        "{}",
+        said(&out)
+    );
+
+    // No ssh at all.
+    let mut cmd = remote.cmd(&["--host", &sshd.url(), "jobs"]);
+    cmd.env("PATH", "/nonexistent");
+    let out = tokio::process::Command::from(cmd)
+        .output()
+        .await
+        .expect("run");
+    assert_eq!(out.status.code(), Some(3), "{}", said(&out));
+    assert!(stderr(&out).contains("cannot run `ssh`"), "{}", said(&out));
+
+    // Commands about this machine refuse a host, naming the command.
+    let out = over(&laptop, &["daemon", "run"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
+    assert!(
+        stderr(&out).contains("`genq daemon run` acts on this machine"),
+        "{}",
+        said(&out)
+    );
+    let out = laptop.run_async(&["--host", "nowhere", "jobs"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
+    assert!(
+        stderr(&out).contains("known: bare, box, down"),
+        "{}",
+        said(&out)
+    );
+}
