@@ -42,7 +42,7 @@ fn said(out: &Output) -> String {
 async fn submit_wait_and_show_over_ssh_match_the_local_commands() {
     let Some(sshd) = Sshd::start() else { return };
     let ms = ModelScopeFake::start().await;
-    let remote = Home::with_modelscope(&ms, "");
+    let remote = Home::with_modelscope(&ms, "typical_s = 0.2\n");
     let laptop = laptop(&sshd, &remote, "");
 
     let out = over(
@@ -380,4 +380,69 @@ async fn what_failed_is_said_with_exit_3() {
         "{}",
         said(&out)
     );
+}
+
+/// Percentiles of durations, in milliseconds.
+fn percentiles(mut samples: Vec<Duration>) -> String {
+    samples.sort();
+    let at = |p: f64| {
+        let i = ((samples.len() as f64 - 1.0) * p).round() as usize;
+        samples[i].as_secs_f64() * 1000.0
+    };
+    format!(
+        "p50 {:.2} ms, p99 {:.2} ms ({} samples)",
+        at(0.5),
+        at(0.99),
+        samples.len()
+    )
+}
+
+/// Figures, not a check: `cargo test -p genq-e2e --test remote -- --ignored --nocapture
+/// round_trips`. A `daemon.status` call on an open connection, locally and over ssh on
+/// loopback, and a whole `genq daemon status` command both ways (ssh's handshake included).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "prints figures"]
+async fn round_trips() {
+    use genq::client::{Endpoint, SshHost};
+    use genq_protocol::methods::{DaemonStatus, Empty};
+    let Some(sshd) = Sshd::start() else { return };
+    let remote = Home::new();
+    remote.start_daemon();
+    // SAFETY: set before any connection is made; nothing else reads the environment here.
+    unsafe { std::env::set_var("GENQ_SSH_COMMAND", sshd.ssh_command()) };
+    let host = SshHost::parse(&sshd.url(), Some(remote.command_line())).expect("url");
+    for (name, endpoint) in [
+        ("local", Endpoint::Local(remote.paths.clone())),
+        ("ssh", Endpoint::Ssh(std::sync::Arc::new(host))),
+    ] {
+        let (client, _notes) = endpoint.connect("bench", false).await.expect("connect");
+        let mut samples = Vec::new();
+        for _ in 0..1000 {
+            let t = std::time::Instant::now();
+            client.call::<DaemonStatus>(Empty {}).await.expect("status");
+            samples.push(t.elapsed());
+        }
+        println!("daemon.status call, {name}: {}", percentiles(samples));
+    }
+    let laptop = laptop(&sshd, &remote, "");
+    for (name, args) in [
+        ("local", vec!["daemon", "status"]),
+        ("ssh", vec!["--host", "box", "daemon", "status"]),
+    ] {
+        let mut samples = Vec::new();
+        for _ in 0..50 {
+            let t = std::time::Instant::now();
+            let out = if name == "local" {
+                remote.run_async(&args).await
+            } else {
+                laptop.run_async(&args).await
+            };
+            samples.push(t.elapsed());
+            assert!(out.status.success(), "{}", said(&out));
+        }
+        println!(
+            "`genq daemon status` command, {name}: {}",
+            percentiles(samples)
+        );
+    }
 }
