@@ -137,17 +137,6 @@ async fn read_until(
     }
 }
 
-/// Kills the newest ssh client the wrapper started and waits until it is gone.
-fn cut_ssh(sshd: &Sshd) -> i32 {
-    let pid = *sshd.client_pids().last().expect("an ssh client ran");
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGKILL,
-    );
-    wait_gone(pid);
-    pid
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_picks_up_after_its_ssh_is_killed_without_missing_or_repeating_events() {
     let Some(sshd) = Sshd::start() else { return };
@@ -174,7 +163,7 @@ async fn watch_picks_up_after_its_ssh_is_killed_without_missing_or_repeating_eve
     let before = sshd.client_pids().len();
 
     // The connection drops; meanwhile the job moves on.
-    cut_ssh(&sshd);
+    sshd.kill_newest_client();
     remote.ok_async(&["cancel", &id]).await;
 
     read_until(&mut lines, &mut printed, |l| l.contains("\"canceled\"")).await;
@@ -238,7 +227,7 @@ async fn wait_follows_a_job_across_a_killed_ssh() {
         .expect("a line");
     assert!(!first.contains("genq:"), "{first}");
 
-    cut_ssh(&sshd);
+    sshd.kill_newest_client();
     remote.ok_async(&["cancel", &id]).await;
     let mut rest = String::new();
     while let Ok(Some(line)) = tokio::time::timeout(PATIENCE, errs.next_line())

@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use super::process::{PATIENCE, set_mode};
+use super::process::{PATIENCE, set_mode, wait_gone};
 
 const SSHD: &str = "/usr/sbin/sshd";
 
@@ -76,15 +76,7 @@ impl Sshd {
             // sshd running as root insists on its privilege separation directory.
             let _ = std::fs::create_dir_all("/run/sshd");
         }
-        let mut child = Command::new(SSHD)
-            .args(["-D", "-e", "-f"])
-            .arg(d.join("sshd_config"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start sshd");
-        wait_listening(&mut child, &d.join("sshd.log"));
+        let child = serve(d);
         let sshd = Sshd {
             dir,
             child,
@@ -94,6 +86,18 @@ impl Sshd {
         sshd.write_wrapper("ssh", "user_key");
         sshd.write_wrapper("ssh-stranger", "stranger_key");
         sshd
+    }
+
+    /// Stops the server (sessions already open carry on, as with a real sshd restart).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again on the same port, with the same keys.
+    pub fn start_again(&mut self) {
+        self.stop();
+        self.child = serve(self.dir.path());
     }
 
     /// `ssh://user@127.0.0.1:PORT`.
@@ -118,6 +122,18 @@ impl Sshd {
             .lines()
             .filter_map(|l| l.trim().parse().ok())
             .collect()
+    }
+
+    /// Kills the newest ssh client the wrapper started (cutting that connection) and waits
+    /// until it is gone; returns its pid.
+    pub fn kill_newest_client(&self) -> i32 {
+        let pid = *self.client_pids().last().expect("an ssh client ran");
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        wait_gone(pid);
+        pid
     }
 
     /// What sshd logged, for failure messages.
@@ -174,6 +190,20 @@ fn free_port() -> u16 {
     listener.local_addr().expect("local address").port()
 }
 
+/// Runs `sshd -D` with the config in `dir` and waits until it listens.
+fn serve(dir: &Path) -> Child {
+    let mut child = Command::new(SSHD)
+        .args(["-D", "-e", "-f"])
+        .arg(dir.join("sshd_config"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sshd");
+    wait_listening(&mut child, &dir.join("sshd.log"));
+    child
+}
+
 /// Reads sshd's stderr until it says it listens (then copies the rest to `log` on a thread
 /// of its own); fails when sshd exits first.
 fn wait_listening(child: &mut Child, log: &Path) {
@@ -182,7 +212,11 @@ fn wait_listening(child: &mut Child, log: &Path) {
     let log = log.to_path_buf();
     std::thread::spawn(move || {
         use std::io::Write;
-        let mut file = std::fs::File::create(&log).expect("sshd log");
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("sshd log");
         let mut tx = Some(tx);
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             let _ = writeln!(file, "{line}");
