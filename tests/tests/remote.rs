@@ -401,8 +401,8 @@ async fn round_trips() {
     unsafe { std::env::set_var("GENQ_SSH_COMMAND", sshd.ssh_command()) };
     let host = SshHost::parse(&sshd.url(), Some(remote.command_line())).expect("url");
     for (name, endpoint) in [
-        ("local", Endpoint::Local(remote.paths.clone())),
-        ("ssh", Endpoint::Ssh(std::sync::Arc::new(host))),
+        ("local", Endpoint::Local(remote.paths.clone().into())),
+        ("ssh", Endpoint::Ssh(host)),
     ] {
         let (client, _notes) = endpoint.connect("bench", false).await.expect("connect");
         let mut samples = Vec::new();

@@ -121,6 +121,12 @@ pub async fn follow(
     }
 
     view.finish();
+    Ok(outcome(&order, tracker))
+}
+
+/// The followed jobs in the order asked for; the error of each that did not succeed is
+/// printed on stderr.
+fn outcome(order: &[String], mut tracker: Tracker) -> Outcome {
     let jobs: Vec<Job> = order
         .iter()
         .filter_map(|id| tracker.jobs.remove(id))
@@ -132,7 +138,7 @@ pub async fn follow(
             eprintln!("genq: {}", format::job_failure(job));
         }
     }
-    Ok(Outcome { jobs, failed })
+    Outcome { jobs, failed }
 }
 
 /// How long jobs of each provider and model usually take from creation to the end: the
@@ -553,7 +559,7 @@ mod tests {
         let listener = tokio::net::UnixListener::bind(&paths.socket).unwrap();
         let server = tokio::spawn(fake_daemon(listener, final_state));
         let ctx = Ctx {
-            endpoint: crate::client::Endpoint::Local(paths.clone()),
+            endpoint: crate::client::Endpoint::Local(paths.clone().into()),
             paths,
             autostart: false,
             offset: time::UtcOffset::UTC,

@@ -15,7 +15,7 @@ use std::sync::Arc;
 /// The daemon this command uses: the local one without `--host`.
 pub fn endpoint(host: Option<&str>, paths: &Paths) -> Result<Endpoint, CliError> {
     let Some(host) = host.map(str::trim).filter(|h| !h.is_empty()) else {
-        return Ok(Endpoint::Local(paths.clone()));
+        return Ok(Endpoint::Local(Arc::new(paths.clone())));
     };
     let parsed = if host.contains("://") {
         SshHost::parse(host, None)
@@ -23,7 +23,7 @@ pub fn endpoint(host: Option<&str>, paths: &Paths) -> Result<Endpoint, CliError>
         named(host, paths)?
     };
     parsed
-        .map(|h| Endpoint::Ssh(Arc::new(h)))
+        .map(Endpoint::Ssh)
         .map_err(|e| CliError::Usage(format!("--host: {e}")))
 }
 

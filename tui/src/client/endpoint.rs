@@ -10,8 +10,8 @@ use tokio::sync::mpsc;
 
 #[derive(Clone, Debug)]
 pub enum Endpoint {
-    Local(Paths),
-    Ssh(Arc<SshHost>),
+    Local(Arc<Paths>),
+    Ssh(SshHost),
 }
 
 impl Endpoint {
