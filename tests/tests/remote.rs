@@ -362,6 +362,20 @@ async fn what_failed_is_said_with_exit_3() {
         "{}",
         said(&out)
     );
+    let image = laptop.dir.path().join("here.png");
+    std::fs::write(&image, b"png").expect("write an image");
+    let image = image.display().to_string();
+    let out = over(
+        &laptop,
+        &["submit", "--provider", "modelscope", "--image", &image],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
+    assert!(
+        stderr(&out).contains("--image: the daemon on"),
+        "{}",
+        said(&out)
+    );
     let out = laptop.run_async(&["--host", "nowhere", "jobs"]).await;
     assert_eq!(out.status.code(), Some(2), "{}", said(&out));
     assert!(

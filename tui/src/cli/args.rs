@@ -89,7 +89,7 @@ pub enum Command {
     Loras(super::loras::LorasArgs),
     /// Relay the protocol between stdin/stdout and this machine's daemon (what `--host`
     /// runs on the remote host through ssh).
-    #[command(name = "dial-stdio")]
+    #[command(name = "dial-stdio", hide = true)]
     DialStdio,
 }
 

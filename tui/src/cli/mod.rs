@@ -184,6 +184,7 @@ fn dial_stdio(ctx: &Ctx) -> Result<(), CliError> {
 fn no_terminal_message() -> String {
     let commands: Vec<String> = Cli::command()
         .get_subcommands()
+        .filter(|c| !c.is_hide_set())
         .map(|c| format!("genq {}", c.get_name()))
         .collect();
     format!(
