@@ -321,6 +321,52 @@ async fn what_failed_is_said_with_exit_3() {
     );
     assert!(stderr(&out).contains("/nonexistent/genq"), "{}", said(&out));
 
+    // A remote genq of another protocol answers hello with its reason; one too old to relay
+    // says so through clap.
+    let d = laptop.dir.path();
+    let refusal = genq_protocol::RpcError::new(
+        genq_protocol::ErrorKind::VersionMismatch,
+        "this daemon (genq 9.9.9) speaks protocol 99",
+    );
+    let reply = json!({"jsonrpc": "2.0", "id": 1, "error": refusal});
+    std::fs::write(d.join("reply.json"), format!("{reply}\n")).expect("reply");
+    let scripts = [
+        (
+            "newer",
+            format!("read line; cat {}/reply.json", d.display()),
+        ),
+        (
+            "older",
+            "echo \"error: unrecognized subcommand 'dial-stdio'\" >&2; exit 2".to_string(),
+        ),
+    ];
+    let mut hosts = String::new();
+    for (name, body) in scripts {
+        let script = d.join(name);
+        std::fs::write(&script, format!("#!/bin/sh\n{body}\n")).expect("script");
+        genq_e2e::harness::set_mode(&script, 0o755);
+        hosts += &format!(
+            "[hosts.{name}]\nurl = {:?}\ngenq = {:?}\n",
+            sshd.url(),
+            script.display().to_string()
+        );
+    }
+    laptop.write_config(&(std::fs::read_to_string(&laptop.paths.config).expect("config") + &hosts));
+    let out = laptop.run_async(&["--host", "newer", "jobs"]).await;
+    assert_eq!(out.status.code(), Some(3), "{}", said(&out));
+    assert!(
+        stderr(&out).contains("speaks protocol 99"),
+        "{}",
+        said(&out)
+    );
+    let out = laptop.run_async(&["--host", "older", "jobs"]).await;
+    assert_eq!(out.status.code(), Some(3), "{}", said(&out));
+    assert!(
+        stderr(&out).contains("too old to know `dial-stdio`"),
+        "{}",
+        said(&out)
+    );
+
     let out = laptop.run_async(&["--host", "down", "jobs"]).await;
     assert_eq!(out.status.code(), Some(3), "{}", said(&out));
     assert!(
