@@ -115,6 +115,15 @@ async fn submit_wait_and_show_over_ssh_match_the_local_commands() {
     )
     .await;
     assert_eq!(out.status.code(), Some(1), "{}", said(&out));
+
+    // The laptop's own daemon reads the same config: its [hosts] tables are no error there.
+    laptop.ok_async(&["jobs"]).await;
+    let status = laptop.json_async(&["daemon", "status", "--json"]).await;
+    assert_eq!(status["config_error"], Value::Null, "{status}");
+    assert_ne!(
+        status["pid"],
+        remote.json_async(&["daemon", "status", "--json"]).await["pid"]
+    );
 }
 
 /// Reads lines of a child's stream until `done` says so; every line read is kept.
