@@ -126,6 +126,33 @@ async fn submit_wait_and_show_over_ssh_match_the_local_commands() {
     );
 }
 
+/// A remote home with one job that stays running, and a laptop reaching it through sshd.
+struct Stuck {
+    sshd: Sshd,
+    /// Kept until the test ends: the job's provider.
+    _ms: ModelScopeFake,
+    remote: Home,
+    laptop: Home,
+    id: String,
+}
+
+/// [`Stuck`], or `None` when OpenSSH's server is missing.
+async fn stuck_job(prompt: &str) -> Option<Stuck> {
+    let sshd = Sshd::start()?;
+    let ms = ModelScopeFake::start().await;
+    ms.set_script(MsScript::outcome_after(Duration::ZERO, MsOutcome::Never));
+    let remote = Home::with_modelscope(&ms, "");
+    let laptop = laptop(&sshd, &remote, "");
+    let id = remote.submit("modelscope", prompt).await;
+    Some(Stuck {
+        sshd,
+        _ms: ms,
+        remote,
+        laptop,
+        id,
+    })
+}
+
 /// Reads lines of a child's stream until `done` says so; every line read is kept.
 async fn read_until(
     lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
@@ -148,12 +175,16 @@ async fn read_until(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_picks_up_after_its_ssh_is_killed_without_missing_or_repeating_events() {
-    let Some(sshd) = Sshd::start() else { return };
-    let ms = ModelScopeFake::start().await;
-    ms.set_script(MsScript::outcome_after(Duration::ZERO, MsOutcome::Never));
-    let remote = Home::with_modelscope(&ms, "");
-    let laptop = laptop(&sshd, &remote, "");
-    let id = remote.submit("modelscope", "watched from afar").await;
+    let Some(Stuck {
+        sshd,
+        remote,
+        laptop,
+        id,
+        _ms,
+    }) = stuck_job("watched from afar").await
+    else {
+        return;
+    };
     let mut c = remote.subscribed().await;
     c.events_until(|e| e["job_id"] == id.as_str() && e["to"] == "running")
         .await;
@@ -214,12 +245,16 @@ async fn watch_picks_up_after_its_ssh_is_killed_without_missing_or_repeating_eve
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wait_follows_a_job_across_a_killed_ssh() {
-    let Some(sshd) = Sshd::start() else { return };
-    let ms = ModelScopeFake::start().await;
-    ms.set_script(MsScript::outcome_after(Duration::ZERO, MsOutcome::Never));
-    let remote = Home::with_modelscope(&ms, "");
-    let laptop = laptop(&sshd, &remote, "");
-    let id = remote.submit("modelscope", "waited for").await;
+    let Some(Stuck {
+        sshd,
+        remote,
+        laptop,
+        id,
+        _ms,
+    }) = stuck_job("waited for").await
+    else {
+        return;
+    };
 
     let mut wait = tokio::process::Command::from(laptop.cmd(&["--host", "box", "wait", &id]))
         .stdout(Stdio::piped())
@@ -303,6 +338,33 @@ async fn the_remote_daemon_outlives_the_ssh_session_and_stops_on_request() {
     );
 }
 
+/// Asserts that a finished `genq` exited 3 saying each of `says` on stderr.
+fn exits_3_saying(out: &Output, says: &[&str]) {
+    assert_eq!(out.status.code(), Some(3), "{}", said(out));
+    for s in says {
+        assert!(stderr(out).contains(s), "expected {s:?}: {}", said(out));
+    }
+}
+
+/// Scripts standing in for a remote genq: `newer` answers hello refusing the protocol, as a
+/// daemon of another version does; `older` fails as a genq without `dial-stdio` does.
+fn fake_remote_genqs(dir: &std::path::Path) -> [(&'static str, std::path::PathBuf); 2] {
+    let refusal = genq_protocol::RpcError::new(
+        genq_protocol::ErrorKind::VersionMismatch,
+        "this daemon (genq 9.9.9) speaks protocol 99",
+    );
+    let reply = json!({"jsonrpc": "2.0", "id": 1, "error": refusal});
+    std::fs::write(dir.join("reply.json"), format!("{reply}\n")).expect("reply");
+    let newer = format!("read line; cat {}/reply.json", dir.display());
+    let older = "echo \"error: unrecognized subcommand 'dial-stdio'\" >&2; exit 2".to_string();
+    [("newer", newer), ("older", older)].map(|(name, body)| {
+        let script = dir.join(name);
+        std::fs::write(&script, format!("#!/bin/sh\n{body}\n")).expect("script");
+        genq_e2e::harness::set_mode(&script, 0o755);
+        (name, script)
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_failed_is_said_with_exit_3() {
     let Some(sshd) = Sshd::start() else { return };
@@ -311,80 +373,34 @@ async fn what_failed_is_said_with_exit_3() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         l.local_addr().expect("addr").port()
     };
-    let mut laptop = laptop(
-        &sshd,
-        &remote,
-        &format!(
-            "[hosts.bare]\nurl = {:?}\ngenq = \"/nonexistent/genq\"\n\
-             [hosts.down]\nurl = \"ssh://127.0.0.1:{closed_port}\"\n",
-            sshd.url()
-        ),
+    let scripts = tempfile::tempdir().expect("temp dir");
+    let mut hosts = format!(
+        "[hosts.bare]\nurl = {:?}\ngenq = \"/nonexistent/genq\"\n\
+         [hosts.down]\nurl = \"ssh://127.0.0.1:{closed_port}\"\n",
+        sshd.url()
     );
-
-    let out = laptop.run_async(&["--host", "bare", "jobs"]).await;
-    assert_eq!(out.status.code(), Some(3), "{}", said(&out));
-    assert!(
-        stderr(&out).contains("genq is not installed on"),
-        "{}",
-        said(&out)
-    );
-    assert!(stderr(&out).contains("/nonexistent/genq"), "{}", said(&out));
-
-    // A remote genq of another protocol answers hello with its reason; one too old to relay
-    // says so through clap.
-    let d = laptop.dir.path();
-    let refusal = genq_protocol::RpcError::new(
-        genq_protocol::ErrorKind::VersionMismatch,
-        "this daemon (genq 9.9.9) speaks protocol 99",
-    );
-    let reply = json!({"jsonrpc": "2.0", "id": 1, "error": refusal});
-    std::fs::write(d.join("reply.json"), format!("{reply}\n")).expect("reply");
-    let scripts = [
-        (
-            "newer",
-            format!("read line; cat {}/reply.json", d.display()),
-        ),
-        (
-            "older",
-            "echo \"error: unrecognized subcommand 'dial-stdio'\" >&2; exit 2".to_string(),
-        ),
-    ];
-    let mut hosts = String::new();
-    for (name, body) in scripts {
-        let script = d.join(name);
-        std::fs::write(&script, format!("#!/bin/sh\n{body}\n")).expect("script");
-        genq_e2e::harness::set_mode(&script, 0o755);
+    for (name, script) in fake_remote_genqs(scripts.path()) {
         hosts += &format!(
             "[hosts.{name}]\nurl = {:?}\ngenq = {:?}\n",
             sshd.url(),
             script.display().to_string()
         );
     }
-    laptop.write_config(&(std::fs::read_to_string(&laptop.paths.config).expect("config") + &hosts));
-    let out = laptop.run_async(&["--host", "newer", "jobs"]).await;
-    assert_eq!(out.status.code(), Some(3), "{}", said(&out));
-    assert!(
-        stderr(&out).contains("speaks protocol 99"),
-        "{}",
-        said(&out)
-    );
-    let out = laptop.run_async(&["--host", "older", "jobs"]).await;
-    assert_eq!(out.status.code(), Some(3), "{}", said(&out));
-    assert!(
-        stderr(&out).contains("too old to know `dial-stdio`"),
-        "{}",
-        said(&out)
-    );
+    let mut laptop = laptop(&sshd, &remote, &hosts);
 
-    let out = laptop.run_async(&["--host", "down", "jobs"]).await;
-    assert_eq!(out.status.code(), Some(3), "{}", said(&out));
-    assert!(
-        stderr(&out).contains("cannot reach 127.0.0.1"),
-        "{}",
-        said(&out)
-    );
+    for (host, says) in [
+        (
+            "bare",
+            &["genq is not installed on", "/nonexistent/genq"][..],
+        ),
+        ("newer", &["speaks protocol 99"]),
+        ("older", &["too old to know `dial-stdio`"]),
+        ("down", &["cannot reach 127.0.0.1"]),
+    ] {
+        exits_3_saying(&laptop.run_async(&["--host", host, "jobs"]).await, says);
+    }
 
-    // Refused programs are not retried: a reconnecting command must not hide them either.
+    // A key the server does not accept, the host given through GENQ_HOST this time.
     laptop.env("GENQ_SSH_COMMAND", &sshd.stranger_ssh_command());
     let mut cmd = laptop.cmd(&["jobs"]);
     cmd.env("GENQ_HOST", sshd.url());
@@ -392,12 +408,7 @@ async fn what_failed_is_said_with_exit_3() {
         .output()
         .await
         .expect("run");
-    assert_eq!(out.status.code(), Some(3), "{}", said(&out));
-    assert!(
-        stderr(&out).contains("was refused (authentication failed)"),
-        "{}",
-        said(&out)
-    );
+    exits_3_saying(&out, &["was refused (authentication failed)"]);
 
     // No ssh at all.
     let mut cmd = remote.cmd(&["--host", &sshd.url(), "jobs"]);
@@ -406,10 +417,9 @@ async fn what_failed_is_said_with_exit_3() {
         .output()
         .await
         .expect("run");
-    assert_eq!(out.status.code(), Some(3), "{}", said(&out));
-    assert!(stderr(&out).contains("cannot run `ssh`"), "{}", said(&out));
+    exits_3_saying(&out, &["cannot run `ssh`"]);
 
-    // Commands about this machine refuse a host, naming the command.
+    // Commands about this machine refuse a host, naming the command; so does a local file.
     let out = over(&laptop, &["daemon", "run"]).await;
     assert_eq!(out.status.code(), Some(2), "{}", said(&out));
     assert!(
@@ -434,7 +444,7 @@ async fn what_failed_is_said_with_exit_3() {
     let out = laptop.run_async(&["--host", "nowhere", "jobs"]).await;
     assert_eq!(out.status.code(), Some(2), "{}", said(&out));
     assert!(
-        stderr(&out).contains("known: bare, box, down"),
+        stderr(&out).contains("known: bare, box, down, newer, older"),
         "{}",
         said(&out)
     );
