@@ -3,6 +3,9 @@
 //! calls by id on a background reader, so calls may run concurrently; notifications
 //! (events, resync) arrive on a channel of their own.
 //!
+//! A daemon on another machine is reached through the user's `ssh` running `genq dial-stdio`
+//! there (`ssh.rs`; `dial.rs` is that far end); `endpoint.rs` says which of the two to use.
+//!
 //! Nothing is sent before the socket's directory has passed the same check the daemon
 //! makes (ours, `0700`, not a link) and, where the OS tells, the process answering on the
 //! socket runs as this user: a socket another user planted never sees a request.
