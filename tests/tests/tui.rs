@@ -2,7 +2,7 @@
 //! ModelScope; keys go in with `send-keys`, the screen comes back with `capture-pane`.
 
 use genq_e2e::fakes::{CatalogFake, ModelScopeFake, MsScript};
-use genq_e2e::harness::{Home, PATIENCE, catalog_section, genq_bin};
+use genq_e2e::harness::{Home, PATIENCE, Sshd, catalog_section, genq_bin};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -483,4 +483,62 @@ async fn a_first_run_without_any_key_says_how_to_add_one() {
     })
     .await;
     tmux.keys(&["C-c"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_ssh_the_tui_shows_the_remote_jobs_and_comes_back_after_the_link_drops() {
+    if !Tmux::available() {
+        return;
+    }
+    let Some(mut sshd) = Sshd::start() else {
+        return;
+    };
+    let ms = ModelScopeFake::start().await;
+    ms.set_script(MsScript::succeed_after(Duration::from_millis(100)));
+    let remote = Home::with_modelscope(&ms, "typical_s = 0.1\n");
+    let laptop = Home::with_config(&format!(
+        "[hosts.box]\nurl = {:?}\ngenq = {:?}\n",
+        sshd.url(),
+        remote.command_line()
+    ));
+    let command = format!(
+        "env GENQ_HOME={} GENQ_SSH_COMMAND={} {} --host box",
+        quote(&laptop.dir.path().display().to_string()),
+        quote(&sshd.ssh_command()),
+        quote(&genq_bin().display().to_string()),
+    );
+    let tmux = Tmux::start(&command).await;
+    tmux.wait_for(&remote, "the remote jobs screen", |s| {
+        s.contains("genqd") && s.contains("no jobs yet")
+    })
+    .await;
+    let before = remote.submit("modelscope", "made before the drop").await;
+    remote.finished(&before).await;
+    tmux.wait_for(&remote, "the remote job, succeeded", |s| {
+        s.lines()
+            .any(|l| l.contains("made before the drop") && l.contains("succeeded"))
+    })
+    .await;
+
+    // The server goes away and the connection with it: the TUI says so and keeps trying.
+    sshd.stop();
+    sshd.kill_newest_client();
+    tmux.wait_for(&remote, "the disconnected banner", |s| {
+        s.contains("disconnected")
+    })
+    .await;
+    let during = remote.submit("modelscope", "made while cut off").await;
+    remote.finished(&during).await;
+
+    sshd.start_again();
+    let screen = tmux
+        .wait_for(&remote, "the job made meanwhile, after reconnecting", |s| {
+            s.contains("genqd")
+                && s.lines()
+                    .any(|l| l.contains("made while cut off") && l.contains("succeeded"))
+        })
+        .await;
+    assert!(!screen.contains("○ disconnected"), "{screen}");
+    assert_eq!(laptop.daemon_pid(), None, "no daemon runs on the laptop");
+    tmux.keys(&["q"]).await;
 }

@@ -3,6 +3,9 @@
 //! calls by id on a background reader, so calls may run concurrently; notifications
 //! (events, resync) arrive on a channel of their own.
 //!
+//! A daemon on another machine is reached through the user's `ssh` running `genq dial-stdio`
+//! there (`ssh.rs`; `dial.rs` is that far end); `endpoint.rs` says which of the two to use.
+//!
 //! Nothing is sent before the socket's directory has passed the same check the daemon
 //! makes (ours, `0700`, not a link) and, where the OS tells, the process answering on the
 //! socket runs as this user: a socket another user planted never sees a request.
@@ -23,9 +26,17 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::io::ReadHalf;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio_util::codec::{FramedRead, FramedWrite};
+
+mod dial;
+mod endpoint;
+mod ssh;
+
+pub use dial::dial_stdio;
+pub use endpoint::Endpoint;
+pub use ssh::{SshError, SshHost};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -55,6 +66,8 @@ pub enum ClientError {
     Rpc(#[from] RpcError),
     #[error("the daemon sent something this client cannot read: {0}")]
     BadReply(String),
+    #[error(transparent)]
+    Ssh(#[from] ssh::SshError),
 }
 
 impl ClientError {
@@ -112,6 +125,15 @@ impl Client {
     ) -> Result<(Client, mpsc::Receiver<Notification>), ClientError> {
         let stream = open_stream(paths).await?;
         let (read, write) = tokio::io::split(stream);
+        Client::hello_over(read, write, client_name).await
+    }
+
+    /// Says hello over an open byte stream (a socket, or a relay's stdio) and serves it.
+    async fn hello_over(
+        read: impl AsyncRead + Send + Unpin + 'static,
+        write: impl AsyncWrite + Send + Unpin + 'static,
+        client_name: &str,
+    ) -> Result<(Client, mpsc::Receiver<Notification>), ClientError> {
         let reader = FramedRead::new(read, NdjsonCodec::new(MAX_CLIENT_FRAME_BYTES));
         let mut writer = FramedWrite::new(write, NdjsonCodec::new(MAX_CLIENT_FRAME_BYTES));
 
@@ -230,7 +252,7 @@ async fn open_stream(paths: &Paths) -> Result<Stream, ClientError> {
 /// The background reader: each reply goes to the call waiting for it, each notification to
 /// the channel, until the connection ends.
 async fn read_replies(
-    mut reader: FramedRead<ReadHalf<Stream>, NdjsonCodec>,
+    mut reader: FramedRead<impl AsyncRead + Unpin, NdjsonCodec>,
     pending: Pending,
     notes: mpsc::Sender<Notification>,
 ) {

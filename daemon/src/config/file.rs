@@ -21,6 +21,10 @@ pub struct ConfigFile {
     /// the section is a table.
     #[serde(default)]
     pub tui: Option<toml::Table>,
+    /// Remote hosts for `--host NAME`, read by the client; the daemon only checks that the
+    /// section is a table.
+    #[serde(default)]
+    pub hosts: Option<toml::Table>,
     /// Where the LoRA catalog comes from.
     #[serde(default)]
     pub catalog: CatalogSection,

@@ -115,6 +115,8 @@ impl Home {
             .env("GENQ_HOME", self.dir.path())
             .env("GENQ_LOG", "debug")
             .env_remove("GENQ_NO_AUTOSTART")
+            .env_remove("GENQ_HOST")
+            .env_remove("GENQ_SSH_COMMAND")
             .stdin(Stdio::null());
         for k in [
             "MODELSCOPE_API_TOKEN",
@@ -128,6 +130,20 @@ impl Home {
             c.env(k, v);
         }
         c
+    }
+
+    /// This home's `genq` as one shell command line (`env GENQ_HOME=… KEY=… /path/genq`), for
+    /// running it on the "remote" end of an ssh connection.
+    pub fn command_line(&self) -> String {
+        let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+        let mut line = format!(
+            "env GENQ_HOME={}",
+            quote(&self.dir.path().display().to_string())
+        );
+        for (k, v) in &self.envs {
+            line += &format!(" {k}={}", quote(v));
+        }
+        format!("{line} {}", quote(&genq_bin().display().to_string()))
     }
 
     /// Runs `genq ARGS` to completion.

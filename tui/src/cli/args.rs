@@ -30,6 +30,11 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorMode::Auto)]
     pub color: ColorMode,
 
+    /// Use the daemon of another machine, through ssh: `ssh://[user@]host[:port]`, or the
+    /// name of a `[hosts.NAME]` table in config.toml.
+    #[arg(long, global = true, env = "GENQ_HOST", value_name = "HOST")]
+    pub host: Option<String>,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -82,6 +87,10 @@ pub enum Command {
     Capabilities(super::models::JsonArg),
     /// LoRAs from the catalog (ModelScope), written as top_loras_<task>.json.
     Loras(super::loras::LorasArgs),
+    /// Relay the protocol between stdin/stdout and this machine's daemon (what `--host`
+    /// runs on the remote host through ssh).
+    #[command(name = "dial-stdio", hide = true)]
+    DialStdio,
 }
 
 #[derive(Debug, Default, Args)]

@@ -4,7 +4,7 @@ use super::args::DaemonCommand;
 use super::ctx::{Ctx, print_json};
 use super::error::CliError;
 use super::output;
-use crate::client::{Client, ClientError, start_daemon};
+use crate::client::{ClientError, start_daemon};
 use genq_protocol::methods::{DaemonShutdown, DaemonStatus, Empty};
 use nix::errno::Errno;
 use nix::sys::signal::kill;
@@ -43,7 +43,7 @@ pub async fn run(ctx: &Ctx, cmd: DaemonCommand) -> Result<(), CliError> {
 }
 
 async fn start(ctx: &Ctx) -> Result<(), CliError> {
-    match Client::connect(&ctx.paths, "genq-cli").await {
+    match ctx.endpoint.connect("genq-cli", false).await {
         Ok((client, _)) => {
             println!("genq daemon is already running (pid {})", client.daemon.pid);
             return Ok(());
@@ -52,14 +52,18 @@ async fn start(ctx: &Ctx) -> Result<(), CliError> {
         Err(ClientError::NotRunning { .. }) | Err(ClientError::Disconnected) => {}
         Err(e) => return Err(e.into()),
     }
-    start_daemon(&ctx.paths).await?;
-    let (client, _) = Client::connect(&ctx.paths, "genq-cli").await?;
+    match ctx.endpoint.remote() {
+        None => start_daemon(&ctx.paths).await?,
+        // The relay on the remote host starts it there.
+        Some(_) => drop(ctx.endpoint.connect("genq-cli", true).await?),
+    }
+    let (client, _) = ctx.endpoint.connect("genq-cli", false).await?;
     println!("genq daemon started (pid {})", client.daemon.pid);
     Ok(())
 }
 
 async fn stop(ctx: &Ctx) -> Result<(), CliError> {
-    let (client, mut notes) = match Client::connect(&ctx.paths, "genq-cli").await {
+    let (client, mut notes) = match ctx.endpoint.connect("genq-cli", false).await {
         Ok(c) => c,
         Err(ClientError::NotRunning { .. }) => {
             println!("genq daemon is not running");
@@ -78,7 +82,7 @@ async fn stop(ctx: &Ctx) -> Result<(), CliError> {
     // Then it finishes its writes and exits, releasing the socket and the lock.
     let mut delay = Duration::from_millis(10);
     while closed.is_ok() && Instant::now() < deadline {
-        if !process_alive(pid) {
+        if !still_running(ctx, pid).await {
             println!("genq daemon stopped (pid {pid})");
             return Ok(());
         }
@@ -90,6 +94,18 @@ async fn stop(ctx: &Ctx) -> Result<(), CliError> {
         STOP_TIMEOUT.as_secs(),
         ctx.paths.log_file().display()
     )))
+}
+
+/// Whether the daemon with this pid still runs: on this machine its process tells; on a
+/// remote host, whether it still answers there.
+async fn still_running(ctx: &Ctx, pid: u32) -> bool {
+    match ctx.endpoint.remote() {
+        None => process_alive(pid),
+        Some(_) => matches!(
+            ctx.endpoint.connect("genq-cli", false).await,
+            Ok((client, _)) if client.daemon.pid == pid
+        ),
+    }
 }
 
 /// Whether a process with this pid exists (a zombie counts as gone: it holds no files).
@@ -105,7 +121,7 @@ fn process_alive(pid: u32) -> bool {
 
 /// Never starts the daemon: a status that started one would be misleading.
 async fn status(ctx: &Ctx, json: bool) -> Result<(), CliError> {
-    let (client, _) = Client::connect(&ctx.paths, "genq-cli").await?;
+    let (client, _) = ctx.endpoint.connect("genq-cli", false).await?;
     let status = client.call::<DaemonStatus>(Empty {}).await?;
     if json {
         return print_json(&status);

@@ -43,6 +43,7 @@ impl CliError {
                 | ClientError::Autostart(_)
                 | ClientError::UnsafeSocketDir(_)
                 | ClientError::ForeignDaemon { .. }
+                | ClientError::Ssh(_)
                 | ClientError::Disconnected => EXIT_UNREACHABLE,
                 ClientError::BadReply(_) => EXIT_FAILED,
                 ClientError::Rpc(rpc) => match rpc.kind() {

@@ -4,7 +4,7 @@
 
 use super::ctx::Ctx;
 use super::error::CliError;
-use crate::client::{Client, ClientError};
+use crate::client::Client;
 use crate::format;
 use genq_protocol::methods::{
     JobRef, JobsGet, JobsList, ListParams, NOTIFY_EVENT, NOTIFY_RESYNC, ResyncParams, Subscribe,
@@ -61,42 +61,57 @@ pub async fn follow(
 
     let mut interrupt = signal(SignalKind::interrupt())
         .map_err(|e| CliError::Failed(format!("cannot watch for Ctrl-C: {e}")))?;
+    let mut client = client.clone();
     while !tracker.all_final() {
         let note = tokio::select! {
-            note = notes.recv() => note.ok_or(ClientError::Disconnected)?,
+            note = notes.recv() => note,
             _ = interrupt.recv() => {
                 view.clear();
                 return Err(CliError::Interrupted);
             }
         };
-        let refresh = match note.method.as_str() {
-            NOTIFY_EVENT => {
-                let Some(event) = parse::<Event>(&note) else {
-                    continue;
-                };
-                match tracker.apply(&event) {
-                    Applied::Ignored => Vec::new(),
-                    Applied::Changed(id) => {
-                        if let Some(job) = tracker.jobs.get(&id) {
-                            view.show(job);
-                        }
-                        Vec::new()
-                    }
-                    // The event says less than the job record (outputs, the full error).
-                    Applied::Ended(id) => vec![id],
-                }
-            }
-            NOTIFY_RESYNC => {
-                let last = parse::<ResyncParams>(&note).map_or(tracker.last_seq, |r| r.last_seq);
+        let refresh = match note {
+            None => {
+                // Over ssh: dial again, replay what came after the last event, and re-read
+                // the jobs still open.
+                (client, notes) = ctx.reconnect().await?;
                 client
                     .call::<Subscribe>(SubscribeParams {
-                        since_seq: Some(last),
+                        since_seq: Some(tracker.last_seq),
                     })
                     .await?;
-                tracker.last_seq = last;
                 tracker.pending()
             }
-            _ => Vec::new(),
+            Some(note) => match note.method.as_str() {
+                NOTIFY_EVENT => {
+                    let Some(event) = parse::<Event>(&note) else {
+                        continue;
+                    };
+                    match tracker.apply(&event) {
+                        Applied::Ignored => Vec::new(),
+                        Applied::Changed(id) => {
+                            if let Some(job) = tracker.jobs.get(&id) {
+                                view.show(job);
+                            }
+                            Vec::new()
+                        }
+                        // The event says less than the job record (outputs, the full error).
+                        Applied::Ended(id) => vec![id],
+                    }
+                }
+                NOTIFY_RESYNC => {
+                    let last =
+                        parse::<ResyncParams>(&note).map_or(tracker.last_seq, |r| r.last_seq);
+                    client
+                        .call::<Subscribe>(SubscribeParams {
+                            since_seq: Some(last),
+                        })
+                        .await?;
+                    tracker.last_seq = last;
+                    tracker.pending()
+                }
+                _ => Vec::new(),
+            },
         };
         for id in refresh {
             let job = client.call::<JobsGet>(JobRef { id: id.clone() }).await?;
@@ -106,6 +121,12 @@ pub async fn follow(
     }
 
     view.finish();
+    Ok(outcome(&order, tracker))
+}
+
+/// The followed jobs in the order asked for; the error of each that did not succeed is
+/// printed on stderr.
+fn outcome(order: &[String], mut tracker: Tracker) -> Outcome {
     let jobs: Vec<Job> = order
         .iter()
         .filter_map(|id| tracker.jobs.remove(id))
@@ -117,7 +138,7 @@ pub async fn follow(
             eprintln!("genq: {}", format::job_failure(job));
         }
     }
-    Ok(Outcome { jobs, failed })
+    Outcome { jobs, failed }
 }
 
 /// How long jobs of each provider and model usually take from creation to the end: the
@@ -538,6 +559,7 @@ mod tests {
         let listener = tokio::net::UnixListener::bind(&paths.socket).unwrap();
         let server = tokio::spawn(fake_daemon(listener, final_state));
         let ctx = Ctx {
+            endpoint: crate::client::Endpoint::Local(paths.clone().into()),
             paths,
             autostart: false,
             offset: time::UtcOffset::UTC,

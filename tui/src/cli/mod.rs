@@ -9,6 +9,7 @@ mod ctx;
 mod daemon;
 pub mod error;
 mod follow;
+mod host;
 mod housekeeping;
 mod jobs;
 mod loras;
@@ -20,6 +21,7 @@ pub mod submit;
 mod wait;
 mod watch;
 
+use crate::client::Endpoint;
 use args::{Cli, Command};
 use clap::{CommandFactory, Parser};
 use ctx::Ctx;
@@ -48,15 +50,26 @@ pub fn main() -> ExitCode {
         None | Some(Command::Daemon(args::DaemonCommand::Run { .. })) => {}
         Some(_) => end_quietly_on_closed_stdout(),
     }
+    let paths = Paths::from_env(nix::unistd::getuid().as_raw());
+    let endpoint = match host::endpoint(cli.host.as_deref(), &paths)
+        .and_then(|e| refuse_remote(&e, cli.command.as_ref()).map(|()| e))
+    {
+        Ok(endpoint) => endpoint,
+        Err(e) => {
+            eprintln!("genq: {}", e.report());
+            return ExitCode::from(e.exit_code());
+        }
+    };
     let ctx = Ctx {
-        paths: Paths::from_env(nix::unistd::getuid().as_raw()),
+        paths,
+        endpoint,
         autostart: !cli.no_autostart,
         offset,
         color: cli.color,
     };
     let runs_daemon = matches!(
         cli.command,
-        Some(Command::Daemon(args::DaemonCommand::Run { .. }))
+        Some(Command::Daemon(args::DaemonCommand::Run { .. })) | Some(Command::DialStdio)
     );
     // The daemon logs this itself; everyone else hears it here, every time, until fixed.
     if let Some(moved) = ctx.paths.socket_moved.as_ref().filter(|_| !runs_daemon) {
@@ -75,6 +88,7 @@ pub fn main() -> ExitCode {
             Ok(())
         }
         Some(Command::Man(args)) => man::run(args),
+        Some(Command::DialStdio) => dial_stdio(&ctx),
         command => match tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .on_thread_start(keep_sigpipe_off_this_thread)
@@ -99,7 +113,7 @@ pub fn main() -> ExitCode {
 
 async fn dispatch(ctx: &Ctx, command: Option<Command>) -> Result<(), CliError> {
     match command {
-        None => crate::tui::run(ctx.paths.clone(), ctx.autostart)
+        None => crate::tui::run(ctx.endpoint.clone(), ctx.paths.clone(), ctx.autostart)
             .await
             .map_err(|e| CliError::Failed(format!("{e:#}"))),
         Some(Command::Submit(args)) => submit::run(ctx, *args).await,
@@ -126,13 +140,51 @@ async fn dispatch(ctx: &Ctx, command: Option<Command>) -> Result<(), CliError> {
             Ok(())
         }
         Some(Command::Man(args)) => man::run(args),
+        // `main` runs it in a runtime of its own.
+        Some(Command::DialStdio) => Err(CliError::Failed(
+            "`genq dial-stdio` must start outside the async runtime".into(),
+        )),
     }
+}
+
+/// Commands that act on this machine only refuse `--host` instead of doing the wrong thing.
+fn refuse_remote(endpoint: &Endpoint, command: Option<&Command>) -> Result<(), CliError> {
+    let Some(host) = endpoint.remote() else {
+        return Ok(());
+    };
+    let local_only = match command {
+        Some(Command::Daemon(args::DaemonCommand::Run { .. })) => "daemon run",
+        Some(Command::DialStdio) => "dial-stdio",
+        Some(Command::Auth(args::AuthCommand::Set { .. })) => "auth set",
+        Some(Command::Auth(args::AuthCommand::Rm { .. })) => "auth rm",
+        _ => return Ok(()),
+    };
+    Err(CliError::Usage(format!(
+        "`genq {local_only}` acts on this machine and cannot use --host; run it on {} \
+         (e.g. `ssh -t {} genq {local_only} …`)",
+        host.name(),
+        host.destination
+    )))
+}
+
+/// `genq dial-stdio`, in a runtime of its own that is dropped without waiting for the
+/// blocking read of stdin that may still be under way when the daemon side closed.
+fn dial_stdio(ctx: &Ctx) -> Result<(), CliError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .on_thread_start(keep_sigpipe_off_this_thread)
+        .build()
+        .map_err(|e| CliError::Failed(format!("cannot start the async runtime: {e}")))?;
+    let outcome = rt.block_on(crate::client::dial_stdio(&ctx.paths, ctx.autostart));
+    rt.shutdown_background();
+    Ok(outcome?)
 }
 
 /// Why `genq` alone did not open the TUI, and what works without a terminal.
 fn no_terminal_message() -> String {
     let commands: Vec<String> = Cli::command()
         .get_subcommands()
+        .filter(|c| !c.is_hide_set())
         .map(|c| format!("genq {}", c.get_name()))
         .collect();
     format!(

@@ -18,6 +18,9 @@ pub async fn run(ctx: &Ctx, args: SubmitArgs) -> Result<(), CliError> {
     let cwd = std::env::current_dir()
         .map_err(|e| CliError::Usage(format!("cannot read the current directory: {e}")))?;
     let spec = build_spec(&args, base, &cwd)?;
+    if let Some(host) = ctx.endpoint.remote() {
+        refuse_local_files(&spec, &host.name())?;
+    }
     let (client, notes) = ctx.connect().await?;
     let params = SubmitParams {
         spec,
@@ -58,6 +61,22 @@ pub async fn run(ctx: &Ctx, args: SubmitArgs) -> Result<(), CliError> {
         });
     }
     Ok(())
+}
+
+/// A daemon on another machine cannot read this machine's files: inputs must be URLs there.
+fn refuse_local_files(spec: &JobSpec, host: &str) -> Result<(), CliError> {
+    let local = |v: &String| v.starts_with('/');
+    let flag = if spec.image.as_ref().is_some_and(local) {
+        "--image".to_string()
+    } else if let Some((name, _)) = spec.views.iter().find(|(_, v)| local(v)) {
+        format!("--view {name}")
+    } else {
+        return Ok(());
+    };
+    Err(CliError::Usage(format!(
+        "{flag}: the daemon on {host} cannot read files of this machine; give an http(s) URL, \
+         or a path on {host} as file:///PATH"
+    )))
 }
 
 /// Reads a `JobSpec` as `genq export` prints it; `-` reads stdin.

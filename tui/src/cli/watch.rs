@@ -5,7 +5,6 @@ use super::args::WatchArgs;
 use super::color::Palette;
 use super::ctx::Ctx;
 use super::error::CliError;
-use crate::client::ClientError;
 use crate::format::{self, Clock};
 use genq_protocol::methods::{
     JobRef, JobsEvents, JobsGet, NOTIFY_EVENT, NOTIFY_RESYNC, ResyncParams, Subscribe,
@@ -80,7 +79,7 @@ async fn watch(
 ) -> Result<Result<(), Closed>, CliError> {
     let mut interrupt = signal(SignalKind::interrupt())
         .map_err(|e| CliError::Failed(format!("cannot watch for Ctrl-C: {e}")))?;
-    let (client, mut notes) = ctx.connect().await?;
+    let (mut client, mut notes) = ctx.connect().await?;
     // Subscribe before reading the job, so nothing between the two is missed.
     let mut last = client
         .call::<Subscribe>(SubscribeParams { since_seq: None })
@@ -110,8 +109,18 @@ async fn watch(
 
     loop {
         let note = tokio::select! {
-            note = notes.recv() => note.ok_or(ClientError::Disconnected)?,
+            note = notes.recv() => note,
             _ = interrupt.recv() => return Ok(Ok(())),
+        };
+        let Some(note) = note else {
+            // Over ssh: dial again and pick up after the last event printed.
+            (client, notes) = ctx.reconnect().await?;
+            client
+                .call::<Subscribe>(SubscribeParams {
+                    since_seq: Some(last),
+                })
+                .await?;
+            continue;
         };
         match note.method.as_str() {
             NOTIFY_EVENT => {

@@ -3,7 +3,7 @@
 //! screen is redrawn once per batch (in a synchronized update) only when something changed.
 //! A timer runs only while something on screen moves; live-event refetches are debounced.
 
-use crate::client::Client;
+use crate::client::{Client, Endpoint};
 use crate::tui::action::{Action, UiAction};
 use crate::tui::app::App;
 use crate::tui::frame;
@@ -31,14 +31,15 @@ const DEBOUNCE: Duration = Duration::from_millis(150);
 
 /// Runs the TUI until the user quits. Connects to the daemon first (starting it when
 /// `autostart` allows), so a daemon that cannot start is reported on the plain terminal.
-pub async fn run(paths: Paths, autostart: bool) -> anyhow::Result<()> {
-    let (client, notes) = Client::connect_or_start(&paths, "genq-tui", autostart).await?;
+/// `paths` is this machine's layout (its config holds the key overrides).
+pub async fn run(endpoint: Endpoint, paths: Paths, autostart: bool) -> anyhow::Result<()> {
+    let (client, notes) = endpoint.connect("genq-tui", autostart).await?;
     let key_errors = load_key_overrides(&paths).await;
     terminal::install_panic_hook();
     let mut term = terminal::init()?;
     // The terminal query reads stdin, so it runs before the event stream starts.
     let picker = PreviewMode::from_env().picker();
-    let result = event_loop(&mut term, paths, client, notes, picker, key_errors).await;
+    let result = event_loop(&mut term, endpoint, client, notes, picker, key_errors).await;
     let restored = terminal::restore();
     result?;
     restored?;
@@ -47,7 +48,7 @@ pub async fn run(paths: Paths, autostart: bool) -> anyhow::Result<()> {
 
 async fn event_loop(
     term: &mut Tui,
-    paths: Paths,
+    endpoint: Endpoint,
     client: Client,
     notes: mpsc::Receiver<Notification>,
     picker: Option<Picker>,
@@ -62,7 +63,7 @@ async fn event_loop(
     let mut hangup = signal(SignalKind::hangup())?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let version = client.daemon.version.clone();
-    let mut io = Io::new(paths, client, notes, tx, picker);
+    let mut io = Io::new(endpoint, client, notes, tx, picker);
     let cmds = app.update(Action::Connected { version });
     io.run_all(cmds, term, &mut app)?;
 

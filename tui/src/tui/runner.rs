@@ -2,7 +2,7 @@
 //! the event loop as actions), images encoded off the UI thread, the clipboard, the
 //! opener. When the connection drops, a reconnect task retries with backoff.
 
-use crate::client::{Client, ClientError};
+use crate::client::{Client, ClientError, Endpoint};
 use crate::inputs::input_location;
 use crate::tui::action::{Action, CallError, call_error};
 use crate::tui::app::App;
@@ -19,7 +19,7 @@ use genq_protocol::methods::{
     ProvidersList, ResyncParams, Submit, SubmitParams, Subscribe, SubscribeParams, SuppliersList,
 };
 use genq_protocol::rpc::Notification;
-use genq_protocol::{ErrorKind, Event, JobId, JobSpec, Method, Paths};
+use genq_protocol::{ErrorKind, Event, JobId, JobSpec, Method};
 use ratatui_image::picker::Picker;
 use std::io::Write;
 use std::path::PathBuf;
@@ -39,7 +39,7 @@ pub enum Msg {
 
 /// The connection and everything that runs on its behalf.
 pub struct Io {
-    paths: Paths,
+    endpoint: Endpoint,
     client: Option<Client>,
     pub notes: Option<mpsc::Receiver<Notification>>,
     tx: mpsc::UnboundedSender<Msg>,
@@ -87,16 +87,16 @@ impl Msg {
 
 impl Io {
     pub fn new(
-        paths: Paths,
+        endpoint: Endpoint,
         client: Client,
         notes: mpsc::Receiver<Notification>,
         tx: mpsc::UnboundedSender<Msg>,
         picker: Option<Picker>,
     ) -> Io {
         Io {
-            loras_link: SideLink::new(paths.clone(), "genq-tui-loras"),
-            covers_link: SideLink::new(paths.clone(), "genq-tui-covers"),
-            paths,
+            loras_link: SideLink::new(endpoint.clone(), "genq-tui-loras"),
+            covers_link: SideLink::new(endpoint.clone(), "genq-tui-covers"),
+            endpoint,
             client: Some(client),
             notes: Some(notes),
             tx,
@@ -143,7 +143,7 @@ impl Io {
 
     fn spawn_reconnect(&mut self) {
         let tx = self.tx.clone();
-        let paths = self.paths.clone();
+        let endpoint = self.endpoint.clone();
         self.tasks.spawn(async move {
             let mut delay = Duration::from_millis(250);
             for attempt in 1.. {
@@ -153,7 +153,7 @@ impl Io {
                 }));
                 tokio::time::sleep(delay).await;
                 // No autostart here: a daemon that was stopped on purpose stays stopped.
-                if let Ok((client, notes)) = Client::connect(&paths, "genq-tui").await {
+                if let Ok((client, notes)) = endpoint.connect("genq-tui", false).await {
                     let _ = tx.send(Msg::Connected(client, notes));
                     return;
                 }

@@ -2,23 +2,23 @@
 //! the catalog site, cover downloads). The daemon answers one connection's requests in
 //! order, so these run beside the main connection and never hold up the jobs screen.
 
-use crate::client::{Client, ClientError};
-use genq_protocol::{Method, Paths};
+use crate::client::{Client, ClientError, Endpoint};
+use genq_protocol::Method;
 use std::sync::Arc;
 use tokio::sync::Mutex;
 
 /// A connection made on first use and made again after it was lost.
 #[derive(Clone)]
 pub struct SideLink {
-    paths: Paths,
+    endpoint: Endpoint,
     name: &'static str,
     slot: Arc<Mutex<Option<Client>>>,
 }
 
 impl SideLink {
-    pub fn new(paths: Paths, name: &'static str) -> SideLink {
+    pub fn new(endpoint: Endpoint, name: &'static str) -> SideLink {
         SideLink {
-            paths,
+            endpoint,
             name,
             slot: Arc::default(),
         }
@@ -34,7 +34,7 @@ impl SideLink {
                 Some(c) => c.clone(),
                 None => {
                     // Notifications are not wanted here; the receiver is dropped.
-                    let (c, _notes) = Client::connect(&self.paths, self.name).await?;
+                    let (c, _notes) = self.endpoint.connect(self.name, false).await?;
                     *slot = Some(c.clone());
                     c
                 }
