@@ -472,9 +472,7 @@ fn outputs_from_afar() {
             offset: 0,
             eof: false,
             size: 4_194_304,
-            sha256: Some(
-                "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
-            ),
+            sha256: Some("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into()),
         },
     );
     check(
