@@ -88,26 +88,41 @@ pub struct PreviewResult {
 }
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+/// Not a base64 character.
+const INVALID: u8 = 0xff;
+/// Each byte's value in [`ALPHABET`], or [`INVALID`].
+const SEXTETS: [u8; 256] = {
+    let mut table = [INVALID; 256];
+    let mut i = 0;
+    while i < 64 {
+        table[ALPHABET[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
 
 /// Standard base64 with padding.
 pub fn base64_encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
+    let mut out = Vec::with_capacity(bytes.len().div_ceil(3) * 4);
+    let sextet = |n: u32, shift: u32| ALPHABET[(n >> shift & 63) as usize];
+    let mut whole = bytes.chunks_exact(3);
+    for c in whole.by_ref() {
+        let n = u32::from(c[0]) << 16 | u32::from(c[1]) << 8 | u32::from(c[2]);
+        out.extend_from_slice(&[sextet(n, 18), sextet(n, 12), sextet(n, 6), sextet(n, 0)]);
     }
-    out
+    match *whole.remainder() {
+        [a] => {
+            let n = u32::from(a) << 16;
+            out.extend_from_slice(&[sextet(n, 18), sextet(n, 12), b'=', b'=']);
+        }
+        [a, b] => {
+            let n = u32::from(a) << 16 | u32::from(b) << 8;
+            out.extend_from_slice(&[sextet(n, 18), sextet(n, 12), sextet(n, 6), b'=']);
+        }
+        _ => {}
+    }
+    // Every byte pushed comes from ALPHABET or is '=', all ASCII.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// A base64 text that is not valid.
@@ -121,34 +136,40 @@ pub fn base64_decode(text: &str) -> Result<Vec<u8>, Base64Error> {
     if !text.len().is_multiple_of(4) {
         return Err(Base64Error);
     }
+    let pad = text.iter().rev().take_while(|&&c| c == b'=').count();
+    if pad > 2 {
+        return Err(Base64Error);
+    }
     let mut out = Vec::with_capacity(text.len() / 4 * 3);
-    let last = text.len() / 4;
-    for (q, quad) in text.chunks(4).enumerate() {
-        let pad = quad.iter().rev().take_while(|&&c| c == b'=').count();
-        if pad > 2 || (pad > 0 && q + 1 != last) {
+    let body = &text[..text.len() - pad];
+    let mut quads = body.chunks_exact(4);
+    for q in quads.by_ref() {
+        let (a, b, c, d) = (
+            SEXTETS[q[0] as usize],
+            SEXTETS[q[1] as usize],
+            SEXTETS[q[2] as usize],
+            SEXTETS[q[3] as usize],
+        );
+        if [a, b, c, d].contains(&INVALID) {
             return Err(Base64Error);
         }
+        let n = u32::from(a) << 18 | u32::from(b) << 12 | u32::from(c) << 6 | u32::from(d);
+        out.extend_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8]);
+    }
+    let rest = quads.remainder();
+    if !rest.is_empty() {
         let mut n = 0u32;
-        for &c in &quad[..4 - pad] {
-            n = n << 6 | sextet(c).ok_or(Base64Error)?;
+        for &ch in rest {
+            let v = SEXTETS[ch as usize];
+            if v == INVALID {
+                return Err(Base64Error);
+            }
+            n = n << 6 | u32::from(v);
         }
         n <<= 6 * pad as u32;
-        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
-        out.extend_from_slice(&bytes[..3 - pad]);
+        out.extend_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8][..3 - pad]);
     }
     Ok(out)
-}
-
-fn sextet(c: u8) -> Option<u32> {
-    let v = match c {
-        b'A'..=b'Z' => c - b'A',
-        b'a'..=b'z' => c - b'a' + 26,
-        b'0'..=b'9' => c - b'0' + 52,
-        b'+' => 62,
-        b'/' => 63,
-        _ => return None,
-    };
-    Some(u32::from(v))
 }
 
 #[cfg(test)]

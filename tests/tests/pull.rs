@@ -297,3 +297,40 @@ async fn genq_pull_copies_verifies_resumes_and_skips_what_is_there() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("0fffffff"), "{}", stderr(&out));
 }
+
+/// Throughput of `genq pull` for a ~50 MB output against `cp` of the same file on this disk.
+/// Prints figures; asserts only that the copies are whole. Run with `--ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check"]
+async fn pull_throughput_against_cp() {
+    let (_ms, home, job) = finished_job(Some(noisy_png(4096, 4096))).await;
+    let id = job["id"].as_str().unwrap();
+    let source = PathBuf::from(job["outputs"][0]["path"].as_str().unwrap());
+    let size = std::fs::metadata(&source).unwrap().len();
+    let mb = size as f64 / 1e6;
+    let to = tempfile::tempdir().unwrap();
+
+    let started = std::time::Instant::now();
+    home.ok(&["pull", id, "--to", to.path().to_str().unwrap()]);
+    let pull = started.elapsed().as_secs_f64();
+    assert_eq!(
+        std::fs::metadata(to.path().join(id).join("0.png"))
+            .unwrap()
+            .len(),
+        size
+    );
+
+    let started = std::time::Instant::now();
+    let status = std::process::Command::new("cp")
+        .arg(&source)
+        .arg(to.path().join("cp.png"))
+        .status()
+        .unwrap();
+    let cp = started.elapsed().as_secs_f64();
+    assert!(status.success());
+    println!(
+        "{mb:.1} MB: genq pull {:.1} MB/s ({pull:.2} s), cp {:.1} MB/s ({cp:.3} s)",
+        mb / pull,
+        mb / cp
+    );
+}
