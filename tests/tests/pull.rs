@@ -3,7 +3,7 @@
 //! whole jobs with `genq pull`, resuming and checking what it already has.
 
 use bytes::Bytes;
-use genq_e2e::fakes::{ModelScopeFake, MsScript};
+use genq_e2e::fakes::{ModelScopeFake, MsOutcome, MsScript};
 use genq_e2e::harness::{Home, RawClient, stderr};
 use genq_protocol::outputs::base64_decode;
 use serde_json::{Value, json};
@@ -238,7 +238,7 @@ fn action_of<'a>(files: &'a [Value], name: &str) -> &'a str {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn genq_pull_copies_verifies_resumes_and_skips_what_is_there() {
     // About 2.5 MB: three chunks.
-    let (_ms, home, job) = finished_job(Some(noisy_png(1000, 850))).await;
+    let (ms, home, job) = finished_job(Some(noisy_png(1000, 850))).await;
     let id = job["id"].as_str().unwrap();
     let num = job["num"].to_string();
     let source = std::fs::read(job["outputs"][0]["path"].as_str().unwrap()).unwrap();
@@ -291,6 +291,22 @@ async fn genq_pull_copies_verifies_resumes_and_skips_what_is_there() {
     let out = home.ok(&["pull", id, "--to", to.path().to_str().unwrap()]);
     assert!(out.contains("local copy differed"), "{out}");
     assert_eq!(std::fs::read(&local).unwrap(), source);
+
+    // A job that failed before it had files: nothing to copy, said so, exit 1.
+    ms.set_script(MsScript::outcome_after(
+        Duration::from_millis(50),
+        MsOutcome::ContentPolicy,
+    ));
+    let mut c = home.client().await;
+    c.ok("subscribe", json!({})).await;
+    let failed = c.submit_prompt("modelscope", "refused").await;
+    assert_eq!(c.wait_final(&failed).await, "failed");
+    let out = home.run(&["pull", &failed, "--to", to.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("params.json  not on the daemon's disk"),
+        "{out:?}"
+    );
 
     // An unknown job: refused as other commands refuse it.
     let out = home.run(&["pull", "0fffffff", "--to", to.path().to_str().unwrap()]);

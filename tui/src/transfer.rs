@@ -5,9 +5,9 @@
 
 use crate::client::{Client, ClientError};
 use futures::{StreamExt, TryStreamExt};
-use genq_protocol::Job;
 use genq_protocol::methods::OutputsRead;
 use genq_protocol::outputs::{JobFile, READ_MAX_LENGTH, ReadParams, ReadResult};
+use genq_protocol::{ErrorKind, Job};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -86,17 +86,25 @@ pub async fn pull_job(
     std::fs::create_dir_all(dir).map_err(|e| local(dir, e))?;
     let mut done = Vec::new();
     for wanted in wanted_files(job)? {
+        let missing = |name: String| Pulled {
+            job: job.short_id(),
+            path: dir.join(&name),
+            name,
+            action: Action::Missing,
+            transferred: 0,
+            size: 0,
+            sha256: None,
+        };
         let pulled = match wanted {
-            Ok(w) => pull_file(client, job, &w, dir).await?,
-            Err(name) => Pulled {
-                job: job.short_id(),
-                path: dir.join(&name),
-                name,
-                action: Action::Missing,
-                transferred: 0,
-                size: 0,
-                sha256: None,
+            Ok(w) => match pull_file(client, job, &w, dir).await {
+                Err(TransferError::Client(ClientError::Rpc(e)))
+                    if e.kind() == ErrorKind::NotFound =>
+                {
+                    missing(w.name)
+                }
+                other => other?,
             },
+            Err(name) => missing(name),
         };
         done.push(pulled);
     }

@@ -37,7 +37,7 @@ pub async fn run(ctx: &Ctx, args: PullArgs) -> Result<(), CliError> {
     match missing {
         0 => Ok(()),
         n => Err(CliError::Failed(format!(
-            "{n} output(s) are not on the daemon's disk (yet); the rest was copied"
+            "{n} file(s) are not on the daemon's disk (yet); the rest was copied"
         ))),
     }
 }
