@@ -11,6 +11,7 @@ pub mod error;
 pub mod event;
 pub mod job;
 pub mod methods;
+pub mod outputs;
 pub mod paths;
 pub mod rpc;
 pub mod time;

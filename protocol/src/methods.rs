@@ -70,6 +70,18 @@ method!(
     OutputsUsage, "outputs.usage", Empty, DiskUsage
 );
 method!(
+    /// A chunk of one of a job's files (an output or `params.json`), with the whole file's
+    /// size and sha256, so a client anywhere can copy and verify it.
+    OutputsRead, "outputs.read", crate::outputs::ReadParams, crate::outputs::ReadResult
+);
+method!(
+    /// A small PNG or JPEG of an output sized for a preview, made and cached by the daemon.
+    OutputsPreview,
+    "outputs.preview",
+    crate::outputs::PreviewParams,
+    crate::outputs::PreviewResult
+);
+method!(
     /// The events of one job, oldest first.
     JobsEvents, "jobs.events", JobRef, Vec<Event>
 );

@@ -440,3 +440,58 @@ fn housekeeping() {
         },
     );
 }
+
+#[test]
+fn outputs_from_afar() {
+    use genq_protocol::outputs::*;
+    check(
+        "params_outputs_read",
+        &ReadParams {
+            id: "42".into(),
+            index: Some(0),
+            file: None,
+            offset: 1_048_576,
+            length: Some(1_048_576),
+        },
+    );
+    check(
+        "params_outputs_read_params_json",
+        &ReadParams {
+            id: "0193a0c4".into(),
+            index: None,
+            file: Some(JobFile::Params),
+            offset: 0,
+            length: None,
+        },
+    );
+    check(
+        "result_outputs_read",
+        &ReadResult {
+            name: "0.png".into(),
+            data: base64_encode(b"\x89PNG\r\n"),
+            offset: 0,
+            eof: false,
+            size: 4_194_304,
+            sha256: Some("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into()),
+        },
+    );
+    check(
+        "params_outputs_preview",
+        &PreviewParams {
+            id: "42".into(),
+            index: None,
+            max_width: 480,
+            max_height: 480,
+        },
+    );
+    check(
+        "result_outputs_preview",
+        &PreviewResult {
+            index: 0,
+            mime: "image/png".into(),
+            width: 480,
+            height: 270,
+            data: base64_encode(b"\x89PNG\r\n"),
+        },
+    );
+}

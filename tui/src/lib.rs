@@ -5,4 +5,5 @@ pub mod cli;
 pub mod client;
 pub mod format;
 pub mod inputs;
+pub mod transfer;
 pub mod tui;

@@ -190,6 +190,8 @@ struct Inner {
     quota_retry_after: Option<u64>,
     single_concurrency: bool,
     balance: f64,
+    /// The image new tasks produce instead of the generated 64×64 one.
+    output_png: Option<Bytes>,
 }
 
 /// The fake ModelScope's state: its control, its task scripts and its account.
@@ -225,6 +227,7 @@ impl Served for MsState {
                 quota_retry_after: None,
                 single_concurrency: false,
                 balance: 250.0,
+                output_png: None,
             }),
         }
     }
@@ -286,6 +289,11 @@ impl ModelScopeFake {
     /// Total Magicube points of the account (default 250).
     pub fn set_balance(&self, points: f64) {
         self.inner().balance = points;
+    }
+
+    /// The image tasks created from now on produce (`None`: a small generated one).
+    pub fn set_output_png(&self, png: Option<Bytes>) {
+        self.inner().output_png = png;
     }
 
     /// The PNG the task's output URL serves (also before it is reachable).
@@ -410,7 +418,10 @@ async fn submit(State(state): State<Arc<MsState>>, headers: HeaderMap, body: Byt
     let ends = (script.outcome != MsOutcome::Never).then_some(script.duration);
     let prompt = value["prompt"].as_str().map(str::to_string);
     state.core.flights().created(&task_id, prompt, ends);
-    let png = make_png(&format!("modelscope/{task_id}"));
+    let png = i
+        .output_png
+        .clone()
+        .unwrap_or_else(|| make_png(&format!("modelscope/{task_id}")));
     let task = MsTask {
         seq,
         key,

@@ -67,6 +67,9 @@ pub enum Command {
     Export(IdArg),
     /// Upload a succeeded job's outputs to its storage targets again (or to one target).
     Upload(UploadArgs),
+    /// Copy jobs' outputs and params.json from the daemon into DIR/<job-id>/, verified by
+    /// sha256 and size; resumes an interrupted copy and skips files already there.
+    Pull(PullArgs),
     /// List providers: base URL, key source, load, quota and last error.
     Providers(ProvidersArgs),
     /// Run, start, stop or query the daemon.
@@ -307,6 +310,19 @@ pub struct UploadArgs {
     #[arg(long, value_name = "NAME")]
     pub target: Option<String>,
     /// Print the job as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// Job numbers, full ids or unique starts of ids.
+    #[arg(required = true, value_name = "ID")]
+    pub ids: Vec<String>,
+    /// Where the per-job folders go.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub to: PathBuf,
+    /// Print one JSON object per file.
     #[arg(long)]
     pub json: bool,
 }

@@ -17,6 +17,7 @@ mod man;
 mod models;
 pub mod output;
 mod providers;
+mod pull;
 pub mod submit;
 mod wait;
 mod watch;
@@ -128,6 +129,7 @@ async fn dispatch(ctx: &Ctx, command: Option<Command>) -> Result<(), CliError> {
         Some(Command::Du(args)) => housekeeping::du(ctx, args).await,
         Some(Command::Export(args)) => jobs::export(ctx, args).await,
         Some(Command::Upload(args)) => jobs::upload(ctx, args).await,
+        Some(Command::Pull(args)) => pull::run(ctx, args).await,
         Some(Command::Providers(args)) => providers::run(ctx, args).await,
         Some(Command::Daemon(cmd)) => daemon::run(ctx, cmd).await,
         Some(Command::Auth(cmd)) => auth::run(ctx, cmd).await,

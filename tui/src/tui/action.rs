@@ -283,6 +283,8 @@ pub enum Action {
         error: CallError,
     },
     PreviewReady(Preview),
+    /// The output to preview is not on this machine: ask the daemon for a rendition.
+    PreviewNotLocal(JobId),
     /// `models.list`, `suppliers.list`, `categories.list` and `capabilities.list`.
     CatalogLoaded(Box<CatalogData>),
     CatalogFailed(CallError),

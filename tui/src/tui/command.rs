@@ -33,13 +33,24 @@ pub enum Command {
     Submit(JobSpec),
     /// Put text on the clipboard with OSC 52 (works over SSH).
     Copy(String),
-    /// Open a local file with the system opener.
-    OpenPath(String),
+    /// Open a job's output with the system opener; when `path` is not on this machine, the
+    /// job's files are pulled into the cache directory first.
+    OpenOutput {
+        id: JobId,
+        path: String,
+    },
     SetMouse(bool),
     /// Decode and scale an image on a blocking thread, sized to `cols` × `rows` cells.
     LoadPreview {
         id: JobId,
         path: String,
+        cols: u16,
+        rows: u16,
+    },
+    /// `outputs.preview` sized for `cols` × `rows` cells, for a job whose output is not on
+    /// this machine.
+    FetchPreview {
+        id: JobId,
         cols: u16,
         rows: u16,
     },

@@ -16,6 +16,7 @@ pub mod keymap;
 pub mod live;
 pub mod message_log;
 pub mod preview;
+pub mod remote;
 pub mod runner;
 pub mod screens;
 pub mod shared;

@@ -164,6 +164,11 @@ pub fn load(picker: &Picker, id: JobId, path: String, cols: u16, rows: u16) -> P
     Preview { id, path, result }
 }
 
+/// Whether `path` can be read on this machine (else the daemon is asked for a preview).
+pub fn is_local(path: &str) -> bool {
+    std::fs::File::open(path).is_ok()
+}
+
 /// Decodes `path` and encodes it for the terminal at `cols` × `rows` cells. Blocking.
 pub fn encode(picker: &Picker, path: &str, cols: u16, rows: u16) -> Result<Protocol, String> {
     image::ImageReader::open(path)
@@ -173,11 +178,33 @@ pub fn encode(picker: &Picker, path: &str, cols: u16, rows: u16) -> Result<Proto
                 .map_err(|e| format!("cannot read {path}: {e}"))
         })
         .and_then(|r| r.decode().map_err(|e| format!("cannot decode {path}: {e}")))
-        .and_then(|img| {
-            picker
-                .new_protocol(img, Size::new(cols, rows), Resize::Fit(None))
-                .map_err(|e| format!("cannot encode a preview of {path}: {e}"))
-        })
+        .and_then(|img| fit(picker, img, cols, rows, path))
+}
+
+/// Decodes an image held in memory (`what` names it in errors) and encodes it like
+/// [`encode`]. Blocking.
+pub fn encode_bytes(
+    picker: &Picker,
+    bytes: &[u8],
+    what: &str,
+    cols: u16,
+    rows: u16,
+) -> Result<Protocol, String> {
+    image::load_from_memory(bytes)
+        .map_err(|e| format!("cannot decode {what}: {e}"))
+        .and_then(|img| fit(picker, img, cols, rows, what))
+}
+
+fn fit(
+    picker: &Picker,
+    img: image::DynamicImage,
+    cols: u16,
+    rows: u16,
+    what: &str,
+) -> Result<Protocol, String> {
+    picker
+        .new_protocol(img, Size::new(cols, rows), Resize::Fit(None))
+        .map_err(|e| format!("cannot encode a preview of {what}: {e}"))
 }
 
 #[cfg(test)]
@@ -218,5 +245,16 @@ mod tests {
             panic!("a text file decoded as an image");
         };
         assert!(err.contains("not.png"), "{err}");
+
+        assert!(is_local(&png.display().to_string()));
+        assert!(!is_local(
+            &dir.path().join("gone.png").display().to_string()
+        ));
+        let bytes = std::fs::read(&png).unwrap();
+        assert!(encode_bytes(&picker, &bytes, "a rendition", 20, 10).is_ok());
+        let Err(err) = encode_bytes(&picker, b"junk", "a rendition", 20, 10) else {
+            panic!("junk decoded as an image");
+        };
+        assert!(err.contains("a rendition"), "{err}");
     }
 }

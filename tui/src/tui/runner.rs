@@ -11,7 +11,7 @@ use crate::tui::command::Command;
 use crate::tui::preview::{self, Cover};
 use crate::tui::side_link::SideLink;
 use crate::tui::terminal::{self, Tui};
-use crate::tui::{clipboard, export};
+use crate::tui::{clipboard, export, remote};
 use genq_protocol::catalog::{LoraRef, LorasListParams, ModelsListParams};
 use genq_protocol::methods::{
     CapabilitiesList, CategoriesList, DaemonStatus, Empty, JobsCancel, JobsEvents, JobsExport,
@@ -366,16 +366,20 @@ impl Io {
                 out.write_all(clipboard::osc52(&text).as_bytes())?;
                 out.flush()?;
             }
-            Command::OpenPath(path) => self.open_path(path),
+            Command::OpenOutput { id, path } => self.open_output(id, path),
             Command::SetMouse(on) => terminal::set_mouse(on)?,
             Command::LoadPreview {
                 id,
                 path,
                 cols,
                 rows,
-            } => self.encode_off_thread(move |picker| {
+            } if preview::is_local(&path) => self.encode_off_thread(move |picker| {
                 Action::PreviewReady(preview::load(picker, id, path, cols, rows))
             }),
+            Command::LoadPreview { id, .. } => {
+                let _ = self.tx.send(Msg::action(Action::PreviewNotLocal(id)));
+            }
+            Command::FetchPreview { id, cols, rows } => self.fetch_preview(id, cols, rows),
             Command::FetchCatalog => self.fetch_catalog(),
             Command::FetchLoras { generation, params } => self.fetch_loras(generation, params),
             Command::LoadCover {
@@ -429,39 +433,41 @@ impl Io {
         });
     }
 
-    /// Opens a local file with the system opener.
-    fn open_path(&mut self, path: String) {
-        if !std::path::Path::new(&path).exists() {
-            let _ = self.tx.send(Msg::action(Action::Info(format!(
-                "{path} is not on this machine; y copies its location"
-            ))));
+    /// Opens an output with the system opener, pulling its job into the cache directory
+    /// first when the file is not on this machine.
+    fn open_output(&mut self, id: JobId, path: String) {
+        let tx = self.tx.clone();
+        if std::path::Path::new(&path).exists() {
+            let _ = tx.send(Msg::action(remote::open_local(std::path::Path::new(&path))));
             return;
         }
-        let opener = if cfg!(target_os = "macos") {
-            "open"
-        } else {
-            "xdg-open"
+        let Some(client) = self.client.clone() else {
+            let _ = tx.send(Msg::action(Action::Info(
+                "not connected to the daemon".into(),
+            )));
+            return;
         };
-        let mut cmd = tokio::process::Command::new(opener);
-        cmd.arg(&path)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .process_group(0);
+        let _ = tx.send(Msg::action(Action::Info(format!(
+            "{path} is not on this machine; pulling it"
+        ))));
+        let cache = self.paths.cache.clone();
+        self.tasks.spawn(async move {
+            let action = remote::pull_then_open(client, cache, id, path).await;
+            let _ = tx.send(Msg::action(action));
+        });
+    }
+
+    /// `outputs.preview` for an output that is not on this machine, encoded off the UI
+    /// thread.
+    fn fetch_preview(&mut self, id: JobId, cols: u16, rows: u16) {
+        let (Some(client), Some(picker)) = (self.client.clone(), self.picker.clone()) else {
+            return;
+        };
         let tx = self.tx.clone();
-        match cmd.spawn() {
-            Ok(mut child) => {
-                self.tasks.spawn(async move {
-                    let _ = child.wait().await;
-                });
-                let _ = tx.send(Msg::action(Action::Info(format!("opened {path}"))));
-            }
-            Err(e) => {
-                let _ = tx.send(Msg::action(Action::Info(format!(
-                    "cannot run {opener} for {path}: {e}"
-                ))));
-            }
-        }
+        self.tasks.spawn(async move {
+            let action = remote::fetch_preview(client, picker, id, cols, rows).await;
+            let _ = tx.send(Msg::action(action));
+        });
     }
 
     /// `loras.get` for a LoRA a job used.

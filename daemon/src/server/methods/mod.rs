@@ -5,6 +5,7 @@ mod catalog;
 mod daemon;
 mod errors;
 mod jobs;
+mod outputs;
 mod params;
 mod providers;
 mod table;

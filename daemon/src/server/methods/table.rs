@@ -2,7 +2,7 @@
 
 use super::super::state::ServerState;
 use super::params::params;
-use super::{catalog, daemon, jobs, providers};
+use super::{catalog, daemon, jobs, outputs, providers};
 use genq_protocol::methods::{self as m, Method};
 use genq_protocol::{ErrorKind, RpcError};
 use serde_json::Value;
@@ -67,6 +67,8 @@ method_table! {
     JobsRemove => jobs::remove,
     JobsClean => jobs::clean,
     OutputsUsage => jobs::usage,
+    OutputsRead => outputs::read,
+    OutputsPreview => outputs::preview,
     Subscribe,
     ProvidersList => providers::list,
     DaemonStatus => daemon::status,

@@ -248,7 +248,10 @@ impl App {
                 }
             }
             _ => match job.outputs.iter().find_map(|o| o.path.clone()) {
-                Some(p) => vec![Command::OpenPath(p)],
+                Some(path) => vec![Command::OpenOutput {
+                    id: job.id.clone(),
+                    path,
+                }],
                 None => {
                     shared.note("this job has no local output");
                     Vec::new()

@@ -85,6 +85,7 @@ impl App {
                 self.detail.preview_ready(preview);
                 Vec::new()
             }
+            Action::PreviewNotLocal(id) => self.detail.preview_not_local(&id, &self.shared),
             Action::Submitted(job) => {
                 self.form.clear();
                 self.shared

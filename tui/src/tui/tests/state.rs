@@ -420,9 +420,10 @@ fn copy_prefers_the_upload_url_and_export_names_a_file() {
     );
     assert_eq!(
         app.key(key('o')),
-        vec![Command::OpenPath(
-            "/home/u/.local/share/genq/outputs/019a0009/0.png".into()
-        )]
+        vec![Command::OpenOutput {
+            id: app.jobs.rows[0].id.clone(),
+            path: "/home/u/.local/share/genq/outputs/019a0009/0.png".into()
+        }]
     );
     let cmds = app.key(key('e'));
     assert!(
@@ -474,6 +475,38 @@ fn opening_an_image_job_requests_a_preview_sized_to_the_pane() {
             .iter()
             .any(|c| matches!(c, Command::LoadPreview { .. }))
     );
+}
+
+#[test]
+fn a_preview_not_on_this_machine_is_asked_of_the_daemon_sized_to_the_pane() {
+    let mut app = app_with_jobs((120, 40), 3);
+    app.shared.previews = true;
+    app.jobs.rows[0] = rich_job();
+    let id = app.jobs.rows[0].id.clone();
+    let cmds = app.key(code(KeyCode::Enter));
+    assert!(
+        cmds.iter()
+            .any(|c| matches!(c, Command::LoadPreview { path, .. } if !crate::tui::preview::is_local(path))),
+        "{cmds:?}"
+    );
+    // Another job's answer changes nothing.
+    let other = genq_protocol::JobId("019a0000-0000-7000-8000-000000000000".into());
+    assert_eq!(app.update(Action::PreviewNotLocal(other)), vec![]);
+    assert_eq!(
+        app.update(Action::PreviewNotLocal(id.clone())),
+        vec![Command::FetchPreview {
+            id: id.clone(),
+            cols: 38,
+            rows: 35
+        }]
+    );
+    // Once a preview arrived (or failed), a late answer asks nothing more.
+    app.update(Action::PreviewReady(crate::tui::preview::Preview {
+        id: id.clone(),
+        path: "the daemon's preview".into(),
+        result: Err("no image".into()),
+    }));
+    assert_eq!(app.update(Action::PreviewNotLocal(id)), vec![]);
 }
 
 #[test]

@@ -128,6 +128,22 @@ impl DetailScreen {
         }
     }
 
+    /// The open job's output is on the daemon's machine only: its preview comes from the
+    /// daemon, sized for the pane.
+    pub fn preview_not_local(&mut self, id: &JobId, shared: &Shared) -> Vec<Command> {
+        let (cols, rows) = preview_size(shared.size);
+        match self.open_with(id) {
+            Some(d) if matches!(d.preview, PreviewState::Loading) && cols > 0 => {
+                vec![Command::FetchPreview {
+                    id: id.clone(),
+                    cols,
+                    rows,
+                }]
+            }
+            _ => Vec::new(),
+        }
+    }
+
     pub fn preview_ready(&mut self, preview: Preview) {
         if let Some(d) = self.open_with(&preview.id) {
             d.preview = match preview.result {
