@@ -20,6 +20,7 @@ use futures::StreamExt;
 use genq_protocol::rpc::Notification;
 use genq_protocol::{Paths, Timestamp};
 use ratatui_image::picker::Picker;
+use std::path::PathBuf;
 use std::time::Duration;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
@@ -39,7 +40,11 @@ pub async fn run(endpoint: Endpoint, paths: Paths, autostart: bool) -> anyhow::R
     let mut term = terminal::init()?;
     // The terminal query reads stdin, so it runs before the event stream starts.
     let picker = PreviewMode::from_env().picker();
-    let result = event_loop(&mut term, endpoint, client, notes, picker, key_errors).await;
+    let cache = paths.cache.clone();
+    let result = event_loop(
+        &mut term, endpoint, cache, client, notes, picker, key_errors,
+    )
+    .await;
     let restored = terminal::restore();
     result?;
     restored?;
@@ -49,6 +54,7 @@ pub async fn run(endpoint: Endpoint, paths: Paths, autostart: bool) -> anyhow::R
 async fn event_loop(
     term: &mut Tui,
     endpoint: Endpoint,
+    cache: PathBuf,
     client: Client,
     notes: mpsc::Receiver<Notification>,
     picker: Option<Picker>,
@@ -63,7 +69,7 @@ async fn event_loop(
     let mut hangup = signal(SignalKind::hangup())?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let version = client.daemon.version.clone();
-    let mut io = Io::new(endpoint, client, notes, tx, picker);
+    let mut io = Io::new(endpoint, cache, client, notes, tx, picker);
     let cmds = app.update(Action::Connected { version });
     io.run_all(cmds, term, &mut app)?;
 

@@ -40,6 +40,8 @@ pub enum Msg {
 /// The connection and everything that runs on its behalf.
 pub struct Io {
     endpoint: Endpoint,
+    /// This machine's cache directory, where outputs from another machine are pulled.
+    cache: PathBuf,
     client: Option<Client>,
     pub notes: Option<mpsc::Receiver<Notification>>,
     tx: mpsc::UnboundedSender<Msg>,
@@ -88,6 +90,7 @@ impl Msg {
 impl Io {
     pub fn new(
         endpoint: Endpoint,
+        cache: PathBuf,
         client: Client,
         notes: mpsc::Receiver<Notification>,
         tx: mpsc::UnboundedSender<Msg>,
@@ -97,6 +100,7 @@ impl Io {
             loras_link: SideLink::new(endpoint.clone(), "genq-tui-loras"),
             covers_link: SideLink::new(endpoint.clone(), "genq-tui-covers"),
             endpoint,
+            cache,
             client: Some(client),
             notes: Some(notes),
             tx,
@@ -450,7 +454,7 @@ impl Io {
         let _ = tx.send(Msg::action(Action::Info(format!(
             "{path} is not on this machine; pulling it"
         ))));
-        let cache = self.paths.cache.clone();
+        let cache = self.cache.clone();
         self.tasks.spawn(async move {
             let action = remote::pull_then_open(client, cache, id, path).await;
             let _ = tx.send(Msg::action(action));
