@@ -135,6 +135,19 @@ impl Paths {
     pub fn log_file(&self) -> PathBuf {
         self.log_dir.join("daemon.log")
     }
+
+    /// Where the daemon moves its socket when the usual directory is gone and cannot be made
+    /// again (the runtime directory removed at logout): beside the lock, in this home's own
+    /// data directory, or a short name in the fallback runtime directory when that is too long.
+    pub fn home_socket(&self, uid: u32) -> PathBuf {
+        let data = self.lock.parent().unwrap_or(Path::new("/"));
+        let socket = data.join("run").join("genq.sock");
+        if socket.as_os_str().len() <= MAX_SOCKET_PATH {
+            socket
+        } else {
+            short_socket_path(&fallback_runtime_dir(uid), data)
+        }
+    }
 }
 
 const SHARED_TMP: &str = "/tmp";
