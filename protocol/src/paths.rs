@@ -263,7 +263,15 @@ pub fn inspect_socket_dir(dir: &Path, euid: u32) -> Result<bool, UnsafeDir> {
     };
     let meta = match std::fs::symlink_metadata(dir) {
         Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        // A file where a parent directory should be: the directory does not exist either.
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return Ok(false);
+        }
         Err(e) => return Err(fail(DirProblem::Unreadable(e.to_string()))),
     };
     let facts = DirFacts {

@@ -146,7 +146,8 @@ impl Client {
         Ok((client, note_rx))
     }
 
-    /// Connects, starting the daemon first when it is not running and `autostart` allows.
+    /// Connects, starting the daemon first when it is not running and `autostart` allows, or
+    /// waiting for a running one that does not answer yet.
     pub async fn connect_or_start(
         paths: &Paths,
         client_name: &str,
@@ -157,9 +158,10 @@ impl Client {
                 start_daemon(paths).await?;
                 Client::connect(paths, client_name).await
             }
+            // Waiting for a live daemon is not starting one: autostart does not matter.
             Err(ClientError::Unreachable {
                 transient: true, ..
-            }) if autostart => {
+            }) => {
                 wait_for_daemon(paths).await?;
                 Client::connect(paths, client_name).await
             }

@@ -16,6 +16,7 @@ mod man;
 mod models;
 pub mod output;
 mod providers;
+mod service;
 pub mod submit;
 mod wait;
 mod watch;
