@@ -79,10 +79,9 @@ impl XdgHome {
     }
 
     fn status_pid(&self, runtime: Option<&Path>) -> i64 {
-        let status: serde_json::Value = serde_json::from_str(&self.ok(
-            runtime,
-            &["--no-autostart", "daemon", "status", "--json"],
-        ))
+        let status: serde_json::Value = serde_json::from_str(
+            &self.ok(runtime, &["--no-autostart", "daemon", "status", "--json"]),
+        )
         .expect("status is JSON");
         status["pid"].as_i64().expect("a pid")
     }
@@ -143,7 +142,10 @@ fn a_daemon_whose_runtime_dir_was_removed_is_found_from_any_runtime_dir_and_list
     assert_eq!(home.daemon_pid(), Some(pid), "a second daemon started");
 
     let stopped = home.ok(Some(&other), &["daemon", "stop"]);
-    assert!(stopped.contains(&format!("stopped (pid {pid})")), "{stopped}");
+    assert!(
+        stopped.contains(&format!("stopped (pid {pid})")),
+        "{stopped}"
+    );
     assert!(!alive(pid));
 }
 
@@ -279,11 +281,17 @@ fn install_writes_and_enables_a_user_unit_and_uninstall_removes_it() {
     let text = std::fs::read_to_string(&unit).expect("the unit is written");
     let exe = std::fs::canonicalize(genq_bin()).unwrap();
     assert!(
-        text.contains(&format!("ExecStart={} daemon run --detached\n", exe.display())),
+        text.contains(&format!(
+            "ExecStart={} daemon run --detached\n",
+            exe.display()
+        )),
         "{text}"
     );
     assert!(
-        text.contains(&format!("Environment=GENQ_HOME={}\n", home.dir.path().display())),
+        text.contains(&format!(
+            "Environment=GENQ_HOME={}\n",
+            home.dir.path().display()
+        )),
         "{text}"
     );
     assert!(text.contains("Restart=on-failure\n"), "{text}");
@@ -301,7 +309,10 @@ fn install_writes_and_enables_a_user_unit_and_uninstall_removes_it() {
         ]
     );
     assert!(said.contains("loginctl enable-linger tester"), "{said}");
-    assert!(home.daemon_pid().is_none(), "install started a daemon itself");
+    assert!(
+        home.daemon_pid().is_none(),
+        "install started a daemon itself"
+    );
 
     let said = home.ok(&["daemon", "uninstall"]);
     assert!(!unit.exists(), "the unit is still there");

@@ -8,10 +8,10 @@
 //! socket runs as this user: a socket another user planted never sees a request.
 
 use futures::{SinkExt, StreamExt};
+use genq_protocol::daemon_record::{LockState, probe};
 use genq_protocol::methods::{
     Hello, HelloParams, HelloResult, NOTIFY_EVENT, NOTIFY_RESYNC, ResyncParams,
 };
-use genq_protocol::daemon_record::{LockState, probe};
 use genq_protocol::paths::{UnsafeDir, inspect_socket_dir};
 use genq_protocol::rpc::{Incoming, Notification, Request, Response, Version2};
 use genq_protocol::{

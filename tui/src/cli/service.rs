@@ -55,7 +55,10 @@ pub fn install(ctx: &Ctx) -> Result<(), CliError> {
 pub fn uninstall() -> Result<(), CliError> {
     let path = unit_path()?;
     if !path.exists() {
-        println!("{UNIT} is not installed ({} does not exist)", path.display());
+        println!(
+            "{UNIT} is not installed ({} does not exist)",
+            path.display()
+        );
         return Ok(());
     }
     let disabled = systemctl(&["disable", "--now", UNIT]);
@@ -115,7 +118,11 @@ fn quote(word: &str) -> String {
 
 /// `$XDG_CONFIG_HOME/systemd/user/genq.service`, else under `~/.config`.
 fn unit_path() -> Result<PathBuf, CliError> {
-    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     let config = var("XDG_CONFIG_HOME")
         .or_else(|| var("HOME").map(|h| h.join(".config")))
         .ok_or_else(|| {
@@ -125,7 +132,8 @@ fn unit_path() -> Result<PathBuf, CliError> {
 }
 
 fn write_unit(path: &Path, text: &str) -> Result<(), CliError> {
-    let fail = |e: std::io::Error| CliError::Failed(format!("cannot write {}: {e}", path.display()));
+    let fail =
+        |e: std::io::Error| CliError::Failed(format!("cannot write {}: {e}", path.display()));
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(fail)?;
     }
@@ -170,7 +178,9 @@ fn linger(user: &str) -> Option<bool> {
         .output()
         .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
-    let value = text.lines().find_map(|l| l.trim().strip_prefix("Linger="))?;
+    let value = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Linger="))?;
     Some(value == "yes")
 }
 
