@@ -130,6 +130,7 @@ async fn serve(
         engine,
         started: Instant::now(),
         shutdown: shutdown.clone(),
+        socket: socket.listening(),
     });
     server::serve(socket, state.clone()).await;
     tracing::info!("shutting down");

@@ -165,6 +165,10 @@ fn a_daemon_listening_beside_its_lock_after_its_runtime_dir_cannot_be_made_is_fo
     let lock = std::fs::read_to_string(home.lock()).unwrap();
     assert!(lock.contains("data/genq/run/genq.sock"), "{lock}");
     assert_eq!(home.status_pid(Some(&first)), i64::from(pid));
+    let status = home.ok(None, &["--no-autostart", "daemon", "status", "--json"]);
+    assert!(status.contains("data/genq/run/genq.sock"), "{status}");
+    let log = std::fs::read_to_string(home.base.path().join("state/genq/daemon.log")).unwrap();
+    assert_eq!(log.matches("is gone").count(), 1, "{log}");
 }
 
 #[test]

@@ -36,6 +36,8 @@ pub struct SocketKeeper {
     check: tokio::time::Interval,
     /// Whether the loss was logged: once per loss, not every check.
     told: bool,
+    /// Where it listens, for `daemon.status`.
+    listening: tokio::sync::watch::Sender<PathBuf>,
 }
 
 impl SocketKeeper {
@@ -47,6 +49,7 @@ impl SocketKeeper {
         record: DaemonRecord,
     ) -> SocketKeeper {
         let path = paths.socket.clone();
+        let paths_socket = path.clone();
         let mut check = tokio::time::interval(CHECK_EVERY);
         check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         SocketKeeper {
@@ -58,7 +61,13 @@ impl SocketKeeper {
             record,
             check,
             told: false,
+            listening: tokio::sync::watch::Sender::new(paths_socket),
         }
+    }
+
+    /// Where the socket is, kept current when it moves.
+    pub fn listening(&self) -> tokio::sync::watch::Receiver<PathBuf> {
+        self.listening.subscribe()
     }
 
     /// The next connection; checks the socket's place meanwhile.
@@ -95,13 +104,13 @@ impl SocketKeeper {
             let mut paths = self.paths.clone();
             paths.socket = place.clone();
             match bind(&paths).await {
-                Ok(listener) => return self.listening(listener, place),
+                Ok(listener) => return self.listen_at(listener, place),
                 Err(e) => tracing::debug!("cannot listen on {}: {e}", place.display()),
             }
         }
     }
 
-    fn listening(&mut self, listener: Listener, place: PathBuf) {
+    fn listen_at(&mut self, listener: Listener, place: PathBuf) {
         self.listener = Some(listener);
         self.bound = file_id(&place);
         self.told = false;
@@ -110,6 +119,7 @@ impl SocketKeeper {
         if let Err(e) = self.lock.record(&self.record) {
             tracing::warn!("clients may not find the daemon: {e}");
         }
+        self.listening.send_replace(place.clone());
         self.path = place;
     }
 }
