@@ -19,7 +19,7 @@ pub fn install(ctx: &Ctx) -> Result<(), CliError> {
     let exe = std::env::current_exe()
         .map_err(|e| CliError::Failed(format!("cannot tell where genq is installed: {e}")))?;
     let path = unit_path()?;
-    let text = unit_text(&exe, ctx.paths.home.as_deref(), &ctx.paths.log_file());
+    let text = unit_text(&exe, &home_env(), &ctx.paths.log_file());
     write_unit(&path, &text)?;
     println!("wrote {}", path.display());
     let running = locate(&ctx.paths).pid;
@@ -76,9 +76,27 @@ pub fn uninstall() -> Result<(), CliError> {
     }
 }
 
-/// The unit: the daemon in the foreground under the user manager, its log in `daemon.log`
-/// as always, restarted when it fails.
-pub fn unit_text(exe: &Path, genq_home: Option<&Path>, log: &Path) -> String {
+/// The variables that decide where this home is (`GENQ_HOME`, the XDG base directories),
+/// as set here: the service gets the same home, not the user manager's defaults.
+fn home_env() -> Vec<(String, String)> {
+    [
+        "GENQ_HOME",
+        "XDG_CONFIG_HOME",
+        "XDG_DATA_HOME",
+        "XDG_STATE_HOME",
+        "XDG_CACHE_HOME",
+    ]
+    .into_iter()
+    .filter_map(|k| {
+        let v = std::env::var(k).ok().filter(|v| !v.is_empty())?;
+        Some((k.to_string(), v))
+    })
+    .collect()
+}
+
+/// The unit: the daemon in the foreground under the user manager with this home's
+/// variables, its log in `daemon.log` as always, restarted when it fails.
+pub fn unit_text(exe: &Path, env: &[(String, String)], log: &Path) -> String {
     let mut text = format!(
         "[Unit]\n\
          Description=genq daemon (generation jobs)\n\
@@ -89,10 +107,10 @@ pub fn unit_text(exe: &Path, genq_home: Option<&Path>, log: &Path) -> String {
          ExecStart={} daemon run --detached\n",
         quote(&exe.display().to_string())
     );
-    if let Some(home) = genq_home {
+    for (key, value) in env {
         text.push_str(&format!(
             "Environment={}\n",
-            quote(&format!("GENQ_HOME={}", home.display()))
+            quote(&format!("{key}={value}"))
         ));
     }
     text.push_str(&format!(
@@ -222,7 +240,13 @@ pub fn logout_warning(pid: u32) -> Option<String> {
     let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
     let user = user_name();
     let under_manager = cgroup.contains(&format!("/user@{uid}.service/"));
-    match (under_manager, linger(&user)) {
+    logout_advice(under_manager, linger(&user), &user)
+}
+
+/// The rule behind [`logout_warning`]: only a daemon under the user manager with lingering
+/// on outlives the login session.
+fn logout_advice(under_manager: bool, linger: Option<bool>, user: &str) -> Option<String> {
+    match (under_manager, linger) {
         (true, Some(true)) => None,
         (true, _) => Some(format!(
             "warning: the daemon runs under your systemd user manager, which stops when you \
@@ -244,7 +268,7 @@ mod tests {
     fn the_unit_runs_the_daemon_in_the_foreground_and_restarts_it_on_failure() {
         let text = unit_text(
             Path::new("/opt/my tools/genq"),
-            Some(Path::new("/srv/genq")),
+            &[("GENQ_HOME".into(), "/srv/genq".into())],
             Path::new("/srv/genq/logs/daemon.log"),
         );
         assert!(
@@ -255,7 +279,16 @@ mod tests {
         assert!(text.contains("Restart=on-failure\n"), "{text}");
         assert!(text.contains("WantedBy=default.target\n"), "{text}");
         assert!(text.contains("/srv/genq/logs/daemon.log"), "{text}");
-        let plain = unit_text(Path::new("/usr/bin/genq"), None, Path::new("/l"));
+        let plain = unit_text(Path::new("/usr/bin/genq"), &[], Path::new("/l"));
         assert!(!plain.contains("Environment="), "{plain}");
+    }
+
+    #[test]
+    fn only_a_lingering_user_service_is_safe_from_logout() {
+        assert_eq!(logout_advice(true, Some(true), "me"), None);
+        let off = logout_advice(true, Some(false), "me").unwrap();
+        assert!(off.contains("loginctl enable-linger me"), "{off}");
+        let session = logout_advice(false, Some(true), "me").unwrap();
+        assert!(session.contains("genq daemon install"), "{session}");
     }
 }
