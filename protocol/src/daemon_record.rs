@@ -6,7 +6,7 @@
 //! the lock does not. [`probe`] tells the two apart without taking the lock from a daemon
 //! (a shared lock held for an instant, which the daemon retries past when it starts).
 
-use crate::Timestamp;
+use crate::{Paths, Timestamp};
 use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 
@@ -102,6 +102,32 @@ pub fn probe(lock: &Path) -> std::io::Result<LockState> {
     }
 }
 
+/// Where the daemon of this home listens, and its pid when one holds the lock.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Located {
+    pub socket: PathBuf,
+    /// `Some` while a daemon holds the lock: `"unknown"` until it wrote its record.
+    pub pid: Option<String>,
+}
+
+/// Reads the lock: a daemon holding it says where it listens; with none, a new one would
+/// listen at this client's own idea of the socket.
+pub fn locate(paths: &Paths) -> Located {
+    match probe(&paths.lock) {
+        Ok(LockState::Held(record)) => Located {
+            socket: record
+                .as_ref()
+                .and_then(|r| r.socket.clone())
+                .unwrap_or_else(|| paths.socket.clone()),
+            pid: Some(record.map_or("unknown".into(), |r| r.pid.to_string())),
+        },
+        Ok(LockState::Free) | Err(_) => Located {
+            socket: paths.socket.clone(),
+            pid: None,
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,5 +166,24 @@ mod tests {
         assert_eq!(probe(&path).unwrap(), LockState::Held(Some(record)));
         drop(held);
         assert_eq!(probe(&path).unwrap(), LockState::Free);
+    }
+
+    #[test]
+    fn a_client_goes_where_the_lock_holder_listens_else_to_its_own_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::resolve(|k| (k == "GENQ_HOME").then(|| dir.path().into()), 1);
+        let own = Located {
+            socket: paths.socket.clone(),
+            pid: None,
+        };
+        assert_eq!(locate(&paths), own);
+        let record = DaemonRecord::of_this_process(Path::new("/elsewhere/genq.sock"));
+        std::fs::write(&paths.lock, record.render()).unwrap();
+        assert_eq!(locate(&paths), own, "a stale record");
+        let held = File::open(&paths.lock).unwrap();
+        held.try_lock().unwrap();
+        let found = locate(&paths);
+        assert_eq!(found.socket, PathBuf::from("/elsewhere/genq.sock"));
+        assert_eq!(found.pid, Some(std::process::id().to_string()));
     }
 }

@@ -8,7 +8,7 @@
 //! socket runs as this user: a socket another user planted never sees a request.
 
 use futures::{SinkExt, StreamExt};
-use genq_protocol::daemon_record::{LockState, probe};
+use genq_protocol::daemon_record::locate;
 use genq_protocol::methods::{
     Hello, HelloParams, HelloResult, NOTIFY_EVENT, NOTIFY_RESYNC, ResyncParams,
 };
@@ -21,7 +21,7 @@ use interprocess::local_socket::tokio::Stream;
 use interprocess::local_socket::traits::tokio::Stream as _;
 use interprocess::local_socket::{GenericFilePath, ToFsName};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -207,31 +207,6 @@ async fn open_stream(paths: &Paths) -> Result<Stream, ClientError> {
         (Ok(stream), _) => Ok(stream),
         (Err(e @ ClientError::ForeignDaemon { .. }), _) | (Err(e), None) => Err(e),
         (Err(e), Some(pid)) => Err(unreachable(e, pid, &found.socket)),
-    }
-}
-
-/// Where the daemon of this home listens, and its pid when one holds the lock.
-pub struct Located {
-    pub socket: PathBuf,
-    /// `Some` while a daemon holds the lock: `"unknown"` until it wrote its record.
-    pub pid: Option<String>,
-}
-
-/// Reads the lock: a daemon holding it says where it listens; with none, a new one would
-/// listen at this client's own idea of the socket.
-pub fn locate(paths: &Paths) -> Located {
-    match probe(&paths.lock) {
-        Ok(LockState::Held(record)) => Located {
-            socket: record
-                .as_ref()
-                .and_then(|r| r.socket.clone())
-                .unwrap_or_else(|| paths.socket.clone()),
-            pid: Some(record.map_or("unknown".into(), |r| r.pid.to_string())),
-        },
-        Ok(LockState::Free) | Err(_) => Located {
-            socket: paths.socket.clone(),
-            pid: None,
-        },
     }
 }
 

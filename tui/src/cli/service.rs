@@ -7,7 +7,7 @@
 
 use super::ctx::Ctx;
 use super::error::CliError;
-use crate::client::locate;
+use genq_protocol::daemon_record::locate;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
