@@ -6,10 +6,11 @@ use crate::config::{Config, ConfigChanges};
 use crate::engine::Engine;
 use crate::lock::DaemonLock;
 use crate::providers::Registry;
-use crate::server::{self, ServerState};
+use crate::server::{self, ServerState, SocketKeeper};
 use crate::store::Store;
 use anyhow::Context;
 use genq_protocol::Paths;
+use genq_protocol::daemon_record::DaemonRecord;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -53,7 +54,8 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
     {
         create_private_dir(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    let _lock = DaemonLock::acquire(&paths.lock)?;
+    let record = DaemonRecord::of_this_process(&paths.socket);
+    let lock = Arc::new(DaemonLock::acquire(&paths.lock, &record)?);
     let _log_guard = init_logging(&paths, opts.log_to_stderr)?;
     install_panic_hook();
     raise_open_file_limit();
@@ -77,12 +79,24 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
         .thread_name("genqd")
         .build()
         .context("cannot start the async runtime")?;
-    let result = runtime.block_on(serve(paths, store, registry, config, opts.detached));
+    let socket = SocketHome {
+        lock: lock.clone(),
+        record,
+    };
+    let result = runtime.block_on(serve(paths, store, registry, config, socket, opts.detached));
     runtime.shutdown_timeout(Duration::from_secs(5));
     // Every store handle is gone with the runtime: the thread finishes queued writes and exits.
     store_thread.join();
+    // Only now may another daemon take over this home.
+    drop(lock);
     tracing::info!("daemon stopped");
     result
+}
+
+/// The lock and what it records, handed to the socket's keeper once the socket is bound.
+struct SocketHome {
+    lock: Arc<DaemonLock>,
+    record: DaemonRecord,
 }
 
 async fn serve(
@@ -90,12 +104,14 @@ async fn serve(
     store: Store,
     registry: Registry,
     config: Config,
+    home: SocketHome,
     detached: bool,
 ) -> anyhow::Result<()> {
     let added = crate::catalog::seed(&store).await?;
     tracing::info!(added, "built-in catalog applied");
     let engine = Engine::new(store, registry, config, paths.clone());
     let listener = server::bind(&paths).await?;
+    let socket = SocketKeeper::new(listener, paths.clone(), home.lock, home.record);
     let resumed = engine.recover().await?;
     tracing::info!(
         pid = std::process::id(),
@@ -114,8 +130,9 @@ async fn serve(
         engine,
         started: Instant::now(),
         shutdown: shutdown.clone(),
+        socket: socket.listening(),
     });
-    server::serve(listener, state.clone()).await;
+    server::serve(socket, state.clone()).await;
     tracing::info!("shutting down");
     state.engine.shutdown(Duration::from_secs(10)).await;
     Ok(())

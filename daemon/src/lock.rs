@@ -1,11 +1,16 @@
 //! One daemon per home: an exclusive `flock` on a lock file decides, and the file holds the
-//! owner's pid so that a second daemon can say which one is running. The kernel drops the
-//! lock when the process dies, even after `kill -9`, so a stale lock cannot exist.
+//! owner's [`DaemonRecord`] (pid, socket, version, start time) so that a second daemon can say
+//! which one is running and any client finds where it listens. The kernel drops the lock
+//! when the process dies, even after `kill -9`, so a stale lock cannot exist; a stale record
+//! can, and clients trust it only while the lock is held.
 
+use genq_protocol::daemon_record::DaemonRecord;
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
@@ -20,44 +25,69 @@ pub enum LockError {
 
 /// Held for the daemon's lifetime.
 pub struct DaemonLock {
-    _lock: Flock<File>,
+    lock: Mutex<Flock<File>>,
+    path: PathBuf,
 }
 
+/// How often a taken lock is tried again before another daemon is blamed: a client looking
+/// whether a daemon runs holds a shared lock for an instant.
+const ATTEMPTS: u32 = 10;
+const PAUSE: Duration = Duration::from_millis(20);
+
 impl DaemonLock {
-    pub fn acquire(path: &Path) -> Result<DaemonLock, LockError> {
+    /// Takes the lock and writes `record` into it at once, so the file never names an
+    /// earlier daemon while this one holds it.
+    pub fn acquire(path: &Path, record: &DaemonRecord) -> Result<DaemonLock, LockError> {
         let io = |source| LockError::Io {
             path: path.to_path_buf(),
             source,
         };
-        let file = OpenOptions::new()
+        let mut file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
             .open(path)
             .map_err(io)?;
-        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            Ok(mut lock) => {
-                lock.set_len(0).map_err(io)?;
-                lock.seek(SeekFrom::Start(0)).map_err(io)?;
-                writeln!(lock, "{}", std::process::id()).map_err(io)?;
-                lock.sync_all().map_err(io)?;
-                Ok(DaemonLock { _lock: lock })
-            }
-            Err((mut file, _)) => {
-                let mut pid = String::new();
-                let _ = file.read_to_string(&mut pid);
-                let pid = pid.trim();
-                Err(LockError::Held {
-                    pid: if pid.is_empty() {
-                        "unknown".into()
-                    } else {
-                        pid.into()
-                    },
-                    path: path.parent().unwrap_or(path).to_path_buf(),
-                })
+        for attempt in 1..=ATTEMPTS {
+            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(lock) => {
+                    let lock = DaemonLock {
+                        lock: Mutex::new(lock),
+                        path: path.to_path_buf(),
+                    };
+                    lock.record(record)?;
+                    return Ok(lock);
+                }
+                Err((back, _)) if attempt < ATTEMPTS => {
+                    file = back;
+                    std::thread::sleep(PAUSE);
+                }
+                Err((back, _)) => file = back,
             }
         }
+        let mut text = String::new();
+        let _ = file.read_to_string(&mut text);
+        Err(LockError::Held {
+            pid: DaemonRecord::parse(&text).map_or("unknown".into(), |r| r.pid.to_string()),
+            path: path.parent().unwrap_or(path).to_path_buf(),
+        })
+    }
+
+    /// Writes where this daemon listens into the lock file: in one write at its start, then
+    /// cut to length, so a client reading meanwhile sees the pid first, never an empty file
+    /// once a record was there.
+    pub fn record(&self, record: &DaemonRecord) -> Result<(), LockError> {
+        let io = |source| LockError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let text = record.render();
+        let mut lock = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        lock.seek(SeekFrom::Start(0)).map_err(io)?;
+        lock.write_all(text.as_bytes()).map_err(io)?;
+        lock.set_len(text.len() as u64).map_err(io)?;
+        lock.sync_all().map_err(io)
     }
 }
 
@@ -69,8 +99,9 @@ mod tests {
     fn a_second_lock_names_the_first_owner() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("genq.lock");
-        let _first = DaemonLock::acquire(&path).unwrap();
-        match DaemonLock::acquire(&path) {
+        let record = DaemonRecord::of_this_process(Path::new("/x.sock"));
+        let _first = DaemonLock::acquire(&path, &record).unwrap();
+        match DaemonLock::acquire(&path, &record) {
             Err(LockError::Held { pid, .. }) => assert_eq!(pid, std::process::id().to_string()),
             Err(e) => panic!("unexpected error {e}"),
             Ok(_) => panic!("second lock succeeded"),

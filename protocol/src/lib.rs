@@ -7,6 +7,7 @@
 pub mod catalog;
 pub mod codec;
 pub mod credentials;
+pub mod daemon_record;
 pub mod error;
 pub mod event;
 pub mod job;

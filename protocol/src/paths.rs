@@ -135,6 +135,19 @@ impl Paths {
     pub fn log_file(&self) -> PathBuf {
         self.log_dir.join("daemon.log")
     }
+
+    /// Where the daemon moves its socket when the usual directory is gone and cannot be made
+    /// again (the runtime directory removed at logout): beside the lock, in this home's own
+    /// data directory, or a short name in the fallback runtime directory when that is too long.
+    pub fn home_socket(&self, uid: u32) -> PathBuf {
+        let data = self.lock.parent().unwrap_or(Path::new("/"));
+        let socket = data.join("run").join("genq.sock");
+        if socket.as_os_str().len() <= MAX_SOCKET_PATH {
+            socket
+        } else {
+            short_socket_path(&fallback_runtime_dir(uid), data)
+        }
+    }
 }
 
 const SHARED_TMP: &str = "/tmp";
@@ -250,7 +263,15 @@ pub fn inspect_socket_dir(dir: &Path, euid: u32) -> Result<bool, UnsafeDir> {
     };
     let meta = match std::fs::symlink_metadata(dir) {
         Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        // A file where a parent directory should be: the directory does not exist either.
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return Ok(false);
+        }
         Err(e) => return Err(fail(DirProblem::Unreadable(e.to_string()))),
     };
     let facts = DirFacts {

@@ -11,6 +11,7 @@
 //! socket runs as this user: a socket another user planted never sees a request.
 
 use futures::{SinkExt, StreamExt};
+use genq_protocol::daemon_record::locate;
 use genq_protocol::methods::{
     Hello, HelloParams, HelloResult, NOTIFY_EVENT, NOTIFY_RESYNC, ResyncParams,
 };
@@ -23,6 +24,7 @@ use interprocess::local_socket::tokio::Stream;
 use interprocess::local_socket::traits::tokio::Stream as _;
 use interprocess::local_socket::{GenericFilePath, ToFsName};
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -57,6 +59,17 @@ pub enum ClientError {
         socket: String,
         peer: String,
         me: u32,
+    },
+    #[error(
+        "the genq daemon of this home is running (pid {pid}) but cannot be reached at \
+         {socket}: {problem}; `genq daemon stop` can still stop it"
+    )]
+    Unreachable {
+        pid: String,
+        socket: String,
+        problem: String,
+        /// Whether the daemon is expected to answer shortly.
+        transient: bool,
     },
     #[error("could not start the genq daemon: {0}")]
     Autostart(String),
@@ -169,16 +182,23 @@ impl Client {
         Ok((client, note_rx))
     }
 
-    /// Connects, starting the daemon first when it is not running and `autostart` allows.
+    /// Connects, starting the daemon first when it is not running and `autostart` allows, or
+    /// waiting for a running one that does not answer yet.
     pub async fn connect_or_start(
         paths: &Paths,
         client_name: &str,
         autostart: bool,
     ) -> Result<(Client, mpsc::Receiver<Notification>), ClientError> {
         match Client::connect(paths, client_name).await {
-            Err(ClientError::NotRunning { socket }) if autostart => {
+            Err(ClientError::NotRunning { .. }) if autostart => {
                 start_daemon(paths).await?;
-                let _ = socket;
+                Client::connect(paths, client_name).await
+            }
+            // Waiting for a live daemon is not starting one: autostart does not matter.
+            Err(ClientError::Unreachable {
+                transient: true, ..
+            }) => {
+                wait_for_daemon(paths).await?;
                 Client::connect(paths, client_name).await
             }
             other => other,
@@ -218,16 +238,47 @@ impl Client {
     }
 }
 
-/// The socket, once its directory passed the daemon's own check and the process answering
-/// on it runs as this user.
+/// The daemon's socket, once its directory passed the daemon's own check and the process
+/// answering on it runs as this user. Where it is comes from the lock's record while a daemon
+/// holds the lock ([`locate`]), so the client's own `XDG_RUNTIME_DIR` does not matter.
 async fn open_stream(paths: &Paths) -> Result<Stream, ClientError> {
-    let socket = paths.socket.display().to_string();
-    if !inspect_socket_dir(paths.socket_dir(), nix::unistd::geteuid().as_raw())? {
+    let found = locate(paths);
+    match (connect_at(&found.socket).await, found.pid) {
+        (Ok(stream), _) => Ok(stream),
+        (Err(e @ ClientError::ForeignDaemon { .. }), _) | (Err(e), None) => Err(e),
+        (Err(e), Some(pid)) => Err(unreachable(e, pid, &found.socket)),
+    }
+}
+
+/// A live daemon that cannot be reached: what is wrong, and whether it is the kind of thing
+/// the daemon repairs itself (its socket not there yet, or gone and being bound again).
+fn unreachable(e: ClientError, pid: String, socket: &Path) -> ClientError {
+    let (problem, transient) = match e {
+        ClientError::NotRunning { .. } => (
+            "nothing listens there (the daemon is starting, or binds its socket again within \
+             a few seconds after its directory was removed)"
+                .to_string(),
+            true,
+        ),
+        ClientError::Connect { source, .. } => (source.to_string(), true),
+        other => (other.to_string(), false),
+    };
+    ClientError::Unreachable {
+        pid,
+        socket: socket.display().to_string(),
+        problem,
+        transient,
+    }
+}
+
+/// Connects to the socket at `path` after checking its directory and its peer.
+async fn connect_at(path: &Path) -> Result<Stream, ClientError> {
+    let socket = path.display().to_string();
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    if !inspect_socket_dir(dir, nix::unistd::geteuid().as_raw())? {
         return Err(ClientError::NotRunning { socket });
     }
-    let name = paths
-        .socket
-        .as_path()
+    let name = path
         .to_fs_name::<GenericFilePath>()
         .map_err(|source| ClientError::Connect {
             socket: socket.clone(),
@@ -388,6 +439,9 @@ pub async fn start_daemon(paths: &Paths) -> Result<(), ClientError> {
             // or drop a connection for a moment.
             Err(ClientError::NotRunning { .. })
             | Err(ClientError::Connect { .. })
+            | Err(ClientError::Unreachable {
+                transient: true, ..
+            })
             | Err(ClientError::Disconnected) => {}
             Err(e) => return Err(e),
         }
@@ -414,6 +468,34 @@ pub async fn start_daemon(paths: &Paths) -> Result<(), ClientError> {
                 "{why} (log: {})",
                 paths.log_file().display()
             )));
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_millis(200));
+    }
+}
+
+/// How long a client waits for a live daemon to answer on its socket again.
+const REBIND_PATIENCE: Duration = Duration::from_secs(15);
+
+/// Waits until a running daemon that cannot be reached yet (starting, or binding its socket
+/// again) answers; its last error after [`REBIND_PATIENCE`].
+pub async fn wait_for_daemon(paths: &Paths) -> Result<(), ClientError> {
+    let started = tokio::time::Instant::now();
+    let mut delay = Duration::from_millis(5);
+    loop {
+        match Client::connect(paths, "genq-wait").await {
+            Ok(_) => return Ok(()),
+            Err(
+                e @ (ClientError::Unreachable {
+                    transient: true, ..
+                }
+                | ClientError::Disconnected),
+            ) => {
+                if started.elapsed() > REBIND_PATIENCE {
+                    return Err(e);
+                }
+            }
+            Err(e) => return Err(e),
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_millis(200));

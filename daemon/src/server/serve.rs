@@ -3,19 +3,19 @@
 
 use super::accept::{Backoff, Throttle, WARN_EVERY, suppressed_note};
 use super::admission::{self, Admission, Admit};
+use super::keeper::SocketKeeper;
 use super::session;
 use super::state::ServerState;
 use genq_protocol::rpc::Response;
 use genq_protocol::{ErrorKind, RpcError};
-use interprocess::local_socket::tokio::{Listener, Stream};
-use interprocess::local_socket::traits::tokio::Listener as _;
+use interprocess::local_socket::tokio::Stream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio_util::task::TaskTracker;
 
 /// Accepts connections until shutdown, then waits for the sessions to close.
-pub async fn serve(listener: Listener, state: Arc<ServerState>) {
+pub async fn serve(mut socket: SocketKeeper, state: Arc<ServerState>) {
     let open_files = admission::open_file_limit().unwrap_or(1024);
     let admission = Admission::new(admission::connection_cap(open_files));
     tracing::info!(
@@ -29,7 +29,7 @@ pub async fn serve(listener: Listener, state: Arc<ServerState>) {
     let mut full_warn = Throttle::new(WARN_EVERY);
     loop {
         let conn = tokio::select! {
-            c = listener.accept() => c,
+            c = socket.accept() => c,
             _ = state.shutdown.cancelled() => break,
         };
         let stream = match conn {

@@ -1,6 +1,7 @@
 //! What every session shares.
 
 use crate::engine::Engine;
+use std::path::PathBuf;
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -10,4 +11,6 @@ pub struct ServerState {
     pub started: Instant,
     /// Cancelled to stop the daemon (`daemon.shutdown`, signals).
     pub shutdown: CancellationToken,
+    /// Where the socket is now: it moves when its directory vanishes.
+    pub socket: tokio::sync::watch::Receiver<PathBuf>,
 }

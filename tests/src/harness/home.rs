@@ -263,10 +263,10 @@ impl Home {
         self.ok(&["daemon", "start"]);
     }
 
-    /// The running daemon's pid, from its lock file.
+    /// The running daemon's pid, from the first line of its lock file.
     pub fn daemon_pid(&self) -> Option<i32> {
         let text = std::fs::read_to_string(&self.paths.lock).ok()?;
-        let pid: i32 = text.trim().parse().ok()?;
+        let pid: i32 = text.lines().next()?.trim().parse().ok()?;
         alive(pid).then_some(pid)
     }
 

@@ -346,6 +346,11 @@ pub enum DaemonCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Run the daemon as a systemd user service (restarted on failure; with lingering, kept
+    /// after logout).
+    Install,
+    /// Stop and remove the systemd user service.
+    Uninstall,
 }
 
 #[derive(Debug, Subcommand)]

@@ -39,6 +39,7 @@ impl CliError {
             CliError::Interrupted => EXIT_INTERRUPTED,
             CliError::Client(e) => match e {
                 ClientError::NotRunning { .. }
+                | ClientError::Unreachable { .. }
                 | ClientError::Connect { .. }
                 | ClientError::Autostart(_)
                 | ClientError::UnsafeSocketDir(_)

@@ -18,6 +18,7 @@ mod models;
 pub mod output;
 mod providers;
 mod pull;
+mod service;
 pub mod submit;
 mod wait;
 mod watch;
