@@ -4,7 +4,8 @@
 //! cannot reach instead of calling it "not running", a record left by a killed daemon is not
 //! trusted, and `daemon install/uninstall` drive systemd (fake `systemctl`/`loginctl` here).
 
-use genq_e2e::harness::{Home, alive, genq_bin, set_mode, stderr, stdout, wait_gone};
+use genq_e2e::harness::{Home, PATIENCE, alive, genq_bin, set_mode, stderr, stdout, wait_gone};
+use genq_protocol::daemon_record::{LockState, probe};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -184,6 +185,16 @@ fn a_record_left_by_a_killed_daemon_is_not_trusted() {
     )
     .unwrap();
     wait_gone(old);
+    // A killed process shows as gone (a zombie) while its other threads still close its
+    // files: the lock is free only once they have.
+    let start = std::time::Instant::now();
+    while matches!(probe(&home.lock()), Ok(LockState::Held(_))) {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "the killed daemon's lock stayed held"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     // The record still names the dead daemon and its socket file is still there.
     assert!(is_socket(&first.join("genq/genq.sock")));
 
