@@ -1,11 +1,12 @@
 //! Test harness: an isolated genq home per test with its config pointing at the fakes
 //! (`home.rs`), the real `genq` and `genqd` binaries (`bins.rs`), a raw protocol client for
-//! poking the socket directly (`client.rs`), a wake-up on daemon events (`pulse.rs`), and
-//! process and output helpers (`process.rs`), and a real OpenSSH server on loopback
-//! (`sshd.rs`).
+//! poking the socket directly (`client.rs`), a wake-up on daemon events (`pulse.rs`),
+//! process and output helpers (`process.rs`), a real OpenSSH server on loopback (`sshd.rs`),
+//! and a TCP relay that adds latency (`delay.rs`).
 
 mod bins;
 mod client;
+mod delay;
 mod home;
 mod process;
 mod pulse;
@@ -13,6 +14,7 @@ mod sshd;
 
 pub use bins::{genq_bin, genqd_bin};
 pub use client::RawClient;
+pub use delay::DelayProxy;
 pub use home::{Home, catalog_section, init_tls};
 pub use process::{PATIENCE, alive, set_mode, stderr, stdout, wait_gone};
 pub use pulse::EventPulse;
