@@ -8,7 +8,7 @@
 //!   `App::update` and `draw`, with the commands it returns run the way the TUI's runner runs
 //!   them (each protocol call on a spawned task whose reply comes back later as an action);
 //!   a key's frame is timed from the key to the drawn frame, and whether the cursor had
-//!   already moved in it is checked;
+//!   already moved in it, and whether the row under it was already loaded, is counted;
 //! - `genq pull` of a ~50 MB output over `--host` on loopback against `scp` of the same file
 //!   through the same sshd.
 //!
@@ -63,8 +63,9 @@ fn spread(mut samples: Vec<Duration>) -> String {
 /// a task of its own, its reply sent back as an action; nothing here waits for a reply.
 struct Runner {
     client: Client,
-    tx: mpsc::UnboundedSender<(Instant, Vec<Action>)>,
-    rx: mpsc::UnboundedReceiver<(Instant, Vec<Action>)>,
+    /// Each reply with the time it took to arrive.
+    tx: mpsc::UnboundedSender<(Duration, Vec<Action>)>,
+    rx: mpsc::UnboundedReceiver<(Duration, Vec<Action>)>,
     in_flight: usize,
     issued: BTreeMap<&'static str, usize>,
     reply_times: Vec<Duration>,
@@ -93,7 +94,7 @@ impl Runner {
                 self.in_flight += 1;
                 tokio::spawn(async move {
                     let actions = call.await;
-                    let _ = tx.send((sent, actions));
+                    let _ = tx.send((sent.elapsed(), actions));
                 });
             }
         }
@@ -170,24 +171,24 @@ impl Runner {
 
     /// Feeds the replies that have arrived to the app, without waiting for any.
     fn take_arrived(&mut self, app: &mut App) {
-        while let Ok((sent, actions)) = self.rx.try_recv() {
-            self.arrived(app, sent, actions);
+        while let Ok((took, actions)) = self.rx.try_recv() {
+            self.arrived(app, took, actions);
         }
     }
 
     /// Waits for every reply still on its way and feeds it to the app.
     async fn settle(&mut self, app: &mut App) {
         while self.in_flight > 0 {
-            let Some((sent, actions)) = self.rx.recv().await else {
+            let Some((took, actions)) = self.rx.recv().await else {
                 return;
             };
-            self.arrived(app, sent, actions);
+            self.arrived(app, took, actions);
         }
     }
 
-    fn arrived(&mut self, app: &mut App, sent: Instant, actions: Vec<Action>) {
+    fn arrived(&mut self, app: &mut App, took: Duration, actions: Vec<Action>) {
         self.in_flight -= 1;
-        self.reply_times.push(sent.elapsed());
+        self.reply_times.push(took);
         // Follow-up commands (a reply asking for more) are not run: the figures are about
         // what a key costs, not about what a reply leads to.
         for action in actions {
@@ -308,6 +309,7 @@ async fn keypresses(name: &str, endpoint: &Endpoint) {
     let mut term = Terminal::new(TestBackend::new(SIZE.0, SIZE.1)).expect("test backend");
     let mut frames = Vec::with_capacity(2 * KEYS);
     let mut moved = 0;
+    let mut row_there = 0;
     let mut peak_in_flight = 0;
     let mut tick = tokio::time::interval(KEY_EVERY);
     for i in 0..2 * KEYS {
@@ -327,6 +329,9 @@ async fn keypresses(name: &str, endpoint: &Endpoint) {
         if app.jobs.selected as i64 == before as i64 + step {
             moved += 1;
         }
+        if app.jobs.selected_job().is_some() {
+            row_there += 1;
+        }
         peak_in_flight = peak_in_flight.max(runner.in_flight);
     }
     let settle = Instant::now();
@@ -334,7 +339,9 @@ async fn keypresses(name: &str, endpoint: &Endpoint) {
     let keys = 2 * KEYS;
     println!(
         "keypress at {name} ({keys} cursor moves, one every {}):\n    key → frame drawn: {}\n    \
-         frames in which the cursor had already moved: {moved}/{keys}\n    calls issued: {:?}\n    \
+         frames in which the cursor had already moved: {moved}/{keys}\n    \
+         frames in which the selected row's job was already loaded: {row_there}/{keys}\n    \
+         calls issued: {:?}\n    \
          calls in flight at most: {peak_in_flight}; their replies took {}\n    \
          last reply arrived {} after the last key",
         ms(KEY_EVERY),
@@ -403,7 +410,18 @@ async fn pull_against_scp(sshd: &Sshd, ssh: &Path) {
         .expect("user@host:port");
     let mut pulls = Vec::new();
     let mut scps = Vec::new();
+    let mut sessions = Vec::new();
     for run in 0..3 {
+        // A session that runs nothing: the setup both copies below pay once.
+        let t = Instant::now();
+        let out = tokio::process::Command::new(ssh)
+            .args(["-p", &sshd.port.to_string(), &user_host, "true"])
+            .output()
+            .await
+            .expect("run ssh");
+        sessions.push(t.elapsed());
+        assert!(out.status.success(), "ssh: {}", stderr(&out));
+
         let to = laptop.dir.path().join(format!("pull{run}"));
         let to = to.display().to_string();
         let t = Instant::now();
@@ -416,8 +434,8 @@ async fn pull_against_scp(sshd: &Sshd, ssh: &Path) {
         let to = laptop.dir.path().join(format!("scp{run}.png"));
         let t = Instant::now();
         let out = tokio::process::Command::new("scp")
-            .arg("-q")
-            .arg("-S")
+            // The classic protocol: the fixture's sshd runs no sftp subsystem.
+            .args(["-q", "-O", "-S"])
             .arg(ssh)
             .args(["-P", &sshd.port.to_string()])
             .arg(format!("{user_host}:{path}"))
@@ -432,11 +450,13 @@ async fn pull_against_scp(sshd: &Sshd, ssh: &Path) {
     let best = |v: &[Duration]| v.iter().min().copied().unwrap_or_default();
     println!(
         "copy of one {size}-byte output over ssh on loopback (3 runs each, whole command):\n    \
-         genq --host pull: {:?} → best {}\n    scp:              {:?} → best {}",
+         genq --host pull: {:?} → best {}\n    scp:              {:?} → best {}\n    \
+         ssh HOST true (session setup alone): {:?}",
         pulls.iter().map(|d| ms(*d)).collect::<Vec<_>>(),
         mib_per_s(size, best(&pulls)),
         scps.iter().map(|d| ms(*d)).collect::<Vec<_>>(),
         mib_per_s(size, best(&scps)),
+        sessions.iter().map(|d| ms(*d)).collect::<Vec<_>>(),
     );
 }
 
