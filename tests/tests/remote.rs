@@ -675,3 +675,53 @@ async fn auth_over_ssh_sets_lists_and_removes_the_remote_hosts_key() {
     let out = over(&laptop, &submit).await;
     assert!(stderr(&out).contains("no API key"), "{}", said(&out));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loras_over_ssh_write_covers_to_a_folder_of_the_remote_given_as_a_file_url() {
+    use genq_e2e::fakes::CatalogFake;
+    use genq_e2e::harness::catalog_section;
+    let Some(sshd) = Sshd::start() else { return };
+    let cat = CatalogFake::start().await;
+    let remote = Home::with_config(&catalog_section("modelscope", &cat.base_url()));
+    let laptop = laptop(&sshd, &remote, "");
+
+    // A folder of this machine: the remote daemon cannot write there, so it is refused.
+    let here = laptop.dir.path().join("covers");
+    let here_arg = here.display().to_string();
+    let out = over(
+        &laptop,
+        &["loras", "--limit", "3", "--images-dir", &here_arg],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
+    assert!(
+        stderr(&out).contains("--images-dir: the daemon on")
+            && stderr(&out).contains("file:///PATH"),
+        "{}",
+        said(&out)
+    );
+    assert_eq!(cat.listing_count(), 0, "nothing was asked of the site");
+
+    // A folder of the remote, as file:///PATH: the covers land there.
+    let there = remote.dir.path().join("covers");
+    let url = format!("file://{}", there.display());
+    let out = over(
+        &laptop,
+        &["loras", "--limit", "3", "--images-dir", &url, "--json"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    let doc: Value = serde_json::from_str(&stdout(&out)).expect("loras --json");
+    let covers: Vec<&str> = doc["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .filter_map(|c| c["cover_local"].as_str())
+        .collect();
+    assert!(!covers.is_empty(), "{doc}");
+    for cover in covers {
+        assert!(cover.starts_with(&there.display().to_string()), "{cover}");
+        assert!(std::path::Path::new(cover).is_file(), "{cover}");
+    }
+    assert!(!here.exists());
+}
