@@ -579,6 +579,9 @@ async fn pull_over_ssh_copies_the_remote_jobs_files_and_then_skips_them() {
     let files: Value = serde_json::from_str(&stdout(&out)).expect("pull --json");
     assert_eq!(action(&files, &name), "present");
     assert_eq!(action(&files, "params.json"), "present");
+    for file in files.as_array().expect("a list") {
+        assert_eq!(file["transferred"], 0, "nothing fetched again: {file}");
+    }
 }
 
 /// `genq --host box auth ARGS` from the laptop, `input` on its stdin.
