@@ -514,3 +514,223 @@ async fn round_trips() {
         );
     }
 }
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_over_ssh_copies_the_remote_jobs_files_and_then_skips_them() {
+    let Some(sshd) = Sshd::start() else { return };
+    let ms = ModelScopeFake::start().await;
+    let remote = Home::with_modelscope(&ms, "");
+    let laptop = laptop(&sshd, &remote, "");
+    let id = remote.submit("modelscope", "fetched from afar").await;
+    let job = remote.finished(&id).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let output = &job["outputs"][0];
+    let remote_file = std::path::Path::new(output["path"].as_str().expect("a path"));
+    let name = remote_file
+        .file_name()
+        .expect("a file name")
+        .to_string_lossy()
+        .to_string();
+    let to = tempfile::tempdir().expect("temp dir");
+    let to_arg = to.path().display().to_string();
+
+    let out = over(&laptop, &["pull", &id, "--to", &to_arg, "--json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    let files: Value = serde_json::from_str(&stdout(&out)).expect("pull --json");
+    let action = |files: &Value, file: &str| {
+        files
+            .as_array()
+            .expect("a list")
+            .iter()
+            .find(|f| f["name"] == file)
+            .and_then(|f| f["action"].as_str())
+            .unwrap_or_else(|| panic!("{file} not in {files}"))
+            .to_string()
+    };
+    assert_eq!(action(&files, &name), "copied");
+    assert_eq!(action(&files, "params.json"), "copied");
+    let here = to.path().join(&id);
+    let copied = std::fs::read(here.join(&name)).expect("the copied output");
+    assert_eq!(
+        sha256_hex(&copied),
+        output["sha256"].as_str().expect("sha256")
+    );
+    assert_eq!(
+        copied,
+        std::fs::read(remote_file).expect("the remote output")
+    );
+    assert_eq!(
+        std::fs::read(here.join("params.json")).expect("the copied params.json"),
+        std::fs::read(remote_file.with_file_name("params.json")).expect("the remote params")
+    );
+
+    // Pulled again, by number this time: everything is already there.
+    let num = job["num"].to_string();
+    let out = over(&laptop, &["pull", &num, "--to", &to_arg, "--json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    let files: Value = serde_json::from_str(&stdout(&out)).expect("pull --json");
+    assert_eq!(action(&files, &name), "present");
+    assert_eq!(action(&files, "params.json"), "present");
+    // The output's recorded sha256 shows the copy here is whole without fetching a byte;
+    // params.json has none recorded, so it is read again and found the same.
+    let output_row = files
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|f| f["name"] == name.as_str())
+        .expect("the output's row");
+    assert_eq!(output_row["transferred"], 0, "{output_row}");
+}
+
+/// `genq --host box auth ARGS` from the laptop, `input` on its stdin.
+async fn auth_over(laptop: &Home, args: &[&str], input: &str) -> Output {
+    use tokio::io::AsyncWriteExt;
+    let mut argv = vec!["--host", "box", "auth"];
+    argv.extend_from_slice(args);
+    let mut child = tokio::process::Command::from(laptop.cmd(&argv))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start genq auth");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin
+        .write_all(input.as_bytes())
+        .await
+        .expect("write stdin");
+    drop(stdin);
+    child.wait_with_output().await.expect("genq auth")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_over_ssh_sets_lists_and_removes_the_remote_hosts_key() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(sshd) = Sshd::start() else { return };
+    let ms = ModelScopeFake::start().await;
+    // The remote's ModelScope has no key anywhere yet.
+    let remote = Home::with_config(&format!(
+        "[providers.modelscope]\nbase_url = \"{}\"\n",
+        ms.base_url()
+    ));
+    let laptop = laptop(&sshd, &remote, "");
+    let submit = ["submit", "--provider", "modelscope", "--prompt", "keyed"];
+    let out = over(&laptop, &submit).await;
+    assert_ne!(out.status.code(), Some(0), "{}", said(&out));
+    assert!(stderr(&out).contains("no API key"), "{}", said(&out));
+
+    // Set over ssh: the same words and exit code as on the remote itself.
+    let out = auth_over(&laptop, &["set", "modelscope"], &format!("{}\n", ms.key())).await;
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    let credentials = &remote.paths.credentials;
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "stored the key for modelscope in {} (readable by you only)\n",
+            credentials.display()
+        )
+    );
+    assert!(stdout(&out).contains(&remote.dir.path().display().to_string()));
+    assert!(
+        !laptop.paths.credentials.exists(),
+        "the laptop's file is untouched"
+    );
+    let stored = std::fs::read_to_string(credentials).expect("the remote credentials");
+    assert!(stored.contains(&ms.key()), "the key is in the remote file");
+    let mode = std::fs::metadata(credentials)
+        .expect("meta")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    for pid in sshd.client_pids() {
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        assert!(!String::from_utf8_lossy(&cmdline).contains(&ms.key()));
+    }
+
+    let out = over(&laptop, &submit).await;
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+
+    // The list names the remote's file, as the remote's own list does.
+    for args in [vec!["auth", "list"], vec!["auth", "list", "--json"]] {
+        let here = over(&laptop, &args).await;
+        let there = remote.run_async(&args).await;
+        assert_eq!(here.status.code(), Some(0), "{}", said(&here));
+        assert_eq!(stdout(&here), stdout(&there), "{args:?}");
+    }
+    let list = stdout(&over(&laptop, &["auth", "list"]).await);
+    assert!(
+        list.contains(&format!("credentials file ({})", credentials.display())),
+        "{list}"
+    );
+
+    // A bad provider: refused with exit 2, as locally.
+    let out = auth_over(&laptop, &["rm", "nosuch"], "").await;
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
+    assert!(stderr(&out).contains("unknown provider"), "{}", said(&out));
+
+    let out = auth_over(&laptop, &["rm", "modelscope"], "").await;
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    assert_eq!(stdout(&out), "removed the stored key for modelscope\n");
+    let stored = std::fs::read_to_string(credentials).unwrap_or_default();
+    assert!(!stored.contains(&ms.key()), "{stored}");
+    let out = over(&laptop, &submit).await;
+    assert!(stderr(&out).contains("no API key"), "{}", said(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loras_over_ssh_write_covers_to_a_folder_of_the_remote_given_as_a_file_url() {
+    use genq_e2e::fakes::CatalogFake;
+    use genq_e2e::harness::catalog_section;
+    let Some(sshd) = Sshd::start() else { return };
+    let cat = CatalogFake::start().await;
+    let remote = Home::with_config(&catalog_section("modelscope", &cat.base_url()));
+    let laptop = laptop(&sshd, &remote, "");
+
+    // A folder of this machine: the remote daemon cannot write there, so it is refused.
+    let here = laptop.dir.path().join("covers");
+    let here_arg = here.display().to_string();
+    let out = over(
+        &laptop,
+        &["loras", "--limit", "3", "--images-dir", &here_arg],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
+    assert!(
+        stderr(&out).contains("--images-dir: the daemon on")
+            && stderr(&out).contains("file:///PATH"),
+        "{}",
+        said(&out)
+    );
+    assert_eq!(cat.listing_count(), 0, "nothing was asked of the site");
+
+    // A folder of the remote, as file:///PATH: the covers land there.
+    let there = remote.dir.path().join("covers");
+    let url = format!("file://{}", there.display());
+    let out = over(
+        &laptop,
+        &["loras", "--limit", "3", "--images-dir", &url, "--json"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    let doc: Value = serde_json::from_str(&stdout(&out)).expect("loras --json");
+    let covers: Vec<&str> = doc["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .filter_map(|c| c["cover_local"].as_str())
+        .collect();
+    assert!(!covers.is_empty(), "{doc}");
+    for cover in covers {
+        assert!(cover.starts_with(&there.display().to_string()), "{cover}");
+        assert!(std::path::Path::new(cover).is_file(), "{cover}");
+    }
+    assert!(!here.exists());
+}

@@ -542,3 +542,53 @@ async fn over_ssh_the_tui_shows_the_remote_jobs_and_comes_back_after_the_link_dr
     assert_eq!(laptop.daemon_pid(), None, "no daemon runs on the laptop");
     tmux.keys(&["q"]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_ssh_the_form_refuses_an_image_file_of_this_machine_next_to_its_field() {
+    if !Tmux::available() {
+        return;
+    }
+    let Some(sshd) = Sshd::start() else {
+        return;
+    };
+    let ms = ModelScopeFake::start().await;
+    let remote = Home::with_modelscope(&ms, "");
+    let laptop = Home::with_config(&format!(
+        "[hosts.box]\nurl = {:?}\ngenq = {:?}\n",
+        sshd.url(),
+        remote.command_line()
+    ));
+    let image = laptop.dir.path().join("here.png");
+    std::fs::write(&image, b"png").expect("an image on the laptop");
+    let command = format!(
+        "env GENQ_HOME={} GENQ_SSH_COMMAND={} {} --host box",
+        quote(&laptop.dir.path().display().to_string()),
+        quote(&sshd.ssh_command()),
+        quote(&genq_bin().display().to_string()),
+    );
+    let tmux = Tmux::start(&command).await;
+    tmux.wait_for(&remote, "the remote jobs screen", |s| {
+        s.contains("genqd") && s.contains("no jobs yet")
+    })
+    .await;
+    tmux.keys(&["n"]).await;
+    tmux.wait_for(&remote, "the submit form", |s| s.contains("New job"))
+        .await;
+    tmux.type_text("edit this").await;
+    // Prompt, Negative, then the image.
+    tmux.keys(&["Down", "Down"]).await;
+    tmux.type_text(&image.display().to_string()).await;
+    tmux.keys(&["C-s"]).await;
+    let screen = tmux
+        .wait_for(&remote, "the image refused next to its field", |s| {
+            s.lines().any(|l| {
+                l.contains("Image") && l.contains("✗ use a URL, or file:///PATH on the remote")
+            })
+        })
+        .await;
+    assert!(screen.contains("New job"), "{screen}");
+    let page = remote.client().await.ok("jobs.list", json!({})).await;
+    assert_eq!(page["jobs"], json!([]), "nothing was submitted: {page}");
+    assert_eq!(ms.submit_count(), 0);
+    tmux.keys(&["C-c"]).await;
+}

@@ -38,7 +38,7 @@ mod ssh;
 
 pub use dial::dial_stdio;
 pub use endpoint::Endpoint;
-pub use ssh::{SshError, SshHost};
+pub use ssh::{RemoteRun, SshError, SshHost};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {

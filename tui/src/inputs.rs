@@ -46,7 +46,16 @@ pub fn input_location(flag: &str, value: &str, cwd: &Path) -> Result<String, Str
     Ok(path.display().to_string())
 }
 
-fn is_url(s: &str) -> bool {
+/// Why the daemon on `host` cannot take `flag`'s path of this machine, and what it takes.
+pub fn not_on_host(flag: &str, host: &str) -> String {
+    format!(
+        "{flag}: the daemon on {host} cannot read files of this machine; give an http(s) URL, \
+         or a path on {host} as file:///PATH"
+    )
+}
+
+/// Whether an input is a URL (the daemon fetches or reads it) rather than a path here.
+pub fn is_url(s: &str) -> bool {
     let lower = s.to_ascii_lowercase();
     ["http://", "https://", "data:", "s3://", "file://"]
         .iter()

@@ -1,18 +1,22 @@
 //! `genq auth set|list|rm`: provider keys kept in `credentials.toml`, private to the user,
 //! as `gh auth` and `aws configure` keep theirs. The command writes the file itself (no
 //! daemon needed); the daemon reads it and reloads it when it changes, so a key works
-//! whatever shell started the daemon.
+//! whatever shell started the daemon. Over `--host` the remote genq's own `auth` runs
+//! through ssh, the key on its stdin, so it acts on that host's file and says so itself.
 
 use super::args::AuthCommand;
 use super::ctx::{Ctx, print_json};
 use super::error::CliError;
-use crate::client::Client;
+use crate::client::{Client, SshHost};
 use genq_protocol::Credentials;
 use genq_protocol::credentials::PROVIDERS;
 use genq_protocol::methods::{ConfigReload, Empty, ProvidersList};
-use std::io::{IsTerminal, Read};
+use std::io::{IsTerminal, Read, Write};
 
 pub async fn run(ctx: &Ctx, cmd: AuthCommand) -> Result<(), CliError> {
+    if let Some(host) = ctx.endpoint.remote() {
+        return on_host(ctx, host, cmd).await;
+    }
     match cmd {
         AuthCommand::Set { provider } => {
             set(ctx, &provider)?;
@@ -23,6 +27,40 @@ pub async fn run(ctx: &Ctx, cmd: AuthCommand) -> Result<(), CliError> {
             rm(ctx, &provider)?;
             tell_daemon(ctx).await
         }
+    }
+}
+
+/// `genq auth …` on `host`: the key is read here (hidden, as locally) and sent on the remote
+/// command's stdin, never on a command line; its output and exit code are passed on.
+async fn on_host(ctx: &Ctx, host: &SshHost, cmd: AuthCommand) -> Result<(), CliError> {
+    let mut args = vec![];
+    if !ctx.autostart {
+        args.push("--no-autostart");
+    }
+    args.push("auth");
+    let mut input = String::new();
+    match &cmd {
+        AuthCommand::Set { provider } => {
+            known(provider)?;
+            input = read_key(provider)? + "\n";
+            args.extend(["set", provider]);
+        }
+        AuthCommand::Rm { provider } => args.extend(["rm", provider]),
+        AuthCommand::List { json } => {
+            args.push("list");
+            if *json {
+                args.push("--json");
+            }
+        }
+    }
+    let run = host.run_genq(&args, input.as_bytes()).await?;
+    // The remote's words as they are; a closed stdout here ends the process quietly.
+    let _ = std::io::stdout().write_all(&run.stdout);
+    let _ = std::io::stderr().write_all(&run.stderr);
+    match u8::try_from(run.code) {
+        Ok(0) => Ok(()),
+        Ok(code) => Err(CliError::Remote { code }),
+        Err(_) => Err(CliError::Remote { code: 1 }),
     }
 }
 

@@ -26,6 +26,9 @@ pub enum CliError {
     /// Ctrl-C while waiting; the jobs carry on in the daemon.
     #[error("stopped waiting; the job(s) carry on in the daemon")]
     Interrupted,
+    /// A command run on the remote host exited with `code`; it printed why itself.
+    #[error("the command on the remote host exited {code}")]
+    Remote { code: u8 },
     /// Something else went wrong (the daemon did not stop, it failed to run, …).
     #[error("{0}")]
     Failed(String),
@@ -37,6 +40,7 @@ impl CliError {
             CliError::Usage(_) => EXIT_USAGE,
             CliError::JobsFailed { .. } | CliError::Failed(_) => EXIT_FAILED,
             CliError::Interrupted => EXIT_INTERRUPTED,
+            CliError::Remote { code } => *code,
             CliError::Client(e) => match e {
                 ClientError::NotRunning { .. }
                 | ClientError::Unreachable { .. }
@@ -64,7 +68,7 @@ impl CliError {
 
     /// Whether the failure was already reported on stderr while it happened.
     pub fn already_reported(&self) -> bool {
-        matches!(self, CliError::JobsFailed { .. })
+        matches!(self, CliError::JobsFailed { .. } | CliError::Remote { .. })
     }
 
     /// The message for stderr; for a refused parameter it names the field, the flag that

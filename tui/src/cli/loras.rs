@@ -63,7 +63,8 @@ pub struct LorasArgs {
     /// Where to write the cache file (default: the genq cache directory).
     #[arg(long, value_name = "PATH")]
     pub cache_file: Option<PathBuf>,
-    /// Where covers go (default: the genq cache's images/<task>/).
+    /// Where covers go (default: the genq cache's images/<task>/); with --host, a folder on
+    /// that host given as file:///PATH.
     #[arg(long, value_name = "DIR")]
     pub images_dir: Option<PathBuf>,
     /// Do not download covers.
@@ -81,6 +82,24 @@ fn absolute(p: &Path) -> Result<PathBuf, CliError> {
     std::env::current_dir()
         .map(|d| d.join(p))
         .map_err(|e| CliError::Usage(format!("cannot resolve {}: {e}", p.display())))
+}
+
+/// The folder the daemon writes covers to, on its own disk: a path of this machine made
+/// absolute, or over `--host` a folder there given as `file:///PATH` (a path here is refused,
+/// as the daemon cannot write to it).
+fn covers_dir(ctx: &Ctx, dir: &Path) -> Result<String, CliError> {
+    let Some(host) = ctx.endpoint.remote() else {
+        return absolute(dir).map(|d| d.display().to_string());
+    };
+    let text = dir.to_string_lossy();
+    match text.strip_prefix("file://").filter(|p| p.starts_with('/')) {
+        Some(path) => Ok(path.to_string()),
+        None => Err(CliError::Usage(format!(
+            "--images-dir: the daemon on {host} writes covers to its own disk, not to this \
+             machine's; give a folder on {host} as file:///PATH",
+            host = host.name()
+        ))),
+    }
 }
 
 /// The Top-LoRAs cache document: the card fields plus the contract's names, without
@@ -119,7 +138,11 @@ pub fn export(page: &LoraPage) -> Value {
 }
 
 pub async fn run(ctx: &Ctx, args: LorasArgs) -> Result<(), CliError> {
-    let images_dir = args.images_dir.as_deref().map(absolute).transpose()?;
+    let images_dir = args
+        .images_dir
+        .as_deref()
+        .map(|dir| covers_dir(ctx, dir))
+        .transpose()?;
     let source = LoraSource::from(args.source);
     let params = LorasListParams {
         source,
@@ -134,7 +157,7 @@ pub async fn run(ctx: &Ctx, args: LorasArgs) -> Result<(), CliError> {
         page: Some(args.page),
         force_refresh: args.force_refresh,
         download_covers: !args.no_covers,
-        images_dir: images_dir.map(|d| d.display().to_string()),
+        images_dir,
     };
     let (client, _notes) = ctx.connect().await?;
     let page = if args.force_refresh {

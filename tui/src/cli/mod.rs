@@ -158,8 +158,6 @@ fn refuse_remote(endpoint: &Endpoint, command: Option<&Command>) -> Result<(), C
     let local_only = match command {
         Some(Command::Daemon(args::DaemonCommand::Run { .. })) => "daemon run",
         Some(Command::DialStdio) => "dial-stdio",
-        Some(Command::Auth(args::AuthCommand::Set { .. })) => "auth set",
-        Some(Command::Auth(args::AuthCommand::Rm { .. })) => "auth rm",
         _ => return Ok(()),
     };
     Err(CliError::Usage(format!(

@@ -5,7 +5,7 @@ use super::args::SubmitArgs;
 use super::ctx::{Ctx, print_json};
 use super::error::CliError;
 use super::follow::{Outcome, follow};
-use crate::inputs::input_location;
+use crate::inputs::{input_location, is_url, not_on_host};
 use genq_protocol::JobSpec;
 use genq_protocol::methods::{Submit, SubmitParams};
 use std::path::Path;
@@ -65,7 +65,7 @@ pub async fn run(ctx: &Ctx, args: SubmitArgs) -> Result<(), CliError> {
 
 /// A daemon on another machine cannot read this machine's files: inputs must be URLs there.
 fn refuse_local_files(spec: &JobSpec, host: &str) -> Result<(), CliError> {
-    let local = |v: &String| v.starts_with('/');
+    let local = |v: &String| !is_url(v);
     let flag = if spec.image.as_ref().is_some_and(local) {
         "--image".to_string()
     } else if let Some((name, _)) = spec.views.iter().find(|(_, v)| local(v)) {
@@ -73,10 +73,7 @@ fn refuse_local_files(spec: &JobSpec, host: &str) -> Result<(), CliError> {
     } else {
         return Ok(());
     };
-    Err(CliError::Usage(format!(
-        "{flag}: the daemon on {host} cannot read files of this machine; give an http(s) URL, \
-         or a path on {host} as file:///PATH"
-    )))
+    Err(CliError::Usage(not_on_host(&flag, host)))
 }
 
 /// Reads a `JobSpec` as `genq export` prints it; `-` reads stdin.

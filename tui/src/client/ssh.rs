@@ -7,7 +7,7 @@ use super::{Client, ClientError};
 use genq_protocol::rpc::Notification;
 use std::process::Stdio;
 use std::time::Duration;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, oneshot};
 
@@ -25,6 +25,13 @@ pub struct SshHost {
     pub port: Option<u16>,
     /// The remote command that runs genq (`genq` from the remote PATH unless configured).
     pub genq: String,
+}
+
+/// A genq command that ran on the remote host: its exit code and what it printed.
+pub struct RemoteRun {
+    pub code: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
 }
 
 /// Why the remote daemon could not be reached.
@@ -101,17 +108,13 @@ impl SshHost {
         format!("{}{flag} dial-stdio", self.genq)
     }
 
-    /// `ssh` (or the configured command) with the arguments that run the relay.
-    fn command(&self, autostart: bool) -> (Command, String) {
+    /// `ssh` (or the configured command) with the arguments that run `remote` there.
+    fn command(&self, remote: String) -> (Command, String) {
         let mut args = vec!["-T".to_string()];
         if let Some(port) = self.port {
             args.extend(["-p".to_string(), port.to_string()]);
         }
-        args.extend([
-            "--".to_string(),
-            self.destination.clone(),
-            self.remote_command(autostart),
-        ]);
+        args.extend(["--".to_string(), self.destination.clone(), remote]);
         match std::env::var(SSH_COMMAND_ENV)
             .ok()
             .filter(|c| !c.trim().is_empty())
@@ -137,7 +140,7 @@ impl SshHost {
         client_name: &str,
         autostart: bool,
     ) -> Result<(Client, mpsc::Receiver<Notification>), ClientError> {
-        let (mut cmd, program) = self.command(autostart);
+        let (mut cmd, program) = self.command(self.remote_command(autostart));
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -170,6 +173,43 @@ impl SshHost {
                 Err(self.failure(code, &message))
             }
             Err(other) => Err(other),
+        }
+    }
+
+    /// Runs `genq ARGS` on the host (each argument quoted for its shell) with `input` on its
+    /// stdin, which keeps what it carries out of both machines' process lists. A failure of
+    /// ssh itself, or a missing genq, is the error; any other exit is the command's own.
+    pub async fn run_genq(&self, args: &[&str], input: &[u8]) -> Result<RemoteRun, ClientError> {
+        let line = args.iter().fold(self.genq.clone(), |line, arg| {
+            format!("{line} '{}'", arg.replace('\'', r"'\''"))
+        });
+        let (mut cmd, program) = self.command(line);
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd
+            .spawn()
+            .map_err(|source| SshError::NotFound { program, source })?;
+        if let Some(mut stdin) = child.stdin.take() {
+            // A command that does not read its input lets the write fail; its exit tells.
+            let _ = stdin.write_all(input).await;
+        }
+        let out = child
+            .wait_with_output()
+            .await
+            .map_err(|e| SshError::Failed {
+                host: self.name(),
+                status: "no exit status".to_string(),
+                message: e.to_string(),
+            })?;
+        match out.status.code() {
+            Some(code) if code != 255 && code != 127 => Ok(RemoteRun {
+                code,
+                stdout: out.stdout,
+                stderr: out.stderr,
+            }),
+            code => Err(self.failure(code, &String::from_utf8_lossy(&out.stderr))),
         }
     }
 

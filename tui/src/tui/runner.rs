@@ -3,7 +3,7 @@
 //! opener. When the connection drops, a reconnect task retries with backoff.
 
 use crate::client::{Client, ClientError, Endpoint};
-use crate::inputs::input_location;
+use crate::inputs::{input_location, is_url};
 use crate::tui::action::{Action, CallError, call_error};
 use crate::tui::app::App;
 use crate::tui::catalog::CatalogData;
@@ -56,21 +56,39 @@ pub struct Io {
 /// Input images as the daemon needs them: URLs as given, local files made absolute against
 /// this directory and refused, next to their field, when they do not exist.
 pub fn local_inputs(mut spec: JobSpec) -> Result<JobSpec, CallError> {
-    let refuse = |field: &str, message: String| CallError {
-        field: Some(field.to_string()),
-        ..CallError::local(message)
-    };
     let cwd = std::env::current_dir()
-        .map_err(|e| refuse("image", format!("cannot read the current directory: {e}")))?;
+        .map_err(|e| refused("image", format!("cannot read the current directory: {e}")))?;
     if let Some(image) = &spec.image {
         let found = input_location("image", &home_path(image), &cwd);
-        spec.image = Some(found.map_err(|e| refuse("image", e.to_string()))?);
+        spec.image = Some(found.map_err(|e| refused("image", e.to_string()))?);
     }
     for (name, path) in spec.views.iter_mut() {
         let found = input_location(&format!("view {name}"), &home_path(path), &cwd);
-        *path = found.map_err(|e| refuse("views", e.to_string()))?;
+        *path = found.map_err(|e| refused("views", e.to_string()))?;
     }
     Ok(spec)
+}
+
+/// Input images for a daemon on another host, which cannot read this machine's files: URLs
+/// (`file:///PATH` for a file there) as given, anything else refused next to its field, in
+/// words short enough for the form's side column.
+pub fn remote_inputs(spec: JobSpec) -> Result<JobSpec, CallError> {
+    const USE: &str = "use a URL, or file:///PATH on the remote host";
+    if spec.image.as_deref().is_some_and(|i| !is_url(i)) {
+        return Err(refused("image", USE.to_string()));
+    }
+    if let Some(name) = spec.views.iter().find(|(_, v)| !is_url(v)).map(|(n, _)| n) {
+        return Err(refused("views", format!("view {name}: {USE}")));
+    }
+    Ok(spec)
+}
+
+/// An input refused before it was sent, shown next to `field`.
+fn refused(field: &str, message: String) -> CallError {
+    CallError {
+        field: Some(field.to_string()),
+        ..CallError::local(message)
+    }
 }
 
 /// `~/x.png` as a shell would read it: typed into the form, no shell expands it.
@@ -404,9 +422,13 @@ impl Io {
         Ok(())
     }
 
-    /// `submit`, with the input images checked and made absolute first.
+    /// `submit`, with the input images checked first (and made absolute when local).
     fn submit(&mut self, spec: JobSpec) {
-        match local_inputs(spec) {
+        let checked = match self.endpoint.remote() {
+            Some(_) => remote_inputs(spec),
+            None => local_inputs(spec),
+        };
+        match checked {
             Ok(spec) => self.call_or::<Submit>(
                 SubmitParams {
                     spec,

@@ -545,3 +545,26 @@ fn lora_card_popup() {
         check("lora_card", &app);
     }
 }
+
+#[test]
+fn over_ssh_a_path_of_this_machine_is_refused_and_urls_go_through() {
+    let urls = JobSpec {
+        image: Some("file:///srv/in.png".into()),
+        views: BTreeMap::from([("front".into(), "https://x.example/f.png".into())]),
+        ..JobSpec::default()
+    };
+    assert_eq!(
+        crate::tui::runner::remote_inputs(urls.clone()).unwrap(),
+        urls
+    );
+    let mut local = urls.clone();
+    local.image = Some("here.png".into());
+    let err = crate::tui::runner::remote_inputs(local).unwrap_err();
+    assert_eq!(err.field.as_deref(), Some("image"));
+    assert!(err.message.contains("file:///PATH"), "{}", err.message);
+    let mut view = urls;
+    view.views.insert("left".into(), "/home/me/left.png".into());
+    let err = crate::tui::runner::remote_inputs(view).unwrap_err();
+    assert_eq!(err.field.as_deref(), Some("views"));
+    assert!(err.message.starts_with("view left: "), "{}", err.message);
+}
