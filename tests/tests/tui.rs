@@ -592,3 +592,102 @@ async fn over_ssh_the_form_refuses_an_image_file_of_this_machine_next_to_its_fie
     assert_eq!(ms.submit_count(), 0);
     tmux.keys(&["C-c"]).await;
 }
+
+/// Whether this process may make a mount namespace of its own (`unshare -m`, root), where a
+/// tmpfs can hide a directory from one program only. Skipped, loudly, when not.
+fn private_mounts_available() -> bool {
+    let works = std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "true"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !works {
+        eprintln!(
+            "\n!!!!!!!!\n!!! SKIPPED: `unshare -m` is not available here (it needs root and \
+             util-linux); the remote preview test did not run.\n!!!!!!!!\n"
+        );
+    }
+    works
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_ssh_the_detail_draws_a_preview_the_daemon_rendered() {
+    if !Tmux::available() || !private_mounts_available() {
+        return;
+    }
+    let Some(sshd) = Sshd::start() else {
+        return;
+    };
+    let ms = ModelScopeFake::start().await;
+    ms.set_script(MsScript::succeed_after(Duration::from_millis(100)));
+    let remote = Home::with_modelscope(&ms, "");
+    let laptop = Home::with_config(&format!(
+        "[hosts.box]\nurl = {:?}\ngenq = {:?}\n",
+        sshd.url(),
+        remote.command_line()
+    ));
+    // The remote daemon starts here, outside the TUI's namespace, so it sees the output.
+    let id = remote
+        .submit("modelscope", "a lighthouse drawn from afar")
+        .await;
+    let job = remote.finished(&id).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let output = job["outputs"][0]["path"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the job has no stored output: {job}"))
+        .to_string();
+    let sha256 = job["outputs"][0]["sha256"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the output has no sha256: {job}"))
+        .to_string();
+    assert!(std::path::Path::new(&output).is_file(), "{output}");
+
+    // The TUI runs where the remote outputs are hidden under an empty tmpfs, as on a laptop.
+    let tui = format!(
+        "mount -t tmpfs none {} && exec env GENQ_HOME={} GENQ_SSH_COMMAND={} \
+         GENQ_PREVIEW=halfblocks {} --host box",
+        quote(&remote.paths.outputs.display().to_string()),
+        quote(&laptop.dir.path().display().to_string()),
+        quote(&sshd.ssh_command()),
+        quote(&genq_bin().display().to_string()),
+    );
+    let command = format!(
+        "exec unshare -m --propagation private sh -c {}",
+        quote(&tui)
+    );
+    let tmux = Tmux::start(&command).await;
+    tmux.wait_for(&remote, "the remote job, succeeded", |s| {
+        s.lines()
+            .any(|l| l.contains("a lighthouse drawn from afar") && l.contains("succeeded"))
+    })
+    .await;
+    let pid = tmux
+        .run(&["display-message", "-p", "-t", "tui", "#{pane_pid}"])
+        .await;
+    let seen_by_tui = format!("/proc/{}/root{output}", pid.trim());
+    assert!(
+        !std::path::Path::new(&seen_by_tui).exists(),
+        "the TUI can read the output itself ({seen_by_tui}): the test proves nothing"
+    );
+
+    tmux.keys(&["Enter"]).await;
+    tmux.wait_for(&remote, "the detail with the output path", |s| {
+        pane_text(s).contains(&output)
+    })
+    .await;
+    tmux.wait_for(&remote, "a preview drawn in halfblocks", |s| {
+        s.contains('▄') || s.contains('▀')
+    })
+    .await;
+    let previews = remote.paths.cache.join("previews");
+    let rendered: Vec<String> = std::fs::read_dir(&previews)
+        .unwrap_or_else(|e| panic!("{}: {e}", previews.display()))
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    assert!(
+        rendered.iter().any(|name| name.starts_with(&sha256)),
+        "no rendition of {sha256} in {}: {rendered:?}",
+        previews.display()
+    );
+    assert_eq!(laptop.daemon_pid(), None, "no daemon runs on the laptop");
+    tmux.keys(&["q"]).await;
+}
