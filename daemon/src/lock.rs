@@ -29,10 +29,16 @@ pub struct DaemonLock {
     path: PathBuf,
 }
 
-/// How often a taken lock is tried again before another daemon is blamed: a client looking
-/// whether a daemon runs holds a shared lock for an instant.
+/// How often a lock that a client holds is tried again: a client looking whether a daemon
+/// runs holds a shared lock for an instant. A lock another daemon holds is not waited for.
 const ATTEMPTS: u32 = 10;
 const PAUSE: Duration = Duration::from_millis(20);
+
+/// Whether the lock is held only shared (a client looking), not by a daemon: a shared lock
+/// can then be taken beside it.
+fn held_by_a_client(path: &Path) -> bool {
+    File::open(path).is_ok_and(|f| f.try_lock_shared().is_ok())
+}
 
 impl DaemonLock {
     /// Takes the lock and writes `record` into it at once, so the file never names an
@@ -59,11 +65,14 @@ impl DaemonLock {
                     lock.record(record)?;
                     return Ok(lock);
                 }
-                Err((back, _)) if attempt < ATTEMPTS => {
+                Err((back, _)) if attempt < ATTEMPTS && held_by_a_client(path) => {
                     file = back;
                     std::thread::sleep(PAUSE);
                 }
-                Err((back, _)) => file = back,
+                Err((back, _)) => {
+                    file = back;
+                    break;
+                }
             }
         }
         let mut text = String::new();
@@ -106,5 +115,46 @@ mod tests {
             Err(e) => panic!("unexpected error {e}"),
             Ok(_) => panic!("second lock succeeded"),
         }
+    }
+
+    #[test]
+    fn a_daemon_that_lost_the_lock_to_a_daemon_gives_up_at_once() {
+        // Waiting out a running daemon would let a loser start later, after that daemon
+        // stopped, behind `genq daemon stop`'s back.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("genq.lock");
+        let record = DaemonRecord::of_this_process(Path::new("/x.sock"));
+        let first = DaemonLock::acquire(&path, &record).unwrap();
+        let started = std::time::Instant::now();
+        let second = std::thread::spawn({
+            let path = path.clone();
+            move || DaemonLock::acquire(&path, &record).is_ok()
+        });
+        std::thread::sleep(PAUSE * 2);
+        drop(first);
+        assert!(
+            !second.join().unwrap(),
+            "the second daemon took the lock later"
+        );
+        assert!(started.elapsed() < PAUSE * ATTEMPTS);
+    }
+
+    #[test]
+    fn a_client_looking_does_not_keep_a_daemon_from_starting() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("genq.lock");
+        let look = File::create(&path).unwrap();
+        look.try_lock_shared().unwrap();
+        let record = DaemonRecord::of_this_process(Path::new("/x.sock"));
+        let daemon = std::thread::spawn({
+            let path = path.clone();
+            move || DaemonLock::acquire(&path, &record).is_ok()
+        });
+        std::thread::sleep(PAUSE);
+        drop(look);
+        assert!(
+            daemon.join().unwrap(),
+            "a client's look kept the daemon out"
+        );
     }
 }
