@@ -16,16 +16,18 @@
 //!
 //! `cargo bench -p genq-e2e --bench remote`
 
+mod shared;
+
 use genq::client::{Client, Endpoint, SshHost};
 use genq::tui::action::{Action, UiAction};
 use genq::tui::command::Command;
 use genq::tui::{App, draw};
 use genq_e2e::fakes::ModelScopeFake;
 use genq_e2e::harness::{DelayProxy, Home, Sshd, genq_bin, set_mode, stderr};
+use genq_protocol::Timestamp;
 use genq_protocol::methods::{
     DaemonStatus, Empty, JobsEvents, JobsGet, JobsList, ProvidersList, Subscribe, SubscribeParams,
 };
-use genq_protocol::{JobId, JobKind, JobSpec, Timestamp};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use std::collections::BTreeMap;
@@ -222,49 +224,13 @@ async fn first_frame(endpoint: &Endpoint) -> (Duration, Duration, App, Runner) {
 
 /// A home whose daemon holds `JOBS` finished jobs, imported with it stopped.
 async fn home_with_jobs() -> Home {
-    let home = Home::new();
-    home.write_config(
-        "[providers.dashscope]\nbase_url = \"http://127.0.0.1:9\"\napi_key_env = \"BENCH_KEY\"\nmax_concurrent = 1\n",
-    );
-    home.start_daemon();
-    home.client()
-        .await
-        .ok("daemon.shutdown", serde_json::json!({}))
-        .await;
-    while home.daemon_pid().is_some() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let (store, thread) = genq_daemon::store::Store::open(&home.paths.db).expect("open db");
-    let jobs: Vec<_> = (0..JOBS)
-        .map(|i| genq_daemon::store::NewJob {
-            id: JobId(uuid::Uuid::now_v7().to_string()),
-            kind: JobKind::Image,
-            spec: JobSpec {
-                provider: "dashscope".into(),
-                model: Some("wan2.2-t2i-flash".into()),
-                prompt: format!("job number {i}: a lighthouse at dusk, oil painting, sea"),
-                ..Default::default()
-            },
-            idempotency_key: None,
-            retry_of: None,
-        })
-        .collect();
-    store.create_jobs(jobs).await.expect("import");
-    store
-        .call(|conn| {
-            conn.execute(
-                "UPDATE jobs SET state = 'succeeded', finished_at = created_at + 20000, \
-                 updated_at = created_at + 20000",
-                (),
-            )?;
-            Ok(())
-        })
-        .await
-        .expect("finish the imported jobs");
-    drop(store);
-    thread.join();
-    home.start_daemon();
-    home
+    shared::home_with_finished_jobs(
+        JOBS,
+        "UPDATE jobs SET state = 'succeeded', finished_at = created_at + 20000, \
+         updated_at = created_at + 20000",
+        Home::start_daemon,
+    )
+    .await
 }
 
 async fn round_trips(name: &str, endpoint: &Endpoint, n: usize) {

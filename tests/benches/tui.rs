@@ -6,13 +6,15 @@
 //!
 //! `cargo bench -p genq-e2e --bench tui`
 
+mod shared;
+
 use genq::client::Client;
 use genq::tui::action::{Action, UiAction};
 use genq::tui::command::Command;
 use genq::tui::{App, draw};
 use genq_e2e::harness::{Home, genq_bin};
+use genq_protocol::Timestamp;
 use genq_protocol::methods::{DaemonStatus, JobsList, ProvidersList, Subscribe, SubscribeParams};
-use genq_protocol::{JobId, JobKind, JobSpec, Timestamp};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -152,57 +154,16 @@ fn start(home: &Home) {
 #[tokio::main]
 async fn main() {
     let _ = genq_bin();
-    let home = Home::new();
-    // A provider that answers nothing, one task at a time: the daemon stays quiet and the
-    // figures measure the TUI and the protocol, not a provider.
-    home.write_config(
-        "[providers.dashscope]\nbase_url = \"http://127.0.0.1:9\"\napi_key_env = \"BENCH_KEY\"\nmax_concurrent = 1\n",
-    );
-
-    // The daemon lays out its home and database first; then the jobs are imported with it
-    // stopped, in one transaction, and it is started again on top of them.
-    start(&home);
-    home.client()
-        .await
-        .ok("daemon.shutdown", serde_json::json!({}))
-        .await;
-    while home.daemon_pid().is_some() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-
-    let (store, thread) = genq_daemon::store::Store::open(&home.paths.db).expect("open db");
-    let jobs: Vec<_> = (0..JOBS)
-        .map(|i| genq_daemon::store::NewJob {
-            id: JobId(uuid::Uuid::now_v7().to_string()),
-            kind: JobKind::Image,
-            spec: JobSpec {
-                provider: "dashscope".into(),
-                model: Some("wan2.2-t2i-flash".into()),
-                prompt: format!("job number {i}: a lighthouse at dusk, oil painting, sea"),
-                ..Default::default()
-            },
-            idempotency_key: None,
-            retry_of: None,
-        })
-        .collect();
-    store.create_jobs(jobs).await.expect("import");
     // Finished history, as a long-used install has: the daemon then has nothing to resume
     // (it cannot resume 100,000 queued jobs at once: its startup query binds one variable
     // per job and SQLite refuses more than 32,766).
-    store
-        .call(|conn| {
-            conn.execute(
-                "UPDATE jobs SET state = CASE WHEN rowid % 10 = 0 THEN 'failed' ELSE 'succeeded' END, \
-                 finished_at = created_at + 20000, updated_at = created_at + 20000",
-                (),
-            )?;
-            Ok(())
-        })
-        .await
-        .expect("finish the imported jobs");
-    drop(store);
-    thread.join();
-    start(&home);
+    let home = shared::home_with_finished_jobs(
+        JOBS,
+        "UPDATE jobs SET state = CASE WHEN rowid % 10 = 0 THEN 'failed' ELSE 'succeeded' END, \
+         finished_at = created_at + 20000, updated_at = created_at + 20000",
+        start,
+    )
+    .await;
 
     let rss_before = rss_kib();
     let heap_before = LIVE.load(Ordering::Relaxed);
