@@ -4,7 +4,9 @@
 //! cannot reach instead of calling it "not running", a record left by a killed daemon is not
 //! trusted, and `daemon install/uninstall` drive systemd (fake `systemctl`/`loginctl` here).
 
-use genq_e2e::harness::{Home, PATIENCE, alive, genq_bin, set_mode, stderr, stdout, wait_gone};
+use genq_e2e::harness::{
+    Home, PATIENCE, alive, genq_bin, set_mode, stderr, stdout, terminate, wait_gone,
+};
 use genq_protocol::daemon_record::{LockState, probe};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -90,13 +92,7 @@ impl XdgHome {
 
 impl Drop for XdgHome {
     fn drop(&mut self) {
-        if let Some(pid) = self.daemon_pid() {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-            wait_gone(pid);
-        }
+        terminate(self.daemon_pid());
     }
 }
 

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::bins::genq_bin;
 use super::client::RawClient;
-use super::process::{PATIENCE, alive, set_mode, stderr, stdout, wait_gone};
+use super::process::{PATIENCE, alive, set_mode, stderr, stdout, terminate, wait_gone};
 use crate::fakes::{DashScopeFake, ModelScopeFake, TripoFake};
 
 /// Installs the TLS provider reqwest needs; harmless when already done.
@@ -334,12 +334,6 @@ impl Home {
 
 impl Drop for Home {
     fn drop(&mut self) {
-        if let Some(pid) = self.daemon_pid() {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-            wait_gone(pid);
-        }
+        terminate(self.daemon_pid());
     }
 }

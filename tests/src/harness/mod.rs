@@ -16,6 +16,6 @@ pub use bins::{genq_bin, genqd_bin};
 pub use client::RawClient;
 pub use delay::DelayProxy;
 pub use home::{Home, catalog_section, init_tls};
-pub use process::{PATIENCE, alive, set_mode, stderr, stdout, wait_gone};
+pub use process::{PATIENCE, alive, set_mode, stderr, stdout, terminate, wait_gone};
 pub use pulse::EventPulse;
 pub use sshd::Sshd;

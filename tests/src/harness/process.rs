@@ -47,3 +47,14 @@ pub fn wait_gone(pid: i32) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Asks a process to stop (SIGTERM) and waits until it has; nothing when there is none.
+pub fn terminate(pid: Option<i32>) {
+    if let Some(pid) = pid {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        wait_gone(pid);
+    }
+}
