@@ -338,12 +338,17 @@ async fn the_remote_daemon_outlives_the_ssh_session_and_stops_on_request() {
     );
 }
 
-/// Asserts that a finished `genq` exited 3 saying each of `says` on stderr.
-fn exits_3_saying(out: &Output, says: &[&str]) {
-    assert_eq!(out.status.code(), Some(3), "{}", said(out));
+/// Asserts that a finished `genq` exited `code` saying each of `says` on stderr.
+fn exits_saying(out: &Output, code: i32, says: &[&str]) {
+    assert_eq!(out.status.code(), Some(code), "{}", said(out));
     for s in says {
         assert!(stderr(out).contains(s), "expected {s:?}: {}", said(out));
     }
+}
+
+/// Asserts that a finished `genq` exited 3 (could not reach) saying each of `says`.
+fn exits_3_saying(out: &Output, says: &[&str]) {
+    exits_saying(out, 3, says);
 }
 
 /// Scripts standing in for a remote genq: `newer` answers hello refusing the protocol, as a
@@ -421,12 +426,7 @@ async fn what_failed_is_said_with_exit_3() {
 
     // Commands about this machine refuse a host, naming the command; so does a local file.
     let out = over(&laptop, &["daemon", "run"]).await;
-    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
-    assert!(
-        stderr(&out).contains("`genq daemon run` acts on this machine"),
-        "{}",
-        said(&out)
-    );
+    exits_saying(&out, 2, &["`genq daemon run` acts on this machine"]);
     let image = laptop.dir.path().join("here.png");
     std::fs::write(&image, b"png").expect("write an image");
     let image = image.display().to_string();
@@ -435,19 +435,9 @@ async fn what_failed_is_said_with_exit_3() {
         &["submit", "--provider", "modelscope", "--image", &image],
     )
     .await;
-    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
-    assert!(
-        stderr(&out).contains("--image: the daemon on"),
-        "{}",
-        said(&out)
-    );
+    exits_saying(&out, 2, &["--image: the daemon on"]);
     let out = laptop.run_async(&["--host", "nowhere", "jobs"]).await;
-    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
-    assert!(
-        stderr(&out).contains("known: bare, box, down, newer, older"),
-        "{}",
-        said(&out)
-    );
+    exits_saying(&out, 2, &["known: bare, box, down, newer, older"]);
 }
 
 /// Percentiles of durations, in milliseconds.
@@ -673,8 +663,7 @@ async fn auth_over_ssh_sets_lists_and_removes_the_remote_hosts_key() {
 
     // A bad provider: refused with exit 2, as locally.
     let out = auth_over(&laptop, &["rm", "nosuch"], "").await;
-    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
-    assert!(stderr(&out).contains("unknown provider"), "{}", said(&out));
+    exits_saying(&out, 2, &["unknown provider"]);
 
     let out = auth_over(&laptop, &["rm", "modelscope"], "").await;
     assert_eq!(out.status.code(), Some(0), "{}", said(&out));
@@ -702,13 +691,7 @@ async fn loras_over_ssh_write_covers_to_a_folder_of_the_remote_given_as_a_file_u
         &["loras", "--limit", "3", "--images-dir", &here_arg],
     )
     .await;
-    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
-    assert!(
-        stderr(&out).contains("--images-dir: the daemon on")
-            && stderr(&out).contains("file:///PATH"),
-        "{}",
-        said(&out)
-    );
+    exits_saying(&out, 2, &["--images-dir: the daemon on", "file:///PATH"]);
     assert_eq!(cat.listing_count(), 0, "nothing was asked of the site");
 
     // A folder of the remote, as file:///PATH: the covers land there.
