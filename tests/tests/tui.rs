@@ -164,6 +164,31 @@ fn pane_text(screen: &str) -> String {
         .collect()
 }
 
+/// A laptop's home whose config names `remote`'s genq on the test sshd as host `box`.
+fn laptop_of(sshd: &Sshd, remote: &Home) -> Home {
+    Home::with_config(&format!(
+        "[hosts.box]\nurl = {:?}\ngenq = {:?}\n",
+        sshd.url(),
+        remote.command_line()
+    ))
+}
+
+/// The shell command that runs the TUI in `laptop` against host `box`, with `env` (`NAME=VALUE`
+/// words, or nothing) added to its environment.
+fn tui_over_box(sshd: &Sshd, laptop: &Home, env: &str) -> String {
+    let env = if env.is_empty() {
+        String::new()
+    } else {
+        format!("{env} ")
+    };
+    format!(
+        "env GENQ_HOME={} GENQ_SSH_COMMAND={} {env}{} --host box",
+        quote(&laptop.dir.path().display().to_string()),
+        quote(&sshd.ssh_command()),
+        quote(&genq_bin().display().to_string()),
+    )
+}
+
 fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
@@ -496,17 +521,8 @@ async fn over_ssh_the_tui_shows_the_remote_jobs_and_comes_back_after_the_link_dr
     let ms = ModelScopeFake::start().await;
     ms.set_script(MsScript::succeed_after(Duration::from_millis(100)));
     let remote = Home::with_modelscope(&ms, "typical_s = 0.1\n");
-    let laptop = Home::with_config(&format!(
-        "[hosts.box]\nurl = {:?}\ngenq = {:?}\n",
-        sshd.url(),
-        remote.command_line()
-    ));
-    let command = format!(
-        "env GENQ_HOME={} GENQ_SSH_COMMAND={} {} --host box",
-        quote(&laptop.dir.path().display().to_string()),
-        quote(&sshd.ssh_command()),
-        quote(&genq_bin().display().to_string()),
-    );
+    let laptop = laptop_of(&sshd, &remote);
+    let command = tui_over_box(&sshd, &laptop, "");
     let tmux = Tmux::start(&command).await;
     tmux.wait_for(&remote, "the remote jobs screen", |s| {
         s.contains("genqd") && s.contains("no jobs yet")
@@ -553,19 +569,10 @@ async fn over_ssh_the_form_refuses_an_image_file_of_this_machine_next_to_its_fie
     };
     let ms = ModelScopeFake::start().await;
     let remote = Home::with_modelscope(&ms, "");
-    let laptop = Home::with_config(&format!(
-        "[hosts.box]\nurl = {:?}\ngenq = {:?}\n",
-        sshd.url(),
-        remote.command_line()
-    ));
+    let laptop = laptop_of(&sshd, &remote);
     let image = laptop.dir.path().join("here.png");
     std::fs::write(&image, b"png").expect("an image on the laptop");
-    let command = format!(
-        "env GENQ_HOME={} GENQ_SSH_COMMAND={} {} --host box",
-        quote(&laptop.dir.path().display().to_string()),
-        quote(&sshd.ssh_command()),
-        quote(&genq_bin().display().to_string()),
-    );
+    let command = tui_over_box(&sshd, &laptop, "");
     let tmux = Tmux::start(&command).await;
     tmux.wait_for(&remote, "the remote jobs screen", |s| {
         s.contains("genqd") && s.contains("no jobs yet")
@@ -620,11 +627,7 @@ async fn over_ssh_the_detail_draws_a_preview_the_daemon_rendered() {
     let ms = ModelScopeFake::start().await;
     ms.set_script(MsScript::succeed_after(Duration::from_millis(100)));
     let remote = Home::with_modelscope(&ms, "");
-    let laptop = Home::with_config(&format!(
-        "[hosts.box]\nurl = {:?}\ngenq = {:?}\n",
-        sshd.url(),
-        remote.command_line()
-    ));
+    let laptop = laptop_of(&sshd, &remote);
     // The remote daemon starts here, outside the TUI's namespace, so it sees the output.
     let id = remote
         .submit("modelscope", "a lighthouse drawn from afar")
@@ -643,12 +646,9 @@ async fn over_ssh_the_detail_draws_a_preview_the_daemon_rendered() {
 
     // The TUI runs where the remote outputs are hidden under an empty tmpfs, as on a laptop.
     let tui = format!(
-        "mount -t tmpfs none {} && exec env GENQ_HOME={} GENQ_SSH_COMMAND={} \
-         GENQ_PREVIEW=halfblocks {} --host box",
+        "mount -t tmpfs none {} && exec {}",
         quote(&remote.paths.outputs.display().to_string()),
-        quote(&laptop.dir.path().display().to_string()),
-        quote(&sshd.ssh_command()),
-        quote(&genq_bin().display().to_string()),
+        tui_over_box(&sshd, &laptop, "GENQ_PREVIEW=halfblocks"),
     );
     let command = format!(
         "exec unshare -m --propagation private sh -c {}",
