@@ -312,6 +312,13 @@ async fn genq_pull_copies_verifies_resumes_and_skips_what_is_there() {
     let out = home.run(&["pull", "0fffffff", "--to", to.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("0fffffff"), "{}", stderr(&out));
+
+    // A file where the folder should be: refused before anything is copied, naming `--to`.
+    let file = to.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let out = home.run(&["pull", id, "--to", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--to:"), "{}", stderr(&out));
 }
 
 /// Throughput of `genq pull` for a ~50 MB output against `cp` of the same file on this disk.

@@ -9,6 +9,12 @@ use crate::transfer::{self, Action, Pulled, TransferError};
 use genq_protocol::methods::{JobRef, JobsGet};
 
 pub async fn run(ctx: &Ctx, args: PullArgs) -> Result<(), CliError> {
+    if args.to.exists() && !args.to.is_dir() {
+        return Err(CliError::Usage(format!(
+            "--to: {} is not a directory (give a folder; it is made when missing)",
+            args.to.display()
+        )));
+    }
     let (client, _notes) = ctx.connect().await?;
     let mut jobs = Vec::with_capacity(args.ids.len());
     for id in args.ids {
