@@ -109,6 +109,7 @@ async fn serve(
 ) -> anyhow::Result<()> {
     let added = crate::catalog::seed(&store).await?;
     tracing::info!(added, "built-in catalog applied");
+    crate::catalog::seed_instances(&store, &config).await?;
     let engine = Engine::new(store, registry, config, paths.clone());
     let listener = server::bind(&paths).await?;
     let socket = SocketKeeper::new(listener, paths.clone(), home.lock, home.record);

@@ -380,7 +380,12 @@ pub struct ReloadResult {
 #[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProviderInfo {
+    /// The instance's name, as jobs and commands give it.
     pub name: String,
+    /// The instance's type (`modelscope`, `openai`, `comfyui`, …); absent from daemons that
+    /// knew only one instance per type, named after it.
+    #[serde(default, rename = "type")]
+    pub provider_type: Option<String>,
     pub base_url: String,
     /// Where the key comes from (`env MODELSCOPE_API_TOKEN`, `api_key_cmd`, `config file`,
     /// `none`); never the key.

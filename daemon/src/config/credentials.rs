@@ -278,7 +278,8 @@ mod tests {
 
     #[test]
     fn genq_auth_knows_every_provider_of_the_registry() {
-        let mut names: Vec<_> = crate::providers::Registry::builtin().names().collect();
+        let registry = crate::providers::Registry::builtin();
+        let mut names: Vec<_> = registry.names().collect();
         names.sort_unstable();
         let mut known = genq_protocol::credentials::PROVIDERS.to_vec();
         known.sort_unstable();

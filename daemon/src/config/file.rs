@@ -55,9 +55,13 @@ pub struct CatalogSiteSection {
     pub base_url: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+/// `[providers.NAME]`: one instance of a provider type. `type` may be left out when the
+/// name is the type's own (`[providers.modelscope]`).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderSection {
+    #[serde(rename = "type")]
+    pub provider_type: Option<String>,
     pub base_url: Option<String>,
     pub api_key_env: Option<String>,
     pub api_key_cmd: Option<String>,

@@ -57,18 +57,25 @@ pub struct ProviderDefaults {
     /// Environment variables the key is read from when the config names none, in order.
     pub key_env_vars: &'static [&'static str],
     pub limits: Limits,
+    /// An instance named after the type exists without a table of its own (the first
+    /// three providers genq shipped); other types exist only where a table names them.
+    pub implicit: bool,
 }
 
-/// The providers a config may name. The provider registry implements it, so the config
+/// The provider types a config may name. The provider registry implements it, so the config
 /// knows providers only through this and sits below them.
 pub trait KnownProviders {
     fn provider_names(&self) -> Vec<&'static str>;
     fn provider_defaults(&self, name: &str) -> Option<ProviderDefaults>;
 }
 
-/// A provider's settings after defaults and the key were resolved.
+/// A provider instance's settings after defaults and the key were resolved.
 #[derive(Clone, Debug)]
 pub struct ProviderSettings {
+    /// The instance's type (`modelscope`, `openai`, …); its name is the key it is kept under.
+    pub provider_type: String,
+    /// The table as written, for the options only its type reads.
+    pub section: ProviderSection,
     pub base_url: String,
     pub key: Option<Secret>,
     pub key_source: KeySource,
@@ -82,6 +89,7 @@ pub struct ProviderSettings {
 /// The config in force.
 #[derive(Clone, Debug, Default)]
 pub struct Config {
+    /// Provider instances by name.
     pub providers: BTreeMap<String, ProviderSettings>,
     pub storage: BTreeMap<String, StorageSection>,
     /// Each storage target's credentials, read once when the config loaded (or why they
@@ -141,32 +149,29 @@ impl Config {
             message,
         };
 
-        for name in file.providers.keys() {
-            if registry.provider_defaults(name).is_none() {
-                let known = registry.provider_names();
-                return Err(invalid(format!(
-                    "[providers.{name}]: unknown provider; known: {}",
-                    known.join(", ")
-                )));
-            }
-        }
         let mut providers = BTreeMap::new();
-        for name in registry.provider_names() {
-            let Some(defaults) = registry.provider_defaults(name) else {
+        for (name, provider_type, section) in instances(&file, registry).map_err(invalid)? {
+            let Some(defaults) = registry.provider_defaults(&provider_type) else {
                 continue;
             };
-            let section = file.providers.get(name).cloned().unwrap_or_default();
             let base_url = http_url(
                 &format!("providers.{name}.base_url"),
                 section.base_url.as_deref().unwrap_or(defaults.base_url),
             )
             .map_err(invalid)?;
             let (limits, typical) =
-                provider_limits(name, &section, defaults.limits).map_err(invalid)?;
+                provider_limits(&name, &section, defaults.limits).map_err(invalid)?;
+            // The type's usual variables hold the key of the instance named after the type,
+            // never another account's.
+            let default_env = if name == provider_type {
+                defaults.key_env_vars
+            } else {
+                &[]
+            };
             let resolved = credentials::provider_key(
-                name,
+                &name,
                 &section,
-                defaults.key_env_vars,
+                default_env,
                 env,
                 &stored,
                 credentials,
@@ -174,8 +179,10 @@ impl Config {
             )
             .map_err(invalid)?;
             providers.insert(
-                name.to_string(),
+                name,
                 ProviderSettings {
+                    provider_type,
+                    section,
                     base_url,
                     key: resolved.key,
                     key_source: resolved.source,
@@ -204,6 +211,65 @@ impl Config {
             source: Some(path.to_path_buf()),
         })
     }
+}
+
+/// Every provider instance the config defines: the implicit ones named after their type,
+/// then each `[providers.NAME]` table, as (name, type, table).
+fn instances(
+    file: &ConfigFile,
+    registry: &dyn KnownProviders,
+) -> Result<Vec<(String, String, ProviderSection)>, String> {
+    let types = registry.provider_names();
+    let mut found: BTreeMap<String, (String, ProviderSection)> = types
+        .iter()
+        .filter(|t| registry.provider_defaults(t).is_some_and(|d| d.implicit))
+        .map(|t| (t.to_string(), (t.to_string(), ProviderSection::default())))
+        .collect();
+    for (name, section) in &file.providers {
+        check_instance_name(name)?;
+        let provider_type = match &section.provider_type {
+            Some(t) if types.contains(&t.as_str()) => t.clone(),
+            Some(t) => {
+                return Err(format!(
+                    "providers.{name}.type: unknown provider type {t:?}; known: {}",
+                    types.join(", ")
+                ));
+            }
+            None if types.contains(&name.as_str()) => name.clone(),
+            None => {
+                return Err(format!(
+                    "[providers.{name}]: set type to one of {} (only a table named after \
+                     its type may leave it out)",
+                    types.join(", ")
+                ));
+            }
+        };
+        if types.contains(&name.as_str()) && *name != provider_type {
+            return Err(format!(
+                "providers.{name}.type: a table named after the type {name} cannot be of \
+                 type {provider_type}; give this instance another name"
+            ));
+        }
+        found.insert(name.clone(), (provider_type, section.clone()));
+    }
+    Ok(found.into_iter().map(|(n, (t, s))| (n, t, s)).collect())
+}
+
+/// Instance names appear in commands, job records and catalog keys: lowercase letters,
+/// digits, `-` and `_`, starting with a letter, at most 40.
+fn check_instance_name(name: &str) -> Result<(), String> {
+    let ok = name.len() <= 40
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if ok {
+        return Ok(());
+    }
+    Err(format!(
+        "[providers.{name}]: a provider name is 1 to 40 lowercase letters, digits, - or _, \
+         starting with a letter"
+    ))
 }
 
 /// The parsed file, and whether others may read it; a missing file is all defaults.

@@ -3,7 +3,7 @@
 
 use super::limits::ProviderLimits;
 use crate::config::Config;
-use crate::providers::{CallContext, Registry};
+use crate::providers::{CallContext, Provider, Registry};
 use crate::store::Store;
 use genq_protocol::{JobId, Paths};
 use std::collections::{BTreeMap, HashMap};
@@ -13,12 +13,14 @@ use tokio_util::task::TaskTracker;
 
 pub(super) struct Inner {
     pub(super) store: Store,
-    pub(super) registry: Registry,
+    /// The adaptors of the provider instances in force, replaced when the config changes.
+    pub(super) registry: RwLock<Arc<Registry>>,
     pub(super) config: RwLock<Arc<Config>>,
     pub(super) config_error: Mutex<Option<String>>,
     pub(super) paths: Paths,
     pub(super) http: reqwest::Client,
-    pub(super) limits: BTreeMap<String, Arc<ProviderLimits>>,
+    /// Each provider instance's limits; an instance keeps its own across config changes.
+    pub(super) limits: Mutex<BTreeMap<String, Arc<ProviderLimits>>>,
     /// Cancels one job's runner.
     pub(super) running: Mutex<HashMap<JobId, CancellationToken>>,
     pub(super) tasks: TaskTracker,
@@ -33,10 +35,54 @@ impl Inner {
             .unwrap_or_else(|p| p.into_inner().clone())
     }
 
+    pub(super) fn registry(&self) -> Arc<Registry> {
+        self.registry
+            .read()
+            .map(|r| r.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// The adaptor of the provider instance `name`.
+    pub(super) fn adaptor(&self, name: &str) -> Option<Arc<dyn Provider>> {
+        self.registry().get(name).cloned()
+    }
+
+    /// The limits of the provider instance `name`, made from the config's figures the first
+    /// time they are asked for.
+    pub(super) fn limits_of(&self, name: &str) -> Arc<ProviderLimits> {
+        let mut all = self.limits.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(l) = all.get(name) {
+            return l.clone();
+        }
+        let config = self.config();
+        let figures = config
+            .providers
+            .get(name)
+            .map(|p| p.limits)
+            .unwrap_or_default();
+        let l = ProviderLimits::new(figures);
+        all.insert(name.to_string(), l.clone());
+        l
+    }
+
+    /// Puts `config`'s provider instances and their limits in force.
+    pub(super) fn apply_providers(&self, config: &Config) {
+        let next = Arc::new(self.registry().updated(config));
+        if let Ok(mut r) = self.registry.write() {
+            *r = next;
+        }
+        let all = self.limits.lock().unwrap_or_else(|p| p.into_inner());
+        for (name, settings) in &config.providers {
+            if let Some(l) = all.get(name) {
+                l.update(settings.limits);
+            }
+        }
+    }
+
     /// What an adaptor needs for its next call, from the config in force now.
     pub(super) fn call_context(&self, provider: &str) -> Option<CallContext> {
         let config = self.config();
-        let adaptor = self.registry.get(provider)?;
+        let adaptor = self.adaptor(provider)?;
         let settings = config.providers.get(provider);
         Some(CallContext {
             http: self.http.clone(),

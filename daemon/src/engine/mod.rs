@@ -39,18 +39,6 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(store: Store, registry: Registry, config: Config, paths: Paths) -> Engine {
-        let limits = registry
-            .names()
-            .map(|name| {
-                let l = config
-                    .providers
-                    .get(name)
-                    .map(|p| p.limits)
-                    .or_else(|| registry.get(name).map(|p| p.default_limits()))
-                    .unwrap_or_default();
-                (name.to_string(), ProviderLimits::new(l))
-            })
-            .collect();
         let http = reqwest::Client::builder()
             .user_agent(concat!("genq/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(std::time::Duration::from_secs(15))
@@ -60,12 +48,12 @@ impl Engine {
         Engine {
             inner: Arc::new(Inner {
                 store,
-                registry,
+                registry: RwLock::new(Arc::new(registry.updated(&config))),
                 config: RwLock::new(Arc::new(config)),
                 config_error: Mutex::new(None),
                 paths,
                 http,
-                limits,
+                limits: Mutex::new(Default::default()),
                 running: Mutex::new(HashMap::new()),
                 tasks: TaskTracker::new(),
                 shutdown: CancellationToken::new(),
@@ -81,8 +69,9 @@ impl Engine {
         &self.inner.paths
     }
 
-    pub fn registry(&self) -> &Registry {
-        &self.inner.registry
+    /// The adaptors of the provider instances in force.
+    pub fn registry(&self) -> Arc<Registry> {
+        self.inner.registry()
     }
 
     pub fn config(&self) -> Arc<Config> {
@@ -91,14 +80,10 @@ impl Engine {
 
     /// Puts a new config in force (hot reload).
     pub fn apply_config(&self, config: Config) {
-        for (name, settings) in &config.providers {
-            if let Some(l) = self.inner.limits.get(name) {
-                l.update(settings.limits);
-            }
-        }
         if let Ok(mut c) = self.inner.config.write() {
-            *c = Arc::new(config);
+            *c = Arc::new(config.clone());
         }
+        self.inner.apply_providers(&config);
         self.set_config_error(None);
     }
 
@@ -113,11 +98,14 @@ impl Engine {
     /// (the previous config stays). Loading runs key commands, so on a blocking thread.
     pub async fn reload_config(&self) {
         let paths = self.paths().clone();
-        let registry = self.registry().clone();
-        let loaded = tokio::task::spawn_blocking(move || Config::load(&paths, &registry)).await;
+        let loaded =
+            tokio::task::spawn_blocking(move || Config::load(&paths, &Registry::builtin())).await;
         let path = self.paths().config.display().to_string();
         match loaded {
             Ok(Ok(config)) => {
+                if let Err(e) = crate::catalog::seed_instances(&self.inner.store, &config).await {
+                    tracing::error!("the catalog rows of new provider instances: {e}");
+                }
                 self.apply_config(config);
                 tracing::info!("config reloaded from {path}");
             }
@@ -133,8 +121,12 @@ impl Engine {
         self.inner.config_error.lock().ok().and_then(|e| e.clone())
     }
 
-    pub fn provider_limits(&self, name: &str) -> Option<&Arc<ProviderLimits>> {
-        self.inner.limits.get(name)
+    /// The limits of the provider instance `name`, when the config defines it.
+    pub fn provider_limits(&self, name: &str) -> Option<Arc<ProviderLimits>> {
+        self.config()
+            .providers
+            .contains_key(name)
+            .then(|| self.inner.limits_of(name))
     }
 
     /// What an adaptor needs for a call to `provider` outside a job (e.g. a quota query),
@@ -156,15 +148,13 @@ impl Engine {
         idempotency_key: Option<String>,
         retry_of: Option<JobId>,
     ) -> Result<Job, EngineError> {
-        let provider = self
-            .inner
-            .registry
-            .get(&spec.provider)
-            .cloned()
-            .ok_or_else(|| EngineError::UnknownProvider {
-                name: spec.provider.clone(),
-                known: self.inner.registry.names().collect::<Vec<_>>().join(", "),
-            })?;
+        let provider =
+            self.inner
+                .adaptor(&spec.provider)
+                .ok_or_else(|| EngineError::UnknownProvider {
+                    name: spec.provider.clone(),
+                    known: self.registry().names().collect::<Vec<_>>().join(", "),
+                })?;
         if let Some(key) = &idempotency_key
             && (key.is_empty() || key.len() > 200)
         {
@@ -201,8 +191,7 @@ impl Engine {
     async fn check_key(&self, provider: &str) -> Result<(), EngineError> {
         let needs_key = self
             .inner
-            .registry
-            .get(provider)
+            .adaptor(provider)
             .is_some_and(|p| !p.key_env_vars().is_empty());
         let has_key = |config: &Config| {
             config
@@ -264,10 +253,9 @@ impl Engine {
         if let Some(token) = token {
             token.cancel();
         }
-        if let (Some(remote), Some(provider)) = (
-            job.remote_id.clone(),
-            self.inner.registry.get(&job.provider).cloned(),
-        ) {
+        if let (Some(remote), Some(provider)) =
+            (job.remote_id.clone(), self.inner.adaptor(&job.provider))
+        {
             // Best effort: tell the provider too, without holding up the reply.
             if let Some(ctx) = self.inner.call_context(&job.provider) {
                 self.inner.tasks.spawn(async move {
@@ -359,9 +347,7 @@ impl Engine {
             // A task running at the provider holds its slot from now on, before any queued
             // job of this recovery can take one.
             let slot = (job.state == JobState::Running)
-                .then(|| self.inner.limits.get(&job.provider))
-                .flatten()
-                .map(|l| l.take_slot());
+                .then(|| self.inner.limits_of(&job.provider).take_slot());
             resumed.push((job, slot));
         }
         for (job, slot) in resumed {

@@ -78,7 +78,7 @@ impl<'a> Runner<'a> {
     }
 
     async fn run(mut self, mut job: Job) -> Step<()> {
-        let Some(provider) = self.inner.registry.get(&job.provider).cloned() else {
+        let Some(provider) = self.inner.adaptor(&job.provider) else {
             let err = fail(
                 JobErrorKind::Internal,
                 format!("provider {:?} is no longer known", job.provider),
@@ -199,11 +199,7 @@ impl<'a> Runner<'a> {
     }
 
     pub(super) fn limits(&self, job: &Job) -> Arc<ProviderLimits> {
-        self.inner
-            .limits
-            .get(&job.provider)
-            .cloned()
-            .unwrap_or_else(|| ProviderLimits::new(Default::default()))
+        self.inner.limits_of(&job.provider)
     }
 
     /// When the job must be done by: its timeout counted from its first submission.

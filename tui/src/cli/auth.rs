@@ -41,7 +41,7 @@ async fn on_host(ctx: &Ctx, host: &SshHost, cmd: AuthCommand) -> Result<(), CliE
     let mut input = String::new();
     match &cmd {
         AuthCommand::Set { provider } => {
-            known(provider)?;
+            // The host's config decides which instances exist: its genq checks the name.
             input = read_key(provider)? + "\n";
             args.extend(["set", provider]);
         }
@@ -91,14 +91,39 @@ pub fn no_key_hint() -> String {
     )
 }
 
-fn known(provider: &str) -> Result<(), CliError> {
-    if PROVIDERS.contains(&provider) {
+/// A provider genq ships, or an instance a `[providers.NAME]` table of this home's config
+/// defines (a second account, a gateway).
+fn known(ctx: &Ctx, provider: &str) -> Result<(), CliError> {
+    let instances = configured_instances(ctx);
+    if PROVIDERS.contains(&provider) || instances.iter().any(|i| i == provider) {
         return Ok(());
     }
+    let mut names: Vec<String> = PROVIDERS.iter().map(|p| p.to_string()).collect();
+    for i in instances {
+        if !names.contains(&i) {
+            names.push(i);
+        }
+    }
     Err(CliError::Usage(format!(
-        "unknown provider {provider:?}; known: {}",
-        PROVIDERS.join(", ")
+        "unknown provider {provider:?}; known: {} (add an instance with a \
+         [providers.NAME] table in {})",
+        names.join(", "),
+        ctx.paths.config.display()
     )))
+}
+
+/// The names of the `[providers.NAME]` tables in this home's config; none when it cannot be
+/// read (the daemon reports a broken config itself).
+fn configured_instances(ctx: &Ctx) -> Vec<String> {
+    std::fs::read_to_string(&ctx.paths.config)
+        .ok()
+        .and_then(|text| text.parse::<toml::Table>().ok())
+        .and_then(|t| {
+            t.get("providers")?
+                .as_table()
+                .map(|p| p.keys().cloned().collect())
+        })
+        .unwrap_or_default()
 }
 
 fn load(ctx: &Ctx) -> Result<Credentials, CliError> {
@@ -106,7 +131,7 @@ fn load(ctx: &Ctx) -> Result<Credentials, CliError> {
 }
 
 fn set(ctx: &Ctx, provider: &str) -> Result<(), CliError> {
-    known(provider)?;
+    known(ctx, provider)?;
     let key = read_key(provider)?;
     let mut stored = load(ctx)?;
     stored
@@ -123,7 +148,7 @@ fn set(ctx: &Ctx, provider: &str) -> Result<(), CliError> {
 }
 
 fn rm(ctx: &Ctx, provider: &str) -> Result<(), CliError> {
-    known(provider)?;
+    known(ctx, provider)?;
     let mut stored = load(ctx)?;
     if !stored.remove(provider) {
         println!(

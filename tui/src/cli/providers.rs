@@ -53,6 +53,14 @@ pub fn table(providers: &[ProviderInfo]) -> String {
     out
 }
 
+/// The instance's name, with its type when the name is not the type's own.
+pub fn shown_name(p: &ProviderInfo) -> String {
+    match p.provider_type.as_deref() {
+        Some(t) if t != p.name => format!("{} ({t})", p.name),
+        _ => p.name.clone(),
+    }
+}
+
 fn row(p: &ProviderInfo) -> [String; 7] {
     let key = if p.has_key || p.key_source == "none" {
         p.key_source.clone()
@@ -70,7 +78,7 @@ fn row(p: &ProviderInfo) -> [String; 7] {
         let _ = write!(in_flight, " (paused {paused:.0} s)");
     }
     [
-        p.name.clone(),
+        shown_name(p),
         p.base_url.clone(),
         key,
         in_flight,
@@ -90,6 +98,7 @@ mod tests {
     fn info(name: &str) -> ProviderInfo {
         ProviderInfo {
             name: name.into(),
+            provider_type: None,
             base_url: "https://api-inference.modelscope.cn".into(),
             key_source: "env MODELSCOPE_API_TOKEN".into(),
             has_key: true,

@@ -15,8 +15,8 @@ const QUOTA_TIMEOUT: Duration = Duration::from_secs(3);
 pub async fn list(state: &Arc<ServerState>, _: Empty) -> Result<Vec<ProviderInfo>, RpcError> {
     let engine = &state.engine;
     let config = engine.config();
-    let names: Vec<&'static str> = engine
-        .registry()
+    let registry = engine.registry();
+    let names: Vec<&str> = registry
         .names()
         .filter(|n| config.providers.contains_key(*n))
         .collect();
@@ -42,6 +42,7 @@ pub async fn list(state: &Arc<ServerState>, _: Empty) -> Result<Vec<ProviderInfo
             };
             Some(ProviderInfo {
                 name: name.to_string(),
+                provider_type: Some(settings.provider_type.clone()),
                 base_url: settings.base_url.clone(),
                 key_source: settings.key_source.to_string(),
                 has_key: settings.key.is_some(),
@@ -63,8 +64,8 @@ pub async fn list(state: &Arc<ServerState>, _: Empty) -> Result<Vec<ProviderInfo
 /// (never containing the key) when asking failed or took too long.
 async fn quota(state: &Arc<ServerState>, name: &str) -> Result<Option<QuotaInfo>, String> {
     let engine = &state.engine;
-    let (Some(provider), Some(ctx)) = (engine.registry().get(name), engine.call_context(name))
-    else {
+    let registry = engine.registry();
+    let (Some(provider), Some(ctx)) = (registry.get(name), engine.call_context(name)) else {
         return Ok(None);
     };
     if ctx.key.is_none() {

@@ -269,6 +269,7 @@ fn tiny_and_odd_sizes_never_panic() {
 fn provider(name: &str, remaining: Option<i64>, detail: Option<&str>) -> ProviderInfo {
     ProviderInfo {
         name: name.into(),
+        provider_type: None,
         base_url: "http://127.0.0.1:1".into(),
         key_source: "env".into(),
         has_key: true,

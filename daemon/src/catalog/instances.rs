@@ -1,0 +1,39 @@
+//! Catalog rows of the provider instances a config adds: each instance is a supplier of its
+//! own, offering its type's built-in models under its name, so the pickers, `genq models`
+//! and a submit's checks see it like any provider.
+
+use super::seed;
+use crate::config::Config;
+use crate::store::CatalogSeed;
+
+/// The suppliers and models of every instance not named after its type.
+pub fn seed_of(config: &Config) -> CatalogSeed {
+    let shipped = seed::builtin();
+    let mut out = CatalogSeed::default();
+    for (name, settings) in &config.providers {
+        let provider_type = settings.provider_type.as_str();
+        if *name == provider_type {
+            continue;
+        }
+        let Some(of_type) = shipped.suppliers.iter().find(|s| s.name == provider_type) else {
+            continue;
+        };
+        let mut supplier = of_type.clone();
+        supplier.display_name = format!("{name} ({})", of_type.display_name);
+        supplier.name = name.clone();
+        supplier.base_url = settings.base_url.clone();
+        out.suppliers.push(supplier);
+        out.models.extend(
+            shipped
+                .models
+                .iter()
+                .filter(|(m, _)| m.supplier == provider_type)
+                .map(|(m, _)| {
+                    let mut m = m.clone();
+                    m.supplier = name.clone();
+                    (m, Vec::new())
+                }),
+        );
+    }
+    out
+}
