@@ -3,8 +3,10 @@
 //! and a submit's checks see it like any provider.
 
 use super::seed;
-use crate::config::Config;
+use crate::config::{Config, ProviderSettings};
+use crate::providers::openai;
 use crate::store::CatalogSeed;
+use genq_protocol::catalog::Supplier;
 
 /// The suppliers and models of every instance not named after its type.
 pub fn seed_of(config: &Config) -> CatalogSeed {
@@ -12,6 +14,16 @@ pub fn seed_of(config: &Config) -> CatalogSeed {
     let mut out = CatalogSeed::default();
     for (name, settings) in &config.providers {
         let provider_type = settings.provider_type.as_str();
+        if provider_type == openai::NAME {
+            out.suppliers.push(openai_supplier(name, settings));
+            let options = openai::models::Options::from_section(&settings.section);
+            out.models.extend(
+                openai::models::entries(name, &options)
+                    .into_iter()
+                    .map(|m| (m, Vec::new())),
+            );
+            continue;
+        }
         if *name == provider_type {
             continue;
         }
@@ -36,4 +48,16 @@ pub fn seed_of(config: &Config) -> CatalogSeed {
         );
     }
     out
+}
+
+/// The supplier row of an OpenAI-compatible instance.
+fn openai_supplier(name: &str, settings: &ProviderSettings) -> Supplier {
+    Supplier {
+        name: name.into(),
+        display_name: format!("{name} (OpenAI-compatible)"),
+        base_url: settings.base_url.clone(),
+        docs_url: Some("https://platform.openai.com/docs/api-reference/images".into()),
+        needs_key: true,
+        active: true,
+    }
 }

@@ -73,6 +73,18 @@ pub struct ProviderSection {
     /// of finished jobs, its first poll comes just before this. The adaptor's figure for the
     /// model when unset.
     pub typical_s: Option<f64>,
+    /// `type = "openai"`: the models the instance offers (the first is its default), used
+    /// when the server does not list them at `/v1/models`.
+    pub models: Option<Vec<String>>,
+    /// `type = "openai"`: models among them that take an input image (`/v1/images/edits`),
+    /// besides the ones genq knows (`gpt-image-*`, `dall-e-2`).
+    pub edit_models: Option<Vec<String>>,
+    /// `type = "openai"`: extra request fields every model of the instance takes (a
+    /// gateway's `negative_prompt`, `seed`, `num_inference_steps`, …), passed as given.
+    pub params: Option<Vec<String>>,
+    /// `type = "openai"`: how long one generation request may take, in seconds (600 when
+    /// unset): the images come back in the reply to one long request.
+    pub request_timeout_s: Option<u64>,
 }
 
 /// A storage target. `type = "s3"` or `type = "dir"`.

@@ -250,9 +250,33 @@ fn instances(
                  type {provider_type}; give this instance another name"
             ));
         }
+        only_for_type(name, &provider_type, section)?;
         found.insert(name.clone(), (provider_type, section.clone()));
     }
     Ok(found.into_iter().map(|(n, (t, s))| (n, t, s)).collect())
+}
+
+/// Refuses the keys of one type in the table of another, naming them.
+fn only_for_type(name: &str, provider_type: &str, section: &ProviderSection) -> Result<(), String> {
+    let openai_keys = [
+        ("models", section.models.is_some()),
+        ("edit_models", section.edit_models.is_some()),
+        ("params", section.params.is_some()),
+        ("request_timeout_s", section.request_timeout_s.is_some()),
+    ];
+    if provider_type == "openai" {
+        if section.request_timeout_s == Some(0) {
+            return Err(format!("providers.{name}.request_timeout_s: must be at least 1"));
+        }
+        return Ok(());
+    }
+    match openai_keys.iter().find(|(_, set)| *set) {
+        Some((key, _)) => Err(format!(
+            "providers.{name}.{key}: only a provider of type openai takes it (this one is \
+             {provider_type})"
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Instance names appear in commands, job records and catalog keys: lowercase letters,

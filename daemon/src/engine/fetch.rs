@@ -41,7 +41,10 @@ impl Runner<'_> {
         let _ = outputs::remove_partials(&dir);
         let mut downloads = Downloads {
             dir,
-            limits: FetchLimits::from_config(&self.inner.config().outputs),
+            limits: FetchLimits {
+                spool: Some(self.inner.paths.cache.join("spool")),
+                ..FetchLimits::from_config(&self.inner.config().outputs)
+            },
             png_params: outputs::png_params_json(&job),
             provider_limits: self.limits(&job),
             requeried: false,

@@ -90,6 +90,7 @@ impl Inner {
                 .map(|s| s.base_url.clone())
                 .unwrap_or_else(|| adaptor.default_base_url().to_string()),
             key: settings.and_then(|s| s.key.clone()),
+            spool: self.paths.cache.join("spool"),
         })
     }
 }

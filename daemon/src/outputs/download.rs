@@ -13,6 +13,9 @@ pub struct FetchLimits {
     pub max_bytes: u64,
     /// Whole-download timeout.
     pub timeout: Duration,
+    /// The spool directory: `file://` URLs inside it are results an adaptor received inside
+    /// a reply; every other `file://` URL is refused.
+    pub spool: Option<std::path::PathBuf>,
 }
 
 impl Default for FetchLimits {
@@ -20,6 +23,7 @@ impl Default for FetchLimits {
         FetchLimits {
             max_bytes: 256 * 1024 * 1024,
             timeout: Duration::from_secs(300),
+            spool: None,
         }
     }
 }
@@ -34,6 +38,7 @@ impl FetchLimits {
                 .download_timeout_s
                 .map(Duration::from_secs)
                 .unwrap_or(d.timeout),
+            spool: None,
         }
     }
 }

@@ -37,8 +37,12 @@ pub async fn fetch(
     limits: &FetchLimits,
     png_params: Option<&str>,
 ) -> Result<Fetched, OutputError> {
-    let parsed = check_url(url)?;
-    let shown = shown_url(&parsed);
+    let spooled = spooled_path(url, limits)?;
+    let parsed = match spooled {
+        Some(_) => None,
+        None => Some(check_url(url)?),
+    };
+    let shown = parsed.as_ref().map_or_else(|| "the kept reply".to_string(), shown_url);
     let expect = Expected::for_role(role, format_hint);
     tokio::fs::create_dir_all(dir).await.map_err(|e| {
         OutputError::local(format!(
@@ -47,12 +51,14 @@ pub async fn fetch(
         ))
     })?;
     let guard = TempGuard::new(temp_path(dir, &index.to_string()));
-    let downloaded = match tokio::time::timeout(
-        limits.timeout,
-        download(http, parsed, &shown, expect, guard.path(), limits.max_bytes),
-    )
-    .await
-    {
+    let copy = async {
+        match (&spooled, parsed) {
+            (Some(path), _) => take_spooled(path, &shown, expect, guard.path(), limits.max_bytes).await,
+            (None, Some(url)) => download(http, url, &shown, expect, guard.path(), limits.max_bytes).await,
+            (None, None) => Err(OutputError::download("no URL to download".to_string())),
+        }
+    };
+    let downloaded = match tokio::time::timeout(limits.timeout, copy).await {
         Ok(r) => r?,
         Err(_) => {
             return Err(OutputError::download_retryable(format!(
@@ -63,11 +69,68 @@ pub async fn fetch(
     };
     let dir = dir.to_path_buf();
     let png_params = png_params.map(str::to_string);
-    tokio::task::spawn_blocking(move || {
+    let fetched = tokio::task::spawn_blocking(move || {
         finish(guard, downloaded, &dir, index, png_params.as_deref())
     })
     .await
-    .map_err(|e| OutputError::verify(format!("the verification task failed: {e}")))?
+    .map_err(|e| OutputError::verify(format!("the verification task failed: {e}")))??;
+    if let Some(path) = spooled {
+        // Stored: the kept copy has done its work.
+        let _ = tokio::fs::remove_file(path).await;
+    }
+    Ok(fetched)
+}
+
+/// The file a `file://` URL names when it lies in the spool directory; `None` for any other
+/// scheme; refused for a `file://` URL elsewhere.
+fn spooled_path(url: &str, limits: &FetchLimits) -> Result<Option<PathBuf>, OutputError> {
+    if !url.starts_with("file://") {
+        return Ok(None);
+    }
+    let path = reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| u.to_file_path().ok());
+    match (path, &limits.spool) {
+        (Some(p), Some(spool))
+            if p.parent() == Some(spool.as_path()) && !url.contains("..") =>
+        {
+            Ok(Some(p))
+        }
+        _ => Err(OutputError::download(
+            "the output URL uses the file: scheme outside genq's spool; only http and https \
+             URLs are downloaded"
+                .to_string(),
+        )),
+    }
+}
+
+/// Copies a result kept in the spool into `tmp`, with the checks a download gets.
+async fn take_spooled(
+    path: &Path,
+    shown: &str,
+    expect: Expected,
+    tmp: &Path,
+    max_bytes: u64,
+) -> Result<Downloaded, OutputError> {
+    let bytes = tokio::fs::read(path).await.map_err(|e| {
+        OutputError::download(format!("{shown} ({}) cannot be read: {e}", path.display()))
+    })?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(OutputError::download(format!(
+            "{shown} is {}, larger than the {} limit (outputs.max_bytes)",
+            mib(bytes.len() as u64),
+            mib(max_bytes)
+        )));
+    }
+    let file_type = check_magic(&bytes[..bytes.len().min(detect::SNIFF_LEN)], expect, shown)?;
+    tokio::fs::write(tmp, &bytes)
+        .await
+        .map_err(|e| OutputError::local(format!("cannot write {}: {e}", tmp.display())))?;
+    Ok(Downloaded {
+        sha256: hex(&Sha256::digest(&bytes)),
+        size: bytes.len() as u64,
+        file_type,
+    })
 }
 
 struct Downloaded {

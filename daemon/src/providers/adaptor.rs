@@ -35,6 +35,10 @@ pub struct CallContext {
     pub base_url: String,
     /// `None` when no key is configured; adaptors that need one fail with kind `auth`.
     pub key: Option<Secret>,
+    /// A private directory where an adaptor keeps results that came back inside a reply
+    /// (decoded images) until the engine stores them; they are handed over as `file://`
+    /// URLs inside it.
+    pub spool: std::path::PathBuf,
 }
 
 impl CallContext {

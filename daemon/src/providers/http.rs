@@ -134,6 +134,15 @@ impl Reply {
 /// carried is masked in the reply, so a provider echoing it back cannot make it reach an
 /// error message, a log or the database.
 pub async fn send(request: reqwest::RequestBuilder) -> Result<Reply, ProviderError> {
+    send_capped(request, MAX_REPLY_BYTES).await
+}
+
+/// [`send`] with a reply cap of `cap` bytes, for replies that carry the results themselves
+/// (images as base64).
+pub async fn send_capped(
+    request: reqwest::RequestBuilder,
+    cap: usize,
+) -> Result<Reply, ProviderError> {
     let (client, request) = request.build_split();
     let request = request.map_err(|e| transport_error(&e))?;
     let credential = sent_credential(request.headers());
@@ -144,7 +153,7 @@ pub async fn send(request: reqwest::RequestBuilder) -> Result<Reply, ProviderErr
         .map_err(|e| transport_error(&e))?;
     let status = response.status();
     let headers = response.headers().clone();
-    let body = read_capped(response, &url).await?;
+    let body = read_capped(response, &url, cap).await?;
     let body = match &credential {
         Some(secret) => redact::scrub_bytes(body, secret.as_bytes()),
         None => body,
@@ -171,17 +180,15 @@ fn sent_credential(headers: &reqwest::header::HeaderMap) -> Option<String> {
 async fn read_capped(
     mut response: reqwest::Response,
     url: &reqwest::Url,
+    cap: usize,
 ) -> Result<bytes::Bytes, ProviderError> {
-    if response
-        .content_length()
-        .is_some_and(|n| n > MAX_REPLY_BYTES as u64)
-    {
-        return Err(too_large(url));
+    if response.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(too_large(url, cap));
     }
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(&e))? {
-        if body.len() + chunk.len() > MAX_REPLY_BYTES {
-            return Err(too_large(url));
+        if body.len() + chunk.len() > cap {
+            return Err(too_large(url, cap));
         }
         body.extend_from_slice(&chunk);
     }
@@ -190,13 +197,13 @@ async fn read_capped(
 
 /// A reply over [`MAX_REPLY_BYTES`]: left unread. Retryable (a proxy fault may pass), and
 /// the provider may have acted on the request.
-fn too_large(url: &reqwest::Url) -> ProviderError {
+fn too_large(url: &reqwest::Url, cap: usize) -> ProviderError {
     let mut e = ProviderError::retryable(
         JobErrorKind::Provider,
         format!(
             "the reply{} is larger than the {} MiB allowed for API replies; it was not read",
             where_to(url),
-            MAX_REPLY_BYTES / (1024 * 1024)
+            cap / (1024 * 1024)
         ),
     );
     e.maybe_accepted = true;

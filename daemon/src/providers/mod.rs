@@ -6,7 +6,7 @@
 //! name, [`http`] the reply handling every adaptor shares, [`checks`] the parameter checks,
 //! [`model_rules`] the ranges they read from a model's catalog entry,
 //! [`builtin_models`] the built-in model table (the catalog's seed), [`redact`] secret
-//! masking; `modelscope/`, `dashscope/` and `tripo/` one adaptor each.
+//! masking; `modelscope/`, `dashscope/`, `tripo/` and `openai/` one adaptor each.
 //!
 //! Adding a provider touches its own module, its line in [`Registry::builtin`] and its
 //! rows in the built-in model table, nothing shared.
@@ -20,6 +20,7 @@ pub mod dashscope;
 pub mod http;
 pub mod model_rules;
 pub mod modelscope;
+pub mod openai;
 pub mod redact;
 pub mod registry;
 pub mod tripo;

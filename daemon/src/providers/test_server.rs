@@ -106,6 +106,7 @@ impl TestServer {
             http: reqwest::Client::new(),
             base_url: self.base_url.clone(),
             key: key.map(Secret::new),
+            spool: std::env::temp_dir(),
         }
     }
 }

@@ -1,0 +1,96 @@
+//! OpenAI's replies: the images of a success (`data[].b64_json`, `data[].url`, or a
+//! SiliconFlow-style `images[].url`; an empty string counts as absent) and the error shape
+//! `{"error": {"message", "type", "param", "code"}}` mapped to genq's kinds.
+
+use super::NAME;
+use crate::providers::adaptor::ProviderError;
+use crate::providers::http::{self, Reply};
+use genq_protocol::JobErrorKind;
+use serde_json::Value;
+
+/// One image of a reply, before it is kept.
+#[derive(Debug, PartialEq)]
+pub enum ReplyImage {
+    Base64(String),
+    Url(String),
+}
+
+/// The request id a reply carries (`x-request-id`, or SiliconFlow's trace id).
+pub fn request_id(reply: &Reply) -> Option<String> {
+    ["x-request-id", "x-siliconcloud-trace-id"]
+        .iter()
+        .find_map(|h| reply.headers.get(*h)?.to_str().ok().map(str::to_string))
+}
+
+/// The images of a successful reply, or why there are none. A 2xx carrying an `error`
+/// (some gateways do that) is that error.
+pub fn images(reply: &Reply) -> Result<Vec<ReplyImage>, ProviderError> {
+    let Some(body) = reply.json() else {
+        return Err(billed(http::malformed(NAME, reply)));
+    };
+    if body.get("error").is_some_and(|e| !e.is_null()) {
+        return Err(error(reply));
+    }
+    let text = |v: &Value, key: &str| {
+        v.get(key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let mut found = Vec::new();
+    for item in ["data", "images"]
+        .iter()
+        .filter_map(|k| body.get(*k).and_then(Value::as_array))
+        .flatten()
+    {
+        if let Some(b64) = text(item, "b64_json") {
+            found.push(ReplyImage::Base64(b64));
+        } else if let Some(url) = text(item, "url") {
+            found.push(ReplyImage::Url(url));
+        }
+    }
+    if found.is_empty() {
+        return Err(ProviderError::final_error(
+            JobErrorKind::Provider,
+            format!("{NAME}: the reply holds no image: {}", reply.snippet()),
+        ));
+    }
+    Ok(found)
+}
+
+/// The error a failed reply means. The `param` the server names becomes the field of an
+/// `invalid_params` message; `Retry-After` is kept.
+pub fn error(reply: &Reply) -> ProviderError {
+    let body = reply.json().unwrap_or(Value::Null);
+    let inner = body.get("error").filter(|e| e.is_object()).unwrap_or(&body);
+    let word = |key: &str| http::text_of(inner.get(key)).unwrap_or_default();
+    let (message, kind_word, code, param) = (word("message"), word("type"), word("code"), word("param"));
+    let message = if message.is_empty() { reply.text() } else { message };
+    let status = reply.status.as_u16();
+    let status = if status < 400 { 400 } else { status };
+    let status_code = reqwest::StatusCode::from_u16(status).unwrap_or(reqwest::StatusCode::BAD_REQUEST);
+    let mut e = http::classify_status(status_code, format!("{NAME}: {message}"));
+    let has = |w: &str| code.contains(w) || kind_word.contains(w);
+    if has("content_policy") || has("moderation") || has("safety") {
+        e = ProviderError::final_error(JobErrorKind::ContentPolicy, format!("{NAME}: {message}"));
+    } else if has("insufficient_quota") || has("insufficient_user_quota") || has("billing") {
+        e = ProviderError::final_error(JobErrorKind::Quota, format!("{NAME}: {message}"));
+    } else if has("invalid_api_key") || status == 401 {
+        e = ProviderError::final_error(JobErrorKind::Auth, format!("{NAME}: {message}"));
+    } else if has("model_not_found") {
+        e = ProviderError::final_error(JobErrorKind::InvalidParams, format!("model: {message}"));
+    } else if e.kind == JobErrorKind::InvalidParams && !param.is_empty() {
+        e = ProviderError::final_error(JobErrorKind::InvalidParams, format!("{param}: {message}"));
+    } else if matches!(status, 408 | 409) {
+        e = ProviderError::retryable(JobErrorKind::Provider, format!("{NAME}: {message}"));
+        e.maybe_accepted = true;
+    }
+    e.retry_after = http::retry_after(&reply.headers);
+    e.with_request_id(request_id(reply))
+}
+
+/// An unreadable answer to a generation: the images may have been made and billed.
+fn billed(mut e: ProviderError) -> ProviderError {
+    e.maybe_accepted = true;
+    e
+}
