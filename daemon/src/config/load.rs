@@ -266,7 +266,9 @@ fn only_for_type(name: &str, provider_type: &str, section: &ProviderSection) -> 
     ];
     if provider_type == "openai" {
         if section.request_timeout_s == Some(0) {
-            return Err(format!("providers.{name}.request_timeout_s: must be at least 1"));
+            return Err(format!(
+                "providers.{name}.request_timeout_s: must be at least 1"
+            ));
         }
         return Ok(());
     }

@@ -42,7 +42,9 @@ pub async fn fetch(
         Some(_) => None,
         None => Some(check_url(url)?),
     };
-    let shown = parsed.as_ref().map_or_else(|| "the kept reply".to_string(), shown_url);
+    let shown = parsed
+        .as_ref()
+        .map_or_else(|| "the kept reply".to_string(), shown_url);
     let expect = Expected::for_role(role, format_hint);
     tokio::fs::create_dir_all(dir).await.map_err(|e| {
         OutputError::local(format!(
@@ -53,8 +55,12 @@ pub async fn fetch(
     let guard = TempGuard::new(temp_path(dir, &index.to_string()));
     let copy = async {
         match (&spooled, parsed) {
-            (Some(path), _) => take_spooled(path, &shown, expect, guard.path(), limits.max_bytes).await,
-            (None, Some(url)) => download(http, url, &shown, expect, guard.path(), limits.max_bytes).await,
+            (Some(path), _) => {
+                take_spooled(path, &shown, expect, guard.path(), limits.max_bytes).await
+            }
+            (None, Some(url)) => {
+                download(http, url, &shown, expect, guard.path(), limits.max_bytes).await
+            }
             (None, None) => Err(OutputError::download("no URL to download".to_string())),
         }
     };
@@ -91,9 +97,7 @@ fn spooled_path(url: &str, limits: &FetchLimits) -> Result<Option<PathBuf>, Outp
         .ok()
         .and_then(|u| u.to_file_path().ok());
     match (path, &limits.spool) {
-        (Some(p), Some(spool))
-            if p.parent() == Some(spool.as_path()) && !url.contains("..") =>
-        {
+        (Some(p), Some(spool)) if p.parent() == Some(spool.as_path()) && !url.contains("..") => {
             Ok(Some(p))
         }
         _ => Err(OutputError::download(

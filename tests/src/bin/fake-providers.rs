@@ -10,12 +10,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use genq_e2e::fakes::{
-    CatalogFake, CivitaiFake, DashScopeFake, HuggingFaceFake, ModelScopeFake, TripoFake,
+    CatalogFake, CivitaiFake, DashScopeFake, HuggingFaceFake, ModelScopeFake, OpenAiFake, TripoFake,
 };
 use genq_protocol::Credentials;
 
 const USAGE: &str = "usage: fake-providers [--home DIR] [--modelscope-port N] \
-                     [--dashscope-port N] [--tripo-port N] [--duration-ms N]";
+                     [--dashscope-port N] [--tripo-port N] [--openai-port N] [--duration-ms N]";
 
 /// The first line of a config written by `--home`: such a file may be rewritten.
 const MARK: &str = "# Written by fake-providers --home";
@@ -28,6 +28,7 @@ struct Args {
     modelscope_port: Option<u16>,
     dashscope_port: Option<u16>,
     tripo_port: Option<u16>,
+    openai_port: Option<u16>,
     duration: Duration,
 }
 
@@ -37,6 +38,7 @@ fn parse_args() -> Result<Args, String> {
         modelscope_port: None,
         dashscope_port: None,
         tripo_port: None,
+        openai_port: None,
         duration: Duration::from_secs(4),
     };
     let mut it = std::env::args().skip(1);
@@ -58,6 +60,7 @@ fn parse_args() -> Result<Args, String> {
             "--modelscope-port" => args.modelscope_port = port()?,
             "--dashscope-port" => args.dashscope_port = port()?,
             "--tripo-port" => args.tripo_port = port()?,
+            "--openai-port" => args.openai_port = port()?,
             "--duration-ms" => {
                 let ms = value
                     .parse::<u64>()
@@ -132,6 +135,7 @@ struct Fakes {
     ms: ModelScopeFake,
     ds: DashScopeFake,
     tp: TripoFake,
+    oa: OpenAiFake,
     catalogs: [(&'static str, String); 3],
     /// Kept alive while the fakes run.
     _sites: (CatalogFake, CivitaiFake, HuggingFaceFake),
@@ -152,6 +156,7 @@ async fn start(args: &Args, kept: &Kept) -> Result<Fakes, String> {
     )
     .await?;
     let tp = bind("Tripo", port("tripo", args.tripo_port), TripoFake::bind).await?;
+    let oa = bind("OpenAI", port("openai", args.openai_port), OpenAiFake::bind).await?;
     ms.set_duration(args.duration);
     ds.set_duration(args.duration);
     tp.set_duration(args.duration);
@@ -163,6 +168,9 @@ async fn start(args: &Args, kept: &Kept) -> Result<Fakes, String> {
     }
     if let Some(k) = kept.keys.get("tripo") {
         tp.set_key(k.clone());
+    }
+    if let Some(k) = kept.keys.get("openai") {
+        oa.set_key(k.clone());
     }
     // The LoRA sites, with enough generated cards to page through.
     let site = |name: &str| kept.ports.get(&format!("catalog.{name}")).copied();
@@ -191,16 +199,18 @@ async fn start(args: &Args, kept: &Kept) -> Result<Fakes, String> {
         ms,
         ds,
         tp,
+        oa,
         _sites: (catalog, civitai, huggingface),
     })
 }
 
 impl Fakes {
-    fn providers(&self) -> [(&'static str, String, String); 3] {
+    fn providers(&self) -> [(&'static str, String, String); 4] {
         [
             ("modelscope", self.ms.base_url(), self.ms.key()),
             ("dashscope", self.ds.base_url(), self.ds.key()),
             ("tripo", self.tp.base_url(), self.tp.key()),
+            ("openai", self.oa.base_url(), self.oa.key()),
         ]
     }
 
@@ -326,10 +336,11 @@ async fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     eprintln!(
-        "stopping: modelscope saw {} requests, dashscope {}, tripo {}",
+        "stopping: modelscope saw {} requests, dashscope {}, tripo {}, openai {}",
         fakes.ms.requests().len(),
         fakes.ds.requests().len(),
-        fakes.tp.requests().len()
+        fakes.tp.requests().len(),
+        fakes.oa.requests().len()
     );
     ExitCode::SUCCESS
 }

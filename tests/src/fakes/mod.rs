@@ -21,6 +21,7 @@ pub mod dashscope;
 pub mod flights;
 pub mod lora_sites;
 pub mod modelscope;
+pub mod openai;
 pub mod server;
 pub mod tripo;
 
@@ -31,5 +32,6 @@ pub use dashscope::{DashScopeFake, DsOutcome, DsScript};
 pub use flights::{Flight, Flights};
 pub use lora_sites::{CivitaiFake, HuggingFaceFake, LoraSiteFake};
 pub use modelscope::{EchoSucceed, IdStyle, ModelScopeFake, MsOutcome, MsScript};
+pub use openai::{OaState, OpenAiFake};
 pub use server::{Fake, Provider, Scripted, Served};
 pub use tripo::{TpOutcome, TpScript, TripoFake};

@@ -15,8 +15,7 @@ mod spool;
 mod validate;
 
 use super::adaptor::{
-    CallContext, InvalidParam, Limits, PollStatus, Provider, ProviderError, ProviderInfo,
-    Submitted,
+    CallContext, InvalidParam, Limits, PollStatus, Provider, ProviderError, ProviderInfo, Submitted,
 };
 use super::http;
 use crate::config::ProviderSection;

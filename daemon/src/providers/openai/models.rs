@@ -38,11 +38,19 @@ impl Options {
 
     /// Whether `model` takes an input image through `/v1/images/edits`.
     pub fn takes_image(&self, model: &str) -> bool {
-        model.starts_with("gpt-image") || model == "dall-e-2" || self.edit_models.iter().any(|m| m == model)
+        model.starts_with("gpt-image")
+            || model == "dall-e-2"
+            || self.edit_models.iter().any(|m| m == model)
     }
 }
 
-fn param(name: &str, kind: ParamType, min: Option<f64>, max: Option<f64>, description: &str) -> ModelParam {
+fn param(
+    name: &str,
+    kind: ParamType,
+    min: Option<f64>,
+    max: Option<f64>,
+    description: &str,
+) -> ModelParam {
     ModelParam {
         name: name.into(),
         kind,
@@ -64,27 +72,63 @@ fn one_of(name: &str, allowed: &[&str], description: &str) -> ModelParam {
 /// The fields `model` takes, per OpenAI's documentation of its family; the generic fields
 /// for a model OpenAI does not document (a gateway's).
 pub fn params_of(model: &str, extra: &[String]) -> Vec<ModelParam> {
-    let prompt = |max: f64| param("prompt", ParamType::String, Some(1.0), Some(max), "the prompt");
+    let prompt = |max: f64| {
+        param(
+            "prompt",
+            ParamType::String,
+            Some(1.0),
+            Some(max),
+            "the prompt",
+        )
+    };
     let n = |max: f64| ModelParam {
         default: Some(json!(1)),
-        ..param("n", ParamType::Int, Some(1.0), Some(max), "images per request")
+        ..param(
+            "n",
+            ParamType::Int,
+            Some(1.0),
+            Some(max),
+            "images per request",
+        )
     };
     let mut p = if model.starts_with("gpt-image") {
         vec![
             prompt(32000.0),
             n(10.0),
-            one_of("size", &["1024x1024", "1536x1024", "1024x1536", "auto"], "image size"),
-            one_of("quality", &["low", "medium", "high", "auto"], "rendering quality"),
-            one_of("background", &["transparent", "opaque", "auto"], "background"),
+            one_of(
+                "size",
+                &["1024x1024", "1536x1024", "1024x1536", "auto"],
+                "image size",
+            ),
+            one_of(
+                "quality",
+                &["low", "medium", "high", "auto"],
+                "rendering quality",
+            ),
+            one_of(
+                "background",
+                &["transparent", "opaque", "auto"],
+                "background",
+            ),
             one_of("output_format", &["png", "jpeg", "webp"], "file format"),
-            param("output_compression", ParamType::Int, Some(0.0), Some(100.0), "jpeg/webp compression"),
+            param(
+                "output_compression",
+                ParamType::Int,
+                Some(0.0),
+                Some(100.0),
+                "jpeg/webp compression",
+            ),
             one_of("moderation", &["low", "auto"], "moderation strictness"),
         ]
     } else if model == "dall-e-3" {
         vec![
             prompt(4000.0),
             n(1.0),
-            one_of("size", &["1024x1024", "1792x1024", "1024x1792"], "image size"),
+            one_of(
+                "size",
+                &["1024x1024", "1792x1024", "1024x1792"],
+                "image size",
+            ),
             one_of("quality", &["standard", "hd"], "rendering quality"),
             one_of("style", &["vivid", "natural"], "style"),
         ]
@@ -99,12 +143,24 @@ pub fn params_of(model: &str, extra: &[String]) -> Vec<ModelParam> {
             param("prompt", ParamType::String, Some(1.0), None, "the prompt"),
             n(10.0),
             param("size", ParamType::String, None, None, "image size, WxH"),
-            param("quality", ParamType::String, None, None, "rendering quality"),
+            param(
+                "quality",
+                ParamType::String,
+                None,
+                None,
+                "rendering quality",
+            ),
         ]
     };
     for name in extra {
         if !p.iter().any(|q| &q.name == name) {
-            p.push(param(name, extra_kind(name), None, None, "passed to the server as given"));
+            p.push(param(
+                name,
+                extra_kind(name),
+                None,
+                None,
+                "passed to the server as given",
+            ));
         }
     }
     p

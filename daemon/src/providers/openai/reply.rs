@@ -64,11 +64,17 @@ pub fn error(reply: &Reply) -> ProviderError {
     let body = reply.json().unwrap_or(Value::Null);
     let inner = body.get("error").filter(|e| e.is_object()).unwrap_or(&body);
     let word = |key: &str| http::text_of(inner.get(key)).unwrap_or_default();
-    let (message, kind_word, code, param) = (word("message"), word("type"), word("code"), word("param"));
-    let message = if message.is_empty() { reply.text() } else { message };
+    let (message, kind_word, code, param) =
+        (word("message"), word("type"), word("code"), word("param"));
+    let message = if message.is_empty() {
+        reply.text()
+    } else {
+        message
+    };
     let status = reply.status.as_u16();
     let status = if status < 400 { 400 } else { status };
-    let status_code = reqwest::StatusCode::from_u16(status).unwrap_or(reqwest::StatusCode::BAD_REQUEST);
+    let status_code =
+        reqwest::StatusCode::from_u16(status).unwrap_or(reqwest::StatusCode::BAD_REQUEST);
     let mut e = http::classify_status(status_code, format!("{NAME}: {message}"));
     let has = |w: &str| code.contains(w) || kind_word.contains(w);
     if has("content_policy") || has("moderation") || has("safety") {

@@ -20,8 +20,15 @@ pub fn fields(spec: &JobSpec) -> Map<String, Value> {
         }
     };
     put("n", spec.n.map(|v| json!(v)));
-    put("size", spec.size.map(|s| json!(format!("{}x{}", s.width, s.height))));
-    put("negative_prompt", spec.negative_prompt.as_ref().map(|v| json!(v)));
+    put(
+        "size",
+        spec.size
+            .map(|s| json!(format!("{}x{}", s.width, s.height))),
+    );
+    put(
+        "negative_prompt",
+        spec.negative_prompt.as_ref().map(|v| json!(v)),
+    );
     put("seed", spec.seed.map(|v| json!(v)));
     put("num_inference_steps", spec.steps.map(|v| json!(v)));
     put("guidance_scale", spec.guidance.map(|v| json!(v)));
@@ -65,7 +72,9 @@ pub fn multipart(fields: &Map<String, Value>, image: &[u8]) -> (String, Vec<u8>)
 /// http(s) URL fetched now. Nothing was sent to the provider yet, so a failure is final and
 /// costs nothing.
 pub async fn input_image(http: &reqwest::Client, input: &str) -> Result<Vec<u8>, ProviderError> {
-    let refused = |why: String| ProviderError::final_error(JobErrorKind::InvalidParams, format!("image: {why}"));
+    let refused = |why: String| {
+        ProviderError::final_error(JobErrorKind::InvalidParams, format!("image: {why}"))
+    };
     let bytes = if input.starts_with("http://") || input.starts_with("https://") {
         let reply = http
             .get(input)
@@ -84,14 +93,19 @@ pub async fn input_image(http: &reqwest::Client, input: &str) -> Result<Vec<u8>,
             None => std::path::PathBuf::from(input),
         };
         if !path.is_absolute() {
-            return Err(refused("a local image must be given as an absolute path".into()));
+            return Err(refused(
+                "a local image must be given as an absolute path".into(),
+            ));
         }
         tokio::fs::read(&path)
             .await
             .map_err(|e| refused(format!("cannot read {}: {e}", path.display())))?
     };
     if bytes.len() > INPUT_MAX_BYTES {
-        return Err(refused(format!("the input image is larger than {} MB", INPUT_MAX_BYTES / (1024 * 1024))));
+        return Err(refused(format!(
+            "the input image is larger than {} MB",
+            INPUT_MAX_BYTES / (1024 * 1024)
+        )));
     }
     Ok(bytes)
 }

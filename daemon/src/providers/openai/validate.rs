@@ -13,15 +13,26 @@ use serde_json::{Value, json};
 /// The spec's own fields an entry may list, with their values when set.
 fn spec_fields(spec: &JobSpec) -> [(&'static str, Option<Value>); 5] {
     [
-        ("negative_prompt", spec.negative_prompt.as_ref().map(|v| json!(v))),
+        (
+            "negative_prompt",
+            spec.negative_prompt.as_ref().map(|v| json!(v)),
+        ),
         ("seed", spec.seed.map(|v| json!(v))),
         ("steps", spec.steps.map(|v| json!(v))),
         ("guidance", spec.guidance.map(|v| json!(v))),
-        ("size", spec.size.map(|s| json!(format!("{}x{}", s.width, s.height)))),
+        (
+            "size",
+            spec.size
+                .map(|s| json!(format!("{}x{}", s.width, s.height))),
+        ),
     ]
 }
 
-pub fn check(spec: &mut JobSpec, entries: &[Model], options: &Options) -> Result<JobKind, InvalidParam> {
+pub fn check(
+    spec: &mut JobSpec,
+    entries: &[Model],
+    options: &Options,
+) -> Result<JobKind, InvalidParam> {
     checks::image_kind(spec, NAME)?;
     let model = spec
         .model
@@ -32,8 +43,11 @@ pub fn check(spec: &mut JobSpec, entries: &[Model], options: &Options) -> Result
         None if entries.is_empty() => models::params_of(&model, &options.extra_params),
         None => {
             let ids: Vec<&str> = entries.iter().map(|m| m.id.as_str()).collect();
-            return Err(InvalidParam::new("model", format!("{model:?} is not a model of {}", spec.provider))
-                .allowed(ids.join(", ")));
+            return Err(InvalidParam::new(
+                "model",
+                format!("{model:?} is not a model of {}", spec.provider),
+            )
+            .allowed(ids.join(", ")));
         }
     };
     let find = |name: &str| params.iter().find(|p| p.name == name);
@@ -52,11 +66,21 @@ pub fn check(spec: &mut JobSpec, entries: &[Model], options: &Options) -> Result
         let p = find(field).ok_or_else(|| refused(field, &model))?;
         checked(p, field, &value)?;
     }
-    checks::unsupported("loras", !spec.loras.is_empty(), "OpenAI-compatible image APIs take no LoRAs")?;
-    checks::unsupported("views", !spec.views.is_empty(), "OpenAI-compatible image APIs take no views")?;
+    checks::unsupported(
+        "loras",
+        !spec.loras.is_empty(),
+        "OpenAI-compatible image APIs take no LoRAs",
+    )?;
+    checks::unsupported(
+        "views",
+        !spec.views.is_empty(),
+        "OpenAI-compatible image APIs take no views",
+    )?;
     if spec.image.is_some() && !options.takes_image(&model) {
-        return Err(InvalidParam::new("image", format!("{model} takes no input image"))
-            .allowed("a model listed in edit_models, gpt-image-*, or dall-e-2"));
+        return Err(
+            InvalidParam::new("image", format!("{model} takes no input image"))
+                .allowed("a model listed in edit_models, gpt-image-*, or dall-e-2"),
+        );
     }
     let extras: Vec<&ModelParam> = params
         .iter()
@@ -65,8 +89,15 @@ pub fn check(spec: &mut JobSpec, entries: &[Model], options: &Options) -> Result
     for (key, value) in spec.params.iter_mut() {
         let p = extras.iter().find(|p| &p.name == key).ok_or_else(|| {
             let names: Vec<&str> = extras.iter().map(|p| p.name.as_str()).collect();
-            InvalidParam::new(format!("params.{key}"), format!("{model} does not take {key}"))
-                .allowed(if names.is_empty() { "none".into() } else { names.join(", ") })
+            InvalidParam::new(
+                format!("params.{key}"),
+                format!("{model} does not take {key}"),
+            )
+            .allowed(if names.is_empty() {
+                "none".into()
+            } else {
+                names.join(", ")
+            })
         })?;
         *value = typed(p, value);
         checked(p, &format!("params.{key}"), value)?;
@@ -75,11 +106,20 @@ pub fn check(spec: &mut JobSpec, entries: &[Model], options: &Options) -> Result
 }
 
 /// Entry fields that are the spec's own, never extras in `params`.
-const SPEC_FIELDS: [&str; 7] = ["prompt", "n", "negative_prompt", "seed", "steps", "guidance", "size"];
+const SPEC_FIELDS: [&str; 7] = [
+    "prompt",
+    "n",
+    "negative_prompt",
+    "seed",
+    "steps",
+    "guidance",
+    "size",
+];
 
 fn refused(field: &str, model: &str) -> InvalidParam {
-    InvalidParam::new(field, format!("{model} does not take {field}"))
-        .allowed(format!("leave {field} out, or list it in params = [...] of the provider's table"))
+    InvalidParam::new(field, format!("{model} does not take {field}")).allowed(format!(
+        "leave {field} out, or list it in params = [...] of the provider's table"
+    ))
 }
 
 fn checked(p: &ModelParam, field: &str, value: &Value) -> Result<(), InvalidParam> {
