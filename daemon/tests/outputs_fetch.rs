@@ -150,6 +150,7 @@ fn limits() -> FetchLimits {
     FetchLimits {
         max_bytes: 1024 * 1024,
         timeout: Duration::from_secs(20),
+        spool: None,
     }
 }
 

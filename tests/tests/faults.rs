@@ -126,6 +126,7 @@ async fn a_reply_later_than_the_client_timeout_may_have_been_accepted() {
             .unwrap(),
         base_url: ms.base_url(),
         key: Some(Secret::new(ms.key())),
+        spool: std::env::temp_dir(),
     };
     let mut spec = JobSpec {
         provider: "modelscope".into(),

@@ -20,6 +20,7 @@ fn ctx(fake: &TripoFake, key: &str) -> CallContext {
         http: reqwest::Client::new(),
         base_url: fake.base_url(),
         key: Some(Secret::new(key)),
+        spool: std::env::temp_dir(),
     }
 }
 

@@ -236,7 +236,7 @@ fn family(model: &str) -> Family {
 }
 
 /// Checks a request's fields as OpenAI does; the refusal names the `param`.
-fn check(body: &Map<String, Value>) -> Result<(String, Family), Response> {
+fn check(body: &Map<String, Value>) -> Result<(String, Family), Box<Response>> {
     let model = body
         .get("model")
         .and_then(Value::as_str)
@@ -245,19 +245,19 @@ fn check(body: &Map<String, Value>) -> Result<(String, Family), Response> {
     let f = family(&model);
     let prompt = body.get("prompt").and_then(Value::as_str).unwrap_or("");
     if prompt.is_empty() {
-        return Err(invalid(
+        return Err(Box::new(invalid(
             "prompt",
             "Missing required parameter: 'prompt'.".into(),
-        ));
+        )));
     }
     if char_len(prompt) > f.prompt_max {
-        return Err(invalid(
+        return Err(Box::new(invalid(
             "prompt",
             format!(
                 "Invalid 'prompt': string too long. Expected a string with maximum length {}.",
                 f.prompt_max
             ),
-        ));
+        )));
     }
     let n = body
         .get("n")
@@ -265,10 +265,10 @@ fn check(body: &Map<String, Value>) -> Result<(String, Family), Response> {
     if let Some(n) = n
         && !n.is_some_and(|n| (1..=f.n_max).contains(&n))
     {
-        return Err(invalid(
+        return Err(Box::new(invalid(
             "n",
             format!("Invalid 'n': must be between 1 and {}.", f.n_max),
-        ));
+        )));
     }
     if let Some(size) = body.get("size").and_then(Value::as_str) {
         let ok = match f.sizes {
@@ -280,17 +280,17 @@ fn check(body: &Map<String, Value>) -> Result<(String, Family), Response> {
             }),
         };
         if !ok {
-            return Err(invalid(
+            return Err(Box::new(invalid(
                 "size",
                 format!("Invalid size '{size}' for {model}."),
-            ));
+            )));
         }
     }
     if f.gpt_image && body.contains_key("response_format") {
-        return Err(invalid(
+        return Err(Box::new(invalid(
             "response_format",
             format!("Unknown parameter: 'response_format' is not supported with {model}."),
-        ));
+        )));
     }
     for (key, value) in body {
         if matches!(
@@ -304,16 +304,19 @@ fn check(body: &Map<String, Value>) -> Result<(String, Family), Response> {
             if f.sizes.is_none() {
                 continue;
             }
-            return Err(invalid(key, format!("Unknown parameter: '{key}'.")));
+            return Err(Box::new(invalid(
+                key,
+                format!("Unknown parameter: '{key}'."),
+            )));
         };
         if !value.as_str().is_some_and(|v| allowed.contains(&v)) {
-            return Err(invalid(
+            return Err(Box::new(invalid(
                 key,
                 format!(
                     "Invalid value: {value}. Supported values are: {}.",
                     allowed.join(", ")
                 ),
-            ));
+            )));
         }
     }
     if prompt.contains(FORBIDDEN_WORD) {
@@ -330,28 +333,28 @@ fn check(body: &Map<String, Value>) -> Result<(String, Family), Response> {
                 "Your request was rejected as a result of our safety system.",
             )
         };
-        return Err(error(
+        return Err(Box::new(error(
             StatusCode::BAD_REQUEST,
             message,
             kind,
             None,
             Some(code),
-        ));
+        )));
     }
     Ok((model, f))
 }
 
 /// The key check every API route makes first.
-fn authorized(state: &OaState, headers: &HeaderMap) -> Result<(), Response> {
+fn authorized(state: &OaState, headers: &HeaderMap) -> Result<(), Box<Response>> {
     match bearer(headers) {
         Some(k) if state.core.accepts(k) => Ok(()),
-        _ => Err(error(
+        _ => Err(Box::new(error(
             StatusCode::UNAUTHORIZED,
             "Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.",
             "invalid_request_error",
             None,
             Some("invalid_api_key"),
-        )),
+        ))),
     }
 }
 
@@ -420,7 +423,7 @@ async fn generations(
     body: Bytes,
 ) -> Response {
     if let Err(r) = authorized(&state, &headers) {
-        return r;
+        return *r;
     }
     let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&body) else {
         return invalid(
@@ -430,13 +433,13 @@ async fn generations(
     };
     match check(&body) {
         Ok((model, f)) => generate(&state, &body, &model, &f),
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
 async fn edits(State(state): State<Arc<OaState>>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(r) = authorized(&state, &headers) {
-        return r;
+        return *r;
     }
     let boundary = headers
         .get(header::CONTENT_TYPE)
@@ -469,7 +472,7 @@ async fn edits(State(state): State<Arc<OaState>>, headers: HeaderMap, body: Byte
     }
     match check(&fields) {
         Ok((model, f)) => generate(&state, &fields, &model, &f),
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -501,7 +504,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 async fn models(State(state): State<Arc<OaState>>, headers: HeaderMap) -> Response {
     if let Err(r) = authorized(&state, &headers) {
-        return r;
+        return *r;
     }
     let Some(ids) = lock(&state.inner).models.clone() else {
         return error(
