@@ -266,3 +266,47 @@ async fn a_canceled_request_is_not_sent_again() {
     assert_eq!(job["state"], "canceled", "{job}");
     assert_eq!(fake.requests_to(Endpoint::Submit).len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_without_models_in_its_table_lists_them_at_v1_models() {
+    let fake = OpenAiFake::start().await;
+    fake.set_models(Some(vec![
+        "gpt-image-1".into(),
+        "gpt-4o".into(),
+        "black-forest-labs/FLUX.1-schnell".into(),
+    ]));
+    genq_e2e::harness::init_tls();
+    let mut home = Home::new();
+    home.env("GENQ_TEST_OA_KEY", &fake.key());
+    home.write_config(&format!(
+        "[providers.gw]\ntype = \"openai\"\nbase_url = \"{}\"\napi_key_env = \"GENQ_TEST_OA_KEY\"\n",
+        fake.base_url()
+    ));
+    home.start_daemon();
+    // The listing runs in the background once the daemon is up: wait for its rows.
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let ids = loop {
+        let models = home.json_async(&["models", "--json"]).await;
+        let ids: Vec<String> = models
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|m| m["supplier"] == "gw")
+            .filter_map(|m| m["id"].as_str().map(str::to_string))
+            .collect();
+        if ids.iter().any(|i| i.contains("FLUX")) || std::time::Instant::now() > deadline {
+            break ids;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        ids.contains(&"black-forest-labs/FLUX.1-schnell".to_string()),
+        "{ids:?}"
+    );
+    assert!(
+        !ids.contains(&"gpt-4o".to_string()),
+        "a chat model is not an image model: {ids:?}"
+    );
+    let sent = fake.requests_to(Endpoint::Poll);
+    assert_eq!(sent[0].path, "/v1/models");
+}

@@ -61,3 +61,19 @@ fn openai_supplier(name: &str, settings: &ProviderSettings) -> Supplier {
         active: true,
     }
 }
+
+/// The catalog rows of the models the OpenAI-compatible instance `name` lists.
+pub fn listed_models(config: &Config, name: &str, ids: &[String]) -> CatalogSeed {
+    let mut out = CatalogSeed::default();
+    let Some(settings) = config.providers.get(name) else {
+        return out;
+    };
+    let mut options = openai::models::Options::from_section(&settings.section);
+    options.models = ids.to_vec();
+    out.suppliers.push(openai_supplier(name, settings));
+    out.models = openai::models::entries(name, &options)
+        .into_iter()
+        .map(|m| (m, Vec::new()))
+        .collect();
+    out
+}

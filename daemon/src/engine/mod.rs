@@ -107,6 +107,7 @@ impl Engine {
                     tracing::error!("the catalog rows of new provider instances: {e}");
                 }
                 self.apply_config(config);
+                self.refresh_listed_models();
                 tracing::info!("config reloaded from {path}");
             }
             Ok(Err(e)) => {
@@ -325,6 +326,7 @@ impl Engine {
     /// Resumes every unfinished job after a start: running jobs are polled again, never
     /// resubmitted; a job caught while being submitted fails as `interrupted`.
     pub async fn recover(&self) -> Result<usize, StoreError> {
+        self.refresh_listed_models();
         let jobs = self.inner.store.unfinished_jobs().await?;
         let count = jobs.len();
         let mut resumed = Vec::new();
@@ -354,6 +356,38 @@ impl Engine {
             self.start_with(job, slot);
         }
         Ok(count)
+    }
+
+    /// Asks every provider instance that lists its models (an OpenAI-compatible gateway
+    /// whose table names none) for them and adds them to the catalog, in the background so
+    /// that a slow gateway holds nothing up.
+    fn refresh_listed_models(&self) {
+        let config = self.config();
+        let registry = self.registry();
+        for name in registry.names() {
+            let (Some(adaptor), Some(ctx)) =
+                (registry.get(name).cloned(), self.inner.call_context(name))
+            else {
+                continue;
+            };
+            let (inner, config, name) = (self.inner.clone(), config.clone(), name.to_string());
+            self.inner.tasks.spawn(async move {
+                let listed = tokio::select! {
+                    l = adaptor.list_models(&ctx) => l,
+                    _ = inner.shutdown.cancelled() => return,
+                };
+                match listed {
+                    Ok(Some(ids)) => {
+                        let rows = crate::catalog::instances::listed_models(&config, &name, &ids);
+                        if let Err(e) = inner.store.seed_catalog(rows).await {
+                            tracing::warn!("the models {name} lists: {e}");
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!("cannot list the models of {name}: {e}"),
+                }
+            });
+        }
     }
 
     fn start(&self, job: Job) {

@@ -265,6 +265,12 @@ pub trait Provider: Send + Sync + 'static {
         Ok(None)
     }
 
+    /// The model ids the provider lists for this account (an OpenAI-compatible gateway's
+    /// `GET /v1/models`), for the catalog; `None` when it lists none or its config names them.
+    async fn list_models(&self, _ctx: &CallContext) -> Result<Option<Vec<String>>, ProviderError> {
+        Ok(None)
+    }
+
     /// The latest quota figures the provider sent in reply headers (e.g. ModelScope's
     /// `modelscope-ratelimit-*`), from any submit or poll, without a request of its own.
     /// `None` when the provider never sent any.

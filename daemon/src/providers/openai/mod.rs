@@ -33,6 +33,8 @@ pub const DEFAULT_BASE_URL: &str = "https://api.openai.com";
 /// How long one generation may take when the table does not say (OpenAI's own client
 /// waits 600 s).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long the model list may take.
+const LIST_TIMEOUT: Duration = Duration::from_secs(20);
 /// Largest reply read: base64 images of a whole request.
 const REPLY_MAX_BYTES: usize = 256 * 1024 * 1024;
 
@@ -154,6 +156,22 @@ impl Provider for OpenAi {
             remote_id,
             request_id,
         })
+    }
+
+    async fn list_models(&self, ctx: &CallContext) -> Result<Option<Vec<String>>, ProviderError> {
+        if !self.options.models.is_empty() || ctx.key.is_none() {
+            return Ok(None);
+        }
+        let request = http::keyed(ctx, &INFO, Method::GET, &["v1", "models"])?;
+        let reply = http::send(request.timeout(LIST_TIMEOUT)).await?;
+        if !reply.status.is_success() {
+            // Many gateways do not offer the route: the table's models then.
+            return match reply.status.as_u16() {
+                404 | 405 | 501 => Ok(None),
+                _ => Err(reply::error(&reply)),
+            };
+        }
+        Ok(reply::image_models(&reply))
     }
 
     async fn poll(&self, ctx: &CallContext, remote_id: &str) -> Result<PollStatus, ProviderError> {

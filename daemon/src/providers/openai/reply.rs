@@ -100,3 +100,45 @@ fn billed(mut e: ProviderError) -> ProviderError {
     e.maybe_accepted = true;
     e
 }
+
+/// The image models of a `GET /v1/models` reply: those new-api marks with an image endpoint
+/// type, else those whose id names an image family. `None` when the reply lists none (or
+/// carries an error, as some gateways do with HTTP 200).
+pub fn image_models(reply: &Reply) -> Option<Vec<String>> {
+    let body = reply.json()?;
+    if body.get("error").is_some_and(|e| !e.is_null()) {
+        return None;
+    }
+    let is_image =
+        |m: &Value, id: &str| match m.get("supported_endpoint_types").and_then(Value::as_array) {
+            Some(types) => types
+                .iter()
+                .filter_map(Value::as_str)
+                .any(|t| t.contains("image")),
+            None => IMAGE_FAMILIES
+                .iter()
+                .any(|f| id.to_ascii_lowercase().contains(f)),
+        };
+    let ids: Vec<String> = body
+        .get("data")?
+        .as_array()?
+        .iter()
+        .filter_map(|m| {
+            let id = m.get("id")?.as_str()?;
+            is_image(m, id).then(|| id.to_string())
+        })
+        .collect();
+    (!ids.is_empty()).then_some(ids)
+}
+
+/// Words in the ids of image models (a list also holds chat and embedding models).
+const IMAGE_FAMILIES: [&str; 8] = [
+    "image",
+    "dall-e",
+    "flux",
+    "stable-diffusion",
+    "sdxl",
+    "kolors",
+    "seedream",
+    "imagen",
+];
