@@ -4,7 +4,7 @@
 
 use super::seed;
 use crate::config::{Config, ProviderSettings};
-use crate::providers::openai;
+use crate::providers::{comfyui, openai};
 use crate::store::CatalogSeed;
 use genq_protocol::catalog::Supplier;
 
@@ -19,6 +19,20 @@ pub fn seed_of(config: &Config) -> CatalogSeed {
             let options = openai::models::Options::from_section(&settings.section);
             out.models.extend(
                 openai::models::entries(name, &options)
+                    .into_iter()
+                    .map(|m| (m, Vec::new())),
+            );
+            continue;
+        }
+        if provider_type == comfyui::NAME {
+            out.suppliers.push(Supplier {
+                display_name: format!("{name} (ComfyUI)"),
+                docs_url: Some("https://docs.comfy.org".into()),
+                needs_key: false,
+                ..openai_supplier(name, settings)
+            });
+            out.models.extend(
+                comfyui::models::entries(name, &settings.section)
                     .into_iter()
                     .map(|m| (m, Vec::new())),
             );

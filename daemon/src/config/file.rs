@@ -85,6 +85,51 @@ pub struct ProviderSection {
     /// `type = "openai"`: how long one generation request may take, in seconds (600 when
     /// unset): the images come back in the reply to one long request.
     pub request_timeout_s: Option<u64>,
+    /// `type = "comfyui"`: the workflows offered as models, by name.
+    pub workflows: Option<BTreeMap<String, WorkflowSection>>,
+    /// `type = "comfyui"`: how long a prompt may be missing from ComfyUI's queue and history
+    /// (it restarted and lost them) before its job fails, in seconds (30 when unset).
+    pub lost_grace_s: Option<u64>,
+}
+
+/// `[providers.NAME.workflows.WORKFLOW]`: a ComfyUI workflow in API format, and which node
+/// input receives each job field, as `NODE.inputs.INPUT` (`prompt = "6.inputs.text"`).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowSection {
+    /// The workflow file, relative to the config file's directory.
+    pub file: PathBuf,
+    pub prompt: Option<String>,
+    pub negative_prompt: Option<String>,
+    pub seed: Option<String>,
+    pub width: Option<String>,
+    pub height: Option<String>,
+    pub steps: Option<String>,
+    pub guidance: Option<String>,
+    /// Images per run (`EmptyLatentImage.batch_size`).
+    pub n: Option<String>,
+    /// The workflow as read from `file` when the config loaded.
+    #[serde(skip)]
+    pub graph: Option<serde_json::Value>,
+}
+
+impl WorkflowSection {
+    /// Each bound job field with its `NODE.inputs.INPUT` path.
+    pub fn bindings(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("prompt", &self.prompt),
+            ("negative_prompt", &self.negative_prompt),
+            ("seed", &self.seed),
+            ("width", &self.width),
+            ("height", &self.height),
+            ("steps", &self.steps),
+            ("guidance", &self.guidance),
+            ("n", &self.n),
+        ]
+        .into_iter()
+        .filter_map(|(field, path)| Some((field, path.as_deref()?)))
+        .collect()
+    }
 }
 
 /// A storage target. `type = "s3"` or `type = "dir"`.

@@ -150,7 +150,9 @@ impl Config {
         };
 
         let mut providers = BTreeMap::new();
-        for (name, provider_type, section) in instances(&file, registry).map_err(invalid)? {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        for (name, provider_type, mut section) in instances(&file, registry).map_err(invalid)? {
+            super::workflows::load(&name, &mut section, dir).map_err(invalid)?;
             let Some(defaults) = registry.provider_defaults(&provider_type) else {
                 continue;
             };

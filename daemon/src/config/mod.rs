@@ -9,11 +9,12 @@ mod credentials;
 mod file;
 mod load;
 mod watch;
+pub mod workflows;
 
 pub use credentials::{KeySearch, KeySource, StorageKeys, storage_keys};
 pub use file::{
     CatalogSection, CatalogSiteSection, ConfigFile, DefaultsSection, OutputsSection,
-    ProviderSection, StorageSection,
+    ProviderSection, StorageSection, WorkflowSection,
 };
 pub use load::{
     CatalogSettings, Config, ConfigError, KnownProviders, Limits, ProviderDefaults,

@@ -6,7 +6,7 @@
 //! name, [`http`] the reply handling every adaptor shares, [`checks`] the parameter checks,
 //! [`model_rules`] the ranges they read from a model's catalog entry,
 //! [`builtin_models`] the built-in model table (the catalog's seed), [`redact`] secret
-//! masking; `modelscope/`, `dashscope/`, `tripo/` and `openai/` one adaptor each.
+//! masking; `modelscope/`, `dashscope/`, `tripo/`, `openai/` and `comfyui/` one adaptor each.
 //!
 //! Adding a provider touches its own module, its line in [`Registry::builtin`] and its
 //! rows in the built-in model table, nothing shared.
@@ -16,6 +16,7 @@
 pub mod adaptor;
 pub mod builtin_models;
 pub mod checks;
+pub mod comfyui;
 pub mod dashscope;
 pub mod http;
 pub mod model_rules;

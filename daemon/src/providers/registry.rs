@@ -1,18 +1,19 @@
 //! The provider types genq ships and the adaptors of the instances a config defines.
 
 use super::adaptor::Provider;
-use super::{dashscope, modelscope, openai, tripo};
+use super::{comfyui, dashscope, modelscope, openai, tripo};
 use crate::config::{Config, KnownProviders, ProviderDefaults, ProviderSection};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The types a `[providers.NAME]` table may name, and whether an instance named after the
 /// type exists without a table.
-const TYPES: [(&str, bool); 4] = [
+const TYPES: [(&str, bool); 5] = [
     (modelscope::NAME, true),
     (dashscope::NAME, true),
     (tripo::NAME, true),
     (openai::NAME, false),
+    (comfyui::NAME, false),
 ];
 
 /// A new adaptor of `provider_type` for one instance, configured by its table.
@@ -22,6 +23,7 @@ fn new_adaptor(provider_type: &str, section: &ProviderSection) -> Option<Arc<dyn
         dashscope::NAME => Arc::new(dashscope::DashScope::new()),
         tripo::NAME => Arc::new(tripo::Tripo::new()),
         openai::NAME => Arc::new(openai::OpenAi::new(section)),
+        comfyui::NAME => Arc::new(comfyui::ComfyUi::new(section)),
         _ => return None,
     };
     Some(adaptor)
