@@ -15,6 +15,7 @@
 //! file holds its routes, its replies and its own controls. Dropping a fake stops its listener.
 
 pub mod catalog;
+pub mod comfyui;
 pub mod common;
 pub mod control;
 pub mod dashscope;
@@ -26,6 +27,7 @@ pub mod server;
 pub mod tripo;
 
 pub use catalog::{CatalogFake, CatalogSite};
+pub use comfyui::{ComfyFake, ComfyState};
 pub use common::make_png;
 pub use control::{Core, Endpoint, Fault, RecordedRequest, Script, Scripts};
 pub use dashscope::{DashScopeFake, DsOutcome, DsScript};
