@@ -241,7 +241,7 @@ fn check_input(name: &str, rule: &Rule, value: Option<&Value>) -> Option<Value> 
     };
     let number = v.as_f64();
     match rule {
-        Rule::Link => (!v.as_array().is_some_and(|a| a.len() == 2)).then(|| {
+        Rule::Link => v.as_array().is_none_or(|a| a.len() != 2).then(|| {
             reason(
                 "bad_linked_input",
                 "Bad linked input, must be a length-2 list of [node_id, slot_index]",
@@ -261,14 +261,14 @@ fn check_input(name: &str, rule: &Rule, value: Option<&Value>) -> Option<Value> 
             Some(x) if x < *min => Some(reason(
                 "value_smaller_than_min",
                 &format!("Value {x} smaller than min of {min}"),
-                format!("{name}"),
+                name.to_string(),
                 name,
                 v,
             )),
             Some(x) if x > *max => Some(reason(
                 "value_bigger_than_max",
                 &format!("Value {x} bigger than max of {max}"),
-                format!("{name}"),
+                name.to_string(),
                 name,
                 v,
             )),
@@ -290,10 +290,10 @@ fn check_input(name: &str, rule: &Rule, value: Option<&Value>) -> Option<Value> 
     }
 }
 
-/// Validates a graph as `validate_prompt` does; the 400 reply when it fails.
-fn validate(graph: &Value) -> Result<(), Response> {
+/// Validates a graph as `validate_prompt` does: the 400 reply when it fails.
+fn validate(graph: &Value) -> Option<Response> {
     let Some(nodes) = graph.as_object() else {
-        return Err(refused(
+        return Some(refused(
             "no_prompt",
             "No prompt provided",
             "No prompt provided",
@@ -304,7 +304,7 @@ fn validate(graph: &Value) -> Result<(), Response> {
     let mut node_errors = Map::new();
     for (id, node) in nodes {
         let Some(class_type) = node.get("class_type").and_then(Value::as_str) else {
-            return Err(refused(
+            return Some(refused(
                 "invalid_prompt",
                 "Cannot execute because a node is missing the class_type property.",
                 &format!("Node ID '#{id}'"),
@@ -312,7 +312,7 @@ fn validate(graph: &Value) -> Result<(), Response> {
             ));
         };
         let Some((inputs, is_output)) = class(class_type) else {
-            return Err(refused(
+            return Some(refused(
                 "invalid_prompt",
                 &format!("Cannot execute because node {class_type} does not exist."),
                 &format!("Node ID '#{id}'"),
@@ -332,7 +332,7 @@ fn validate(graph: &Value) -> Result<(), Response> {
         }
     }
     if outputs == 0 {
-        return Err(refused(
+        return Some(refused(
             "prompt_no_outputs",
             "Prompt has no outputs",
             "",
@@ -351,14 +351,14 @@ fn validate(graph: &Value) -> Result<(), Response> {
                 )
             })
             .collect();
-        return Err(refused(
+        return Some(refused(
             "prompt_outputs_failed_validation",
             "Prompt outputs failed validation",
             &details.join("\n"),
             Value::Object(node_errors),
         ));
     }
-    Ok(())
+    None
 }
 
 async fn submit(State(state): State<Arc<ComfyState>>, body: Bytes) -> Response {
@@ -373,7 +373,7 @@ async fn submit(State(state): State<Arc<ComfyState>>, body: Bytes) -> Response {
             json!({}),
         );
     };
-    if let Err(reply) = validate(graph) {
+    if let Some(reply) = validate(graph) {
         return reply;
     }
     let prompt_id = body["prompt_id"]
