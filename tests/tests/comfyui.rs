@@ -5,34 +5,21 @@
 
 use std::time::Duration;
 
+use genq_e2e::fakes::comfyui::{SAMPLE_BINDINGS, SAMPLE_WORKFLOW};
 use genq_e2e::fakes::{ComfyFake, Endpoint};
 use genq_e2e::harness::Home;
 use serde_json::{Value, json};
 
 const PATIENCE: Duration = Duration::from_secs(60);
 
-const WORKFLOW: &str = r#"{
-  "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sd15.safetensors"}},
-  "2": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["1", 1], "text": "placeholder"}},
-  "3": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["1", 1], "text": ""}},
-  "4": {"class_type": "EmptyLatentImage", "inputs": {"width": 512, "height": 512, "batch_size": 1}},
-  "5": {"class_type": "KSampler", "inputs": {"model": ["1", 0], "positive": ["2", 0], "negative": ["3", 0],
-        "latent_image": ["4", 0], "seed": 1, "steps": 20, "cfg": 7.0, "sampler_name": "euler",
-        "scheduler": "normal", "denoise": 1.0}},
-  "6": {"class_type": "VAEDecode", "inputs": {"samples": ["5", 0], "vae": ["1", 2]}},
-  "7": {"class_type": "SaveImage", "inputs": {"images": ["6", 0], "filename_prefix": "genq"}}
-}"#;
-
 fn home_for(fake: &ComfyFake) -> Home {
     let home = Home::with_config(&format!(
         "[providers.comfy]\ntype = \"comfyui\"\nbase_url = \"{}\"\nlost_grace_s = 1\n\
          typical_s = 0.2\nrequests_per_second = 1000\n\
-         [providers.comfy.workflows.sd15]\nfile = \"sd15_api.json\"\nprompt = \"2.inputs.text\"\n\
-         negative_prompt = \"3.inputs.text\"\nseed = \"5.inputs.seed\"\nsteps = \"5.inputs.steps\"\n\
-         width = \"4.inputs.width\"\nheight = \"4.inputs.height\"\nn = \"4.inputs.batch_size\"\n",
+         [providers.comfy.workflows.sd15]\nfile = \"sd15_api.json\"\n{SAMPLE_BINDINGS}",
         fake.base_url()
     ));
-    std::fs::write(home.dir.path().join("sd15_api.json"), WORKFLOW).unwrap();
+    std::fs::write(home.dir.path().join("sd15_api.json"), SAMPLE_WORKFLOW).unwrap();
     home
 }
 

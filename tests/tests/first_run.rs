@@ -203,7 +203,7 @@ fn fake_providers_home_is_ready_to_use_without_exports_and_survives_a_restart() 
             .map(str::to_string)
             .collect()
     };
-    assert_eq!(providers(&printed).len(), 4, "{printed}");
+    assert_eq!(providers(&printed).len(), 5, "{printed}");
     assert_eq!(providers(&again), providers(&printed));
     let keys_again = std::fs::read_to_string(home.dir.path().join("credentials.toml")).unwrap();
     assert_eq!(keys_again, keys);

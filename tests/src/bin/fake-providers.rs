@@ -9,16 +9,22 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use genq_e2e::fakes::comfyui::{SAMPLE_BINDINGS, SAMPLE_WORKFLOW};
 use genq_e2e::fakes::{
-    CatalogFake, CivitaiFake, DashScopeFake, HuggingFaceFake, ModelScopeFake, OpenAiFake, TripoFake,
+    CatalogFake, CivitaiFake, ComfyFake, DashScopeFake, HuggingFaceFake, ModelScopeFake,
+    OpenAiFake, TripoFake,
 };
 use genq_protocol::Credentials;
 
 const USAGE: &str = "usage: fake-providers [--home DIR] [--modelscope-port N] \
-                     [--dashscope-port N] [--tripo-port N] [--openai-port N] [--duration-ms N]";
+                     [--dashscope-port N] [--tripo-port N] [--openai-port N] [--comfyui-port N] \
+                     [--duration-ms N]";
 
 /// The first line of a config written by `--home`: such a file may be rewritten.
 const MARK: &str = "# Written by fake-providers --home";
+
+/// The fake ComfyUI's workflow, beside the config.
+const WORKFLOW_FILE: &str = "fake-comfyui-workflow.json";
 
 /// Where `--home` keeps the fakes' ports and keys between starts.
 const STATE_FILE: &str = "fake-providers.json";
@@ -29,6 +35,7 @@ struct Args {
     dashscope_port: Option<u16>,
     tripo_port: Option<u16>,
     openai_port: Option<u16>,
+    comfyui_port: Option<u16>,
     duration: Duration,
 }
 
@@ -39,6 +46,7 @@ fn parse_args() -> Result<Args, String> {
         dashscope_port: None,
         tripo_port: None,
         openai_port: None,
+        comfyui_port: None,
         duration: Duration::from_secs(4),
     };
     let mut it = std::env::args().skip(1);
@@ -61,6 +69,7 @@ fn parse_args() -> Result<Args, String> {
             "--dashscope-port" => args.dashscope_port = port()?,
             "--tripo-port" => args.tripo_port = port()?,
             "--openai-port" => args.openai_port = port()?,
+            "--comfyui-port" => args.comfyui_port = port()?,
             "--duration-ms" => {
                 let ms = value
                     .parse::<u64>()
@@ -136,6 +145,7 @@ struct Fakes {
     ds: DashScopeFake,
     tp: TripoFake,
     oa: OpenAiFake,
+    comfy: ComfyFake,
     catalogs: [(&'static str, String); 3],
     /// Kept alive while the fakes run.
     _sites: (CatalogFake, CivitaiFake, HuggingFaceFake),
@@ -157,6 +167,14 @@ async fn start(args: &Args, kept: &Kept) -> Result<Fakes, String> {
     .await?;
     let tp = bind("Tripo", port("tripo", args.tripo_port), TripoFake::bind).await?;
     let oa = bind("OpenAI", port("openai", args.openai_port), OpenAiFake::bind).await?;
+    let comfy = bind(
+        "ComfyUI",
+        port("comfyui", args.comfyui_port),
+        ComfyFake::bind,
+    )
+    .await?;
+    // A 20-step prompt takes about the tasks' duration.
+    comfy.set_step_time(args.duration / 20);
     ms.set_duration(args.duration);
     ds.set_duration(args.duration);
     tp.set_duration(args.duration);
@@ -200,6 +218,7 @@ async fn start(args: &Args, kept: &Kept) -> Result<Fakes, String> {
         ds,
         tp,
         oa,
+        comfy,
         _sites: (catalog, civitai, huggingface),
     })
 }
@@ -230,6 +249,11 @@ impl Fakes {
             }
             out.push_str(&format!("{typical}\n\n"));
         }
+        out.push_str(&format!(
+            "[providers.comfyui]\ntype = \"comfyui\"\nbase_url = \"{}\"\n{typical}\n\
+             [providers.comfyui.workflows.sd15]\nfile = \"{WORKFLOW_FILE}\"\n{SAMPLE_BINDINGS}\n",
+            self.comfy.base_url()
+        ));
         for (name, url) in &self.catalogs {
             out.push_str(&format!("[catalog.{name}]\nbase_url = \"{url}\"\n\n"));
         }
@@ -260,6 +284,7 @@ fn configure_home(home: &Path, fakes: &Fakes, duration: Duration) -> Result<(), 
         fakes.config(duration, false)
     );
     write_private(&config, &text)?;
+    write_private(&home.join(WORKFLOW_FILE), SAMPLE_WORKFLOW)?;
     let credentials = home.join("credentials.toml");
     let mut stored = Credentials::load(&credentials).map_err(|e| e.to_string())?;
     let mut kept = Kept::default();
@@ -274,6 +299,15 @@ fn configure_home(home: &Path, fakes: &Fakes, duration: Duration) -> Result<(), 
         if let Some(port) = url.rsplit(':').next().and_then(|p| p.parse().ok()) {
             kept.ports.insert(format!("catalog.{name}"), port);
         }
+    }
+    if let Some(port) = fakes
+        .comfy
+        .base_url()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+    {
+        kept.ports.insert("comfyui".to_string(), port);
     }
     stored.save(&credentials).map_err(|e| e.to_string())?;
     kept.save(home)
@@ -306,6 +340,7 @@ async fn main() -> ExitCode {
             for (name, url, _) in fakes.providers() {
                 println!("fake {name}: {url}");
             }
+            println!("fake comfyui: {}", fakes.comfy.base_url());
             println!(
                 "wrote {0}/config.toml and the keys to {0}/credentials.toml",
                 home.display()
@@ -317,12 +352,13 @@ async fn main() -> ExitCode {
             println!("  genq");
         }
         None => {
-            println!("# genq config.toml");
+            println!("# genq config.toml (beside it, {WORKFLOW_FILE}: the workflow printed last)");
             print!("{}", fakes.config(args.duration, true));
             println!("# shell");
             for (name, _, key) in fakes.providers() {
                 println!("export GENQ_FAKE_{}_KEY={key}", name.to_uppercase());
             }
+            println!("# {WORKFLOW_FILE}\n{SAMPLE_WORKFLOW}");
         }
     }
     println!();
@@ -336,11 +372,12 @@ async fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     eprintln!(
-        "stopping: modelscope saw {} requests, dashscope {}, tripo {}, openai {}",
+        "stopping: modelscope saw {} requests, dashscope {}, tripo {}, openai {}, comfyui {}",
         fakes.ms.requests().len(),
         fakes.ds.requests().len(),
         fakes.tp.requests().len(),
-        fakes.oa.requests().len()
+        fakes.oa.requests().len(),
+        fakes.comfy.requests().len()
     );
     ExitCode::SUCCESS
 }

@@ -29,6 +29,24 @@ use super::server::{Fake, Provider, Served};
 /// A running fake ComfyUI.
 pub type ComfyFake = Fake<ComfyState>;
 
+/// A text-to-image workflow in API format (comfyui.md §11) that the fake runs.
+pub const SAMPLE_WORKFLOW: &str = r#"{
+  "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sd15.safetensors"}},
+  "2": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["1", 1], "text": "placeholder"}},
+  "3": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["1", 1], "text": ""}},
+  "4": {"class_type": "EmptyLatentImage", "inputs": {"width": 512, "height": 512, "batch_size": 1}},
+  "5": {"class_type": "KSampler", "inputs": {"model": ["1", 0], "positive": ["2", 0], "negative": ["3", 0],
+        "latent_image": ["4", 0], "seed": 1, "steps": 20, "cfg": 7.0, "sampler_name": "euler",
+        "scheduler": "normal", "denoise": 1.0}},
+  "6": {"class_type": "VAEDecode", "inputs": {"samples": ["5", 0], "vae": ["1", 2]}},
+  "7": {"class_type": "SaveImage", "inputs": {"images": ["6", 0], "filename_prefix": "genq"}}
+}"#;
+
+/// The config lines binding every job field to [`SAMPLE_WORKFLOW`]'s inputs.
+pub const SAMPLE_BINDINGS: &str = "prompt = \"2.inputs.text\"\nnegative_prompt = \"3.inputs.text\"\n\
+    seed = \"5.inputs.seed\"\nsteps = \"5.inputs.steps\"\nwidth = \"4.inputs.width\"\n\
+    height = \"4.inputs.height\"\nn = \"4.inputs.batch_size\"\n";
+
 /// Checkpoints the fake's `CheckpointLoaderSimple` offers.
 pub const CHECKPOINTS: [&str; 2] = ["sd15.safetensors", "sdxl.safetensors"];
 
