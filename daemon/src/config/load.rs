@@ -260,23 +260,29 @@ fn instances(
 
 /// Refuses the keys of one type in the table of another, naming them.
 fn only_for_type(name: &str, provider_type: &str, section: &ProviderSection) -> Result<(), String> {
-    let openai_keys = [
-        ("models", section.models.is_some()),
-        ("edit_models", section.edit_models.is_some()),
-        ("params", section.params.is_some()),
-        ("request_timeout_s", section.request_timeout_s.is_some()),
+    let typed_keys = [
+        ("models", "openai", section.models.is_some()),
+        ("edit_models", "openai", section.edit_models.is_some()),
+        ("params", "openai", section.params.is_some()),
+        (
+            "request_timeout_s",
+            "openai",
+            section.request_timeout_s.is_some(),
+        ),
+        ("workflows", "comfyui", section.workflows.is_some()),
+        ("lost_grace_s", "comfyui", section.lost_grace_s.is_some()),
     ];
-    if provider_type == "openai" {
-        if section.request_timeout_s == Some(0) {
-            return Err(format!(
-                "providers.{name}.request_timeout_s: must be at least 1"
-            ));
-        }
-        return Ok(());
+    if section.request_timeout_s == Some(0) {
+        return Err(format!(
+            "providers.{name}.request_timeout_s: must be at least 1"
+        ));
     }
-    match openai_keys.iter().find(|(_, set)| *set) {
-        Some((key, _)) => Err(format!(
-            "providers.{name}.{key}: only a provider of type openai takes it (this one is \
+    match typed_keys
+        .iter()
+        .find(|(_, t, set)| *set && *t != provider_type)
+    {
+        Some((key, t, _)) => Err(format!(
+            "providers.{name}.{key}: only a provider of type {t} takes it (this one is \
              {provider_type})"
         )),
         None => Ok(()),
@@ -436,5 +442,98 @@ mod tests {
         let mut values = loaded.secret_values();
         values.sort();
         assert_eq!(values, ["access-2", "ms-key-1", "secret-3"]);
+    }
+
+    fn load(config: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, String> {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, config).expect("write the config");
+        std::fs::write(
+            dir.path().join("w.json"),
+            r#"{"6": {"class_type": "CLIPTextEncode", "inputs": {"text": ""}}}"#,
+        )
+        .expect("write the workflow");
+        Config::load_with_env(
+            &path,
+            &dir.path().join("credentials.toml"),
+            &Registry::builtin(),
+            env,
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn named_instances_have_their_own_type_settings_and_key() {
+        let env = |k: &str| match k {
+            "MODELSCOPE_API_TOKEN" => Some("first-account".to_string()),
+            "MS2" => Some("second-account".to_string()),
+            _ => None,
+        };
+        let c = load(
+            "[providers.ms2]\ntype = \"modelscope\"\napi_key_env = \"MS2\"\nmax_concurrent = 3\n\
+             [providers.ms3]\ntype = \"modelscope\"\n",
+            &env,
+        )
+        .expect("a valid config");
+        let ms2 = &c.providers["ms2"];
+        assert_eq!(ms2.provider_type, "modelscope");
+        assert_eq!(ms2.limits.max_concurrent, 3);
+        assert_eq!(ms2.key.as_ref().map(|k| k.expose()), Some("second-account"));
+        assert_eq!(c.providers["modelscope"].limits.max_concurrent, 1);
+        // Another account never falls back to the type's usual variable.
+        assert!(c.providers["ms3"].key.is_none());
+        assert!(
+            !c.providers.contains_key("openai"),
+            "only tables make openai instances"
+        );
+    }
+
+    #[test]
+    fn instance_tables_are_checked_naming_the_key() {
+        let none = |_: &str| None;
+        for (config, says) in [
+            ("[providers.work]\n", "[providers.work]: set type"),
+            (
+                "[providers.work]\ntype = \"nope\"\n",
+                "providers.work.type: unknown provider type",
+            ),
+            ("[providers.Work]\ntype = \"openai\"\n", "lowercase letters"),
+            (
+                "[providers.tripo]\ntype = \"openai\"\n",
+                "providers.tripo.type",
+            ),
+            (
+                "[providers.modelscope]\nmodels = [\"a\"]\n",
+                "providers.modelscope.models: only",
+            ),
+            (
+                "[providers.oa]\ntype = \"openai\"\nworkflows = {}\n",
+                "providers.oa.workflows: only",
+            ),
+            (
+                "[providers.c]\ntype = \"comfyui\"\n[providers.c.workflows.w]\nfile = \"w.json\"\n\
+                 prompt = \"6.inputs.txt\"\n",
+                "providers.c.workflows.w.prompt",
+            ),
+            (
+                "[providers.c]\ntype = \"comfyui\"\n[providers.c.workflows.w]\nfile = \"none.json\"\n",
+                "providers.c.workflows.w.file: cannot read",
+            ),
+        ] {
+            let e = load(config, &none).expect_err(config);
+            assert!(e.contains(says), "{config}: {e}");
+        }
+        let c = load(
+            "[providers.c]\ntype = \"comfyui\"\n[providers.c.workflows.w]\nfile = \"w.json\"\n\
+             prompt = \"6.inputs.text\"\n",
+            &none,
+        )
+        .expect("a valid workflow");
+        assert!(
+            c.providers["c"].section.workflows.as_ref().unwrap()["w"]
+                .graph
+                .is_some()
+        );
+        assert_eq!(c.providers["c"].base_url, "http://127.0.0.1:8188");
     }
 }
