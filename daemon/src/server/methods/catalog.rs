@@ -67,7 +67,14 @@ pub async fn set_default(state: &Arc<ServerState>, p: SetDefaultParams) -> Resul
 }
 
 pub async fn suppliers(state: &Arc<ServerState>, _: Empty) -> Result<Vec<Supplier>, RpcError> {
-    Ok(state.engine.store().suppliers().await?)
+    let mut suppliers = state.engine.store().suppliers().await?;
+    // A provider instance taken out of the config keeps its catalog rows (its jobs name
+    // them) but is offered no more.
+    let config = state.engine.config();
+    for s in &mut suppliers {
+        s.active &= config.providers.contains_key(&s.name);
+    }
+    Ok(suppliers)
 }
 
 pub async fn categories(state: &Arc<ServerState>, _: Empty) -> Result<Vec<Category>, RpcError> {
