@@ -142,3 +142,113 @@ const IMAGE_FAMILIES: [&str; 8] = [
     "seedream",
     "imagen",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(status: u16, body: &str, headers: &[(&'static str, &str)]) -> Reply {
+        let mut map = reqwest::header::HeaderMap::new();
+        for (k, v) in headers {
+            map.insert(*k, v.parse().unwrap());
+        }
+        Reply {
+            status: reqwest::StatusCode::from_u16(status).unwrap(),
+            headers: map,
+            body: bytes::Bytes::from(body.to_string()),
+        }
+    }
+
+    #[test]
+    fn images_come_from_every_shape_gateways_send() {
+        // new-api builds replies with all three keys, unused ones as "".
+        let r = reply(
+            200,
+            r#"{"created":1,"data":[{"url":"","b64_json":"aGk=","revised_prompt":""}]}"#,
+            &[],
+        );
+        assert_eq!(images(&r).unwrap(), [ReplyImage::Base64("aGk=".into())]);
+        // SiliconFlow's native reply.
+        let r = reply(
+            200,
+            r#"{"images":[{"url":"https://x/1.png"}],"timings":{"inference":1}}"#,
+            &[],
+        );
+        assert_eq!(
+            images(&r).unwrap(),
+            [ReplyImage::Url("https://x/1.png".into())]
+        );
+        // An error carried by a 200.
+        let r = reply(
+            200,
+            r#"{"error":{"message":"no such model","type":"new_api_error","code":"model_not_found"}}"#,
+            &[],
+        );
+        let e = images(&r).unwrap_err();
+        assert_eq!(e.kind, JobErrorKind::InvalidParams);
+        assert!(e.message.starts_with("model:"), "{}", e.message);
+    }
+
+    #[test]
+    fn errors_map_to_kinds_naming_the_param_and_keeping_retry_after() {
+        let body = |kind: &str, param: &str, code: &str| {
+            format!(
+                r#"{{"error":{{"message":"m","type":"{kind}","param":{param},"code":{code}}}}}"#
+            )
+        };
+        let cases = [
+            (
+                400,
+                body("invalid_request_error", r#""size""#, "null"),
+                JobErrorKind::InvalidParams,
+                "size: m",
+            ),
+            (
+                401,
+                body("invalid_request_error", "null", r#""invalid_api_key""#),
+                JobErrorKind::Auth,
+                "openai: m",
+            ),
+            (
+                429,
+                body("insufficient_quota", "null", r#""insufficient_quota""#),
+                JobErrorKind::Quota,
+                "openai: m",
+            ),
+            (
+                403,
+                body("new_api_error", r#""""#, "403"),
+                JobErrorKind::Auth,
+                "openai: m",
+            ),
+            (
+                400,
+                body(
+                    "image_generation_user_error",
+                    r#""""#,
+                    r#""moderation_blocked""#,
+                ),
+                JobErrorKind::ContentPolicy,
+                "openai: m",
+            ),
+        ];
+        for (status, text, kind, message) in cases {
+            let e = error(&reply(status, &text, &[]));
+            assert_eq!((e.kind, e.message.as_str()), (kind, message), "{text}");
+            assert!(!e.retryable, "{text}");
+        }
+        let e = error(&reply(
+            429,
+            &body("requests", "null", r#""rate_limit_exceeded""#),
+            &[("retry-after", "7"), ("x-request-id", "req_1")],
+        ));
+        assert!(e.retryable && e.rate_limited && !e.maybe_accepted);
+        assert_eq!(e.retry_after, Some(std::time::Duration::from_secs(7)));
+        assert_eq!(e.request_id.as_deref(), Some("req_1"));
+        let e = error(&reply(500, &body("server_error", "null", "null"), &[]));
+        assert!(
+            e.retryable && e.maybe_accepted,
+            "a 500 may come after the images were made"
+        );
+    }
+}
