@@ -7,13 +7,17 @@
 //!
 //! [`prompt`] builds the prompt from the workflow and maps ComfyUI's validation errors.
 
+mod info;
 pub mod models;
 mod prompt;
 mod status;
 mod ws;
 
+use info::INFO;
+pub use info::{DEFAULT_BASE_URL, NAME};
+
 use super::adaptor::{
-    CallContext, InvalidParam, Limits, PollStatus, Provider, ProviderError, ProviderInfo, Submitted,
+    CallContext, InvalidParam, PollStatus, Provider, ProviderError, ProviderInfo, Submitted,
 };
 use super::http;
 use crate::config::{ProviderSection, WorkflowSection};
@@ -26,22 +30,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub const NAME: &str = "comfyui";
-pub const DEFAULT_BASE_URL: &str = "http://127.0.0.1:8188";
 /// How long a prompt may be unknown to ComfyUI before its job fails, when the table does
 /// not say.
 const LOST_GRACE: Duration = Duration::from_secs(30);
-
-static INFO: ProviderInfo = ProviderInfo {
-    name: NAME,
-    default_base_url: DEFAULT_BASE_URL,
-    key_env_vars: &[],
-    limits: Limits {
-        max_concurrent: 4,
-        requests_per_second: 10.0,
-        timeout: Duration::from_secs(60 * 60),
-    },
-};
 
 /// One ComfyUI server.
 pub struct ComfyUi {

@@ -1,7 +1,7 @@
 //! A ComfyUI instance's workflows as catalog entries: one model per workflow, taking the job
 //! fields its bindings name.
 
-use super::NAME;
+use super::info::NAME;
 use crate::config::ProviderSection;
 use genq_protocol::JobKind;
 use genq_protocol::catalog::{ModelInput, ModelParam, ParamType};

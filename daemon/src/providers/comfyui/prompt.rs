@@ -2,7 +2,7 @@
 //! input, and the refusals: a job field the workflow has no binding for, and ComfyUI's own
 //! validation errors (`node_errors`) named by the job field bound to the failing input.
 
-use super::NAME;
+use super::info::NAME;
 use crate::config::WorkflowSection;
 use crate::config::workflows::input;
 use crate::providers::adaptor::{InvalidParam, ProviderError};

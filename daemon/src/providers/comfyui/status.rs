@@ -2,7 +2,7 @@
 //! then `GET /history/{prompt_id}` (its outcome and output files); absent from both means
 //! ComfyUI no longer knows it.
 
-use super::NAME;
+use super::info::NAME;
 use crate::providers::adaptor::{CallContext, PollStatus, ProviderError, RemoteOutput};
 use crate::providers::http;
 use genq_protocol::JobErrorKind;

@@ -8,14 +8,18 @@
 //! [`models`] are the fields each model takes (its catalog entry), [`validate`] the checks
 //! against them, [`request`] the request bodies, [`reply`] images and errors.
 
+mod info;
 pub mod models;
 mod reply;
 mod request;
 mod spool;
 mod validate;
 
+use info::INFO;
+pub use info::{DEFAULT_BASE_URL, NAME};
+
 use super::adaptor::{
-    CallContext, InvalidParam, Limits, PollStatus, Provider, ProviderError, ProviderInfo, Submitted,
+    CallContext, InvalidParam, PollStatus, Provider, ProviderError, ProviderInfo, Submitted,
 };
 use super::http;
 use crate::config::ProviderSection;
@@ -28,8 +32,6 @@ use reply::ReplyImage;
 use reqwest::Method;
 use std::time::Duration;
 
-pub const NAME: &str = "openai";
-pub const DEFAULT_BASE_URL: &str = "https://api.openai.com";
 /// How long one generation may take when the table does not say (OpenAI's own client
 /// waits 600 s).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
@@ -37,17 +39,6 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
 const LIST_TIMEOUT: Duration = Duration::from_secs(20);
 /// Largest reply read: base64 images of a whole request.
 const REPLY_MAX_BYTES: usize = 256 * 1024 * 1024;
-
-static INFO: ProviderInfo = ProviderInfo {
-    name: NAME,
-    default_base_url: DEFAULT_BASE_URL,
-    key_env_vars: &["OPENAI_API_KEY"],
-    limits: Limits {
-        max_concurrent: 2,
-        requests_per_second: 2.0,
-        timeout: Duration::from_secs(15 * 60),
-    },
-};
 
 /// One OpenAI-compatible instance.
 pub struct OpenAi {

@@ -3,7 +3,7 @@
 //! with their ranges and allowed values, any other model with the generic fields, and every
 //! model with the extra fields the instance's table adds (`params = [...]`).
 
-use super::NAME;
+use super::info::NAME;
 use crate::config::ProviderSection;
 use genq_protocol::JobKind;
 use genq_protocol::catalog::{ModelInput, ModelParam, ParamType};

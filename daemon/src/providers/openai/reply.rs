@@ -2,7 +2,7 @@
 //! SiliconFlow-style `images[].url`; an empty string counts as absent) and the error shape
 //! `{"error": {"message", "type", "param", "code"}}` mapped to genq's kinds.
 
-use super::NAME;
+use super::info::NAME;
 use crate::providers::adaptor::ProviderError;
 use crate::providers::http::{self, Reply};
 use genq_protocol::JobErrorKind;

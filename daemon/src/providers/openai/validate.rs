@@ -2,7 +2,7 @@
 //! own fields and every extra in `params` must be fields the entry lists, with values it
 //! allows; an input image needs a model that takes one.
 
-use super::NAME;
+use super::info::NAME;
 use super::models::{self, Options};
 use crate::providers::adaptor::InvalidParam;
 use crate::providers::{checks, model_rules};
