@@ -8,6 +8,7 @@ use crate::store::Store;
 use genq_protocol::{JobId, Paths};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -21,6 +22,8 @@ pub(super) struct Inner {
     pub(super) limits: BTreeMap<String, Arc<ProviderLimits>>,
     /// Cancels one job's runner.
     pub(super) running: Mutex<HashMap<JobId, CancellationToken>>,
+    /// Each provider's admitter, which starts queued jobs as slots free up.
+    pub(super) admitters: Mutex<HashMap<String, Arc<Notify>>>,
     pub(super) tasks: TaskTracker,
     pub(super) shutdown: CancellationToken,
 }
@@ -31,6 +34,11 @@ impl Inner {
             .read()
             .map(|c| c.clone())
             .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Whether `id` has a runner (started, not yet ended).
+    pub(super) fn has_runner(&self, id: &JobId) -> bool {
+        self.running.lock().is_ok_and(|r| r.contains_key(id))
     }
 
     /// What an adaptor needs for its next call, from the config in force now.
