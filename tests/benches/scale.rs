@@ -1,11 +1,13 @@
 //! Scale figures, printed, not asserted: submits acknowledged (each durable) per second from
 //! one client and from 8 at once; the daemon's `jobs.list` of 500 rows and of a page of 50,
 //! timed in the daemon's own code and over the socket; the daemon's memory idle, with 10,000
-//! and with 100,000 queued jobs; how soon a daemon with 100,000 unfinished jobs answers.
+//! and with 100,000 queued jobs, and with 1,000 jobs in flight at a fake DashScope; how soon
+//! a daemon with 100,000 unfinished jobs answers.
 //!
 //! `cargo bench -p genq-e2e --bench scale`
 
 use genq_daemon::store::{NewJob, Store};
+use genq_e2e::fakes::{DashScopeFake, DsScript};
 use genq_e2e::harness::{Home, RawClient, genq_bin};
 use genq_protocol::methods::ListParams;
 use genq_protocol::{JobId, JobKind, JobSpec};
@@ -203,5 +205,41 @@ async fn main() {
     );
     drop(c);
     settled_rss(&home, "with 100,000 queued jobs").await;
+    stop(&home).await;
+
+    in_flight(1000).await;
+}
+
+/// `n` jobs at once at a fake DashScope whose tasks run for ten minutes.
+async fn in_flight(n: usize) {
+    let ds = DashScopeFake::start().await;
+    ds.set_script(DsScript::succeed_after(Duration::from_secs(600)));
+    let home = Home::with_dashscope(
+        &ds,
+        &format!("max_concurrent = {n}\nrequests_per_second = 1000\n"),
+    );
+    let out = home
+        .cmd(&["daemon", "start"])
+        .env("GENQ_LOG", "info")
+        .output()
+        .expect("start the daemon");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut c = home.client().await;
+    for i in 0..n {
+        submit(&mut c, i).await;
+    }
+    assert!(
+        ds.wait_for_tasks(n, Duration::from_secs(120)).await,
+        "the fake did not get {n} tasks"
+    );
+    settled_rss(
+        &home,
+        &format!("with {n} jobs in flight at a fake provider"),
+    )
+    .await;
     stop(&home).await;
 }

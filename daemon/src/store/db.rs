@@ -22,6 +22,9 @@ const MAX_GROUP: usize = 256;
 
 type Bus = broadcast::Sender<Event>;
 
+/// A read, run on the reader's connection.
+type Read = Box<dyn FnOnce(&Connection) + Send>;
+
 /// Sends a write's outcome once its group's fate is known: `None` when the group committed,
 /// else why it did not.
 type Reply = Box<dyn FnOnce(Option<GroupFailure>) + Send>;
@@ -66,6 +69,7 @@ impl GroupFailure {
 #[derive(Clone)]
 pub struct Store {
     tx: std_mpsc::Sender<Task>,
+    reads: std_mpsc::Sender<Read>,
     path: PathBuf,
     bus: Bus,
 }
@@ -76,6 +80,7 @@ impl Store {
     pub fn open(path: &Path) -> Result<(Store, StoreThread), StoreError> {
         let mut conn = open_connection(path)?;
         migrations::check_and_migrate(&mut conn, path)?;
+        let reads = start_reader(path)?;
         let (tx, rx) = std_mpsc::channel::<Task>();
         let (bus, _) = broadcast::channel(BUS_CAPACITY);
         let thread_bus = bus.clone();
@@ -89,6 +94,7 @@ impl Store {
         Ok((
             Store {
                 tx,
+                reads,
                 path: path.to_path_buf(),
                 bus,
             },
@@ -125,6 +131,21 @@ impl Store {
                 }
                 let _ = tx.send(result);
             })))
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `f` on the reader's connection, beside the writer: what it reads is committed
+    /// (every write answers after its commit), and it never waits behind a write.
+    pub(super) async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.reads
+            .send(Box::new(move |conn| {
+                let _ = tx.send(f(conn));
+            }))
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
@@ -268,6 +289,33 @@ impl StoreThread {
             let _ = h.join();
         }
     }
+}
+
+/// The reader: a second connection on a thread of its own, that only reads. It ends when
+/// the last handle is dropped.
+fn start_reader(path: &Path) -> Result<std_mpsc::Sender<Read>, StoreError> {
+    let open_err = |message: String| StoreError::Open {
+        path: path.to_path_buf(),
+        message,
+    };
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| open_err(format!("cannot open for reading: {e}")))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .and_then(|()| conn.execute_batch("PRAGMA query_only = ON;"))
+        .map_err(|e| open_err(e.to_string()))?;
+    let (tx, rx) = std_mpsc::channel::<Read>();
+    std::thread::Builder::new()
+        .name("genq-store-read".into())
+        .spawn(move || {
+            while let Ok(read) = rx.recv() {
+                read(&conn);
+            }
+        })
+        .map_err(|e| open_err(format!("cannot start the database reader: {e}")))?;
+    Ok(tx)
 }
 
 fn open_connection(path: &Path) -> Result<Connection, StoreError> {

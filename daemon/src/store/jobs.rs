@@ -104,7 +104,7 @@ impl Store {
 
     /// The job a user means by `id` (see [`resolve_id`] for the rule).
     pub async fn get_job(&self, id: String) -> Result<Job, StoreError> {
-        self.call(move |conn| {
+        self.read(move |conn| {
             let id = resolve_id(conn, &id)?;
             require_job(conn, &id)
         })
@@ -252,9 +252,10 @@ impl Store {
 
     /// Number of jobs per state.
     pub async fn counts_by_state(&self) -> Result<BTreeMap<String, u64>, StoreError> {
-        self.call(|conn| {
-            let mut stmt =
-                conn.prepare_cached("SELECT state, COUNT(*) FROM jobs GROUP BY state")?;
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT state, SUM(n) FROM job_counts GROUP BY state HAVING SUM(n) > 0",
+            )?;
             let rows = stmt
                 .query_map([], |r| {
                     Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
@@ -322,7 +323,7 @@ impl Store {
         self.call(|conn| {
             let rows = query_rows(
                 conn,
-                "SELECT provider, COUNT(*) FROM jobs WHERE state = 'queued' GROUP BY provider",
+                "SELECT provider, n FROM job_counts WHERE state = 'queued' AND n > 0",
                 [],
                 |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64)),
             )?;

@@ -1,7 +1,7 @@
 //! `jobs.list`: one page of jobs, filtered and sorted on the database side, in a fixed
 //! number of queries whatever the page's size (the page, its outputs, their uploads, and the
-//! count). The count is kept between calls while the database has not changed, so paging
-//! through a large, quiet list does not count every row again for every page.
+//! count). A list filtered by state and provider alone is counted from `job_counts`, which
+//! triggers keep, so a page costs the same with 100 jobs or 1,000,000.
 
 use super::db::Store;
 use super::error::StoreError;
@@ -10,13 +10,11 @@ use super::rows::{JOB_COLUMNS, attach_outputs, job_from_row};
 use genq_protocol::methods::{JobPage, LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT, ListParams, Sort};
 use rusqlite::types::Value;
 use rusqlite::{Connection, params_from_iter};
-use std::cell::RefCell;
-use std::collections::HashMap;
 
 impl Store {
     /// One page of jobs, filtered and sorted on the database side.
     pub async fn list_jobs(&self, p: ListParams) -> Result<JobPage, StoreError> {
-        self.call(move |conn| list(conn, &p)).await
+        self.read(move |conn| list(conn, &p)).await
     }
 }
 
@@ -24,6 +22,8 @@ impl Store {
 struct Filters {
     conditions: Vec<String>,
     args: Vec<Value>,
+    /// No condition but on `state` and `provider`, the columns `job_counts` has too.
+    by_state_and_provider_only: bool,
 }
 
 impl Filters {
@@ -62,7 +62,12 @@ impl Filters {
             args.extend(std::iter::repeat_n(Value::from(pattern), 3));
             args.push(num.into());
         }
-        Filters { conditions, args }
+        Filters {
+            conditions,
+            args,
+            by_state_and_provider_only: p.retried.is_none()
+                && p.text.as_ref().is_none_or(|t| t.is_empty()),
+        }
     }
 
     fn clause(conditions: &[String]) -> String {
@@ -116,51 +121,16 @@ fn list(conn: &Connection, p: &ListParams) -> Result<JobPage, StoreError> {
     })
 }
 
-/// Counts are kept while the database is as it was when they were taken: no row changed
-/// through this connection (`total_changes`) and no other connection committed
-/// (`data_version`).
-#[derive(Default)]
-struct Totals {
-    stamp: (u64, i64),
-    by_filter: HashMap<String, u64>,
-}
-
-/// Different filters kept at once, at most (a TUI and a few scripts).
-const TOTALS_KEPT: usize = 16;
-
-thread_local! {
-    /// On the store thread, which runs every query.
-    static TOTALS: RefCell<Totals> = RefCell::new(Totals::default());
-}
-
-/// How many jobs match `filters`.
+/// How many jobs match `filters`: from the counts per state and provider when those are
+/// all it asks about, else by counting the matching rows.
 fn count(conn: &Connection, filters: &Filters) -> Result<u64, StoreError> {
-    let data_version: i64 = conn
-        .prepare_cached("PRAGMA data_version")?
-        .query_row([], |r| r.get(0))?;
-    let stamp = (conn.total_changes(), data_version);
-    let clause = Filters::clause(&filters.conditions);
-    let key = format!("{clause} {:?}", filters.args);
-    let kept = TOTALS.with(|t| {
-        let t = t.borrow();
-        (t.stamp == stamp)
-            .then(|| t.by_filter.get(&key).copied())
-            .flatten()
-    });
-    if let Some(total) = kept {
-        return Ok(total);
-    }
+    let from = if filters.by_state_and_provider_only {
+        "SELECT COALESCE(SUM(n), 0) FROM job_counts"
+    } else {
+        "SELECT COUNT(*) FROM jobs"
+    };
     let total: i64 = conn
-        .prepare_cached(&format!("SELECT COUNT(*) FROM jobs {clause}"))?
+        .prepare_cached(&format!("{from} {}", Filters::clause(&filters.conditions)))?
         .query_row(params_from_iter(filters.args.iter()), |r| r.get(0))?;
-    let total = total.max(0) as u64;
-    TOTALS.with(|t| {
-        let mut t = t.borrow_mut();
-        if t.stamp != stamp || t.by_filter.len() >= TOTALS_KEPT {
-            t.stamp = stamp;
-            t.by_filter.clear();
-        }
-        t.by_filter.insert(key, total);
-    });
-    Ok(total)
+    Ok(total.max(0) as u64)
 }

@@ -493,3 +493,71 @@ async fn a_listing_counts_again_after_any_change_even_from_another_connection() 
     assert_eq!(total(ListParams::default()).await, 10);
     assert_eq!(total(dashscope()).await, 5);
 }
+
+#[tokio::test]
+async fn counts_by_state_and_provider_follow_creates_moves_and_removals() {
+    let (_d, s, _t) = store().await;
+    s.create_jobs((0..20).map(|i| new_job(i, "x")).collect())
+        .await
+        .unwrap();
+    let all = s
+        .list_jobs(ListParams {
+            limit: Some(500),
+            ..ListParams::default()
+        })
+        .await
+        .unwrap()
+        .jobs;
+    for job in all.iter().take(7) {
+        s.transition(job.id.clone(), Transition::Canceled)
+            .await
+            .unwrap();
+    }
+    s.call(|conn| {
+        conn.execute(
+            "UPDATE jobs SET provider = 'tripo' WHERE num IN (19, 20)",
+            [],
+        )?;
+        Ok(())
+    })
+    .await
+    .unwrap();
+    let removed: Vec<String> = all.iter().take(3).map(|j| j.id.0.clone()).collect();
+    s.remove_jobs(removed, false).await.unwrap();
+    let now = s
+        .list_jobs(ListParams {
+            limit: Some(500),
+            ..ListParams::default()
+        })
+        .await
+        .unwrap()
+        .jobs;
+    let states = [
+        vec![],
+        vec![JobState::Queued],
+        vec![JobState::Canceled, JobState::Queued],
+    ];
+    for state in states {
+        for provider in [None, Some("dashscope"), Some("tripo")] {
+            let expected = now
+                .iter()
+                .filter(|j| state.is_empty() || state.contains(&j.state))
+                .filter(|j| provider.is_none_or(|p| j.provider == p))
+                .count() as u64;
+            let p = ListParams {
+                state: state.clone(),
+                provider: provider.map(str::to_string),
+                ..ListParams::default()
+            };
+            assert_eq!(
+                s.list_jobs(p).await.unwrap().total,
+                expected,
+                "{state:?} {provider:?}"
+            );
+        }
+    }
+    let by_state = s.counts_by_state().await.unwrap();
+    assert_eq!(by_state.get("canceled"), Some(&4));
+    assert_eq!(by_state.get("queued"), Some(&13));
+    assert_eq!(by_state.len(), 2);
+}
