@@ -33,9 +33,11 @@ type Reply = Box<dyn FnOnce(Option<GroupFailure>) + Send>;
 /// whether it succeeded, and how to answer.
 type Write = Box<dyn FnOnce(Option<&Transaction<'_>>) -> (bool, Reply) + Send>;
 
+/// Work that runs on the writer's connection as it is.
+type Call = Box<dyn FnOnce(&mut Connection, &Bus) + Send>;
+
 enum Task {
-    /// Runs on the connection as it is.
-    Call(Box<dyn FnOnce(&mut Connection, &Bus) + Send>),
+    Call(Call),
     Write(Write),
 }
 
