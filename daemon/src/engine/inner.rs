@@ -8,6 +8,7 @@ use crate::store::Store;
 use genq_protocol::{JobId, Paths};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -23,6 +24,8 @@ pub(super) struct Inner {
     pub(super) limits: Mutex<BTreeMap<String, Arc<ProviderLimits>>>,
     /// Cancels one job's runner.
     pub(super) running: Mutex<HashMap<JobId, CancellationToken>>,
+    /// Each provider's admitter, which starts queued jobs as slots free up.
+    pub(super) admitters: Mutex<HashMap<String, Arc<Notify>>>,
     pub(super) tasks: TaskTracker,
     pub(super) shutdown: CancellationToken,
 }
@@ -77,6 +80,11 @@ impl Inner {
                 l.update(settings.limits);
             }
         }
+    }
+
+    /// Whether `id` has a runner (started, not yet ended).
+    pub(super) fn has_runner(&self, id: &JobId) -> bool {
+        self.running.lock().is_ok_and(|r| r.contains_key(id))
     }
 
     /// What an adaptor needs for its next call, from the config in force now.

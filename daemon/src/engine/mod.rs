@@ -14,8 +14,11 @@ mod housekeeping;
 mod inner;
 pub mod limits;
 pub mod poll;
+mod queue;
 mod runner;
 mod submit;
+#[cfg(test)]
+mod tests;
 mod upload;
 
 pub use error::EngineError;
@@ -55,6 +58,7 @@ impl Engine {
                 http,
                 limits: Mutex::new(Default::default()),
                 running: Mutex::new(HashMap::new()),
+                admitters: Mutex::new(HashMap::new()),
                 tasks: TaskTracker::new(),
                 shutdown: CancellationToken::new(),
             }),
@@ -180,7 +184,7 @@ impl Engine {
         match self.inner.store.create_job(new).await? {
             Created::Existing(job) => Ok(job),
             Created::New(job, _) => {
-                self.start(job.clone());
+                queue::wake(&self.inner, &job.provider);
                 Ok(job)
             }
         }
@@ -324,11 +328,13 @@ impl Engine {
     }
 
     /// Resumes every unfinished job after a start: running jobs are polled again, never
-    /// resubmitted; a job caught while being submitted fails as `interrupted`.
+    /// resubmitted; a job caught while being submitted fails as `interrupted`; queued jobs
+    /// stay in the database for their providers' admitters, which are woken last.
     pub async fn recover(&self) -> Result<usize, StoreError> {
         self.refresh_listed_models();
-        let jobs = self.inner.store.unfinished_jobs().await?;
-        let count = jobs.len();
+        let jobs = self.inner.store.started_jobs().await?;
+        let queued = self.inner.store.queued_per_provider().await?;
+        let count = jobs.len() + queued.values().sum::<u64>() as usize;
         let mut resumed = Vec::new();
         for job in jobs {
             if job.state == JobState::Submitting && job.remote_id.is_none() {
@@ -353,7 +359,10 @@ impl Engine {
             resumed.push((job, slot));
         }
         for (job, slot) in resumed {
-            self.start_with(job, slot);
+            runner::start(&self.inner, job, slot);
+        }
+        for provider in queued.keys() {
+            queue::wake(&self.inner, provider);
         }
         Ok(count)
     }
@@ -390,24 +399,11 @@ impl Engine {
         }
     }
 
-    fn start(&self, job: Job) {
-        self.start_with(job, None);
-    }
-
-    /// Starts a runner for `job`, holding `slot` when its task is already at the provider.
-    fn start_with(&self, job: Job, slot: Option<limits::Slot>) {
-        let token = self.inner.shutdown.child_token();
-        if let Ok(mut running) = self.inner.running.lock() {
-            running.insert(job.id.clone(), token.clone());
-        }
-        let inner = self.inner.clone();
-        self.inner.tasks.spawn(async move {
-            let id = job.id.clone();
-            runner::drive(&inner, job, token, slot).await;
-            if let Ok(mut running) = inner.running.lock() {
-                running.remove(&id);
-            }
-        });
+    /// How many jobs wait for a task slot, per provider.
+    pub async fn queued_per_provider(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, u64>, StoreError> {
+        self.inner.store.queued_per_provider().await
     }
 
     /// Stops every runner at its next waiting point (state stays as committed, so a restart

@@ -31,12 +31,24 @@ pub(super) enum Stop {
 
 pub(super) type Step<T> = Result<T, Stop>;
 
-pub(super) async fn drive(
-    inner: &Arc<Inner>,
-    job: Job,
-    token: CancellationToken,
-    slot: Option<Slot>,
-) {
+/// Starts a runner for `job` on a task of its own, holding `slot` when it has one (a task
+/// already at the provider, or the slot its admitter took for it).
+pub(super) fn start(inner: &Arc<Inner>, job: Job, slot: Option<Slot>) {
+    let token = inner.shutdown.child_token();
+    if let Ok(mut running) = inner.running.lock() {
+        running.insert(job.id.clone(), token.clone());
+    }
+    let runner_inner = inner.clone();
+    inner.tasks.spawn(async move {
+        let id = job.id.clone();
+        drive(&runner_inner, job, token, slot).await;
+        if let Ok(mut running) = runner_inner.running.lock() {
+            running.remove(&id);
+        }
+    });
+}
+
+async fn drive(inner: &Arc<Inner>, job: Job, token: CancellationToken, slot: Option<Slot>) {
     let id = job.id.clone();
     if let Err(e) = Runner::new(inner, token, slot).run(job).await {
         match e {

@@ -1,4 +1,4 @@
-//! The submit step: waits for a task slot and the request budget, commits `submitting`, and
+//! The submit step: takes its task slot (from the admitter) and waits for the request budget, commits `submitting`, and
 //! sends the job once. Retries are [`Runner::call`]'s, except that a submit that may have
 //! created the task is not sent again (see [`not_repeated`]).
 
@@ -12,10 +12,15 @@ use std::sync::atomic::Ordering;
 impl Runner<'_> {
     pub(super) async fn submit(&mut self, provider: &Arc<dyn Provider>, job: Job) -> Step<Job> {
         let limits = self.limits(&job);
-        let slot = tokio::select! {
-            biased;
-            _ = self.token.cancelled() => return Err(Stop::Interrupted),
-            s = limits.acquire_slot() => s,
+        // The admitter hands a queued job its slot; a job back in the queue after a refused
+        // submit kept the one it had.
+        let slot = match self.slot.take() {
+            Some(slot) => slot,
+            None => tokio::select! {
+                biased;
+                _ = self.token.cancelled() => return Err(Stop::Interrupted),
+                s = limits.acquire_slot() => s,
+            },
         };
         // `submitting` means the request may have gone out, so it is committed only once
         // nothing stands between it and the send: a stop while waiting for the budget (or a

@@ -20,6 +20,7 @@ use genq_protocol::{
 };
 use interprocess::local_socket::tokio::Stream;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
@@ -200,17 +201,18 @@ impl Session {
         } else {
             methods::dispatch(&self.state, &method, raw).await
         };
-        self.send(match outcome {
-            Ok(v) => Response::ok(id, v),
-            Err(e) => Response::err(id, e),
-        })
-        .await;
+        match outcome {
+            Ok(result) => {
+                let _ = self.out.send(result_line(&id, &result)).await;
+            }
+            Err(e) => self.send(Response::err(id, e)).await,
+        }
         true
     }
 
     /// Replies with the current head, then replays events after `since_seq` from the
     /// database and streams live ones, each exactly once.
-    async fn subscribe(&mut self, raw: Option<Value>) -> Result<Value, RpcError> {
+    async fn subscribe(&mut self, raw: Option<Value>) -> Result<Box<RawValue>, RpcError> {
         let p = params::<m::Subscribe>(raw)?;
         check_i64("since_seq", p.since_seq)?;
         if let Some(old) = self.subscription.take() {
@@ -223,9 +225,13 @@ impl Session {
         let since = p.since_seq.unwrap_or(head);
         let out = self.out.clone();
         self.subscription = Some(tokio::spawn(forward(store, live, since, out)));
-        serde_json::to_value(SubscribeResult { head_seq: head })
-            .map_err(|e| RpcError::new(ErrorKind::Internal, e.to_string()))
+        methods::to_json(&SubscribeResult { head_seq: head })
     }
+}
+
+/// A success reply around a result already written as JSON: the line `Response::ok` makes.
+fn result_line(id: &Value, result: &RawValue) -> String {
+    format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{}}}"#, result.get())
 }
 
 fn hello(raw: Option<Value>) -> Result<Value, RpcError> {

@@ -39,7 +39,7 @@ impl Store {
     }
 
     pub async fn list_models(&self, p: ModelsListParams) -> Result<Vec<Model>, StoreError> {
-        self.call(move |conn| {
+        self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT m.rowid_ FROM models m
                  WHERE (?1 IS NULL OR m.supplier = ?1)
@@ -65,7 +65,7 @@ impl Store {
 
     /// The kinds (`image`, `model3d`, …) of a supplier's models that are not removed.
     pub async fn supplier_kinds(&self, supplier: String) -> Result<Vec<String>, StoreError> {
-        self.call(move |conn| {
+        self.read(move |conn| {
             query_rows(
                 conn,
                 "SELECT DISTINCT kind FROM models WHERE supplier = ?1 AND removed_at IS NULL",
@@ -94,7 +94,7 @@ impl Store {
 
     /// The default model of a capability, unless it is removed or inactive.
     pub async fn default_model(&self, capability: String) -> Result<Option<Model>, StoreError> {
-        self.call(move |conn| {
+        self.read(move |conn| {
             let row: Option<i64> = conn
                 .prepare_cached(
                     "SELECT m.rowid_ FROM capabilities c JOIN models m ON m.rowid_ = c.default_model

@@ -5,15 +5,14 @@
 use super::appended::append;
 use super::db::Store;
 use super::error::StoreError;
-use super::ids::{job_number, next_number, resolve_id};
+use super::ids::{next_number, resolve_id};
 use super::rows::{
     JOB_COLUMNS, OutputRecord, attach_outputs, job_from_row, require_job, times_json,
 };
 use super::sql::query_rows;
 use genq_protocol::job::OutputRole;
-use genq_protocol::methods::{JobPage, LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT, ListParams, Sort};
 use genq_protocol::{Event, EventBody, Job, JobId, JobKind, JobSpec, JobState, Timestamp};
-use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::BTreeMap;
 
 /// A job about to be created.
@@ -105,7 +104,7 @@ impl Store {
 
     /// The job a user means by `id` (see [`resolve_id`] for the rule).
     pub async fn get_job(&self, id: String) -> Result<Job, StoreError> {
-        self.call(move |conn| {
+        self.read(move |conn| {
             let id = resolve_id(conn, &id)?;
             require_job(conn, &id)
         })
@@ -231,12 +230,13 @@ impl Store {
         .await
     }
 
-    /// Every job not in a final state, oldest first.
-    pub async fn unfinished_jobs(&self) -> Result<Vec<Job>, StoreError> {
+    /// Every job past `queued` and not in a final state, oldest first: the jobs a start
+    /// resumes (queued ones wait in the database for their provider's admitter).
+    pub async fn started_jobs(&self) -> Result<Vec<Job>, StoreError> {
         self.call(|conn| {
             let mut stmt = conn.prepare(&format!(
                 "SELECT {JOB_COLUMNS} FROM jobs
-                 WHERE state NOT IN ('succeeded', 'failed', 'canceled') ORDER BY id"
+                 WHERE state IN ('submitting', 'running', 'fetching', 'storing') ORDER BY id"
             ))?;
             let mut rows = stmt.query([])?;
             let mut jobs = Vec::new();
@@ -252,9 +252,10 @@ impl Store {
 
     /// Number of jobs per state.
     pub async fn counts_by_state(&self) -> Result<BTreeMap<String, u64>, StoreError> {
-        self.call(|conn| {
-            let mut stmt =
-                conn.prepare_cached("SELECT state, COUNT(*) FROM jobs GROUP BY state")?;
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT state, SUM(n) FROM job_counts GROUP BY state HAVING SUM(n) > 0",
+            )?;
             let rows = stmt
                 .query_map([], |r| {
                     Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
@@ -298,99 +299,36 @@ impl Store {
         .await
     }
 
-    /// One page of jobs, filtered and sorted on the database side.
-    pub async fn list_jobs(&self, p: ListParams) -> Result<JobPage, StoreError> {
-        self.call(move |conn| list(conn, &p)).await
+    /// Up to `limit` ids of `provider`'s queued jobs, oldest first, after `after`.
+    pub async fn queued_ids(
+        &self,
+        provider: String,
+        after: Option<JobId>,
+        limit: u32,
+    ) -> Result<Vec<JobId>, StoreError> {
+        self.call(move |conn| {
+            query_rows(
+                conn,
+                "SELECT id FROM jobs WHERE state = 'queued' AND provider = ?1 AND id > ?2
+                 ORDER BY id LIMIT ?3",
+                params![provider, after.as_ref().map_or("", |a| a.as_str()), limit],
+                |r| Ok(JobId(r.get(0)?)),
+            )
+        })
+        .await
     }
-}
 
-fn list(conn: &Connection, p: &ListParams) -> Result<JobPage, StoreError> {
-    let limit = p
-        .limit
-        .unwrap_or(LIST_DEFAULT_LIMIT)
-        .clamp(1, LIST_MAX_LIMIT);
-    let mut filters: Vec<String> = Vec::new();
-    let mut args: Vec<rusqlite::types::Value> = Vec::new();
-    if !p.state.is_empty() {
-        let marks = vec!["?"; p.state.len()].join(",");
-        filters.push(format!("state IN ({marks})"));
-        args.extend(p.state.iter().map(|s| s.as_str().to_string().into()));
+    /// How many jobs wait in `queued`, per provider.
+    pub async fn queued_per_provider(&self) -> Result<BTreeMap<String, u64>, StoreError> {
+        self.call(|conn| {
+            let rows = query_rows(
+                conn,
+                "SELECT provider, n FROM job_counts WHERE state = 'queued' AND n > 0",
+                [],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64)),
+            )?;
+            Ok(rows.into_iter().collect())
+        })
+        .await
     }
-    if let Some(provider) = &p.provider {
-        filters.push("provider = ?".into());
-        args.push(provider.clone().into());
-    }
-    if let Some(retried) = p.retried {
-        // One pass over the retries, not one per row.
-        let op = if retried { "IN" } else { "NOT IN" };
-        filters.push(format!(
-            "id {op} (SELECT retry_of FROM jobs WHERE retry_of IS NOT NULL)"
-        ));
-    }
-    if let Some(text) = p.text.as_ref().filter(|t| !t.is_empty()) {
-        let escaped = text
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        // A job number finds its job too, as lists show it.
-        let num = job_number(text.trim()).map_or(-1, |n| n.min(i64::MAX as u64) as i64);
-        filters.push(
-            "(prompt LIKE ? ESCAPE '\\' OR model LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\' \
-              OR num = ?)"
-                .into(),
-        );
-        let pattern = format!("%{escaped}%");
-        args.extend(std::iter::repeat_n(
-            rusqlite::types::Value::from(pattern),
-            3,
-        ));
-        args.push(num.into());
-    }
-    let where_filters = if filters.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", filters.join(" AND "))
-    };
-    let total: i64 = conn.query_row(
-        &format!("SELECT COUNT(*) FROM jobs {where_filters}"),
-        params_from_iter(args.iter()),
-        |r| r.get(0),
-    )?;
-    let (cmp, order) = match p.sort {
-        Sort::Newest => ("<", "DESC"),
-        Sort::Oldest => (">", "ASC"),
-    };
-    let mut page_filters = filters.clone();
-    let mut page_args = args.clone();
-    if let Some(cursor) = &p.cursor {
-        page_filters.push(format!("id {cmp} ?"));
-        page_args.push(cursor.clone().into());
-    }
-    let where_page = if page_filters.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", page_filters.join(" AND "))
-    };
-    page_args.push(i64::from(limit).into());
-    page_args.push((p.offset.unwrap_or(0) as i64).into());
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {JOB_COLUMNS} FROM jobs {where_page} ORDER BY id {order} LIMIT ? OFFSET ?"
-    ))?;
-    let mut rows = stmt.query(params_from_iter(page_args.iter()))?;
-    let mut jobs = Vec::new();
-    while let Some(r) = rows.next()? {
-        jobs.push(job_from_row(r)?);
-    }
-    drop(rows);
-    attach_outputs(conn, &mut jobs)?;
-    let next_cursor = if jobs.len() == limit as usize {
-        jobs.last().map(|j| j.id.0.clone())
-    } else {
-        None
-    };
-    Ok(JobPage {
-        jobs,
-        next_cursor,
-        total: total as u64,
-    })
 }

@@ -104,7 +104,7 @@ impl Store {
         source: String,
         id: String,
     ) -> Result<Option<LoraCard>, StoreError> {
-        self.call(move |conn| load_card(conn, &source, &id)).await
+        self.read(move |conn| load_card(conn, &source, &id)).await
     }
 }
 

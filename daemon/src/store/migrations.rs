@@ -175,6 +175,36 @@ const MIGRATIONS: &[&str] = &[
     );
     INSERT INTO counters (name, value) SELECT 'job_num', COALESCE(MAX(num), 0) FROM jobs;
     "#,
+    // 5: how many jobs each state and provider holds, kept by triggers in the transaction of
+    // the change itself, so counting a large list (or the jobs per state) reads a few rows.
+    // Counts are derived data: whatever an older copy left is built afresh.
+    r#"
+    DROP TRIGGER IF EXISTS job_counts_insert;
+    DROP TRIGGER IF EXISTS job_counts_delete;
+    DROP TRIGGER IF EXISTS job_counts_update;
+    DROP TABLE IF EXISTS job_counts;
+    CREATE TABLE job_counts (
+        state     TEXT NOT NULL,
+        provider  TEXT NOT NULL,
+        n         INTEGER NOT NULL,
+        PRIMARY KEY (state, provider)
+    ) WITHOUT ROWID;
+    INSERT INTO job_counts (state, provider, n)
+        SELECT state, provider, COUNT(*) FROM jobs GROUP BY state, provider;
+    CREATE TRIGGER job_counts_insert AFTER INSERT ON jobs BEGIN
+        INSERT INTO job_counts (state, provider, n) VALUES (NEW.state, NEW.provider, 1)
+            ON CONFLICT (state, provider) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER job_counts_delete AFTER DELETE ON jobs BEGIN
+        UPDATE job_counts SET n = n - 1 WHERE state = OLD.state AND provider = OLD.provider;
+    END;
+    CREATE TRIGGER job_counts_update AFTER UPDATE OF state, provider ON jobs
+        WHEN OLD.state IS NOT NEW.state OR OLD.provider IS NOT NEW.provider BEGIN
+        UPDATE job_counts SET n = n - 1 WHERE state = OLD.state AND provider = OLD.provider;
+        INSERT INTO job_counts (state, provider, n) VALUES (NEW.state, NEW.provider, 1)
+            ON CONFLICT (state, provider) DO UPDATE SET n = n + 1;
+    END;
+    "#,
 ];
 
 /// Schema version this build writes.

@@ -15,6 +15,7 @@ mod error;
 mod events;
 mod ids;
 mod jobs;
+mod listing;
 mod lora_cache;
 mod migrations;
 mod removal;

@@ -374,12 +374,20 @@ async fn events_have_increasing_seq_and_replay_from_any_point() {
 }
 
 #[tokio::test]
-async fn many_unfinished_jobs_load_for_recovery() {
+async fn many_started_jobs_load_for_recovery() {
     let (_d, s, _t) = store().await;
     s.create_jobs((0..40_000).map(|i| new_job(i, "x")).collect())
         .await
         .unwrap();
-    assert_eq!(s.unfinished_jobs().await.unwrap().len(), 40_000);
+    // Queued jobs wait in the database: a start loads only the ones under way.
+    assert!(s.started_jobs().await.unwrap().is_empty());
+    s.call(|conn| {
+        conn.execute("UPDATE jobs SET state = 'running'", [])?;
+        Ok(())
+    })
+    .await
+    .unwrap();
+    assert_eq!(s.started_jobs().await.unwrap().len(), 40_000);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -416,4 +424,140 @@ async fn committed_events_go_out_once_in_seq_order_and_rolled_back_ones_never() 
         assert_eq!(bus.recv().await.unwrap().seq, expected);
     }
     assert!(bus.try_recv().is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_sent_together_are_each_answered_after_commit_and_a_failed_one_fails_alone() {
+    let (d, s, t) = store().await;
+    let mut bus = s.subscribe();
+    let mut writers = Vec::new();
+    for i in 0..200u32 {
+        let s = s.clone();
+        writers.push(tokio::spawn(async move {
+            if i % 4 == 3 {
+                let missing = genq_protocol::JobId(format!("0000-missing-{i}"));
+                s.transition(missing, Transition::Canceled).await.is_err()
+            } else {
+                matches!(
+                    s.create_job(new_job(i, "grouped")).await,
+                    Ok(Created::New(..))
+                )
+            }
+        }));
+    }
+    for w in writers {
+        assert!(w.await.unwrap());
+    }
+    let mut announced = 0;
+    while bus.try_recv().is_ok() {
+        announced += 1;
+    }
+    assert_eq!(
+        announced, 150,
+        "one `created` per committed job, none for failed writes"
+    );
+    drop(s);
+    t.join();
+    // Acknowledged means committed: all of them are there after a reopen.
+    let (s, _t) = Store::open(&d.path().join("genq.db")).unwrap();
+    assert_eq!(s.list_jobs(ListParams::default()).await.unwrap().total, 150);
+}
+
+#[tokio::test]
+async fn a_listing_counts_again_after_any_change_even_from_another_connection() {
+    let (d, s, _t) = store().await;
+    s.create_jobs((0..10).map(|i| new_job(i, "x")).collect())
+        .await
+        .unwrap();
+    let total = |p: ListParams| {
+        let s = s.clone();
+        async move { s.list_jobs(p).await.unwrap().total }
+    };
+    let dashscope = || ListParams {
+        provider: Some("dashscope".into()),
+        ..ListParams::default()
+    };
+    assert_eq!(total(ListParams::default()).await, 10);
+    assert_eq!(total(dashscope()).await, 5);
+    s.create_job(new_job(1, "y")).await.unwrap();
+    assert_eq!(total(ListParams::default()).await, 11);
+    assert_eq!(total(dashscope()).await, 6);
+    // Another connection (another process) removes one.
+    let other = rusqlite::Connection::open(d.path().join("genq.db")).unwrap();
+    other
+        .execute_batch(
+            "DELETE FROM job_events WHERE job_id IN (SELECT id FROM jobs WHERE prompt = 'y');
+             DELETE FROM jobs WHERE prompt = 'y';",
+        )
+        .unwrap();
+    assert_eq!(total(ListParams::default()).await, 10);
+    assert_eq!(total(dashscope()).await, 5);
+}
+
+#[tokio::test]
+async fn counts_by_state_and_provider_follow_creates_moves_and_removals() {
+    let (_d, s, _t) = store().await;
+    s.create_jobs((0..20).map(|i| new_job(i, "x")).collect())
+        .await
+        .unwrap();
+    let all = s
+        .list_jobs(ListParams {
+            limit: Some(500),
+            ..ListParams::default()
+        })
+        .await
+        .unwrap()
+        .jobs;
+    for job in all.iter().take(7) {
+        s.transition(job.id.clone(), Transition::Canceled)
+            .await
+            .unwrap();
+    }
+    s.call(|conn| {
+        conn.execute(
+            "UPDATE jobs SET provider = 'tripo' WHERE num IN (19, 20)",
+            [],
+        )?;
+        Ok(())
+    })
+    .await
+    .unwrap();
+    let removed: Vec<String> = all.iter().take(3).map(|j| j.id.0.clone()).collect();
+    s.remove_jobs(removed, false).await.unwrap();
+    let now = s
+        .list_jobs(ListParams {
+            limit: Some(500),
+            ..ListParams::default()
+        })
+        .await
+        .unwrap()
+        .jobs;
+    let states = [
+        vec![],
+        vec![JobState::Queued],
+        vec![JobState::Canceled, JobState::Queued],
+    ];
+    for state in states {
+        for provider in [None, Some("dashscope"), Some("tripo")] {
+            let expected = now
+                .iter()
+                .filter(|j| state.is_empty() || state.contains(&j.state))
+                .filter(|j| provider.is_none_or(|p| j.provider == p))
+                .count() as u64;
+            let p = ListParams {
+                state: state.clone(),
+                provider: provider.map(str::to_string),
+                ..ListParams::default()
+            };
+            assert_eq!(
+                s.list_jobs(p).await.unwrap().total,
+                expected,
+                "{state:?} {provider:?}"
+            );
+        }
+    }
+    let by_state = s.counts_by_state().await.unwrap();
+    assert_eq!(by_state.get("canceled"), Some(&4));
+    assert_eq!(by_state.get("queued"), Some(&13));
+    assert_eq!(by_state.len(), 2);
 }

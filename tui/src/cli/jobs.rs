@@ -22,10 +22,12 @@ pub async fn list(ctx: &Ctx, args: JobsArgs) -> Result<(), CliError> {
         sort: Sort::Newest,
         ..ListParams::default()
     };
-    let (jobs, total) = fetch(&client, params, args.limit).await?;
     if args.json {
-        return print_json(&jobs);
+        let text = json_pages(&client, params, args.limit).await?;
+        println!("{text}");
+        return Ok(());
     }
+    let (jobs, total) = fetch(&client, params, args.limit).await?;
     let width = std::io::stdout()
         .is_terminal()
         .then(|| crossterm::terminal::size().ok())
@@ -62,6 +64,55 @@ pub async fn fetch(
         }
     };
     Ok((jobs, total))
+}
+
+/// Up to `limit` jobs as one pretty JSON array, the same text as printing them all at once,
+/// written while the next page is on its way: the daemon reads page k+1 while this side
+/// writes page k.
+async fn json_pages(
+    client: &Client,
+    mut params: ListParams,
+    limit: u32,
+) -> Result<String, CliError> {
+    let mut text = String::from("[");
+    let mut shown = 0u32;
+    params.limit = Some(limit.min(LIST_MAX_LIMIT));
+    let mut page = client.call::<JobsList>(params.clone()).await?;
+    loop {
+        shown += page.jobs.len() as u32;
+        let next = match page.next_cursor.take() {
+            Some(cursor) if !page.jobs.is_empty() && shown < limit => {
+                params.cursor = Some(cursor);
+                params.limit = Some((limit - shown).min(LIST_MAX_LIMIT));
+                Some(params.clone())
+            }
+            _ => None,
+        };
+        let write = async {
+            for job in &page.jobs {
+                text.push_str(if text.len() == 1 { "\n" } else { ",\n" });
+                let pretty = serde_json::to_string_pretty(job)
+                    .map_err(|e| CliError::Failed(format!("cannot write JSON: {e}")))?;
+                for (i, line) in pretty.lines().enumerate() {
+                    if i > 0 {
+                        text.push('\n');
+                    }
+                    text.push_str("  ");
+                    text.push_str(line);
+                }
+            }
+            Ok::<(), CliError>(())
+        };
+        let Some(next) = next else {
+            write.await?;
+            break;
+        };
+        let (fetched, written) = tokio::join!(client.call::<JobsList>(next), write);
+        written?;
+        page = fetched?;
+    }
+    text.push_str(if text.len() == 1 { "]" } else { "\n]" });
+    Ok(text)
 }
 
 /// Every job matching `params`, oldest first.

@@ -11,4 +11,4 @@ mod providers;
 mod table;
 
 pub use params::{check_i64, params};
-pub use table::dispatch;
+pub use table::{dispatch, to_json};

@@ -21,6 +21,8 @@ pub async fn list(state: &Arc<ServerState>, _: Empty) -> Result<Vec<ProviderInfo
         .filter(|n| config.providers.contains_key(*n))
         .collect();
     let quotas = futures::future::join_all(names.iter().map(|name| quota(state, name))).await;
+    // Queued jobs wait in the database, so that is where they are counted.
+    let queued = engine.queued_per_provider().await?;
     Ok(names
         .into_iter()
         .zip(quotas)
@@ -50,7 +52,9 @@ pub async fn list(state: &Arc<ServerState>, _: Empty) -> Result<Vec<ProviderInfo
                 requests_per_second: settings.limits.requests_per_second,
                 timeout_s: settings.limits.timeout.as_secs(),
                 in_flight: snap.in_flight,
-                queued: snap.queued,
+                queued: queued
+                    .get(name)
+                    .map_or(0, |&n| u32::try_from(n).unwrap_or(u32::MAX)),
                 paused_for_s: snap.paused_for.map(|d| d.as_secs_f64()),
                 quota_remaining: quota.as_ref().and_then(|q| q.remaining),
                 quota_detail: quota.and_then(|q| q.detail),

@@ -6,11 +6,15 @@ use super::{catalog, daemon, jobs, outputs, providers};
 use genq_protocol::methods::{self as m, Method};
 use genq_protocol::{ErrorKind, RpcError};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use std::future::Future;
 use std::sync::Arc;
 
-fn to_value<T: serde::Serialize>(v: T) -> Result<Value, RpcError> {
-    serde_json::to_value(v).map_err(|e| RpcError::new(ErrorKind::Internal, e.to_string()))
+/// A result as the JSON text of the reply, written straight from its type: a page of 500
+/// jobs never becomes a tree of values first.
+pub fn to_json<T: serde::Serialize>(v: &T) -> Result<Box<RawValue>, RpcError> {
+    serde_json::value::to_raw_value(v)
+        .map_err(|e| RpcError::new(ErrorKind::Internal, e.to_string()))
 }
 
 /// Runs a handler on the parameters parsed for its method.
@@ -18,13 +22,13 @@ async fn call<'a, M, F, Fut>(
     state: &'a Arc<ServerState>,
     raw: Option<Value>,
     handler: F,
-) -> Result<Value, RpcError>
+) -> Result<Box<RawValue>, RpcError>
 where
     M: Method,
     F: FnOnce(&'a Arc<ServerState>, M::Params) -> Fut,
     Fut: Future<Output = Result<M::Result, RpcError>>,
 {
-    to_value(handler(state, params::<M>(raw)?).await?)
+    to_json(&handler(state, params::<M>(raw)?).await?)
 }
 
 /// The method table: every method once, in the order the unknown-method message lists
@@ -40,7 +44,7 @@ macro_rules! method_table {
             state: &Arc<ServerState>,
             method: &str,
             raw: Option<Value>,
-        ) -> Result<Value, RpcError> {
+        ) -> Result<Box<RawValue>, RpcError> {
             $($(
                 if method == m::$method::NAME {
                     return call::<m::$method, _, _>(state, raw, $handler).await;
