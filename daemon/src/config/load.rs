@@ -91,6 +91,10 @@ pub struct Config {
     pub outputs: OutputsSection,
     pub source: Option<PathBuf>,
     pub catalog: CatalogSettings,
+    /// `[styles.NAME]`, for batches.
+    pub styles: BTreeMap<String, super::batch::StyleSection>,
+    /// `[batch]`: the inbox folder.
+    pub batch: super::batch::BatchSection,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -202,6 +206,8 @@ impl Config {
             default_storage: file.defaults.storage,
             outputs: file.outputs,
             source: Some(path.to_path_buf()),
+            styles: file.styles,
+            batch: file.batch,
         })
     }
 }
