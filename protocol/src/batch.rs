@@ -109,7 +109,12 @@ pub struct ProviderEstimate {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BatchPlan {
     pub batch: Option<BatchInfo>,
+    /// The expanded jobs: every one in a dry run or when bad rows stopped the batch, none
+    /// once it was created (`batch.get` lists its rows).
     pub jobs: Vec<PlannedJob>,
+    /// Jobs that reuse a succeeded job with the same parameters instead of running.
+    #[serde(default)]
+    pub reused: u64,
     pub invalid: Vec<RowProblem>,
     pub estimate: Vec<ProviderEstimate>,
 }

@@ -83,16 +83,22 @@ fn read_csv(text: &str) -> SourceFile {
             continue;
         }
         let mut fields = Fields::new();
+        let mut bad = false;
         for (name, cell) in header.iter().zip(cells) {
             if cell.trim().is_empty() {
                 continue;
             }
             match typed_cell(name, cell.trim()) {
                 Ok((key, value)) => insert_field(&mut fields, key, value),
-                Err(message) => file.problems.push(problem(row, name, message)),
+                Err(message) => {
+                    file.problems.push(problem(row, name, message));
+                    bad = true;
+                }
             }
         }
-        file.rows.push((row, fields));
+        if !bad {
+            file.rows.push((row, fields));
+        }
     }
     file
 }
@@ -269,7 +275,7 @@ mod tests {
                     a fox,7,3.5,a/b:0.5;c/d,s3;r2,3,out/{row}.png\n\
                     a cat,x,,,,,\n";
         let file = read(BatchFormat::Csv, text);
-        assert_eq!(file.rows.len(), 2);
+        assert_eq!(file.rows.len(), 1);
         let fox = &file.rows[0].1;
         assert_eq!(fox["seed"], json!(7));
         assert_eq!(fox["guidance"], json!(3.5));

@@ -73,11 +73,13 @@ impl Batches {
             plan::mark_reused(&mut planned.jobs, found);
         }
         let estimate = plan::estimate(&self.engine, &planned.jobs);
+        let reused = planned.jobs.iter().filter(|j| j.reuses.is_some()).count() as u64;
         let stopped = !planned.invalid.is_empty() && !p.skip_invalid;
         if p.dry_run || stopped || planned.jobs.is_empty() {
             return Ok(BatchPlan {
                 batch: None,
                 jobs: planned.jobs,
+                reused,
                 invalid: planned.invalid,
                 estimate,
             });
@@ -110,6 +112,7 @@ impl Batches {
         Ok(BatchPlan {
             batch: Some(self.engine.store().batch_info(info.id).await?),
             jobs: Vec::new(),
+            reused,
             invalid: planned.invalid,
             estimate,
         })

@@ -93,7 +93,7 @@ pub async fn submit(ctx: &Ctx, args: RunArgs) -> Result<(), CliError> {
         return Ok(());
     };
     if !args.json {
-        let reused = plan.jobs.iter().filter(|j| j.reuses.is_some()).count();
+        let reused = plan.reused;
         println!("batch {}: {} job(s)", batch.id, batch.counts.total);
         if reused > 0 {
             println!("  {reused} already succeeded with the same parameters (--force runs them again)");
