@@ -2,8 +2,8 @@
 //! Shutdown reads top to bottom in [`serve`]: stop accepting, let runners reach a waiting
 //! point, then let the store thread finish its queued writes.
 
-use crate::config::{Config, ConfigChanges};
 use crate::batch::Batches;
+use crate::config::{Config, ConfigChanges};
 use crate::engine::Engine;
 use crate::lock::DaemonLock;
 use crate::providers::Registry;

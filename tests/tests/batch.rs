@@ -69,7 +69,9 @@ fn write(home: &Home, name: &str, text: &str) {
 fn jsonl_rows(n: usize, tag: &str) -> String {
     (1..=n)
         .map(|i| {
-            format!("{{\"prompt\":\"{tag} scene {i}\",\"output\":\"out/{{row:03}}_{{slug}}.png\"}}\n")
+            format!(
+                "{{\"prompt\":\"{tag} scene {i}\",\"output\":\"out/{{row:03}}_{{slug}}.png\"}}\n"
+            )
         })
         .collect()
 }
@@ -119,9 +121,17 @@ async fn two_hundred_rows_under_429_bursts_run_once_and_a_rerun_sends_nothing() 
             hit
         })
     };
-    let out = ok(&home, &["batch", "rows.jsonl", "--provider", "modelscope", "--wait"]).await;
+    let out = ok(
+        &home,
+        &["batch", "rows.jsonl", "--provider", "modelscope", "--wait"],
+    )
+    .await;
     assert!(out.contains("200 succeeded"), "{out}");
-    assert_eq!(bursts.await.ok(), Some(3), "the bursts came while the batch ran");
+    assert_eq!(
+        bursts.await.ok(),
+        Some(3),
+        "the bursts came while the batch ran"
+    );
 
     // Each row made exactly one task: 200 rows, 200 tasks, 200 distinct remote ids.
     assert_eq!(ms.task_ids().len(), 200);
@@ -147,20 +157,35 @@ async fn two_hundred_rows_under_429_bursts_run_once_and_a_rerun_sends_nothing() 
         assert_eq!(line["success"], true, "{line}");
         let path = line["paths"][0].as_str().expect("path");
         let bytes = std::fs::read(path).expect("copied output");
-        assert_eq!(line["sha256"][0].as_str(), Some(sha256_hex(&bytes).as_str()));
+        assert_eq!(
+            line["sha256"][0].as_str(),
+            Some(sha256_hex(&bytes).as_str())
+        );
     }
     let csv = std::fs::read_to_string(work(&home).join("rows.manifest.csv")).expect("csv");
     assert_eq!(csv.lines().count(), 201);
 
     // The same file again: nothing new is sent, and the batch counts as done.
     let submits = ms.submit_count();
-    let again = ok(&home, &["batch", "rows.jsonl", "--provider", "modelscope", "--wait"]).await;
+    let again = ok(
+        &home,
+        &["batch", "rows.jsonl", "--provider", "modelscope", "--wait"],
+    )
+    .await;
     assert!(again.contains("200 already succeeded"), "{again}");
     assert_eq!(ms.submit_count(), submits);
     // --force would send them all.
     let plan = json(
         &home,
-        &["batch", "rows.jsonl", "--provider", "modelscope", "--dry-run", "--force", "--json"],
+        &[
+            "batch",
+            "rows.jsonl",
+            "--provider",
+            "modelscope",
+            "--dry-run",
+            "--force",
+            "--json",
+        ],
     )
     .await;
     assert_eq!(plan["estimate"][0]["calls"], 200);
@@ -209,11 +234,21 @@ async fn a_bad_file_is_refused_naming_every_row_and_field() {
          a boat,2,watercolor,\n\
          a gull,3,lineart,gull-{nope}.png\n",
     );
-    write(&home, "bad.jsonl", "{\"prompt\":\"ok\"}\n{\"promt\":\"typo\"}\n");
+    write(
+        &home,
+        "bad.jsonl",
+        "{\"prompt\":\"ok\"}\n{\"promt\":\"typo\"}\n",
+    );
     let out = genq(&home, &["batch", "bad.csv", "--provider", "modelscope"]).await;
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    for needle in ["row 2, seed", "row 3, style", "watercolor", "row 4, output", "{nope}"] {
+    for needle in [
+        "row 2, seed",
+        "row 3, style",
+        "watercolor",
+        "row 4, output",
+        "{nope}",
+    ] {
         assert!(err.contains(needle), "{needle:?} missing in: {err}");
     }
     let out = genq(&home, &["batch", "bad.jsonl", "--provider", "modelscope"]).await;
@@ -224,7 +259,14 @@ async fn a_bad_file_is_refused_naming_every_row_and_field() {
     // --skip-invalid sends the good rows only.
     let out = ok(
         &home,
-        &["batch", "bad.csv", "--provider", "modelscope", "--skip-invalid", "--wait"],
+        &[
+            "batch",
+            "bad.csv",
+            "--provider",
+            "modelscope",
+            "--skip-invalid",
+            "--wait",
+        ],
     )
     .await;
     assert!(out.contains("1 succeeded"), "{out}");
@@ -235,12 +277,24 @@ async fn a_bad_file_is_refused_naming_every_row_and_field() {
 async fn a_matrix_expands_to_its_product_and_a_dry_run_sends_nothing() {
     let ms = fake(50).await;
     let home = home(&ms, "");
-    write(&home, "three.jsonl", &jsonl_rows(3, "mountain").replace("{row:03}", "{index:03}"));
+    write(
+        &home,
+        "three.jsonl",
+        &jsonl_rows(3, "mountain").replace("{row:03}", "{index:03}"),
+    );
     let plan = json(
         &home,
         &[
-            "batch", "three.jsonl", "--provider", "modelscope", "--vary", "seed=1..4", "--vary",
-            "style=lineart,ink", "--dry-run", "--json",
+            "batch",
+            "three.jsonl",
+            "--provider",
+            "modelscope",
+            "--vary",
+            "seed=1..4",
+            "--vary",
+            "style=lineart,ink",
+            "--dry-run",
+            "--json",
         ],
     )
     .await;
@@ -278,11 +332,18 @@ async fn the_inbox_takes_a_dropped_file_and_refuses_a_bad_one() {
     let part = inbox.join("drop.jsonl.part");
     std::fs::write(&part, rows).expect("write");
     std::fs::rename(&part, inbox.join("drop.jsonl")).expect("rename");
-    std::fs::write(inbox.join("bad.jsonl"), "{\"provider\":\"modelscope\",\"promt\":\"x\"}\n")
-        .expect("write");
+    std::fs::write(
+        inbox.join("bad.jsonl"),
+        "{\"provider\":\"modelscope\",\"promt\":\"x\"}\n",
+    )
+    .expect("write");
 
     let done = inbox.join("done");
-    assert!(appears(&done.join("drop.manifest.jsonl")).await, "{}", home.log_tail());
+    assert!(
+        appears(&done.join("drop.manifest.jsonl")).await,
+        "{}",
+        home.log_tail()
+    );
     assert!(done.join("drop.jsonl").is_file());
     assert!(!inbox.join("drop.jsonl").exists());
     assert!(done.join("kites/1.png").is_file());

@@ -43,13 +43,20 @@ pub fn expand(
     merge_under(&mut defaults, &over.defaults, true);
     let mut axes = file.matrix;
     for v in &over.vary {
-        match v.split_once('=').map(|(k, vals)| (k.trim(), parse_axis(vals))) {
+        match v
+            .split_once('=')
+            .map(|(k, vals)| (k.trim(), parse_axis(vals)))
+        {
             Some((k, Ok(vals))) if !k.is_empty() && !vals.is_empty() => {
                 axes.retain(|(name, _)| name != k);
                 axes.push((k.to_string(), vals));
             }
             Some((_, Err(e))) => problems.push(problem(0, "vary", e)),
-            _ => problems.push(problem(0, "vary", format!("{v:?} is not FIELD=V1,V2 or FIELD=A..B"))),
+            _ => problems.push(problem(
+                0,
+                "vary",
+                format!("{v:?} is not FIELD=V1,V2 or FIELD=A..B"),
+            )),
         }
     }
     let combos: usize = axes.iter().map(|(_, v)| v.len()).product();
@@ -74,7 +81,13 @@ pub fn expand(
                 rest /= values.len();
             }
             let index = jobs.len() as u64 + 1;
-            let ctx = RowContext { row, index, styles, over, base_dir };
+            let ctx = RowContext {
+                row,
+                index,
+                styles,
+                over,
+                base_dir,
+            };
             match ctx.job(f) {
                 Ok(job) => {
                     if let Some(out) = &job.output
@@ -131,41 +144,50 @@ impl RowContext<'_> {
     }
 
     fn job(&self, mut f: Fields) -> Result<Expanded, Vec<RowProblem>> {
-        let own_prompt = f.get("prompt").and_then(Value::as_str).unwrap_or("").to_string();
+        let own_prompt = f
+            .get("prompt")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         let style = match f.remove("style") {
             Some(Value::String(s)) => Some(s),
             Some(_) => return Err(self.problem("style", "must be a style's name")),
             None => self.over.style.clone(),
         };
         let output = match f.remove("output") {
-            Some(Value::String(t)) => Some(self.output_path(&t, &f, &own_prompt, style.as_deref())?),
+            Some(Value::String(t)) => {
+                Some(self.output_path(&t, &f, &own_prompt, style.as_deref())?)
+            }
             Some(_) => return Err(self.problem("output", "must be a path")),
             None => None,
         };
         if let Some(name) = &style {
             self.apply_style(&mut f, name)?;
         }
-        if f.get("provider").is_none_or(|p| p.as_str().is_some_and(|p| p.trim().is_empty())) {
+        if f.get("provider")
+            .is_none_or(|p| p.as_str().is_some_and(|p| p.trim().is_empty()))
+        {
             return Err(self.problem(
                 "provider",
                 "no provider: give it in the row, in [defaults] or with --provider",
             ));
         }
-        let mut spec: JobSpec = serde_path_to_error::deserialize(Value::Object(f)).map_err(|e| {
-            let message = e.inner().to_string();
-            let path = e.path().to_string();
-            let named = ["unknown field `", "missing field `"]
-                .iter()
-                .find_map(|p| message.strip_prefix(p))
-                .and_then(|m| m.split_once('`'))
-                .map(|(name, _)| name.to_string());
-            let field = match named {
-                _ if path != "." => path,
-                Some(name) => name,
-                None => "row".to_string(),
-            };
-            self.problem(&field, message)
-        })?;
+        let mut spec: JobSpec =
+            serde_path_to_error::deserialize(Value::Object(f)).map_err(|e| {
+                let message = e.inner().to_string();
+                let path = e.path().to_string();
+                let named = ["unknown field `", "missing field `"]
+                    .iter()
+                    .find_map(|p| message.strip_prefix(p))
+                    .and_then(|m| m.split_once('`'))
+                    .map(|(name, _)| name.to_string());
+                let field = match named {
+                    _ if path != "." => path,
+                    Some(name) => name,
+                    None => "row".to_string(),
+                };
+                self.problem(&field, message)
+            })?;
         if let Some(image) = &spec.image {
             spec.image = Some(self.local_path(image));
         }
@@ -218,26 +240,37 @@ impl RowContext<'_> {
     fn apply_style(&self, f: &mut Fields, name: &str) -> Result<(), Vec<RowProblem>> {
         let Some(style) = self.styles.get(name) else {
             let known: Vec<&str> = self.styles.keys().map(String::as_str).collect();
-            let known = if known.is_empty() { "none configured ([styles.NAME] in config.toml)".to_string() } else { known.join(", ") };
+            let known = if known.is_empty() {
+                "none configured ([styles.NAME] in config.toml)".to_string()
+            } else {
+                known.join(", ")
+            };
             return Err(self.problem("style", format!("unknown style {name:?}; known: {known}")));
         };
         let prompt = f.get("prompt").and_then(Value::as_str).unwrap_or("");
-        let parts: Vec<&str> = [style.prefix.as_deref(), Some(prompt), style.suffix.as_deref()]
-            .into_iter()
-            .flatten()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .collect();
+        let parts: Vec<&str> = [
+            style.prefix.as_deref(),
+            Some(prompt),
+            style.suffix.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
         f.insert("prompt".into(), parts.join(", ").into());
         if let Some(neg) = &style.negative_prompt {
-            f.entry("negative_prompt").or_insert_with(|| neg.clone().into());
+            f.entry("negative_prompt")
+                .or_insert_with(|| neg.clone().into());
         }
         for (k, v) in &style.params {
             let v = serde_json::to_value(v).map_err(|e| self.problem("style", e.to_string()))?;
             if SPEC_FIELDS.contains(&k.as_str()) {
                 f.entry(k.clone()).or_insert(v);
             } else {
-                let params = f.entry("params").or_insert_with(|| Value::Object(Map::new()));
+                let params = f
+                    .entry("params")
+                    .or_insert_with(|| Value::Object(Map::new()));
                 if let Value::Object(p) = params {
                     p.entry(k.clone()).or_insert(v);
                 }
@@ -276,9 +309,15 @@ mod tests {
 
     #[test]
     fn matrix_styles_and_outputs() {
-        let file = read(BatchFormat::Jsonl, "{\"prompt\":\"a fox\",\"output\":\"ill/{index:03}_{style}_{seed}.png\"}\n{\"prompt\":\"a cat\",\"output\":\"ill/{index:03}_{style}_{seed}.png\"}");
+        let file = read(
+            BatchFormat::Jsonl,
+            "{\"prompt\":\"a fox\",\"output\":\"ill/{index:03}_{style}_{seed}.png\"}\n{\"prompt\":\"a cat\",\"output\":\"ill/{index:03}_{style}_{seed}.png\"}",
+        );
         let over = Overrides {
-            defaults: json!({"provider": "modelscope"}).as_object().cloned().unwrap(),
+            defaults: json!({"provider": "modelscope"})
+                .as_object()
+                .cloned()
+                .unwrap(),
             vary: vec!["seed=1..4".into(), "style=lineart,ink".into()],
             style: None,
         };
@@ -286,7 +325,10 @@ mod tests {
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(jobs.len(), 16);
         let first = &jobs[0];
-        assert_eq!(first.spec.prompt, "black-and-white line art, a fox, no text");
+        assert_eq!(
+            first.spec.prompt,
+            "black-and-white line art, a fox, no text"
+        );
         assert_eq!(first.spec.negative_prompt.as_deref(), Some("color"));
         assert_eq!(first.spec.steps, Some(20));
         assert_eq!(first.spec.seed, Some(1));
@@ -298,11 +340,18 @@ mod tests {
         let text = "{\"provider\":\"p\",\"prompt\":\"ok\"}\n{\"provider\":\"p\",\"promt\":\"x\"}\n\
                     {\"provider\":\"p\",\"prompt\":\"y\",\"style\":\"nope\"}\n{\"prompt\":\"z\"}\n\
                     {\"provider\":\"p\",\"prompt\":\"w\",\"seed\":\"high\"}";
-        let (jobs, problems) =
-            expand(read(BatchFormat::Jsonl, text), &Overrides::default(), &styles(), Path::new("/"));
+        let (jobs, problems) = expand(
+            read(BatchFormat::Jsonl, text),
+            &Overrides::default(),
+            &styles(),
+            Path::new("/"),
+        );
         assert_eq!(jobs.len(), 1);
         let named: Vec<(u64, &str)> = problems.iter().map(|p| (p.row, p.field.as_str())).collect();
-        assert_eq!(named, vec![(2, "promt"), (3, "style"), (4, "provider"), (5, "seed")]);
+        assert_eq!(
+            named,
+            vec![(2, "promt"), (3, "style"), (4, "provider"), (5, "seed")]
+        );
         assert!(problems[0].message.contains("promt"), "{:?}", problems[0]);
     }
 }

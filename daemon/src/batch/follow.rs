@@ -138,7 +138,11 @@ async fn copy_row(engine: &Engine, row: RowOutput) {
         .set_row_copied(row.batch_id, row.index, copied)
         .await
     {
-        tracing::warn!(batch = row.batch_id, row = row.index, "copy not recorded: {e}");
+        tracing::warn!(
+            batch = row.batch_id,
+            row = row.index,
+            "copy not recorded: {e}"
+        );
     }
 }
 

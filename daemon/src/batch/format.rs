@@ -183,8 +183,11 @@ fn read_toml(text: &str) -> SourceFile {
                 let (line, col) = genq_protocol::credentials::line_col(text, s.start);
                 format!(" (line {line}, column {col})")
             });
-            file.problems
-                .push(problem(0, "file", format!("{msg}{}", at.unwrap_or_default())));
+            file.problems.push(problem(
+                0,
+                "file",
+                format!("{msg}{}", at.unwrap_or_default()),
+            ));
             return file;
         }
     };
@@ -245,10 +248,14 @@ pub fn parse_axis(text: &str) -> Result<Vec<Value>, String> {
     if let Some((a, b)) = text.split_once("..") {
         let (a, b) = (a.trim().parse::<i64>(), b.trim().parse::<i64>());
         let (Ok(a), Ok(b)) = (a, b) else {
-            return Err(format!("{text:?} is not a range of whole numbers like 1..4"));
+            return Err(format!(
+                "{text:?} is not a range of whole numbers like 1..4"
+            ));
         };
         if b < a || b - a >= 10_000 {
-            return Err(format!("{text:?}: a range goes up, over at most 10000 values"));
+            return Err(format!(
+                "{text:?}: a range goes up, over at most 10000 values"
+            ));
         }
         return Ok((a..=b).map(Value::from).collect());
     }
@@ -279,11 +286,17 @@ mod tests {
         let fox = &file.rows[0].1;
         assert_eq!(fox["seed"], json!(7));
         assert_eq!(fox["guidance"], json!(3.5));
-        assert_eq!(fox["loras"], json!([{"repo":"a/b","weight":0.5},{"repo":"c/d","weight":1.0}]));
+        assert_eq!(
+            fox["loras"],
+            json!([{"repo":"a/b","weight":0.5},{"repo":"c/d","weight":1.0}])
+        );
         assert_eq!(fox["store"], json!(["s3", "r2"]));
         assert_eq!(fox["params"], json!({"cfg": 3}));
         assert_eq!(file.problems.len(), 1);
-        assert_eq!((file.problems[0].row, file.problems[0].field.as_str()), (2, "seed"));
+        assert_eq!(
+            (file.problems[0].row, file.problems[0].field.as_str()),
+            (2, "seed")
+        );
     }
 
     #[test]
@@ -294,12 +307,18 @@ mod tests {
         assert!(file.problems.is_empty(), "{:?}", file.problems);
         assert_eq!(file.rows.len(), 2);
         assert_eq!(file.defaults["provider"], json!("modelscope"));
-        assert_eq!(file.matrix[0], ("seed".into(), vec![json!(1), json!(2), json!(3)]));
+        assert_eq!(
+            file.matrix[0],
+            ("seed".into(), vec![json!(1), json!(2), json!(3)])
+        );
     }
 
     #[test]
     fn jsonl_names_the_bad_lines() {
-        let file = read(BatchFormat::Jsonl, "{\"prompt\":\"a\"}\n\n# note\n[1]\n{bad\n");
+        let file = read(
+            BatchFormat::Jsonl,
+            "{\"prompt\":\"a\"}\n\n# note\n[1]\n{bad\n",
+        );
         assert_eq!(file.rows.len(), 1);
         let rows: Vec<u64> = file.problems.iter().map(|p| p.row).collect();
         assert_eq!(rows, vec![2, 3]);

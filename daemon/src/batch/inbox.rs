@@ -24,7 +24,13 @@ pub fn inbox_dir(batches: &Batches) -> Option<PathBuf> {
         return None;
     }
     let data = batches.engine().paths().db.parent()?.to_path_buf();
-    Some(config.batch.inbox.clone().unwrap_or_else(|| data.join("inbox")))
+    Some(
+        config
+            .batch
+            .inbox
+            .clone()
+            .unwrap_or_else(|| data.join("inbox")),
+    )
 }
 
 /// Whether a file in the inbox is a batch file to read: a known extension, not hidden,
@@ -80,7 +86,11 @@ pub fn watch(batches: &Batches) {
     tracing::info!(inbox = %dir.display(), "watching the inbox");
     let this = batches.clone();
     batches.engine().spawn_owned(move |shutdown| async move {
-        let inbox = Inbox { dir, batches: this, _watcher: watcher };
+        let inbox = Inbox {
+            dir,
+            batches: this,
+            _watcher: watcher,
+        };
         tokio::select! {
             _ = inbox.run(rx) => {}
             _ = shutdown.cancelled() => {}
@@ -177,7 +187,8 @@ impl Inbox {
         let text = match tokio::fs::read_to_string(path).await {
             Ok(t) => t,
             Err(e) => {
-                self.refuse(path, &name, &[problem0(format!("cannot read it: {e}"))]).await;
+                self.refuse(path, &name, &[problem0(format!("cannot read it: {e}"))])
+                    .await;
                 return;
             }
         };
@@ -205,14 +216,19 @@ impl Inbox {
         match self.batches.submit(params, origin).await {
             Ok(plan) if plan.batch.is_some() => {
                 if let Err(e) = tokio::fs::rename(path, &dest).await {
-                    tracing::warn!("inbox: cannot move {} to {}: {e}", path.display(), dest.display());
+                    tracing::warn!(
+                        "inbox: cannot move {} to {}: {e}",
+                        path.display(),
+                        dest.display()
+                    );
                 }
                 if let Some(b) = plan.batch {
                     tracing::info!(batch = b.id, file = %name, "inbox file sent as a batch");
                 }
             }
             Ok(plan) if plan.invalid.is_empty() => {
-                self.refuse(path, &name, &[problem0("the file has no rows".into())]).await;
+                self.refuse(path, &name, &[problem0("the file has no rows".into())])
+                    .await;
             }
             Ok(plan) => self.refuse(path, &name, &plan.invalid).await,
             Err(e) => self.refuse(path, &name, &[problem0(e.to_string())]).await,
@@ -225,16 +241,27 @@ impl Inbox {
         let dest = free_name(&failed, name);
         let mut report = String::new();
         for p in problems {
-            let at = if p.row == 0 { "file".to_string() } else { format!("row {}", p.row) };
+            let at = if p.row == 0 {
+                "file".to_string()
+            } else {
+                format!("row {}", p.row)
+            };
             report += &format!("{at}, {}: {}\n", p.field, p.message);
         }
         let mut report_path = dest.as_os_str().to_owned();
         report_path.push(".errors.txt");
         if let Err(e) = tokio::fs::write(&report_path, report).await {
-            tracing::warn!("inbox: cannot write {}: {e}", Path::new(&report_path).display());
+            tracing::warn!(
+                "inbox: cannot write {}: {e}",
+                Path::new(&report_path).display()
+            );
         }
         if let Err(e) = tokio::fs::rename(path, &dest).await {
-            tracing::warn!("inbox: cannot move {} to {}: {e}", path.display(), dest.display());
+            tracing::warn!(
+                "inbox: cannot move {} to {}: {e}",
+                path.display(),
+                dest.display()
+            );
         }
         tracing::warn!(file = %name, problems = problems.len(), "inbox file refused");
     }

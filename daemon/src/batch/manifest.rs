@@ -58,7 +58,9 @@ fn csv_line(row: &BatchRow) -> String {
         row.row.to_string(),
         row.job_num.map(|n| n.to_string()).unwrap_or_default(),
         row.job_id.as_ref().map(|j| j.0.clone()).unwrap_or_default(),
-        row.state.map(|s| s.to_string()).unwrap_or_else(|| "pending".into()),
+        row.state
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "pending".into()),
         row.error_kind().map(|k| k.to_string()).unwrap_or_default(),
         paths(row).join(";"),
         row.outputs

@@ -52,7 +52,10 @@ async fn source(p: &BatchSubmitParams) -> Result<(String, String), BadRequest> {
                 .await
                 .map_err(|e| bad("path", format!("cannot read {}: {e}", path.display())))?;
             if meta.len() > MAX_FILE_BYTES {
-                return Err(bad("path", format!("{} is over {MAX_FILE_BYTES} bytes", path.display())));
+                return Err(bad(
+                    "path",
+                    format!("{} is over {MAX_FILE_BYTES} bytes", path.display()),
+                ));
             }
             let text = tokio::fs::read_to_string(path)
                 .await
@@ -64,7 +67,10 @@ async fn source(p: &BatchSubmitParams) -> Result<(String, String), BadRequest> {
             });
             Ok((name, text))
         }
-        (None, Some(text)) => Ok((p.name.clone().unwrap_or_else(|| "batch".into()), text.clone())),
+        (None, Some(text)) => Ok((
+            p.name.clone().unwrap_or_else(|| "batch".into()),
+            text.clone(),
+        )),
         _ => Err(bad("path", "give the batch file as either path or text")),
     }
 }
@@ -86,7 +92,12 @@ pub async fn plan(
     let format = p
         .format
         .or_else(|| BatchFormat::from_name(&name))
-        .ok_or_else(|| bad("format", format!("cannot tell the format of {name:?}; allowed: jsonl, csv, toml")))?;
+        .ok_or_else(|| {
+            bad(
+                "format",
+                format!("cannot tell the format of {name:?}; allowed: jsonl, csv, toml"),
+            )
+        })?;
     let base_dir = match &p.base_dir {
         Some(d) if Path::new(d).is_absolute() => PathBuf::from(d),
         Some(_) => return Err(bad("base_dir", "must be absolute")),
@@ -108,28 +119,50 @@ pub async fn plan(
     let mut jobs = Vec::with_capacity(expanded.len());
     let mut hashes = Vec::with_capacity(expanded.len());
     for job in expanded {
-        let Expanded { index, row, spec, output } = job;
+        let Expanded {
+            index,
+            row,
+            spec,
+            output,
+        } = job;
         if let Err(e) = engine.check(spec.clone()).await {
             invalid.push(engine_problem(row, e));
             continue;
         }
         hashes.push(spec_hash(&spec));
-        jobs.push(PlannedJob { index, row, spec, output, reuses: None });
+        jobs.push(PlannedJob {
+            index,
+            row,
+            spec,
+            output,
+            reuses: None,
+        });
     }
     invalid.sort_by_key(|p| p.row);
-    Ok(Planned { name, base_dir, jobs, hashes, invalid })
+    Ok(Planned {
+        name,
+        base_dir,
+        jobs,
+        hashes,
+        invalid,
+    })
 }
 
 /// An engine refusal as a row's problem, naming the spec field.
 fn engine_problem(row: u64, e: EngineError) -> RowProblem {
     match e {
         EngineError::Invalid(p) => {
-            let allowed = p.allowed.map(|a| format!(" (allowed: {a})")).unwrap_or_default();
+            let allowed = p
+                .allowed
+                .map(|a| format!(" (allowed: {a})"))
+                .unwrap_or_default();
             problem(row, &p.field, format!("{}{allowed}", p.message))
         }
-        EngineError::UnknownProvider { name, known } => {
-            problem(row, "provider", format!("unknown provider {name:?}; known: {known}"))
-        }
+        EngineError::UnknownProvider { name, known } => problem(
+            row,
+            "provider",
+            format!("unknown provider {name:?}; known: {known}"),
+        ),
         EngineError::MissingKey { message, .. } => problem(row, "provider", message),
         other => problem(row, "row", other.to_string()),
     }
@@ -153,7 +186,10 @@ pub fn estimate(engine: &Engine, jobs: &[PlannedJob]) -> Vec<ProviderEstimate> {
     }
     per.into_iter()
         .map(|(provider, (calls, outputs))| {
-            let quota = engine.registry().get(&provider).and_then(|p| p.last_quota());
+            let quota = engine
+                .registry()
+                .get(&provider)
+                .and_then(|p| p.last_quota());
             ProviderEstimate {
                 provider,
                 calls,

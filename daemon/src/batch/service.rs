@@ -61,7 +61,12 @@ impl Batches {
         p: BatchSubmitParams,
         origin: Origin,
     ) -> Result<BatchPlan, BatchError> {
-        let data_dir = self.engine.paths().outputs.parent().map(|d| d.join("batches"));
+        let data_dir = self
+            .engine
+            .paths()
+            .outputs
+            .parent()
+            .map(|d| d.join("batches"));
         let default_dir = data_dir.unwrap_or_else(|| self.engine.paths().outputs.clone());
         let mut planned = plan::plan(&self.engine, &p, &default_dir).await?;
         if !p.force {

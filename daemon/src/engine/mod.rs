@@ -23,9 +23,7 @@ pub use error::EngineError;
 use crate::config::Config;
 use crate::providers::{CallContext, InvalidParam, Registry};
 use crate::store::{Created, NewJob, Store, StoreError, Transition};
-use genq_protocol::{
-    Event, Job, JobError, JobErrorKind, JobId, JobKind, JobSpec, JobState, Paths,
-};
+use genq_protocol::{Event, Job, JobError, JobErrorKind, JobId, JobKind, JobSpec, JobState, Paths};
 use inner::Inner;
 use limits::ProviderLimits;
 use std::collections::HashMap;

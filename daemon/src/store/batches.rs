@@ -200,7 +200,9 @@ impl Store {
             let ids = query_rows(conn, "SELECT id FROM batches ORDER BY id DESC", [], |r| {
                 r.get::<_, i64>(0)
             })?;
-            ids.into_iter().map(|id| info_from(conn, id as u64)).collect()
+            ids.into_iter()
+                .map(|id| info_from(conn, id as u64))
+                .collect()
         })
         .await
     }

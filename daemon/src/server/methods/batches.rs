@@ -2,9 +2,9 @@
 
 use super::super::state::ServerState;
 use crate::batch::{BatchError, Origin};
+use genq_protocol::RpcError;
 use genq_protocol::batch::{BatchDetail, BatchInfo, BatchPlan, BatchRef, BatchSubmitParams};
 use genq_protocol::methods::Empty;
-use genq_protocol::RpcError;
 use std::sync::Arc;
 
 impl From<BatchError> for RpcError {

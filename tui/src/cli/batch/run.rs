@@ -96,7 +96,9 @@ pub async fn submit(ctx: &Ctx, args: RunArgs) -> Result<(), CliError> {
         let reused = plan.reused;
         println!("batch {}: {} job(s)", batch.id, batch.counts.total);
         if reused > 0 {
-            println!("  {reused} already succeeded with the same parameters (--force runs them again)");
+            println!(
+                "  {reused} already succeeded with the same parameters (--force runs them again)"
+            );
         }
     }
     if !args.wait {

@@ -103,9 +103,17 @@ pub async fn list(ctx: &Ctx, json: bool) -> Result<(), CliError> {
 
 fn row_line(r: &BatchRow) -> String {
     let state = r.state.map(|s| s.to_string()).unwrap_or_else(|| {
-        if r.error.is_some() { "refused" } else { "waiting" }.to_string()
+        if r.error.is_some() {
+            "refused"
+        } else {
+            "waiting"
+        }
+        .to_string()
     });
-    let job = r.job_num.map(|n| n.to_string()).unwrap_or_else(|| "-".into());
+    let job = r
+        .job_num
+        .map(|n| n.to_string())
+        .unwrap_or_else(|| "-".into());
     let mut line = format!("{:<5} {:<5} {:<6} {:<10}", r.index, r.row, job, state);
     let paths: Vec<String> = if r.copied.is_empty() {
         r.outputs.iter().filter_map(|o| o.path.clone()).collect()
@@ -119,14 +127,22 @@ fn row_line(r: &BatchRow) -> String {
     } else {
         line += &format!(" {}", one_line(&r.prompt, 60));
     }
-    for url in r.outputs.iter().flat_map(|o| o.uploads.iter().filter_map(|u| u.url.as_ref())) {
+    for url in r
+        .outputs
+        .iter()
+        .flat_map(|o| o.uploads.iter().filter_map(|u| u.url.as_ref()))
+    {
         line += &format!(" {url}");
     }
     line
 }
 
 pub fn print_failed_rows(rows: &[BatchRow]) {
-    for r in rows.iter().filter(|r| r.error.is_some() || r.state.is_some_and(|s| s.is_final() && s != genq_protocol::JobState::Succeeded)) {
+    for r in rows.iter().filter(|r| {
+        r.error.is_some()
+            || r.state
+                .is_some_and(|s| s.is_final() && s != genq_protocol::JobState::Succeeded)
+    }) {
         eprintln!("genq: {}", row_line(r));
     }
 }
@@ -138,7 +154,13 @@ pub async fn show(ctx: &Ctx, id: u64, json: bool) -> Result<(), CliError> {
     }
     let b = &detail.batch;
     let c = &b.counts;
-    println!("batch {}: {} ({}, {})", b.id, b.name, b.source, state_word(b));
+    println!(
+        "batch {}: {} ({}, {})",
+        b.id,
+        b.name,
+        b.source,
+        state_word(b)
+    );
     println!(
         "  {} rows: {} succeeded, {} failed, {} canceled, {} in flight, {} waiting",
         c.total, c.succeeded, c.failed, c.canceled, c.in_flight, c.pending
@@ -146,7 +168,10 @@ pub async fn show(ctx: &Ctx, id: u64, json: bool) -> Result<(), CliError> {
     if let Some(m) = &b.manifest {
         println!("  manifest: {m}");
     }
-    println!("{:<5} {:<5} {:<6} {:<10} OUTPUT", "INDEX", "ROW", "JOB", "STATE");
+    println!(
+        "{:<5} {:<5} {:<6} {:<10} OUTPUT",
+        "INDEX", "ROW", "JOB", "STATE"
+    );
     for r in &detail.rows {
         println!("{}", row_line(r));
     }
