@@ -357,3 +357,27 @@ async fn the_inbox_takes_a_dropped_file_and_refuses_a_bad_one() {
     let list = ok(&home, &["batch", "ls"]).await;
     assert!(list.contains("drop.jsonl (inbox"), "{list}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_stops_a_batch_and_retry_sends_its_rows_again() {
+    let ms = fake(30_000).await;
+    let home = home(&ms, "max_concurrent = 2\nrequests_per_second = 1000\n");
+    write(&home, "slow.jsonl", &jsonl_rows(6, "desert"));
+    ok(&home, &["batch", "slow.jsonl", "--provider", "modelscope"]).await;
+    assert!(ms.wait_for_tasks(2, PATIENCE).await, "{}", home.log_tail());
+    let canceled = json(&home, &["batch", "cancel", "1", "--json"]).await;
+    assert_eq!(canceled["canceled"], true);
+    let out = genq(&home, &["batch", "wait", "1", "--json"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let detail: Value = serde_json::from_str(&stdout(&out)).expect("json");
+    assert_eq!(detail["batch"]["counts"]["canceled"], 6, "{detail}");
+    assert_eq!(ms.task_ids().len(), 2);
+
+    ms.set_script(MsScript::succeed_after(Duration::from_millis(50)));
+    let out = ok(&home, &["batch", "retry", "1", "--wait"]).await;
+    assert!(out.contains("6 succeeded"), "{out}");
+    let rows = json(&home, &["batch", "show", "1", "--json"]).await;
+    let rows = rows["rows"].as_array().expect("rows").clone();
+    assert!(rows.iter().all(|r| r["state"] == "succeeded"));
+    assert!(work(&home).join("out/006_desert-scene-6.png").is_file());
+}

@@ -4,6 +4,7 @@
 use super::expand::{Expanded, Overrides, expand};
 use super::format::{self, problem};
 use crate::engine::{Engine, EngineError};
+use futures::StreamExt;
 use genq_protocol::batch::{
     BatchFormat, BatchSubmitParams, PlannedJob, ProviderEstimate, RowProblem,
 };
@@ -11,6 +12,9 @@ use genq_protocol::{JobId, JobSpec};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+/// Rows checked at once.
+const CHECKS_IN_FLIGHT: usize = 8;
 
 /// Largest batch file read, in bytes.
 pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
@@ -118,14 +122,21 @@ pub async fn plan(
     let (expanded, mut invalid) = expand(file, &over, &config.styles, &base_dir);
     let mut jobs = Vec::with_capacity(expanded.len());
     let mut hashes = Vec::with_capacity(expanded.len());
-    for job in expanded {
+    // A few checks in flight keep the store busy between round trips; order is kept.
+    let mut checked = futures::stream::iter(expanded)
+        .map(|job| async move {
+            let verdict = engine.check(job.spec.clone()).await;
+            (job, verdict)
+        })
+        .buffered(CHECKS_IN_FLIGHT);
+    while let Some((job, verdict)) = checked.next().await {
         let Expanded {
             index,
             row,
             spec,
             output,
         } = job;
-        if let Err(e) = engine.check(spec.clone()).await {
+        if let Err(e) = verdict {
             invalid.push(engine_problem(row, e));
             continue;
         }

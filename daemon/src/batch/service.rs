@@ -7,7 +7,9 @@
 use super::follow;
 use super::plan::{self, BadRequest};
 use crate::engine::{Engine, EngineError};
-use crate::store::{BatchCreated, NewBatch, NewBatchRow, StoreError};
+use crate::store::{BatchCreated, NewBatch, NewBatchRow, PendingRow, StoreError};
+use futures::StreamExt;
+use genq_protocol::JobId;
 use genq_protocol::batch::{BatchInfo, BatchPlan, BatchSubmitParams};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -15,6 +17,8 @@ use std::time::Duration;
 
 /// Rows read from the store at a time by a sender.
 const SEND_CHUNK: u32 = 64;
+/// Rows of a chunk sent at once.
+const SENDS_IN_FLIGHT: usize = 4;
 
 /// Where a batch came from.
 #[derive(Clone, Debug)]
@@ -207,23 +211,43 @@ impl Batches {
                 }
                 break;
             }
-            for row in rows {
-                let key = format!("batch-{id}-{}-{}", row.index, row.attempt);
-                let sent = self.engine.submit(row.spec, Some(key), row.retry_of).await;
-                let recorded = match sent {
-                    Ok(job) => Ok(job.id),
-                    Err(EngineError::Store(e)) => {
-                        tracing::warn!(batch = id, row = row.index, "row not sent yet: {e}");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                        break;
-                    }
-                    Err(e) => Err(e.to_string()),
-                };
-                if let Err(e) = store.set_row_job(id, row.index, recorded).await {
-                    tracing::warn!(batch = id, row = row.index, "row's job not recorded: {e}");
-                }
+            let asked = rows.len();
+            let sent = self.send_chunk(id, rows).await;
+            let short = sent.len() < asked;
+            if let Err(e) = store.set_row_jobs(id, sent).await {
+                tracing::warn!(batch = id, "rows' jobs not recorded: {e}");
+            }
+            if short {
+                // The store is struggling: give it a moment before the rows left behind.
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
         follow::settle(&self.engine, id).await;
+    }
+
+    /// Sends a chunk of rows, a few at a time, each under its row's key; returns what each
+    /// became. A row the store could not take yet is left pending for the next round.
+    async fn send_chunk(
+        &self,
+        id: u64,
+        rows: Vec<PendingRow>,
+    ) -> Vec<(u64, Result<JobId, String>)> {
+        let sends = rows.into_iter().map(|row| async move {
+            let key = format!("batch-{id}-{}-{}", row.index, row.attempt);
+            let sent = self.engine.submit(row.spec, Some(key), row.retry_of).await;
+            (row.index, sent)
+        });
+        let mut results = futures::stream::iter(sends).buffered(SENDS_IN_FLIGHT);
+        let mut sent = Vec::new();
+        while let Some((index, result)) = results.next().await {
+            match result {
+                Ok(job) => sent.push((index, Ok(job.id))),
+                Err(EngineError::Store(e)) => {
+                    tracing::warn!(batch = id, row = index, "row not sent yet: {e}");
+                }
+                Err(e) => sent.push((index, Err(e.to_string()))),
+            }
+        }
+        sent
     }
 }

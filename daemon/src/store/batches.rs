@@ -256,22 +256,23 @@ impl Store {
         .await
     }
 
-    /// Records the job a row was sent as, or why the engine refused it.
-    pub async fn set_row_job(
+    /// Records the job each row was sent as, or why the engine refused it, in one write.
+    pub async fn set_row_jobs(
         &self,
         id: u64,
-        index: u64,
-        job: Result<JobId, String>,
+        sent: Vec<(u64, Result<JobId, String>)>,
     ) -> Result<(), StoreError> {
         self.write(move |tx| {
-            let (job_id, error) = match job {
-                Ok(j) => (Some(j.0), None),
-                Err(e) => (None, Some(e)),
-            };
-            tx.execute(
+            let mut stmt = tx.prepare_cached(
                 "UPDATE batch_rows SET job_id = ?3, error = ?4 WHERE batch_id = ?1 AND idx = ?2",
-                params![id as i64, index as i64, job_id, error],
             )?;
+            for (index, job) in sent {
+                let (job_id, error) = match job {
+                    Ok(j) => (Some(j.0), None),
+                    Err(e) => (None, Some(e)),
+                };
+                stmt.execute(params![id as i64, index as i64, job_id, error])?;
+            }
             Ok(())
         })
         .await
@@ -367,14 +368,19 @@ impl Store {
     /// Whether every row of the batch has ended (none to send, no job unfinished).
     pub async fn batch_done(&self, id: u64) -> Result<bool, StoreError> {
         self.call(move |conn| {
-            let open: bool = conn.query_row(
-                "SELECT EXISTS(SELECT 1 FROM batch_rows br LEFT JOIN jobs j ON j.id = br.job_id
-                 WHERE br.batch_id = ?1 AND ((br.job_id IS NULL AND br.error IS NULL)
-                   OR j.state IN ('queued','submitting','running','fetching','storing')))",
-                params![id as i64],
-                |r| r.get(0),
-            )?;
-            Ok(!open)
+            // From the last row back: the rows still open are mostly at the end, so the
+            // scan stops early, whatever the batch's size.
+            let open: Option<i64> = conn
+                .query_row(
+                    "SELECT br.idx FROM batch_rows br LEFT JOIN jobs j ON j.id = br.job_id
+                     WHERE br.batch_id = ?1 AND ((br.job_id IS NULL AND br.error IS NULL)
+                       OR j.state IN ('queued','submitting','running','fetching','storing'))
+                     ORDER BY br.idx DESC LIMIT 1",
+                    params![id as i64],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            Ok(open.is_none())
         })
         .await
     }
@@ -465,7 +471,8 @@ impl Store {
     }
 
     /// Cancels a batch: its rows not yet sent never will be. Returns the batch's unfinished
-    /// jobs, for the engine to cancel.
+    /// jobs for the engine to cancel, queued ones first: a slot freed by a running one must
+    /// not go to a job of the same batch.
     pub async fn cancel_batch(&self, id: u64) -> Result<Vec<JobId>, StoreError> {
         self.write(move |tx| {
             info_from(tx, id)?;
@@ -482,7 +489,8 @@ impl Store {
                 tx,
                 "SELECT br.job_id FROM batch_rows br JOIN jobs j ON j.id = br.job_id
                  WHERE br.batch_id = ?1
-                   AND j.state IN ('queued','submitting','running','fetching','storing')",
+                   AND j.state IN ('queued','submitting','running','fetching','storing')
+                 ORDER BY j.state != 'queued', br.idx",
                 params![id as i64],
                 |r| r.get::<_, String>(0),
             )?;

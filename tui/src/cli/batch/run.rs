@@ -43,7 +43,7 @@ fn params(ctx: &Ctx, args: &RunArgs) -> Result<BatchSubmitParams, CliError> {
         defaults,
         style: args.style.clone(),
         vary: args.vary.clone(),
-        base_dir: Some(cwd.display().to_string()),
+        base_dir: None,
         dry_run: args.dry_run,
         skip_invalid: args.skip_invalid,
         force: args.force,
@@ -55,6 +55,8 @@ fn params(ctx: &Ctx, args: &RunArgs) -> Result<BatchSubmitParams, CliError> {
             .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?;
         p.text = Some(text);
     } else {
+        // Relative outputs land where the command runs.
+        p.base_dir = Some(cwd.display().to_string());
         let abs = cwd.join(&file);
         if !abs.is_file() {
             return Err(CliError::Usage(format!("{}: no such file", file.display())));
