@@ -4,10 +4,10 @@
 //! stopped changing for a moment, so one still being written (or copied) is never read half;
 //! one renamed into place is read at once after that moment.
 
+use super::plan::sha256_hex;
 use super::service::{Batches, Origin};
 use genq_protocol::batch::{BatchFormat, BatchSubmitParams, RowProblem};
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -198,10 +198,7 @@ impl Inbox {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or(name.clone());
-        let digest: String = Sha256::digest(text.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let digest = sha256_hex(text.as_bytes());
         let params = BatchSubmitParams {
             text: Some(text),
             name: Some(dest_name),

@@ -81,9 +81,15 @@ async fn source(p: &BatchSubmitParams) -> Result<(String, String), BadRequest> {
 
 /// The hash of a job's parameters, to find a row run before with exactly these.
 pub fn spec_hash(spec: &JobSpec) -> String {
-    let text = serde_json::to_string(spec).unwrap_or_default();
-    let digest = Sha256::digest(text.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    sha256_hex(serde_json::to_string(spec).unwrap_or_default().as_bytes())
+}
+
+/// SHA-256 in lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Reads, expands and checks a batch; nothing is created.
