@@ -30,3 +30,30 @@ pub struct BatchSection {
     /// Set to `false` to not watch an inbox at all.
     pub watch_inbox: Option<bool>,
 }
+
+/// Refuses an inbox that is not an absolute path (the daemon's working directory is no
+/// place anyone means).
+pub(super) fn check(batch: &BatchSection) -> Result<(), String> {
+    match &batch.inbox {
+        Some(dir) if !dir.is_absolute() => Err(format!(
+            "batch.inbox: {} is not an absolute path",
+            dir.display()
+        )),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_inbox_must_be_absolute() {
+        let relative = BatchSection {
+            inbox: Some("inbox".into()),
+            watch_inbox: None,
+        };
+        assert!(check(&relative).unwrap_err().contains("batch.inbox"));
+        assert!(check(&BatchSection::default()).is_ok());
+    }
+}

@@ -197,6 +197,7 @@ impl Config {
             }
         }
         let catalog = catalog_settings(&file.catalog).map_err(invalid)?;
+        super::batch::check(&file.batch).map_err(invalid)?;
         let storage_keys = storage_keys(&file.storage, env);
         Ok(Config {
             catalog,
