@@ -1,6 +1,7 @@
 //! The genq daemon: owns the job database, drives jobs through their providers, downloads
 //! and stores outputs, and serves clients on a local socket.
 
+pub mod batch;
 pub mod catalog;
 pub mod config;
 pub mod engine;

@@ -2,6 +2,7 @@
 //! Shutdown reads top to bottom in [`serve`]: stop accepting, let runners reach a waiting
 //! point, then let the store thread finish its queued writes.
 
+use crate::batch::Batches;
 use crate::config::{Config, ConfigChanges};
 use crate::engine::Engine;
 use crate::lock::DaemonLock;
@@ -127,7 +128,12 @@ async fn serve(
     let shutdown = CancellationToken::new();
     watch_config(&engine);
     spawn_signal_handlers(shutdown.clone(), engine.clone());
+    let batches = Batches::new(engine.clone());
+    let resumed_batches = batches.resume().await?;
+    tracing::info!(resumed_batches, "batches resumed");
+    crate::batch::watch_inbox(&batches);
     let state = Arc::new(ServerState {
+        batches,
         engine,
         started: Instant::now(),
         shutdown: shutdown.clone(),

@@ -4,6 +4,7 @@
 //!
 //! No runtime, no HTTP, no SQL: both sides depend on this crate, so it stays small.
 
+pub mod batch;
 pub mod catalog;
 pub mod codec;
 pub mod credentials;

@@ -149,6 +149,27 @@ method!(
     LorasGet, "loras.get", c::LoraRef, c::LoraCard
 );
 
+// Batches (types in `crate::batch`).
+use crate::batch as b;
+method!(
+    /// Reads a batch file, checks every row and expands the matrix; unless `dry_run` (or bad
+    /// rows without `skip_invalid`), creates the batch and sends its rows as jobs.
+    BatchSubmit, "batch.submit", b::BatchSubmitParams, b::BatchPlan
+);
+method!(
+    /// Every batch with its counts, newest first.
+    BatchList, "batch.list", Empty, Vec<b::BatchInfo>
+);
+method!(BatchGet, "batch.get", b::BatchRef, b::BatchDetail);
+method!(
+    /// Stops sending a batch's rows and cancels its unfinished jobs.
+    BatchCancel, "batch.cancel", b::BatchRef, b::BatchInfo
+);
+method!(
+    /// Sends a batch's failed and canceled rows again.
+    BatchRetry, "batch.retry", b::BatchRef, b::BatchInfo
+);
+
 /// Notification carrying one [`Event`].
 pub const NOTIFY_EVENT: &str = "event";
 /// Notification telling a subscriber it fell behind: refetch a snapshot, then subscribe again

@@ -495,3 +495,95 @@ fn outputs_from_afar() {
         },
     );
 }
+
+#[test]
+fn batches() {
+    use genq_protocol::batch::*;
+    let mut defaults = serde_json::Map::new();
+    defaults.insert("provider".into(), json!("modelscope"));
+    check(
+        "params_batch_submit",
+        &BatchSubmitParams {
+            path: Some("/home/u/book/chapters.csv".into()),
+            text: None,
+            name: Some("chapters.csv".into()),
+            format: Some(BatchFormat::Csv),
+            defaults,
+            style: Some("lineart".into()),
+            vary: vec!["seed=1..4".into()],
+            base_dir: Some("/home/u/book".into()),
+            dry_run: true,
+            skip_invalid: false,
+            force: false,
+        },
+    );
+    let counts = BatchCounts {
+        total: 120,
+        pending: 10,
+        in_flight: 4,
+        succeeded: 100,
+        failed: 5,
+        canceled: 1,
+    };
+    let info = BatchInfo {
+        id: 3,
+        name: "chapters.csv".into(),
+        source: "cli".into(),
+        created_at: t(1_763_790_240_000),
+        finished_at: None,
+        canceled: false,
+        counts,
+        manifest: Some("/home/u/book/chapters.manifest.jsonl".into()),
+    };
+    check(
+        "result_batch_submit",
+        &BatchPlan {
+            batch: None,
+            jobs: vec![PlannedJob {
+                index: 1,
+                row: 1,
+                spec: spec(),
+                output: Some("/home/u/book/ill/001_a-teapot.png".into()),
+                reuses: Some(JobId("0193a0c4-5b6e-7f00-8000-000000000001".into())),
+            }],
+            reused: 1,
+            invalid: vec![RowProblem {
+                row: 2,
+                field: "seed".into(),
+                message: "\"many\" is not a whole number".into(),
+            }],
+            estimate: vec![ProviderEstimate {
+                provider: "modelscope".into(),
+                calls: 119,
+                outputs: 119,
+                quota_remaining: Some(180),
+                quota_detail: Some("model: 180/200".into()),
+            }],
+        },
+    );
+    check("result_batch_list", &vec![info.clone()]);
+    check("params_batch_ref", &BatchRef { id: 3 });
+    check(
+        "result_batch_get",
+        &BatchDetail {
+            batch: info,
+            rows: vec![BatchRow {
+                index: 1,
+                row: 1,
+                prompt: "a teapot".into(),
+                job_id: Some(JobId("0193a0c4-5b6e-7f00-8000-000000000001".into())),
+                job_num: Some(12),
+                state: Some(JobState::Failed),
+                error: Some(JobError {
+                    kind: JobErrorKind::ContentPolicy,
+                    message: "refused".into(),
+                    provider_request_id: None,
+                }),
+                output: Some("/home/u/book/ill/001_a-teapot.png".into()),
+                copied: vec![],
+                outputs: vec![],
+                reused: false,
+            }],
+        },
+    );
+}

@@ -28,6 +28,11 @@ pub struct ConfigFile {
     /// Where the LoRA catalog comes from.
     #[serde(default)]
     pub catalog: CatalogSection,
+    /// House styles for batches, by name.
+    #[serde(default)]
+    pub styles: BTreeMap<String, super::batch::StyleSection>,
+    #[serde(default)]
+    pub batch: super::batch::BatchSection,
 }
 
 /// `[catalog]`: the LoRA catalog's sources.

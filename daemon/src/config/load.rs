@@ -99,6 +99,10 @@ pub struct Config {
     pub outputs: OutputsSection,
     pub source: Option<PathBuf>,
     pub catalog: CatalogSettings,
+    /// `[styles.NAME]`, for batches.
+    pub styles: BTreeMap<String, super::batch::StyleSection>,
+    /// `[batch]`: the inbox folder.
+    pub batch: super::batch::BatchSection,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -202,6 +206,7 @@ impl Config {
             }
         }
         let catalog = catalog_settings(&file.catalog).map_err(invalid)?;
+        super::batch::check(&file.batch).map_err(invalid)?;
         let storage_keys = storage_keys(&file.storage, env);
         Ok(Config {
             catalog,
@@ -211,6 +216,8 @@ impl Config {
             default_storage: file.defaults.storage,
             outputs: file.outputs,
             source: Some(path.to_path_buf()),
+            styles: file.styles,
+            batch: file.batch,
         })
     }
 }

@@ -5,12 +5,14 @@
 //! `file` is the file as written, `credentials` finds each secret it names, `load` resolves
 //! both into the [`Config`] in force, `watch` says when the files change.
 
+mod batch;
 mod credentials;
 mod file;
 mod load;
 mod watch;
 pub mod workflows;
 
+pub use batch::{BatchSection, StyleSection};
 pub use credentials::{KeySearch, KeySource, StorageKeys, storage_keys};
 pub use file::{
     CatalogSection, CatalogSiteSection, ConfigFile, DefaultsSection, OutputsSection,

@@ -26,7 +26,7 @@ pub use error::EngineError;
 use crate::config::Config;
 use crate::providers::{CallContext, InvalidParam, Registry};
 use crate::store::{Created, NewJob, Store, StoreError, Transition};
-use genq_protocol::{Event, Job, JobError, JobErrorKind, JobId, JobSpec, JobState, Paths};
+use genq_protocol::{Event, Job, JobError, JobErrorKind, JobId, JobKind, JobSpec, JobState, Paths};
 use inner::Inner;
 use limits::ProviderLimits;
 use std::collections::HashMap;
@@ -149,31 +149,16 @@ impl Engine {
     /// the job created first, whatever the spec.
     pub async fn submit(
         &self,
-        mut spec: JobSpec,
+        spec: JobSpec,
         idempotency_key: Option<String>,
         retry_of: Option<JobId>,
     ) -> Result<Job, EngineError> {
-        let provider =
-            self.inner
-                .adaptor(&spec.provider)
-                .ok_or_else(|| EngineError::UnknownProvider {
-                    name: spec.provider.clone(),
-                    known: self.registry().names().collect::<Vec<_>>().join(", "),
-                })?;
         if let Some(key) = &idempotency_key
             && (key.is_empty() || key.len() > 200)
         {
             return Err(InvalidParam::new("idempotency_key", "must be 1 to 200 characters").into());
         }
-        if let Some(targets) = &spec.store {
-            let config = self.config();
-            for (i, t) in targets.iter().enumerate() {
-                upload::check_target(&config, format!("store[{i}]"), t)?;
-            }
-        }
-        let kind = crate::catalog::check_spec(&self.inner.store, &*provider, &mut spec).await?;
-        // Parameters first: a bad one is worth fixing whether or not the key is there.
-        self.check_key(&spec.provider).await?;
+        let (kind, spec) = self.check(spec).await?;
         let new = NewJob {
             id: JobId(uuid::Uuid::now_v7().to_string()),
             kind,
@@ -188,6 +173,29 @@ impl Engine {
                 Ok(job)
             }
         }
+    }
+
+    /// Everything `submit` checks before it creates a job: the provider, the storage
+    /// targets, the parameters against the catalog, the key. Returns the spec as the job
+    /// would record it (the catalog's default model filled in).
+    pub async fn check(&self, mut spec: JobSpec) -> Result<(JobKind, JobSpec), EngineError> {
+        let provider =
+            self.inner
+                .adaptor(&spec.provider)
+                .ok_or_else(|| EngineError::UnknownProvider {
+                    name: spec.provider.clone(),
+                    known: self.registry().names().collect::<Vec<_>>().join(", "),
+                })?;
+        if let Some(targets) = &spec.store {
+            let config = self.config();
+            for (i, t) in targets.iter().enumerate() {
+                upload::check_target(&config, format!("store[{i}]"), t)?;
+            }
+        }
+        let kind = crate::catalog::check_spec(&self.inner.store, &*provider, &mut spec).await?;
+        // Parameters first: a bad one is worth fixing whether or not the key is there.
+        self.check_key(&spec.provider).await?;
+        Ok((kind, spec))
     }
 
     /// Refuses a job for a provider the daemon has no key for, so it is never created only

@@ -1,5 +1,6 @@
 //! What every session shares.
 
+use crate::batch::Batches;
 use crate::engine::Engine;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -8,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 /// Everything a session needs.
 pub struct ServerState {
     pub engine: Engine,
+    pub batches: Batches,
     pub started: Instant,
     /// Cancelled to stop the daemon (`daemon.shutdown`, signals).
     pub shutdown: CancellationToken,

@@ -205,6 +205,38 @@ const MIGRATIONS: &[&str] = &[
             ON CONFLICT (state, provider) DO UPDATE SET n = n + 1;
     END;
     "#,
+    // 6: batches: a batch file's rows, each sent as a job under an idempotency key made of
+    // the batch, the row and the attempt.
+    r#"
+    CREATE TABLE batches (
+        id           INTEGER PRIMARY KEY,
+        name         TEXT NOT NULL,
+        source       TEXT NOT NULL,
+        source_key   TEXT UNIQUE,
+        base_dir     TEXT,
+        canceled     INTEGER NOT NULL DEFAULT 0,
+        manifest     TEXT,
+        created_at   INTEGER NOT NULL,
+        finished_at  INTEGER
+    );
+    CREATE TABLE batch_rows (
+        batch_id    INTEGER NOT NULL REFERENCES batches(id),
+        idx         INTEGER NOT NULL,
+        source_row  INTEGER NOT NULL,
+        spec        TEXT NOT NULL,
+        spec_hash   TEXT NOT NULL,
+        output      TEXT,
+        attempt     INTEGER NOT NULL DEFAULT 0,
+        job_id      TEXT,
+        prev_job    TEXT,
+        reused      INTEGER NOT NULL DEFAULT 0,
+        error       TEXT,
+        copied      TEXT,
+        PRIMARY KEY (batch_id, idx)
+    );
+    CREATE INDEX batch_rows_by_hash ON batch_rows(spec_hash);
+    CREATE INDEX batch_rows_by_job ON batch_rows(job_id);
+    "#,
 ];
 
 /// Schema version this build writes.

@@ -7,6 +7,7 @@
 //! so the event bus carries them in the order of their `seq`, whatever the load.
 
 mod appended;
+mod batches;
 mod catalog;
 mod catalog_rows;
 mod catalog_seed;
@@ -25,6 +26,7 @@ mod sql;
 mod tests;
 mod transition;
 
+pub use batches::{BatchCreated, NewBatch, NewBatchRow, PendingRow, RowOutput};
 pub use catalog_seed::{CapabilitySeed, CatalogSeed};
 pub use db::{Store, StoreThread};
 pub use error::StoreError;

@@ -90,6 +90,9 @@ pub enum Command {
     Capabilities(super::models::JsonArg),
     /// LoRAs from the catalog (ModelScope), written as top_loras_<task>.json.
     Loras(super::loras::LorasArgs),
+    /// Run many jobs from a file (JSON Lines, CSV, TOML), with styles and a matrix; list,
+    /// show, cancel and retry batches.
+    Batch(super::batch::BatchArgs),
     /// Relay the protocol between stdin/stdout and this machine's daemon (what `--host`
     /// runs on the remote host through ssh).
     #[command(name = "dial-stdio", hide = true)]

@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod auth;
+mod batch;
 mod color;
 mod completions;
 mod ctx;
@@ -138,6 +139,7 @@ async fn dispatch(ctx: &Ctx, command: Option<Command>) -> Result<(), CliError> {
         Some(Command::Categories(args)) => models::categories(ctx, args).await,
         Some(Command::Capabilities(args)) => models::capabilities(ctx, args).await,
         Some(Command::Loras(args)) => loras::run(ctx, args).await,
+        Some(Command::Batch(args)) => batch::run(ctx, args).await,
         Some(Command::Completions(args)) => {
             completions::print(args.shell);
             Ok(())

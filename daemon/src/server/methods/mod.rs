@@ -1,6 +1,7 @@
 //! Request handlers, one file per group of methods, and the table that routes each method
 //! to its handler.
 
+mod batches;
 mod catalog;
 mod daemon;
 mod errors;

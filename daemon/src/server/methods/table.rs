@@ -2,7 +2,7 @@
 
 use super::super::state::ServerState;
 use super::params::params;
-use super::{catalog, daemon, jobs, outputs, providers};
+use super::{batches, catalog, daemon, jobs, outputs, providers};
 use genq_protocol::methods::{self as m, Method};
 use genq_protocol::{ErrorKind, RpcError};
 use serde_json::Value;
@@ -91,4 +91,9 @@ method_table! {
     LorasList => catalog::loras_list,
     LorasRefresh => catalog::loras_refresh,
     LorasGet => catalog::loras_get,
+    BatchSubmit => batches::submit,
+    BatchList => batches::list,
+    BatchGet => batches::get,
+    BatchCancel => batches::cancel,
+    BatchRetry => batches::retry,
 }
