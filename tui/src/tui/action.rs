@@ -4,6 +4,7 @@
 use crate::tui::catalog::CatalogData;
 use crate::tui::preview::{Cover, Preview};
 use crossterm::event::KeyEvent;
+use genq_protocol::batch::{BatchDetail, BatchInfo};
 use genq_protocol::catalog::{LoraCard, LoraPage};
 use genq_protocol::methods::{JobPage, StatusResult};
 use genq_protocol::{Event, Job, JobId, JobSpec};
@@ -62,6 +63,7 @@ pub enum UiAction {
     PrevScreen,
     ClearForm,
     Messages,
+    GroupBatches,
 }
 
 impl UiAction {
@@ -116,6 +118,7 @@ impl UiAction {
         UiAction::PrevScreen,
         UiAction::ClearForm,
         UiAction::Messages,
+        UiAction::GroupBatches,
     ];
 
     /// The name used in `config.toml` (`[keys.jobs] cancel = "x"`).
@@ -172,6 +175,7 @@ impl UiAction {
             PrevScreen => "prev_screen",
             ClearForm => "clear_form",
             Messages => "messages",
+            GroupBatches => "group_batches",
         }
     }
 
@@ -308,6 +312,15 @@ pub enum Action {
     LoraCardFailed {
         id: String,
         error: CallError,
+    },
+    /// `batch.list`.
+    BatchesLoaded(Vec<BatchInfo>),
+    /// `batch.get`.
+    BatchLoaded(Box<BatchDetail>),
+    /// A batch was canceled or retried.
+    BatchChanged {
+        verb: &'static str,
+        batch: BatchInfo,
     },
     /// A left click at a terminal cell.
     Click {

@@ -71,6 +71,12 @@ pub enum Command {
     },
     /// `loras.get` for a LoRA a job used.
     FetchLoraCard(String),
+    /// `batch.list`.
+    FetchBatches,
+    /// `batch.get`: a batch with its rows.
+    FetchBatch(u64),
+    CancelBatch(u64),
+    RetryBatch(u64),
     Suspend,
     Quit,
 }

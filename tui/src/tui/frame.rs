@@ -6,7 +6,7 @@ use crate::tui::app::App;
 use crate::tui::keymap::Context;
 use crate::tui::screens::tabs::{self, Screen};
 use crate::tui::screens::{
-    confirm, detail, help, jobs, lora_card, loras, messages, models, submit,
+    batches, confirm, detail, help, jobs, lora_card, loras, messages, models, submit,
 };
 use crate::tui::status_bar;
 use crate::tui::theme;
@@ -27,6 +27,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
     let shared = &app.shared;
     tabs::draw(frame, top, app.current_tab(), shared);
     match app.screen {
+        Screen::Jobs if app.batches.grouped => batches::draw(frame, body, &app.batches, shared),
         Screen::Jobs => jobs::draw(frame, body, &app.jobs, shared),
         Screen::Detail => detail::draw(frame, body, &app.detail, shared),
         Screen::Submit => submit::draw(frame, body, &app.form, shared),

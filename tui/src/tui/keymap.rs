@@ -276,6 +276,12 @@ impl Default for Keymap {
             b(Jobs, Key::ch('o'), A::OpenOutput, "open output"),
             b(Jobs, Key::ctrl('r'), A::Refresh, "reload"),
             b(Jobs, Key::plain(K::Esc), A::Back, "clear search"),
+            b(
+                Jobs,
+                Key::ch('b'),
+                A::GroupBatches,
+                "batches: jobs grouped by batch",
+            ),
             b(Detail, Key::plain(K::Esc), A::Back, "back to jobs"),
             b(Detail, Key::ch('j'), A::Down, "scroll down"),
             b(Detail, Key::plain(K::Down), A::Down, "scroll down"),

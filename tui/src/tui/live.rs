@@ -17,11 +17,13 @@ pub struct Live {
     pub status: bool,
     /// The open job, to fetch again.
     pub detail: bool,
+    /// The batches (and the open batch), to fetch again.
+    pub batches: bool,
 }
 
 impl Live {
     pub fn has_stale(&self) -> bool {
-        !self.rows.is_empty() || self.page || self.status || self.detail
+        !self.rows.is_empty() || self.page || self.status || self.detail || self.batches
     }
 
     /// Everything shown is to be fetched again (events were lost or replaced).

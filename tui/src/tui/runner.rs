@@ -12,11 +12,13 @@ use crate::tui::preview::{self, Cover};
 use crate::tui::side_link::SideLink;
 use crate::tui::terminal::{self, Tui};
 use crate::tui::{clipboard, export, remote};
+use genq_protocol::batch::BatchRef;
 use genq_protocol::catalog::{LoraRef, LorasListParams, ModelsListParams};
 use genq_protocol::methods::{
-    CapabilitiesList, CategoriesList, DaemonStatus, Empty, JobsCancel, JobsEvents, JobsExport,
-    JobsGet, JobsList, JobsRetry, LorasGet, LorasList, ModelsList, NOTIFY_EVENT, NOTIFY_RESYNC,
-    ProvidersList, ResyncParams, Submit, SubmitParams, Subscribe, SubscribeParams, SuppliersList,
+    BatchCancel, BatchGet, BatchList, BatchRetry, CapabilitiesList, CategoriesList, DaemonStatus,
+    Empty, JobsCancel, JobsEvents, JobsExport, JobsGet, JobsList, JobsRetry, LorasGet, LorasList,
+    ModelsList, NOTIFY_EVENT, NOTIFY_RESYNC, ProvidersList, ResyncParams, Submit, SubmitParams,
+    Subscribe, SubscribeParams, SuppliersList,
 };
 use genq_protocol::rpc::Notification;
 use genq_protocol::{ErrorKind, Event, JobId, JobSpec, Method};
@@ -414,6 +416,30 @@ impl Io {
                 Action::CoverReady(Cover { id, result })
             }),
             Command::FetchLoraCard(id) => self.fetch_lora_card(id),
+            Command::FetchBatches => {
+                self.call::<BatchList>("listing batches", Empty {}, Action::BatchesLoaded)
+            }
+            Command::FetchBatch(id) => {
+                self.call::<BatchGet>("loading a batch", BatchRef { id }, |d| {
+                    Action::BatchLoaded(Box::new(d))
+                })
+            }
+            Command::CancelBatch(id) => {
+                self.call::<BatchCancel>("cancel batch", BatchRef { id }, |batch| {
+                    Action::BatchChanged {
+                        verb: "canceled",
+                        batch,
+                    }
+                })
+            }
+            Command::RetryBatch(id) => {
+                self.call::<BatchRetry>("retry batch", BatchRef { id }, |batch| {
+                    Action::BatchChanged {
+                        verb: "retried",
+                        batch,
+                    }
+                })
+            }
             Command::Suspend => {
                 terminal::suspend(term, app.mouse)?;
             }

@@ -13,6 +13,9 @@ impl App {
     /// A key bound in the keymap.
     pub(super) fn ui(&mut self, ui: UiAction) -> Vec<Command> {
         use UiAction as A;
+        if let Some(cmds) = self.batch_ui(ui) {
+            return cmds;
+        }
         match ui {
             A::ForceQuit | A::Quit => {
                 self.quit = true;
@@ -62,6 +65,7 @@ impl App {
         use UiAction as A;
         let shared = &mut self.shared;
         match (ui, self.screen) {
+            (A::GroupBatches, _) => self.batches.toggle(),
             (A::ToggleView, _) => {
                 self.models.toggle_view();
                 Vec::new()

@@ -2,6 +2,7 @@
 //! [`App::update`] changes state; it returns the [`crate::tui::command::Command`]s the
 //! event loop runs, and does no I/O.
 
+mod batches;
 mod keys;
 mod navigation;
 mod replies;

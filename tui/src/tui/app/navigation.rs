@@ -210,8 +210,8 @@ impl App {
             }
             UiAction::Cancel => {
                 self.confirm = Some(Confirm {
-                    id: job.id.clone(),
                     question: format!("Cancel job {}?", job.short_id()),
+                    command: Command::Cancel(job.id.clone()),
                 });
                 Vec::new()
             }

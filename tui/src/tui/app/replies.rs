@@ -38,6 +38,7 @@ impl App {
             }
             Action::Resync { last_seq } => {
                 self.live.all_stale(self.detail.open.is_some());
+                self.live.batches = true;
                 vec![Command::Subscribe {
                     since_seq: Some(last_seq),
                 }]
@@ -60,6 +61,22 @@ impl App {
             Action::CallFailed { what, error } => {
                 self.jobs.loading = false;
                 self.shared.fail(format!("{what}: {error}"));
+                Vec::new()
+            }
+            Action::BatchesLoaded(list) => {
+                self.batches.list_loaded(list);
+                Vec::new()
+            }
+            Action::BatchLoaded(detail) => {
+                self.batches.detail_loaded(*detail);
+                Vec::new()
+            }
+            Action::BatchChanged { verb, batch } => {
+                self.shared.note(format!("{verb} batch {}", batch.id));
+                self.batches.batch_changed(&batch);
+                self.live.batches = true;
+                self.live.page = true;
+                self.live.status = true;
                 Vec::new()
             }
             other => self.job_reply(other),
@@ -222,6 +239,11 @@ impl App {
         }
         let id = event.job_id.clone();
         let shown = self.jobs.has_row(&id);
+        self.live.batches |= self.batches.grouped
+            && matches!(
+                event.body,
+                EventBody::Created { .. } | EventBody::State { .. } | EventBody::Removed { .. }
+            );
         self.jobs.apply_event(&event);
         match &event.body {
             EventBody::Created { .. } | EventBody::Removed { .. } => {

@@ -5,6 +5,7 @@ use crate::tui::action::Action;
 use crate::tui::command::Command;
 use crate::tui::keymap::Context;
 use crate::tui::live::Live;
+use crate::tui::screens::batches::BatchesScreen;
 use crate::tui::screens::confirm::Confirm;
 use crate::tui::screens::detail::DetailScreen;
 use crate::tui::screens::help::HelpScreen;
@@ -26,6 +27,8 @@ pub struct App {
     /// What every screen is given.
     pub shared: Shared,
     pub jobs: JobsScreen,
+    /// The jobs screen grouped by batch.
+    pub batches: BatchesScreen,
     pub detail: DetailScreen,
     pub form: SubmitForm,
     pub models: ModelsScreen,
@@ -49,6 +52,7 @@ impl App {
             help_for: Screen::Jobs,
             shared: Shared::new(size, now),
             jobs: JobsScreen::default(),
+            batches: BatchesScreen::default(),
             detail: DetailScreen::default(),
             form: SubmitForm::default(),
             models: ModelsScreen::default(),
@@ -161,6 +165,9 @@ impl App {
                     cmds.push(cmd);
                 }
             }
+        }
+        if std::mem::take(&mut self.live.batches) && self.batches.grouped {
+            cmds.extend(self.batches.refetch());
         }
         if std::mem::take(&mut self.live.status) {
             cmds.push(Command::FetchStatus);

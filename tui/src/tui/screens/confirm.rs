@@ -2,7 +2,6 @@
 
 use crate::tui::command::Command;
 use crate::tui::screens::popup::centered;
-use genq_protocol::JobId;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Style};
@@ -12,14 +11,14 @@ use ratatui::widgets::{Block, Clear, Paragraph};
 /// A question the user must answer before something irreversible.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Confirm {
-    pub id: JobId,
     pub question: String,
+    /// What a yes does (a job or a batch is canceled).
+    pub command: Command,
 }
 
 impl Confirm {
-    /// What a yes does: the job is canceled.
     pub fn yes(self) -> Command {
-        Command::Cancel(self.id)
+        self.command
     }
 }
 

@@ -1,6 +1,7 @@
 //! The screens and dialogs. Each owns its state, the way keys and replies change it, and
 //! its drawing; each is given the [`crate::tui::shared::Shared`] context, never the app.
 
+pub mod batches;
 pub mod confirm;
 pub mod detail;
 pub mod help;
