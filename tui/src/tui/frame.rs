@@ -33,7 +33,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
         Screen::Submit => submit::draw(frame, body, &app.form, shared),
         Screen::Models => models::draw(frame, body, &app.models),
         Screen::Loras => loras::draw(frame, body, &app.gallery, shared),
-        Screen::Help => help::draw(frame, body, &app.help, app.help_for, shared),
+        Screen::Help => help::draw(frame, body, &app.help, app.help_context(), shared),
         Screen::Messages => messages::draw(frame, body, &app.messages, shared),
     }
     draw_hints(frame, hints, app);

@@ -12,6 +12,8 @@ use std::str::FromStr;
 pub enum Context {
     Global,
     Jobs,
+    /// The jobs screen grouped by batch.
+    Batches,
     Detail,
     Submit,
     Models,
@@ -30,6 +32,7 @@ impl Context {
         match self {
             Context::Global => "Everywhere",
             Context::Jobs => "Jobs",
+            Context::Batches => "Jobs by batch",
             Context::Detail => "Job detail",
             Context::Submit => "Submit",
             Context::Models => "Models",
@@ -51,6 +54,7 @@ impl Context {
         Some(match name {
             "global" => Context::Global,
             "jobs" => Context::Jobs,
+            "batches" => Context::Batches,
             "detail" => Context::Detail,
             "submit" => Context::Submit,
             "models" => Context::Models,
@@ -157,7 +161,7 @@ pub enum KeymapError {
     #[error("unknown action {0:?}; see the help screen (?) for the action names")]
     BadAction(String),
     #[error(
-        "unknown key context {0:?}; allowed: global, jobs, detail, submit, models, loras, card, help, messages, confirm, search"
+        "unknown key context {0:?}; allowed: global, jobs, batches, detail, submit, models, loras, card, help, messages, confirm, search"
     )]
     BadContext(String),
 }
@@ -282,6 +286,37 @@ impl Default for Keymap {
                 A::GroupBatches,
                 "batches: jobs grouped by batch",
             ),
+            b(Batches, Key::ch('j'), A::Down, "next batch or row"),
+            b(Batches, Key::plain(K::Down), A::Down, "next batch or row"),
+            b(Batches, Key::ch('k'), A::Up, "previous batch or row"),
+            b(Batches, Key::plain(K::Up), A::Up, "previous batch or row"),
+            b(Batches, Key::ch('g'), A::Top, "first"),
+            b(Batches, Key::plain(K::Home), A::Top, "first"),
+            b(Batches, Key::ch('G'), A::Bottom, "last"),
+            b(Batches, Key::plain(K::End), A::Bottom, "last"),
+            b(Batches, Key::plain(K::PageUp), A::PageUp, "page up"),
+            b(Batches, Key::plain(K::PageDown), A::PageDown, "page down"),
+            b(
+                Batches,
+                Key::plain(K::Enter),
+                A::Open,
+                "open the batch's rows",
+            ),
+            b(Batches, Key::ch('c'), A::Cancel, "cancel the batch"),
+            b(
+                Batches,
+                Key::ch('r'),
+                A::Retry,
+                "retry the batch's failed rows",
+            ),
+            b(
+                Batches,
+                Key::ch('b'),
+                A::GroupBatches,
+                "jobs: not grouped by batch",
+            ),
+            b(Batches, Key::ctrl('r'), A::Refresh, "reload"),
+            b(Batches, Key::plain(K::Esc), A::Back, "back to the batches"),
             b(Detail, Key::plain(K::Esc), A::Back, "back to jobs"),
             b(Detail, Key::ch('j'), A::Down, "scroll down"),
             b(Detail, Key::plain(K::Down), A::Down, "scroll down"),

@@ -4,19 +4,14 @@
 use super::state::App;
 use crate::tui::action::UiAction;
 use crate::tui::command::Command;
-use crate::tui::screens::tabs::Screen;
+use crate::tui::keymap::Context;
 
 impl App {
-    /// A key for the batches, or `None` when it is not theirs (the screen is not grouped,
-    /// a dialog or the search prompt is open, or the key means the same everywhere).
+    /// A key for the batches, or `None` when it is not theirs (the screen is not grouped, a
+    /// dialog is open, or the key means the same everywhere).
     pub(super) fn batch_ui(&mut self, ui: UiAction) -> Option<Vec<Command>> {
         use UiAction as A;
-        let on_batches = self.screen == Screen::Jobs
-            && self.batches.grouped
-            && self.confirm.is_none()
-            && self.lora_popup.is_none()
-            && self.search_input().is_none();
-        if !on_batches {
+        if self.context() != Context::Batches {
             return None;
         }
         let shared = &mut self.shared;
@@ -32,7 +27,7 @@ impl App {
                 cmds.push(Command::FetchStatus);
                 cmds
             }
-            A::Cancel | A::Retry | A::Rerun | A::Export | A::Copy | A::OpenOutput => {
+            A::Cancel | A::Retry => {
                 let (confirm, cmds) = self.batches.action(ui, shared);
                 self.confirm = confirm;
                 cmds

@@ -80,6 +80,7 @@ impl App {
             return Context::Search;
         }
         match self.screen {
+            Screen::Jobs if self.batches.grouped => Context::Batches,
             Screen::Jobs => Context::Jobs,
             Screen::Detail => Context::Detail,
             Screen::Submit => Context::Submit,
@@ -87,6 +88,18 @@ impl App {
             Screen::Loras => Context::Loras,
             Screen::Help => Context::Help,
             Screen::Messages => Context::Messages,
+        }
+    }
+
+    /// The keys help lists: those of the screen it was opened from.
+    pub fn help_context(&self) -> Context {
+        match self.help_for {
+            Screen::Jobs if self.batches.grouped => Context::Batches,
+            Screen::Jobs | Screen::Help | Screen::Messages => Context::Jobs,
+            Screen::Detail => Context::Detail,
+            Screen::Submit => Context::Submit,
+            Screen::Models => Context::Models,
+            Screen::Loras => Context::Loras,
         }
     }
 

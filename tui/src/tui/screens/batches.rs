@@ -134,7 +134,7 @@ impl BatchesScreen {
         }
     }
 
-    /// `c` asks to cancel the batch, `r` sends its failed and canceled rows again.
+    /// Cancel asks before canceling the batch; retry sends its failed and canceled rows again.
     pub fn action(&self, ui: UiAction, shared: &mut Shared) -> (Option<Confirm>, Vec<Command>) {
         let Some(batch) = self.target() else {
             return (None, Vec::new());
@@ -157,10 +157,7 @@ impl BatchesScreen {
                 (None, Vec::new())
             }
             UiAction::Retry => (None, vec![Command::RetryBatch(batch.id)]),
-            _ => {
-                shared.note("select a job (b shows jobs) for this");
-                (None, Vec::new())
-            }
+            _ => (None, Vec::new()),
         }
     }
 }
@@ -224,6 +221,15 @@ fn draw_list(frame: &mut Frame, area: Rect, screen: &BatchesScreen, shared: &Sha
             }
         });
     let (widths, header) = if wide {
+        let mut header = vec![
+            Cell::from(""),
+            "batch".into(),
+            "name".into(),
+            "progress".into(),
+        ];
+        for h in ["done", "failed", "in flight", "waiting"] {
+            header.push(Cell::from(Line::from(h).right_aligned()));
+        }
         (
             vec![
                 Constraint::Length(1),
@@ -235,16 +241,7 @@ fn draw_list(frame: &mut Frame, area: Rect, screen: &BatchesScreen, shared: &Sha
                 Constraint::Length(9),
                 Constraint::Length(7),
             ],
-            vec![
-                "",
-                "batch",
-                "name",
-                "progress",
-                "done",
-                "failed",
-                "in flight",
-                "waiting",
-            ],
+            header,
         )
     } else {
         (
@@ -254,7 +251,9 @@ fn draw_list(frame: &mut Frame, area: Rect, screen: &BatchesScreen, shared: &Sha
                 Constraint::Fill(1),
                 Constraint::Length(22),
             ],
-            vec!["", "batch", "name", "done/failed/run/wait"],
+            ["", "batch", "name", "done/failed/run/wait"]
+                .map(Cell::from)
+                .to_vec(),
         )
     };
     let table = Table::new(rows, widths)

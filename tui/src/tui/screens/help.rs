@@ -3,7 +3,6 @@
 use crate::tui::action::UiAction;
 use crate::tui::keymap::Context;
 use crate::tui::screens::scroll::text_scroll;
-use crate::tui::screens::tabs::Screen;
 use crate::tui::shared::Shared;
 use crate::tui::theme;
 use ratatui::Frame;
@@ -23,15 +22,8 @@ impl HelpScreen {
     }
 }
 
-/// The keys of `help_for` (the screen help was opened from) and the global ones.
-pub fn draw(frame: &mut Frame, area: Rect, help: &HelpScreen, help_for: Screen, shared: &Shared) {
-    let ctx = match help_for {
-        Screen::Jobs | Screen::Help | Screen::Messages => Context::Jobs,
-        Screen::Detail => Context::Detail,
-        Screen::Submit => Context::Submit,
-        Screen::Models => Context::Models,
-        Screen::Loras => Context::Loras,
-    };
+/// The keys of `ctx` (where help was opened from) and the global ones.
+pub fn draw(frame: &mut Frame, area: Rect, help: &HelpScreen, ctx: Context, shared: &Shared) {
     let mut lines = Vec::new();
     for c in [ctx, Context::Global] {
         lines.push(Line::styled(c.title(), theme::title()));
