@@ -691,3 +691,75 @@ async fn over_ssh_the_detail_draws_a_preview_the_daemon_rendered() {
     assert_eq!(laptop.daemon_pid(), None, "no daemon runs on the laptop");
     tmux.keys(&["q"]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_grouped_on_the_jobs_screen_counts_its_rows_to_done_and_opens_them() {
+    if !Tmux::available() {
+        return;
+    }
+    let ms = ModelScopeFake::start().await;
+    ms.set_script(MsScript::succeed_after(Duration::from_millis(100)));
+    let home = Home::with_modelscope(&ms, "typical_s = 0.05\n");
+    let tmux = start_tui(&home, &ms).await;
+
+    tmux.keys(&["b"]).await;
+    tmux.wait_for(&home, "the empty batches view", |s| {
+        s.contains("Jobs by batch") && s.contains("no batches yet")
+    })
+    .await;
+
+    let work = home.dir.path().join("work");
+    std::fs::create_dir_all(&work).expect("work dir");
+    let rows: String = ["a lantern", "a kettle", "a heron"]
+        .iter()
+        .map(|p| format!("{{\"prompt\":\"{p}\",\"output\":\"out/{{row:03}}.png\"}}\n"))
+        .collect();
+    std::fs::write(work.join("rows.jsonl"), rows).expect("write batch file");
+    let mut cmd = home.cmd(&["batch", "rows.jsonl", "--provider", "modelscope"]);
+    cmd.current_dir(&work);
+    let out = tokio::process::Command::from(cmd)
+        .output()
+        .await
+        .expect("run genq batch");
+    assert!(out.status.success(), "genq batch: {out:?}");
+
+    // Live events alone bring the batch's row to done: no reload key is pressed.
+    let screen = tmux
+        .wait_for(&home, "the batch row counting 3 of 3 done", |s| {
+            s.lines()
+                .any(|l| l.contains("rows.jsonl") && l.contains("3/3") && l.contains('✓'))
+        })
+        .await;
+    let line = screen
+        .lines()
+        .find(|l| l.contains("rows.jsonl"))
+        .unwrap_or_default();
+    let counts: Vec<&str> = line
+        .trim_end()
+        .trim_end_matches('│')
+        .split_whitespace()
+        .rev()
+        .take(4)
+        .collect();
+    assert_eq!(
+        counts,
+        ["0", "0", "0", "3"],
+        "waiting, in flight, failed, done: {line}"
+    );
+
+    tmux.keys(&["Enter"]).await;
+    let rows = tmux
+        .wait_for(&home, "the batch's rows", |s| {
+            s.contains("Batch #1") && s.matches("succeeded").count() == 3
+        })
+        .await;
+    for n in 1..=3 {
+        let path = work.join(format!("out/{n:03}.png"));
+        assert!(
+            rows.contains(&path.display().to_string()),
+            "row {n}'s output path {} is not shown:\n{rows}",
+            path.display()
+        );
+    }
+    tmux.keys(&["C-c"]).await;
+}

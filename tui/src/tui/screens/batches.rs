@@ -352,7 +352,7 @@ fn draw_rows(
         widths.push(Constraint::Fill(1));
         header.push("prompt");
     }
-    widths.push(Constraint::Fill(1));
+    widths.push(Constraint::Fill(2));
     header.push("output");
     let table = Table::new(rows, widths)
         .header(Row::new(header).style(theme::dim()))
