@@ -71,12 +71,20 @@ pub enum Command {
     },
     /// `loras.get` for a LoRA a job used.
     FetchLoraCard(String),
-    /// `batch.list`.
-    FetchBatches,
-    /// `batch.get`: a batch with its rows.
-    FetchBatch(u64),
-    CancelBatch(u64),
-    RetryBatch(u64),
+    Batch(BatchCall),
     Suspend,
     Quit,
+}
+
+/// The batch calls: the list, one batch with its rows, and what cancel and retry send.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum BatchCall {
+    /// `batch.list`.
+    List,
+    /// `batch.get`.
+    Get(u64),
+    /// `batch.cancel`.
+    Cancel(u64),
+    /// `batch.retry`.
+    Retry(u64),
 }

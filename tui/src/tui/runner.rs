@@ -7,7 +7,7 @@ use crate::inputs::{input_location, is_url};
 use crate::tui::action::{Action, CallError, call_error};
 use crate::tui::app::App;
 use crate::tui::catalog::CatalogData;
-use crate::tui::command::Command;
+use crate::tui::command::{BatchCall, Command};
 use crate::tui::preview::{self, Cover};
 use crate::tui::side_link::SideLink;
 use crate::tui::terminal::{self, Tui};
@@ -416,30 +416,7 @@ impl Io {
                 Action::CoverReady(Cover { id, result })
             }),
             Command::FetchLoraCard(id) => self.fetch_lora_card(id),
-            Command::FetchBatches => {
-                self.call::<BatchList>("listing batches", Empty {}, Action::BatchesLoaded)
-            }
-            Command::FetchBatch(id) => {
-                self.call::<BatchGet>("loading a batch", BatchRef { id }, |d| {
-                    Action::BatchLoaded(Box::new(d))
-                })
-            }
-            Command::CancelBatch(id) => {
-                self.call::<BatchCancel>("cancel batch", BatchRef { id }, |batch| {
-                    Action::BatchChanged {
-                        verb: "canceled",
-                        batch,
-                    }
-                })
-            }
-            Command::RetryBatch(id) => {
-                self.call::<BatchRetry>("retry batch", BatchRef { id }, |batch| {
-                    Action::BatchChanged {
-                        verb: "retried",
-                        batch,
-                    }
-                })
-            }
+            Command::Batch(call) => self.batch(call),
             Command::Suspend => {
                 terminal::suspend(term, app.mouse)?;
             }
@@ -523,6 +500,33 @@ impl Io {
     }
 
     /// `loras.get` for a LoRA a job used.
+    fn batch(&mut self, call: BatchCall) {
+        match call {
+            BatchCall::List => {
+                self.call::<BatchList>("listing batches", Empty {}, Action::BatchesLoaded)
+            }
+            BatchCall::Get(id) => self.call::<BatchGet>("loading a batch", BatchRef { id }, |d| {
+                Action::BatchLoaded(Box::new(d))
+            }),
+            BatchCall::Cancel(id) => {
+                self.call::<BatchCancel>("cancel batch", BatchRef { id }, |batch| {
+                    Action::BatchChanged {
+                        verb: "canceled",
+                        batch,
+                    }
+                })
+            }
+            BatchCall::Retry(id) => {
+                self.call::<BatchRetry>("retry batch", BatchRef { id }, |batch| {
+                    Action::BatchChanged {
+                        verb: "retried",
+                        batch,
+                    }
+                })
+            }
+        }
+    }
+
     fn fetch_lora_card(&mut self, id: String) {
         let tx = self.tx.clone();
         let link = self.loras_link.clone();

@@ -5,7 +5,7 @@
 
 use crate::format;
 use crate::tui::action::UiAction;
-use crate::tui::command::Command;
+use crate::tui::command::{BatchCall, Command};
 use crate::tui::screens::confirm::Confirm;
 use crate::tui::screens::jobs::visible_rows;
 use crate::tui::shared::Shared;
@@ -40,7 +40,7 @@ impl BatchesScreen {
         self.open = None;
         self.opening = None;
         if self.grouped {
-            vec![Command::FetchBatches]
+            vec![Command::Batch(BatchCall::List)]
         } else {
             Vec::new()
         }
@@ -64,8 +64,8 @@ impl BatchesScreen {
 
     /// The list, and the open batch, fetched again.
     pub fn refetch(&self) -> Vec<Command> {
-        let mut cmds = vec![Command::FetchBatches];
-        cmds.extend(self.open_id().map(Command::FetchBatch));
+        let mut cmds = vec![Command::Batch(BatchCall::List)];
+        cmds.extend(self.open_id().map(|id| Command::Batch(BatchCall::Get(id))));
         cmds
     }
 
@@ -96,7 +96,7 @@ impl BatchesScreen {
         };
         self.opening = Some(id);
         self.row_selected = 0;
-        vec![Command::FetchBatch(id)]
+        vec![Command::Batch(BatchCall::Get(id))]
     }
 
     /// Esc: from a batch's rows back to the batches; `false` when there was none open.
@@ -148,7 +148,7 @@ impl BatchesScreen {
             UiAction::Cancel => {
                 let confirm = Confirm {
                     question: format!("Cancel batch {} ({} rows left)?", batch.id, left(c)),
-                    command: Command::CancelBatch(batch.id),
+                    command: Command::Batch(BatchCall::Cancel(batch.id)),
                 };
                 (Some(confirm), Vec::new())
             }
@@ -156,7 +156,7 @@ impl BatchesScreen {
                 shared.note(format!("batch {} has no failed rows", batch.id));
                 (None, Vec::new())
             }
-            UiAction::Retry => (None, vec![Command::RetryBatch(batch.id)]),
+            UiAction::Retry => (None, vec![Command::Batch(BatchCall::Retry(batch.id))]),
             _ => (None, Vec::new()),
         }
     }

@@ -4,7 +4,7 @@
 use super::fixtures::*;
 use crate::tui::action::Action;
 use crate::tui::app::App;
-use crate::tui::command::Command;
+use crate::tui::command::{BatchCall, Command};
 use crossterm::event::KeyCode;
 use genq_protocol::batch::{BatchCounts, BatchDetail, BatchInfo, BatchRow};
 use genq_protocol::{Event, EventBody, JobError, JobErrorKind, JobState, Output};
@@ -122,7 +122,7 @@ fn detail() -> BatchDetail {
 /// The jobs screen with `b` pressed and `batch.list` answered.
 fn grouped(size: (u16, u16)) -> App {
     let mut app = app_with_jobs(size, 120);
-    assert_eq!(app.key(key('b')), vec![Command::FetchBatches]);
+    assert_eq!(app.key(key('b')), vec![Command::Batch(BatchCall::List)]);
     app.update(Action::BatchesLoaded(batches()));
     app
 }
@@ -138,7 +138,10 @@ fn jobs_grouped_by_batch() {
 fn a_batch_s_rows() {
     for size in SIZES {
         let mut app = grouped(size);
-        assert_eq!(app.key(code(KeyCode::Enter)), vec![Command::FetchBatch(3)]);
+        assert_eq!(
+            app.key(code(KeyCode::Enter)),
+            vec![Command::Batch(BatchCall::Get(3))]
+        );
         app.update(Action::BatchLoaded(Box::new(detail())));
         check("batch_rows", &app);
     }
@@ -167,7 +170,10 @@ fn cancel_on_a_batch_row_sends_batch_cancel_after_confirming() {
     assert_eq!(app.key(key('c')), vec![]);
     let confirm = app.confirm.clone().expect("a confirm dialog");
     assert!(confirm.question.contains("batch 3"), "{}", confirm.question);
-    assert_eq!(app.key(key('y')), vec![Command::CancelBatch(3)]);
+    assert_eq!(
+        app.key(key('y')),
+        vec![Command::Batch(BatchCall::Cancel(3))]
+    );
     // The answer updates the row's counts at once and refetches what it changed.
     let mut canceled = batches()[0].clone();
     canceled.canceled = true;
@@ -180,7 +186,7 @@ fn cancel_on_a_batch_row_sends_batch_cancel_after_confirming() {
         batch: canceled.clone(),
     });
     assert_eq!(app.batches.batches[0], canceled);
-    assert!(app.flush_stale().contains(&Command::FetchBatches));
+    assert!(app.flush_stale().contains(&Command::Batch(BatchCall::List)));
     // A finished batch is not canceled again.
     app.key(key('c'));
     assert!(app.confirm.is_none());
@@ -193,12 +199,12 @@ fn retry_on_a_batch_sends_batch_retry_only_with_failed_rows() {
     assert_eq!(app.batches.selected_batch().unwrap().id, 2);
     assert_eq!(app.key(key('r')), vec![], "batch 2 has no failed rows");
     app.key(key('j'));
-    assert_eq!(app.key(key('r')), vec![Command::RetryBatch(1)]);
+    assert_eq!(app.key(key('r')), vec![Command::Batch(BatchCall::Retry(1))]);
     // In a batch's rows, retry acts on that batch too.
     app.key(key('g'));
     app.key(code(KeyCode::Enter));
     app.update(Action::BatchLoaded(Box::new(detail())));
-    assert_eq!(app.key(key('r')), vec![Command::RetryBatch(3)]);
+    assert_eq!(app.key(key('r')), vec![Command::Batch(BatchCall::Retry(3))]);
     // Esc goes back to the batches, a second Esc stays on them.
     app.key(code(KeyCode::Esc));
     assert!(app.batches.open.is_none() && app.batches.grouped);
@@ -223,8 +229,11 @@ fn live_events_refetch_the_batches_and_the_open_batch() {
     }));
     assert!(app.has_stale());
     let cmds = app.flush_stale();
-    assert!(cmds.contains(&Command::FetchBatches), "{cmds:?}");
-    assert!(cmds.contains(&Command::FetchBatch(3)), "{cmds:?}");
+    assert!(cmds.contains(&Command::Batch(BatchCall::List)), "{cmds:?}");
+    assert!(
+        cmds.contains(&Command::Batch(BatchCall::Get(3))),
+        "{cmds:?}"
+    );
     // Ungrouped, the batches are not fetched.
     app.key(key('b'));
     app.update(Action::Notify(Event {
@@ -237,5 +246,5 @@ fn live_events_refetch_the_batches_and_the_open_batch() {
             model: None,
         },
     }));
-    assert!(!app.flush_stale().contains(&Command::FetchBatches));
+    assert!(!app.flush_stale().contains(&Command::Batch(BatchCall::List)));
 }
