@@ -118,6 +118,7 @@ impl App {
             };
         }
         match self.screen {
+            Screen::Jobs if self.batches.grouped => Vec::new(),
             Screen::Jobs => {
                 self.jobs.click(row, &self.shared);
                 Vec::new()

@@ -197,6 +197,9 @@ impl App {
         // Listings cut off by the lost connection are asked again.
         cmds.extend(self.gallery.reconnected(&self.shared));
         cmds.extend(self.detail.refetch());
+        if self.batches.grouped {
+            cmds.extend(self.batches.refetch());
+        }
         cmds
     }
 

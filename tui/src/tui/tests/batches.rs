@@ -248,3 +248,20 @@ fn live_events_refetch_the_batches_and_the_open_batch() {
     }));
     assert!(!app.flush_stale().contains(&Command::Batch(BatchCall::List)));
 }
+
+#[test]
+fn a_reconnect_fetches_the_batches_again() {
+    let mut app = grouped((100, 30));
+    app.key(code(KeyCode::Enter));
+    app.update(Action::Disconnected {
+        reason: "daemon gone".into(),
+    });
+    let cmds = app.update(Action::Connected {
+        version: "0.1.0".into(),
+    });
+    assert!(cmds.contains(&Command::Batch(BatchCall::List)), "{cmds:?}");
+    assert!(
+        cmds.contains(&Command::Batch(BatchCall::Get(3))),
+        "{cmds:?}"
+    );
+}
