@@ -113,6 +113,9 @@ pub struct WorkflowSection {
     pub guidance: Option<String>,
     /// Images per run (`EmptyLatentImage.batch_size`).
     pub n: Option<String>,
+    /// The input image: a `LoadImage` node's `image` input, which receives the name of the
+    /// job's image once uploaded (`image = "10.inputs.image"`).
+    pub image: Option<String>,
     /// The workflow as read from `file` when the config loaded.
     #[serde(skip)]
     pub graph: Option<serde_json::Value>,
@@ -130,6 +133,7 @@ impl WorkflowSection {
             ("steps", &self.steps),
             ("guidance", &self.guidance),
             ("n", &self.n),
+            ("image", &self.image),
         ]
         .into_iter()
         .filter_map(|(field, path)| Some((field, path.as_deref()?)))
