@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod config;
 pub mod engine;
+pub mod http;
 pub mod lock;
 pub mod outputs;
 pub mod providers;

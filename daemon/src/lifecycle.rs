@@ -126,12 +126,15 @@ async fn serve(
     let shutdown = CancellationToken::new();
     watch_config(&engine);
     spawn_signal_handlers(shutdown.clone(), engine.clone());
+    let http_address = tokio::sync::watch::Sender::new(None);
     let state = Arc::new(ServerState {
         engine,
         started: Instant::now(),
         shutdown: shutdown.clone(),
         socket: socket.listening(),
+        http: http_address.subscribe(),
     });
+    crate::http::spawn(state.clone(), http_address);
     server::serve(socket, state.clone()).await;
     tracing::info!("shutting down");
     state.engine.shutdown(Duration::from_secs(10)).await;

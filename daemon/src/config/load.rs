@@ -2,6 +2,7 @@
 //! each provider the daemon knows.
 
 use super::credentials::{self, KeySearch, KeySource, StorageKeys};
+use super::http::HttpSettings;
 use super::file::{
     CatalogSection, ConfigFile, OutputsSection, ProviderSection, StorageSection, parse,
 };
@@ -91,6 +92,7 @@ pub struct Config {
     pub outputs: OutputsSection,
     pub source: Option<PathBuf>,
     pub catalog: CatalogSettings,
+    pub http: HttpSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -194,8 +196,10 @@ impl Config {
         }
         let catalog = catalog_settings(&file.catalog).map_err(invalid)?;
         let storage_keys = storage_keys(&file.storage, env);
+        let http = HttpSettings::from_section(&file.http).map_err(invalid)?;
         Ok(Config {
             catalog,
+            http,
             providers,
             storage_keys,
             storage: file.storage,

@@ -7,14 +7,16 @@
 
 mod credentials;
 mod file;
+mod http;
 mod load;
 mod watch;
 
 pub use credentials::{KeySearch, KeySource, StorageKeys, storage_keys};
 pub use file::{
-    CatalogSection, CatalogSiteSection, ConfigFile, DefaultsSection, OutputsSection,
+    CatalogSection, CatalogSiteSection, ConfigFile, DefaultsSection, HttpSection, OutputsSection,
     ProviderSection, StorageSection,
 };
+pub use http::{HttpSettings, ModelTarget};
 pub use load::{
     CatalogSettings, Config, ConfigError, KnownProviders, Limits, ProviderDefaults,
     ProviderSettings,

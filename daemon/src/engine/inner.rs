@@ -16,6 +16,8 @@ pub(super) struct Inner {
     pub(super) registry: Registry,
     pub(super) config: RwLock<Arc<Config>>,
     pub(super) config_error: Mutex<Option<String>>,
+    /// Told each time a new config is put in force.
+    pub(super) config_applied: tokio::sync::watch::Sender<()>,
     pub(super) paths: Paths,
     pub(super) http: reqwest::Client,
     pub(super) limits: BTreeMap<String, Arc<ProviderLimits>>,

@@ -63,6 +63,7 @@ impl Engine {
                 registry,
                 config: RwLock::new(Arc::new(config)),
                 config_error: Mutex::new(None),
+                config_applied: tokio::sync::watch::Sender::new(()),
                 paths,
                 http,
                 limits,
@@ -100,6 +101,12 @@ impl Engine {
             *c = Arc::new(config);
         }
         self.set_config_error(None);
+        self.inner.config_applied.send_replace(());
+    }
+
+    /// Changes each time a new config is put in force (hot reload).
+    pub fn config_applied(&self) -> tokio::sync::watch::Receiver<()> {
+        self.inner.config_applied.subscribe()
     }
 
     /// Records (or clears) why the config on disk is not in force.

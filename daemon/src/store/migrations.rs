@@ -175,6 +175,15 @@ const MIGRATIONS: &[&str] = &[
     );
     INSERT INTO counters (name, value) SELECT 'job_num', COALESCE(MAX(num), 0) FROM jobs;
     "#,
+    // 5: bearer tokens of the HTTP API, kept as their SHA-256 only.
+    r#"
+    CREATE TABLE api_tokens (
+        name          TEXT PRIMARY KEY,
+        hash          TEXT NOT NULL UNIQUE,
+        created_at    INTEGER NOT NULL,
+        last_used_at  INTEGER
+    );
+    "#,
 ];
 
 /// Schema version this build writes.

@@ -17,11 +17,13 @@ mod ids;
 mod jobs;
 mod lora_cache;
 mod migrations;
+mod probe;
 mod removal;
 mod rows;
 mod sql;
 #[cfg(test)]
 mod tests;
+mod tokens;
 mod transition;
 
 pub use catalog_seed::{CapabilitySeed, CatalogSeed};
@@ -31,4 +33,5 @@ pub use jobs::{Created, NewJob};
 pub use lora_cache::CachedLoras;
 pub use removal::{CleanFilter, Removal};
 pub use rows::OutputRecord;
+pub use tokens::{TOKEN_PREFIX, hash_token, new_token};
 pub use transition::Transition;

@@ -19,6 +19,7 @@ pub mod output;
 mod providers;
 mod pull;
 mod service;
+mod token;
 pub mod submit;
 mod wait;
 mod watch;
@@ -134,6 +135,7 @@ async fn dispatch(ctx: &Ctx, command: Option<Command>) -> Result<(), CliError> {
         Some(Command::Providers(args)) => providers::run(ctx, args).await,
         Some(Command::Daemon(cmd)) => daemon::run(ctx, cmd).await,
         Some(Command::Auth(cmd)) => auth::run(ctx, cmd).await,
+        Some(Command::Token(cmd)) => token::run(ctx, cmd).await,
         Some(Command::Models(args)) => models::run(ctx, args).await,
         Some(Command::Categories(args)) => models::categories(ctx, args).await,
         Some(Command::Capabilities(args)) => models::capabilities(ctx, args).await,

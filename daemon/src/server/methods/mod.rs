@@ -1,14 +1,15 @@
 //! Request handlers, one file per group of methods, and the table that routes each method
 //! to its handler.
 
-mod catalog;
-mod daemon;
+pub mod catalog;
+pub mod daemon;
 mod errors;
-mod jobs;
-mod outputs;
+pub mod jobs;
+pub mod outputs;
 mod params;
-mod providers;
+pub mod providers;
 mod table;
+mod tokens;
 
 pub use params::{check_i64, params};
 pub use table::dispatch;

@@ -2,7 +2,7 @@
 
 use super::super::state::ServerState;
 use super::params::params;
-use super::{catalog, daemon, jobs, outputs, providers};
+use super::{catalog, daemon, jobs, outputs, providers, tokens};
 use genq_protocol::methods::{self as m, Method};
 use genq_protocol::{ErrorKind, RpcError};
 use serde_json::Value;
@@ -87,4 +87,7 @@ method_table! {
     LorasList => catalog::loras_list,
     LorasRefresh => catalog::loras_refresh,
     LorasGet => catalog::loras_get,
+    TokensCreate => tokens::create,
+    TokensList => tokens::list,
+    TokensRemove => tokens::remove,
 }
