@@ -76,7 +76,7 @@ impl Api {
         let ms = ModelScopeFake::start().await;
         ms.set_script(script);
         let port = free_port();
-        let home = Home::with_modelscope(&ms, &http_section(port, ""));
+        let home = Home::with_modelscope(&ms, &format!("{FAST_POLLS}{}", http_section(port, "")));
         home.start_daemon();
         wait_http(&home, port).await;
         let token = create_token(&home, "ci").await;
@@ -122,6 +122,9 @@ fn assert_error(r: &Reply, status: u16, param: Option<&str>) -> Value {
     }
     e
 }
+
+/// The fake's tasks take milliseconds: poll them at once.
+const FAST_POLLS: &str = "typical_s = 0.1\nrequests_per_second = 100\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_guard_every_route_but_health_and_a_reload_moves_the_address() {

@@ -117,6 +117,7 @@ async fn generate_inner(
     );
     let format = req.response_format.unwrap_or_default();
     let target = resolve_model(st, req.model.as_deref()).await?;
+    refuse_while_paused(st, &target.provider)?;
     let spec = spec_of(req, target)?;
     let key = headers
         .get("idempotency-key")
@@ -138,6 +139,30 @@ async fn generate_inner(
         e.job_id = Some(job.id.0.clone());
         e
     })
+}
+
+/// A provider that is slowing down after a 429 would hold a new job past the wait: say so
+/// now, with how long, instead of making a job the client would give up on.
+fn refuse_while_paused(st: &Shared, provider: &str) -> Result<(), ApiError> {
+    let paused = st
+        .server
+        .engine
+        .provider_limits(provider)
+        .and_then(|l| l.snapshot().paused_for);
+    match paused {
+        Some(wait) => {
+            let secs = wait.as_secs_f64().ceil() as u64;
+            let mut e = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                format!("{provider} is rate limiting genq; try again in {secs} s"),
+            )
+            .code("rate_limit_exceeded");
+            e.retry_after = Some(secs.max(1));
+            Err(e)
+        }
+        None => Ok(()),
+    }
 }
 
 /// Parses a JSON body, naming the field at fault.
