@@ -329,6 +329,7 @@ pub const LIST_MAX_LIMIT: u32 = 500;
 /// and cost the database.
 pub const LIST_MAX_TEXT: usize = 1000;
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct JobPage {
     pub jobs: Vec<Job>,

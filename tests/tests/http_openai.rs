@@ -3,7 +3,7 @@
 //! ModelScope. The Python comes from `GENQ_PYTHON` (see `.ci/run`).
 
 use genq_e2e::fakes::{ModelScopeFake, MsOutcome, MsScript};
-use genq_e2e::harness::{Home, create_token, free_port, http_section, python, wait_http};
+use genq_e2e::harness::{Home, catalog_section, create_token, free_port, http_section, python, wait_http};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -74,7 +74,9 @@ async fn home_with_api(ms: &ModelScopeFake, extra: &str) -> (Home, String, Strin
         port,
         &format!("{extra}[http.models]\nlantern = \"modelscope/Qwen/Qwen-Image\"\n"),
     );
-    let home = Home::with_modelscope(ms, &format!("{FAST_POLLS}{section}"));
+    // LoRA listings go to a closed port: no test reaches the real sites.
+    let offline = catalog_section("modelscope", "http://127.0.0.1:1");
+    let home = Home::with_modelscope(ms, &format!("{FAST_POLLS}{section}{offline}"));
     home.start_daemon();
     wait_http(&home, port).await;
     let token = create_token(&home, "sdk").await;
@@ -221,4 +223,85 @@ async fn quota_provider_failures_and_timeouts_get_their_statuses_and_jobs_outliv
     assert_eq!(quota["raised"], "RateLimitError", "{quota}");
     let wait: u64 = quota["retry_after"].as_str().unwrap_or("").parse().unwrap_or(0);
     assert!((1..=30).contains(&wait), "{quota}");
+}
+
+const VALIDATE: &str = r#"
+import json, os, urllib.request
+from openapi_spec_validator import validate
+doc = json.load(urllib.request.urlopen(os.environ["GENQ_BASE"] + "/openapi.json"))
+validate(doc)
+print(json.dumps({"openapi": doc["openapi"], "paths": len(doc["paths"])}))
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_validates_and_names_every_route_the_server_answers() {
+    let ms = ModelScopeFake::start().await;
+    ms.set_script(MsScript::succeed_after(Duration::from_millis(50)));
+    let (home, base, token) = home_with_api(&ms, "").await;
+    let checked = run_python(VALIDATE, &base, &token).await;
+    assert!(checked[0]["openapi"].as_str().unwrap().starts_with("3.1"), "{checked:?}");
+
+    let doc: Value = reqwest::get(format!("{base}/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let paths = doc["paths"].as_object().expect("paths");
+    // What the API promises is documented.
+    for route in [
+        "/healthz",
+        "/readyz",
+        "/openapi.json",
+        "/v1/images/generations",
+        "/v1/models",
+        "/v1/jobs",
+        "/v1/jobs/{id}",
+        "/v1/jobs/{id}/cancel",
+        "/v1/jobs/{id}/retry",
+        "/v1/jobs/{id}/outputs/{n}",
+        "/v1/events",
+        "/v1/catalog/models",
+        "/v1/catalog/capabilities",
+        "/v1/catalog/categories",
+        "/v1/catalog/loras",
+    ] {
+        assert!(paths.contains_key(route), "{route} is not in the document");
+    }
+    // Every documented route is served: none falls through to the unknown-route reply.
+    let id = home.submit("modelscope", "documented").await;
+    home.finished(&id).await;
+    let client = reqwest::Client::new();
+    for (path, ops) in paths {
+        let concrete = path.replace("{id}", &id).replace("{n}", "0");
+        for method in ops.as_object().unwrap().keys() {
+            let url = format!("{base}{concrete}");
+            let req = match method.as_str() {
+                "get" => client.get(&url),
+                "post" => client.post(&url).body("{}"),
+                other => panic!("unexpected method {other} for {path}"),
+            };
+            let resp = req.bearer_auth(&token).send().await.unwrap();
+            let status = resp.status();
+            if path == "/v1/events" {
+                assert_eq!(status, 200, "{method} {path}");
+                continue;
+            }
+            let body = resp.text().await.unwrap_or_default();
+            assert!(
+                !body.contains("Invalid URL"),
+                "{method} {path} is documented but not served: {status} {body}"
+            );
+        }
+    }
+    // And a route it does not document is not served.
+    let unknown = client
+        .get(format!("{base}/v1/nothing-here"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    let body: Value = unknown.json().await.unwrap();
+    assert!(body["error"]["message"].as_str().unwrap().contains("Invalid URL"), "{body}");
 }

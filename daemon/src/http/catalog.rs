@@ -1,10 +1,11 @@
 //! Catalog reads: models with their parameters, capabilities, categories, suppliers and
 //! LoRA cards, as the socket's catalog handlers give them.
 
-use super::error::ApiError;
+use super::error::{ApiError, query};
 use super::state::Shared;
 use crate::server::methods::catalog;
 use axum::Json;
+use axum::extract::rejection::{QueryRejection};
 use axum::extract::{Query, State};
 use genq_protocol::catalog::{
     Capability, Category, LoraCard, LoraPage, LoraRef, LoraSort, LoraSource, LorasListParams,
@@ -24,13 +25,14 @@ pub struct ModelsQuery {
 }
 
 /// The catalog's models with their parameters and ranges.
-#[utoipa::path(get, path = "/v1/catalog/models", tag = "catalog", params(ModelsQuery),
-    responses((status = 200, description = "Models", body = serde_json::Value)),
+#[utoipa::path(get, path = "/v1/catalog/models", tag = "catalog", operation_id = "catalog_models", params(ModelsQuery),
+    responses((status = 200, description = "Models", body = Vec<Model>)),
     security(("bearer" = [])))]
 pub async fn models(
     State(st): State<Shared>,
-    Query(q): Query<ModelsQuery>,
+    q: Result<Query<ModelsQuery>, QueryRejection>,
 ) -> Result<Json<Vec<Model>>, ApiError> {
+    let q = query(q)?;
     let p = ModelsListParams {
         supplier: q.provider,
         capability: q.capability,
@@ -41,7 +43,7 @@ pub async fn models(
 
 /// Capabilities and their default models.
 #[utoipa::path(get, path = "/v1/catalog/capabilities", tag = "catalog",
-    responses((status = 200, description = "Capabilities", body = serde_json::Value)),
+    responses((status = 200, description = "Capabilities", body = Vec<Capability>)),
     security(("bearer" = [])))]
 pub async fn capabilities(State(st): State<Shared>) -> Result<Json<Vec<Capability>>, ApiError> {
     Ok(Json(catalog::capabilities(&st.server, Empty {}).await?))
@@ -49,7 +51,7 @@ pub async fn capabilities(State(st): State<Shared>) -> Result<Json<Vec<Capabilit
 
 /// The category tree, roots first.
 #[utoipa::path(get, path = "/v1/catalog/categories", tag = "catalog",
-    responses((status = 200, description = "Categories", body = serde_json::Value)),
+    responses((status = 200, description = "Categories", body = Vec<Category>)),
     security(("bearer" = [])))]
 pub async fn categories(State(st): State<Shared>) -> Result<Json<Vec<Category>>, ApiError> {
     Ok(Json(catalog::categories(&st.server, Empty {}).await?))
@@ -57,7 +59,7 @@ pub async fn categories(State(st): State<Shared>) -> Result<Json<Vec<Category>>,
 
 /// The suppliers (providers) of the catalog's models.
 #[utoipa::path(get, path = "/v1/catalog/suppliers", tag = "catalog",
-    responses((status = 200, description = "Suppliers", body = serde_json::Value)),
+    responses((status = 200, description = "Suppliers", body = Vec<Supplier>)),
     security(("bearer" = [])))]
 pub async fn suppliers(State(st): State<Shared>) -> Result<Json<Vec<Supplier>>, ApiError> {
     Ok(Json(catalog::suppliers(&st.server, Empty {}).await?))
@@ -89,14 +91,15 @@ fn enum_param<T: serde::de::DeserializeOwned>(name: &str, value: &str) -> Result
 /// LoRA cards from a source, cached for 10 minutes.
 #[utoipa::path(get, path = "/v1/catalog/loras", tag = "catalog", params(LorasQuery),
     responses(
-        (status = 200, description = "A page of LoRA cards", body = serde_json::Value),
+        (status = 200, description = "A page of LoRA cards", body = LoraPage),
         (status = 400, description = "A filter is invalid", body = super::error::ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn loras(
     State(st): State<Shared>,
-    Query(q): Query<LorasQuery>,
+    q: Result<Query<LorasQuery>, QueryRejection>,
 ) -> Result<Json<LoraPage>, ApiError> {
+    let q = query(q)?;
     let mut p = LorasListParams::default();
     if let Some(s) = &q.source {
         p.source = enum_param::<LoraSource>("source", s)?;
@@ -125,14 +128,15 @@ pub struct LoraQuery {
 /// One LoRA card.
 #[utoipa::path(get, path = "/v1/catalog/lora", tag = "catalog", params(LoraQuery),
     responses(
-        (status = 200, description = "The card", body = serde_json::Value),
+        (status = 200, description = "The card", body = LoraCard),
         (status = 404, description = "No such LoRA", body = super::error::ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn lora(
     State(st): State<Shared>,
-    Query(q): Query<LoraQuery>,
+    q: Result<Query<LoraQuery>, QueryRejection>,
 ) -> Result<Json<LoraCard>, ApiError> {
+    let q = query(q)?;
     let source = match &q.source {
         Some(s) => Some(enum_param::<LoraSource>("source", s)?),
         None => None,

@@ -169,3 +169,22 @@ impl IntoResponse for ApiError {
         resp
     }
 }
+
+/// A query string axum could not read, as a 400 naming what it could.
+pub fn query<T>(
+    q: Result<axum::extract::Query<T>, axum::extract::rejection::QueryRejection>,
+) -> Result<T, ApiError> {
+    q.map(|axum::extract::Query(v)| v).map_err(|e| {
+        let text = e.body_text();
+        let field = text.split('`').nth(1).unwrap_or_default().to_string();
+        ApiError::invalid(&field, format!("query: {text}"))
+    })
+}
+
+/// A path axum could not read (an output number that is not a number), as a 400.
+pub fn path<T>(
+    p: Result<axum::extract::Path<T>, axum::extract::rejection::PathRejection>,
+) -> Result<T, ApiError> {
+    p.map(|axum::extract::Path(v)| v)
+        .map_err(|e| ApiError::invalid("path", format!("path: {}", e.body_text())))
+}

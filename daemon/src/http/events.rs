@@ -2,9 +2,10 @@
 //! a client that reconnects with `Last-Event-ID` (or `?since=`) gets every event after it,
 //! from the database, then live ones: no gaps, no repeats.
 
-use super::error::ApiError;
+use super::error::{ApiError, query};
 use super::state::Shared;
 use crate::server::feed::{self, FeedItem};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -38,9 +39,10 @@ pub struct EventsQuery {
     security(("bearer" = [])))]
 pub async fn events(
     State(st): State<Shared>,
-    Query(q): Query<EventsQuery>,
+    q: Result<Query<EventsQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let q = query(q)?;
     let last_id = match headers.get("last-event-id").map(|v| v.to_str()) {
         None => None,
         Some(Ok(v)) => Some(v.trim().parse::<u64>().map_err(|_| {

@@ -3,11 +3,12 @@
 //! names, inside the outputs directory, with their content type, `ETag` (the sha256) and
 //! single byte ranges.
 
-use super::error::ApiError;
+use super::error::{ApiError, path, query};
 use super::state::Shared;
 use crate::outputs::resolve_inside;
 use crate::server::methods::jobs;
 use axum::body::Body;
+use axum::extract::rejection::{QueryRejection, PathRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -66,14 +67,16 @@ pub fn signed_link(st: &Shared, headers: &HeaderMap, job: &str, index: u32) -> S
     security(("bearer" = [])))]
 pub async fn output(
     State(st): State<Shared>,
-    Path((id, n)): Path<(String, u32)>,
+    p: Result<Path<(String, u32)>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let (id, n) = path(p)?;
     let job = jobs::get(&st.server, JobRef { id }).await?;
     serve(&st, &job.outputs, n, &headers).await
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Signature {
     /// Unix seconds.
     pub expires: i64,
@@ -95,10 +98,12 @@ pub struct Signature {
     ))]
 pub async fn signed(
     State(st): State<Shared>,
-    Path((id, n)): Path<(String, u32)>,
-    Query(q): Query<Signature>,
+    p: Result<Path<(String, u32)>, PathRejection>,
+    q: Result<Query<Signature>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let (id, n) = path(p)?;
+    let q = query(q)?;
     let now = Timestamp::now().unix_millis() / 1000;
     if !st.signer.verify(&id, n, q.expires, &q.sig) || q.expires < now {
         return Err(ApiError::new(

@@ -1,10 +1,11 @@
 //! The REST job API: the socket's `submit` and `jobs.*` handlers behind HTTP routes.
 
-use super::error::ApiError;
+use super::error::{ApiError, path, query};
 use super::openai::parse_json;
 use super::state::Shared;
 use crate::server::methods::jobs;
 use axum::Json;
+use axum::extract::rejection::{QueryRejection, PathRejection};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -16,10 +17,10 @@ use utoipa::IntoParams;
 /// Creates a job from a spec as `genq submit --from` reads it; the same `Idempotency-Key`
 /// gives back the job it made first.
 #[utoipa::path(post, path = "/v1/jobs", tag = "jobs",
-    request_body(content = serde_json::Value, description = "The job spec, as `genq export` prints it"),
+    request_body(content = JobSpec, description = "The job spec, as `genq export` prints it"),
     params(("Idempotency-Key" = Option<String>, Header, description = "1 to 200 characters; the same key gives the same job")),
     responses(
-        (status = 202, description = "The job, accepted", body = serde_json::Value),
+        (status = 202, description = "The job, accepted", body = Job),
         (status = 400, description = "A field is invalid; `param` names it", body = super::error::ErrorBody),
     ),
     security(("bearer" = [])))]
@@ -77,14 +78,15 @@ pub struct ListQuery {
 /// Lists jobs, newest first, a page at a time.
 #[utoipa::path(get, path = "/v1/jobs", tag = "jobs", params(ListQuery),
     responses(
-        (status = 200, description = "A page of jobs and the cursor of the next", body = serde_json::Value),
+        (status = 200, description = "A page of jobs and the cursor of the next", body = JobPage),
         (status = 400, description = "A filter is invalid", body = super::error::ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn list(
     State(st): State<Shared>,
-    Query(q): Query<ListQuery>,
+    q: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<JobPage>, ApiError> {
+    let q = query(q)?;
     let mut states = Vec::new();
     for s in q.state.iter().flat_map(|s| s.split(',')).filter(|s| !s.is_empty()) {
         let state: JobState = s.trim().parse().map_err(|_| {
@@ -123,11 +125,15 @@ pub async fn list(
 #[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs",
     params(("id" = String, Path, description = "Job number, id, or unique id prefix")),
     responses(
-        (status = 200, description = "The job", body = serde_json::Value),
+        (status = 200, description = "The job", body = Job),
         (status = 404, description = "No such job", body = super::error::ErrorBody),
     ),
     security(("bearer" = [])))]
-pub async fn get(State(st): State<Shared>, Path(id): Path<String>) -> Result<Json<Job>, ApiError> {
+pub async fn get(
+    State(st): State<Shared>,
+    p: Result<Path<String>, PathRejection>,
+) -> Result<Json<Job>, ApiError> {
+    let id = path(p)?;
     Ok(Json(jobs::get(&st.server, JobRef { id }).await?))
 }
 
@@ -135,15 +141,16 @@ pub async fn get(State(st): State<Shared>, Path(id): Path<String>) -> Result<Jso
 #[utoipa::path(post, path = "/v1/jobs/{id}/cancel", tag = "jobs",
     params(("id" = String, Path, description = "Job number, id, or unique id prefix")),
     responses(
-        (status = 200, description = "The job, canceled", body = serde_json::Value),
+        (status = 200, description = "The job, canceled", body = Job),
         (status = 404, description = "No such job", body = super::error::ErrorBody),
         (status = 409, description = "The job is already final", body = super::error::ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn cancel(
     State(st): State<Shared>,
-    Path(id): Path<String>,
+    p: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Job>, ApiError> {
+    let id = path(p)?;
     Ok(Json(jobs::cancel(&st.server, JobRef { id }).await?))
 }
 
@@ -151,30 +158,32 @@ pub async fn cancel(
 #[utoipa::path(post, path = "/v1/jobs/{id}/retry", tag = "jobs",
     params(("id" = String, Path, description = "Job number, id, or unique id prefix")),
     responses(
-        (status = 202, description = "The new job", body = serde_json::Value),
+        (status = 202, description = "The new job", body = Job),
         (status = 404, description = "No such job", body = super::error::ErrorBody),
         (status = 409, description = "The job cannot be retried", body = super::error::ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn retry(
     State(st): State<Shared>,
-    Path(id): Path<String>,
+    p: Result<Path<String>, PathRejection>,
 ) -> Result<(StatusCode, Json<Job>), ApiError> {
+    let id = path(p)?;
     let job = jobs::retry(&st.server, JobRef { id }).await?;
     Ok((StatusCode::ACCEPTED, Json(job)))
 }
 
 /// One job's events, oldest first.
-#[utoipa::path(get, path = "/v1/jobs/{id}/events", tag = "jobs",
+#[utoipa::path(get, path = "/v1/jobs/{id}/events", tag = "jobs", operation_id = "job_events",
     params(("id" = String, Path, description = "Job number, id, or unique id prefix")),
     responses(
-        (status = 200, description = "The events", body = serde_json::Value),
+        (status = 200, description = "The events", body = Vec<Event>),
         (status = 404, description = "No such job", body = super::error::ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn events(
     State(st): State<Shared>,
-    Path(id): Path<String>,
+    p: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Vec<Event>>, ApiError> {
+    let id = path(p)?;
     Ok(Json(jobs::events(&st.server, JobRef { id }).await?))
 }

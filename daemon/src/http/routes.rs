@@ -99,3 +99,15 @@ async fn unknown_route(req: Request) -> Response {
     ))
     .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_document_is_openapi_3_1_with_the_bearer_scheme() {
+        let doc = serde_json::to_value(super::openapi_document()).unwrap();
+        assert_eq!(doc["openapi"], "3.1.0");
+        assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+        assert!(doc["components"]["schemas"]["Job"].is_object());
+        assert!(doc["paths"]["/v1/images/generations"]["post"].is_object());
+    }
+}
