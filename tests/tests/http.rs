@@ -20,9 +20,8 @@ struct Reply {
 
 impl Reply {
     fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body))
-        })
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 
     fn header(&self, name: &str) -> Option<&str> {
@@ -45,7 +44,12 @@ async fn curl(args: &[&str]) -> Reply {
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no reply from curl {args:?}: {}", String::from_utf8_lossy(&out.stderr)));
+        .unwrap_or_else(|| {
+            panic!(
+                "no reply from curl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
     let head = String::from_utf8_lossy(&raw[..split]).to_string();
     let mut lines = head.lines();
     let status = lines
@@ -104,7 +108,14 @@ impl Api {
         let body = body.to_string();
         let auth = self.auth();
         let url = self.url(path);
-        let mut args = vec!["-X", "POST", "-H", &auth, "-H", "Content-Type: application/json"];
+        let mut args = vec![
+            "-X",
+            "POST",
+            "-H",
+            &auth,
+            "-H",
+            "Content-Type: application/json",
+        ];
         args.extend_from_slice(extra);
         args.extend(["--data-binary", &body, &url]);
         curl(&args).await
@@ -141,7 +152,12 @@ async fn tokens_guard_every_route_but_health_and_a_reload_moves_the_address() {
     let none = curl(&[&api.url("/v1/jobs")]).await;
     let e = assert_error(&none, 401, None);
     assert_eq!(e["code"], "invalid_api_key");
-    let wrong = curl(&["-H", "Authorization: Bearer genq_nope", &api.url("/v1/models")]).await;
+    let wrong = curl(&[
+        "-H",
+        "Authorization: Bearer genq_nope",
+        &api.url("/v1/models"),
+    ])
+    .await;
     assert_error(&wrong, 401, None);
     // A good one.
     let models = api.get("/v1/models").await;
@@ -152,7 +168,10 @@ async fn tokens_guard_every_route_but_health_and_a_reload_moves_the_address() {
         .iter()
         .map(|m| m["id"].as_str().unwrap().to_string())
         .collect();
-    assert!(ids.contains(&"modelscope/Qwen/Qwen-Image".to_string()), "{ids:?}");
+    assert!(
+        ids.contains(&"modelscope/Qwen/Qwen-Image".to_string()),
+        "{ids:?}"
+    );
     // The list shows names and dates, never the token; the database keeps only a hash.
     let list = api.home.ok_async(&["token", "list"]).await;
     assert!(list.contains("ci"), "{list}");
@@ -166,7 +185,10 @@ async fn tokens_guard_every_route_but_health_and_a_reload_moves_the_address() {
     }
     // Status shows the address.
     let status = api.home.ok_async(&["daemon", "status"]).await;
-    assert!(status.contains(&format!("http://127.0.0.1:{}", api.port)), "{status}");
+    assert!(
+        status.contains(&format!("http://127.0.0.1:{}", api.port)),
+        "{status}"
+    );
     // Revoked: refused at once.
     api.home.ok_async(&["token", "rm", "ci"]).await;
     assert_error(&api.get("/v1/models").await, 401, None);
@@ -181,7 +203,8 @@ async fn tokens_guard_every_route_but_health_and_a_reload_moves_the_address() {
     let old = tokio::net::TcpStream::connect(("127.0.0.1", api.port)).await;
     assert!(old.is_err(), "the old address still answers");
     // Off again without [http] listen.
-    api.home.write_config(&config.replace(&format!("listen = \"127.0.0.1:{moved}\""), ""));
+    api.home
+        .write_config(&config.replace(&format!("listen = \"127.0.0.1:{moved}\""), ""));
     let status = http_in_status(&api.home, None).await;
     assert!(status.get("http").is_none(), "{status}");
 }
@@ -192,7 +215,12 @@ async fn http_in_status(home: &Home, want: Option<String>) -> Value {
     let start = std::time::Instant::now();
     loop {
         let status = home.json_async(&["daemon", "status", "--json"]).await;
-        if status.get("http").and_then(|h| h.as_str()).map(str::to_string) == want {
+        if status
+            .get("http")
+            .and_then(|h| h.as_str())
+            .map(str::to_string)
+            == want
+        {
             return status;
         }
         assert!(
@@ -208,9 +236,18 @@ async fn http_in_status(home: &Home, want: Option<String>) -> Value {
 async fn the_rest_api_submits_once_per_key_lists_pages_cancels_retries_and_serves_ranges() {
     let api = Api::start(MsScript::succeed_after(Duration::from_millis(50))).await;
     let spec = json!({"provider": "modelscope", "prompt": "a lighthouse at dusk"});
-    let first = api.post("/v1/jobs", &spec, &["-H", "Idempotency-Key: lighthouse-1"]).await;
-    assert_eq!(first.status, 202, "{}", String::from_utf8_lossy(&first.body));
-    let again = api.post("/v1/jobs", &spec, &["-H", "Idempotency-Key: lighthouse-1"]).await;
+    let first = api
+        .post("/v1/jobs", &spec, &["-H", "Idempotency-Key: lighthouse-1"])
+        .await;
+    assert_eq!(
+        first.status,
+        202,
+        "{}",
+        String::from_utf8_lossy(&first.body)
+    );
+    let again = api
+        .post("/v1/jobs", &spec, &["-H", "Idempotency-Key: lighthouse-1"])
+        .await;
     assert_eq!(again.status, 202);
     let id = first.json()["id"].as_str().unwrap().to_string();
     assert_eq!(again.json()["id"], id.as_str());
@@ -218,14 +255,26 @@ async fn the_rest_api_submits_once_per_key_lists_pages_cancels_retries_and_serve
     assert_eq!(page["total"], 1, "{page}");
     // Bad input names the field.
     let bad = api
-        .post("/v1/jobs", &json!({"provider": "modelscope", "prompt": "x", "steps": "many"}), &[])
+        .post(
+            "/v1/jobs",
+            &json!({"provider": "modelscope", "prompt": "x", "steps": "many"}),
+            &[],
+        )
         .await;
     assert_error(&bad, 400, Some("steps"));
     let bad_size = api
-        .post("/v1/jobs", &json!({"provider": "modelscope", "prompt": "x", "size": "1x99999"}), &[])
+        .post(
+            "/v1/jobs",
+            &json!({"provider": "modelscope", "prompt": "x", "size": "1x99999"}),
+            &[],
+        )
         .await;
     assert_error(&bad_size, 400, Some("size"));
-    assert_error(&api.get("/v1/jobs?state=sleeping").await, 400, Some("state"));
+    assert_error(
+        &api.get("/v1/jobs?state=sleeping").await,
+        400,
+        Some("state"),
+    );
     assert_error(&api.get("/v1/jobs/999").await, 404, None);
 
     // The finished job's output: whole, by range, and its ETag.
@@ -260,7 +309,11 @@ async fn the_rest_api_submits_once_per_key_lists_pages_cancels_retries_and_serve
     assert_eq!(curl(&["-H", &auth, "-H", &etag, &url]).await.status, 304);
     let beyond = format!("Range: bytes={total}-");
     assert_error(&curl(&["-H", &auth, "-H", &beyond, &url]).await, 416, None);
-    assert_error(&api.get(&format!("/v1/jobs/{id}/outputs/7")).await, 404, None);
+    assert_error(
+        &api.get(&format!("/v1/jobs/{id}/outputs/7")).await,
+        404,
+        None,
+    );
 
     // Paging: three more jobs, two per page, every job once.
     for i in 0..3 {
@@ -289,22 +342,38 @@ async fn the_rest_api_submits_once_per_key_lists_pages_cancels_retries_and_serve
     assert_eq!(filtered["total"], 1, "{filtered}");
 
     // Cancel a slow job, then retry it.
-    api.ms.set_script(MsScript::succeed_after(Duration::from_secs(600)));
+    api.ms
+        .set_script(MsScript::succeed_after(Duration::from_secs(600)));
     let slow = api
-        .post("/v1/jobs", &json!({"provider": "modelscope", "prompt": "slow"}), &[])
+        .post(
+            "/v1/jobs",
+            &json!({"provider": "modelscope", "prompt": "slow"}),
+            &[],
+        )
         .await
         .json();
     let slow_id = slow["id"].as_str().unwrap();
-    let canceled = api.post(&format!("/v1/jobs/{slow_id}/cancel"), &json!({}), &[]).await;
-    assert_eq!(canceled.status, 200, "{}", String::from_utf8_lossy(&canceled.body));
+    let canceled = api
+        .post(&format!("/v1/jobs/{slow_id}/cancel"), &json!({}), &[])
+        .await;
+    assert_eq!(
+        canceled.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&canceled.body)
+    );
     assert_eq!(canceled.json()["state"], "canceled");
     assert_error(
-        &api.post(&format!("/v1/jobs/{slow_id}/cancel"), &json!({}), &[]).await,
+        &api.post(&format!("/v1/jobs/{slow_id}/cancel"), &json!({}), &[])
+            .await,
         409,
         None,
     );
-    api.ms.set_script(MsScript::succeed_after(Duration::from_millis(50)));
-    let retried = api.post(&format!("/v1/jobs/{slow_id}/retry"), &json!({}), &[]).await;
+    api.ms
+        .set_script(MsScript::succeed_after(Duration::from_millis(50)));
+    let retried = api
+        .post(&format!("/v1/jobs/{slow_id}/retry"), &json!({}), &[])
+        .await;
     assert_eq!(retried.status, 202);
     let retried = retried.json();
     assert_eq!(retried["retry_of"], slow_id);
@@ -341,16 +410,26 @@ fn curl_sse(api: &Api, last: Option<u64>) -> tokio::process::Child {
     let mut c = tokio::process::Command::new("curl");
     c.args(["-s", "-N", "-H", &api.auth()]);
     match last {
-        Some(seq) => c.args(["-H", &format!("Last-Event-ID: {seq}"), &api.url("/v1/events")]),
+        Some(seq) => c.args([
+            "-H",
+            &format!("Last-Event-ID: {seq}"),
+            &api.url("/v1/events"),
+        ]),
         None => c.arg(api.url("/v1/events?since=0")),
     };
-    c.stdout(Stdio::piped()).kill_on_drop(true).spawn().expect("run curl")
+    c.stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run curl")
 }
 
 fn is_final_of(event: &Value, id: &str) -> bool {
     event["job_id"] == id
         && event["type"] == "state"
-        && matches!(event["to"].as_str(), Some("succeeded" | "failed" | "canceled"))
+        && matches!(
+            event["to"].as_str(),
+            Some("succeeded" | "failed" | "canceled")
+        )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -380,4 +459,46 @@ async fn the_event_stream_resumed_with_last_event_id_misses_nothing() {
     let all: Vec<u64> = before.iter().chain(after.iter()).copied().collect();
     let expected: Vec<u64> = (1..=*all.last().unwrap()).collect();
     assert_eq!(all, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn big_bodies_are_refused_and_slow_clients_cannot_hold_the_connection_slots() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let ms = ModelScopeFake::start().await;
+    let port = free_port();
+    let home = Home::with_modelscope(
+        &ms,
+        &format!(
+            "{FAST_POLLS}{}",
+            http_section(port, "max_connections = 2\n")
+        ),
+    );
+    home.start_daemon();
+    wait_http(&home, port).await;
+    let token = create_token(&home, "limits").await;
+    let url = format!("http://127.0.0.1:{port}/v1/jobs");
+    // A body over the limit: 413 with the JSON error, nothing created.
+    let big = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(big.path(), vec![b' '; 2 * 1024 * 1024]).unwrap();
+    let file_arg = format!("@{}", big.path().display());
+    let auth = format!("Authorization: Bearer {token}");
+    let r = curl(&["-X", "POST", "-H", &auth, "--data-binary", &file_arg, &url]).await;
+    assert_error(&r, 413, None);
+    // Two clients take both slots and send half a request line, then nothing.
+    let mut slow = Vec::new();
+    for _ in 0..2 {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        s.write_all(b"GET /healthz HTT").await.unwrap();
+        slow.push(s);
+    }
+    // A real client still gets its answer: the slow ones are cut at the header deadline.
+    let health = curl(&[&format!("http://127.0.0.1:{port}/healthz")]).await;
+    assert_eq!(health.status, 200);
+    for mut s in slow {
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(genq_e2e::harness::PATIENCE, s.read_to_end(&mut rest));
+        assert!(read.await.is_ok(), "a slow client kept its connection");
+    }
 }

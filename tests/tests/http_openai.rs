@@ -3,7 +3,9 @@
 //! ModelScope. The Python comes from `GENQ_PYTHON` (see `.ci/run`).
 
 use genq_e2e::fakes::{ModelScopeFake, MsOutcome, MsScript};
-use genq_e2e::harness::{Home, catalog_section, create_token, free_port, http_section, python, wait_http};
+use genq_e2e::harness::{
+    Home, catalog_section, create_token, free_port, http_section, python, wait_http,
+};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -125,7 +127,10 @@ async fn the_openai_sdk_generates_images_and_meets_openai_errors() {
     let url = case(&results, "url");
     let job = by_prompt("a paper lantern, again");
     assert_eq!(job["model"], "Qwen/Qwen-Image", "the alias names the model");
-    assert_eq!(url["sha"], file_sha(job["outputs"][0]["path"].as_str().unwrap()).as_str());
+    assert_eq!(
+        url["sha"],
+        file_sha(job["outputs"][0]["path"].as_str().unwrap()).as_str()
+    );
     assert!(url["url"].as_str().unwrap().contains("sig="), "{url}");
     assert_eq!(case(&results, "default")["n"], 1);
 
@@ -146,7 +151,12 @@ async fn the_openai_sdk_generates_images_and_meets_openai_errors() {
     assert_eq!(auth["raised"], "AuthenticationError", "{auth}");
     let ids = &case(&results, "models")["ids"];
     assert!(ids.as_array().unwrap().contains(&json!("lantern")), "{ids}");
-    assert!(ids.as_array().unwrap().contains(&json!("modelscope/Qwen/Qwen-Image")), "{ids}");
+    assert!(
+        ids.as_array()
+            .unwrap()
+            .contains(&json!("modelscope/Qwen/Qwen-Image")),
+        "{ids}"
+    );
 
     // A signed link stops working when tampered with.
     let link = url["url"].as_str().unwrap().replace("sig=", "sig=00");
@@ -221,7 +231,11 @@ async fn quota_provider_failures_and_timeouts_get_their_statuses_and_jobs_outliv
     assert_eq!(first["status"], 504, "{first}");
     let quota = case(&results, "quota");
     assert_eq!(quota["raised"], "RateLimitError", "{quota}");
-    let wait: u64 = quota["retry_after"].as_str().unwrap_or("").parse().unwrap_or(0);
+    let wait: u64 = quota["retry_after"]
+        .as_str()
+        .unwrap_or("")
+        .parse()
+        .unwrap_or(0);
     assert!((1..=30).contains(&wait), "{quota}");
 }
 
@@ -239,7 +253,10 @@ async fn the_openapi_document_validates_and_names_every_route_the_server_answers
     ms.set_script(MsScript::succeed_after(Duration::from_millis(50)));
     let (home, base, token) = home_with_api(&ms, "").await;
     let checked = run_python(VALIDATE, &base, &token).await;
-    assert!(checked[0]["openapi"].as_str().unwrap().starts_with("3.1"), "{checked:?}");
+    assert!(
+        checked[0]["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{checked:?}"
+    );
 
     let doc: Value = reqwest::get(format!("{base}/openapi.json"))
         .await
@@ -303,5 +320,11 @@ async fn the_openapi_document_validates_and_names_every_route_the_server_answers
         .unwrap();
     assert_eq!(unknown.status(), 404);
     let body: Value = unknown.json().await.unwrap();
-    assert!(body["error"]["message"].as_str().unwrap().contains("Invalid URL"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Invalid URL"),
+        "{body}"
+    );
 }

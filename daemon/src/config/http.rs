@@ -57,7 +57,9 @@ impl HttpSettings {
         let mut out = HttpSettings::default();
         if let Some(listen) = &s.listen {
             out.listen = Some(listen.parse().map_err(|_| {
-                format!("http.listen: {listen:?} is not an address and port, e.g. \"127.0.0.1:8765\"")
+                format!(
+                    "http.listen: {listen:?} is not an address and port, e.g. \"127.0.0.1:8765\""
+                )
             })?);
         }
         if let Some(n) = s.max_connections {

@@ -2,10 +2,10 @@
 //! each provider the daemon knows.
 
 use super::credentials::{self, KeySearch, KeySource, StorageKeys};
-use super::http::HttpSettings;
 use super::file::{
     CatalogSection, ConfigFile, OutputsSection, ProviderSection, StorageSection, parse,
 };
+use super::http::HttpSettings;
 use crate::secret::Secret;
 use genq_protocol::{Credentials, Paths};
 use std::collections::BTreeMap;

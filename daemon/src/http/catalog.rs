@@ -5,7 +5,7 @@ use super::error::{ApiError, query};
 use super::state::Shared;
 use crate::server::methods::catalog;
 use axum::Json;
-use axum::extract::rejection::{QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use genq_protocol::catalog::{
     Capability, Category, LoraCard, LoraPage, LoraRef, LoraSort, LoraSource, LorasListParams,

@@ -85,7 +85,7 @@ impl ApiError {
     pub fn from_job_error(e: &JobError, retry_after: Option<u64>) -> ApiError {
         let msg = e.to_string();
         let code = e.kind.as_str();
-        let mut out = match e.kind {
+        match e.kind {
             JobErrorKind::InvalidParams => {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid_request_error", msg).code(code)
             }
@@ -107,11 +107,7 @@ impl ApiError {
                 ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout_error", msg).code(code)
             }
             _ => ApiError::new(StatusCode::BAD_GATEWAY, "provider_error", msg).code(code),
-        };
-        out.retry_after = out.retry_after.or(retry_after.filter(|_| {
-            out.status == StatusCode::TOO_MANY_REQUESTS
-        }));
-        out
+        }
     }
 }
 
@@ -127,9 +123,17 @@ impl From<RpcError> for ApiError {
                 "invalid_value",
             ),
             ErrorKind::NotFound => (StatusCode::NOT_FOUND, "invalid_request_error", "not_found"),
-            ErrorKind::Ambiguous => (StatusCode::BAD_REQUEST, "invalid_request_error", "ambiguous"),
+            ErrorKind::Ambiguous => (
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "ambiguous",
+            ),
             ErrorKind::Conflict => (StatusCode::CONFLICT, "invalid_request_error", "conflict"),
-            ErrorKind::Auth => (StatusCode::BAD_GATEWAY, "provider_error", "provider_key_missing"),
+            ErrorKind::Auth => (
+                StatusCode::BAD_GATEWAY,
+                "provider_error",
+                "provider_key_missing",
+            ),
             ErrorKind::Busy => (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", "busy"),
             ErrorKind::Timeout => (StatusCode::GATEWAY_TIMEOUT, "timeout_error", "timeout"),
             ErrorKind::ShuttingDown => (
@@ -137,7 +141,11 @@ impl From<RpcError> for ApiError {
                 "server_error",
                 "shutting_down",
             ),
-            _ => (StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal"),
+            _ => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "internal",
+            ),
         };
         let mut out = ApiError::new(status, kind, message).code(code);
         if let Some(field) = e.field().filter(|f| !f.is_empty()) {
@@ -150,6 +158,7 @@ impl From<RpcError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status;
+        let spent = self.detail.code.as_deref() == Some("insufficient_quota");
         let mut resp = (status, Json(ErrorBody { error: self.detail })).into_response();
         let headers = resp.headers_mut();
         if let Some(secs) = self.retry_after {
@@ -159,8 +168,9 @@ impl IntoResponse for ApiError {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         // A 5xx about a job that may have been billed must not be sent again by a client's
-        // automatic retry: the job is still there to look at.
-        if status.is_server_error() {
+        // automatic retry (the job is still there to look at), nor a request no credits
+        // can pay for.
+        if status.is_server_error() || spent {
             headers.insert("x-should-retry", HeaderValue::from_static("false"));
         }
         if let Some(id) = self.job_id.and_then(|id| HeaderValue::from_str(&id).ok()) {

@@ -46,15 +46,24 @@ pub async fn events(
     let last_id = match headers.get("last-event-id").map(|v| v.to_str()) {
         None => None,
         Some(Ok(v)) => Some(v.trim().parse::<u64>().map_err(|_| {
-            ApiError::invalid("Last-Event-ID", format!("Last-Event-ID: {v:?} is not a seq"))
+            ApiError::invalid(
+                "Last-Event-ID",
+                format!("Last-Event-ID: {v:?} is not a seq"),
+            )
         })?),
         Some(Err(_)) => {
-            return Err(ApiError::invalid("Last-Event-ID", "Last-Event-ID: not a seq"));
+            return Err(ApiError::invalid(
+                "Last-Event-ID",
+                "Last-Event-ID: not a seq",
+            ));
         }
     };
     let since = last_id.or(q.since);
     if since.is_some_and(|s| i64::try_from(s).is_err()) {
-        return Err(ApiError::invalid("since", format!("since: at most {}", i64::MAX)));
+        return Err(ApiError::invalid(
+            "since",
+            format!("since: at most {}", i64::MAX),
+        ));
     }
     let engine = &st.server.engine;
     // Listen before reading the head, so nothing falls between the two.
@@ -62,7 +71,10 @@ pub async fn events(
     let store = engine.store().clone();
     let since = match since {
         Some(s) => s,
-        None => store.head_seq().await.map_err(|e| ApiError::internal(e.to_string()))?,
+        None => store
+            .head_seq()
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?,
     };
     let (tx, rx) = mpsc::channel(OUT_BUFFER);
     tokio::spawn(feed::forward(store, live, since, tx, sse_item));

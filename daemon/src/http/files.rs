@@ -8,7 +8,7 @@ use super::state::Shared;
 use crate::outputs::resolve_inside;
 use crate::server::methods::jobs;
 use axum::body::Body;
-use axum::extract::rejection::{QueryRejection, PathRejection};
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -149,14 +149,12 @@ async fn serve(
     let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
         None => None,
         Some(r) => Some(parse_range(r, len).ok_or_else(|| {
-            let mut e = ApiError::new(
+            ApiError::new(
                 StatusCode::RANGE_NOT_SATISFIABLE,
                 "invalid_request_error",
                 format!("range {r:?} is not one range inside the file's {len} bytes"),
             )
-            .param("Range");
-            e.retry_after = None;
-            e
+            .param("Range")
         })?),
     };
     let (start, end) = range.unwrap_or((0, len.saturating_sub(1)));

@@ -5,8 +5,8 @@ use super::openai::parse_json;
 use super::state::Shared;
 use crate::server::methods::jobs;
 use axum::Json;
-use axum::extract::rejection::{QueryRejection, PathRejection};
 use axum::body::Bytes;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use genq_protocol::methods::{JobPage, JobRef, ListParams, Sort, SubmitParams};
@@ -88,10 +88,18 @@ pub async fn list(
 ) -> Result<Json<JobPage>, ApiError> {
     let q = query(q)?;
     let mut states = Vec::new();
-    for s in q.state.iter().flat_map(|s| s.split(',')).filter(|s| !s.is_empty()) {
+    for s in q
+        .state
+        .iter()
+        .flat_map(|s| s.split(','))
+        .filter(|s| !s.is_empty())
+    {
         let state: JobState = s.trim().parse().map_err(|_| {
             let all: Vec<&str> = JobState::ALL.iter().map(|s| s.as_str()).collect();
-            ApiError::invalid("state", format!("state: {s:?} is not a job state ({})", all.join(", ")))
+            ApiError::invalid(
+                "state",
+                format!("state: {s:?} is not a job state ({})", all.join(", ")),
+            )
         })?;
         states.push(state);
     }

@@ -43,5 +43,6 @@ pub async fn read_body(req: Request, next: Next) -> Response {
             .into_response();
         }
     };
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }

@@ -69,7 +69,9 @@ async fn start(state: &Arc<HttpState>, (addr, max): (SocketAddr, usize)) -> Opti
     let listener = match TcpListener::bind(addr).await {
         Ok(l) => l,
         Err(e) => {
-            tracing::error!("HTTP API: cannot listen on {addr}: {e}; it stays off until the config changes");
+            tracing::error!(
+                "HTTP API: cannot listen on {addr}: {e}; it stays off until the config changes"
+            );
             return None;
         }
     };

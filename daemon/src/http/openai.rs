@@ -191,12 +191,13 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
 }
 
 fn spec_of(req: ImageRequest, target: ModelTarget) -> Result<JobSpec, ApiError> {
-    let size = match req.size.as_deref() {
-        None | Some("auto") => None,
-        Some(s) => Some(s.parse::<Size>().map_err(|e| {
-            ApiError::invalid("size", format!("size: {e}")).code("invalid_size")
-        })?),
-    };
+    let size =
+        match req.size.as_deref() {
+            None | Some("auto") => None,
+            Some(s) => Some(s.parse::<Size>().map_err(|e| {
+                ApiError::invalid("size", format!("size: {e}")).code("invalid_size")
+            })?),
+        };
     let loras = req
         .loras
         .unwrap_or_default()
@@ -274,7 +275,10 @@ async fn resolve_model(st: &Shared, name: Option<&str>) -> Result<ModelTarget, A
         })
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
-    if listed.iter().any(|m| m.id == target.model && m.kind == "image") {
+    if listed
+        .iter()
+        .any(|m| m.id == target.model && m.kind == "image")
+    {
         Ok(target)
     } else {
         Err(unknown())
@@ -376,19 +380,16 @@ async fn answer(
             }
             ResponseFormat::Url => ImageData {
                 b64_json: None,
-                url: Some(public_url(out).unwrap_or_else(|| {
-                    signed_link(st, headers, &job.id.0, out.index)
-                })),
+                url: Some(
+                    public_url(out)
+                        .unwrap_or_else(|| signed_link(st, headers, &job.id.0, out.index)),
+                ),
             },
         };
         data.push(item);
     }
     Ok(ImagesResponse {
-        created: job
-            .finished_at
-            .unwrap_or_else(Timestamp::now)
-            .unix_millis()
-            / 1000,
+        created: job.finished_at.unwrap_or_else(Timestamp::now).unix_millis() / 1000,
         data,
     })
 }

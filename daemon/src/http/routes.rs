@@ -28,7 +28,8 @@ struct BearerScheme;
 
 impl Modify for BearerScheme {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
-        let scheme = SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build());
+        let scheme =
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build());
         doc.components
             .get_or_insert_with(Default::default)
             .add_security_scheme("bearer", scheme);
@@ -106,7 +107,10 @@ mod tests {
     fn the_document_is_openapi_3_1_with_the_bearer_scheme() {
         let doc = serde_json::to_value(super::openapi_document()).unwrap();
         assert_eq!(doc["openapi"], "3.1.0");
-        assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+        assert_eq!(
+            doc["components"]["securitySchemes"]["bearer"]["scheme"],
+            "bearer"
+        );
         assert!(doc["components"]["schemas"]["Job"].is_object());
         assert!(doc["paths"]["/v1/images/generations"]["post"].is_object());
     }

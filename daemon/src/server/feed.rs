@@ -12,7 +12,9 @@ const REPLAY_BATCH: u32 = 500;
 pub enum FeedItem<'a> {
     Event(&'a Event),
     /// The subscriber fell behind the live bus; the feed ends after this.
-    Resync { last_seq: u64 },
+    Resync {
+        last_seq: u64,
+    },
 }
 
 /// Sends the events after `since` to `out` as `wrap` makes them, replaying from the database

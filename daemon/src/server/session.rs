@@ -221,13 +221,7 @@ impl Session {
         let head = store.head_seq().await?;
         let since = p.since_seq.unwrap_or(head);
         let out = self.out.clone();
-        self.subscription = Some(tokio::spawn(feed::forward(
-            store,
-            live,
-            since,
-            out,
-            notify,
-        )));
+        self.subscription = Some(tokio::spawn(feed::forward(store, live, since, out, notify)));
         serde_json::to_value(SubscribeResult { head_seq: head })
             .map_err(|e| RpcError::new(ErrorKind::Internal, e.to_string()))
     }

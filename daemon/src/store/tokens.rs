@@ -165,10 +165,17 @@ mod tests {
         assert!(store.add_token("ci".into(), "x".into()).await.is_err());
         assert!(store.add_token("a b".into(), "y".into()).await.is_err());
         assert_eq!(
-            store.use_token(hash_token(&token)).await.unwrap().as_deref(),
+            store
+                .use_token(hash_token(&token))
+                .await
+                .unwrap()
+                .as_deref(),
             Some("ci")
         );
-        assert_eq!(store.use_token(hash_token("genq_nope")).await.unwrap(), None);
+        assert_eq!(
+            store.use_token(hash_token("genq_nope")).await.unwrap(),
+            None
+        );
         let listed = store.list_tokens().await.unwrap();
         assert!(listed[0].last_used_at.is_some());
         let text = std::fs::read(dir.path().join("genq.db")).unwrap_or_default();

@@ -50,7 +50,10 @@ pub async fn wait_http(home: &Home, port: u16) {
 
 /// `genq token create NAME`: the token it prints.
 pub async fn create_token(home: &Home, name: &str) -> String {
-    home.ok_async(&["token", "create", name]).await.trim().to_string()
+    home.ok_async(&["token", "create", name])
+        .await
+        .trim()
+        .to_string()
 }
 
 /// The Python with `openai` and `openapi-spec-validator`: `GENQ_PYTHON`, else

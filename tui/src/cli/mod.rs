@@ -19,8 +19,8 @@ pub mod output;
 mod providers;
 mod pull;
 mod service;
-mod token;
 pub mod submit;
+mod token;
 mod wait;
 mod watch;
 

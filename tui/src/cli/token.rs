@@ -52,7 +52,12 @@ pub async fn run(ctx: &Ctx, cmd: TokenCommand) -> Result<(), CliError> {
                 let used = t
                     .last_used_at
                     .map_or_else(|| "never".to_string(), |at| clock.datetime(at));
-                let _ = writeln!(out, "{:<24} {:<20} {used}", t.name, clock.datetime(t.created_at));
+                let _ = writeln!(
+                    out,
+                    "{:<24} {:<20} {used}",
+                    t.name,
+                    clock.datetime(t.created_at)
+                );
             }
             if tokens.is_empty() {
                 out = "no tokens; make one with `genq token create NAME`\n".into();

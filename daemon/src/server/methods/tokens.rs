@@ -2,8 +2,8 @@
 
 use super::super::state::ServerState;
 use crate::store::new_token;
-use genq_protocol::methods::{Empty, TokenCreated, TokenInfo, TokenName};
 use genq_protocol::RpcError;
+use genq_protocol::methods::{Empty, TokenCreated, TokenInfo, TokenName};
 use std::sync::Arc;
 
 pub async fn create(state: &Arc<ServerState>, p: TokenName) -> Result<TokenCreated, RpcError> {
