@@ -482,7 +482,18 @@ async fn big_bodies_are_refused_and_slow_clients_cannot_hold_the_connection_slot
     std::fs::write(big.path(), vec![b' '; 2 * 1024 * 1024]).unwrap();
     let file_arg = format!("@{}", big.path().display());
     let auth = format!("Authorization: Bearer {token}");
-    let r = curl(&["-X", "POST", "-H", &auth, "--data-binary", &file_arg, &url]).await;
+    let r = curl(&[
+        "-X",
+        "POST",
+        "-H",
+        &auth,
+        "-H",
+        "Expect:",
+        "--data-binary",
+        &file_arg,
+        &url,
+    ])
+    .await;
     assert_error(&r, 413, None);
     // Two clients take both slots and send half a request line, then nothing.
     let mut slow = Vec::new();
