@@ -31,7 +31,7 @@ pub struct ErrorDetail {
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub detail: ErrorDetail,
+    pub detail: Box<ErrorDetail>,
     /// Seconds, for 429.
     pub retry_after: Option<u64>,
     /// The job the request made, when it made one (`x-request-id`).
@@ -42,12 +42,12 @@ impl ApiError {
     pub fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
-            detail: ErrorDetail {
+            detail: Box::new(ErrorDetail {
                 message: message.into(),
                 kind,
                 param: None,
                 code: None,
-            },
+            }),
             retry_after: None,
             job_id: None,
         }
@@ -159,7 +159,13 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status;
         let spent = self.detail.code.as_deref() == Some("insufficient_quota");
-        let mut resp = (status, Json(ErrorBody { error: self.detail })).into_response();
+        let mut resp = (
+            status,
+            Json(ErrorBody {
+                error: *self.detail,
+            }),
+        )
+            .into_response();
         let headers = resp.headers_mut();
         if let Some(secs) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
