@@ -177,7 +177,7 @@ const MIGRATIONS: &[&str] = &[
     "#,
     // 5: bearer tokens of the HTTP API, kept as their SHA-256 only.
     r#"
-    CREATE TABLE api_tokens (
+    CREATE TABLE IF NOT EXISTS api_tokens (
         name          TEXT PRIMARY KEY,
         hash          TEXT NOT NULL UNIQUE,
         created_at    INTEGER NOT NULL,
