@@ -5,6 +5,7 @@ pub mod batch;
 pub mod catalog;
 pub mod config;
 pub mod engine;
+pub mod http;
 pub mod lock;
 pub mod outputs;
 pub mod providers;

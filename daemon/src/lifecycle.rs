@@ -132,13 +132,16 @@ async fn serve(
     let resumed_batches = batches.resume().await?;
     tracing::info!(resumed_batches, "batches resumed");
     crate::batch::watch_inbox(&batches);
+    let http_address = tokio::sync::watch::Sender::new(None);
     let state = Arc::new(ServerState {
         batches,
         engine,
         started: Instant::now(),
         shutdown: shutdown.clone(),
         socket: socket.listening(),
+        http: http_address.subscribe(),
     });
+    crate::http::spawn(state.clone(), http_address);
     server::serve(socket, state.clone()).await;
     tracing::info!("shutting down");
     state.engine.shutdown(Duration::from_secs(10)).await;

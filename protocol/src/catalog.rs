@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// A provider genq can send jobs to, as the catalog describes it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Supplier {
     pub name: String,
@@ -16,6 +17,7 @@ pub struct Supplier {
 }
 
 /// The type of a model parameter.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ParamType {
@@ -62,6 +64,7 @@ impl std::str::FromStr for ParamType {
 
 /// One parameter a model takes, with its range.
 #[serde_with::skip_serializing_none]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelParam {
@@ -78,6 +81,7 @@ pub struct ModelParam {
 }
 
 /// A model in the catalog.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Model {
     /// `supplier:id`, unique across suppliers.
@@ -187,6 +191,7 @@ pub struct SetDefaultParams {
 }
 
 /// What a model can do, e.g. `text_to_image`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Capability {
     pub name: String,
@@ -199,6 +204,7 @@ pub struct Capability {
 }
 
 /// A node of the category tree.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Category {
     pub name: String,
@@ -206,6 +212,7 @@ pub struct Category {
     pub parent: Option<String>,
     /// `supplier:id` of the models filed here (not removed).
     pub models: Vec<String>,
+    #[cfg_attr(feature = "openapi", schema(no_recursion))]
     pub children: Vec<Category>,
 }
 
@@ -341,6 +348,7 @@ pub const LORAS_DEFAULT_LIMIT: u32 = 20;
 pub const LORAS_MAX_LIMIT: u32 = 200;
 
 /// A page of LoRA cards.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LoraPage {
     /// When the cards were fetched from the source (RFC 3339).
@@ -354,6 +362,7 @@ pub struct LoraPage {
 
 /// One LoRA, normalised whatever the source (catalog.md §4). Never holds raw blobs.
 #[serde_with::skip_serializing_none]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct LoraCard {
     /// The string `loras` takes, e.g. `owner/name`.

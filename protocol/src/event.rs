@@ -5,6 +5,7 @@ use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
 #[serde_with::skip_serializing_none]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     pub seq: u64,
@@ -17,6 +18,7 @@ pub struct Event {
 }
 
 #[serde_with::skip_serializing_none]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventBody {

@@ -10,6 +10,7 @@ use std::str::FromStr;
 /// A job id: a UUIDv7 string, so ids sort by creation time. People see and type the job's
 /// number instead ([`Job::num`]); wherever a job is named, the daemon takes its number, its
 /// full id, or a unique start of the id of at least 4 characters.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct JobId(pub String);
@@ -36,6 +37,7 @@ impl fmt::Display for JobId {
 }
 
 /// What a job produces.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobKind {
@@ -68,6 +70,7 @@ impl FromStr for JobKind {
 /// The lifecycle of a job:
 /// `queued → submitting → running → fetching → storing → succeeded`, and `failed` or
 /// `canceled` from any state that is not final.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
@@ -176,6 +179,21 @@ impl FromStr for Size {
     }
 }
 
+/// On the wire a size is `WxH`.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Size {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some("^[0-9]+[xX*][0-9]+$"))
+            .examples(["1024x1024"])
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Size {}
+
 impl Serialize for Size {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
@@ -190,6 +208,7 @@ impl<'de> Deserialize<'de> for Size {
 }
 
 /// A LoRA applied to a generation: a repository id and its weight.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Lora {
@@ -229,6 +248,7 @@ impl FromStr for Lora {
 /// silently ignored parameter. This is also what `jobs.export` returns and `submit --from`
 /// reads back.
 #[serde_with::skip_serializing_none]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobSpec {
@@ -260,6 +280,7 @@ pub struct JobSpec {
 }
 
 /// Why a job failed, in a form a script can branch on.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobErrorKind {
@@ -325,6 +346,7 @@ impl fmt::Display for JobErrorKind {
     }
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct JobError {
     pub kind: JobErrorKind,
@@ -344,6 +366,7 @@ impl fmt::Display for JobError {
 
 /// One stored copy of an output, or why storing it failed.
 #[serde_with::skip_serializing_none]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Upload {
     pub target: String,
@@ -354,6 +377,7 @@ pub struct Upload {
 
 /// A file a job produced, as kept on local disk.
 #[serde_with::skip_serializing_none]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Output {
     pub index: u32,
@@ -424,6 +448,7 @@ impl FromStr for OutputRole {
 }
 
 /// Which call to the provider a recorded request id belongs to.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProviderCall {
@@ -469,6 +494,7 @@ impl fmt::Display for ProviderCall {
 
 /// One reply from the provider that identifies a request to its support (Tripo's
 /// `X-Tripo-Trace-ID`, ModelScope's and DashScope's `request_id`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProviderRequest {
     pub call: ProviderCall,
@@ -478,6 +504,7 @@ pub struct ProviderRequest {
 
 /// A job as the daemon reports it.
 #[serde_with::skip_serializing_none]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Job {
     pub id: JobId,

@@ -169,6 +169,18 @@ method!(
     /// Sends a batch's failed and canceled rows again.
     BatchRetry, "batch.retry", b::BatchRef, b::BatchInfo
 );
+method!(
+    /// Makes a bearer token for the HTTP API; the reply is the only place it is ever shown.
+    TokensCreate, "tokens.create", TokenName, TokenCreated
+);
+method!(
+    /// The HTTP API's tokens: names and dates, never the tokens.
+    TokensList, "tokens.list", Empty, Vec<TokenInfo>
+);
+method!(
+    /// Revokes a token at once.
+    TokensRemove, "tokens.remove", TokenName, TokenInfo
+);
 
 /// Notification carrying one [`Event`].
 pub const NOTIFY_EVENT: &str = "event";
@@ -337,6 +349,7 @@ pub const LIST_MAX_LIMIT: u32 = 500;
 /// and cost the database.
 pub const LIST_MAX_TEXT: usize = 1000;
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct JobPage {
     pub jobs: Vec<Job>,
@@ -383,6 +396,8 @@ pub struct StatusResult {
     pub config: String,
     #[serialize_always]
     pub home: Option<String>,
+    /// The address the HTTP API listens on, when it is on.
+    pub http: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -425,4 +440,30 @@ pub struct ProviderInfo {
     pub quota_remaining: Option<i64>,
     pub quota_detail: Option<String>,
     pub last_error: Option<String>,
+}
+
+/// A bearer token of the HTTP API, by name.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenName {
+    /// 1 to 64 letters, digits, `-`, `_` or `.`.
+    pub name: String,
+}
+
+/// A token just made: `token` is shown this once; the daemon keeps only its hash.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TokenCreated {
+    pub name: String,
+    pub token: String,
+    pub created_at: Timestamp,
+}
+
+/// A token as `genq token list` shows it.
+#[serde_with::skip_serializing_none]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    pub name: String,
+    pub created_at: Timestamp,
+    /// The last request made with it (kept to the minute).
+    pub last_used_at: Option<Timestamp>,
 }

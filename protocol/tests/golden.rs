@@ -325,6 +325,7 @@ fn requests_and_replies() {
             config_error: None,
             config: "/home/u/.config/genq/config.toml".into(),
             home: None,
+            http: None,
         },
     );
     check(
@@ -585,5 +586,38 @@ fn batches() {
                 reused: false,
             }],
         },
+    );
+}
+
+#[test]
+fn http_tokens() {
+    check(
+        "params_tokens_create",
+        &TokenName {
+            name: "open-webui".into(),
+        },
+    );
+    check(
+        "result_tokens_create",
+        &TokenCreated {
+            name: "open-webui".into(),
+            token: "genq_3q2-7wQyV1ZxM8cKpD0fLrT5sNaBhYjE4uWgXoIiCvk".into(),
+            created_at: t(1_767_225_600_000),
+        },
+    );
+    check(
+        "result_tokens_list",
+        &vec![
+            TokenInfo {
+                name: "open-webui".into(),
+                created_at: t(1_767_225_600_000),
+                last_used_at: Some(t(1_767_229_200_000)),
+            },
+            TokenInfo {
+                name: "scripts".into(),
+                created_at: t(1_767_225_660_000),
+                last_used_at: None,
+            },
+        ],
     );
 }

@@ -33,6 +33,27 @@ pub struct ConfigFile {
     pub styles: BTreeMap<String, super::batch::StyleSection>,
     #[serde(default)]
     pub batch: super::batch::BatchSection,
+    /// The HTTP API (off unless `listen` is set).
+    #[serde(default)]
+    pub http: HttpSection,
+}
+
+/// `[http]`: the HTTP API.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSection {
+    /// `host:port` to listen on; the API is off when unset.
+    pub listen: Option<String>,
+    /// Connections served at once (512 when unset).
+    pub max_connections: Option<u32>,
+    /// How long `POST /v1/images/generations` waits for its job, in seconds (540 when unset,
+    /// inside the OpenAI SDK's 600 s timeout).
+    pub wait_timeout_s: Option<u64>,
+    /// How long a signed output link works, in seconds (3600 when unset).
+    pub url_ttl_s: Option<u64>,
+    /// `[http.models]`: names clients may use for `provider/model`.
+    #[serde(default)]
+    pub models: BTreeMap<String, String>,
 }
 
 /// `[catalog]`: the LoRA catalog's sources.
@@ -113,6 +134,9 @@ pub struct WorkflowSection {
     pub guidance: Option<String>,
     /// Images per run (`EmptyLatentImage.batch_size`).
     pub n: Option<String>,
+    /// The input image: a `LoadImage` node's `image` input, which receives the name of the
+    /// job's image once uploaded (`image = "10.inputs.image"`).
+    pub image: Option<String>,
     /// The workflow as read from `file` when the config loaded.
     #[serde(skip)]
     pub graph: Option<serde_json::Value>,
@@ -130,6 +154,7 @@ impl WorkflowSection {
             ("steps", &self.steps),
             ("guidance", &self.guidance),
             ("n", &self.n),
+            ("image", &self.image),
         ]
         .into_iter()
         .filter_map(|(field, path)| Some((field, path.as_deref()?)))

@@ -5,6 +5,7 @@ use super::credentials::{self, KeySearch, KeySource, StorageKeys};
 use super::file::{
     CatalogSection, ConfigFile, OutputsSection, ProviderSection, StorageSection, parse,
 };
+use super::http::HttpSettings;
 use crate::secret::Secret;
 use genq_protocol::{Credentials, Paths};
 use std::collections::BTreeMap;
@@ -103,6 +104,7 @@ pub struct Config {
     pub styles: BTreeMap<String, super::batch::StyleSection>,
     /// `[batch]`: the inbox folder.
     pub batch: super::batch::BatchSection,
+    pub http: HttpSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -208,8 +210,10 @@ impl Config {
         let catalog = catalog_settings(&file.catalog).map_err(invalid)?;
         super::batch::check(&file.batch).map_err(invalid)?;
         let storage_keys = storage_keys(&file.storage, env);
+        let http = HttpSettings::from_section(&file.http).map_err(invalid)?;
         Ok(Config {
             catalog,
+            http,
             providers,
             storage_keys,
             storage: file.storage,

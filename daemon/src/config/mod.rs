@@ -8,6 +8,7 @@
 mod batch;
 mod credentials;
 mod file;
+mod http;
 mod load;
 mod watch;
 pub mod workflows;
@@ -15,9 +16,10 @@ pub mod workflows;
 pub use batch::{BatchSection, StyleSection};
 pub use credentials::{KeySearch, KeySource, StorageKeys, storage_keys};
 pub use file::{
-    CatalogSection, CatalogSiteSection, ConfigFile, DefaultsSection, OutputsSection,
+    CatalogSection, CatalogSiteSection, ConfigFile, DefaultsSection, HttpSection, OutputsSection,
     ProviderSection, StorageSection, WorkflowSection,
 };
+pub use http::{HttpSettings, ModelTarget};
 pub use load::{
     CatalogSettings, Config, ConfigError, KnownProviders, Limits, ProviderDefaults,
     ProviderSettings,

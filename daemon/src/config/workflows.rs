@@ -48,3 +48,36 @@ pub fn input<'a>(graph: &Value, binding: &'a str) -> Option<(&'a str, &'a str)> 
     graph.get(node)?.get("inputs")?.get(input)?;
     Some((node, input))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::load;
+    use crate::config::{ProviderSection, WorkflowSection};
+
+    const IMG2IMG: &str = r#"{"10": {"class_type": "LoadImage", "inputs": {"image": "a.png"}},
+        "7": {"class_type": "SaveImage", "inputs": {"images": ["10", 0]}}}"#;
+
+    fn section(image: &str) -> ProviderSection {
+        let workflow = WorkflowSection {
+            file: "w.json".into(),
+            image: Some(image.into()),
+            ..WorkflowSection::default()
+        };
+        ProviderSection {
+            workflows: Some([("edit".to_string(), workflow)].into()),
+            ..ProviderSection::default()
+        }
+    }
+
+    #[test]
+    fn an_image_binding_must_name_an_input_of_the_workflow() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("w.json"), IMG2IMG).unwrap();
+        assert!(load("comfy", &mut section("10.inputs.image"), dir.path()).is_ok());
+        let e = load("comfy", &mut section("10.inputs.picture"), dir.path()).unwrap_err();
+        assert!(
+            e.starts_with("providers.comfy.workflows.edit.image: \"10.inputs.picture\""),
+            "{e}"
+        );
+    }
+}

@@ -18,6 +18,8 @@ pub(super) struct Inner {
     pub(super) registry: RwLock<Arc<Registry>>,
     pub(super) config: RwLock<Arc<Config>>,
     pub(super) config_error: Mutex<Option<String>>,
+    /// Told each time a new config is put in force.
+    pub(super) config_applied: tokio::sync::watch::Sender<()>,
     pub(super) paths: Paths,
     pub(super) http: reqwest::Client,
     /// Each provider instance's limits; an instance keeps its own across config changes.

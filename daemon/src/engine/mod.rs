@@ -54,6 +54,7 @@ impl Engine {
                 registry: RwLock::new(Arc::new(registry.updated(&config))),
                 config: RwLock::new(Arc::new(config)),
                 config_error: Mutex::new(None),
+                config_applied: tokio::sync::watch::Sender::new(()),
                 paths,
                 http,
                 limits: Mutex::new(Default::default()),
@@ -89,6 +90,12 @@ impl Engine {
         }
         self.inner.apply_providers(&config);
         self.set_config_error(None);
+        self.inner.config_applied.send_replace(());
+    }
+
+    /// Changes each time a new config is put in force (hot reload).
+    pub fn config_applied(&self) -> tokio::sync::watch::Receiver<()> {
+        self.inner.config_applied.subscribe()
     }
 
     /// Records (or clears) why the config on disk is not in force.

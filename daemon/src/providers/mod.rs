@@ -19,6 +19,7 @@ pub mod checks;
 pub mod comfyui;
 pub mod dashscope;
 pub mod http;
+pub mod input_image;
 pub mod model_rules;
 pub mod modelscope;
 pub mod openai;

@@ -5,8 +5,9 @@
 
 mod accept;
 mod admission;
+pub mod feed;
 mod keeper;
-mod methods;
+pub mod methods;
 mod serve;
 mod session;
 mod socket;

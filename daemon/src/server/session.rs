@@ -8,6 +8,7 @@
 //! bus and gets `resync`, and the daemon never waits for it.
 
 use super::admission::Ticket;
+use super::feed::{self, FeedItem};
 use super::methods::{self, check_i64, params};
 use super::state::ServerState;
 use futures::{SinkExt, StreamExt};
@@ -23,14 +24,12 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
 /// Lines waiting to be written to one client.
 const OUT_BUFFER: usize = 1024;
-/// Events replayed from the database per query.
-const REPLAY_BATCH: u32 = 500;
 /// How long a new connection may take to say hello.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bytes a connection may send before its hello (a hello is a few dozen).
@@ -224,7 +223,7 @@ impl Session {
         let head = store.head_seq().await?;
         let since = p.since_seq.unwrap_or(head);
         let out = self.out.clone();
-        self.subscription = Some(tokio::spawn(forward(store, live, since, out)));
+        self.subscription = Some(tokio::spawn(feed::forward(store, live, since, out, notify)));
         methods::to_json(&SubscribeResult { head_seq: head })
     }
 }
@@ -261,81 +260,18 @@ fn notification(method: &str, params: impl serde::Serialize) -> Option<String> {
     serde_json::to_string(&Notification::new(method, params)).ok()
 }
 
-async fn forward(
-    store: crate::store::Store,
-    mut live: broadcast::Receiver<genq_protocol::Event>,
-    since: u64,
-    out: mpsc::Sender<String>,
-) {
-    let mut last = since;
-    // Replay what the client missed.
-    if !replay(&store, &mut last, u64::MAX, &out).await {
-        return;
+/// A feed item as the line a subscriber reads.
+fn notify(item: FeedItem<'_>) -> Option<String> {
+    match item {
+        FeedItem::Event(e) => notification(NOTIFY_EVENT, e),
+        FeedItem::Resync { last_seq } => notification(
+            NOTIFY_RESYNC,
+            ResyncParams {
+                last_seq,
+                reason: "this client fell behind the event stream; refetch and subscribe \
+                         again from last_seq"
+                    .into(),
+            },
+        ),
     }
-    // Then live events, skipping what the replay already delivered. The bus carries events
-    // in seq order; a hole (an event committed but never announced) is filled from the
-    // database, so the client still sees every seq once.
-    loop {
-        match live.recv().await {
-            Ok(e) if e.seq <= last => continue,
-            Ok(e) => {
-                if e.seq > last + 1 && !replay(&store, &mut last, e.seq - 1, &out).await {
-                    return;
-                }
-                let seq = e.seq;
-                let Some(line) = notification(NOTIFY_EVENT, &e) else {
-                    continue;
-                };
-                if out.send(line).await.is_err() {
-                    return;
-                }
-                last = seq;
-            }
-            Err(broadcast::error::RecvError::Lagged(_)) => {
-                let params = ResyncParams {
-                    last_seq: last,
-                    reason: "this client fell behind the event stream; refetch and subscribe \
-                             again from last_seq"
-                        .into(),
-                };
-                if let Some(line) = notification(NOTIFY_RESYNC, params) {
-                    let _ = out.send(line).await;
-                }
-                return;
-            }
-            Err(broadcast::error::RecvError::Closed) => return,
-        }
-    }
-}
-
-/// Sends the stored events after `last` up to `upto`, advancing `last`; `false` when the
-/// client is gone or the database cannot be read.
-async fn replay(
-    store: &crate::store::Store,
-    last: &mut u64,
-    upto: u64,
-    out: &mpsc::Sender<String>,
-) -> bool {
-    while *last < upto {
-        let Ok(batch) = store.events_since(*last, REPLAY_BATCH).await else {
-            return false;
-        };
-        let Some(end) = batch.last().map(|e| e.seq) else {
-            return true;
-        };
-        for e in batch.iter().filter(|e| e.seq <= upto) {
-            let Some(line) = notification(NOTIFY_EVENT, e) else {
-                continue;
-            };
-            if out.send(line).await.is_err() {
-                return false;
-            }
-            *last = e.seq;
-        }
-        if end > upto {
-            return true;
-        }
-        *last = end;
-    }
-    true
 }

@@ -15,4 +15,6 @@ pub struct ServerState {
     pub shutdown: CancellationToken,
     /// Where the socket is now: it moves when its directory vanishes.
     pub socket: tokio::sync::watch::Receiver<PathBuf>,
+    /// Where the HTTP API listens now, when it is on.
+    pub http: tokio::sync::watch::Receiver<Option<String>>,
 }

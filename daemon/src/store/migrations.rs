@@ -208,7 +208,7 @@ const MIGRATIONS: &[&str] = &[
     // 6: batches: a batch file's rows, each sent as a job under an idempotency key made of
     // the batch, the row and the attempt.
     r#"
-    CREATE TABLE batches (
+    CREATE TABLE IF NOT EXISTS batches (
         id           INTEGER PRIMARY KEY,
         name         TEXT NOT NULL,
         source       TEXT NOT NULL,
@@ -219,7 +219,7 @@ const MIGRATIONS: &[&str] = &[
         created_at   INTEGER NOT NULL,
         finished_at  INTEGER
     );
-    CREATE TABLE batch_rows (
+    CREATE TABLE IF NOT EXISTS batch_rows (
         batch_id    INTEGER NOT NULL REFERENCES batches(id),
         idx         INTEGER NOT NULL,
         source_row  INTEGER NOT NULL,
@@ -234,8 +234,17 @@ const MIGRATIONS: &[&str] = &[
         copied      TEXT,
         PRIMARY KEY (batch_id, idx)
     );
-    CREATE INDEX batch_rows_by_hash ON batch_rows(spec_hash);
-    CREATE INDEX batch_rows_by_job ON batch_rows(job_id);
+    CREATE INDEX IF NOT EXISTS batch_rows_by_hash ON batch_rows(spec_hash);
+    CREATE INDEX IF NOT EXISTS batch_rows_by_job ON batch_rows(job_id);
+    "#,
+    // 7: bearer tokens of the HTTP API, kept as their SHA-256 only.
+    r#"
+    CREATE TABLE IF NOT EXISTS api_tokens (
+        name          TEXT PRIMARY KEY,
+        hash          TEXT NOT NULL UNIQUE,
+        created_at    INTEGER NOT NULL,
+        last_used_at  INTEGER
+    );
     "#,
 ];
 

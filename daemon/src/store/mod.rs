@@ -19,11 +19,13 @@ mod jobs;
 mod listing;
 mod lora_cache;
 mod migrations;
+mod probe;
 mod removal;
 mod rows;
 mod sql;
 #[cfg(test)]
 mod tests;
+mod tokens;
 mod transition;
 
 pub use batches::{BatchCreated, NewBatch, NewBatchRow, PendingRow, RowOutput};
@@ -34,4 +36,5 @@ pub use jobs::{Created, NewJob};
 pub use lora_cache::CachedLoras;
 pub use removal::{CleanFilter, Removal};
 pub use rows::OutputRecord;
+pub use tokens::{TOKEN_PREFIX, hash_token, new_token};
 pub use transition::Transition;

@@ -130,3 +130,48 @@ pub fn make_png(seed: &str) -> Bytes {
 pub(crate) fn char_len(s: &str) -> usize {
     s.chars().count()
 }
+
+/// One part of a `multipart/form-data` body.
+pub(crate) struct Part {
+    pub name: String,
+    /// The `filename` of a file part.
+    pub filename: Option<String>,
+    pub content: Vec<u8>,
+}
+
+/// The parts of a `multipart/form-data` body, by the boundary its `Content-Type` names; `None`
+/// when it is not one.
+pub(crate) fn multipart(headers: &HeaderMap, body: &[u8]) -> Option<Vec<Part>> {
+    let content_type = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    if !content_type.starts_with("multipart/form-data") {
+        return None;
+    }
+    let boundary = content_type.split("boundary=").nth(1)?.trim_matches('"');
+    let delimiter = format!("--{boundary}");
+    let mut parts = Vec::new();
+    let mut rest = body;
+    loop {
+        let start = find(rest, delimiter.as_bytes())? + delimiter.len();
+        rest = &rest[start..];
+        if rest.starts_with(b"--") {
+            return Some(parts);
+        }
+        let head_end = find(rest, b"\r\n\r\n")?;
+        let head = String::from_utf8_lossy(&rest[..head_end]).to_string();
+        let quoted = |key: &str| Some(head.split(key).nth(1)?.split('"').next()?.to_string());
+        let name = quoted(" name=\"")?;
+        let filename = quoted("filename=\"");
+        let content = &rest[head_end + 4..];
+        let end = find(content, format!("\r\n{delimiter}").as_bytes())?;
+        parts.push(Part {
+            name,
+            filename,
+            content: content[..end].to_vec(),
+        });
+        rest = &content[end + 2..];
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
@@ -22,8 +22,8 @@ use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
 use super::common::{
-    bearer, char_len, json_reply, lock, make_png, new_request_id, png_reply, set_header, unix_secs,
-    with_retry_after,
+    Part, bearer, char_len, json_reply, lock, make_png, multipart, new_request_id, png_reply,
+    set_header, unix_secs, with_retry_after,
 };
 use super::control::{Core, Endpoint};
 use super::server::{Fake, Provider, Served};
@@ -441,17 +441,17 @@ async fn edits(State(state): State<Arc<OaState>>, headers: HeaderMap, body: Byte
     if let Err(r) = authorized(&state, &headers) {
         return *r;
     }
-    let boundary = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split("boundary=").nth(1))
-        .map(str::to_string);
-    let Some(parts) = boundary.and_then(|b| multipart(&body, &b)) else {
+    let Some(parts) = multipart(&headers, &body) else {
         return invalid("image", "Expected a multipart/form-data body.".into());
     };
     let mut fields = Map::new();
     let mut images = 0;
-    for (name, value) in parts {
+    for Part {
+        name,
+        content: value,
+        ..
+    } in parts
+    {
         if name == "image" || name == "image[]" {
             if !(value.starts_with(b"\x89PNG")
                 || value.starts_with(&[0xFF, 0xD8])
@@ -474,32 +474,6 @@ async fn edits(State(state): State<Arc<OaState>>, headers: HeaderMap, body: Byte
         Ok((model, f)) => generate(&state, &fields, &model, &f),
         Err(r) => *r,
     }
-}
-
-/// The parts of a multipart body as (name, bytes).
-fn multipart(body: &[u8], boundary: &str) -> Option<Vec<(String, Vec<u8>)>> {
-    let delimiter = format!("--{boundary}");
-    let text = body;
-    let mut parts = Vec::new();
-    let mut rest = text;
-    loop {
-        let start = find(rest, delimiter.as_bytes())? + delimiter.len();
-        rest = &rest[start..];
-        if rest.starts_with(b"--") {
-            return Some(parts);
-        }
-        let head_end = find(rest, b"\r\n\r\n")?;
-        let head = String::from_utf8_lossy(&rest[..head_end]).to_string();
-        let name = head.split("name=\"").nth(1)?.split('"').next()?.to_string();
-        let content = &rest[head_end + 4..];
-        let end = find(content, format!("\r\n{delimiter}").as_bytes())?;
-        parts.push((name, content[..end].to_vec()));
-        rest = &content[end + 2..];
-    }
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 async fn models(State(state): State<Arc<OaState>>, headers: HeaderMap) -> Response {

@@ -78,6 +78,9 @@ pub enum Command {
     /// Store, list or remove provider API keys (kept in credentials.toml, private to you).
     #[command(subcommand)]
     Auth(AuthCommand),
+    /// Make, list or revoke bearer tokens for the daemon's HTTP API.
+    #[command(subcommand)]
+    Token(super::token::TokenCommand),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
     /// Write the man pages (genq.1 and one per command), or print genq.1.

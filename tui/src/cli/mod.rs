@@ -21,6 +21,7 @@ mod providers;
 mod pull;
 mod service;
 pub mod submit;
+mod token;
 mod wait;
 mod watch;
 
@@ -135,6 +136,7 @@ async fn dispatch(ctx: &Ctx, command: Option<Command>) -> Result<(), CliError> {
         Some(Command::Providers(args)) => providers::run(ctx, args).await,
         Some(Command::Daemon(cmd)) => daemon::run(ctx, cmd).await,
         Some(Command::Auth(cmd)) => auth::run(ctx, cmd).await,
+        Some(Command::Token(cmd)) => token::run(ctx, cmd).await,
         Some(Command::Models(args)) => models::run(ctx, args).await,
         Some(Command::Categories(args)) => models::categories(ctx, args).await,
         Some(Command::Capabilities(args)) => models::capabilities(ctx, args).await,

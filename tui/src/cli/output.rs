@@ -270,6 +270,9 @@ pub fn status(s: &StatusResult) -> String {
     if let Some(home) = &s.home {
         field("home", home);
     }
+    if let Some(http) = &s.http {
+        field("http", &format!("http://{http}"));
+    }
     field("uptime", &duration(s.uptime_s));
     // States in lifecycle order, then any this client does not know.
     let mut counts: Vec<String> = JobState::ALL
@@ -490,6 +493,7 @@ outputs:
             config_error: Some("providers.x.timeout_s: not a number".into()),
             config: "/cfg/config.toml".into(),
             home: None,
+            http: None,
         };
         let expected = "\
 pid:          4242

@@ -5,12 +5,14 @@
 //! ([`status`]), which also give its outputs as `/view` URLs. ComfyUI keeps its queue in
 //! memory: a prompt it no longer knows fails `interrupted` after a grace period.
 //!
-//! [`prompt`] builds the prompt from the workflow and maps ComfyUI's validation errors.
+//! [`prompt`] builds the prompt from the workflow and maps ComfyUI's validation errors;
+//! [`upload`] sends a job's input image first, for the workflow's `LoadImage` node.
 
 mod info;
 pub mod models;
 mod prompt;
 mod status;
+mod upload;
 mod ws;
 
 use info::INFO;
@@ -162,9 +164,13 @@ impl Provider for ComfyUi {
                 format!("model: no workflow {name:?}"),
             )
         })?;
+        let image = match &spec.image {
+            Some(input) => Some(upload::upload(ctx, input).await?),
+            None => None,
+        };
         let prompt_id = uuid::Uuid::now_v7().to_string();
         let body = serde_json::json!({
-            "prompt": prompt::graph(spec, workflow)?,
+            "prompt": prompt::graph(spec, workflow, image.as_deref())?,
             "client_id": self.client_id,
             "prompt_id": prompt_id,
         });

@@ -23,29 +23,39 @@ pub fn entries(supplier: &str, section: &ProviderSection) -> Vec<ModelInput> {
     let workflows = section.workflows.clone().unwrap_or_default();
     workflows
         .iter()
-        .map(|(name, w)| ModelInput {
-            supplier: supplier.into(),
-            id: name.clone(),
-            display_name: Some(name.clone()),
-            description: format!("{NAME} workflow {}", w.file.display()),
-            kind: JobKind::Image.as_str().into(),
-            sub_type: "text_to_image".into(),
-            lora_family: None,
-            active: true,
-            capabilities: vec!["text_to_image".into()],
-            categories: vec!["image".into()],
-            params: w
-                .bindings()
-                .into_iter()
-                .map(|(field, _)| match field {
-                    "prompt" | "negative_prompt" => param(field, ParamType::String, None, None),
-                    "width" | "height" => param(field, ParamType::Int, Some(16.0), Some(16384.0)),
-                    "seed" => param(field, ParamType::Int, Some(0.0), None),
-                    "steps" => param(field, ParamType::Int, Some(1.0), Some(10000.0)),
-                    "guidance" => param(field, ParamType::Float, Some(0.0), Some(100.0)),
-                    _ => param(field, ParamType::Int, Some(1.0), Some(4096.0)),
-                })
-                .collect(),
+        .map(|(name, w)| {
+            let mut capabilities = vec!["text_to_image".to_string()];
+            if w.image.is_some() {
+                capabilities.push("image_to_image".into());
+            }
+            ModelInput {
+                supplier: supplier.into(),
+                id: name.clone(),
+                display_name: Some(name.clone()),
+                description: format!("{NAME} workflow {}", w.file.display()),
+                kind: JobKind::Image.as_str().into(),
+                sub_type: "text_to_image".into(),
+                lora_family: None,
+                active: true,
+                capabilities,
+                categories: vec!["image".into()],
+                params: w
+                    .bindings()
+                    .into_iter()
+                    .map(|(field, _)| match field {
+                        "prompt" | "negative_prompt" | "image" => {
+                            param(field, ParamType::String, None, None)
+                        }
+                        "width" | "height" => {
+                            param(field, ParamType::Int, Some(16.0), Some(16384.0))
+                        }
+                        "seed" => param(field, ParamType::Int, Some(0.0), None),
+                        "steps" => param(field, ParamType::Int, Some(1.0), Some(10000.0)),
+                        "guidance" => param(field, ParamType::Float, Some(0.0), Some(100.0)),
+                        _ => param(field, ParamType::Int, Some(1.0), Some(4096.0)),
+                    })
+                    .collect(),
+            }
         })
         .collect()
 }

@@ -40,7 +40,9 @@ pub fn check_bound(
     w: &WorkflowSection,
 ) -> Result<(), InvalidParam> {
     let bound: Vec<&str> = w.bindings().into_iter().map(|(f, _)| f).collect();
-    for (field, _) in set_fields(spec) {
+    let image = spec.image.is_some().then_some("image");
+    let set = set_fields(spec).into_iter().map(|(f, _)| f).chain(image);
+    for field in set {
         if !bound.contains(&field) {
             let shown = if matches!(field, "width" | "height") {
                 "size"
@@ -63,7 +65,6 @@ pub fn check_bound(
         }
     }
     for (field, present) in [
-        ("image", spec.image.is_some()),
         ("loras", !spec.loras.is_empty()),
         ("views", !spec.views.is_empty()),
         ("params", !spec.params.is_empty()),
@@ -78,13 +79,19 @@ pub fn check_bound(
     Ok(())
 }
 
-/// The workflow with the spec's fields written into their bound inputs.
-pub fn graph(spec: &JobSpec, w: &WorkflowSection) -> Result<Value, ProviderError> {
+/// The workflow with the spec's fields written into their bound inputs, and `image` (the
+/// uploaded input image's name as `LoadImage` reads it) into the image binding.
+pub fn graph(
+    spec: &JobSpec,
+    w: &WorkflowSection,
+    image: Option<&str>,
+) -> Result<Value, ProviderError> {
     let mut graph = w.graph.clone().ok_or_else(|| {
         ProviderError::final_error(JobErrorKind::Internal, "the workflow was not loaded")
     })?;
     let bindings = w.bindings();
-    for (field, value) in set_fields(spec) {
+    let image = image.map(|name| ("image", json!(name)));
+    for (field, value) in set_fields(spec).into_iter().chain(image) {
         let Some((_, binding)) = bindings.iter().find(|(f, _)| *f == field) else {
             continue;
         };

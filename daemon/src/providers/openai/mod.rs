@@ -22,6 +22,7 @@ use super::adaptor::{
     CallContext, InvalidParam, PollStatus, Provider, ProviderError, ProviderInfo, Submitted,
 };
 use super::http;
+use super::input_image;
 use crate::config::ProviderSection;
 use async_trait::async_trait;
 use base64::Engine as _;
@@ -67,8 +68,8 @@ impl OpenAi {
             None => http::keyed(ctx, &INFO, Method::POST, &["v1", "images", "generations"])?
                 .json(&fields),
             Some(input) => {
-                let image = request::input_image(&ctx.http, input).await?;
-                let (content_type, body) = request::multipart(&fields, &image);
+                let image = input_image::read(&ctx.http, input).await?;
+                let (content_type, body) = input_image::multipart(&fields, "image.png", &image);
                 http::keyed(ctx, &INFO, Method::POST, &["v1", "images", "edits"])?
                     .header(reqwest::header::CONTENT_TYPE, content_type)
                     .body(body)

@@ -22,6 +22,7 @@ pub async fn status(state: &Arc<ServerState>, _: Empty) -> Result<StatusResult, 
         config_error: state.engine.config_error(),
         config: paths.config.display().to_string(),
         home: paths.home.as_ref().map(|h| h.display().to_string()),
+        http: state.http.borrow().clone(),
     })
 }
 

@@ -2,14 +2,15 @@
 //! to its handler.
 
 mod batches;
-mod catalog;
-mod daemon;
+pub mod catalog;
+pub mod daemon;
 mod errors;
-mod jobs;
-mod outputs;
+pub mod jobs;
+pub mod outputs;
 mod params;
-mod providers;
+pub mod providers;
 mod table;
+mod tokens;
 
 pub use params::{check_i64, params};
 pub use table::{dispatch, to_json};

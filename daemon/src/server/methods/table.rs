@@ -2,7 +2,7 @@
 
 use super::super::state::ServerState;
 use super::params::params;
-use super::{batches, catalog, daemon, jobs, outputs, providers};
+use super::{batches, catalog, daemon, jobs, outputs, providers, tokens};
 use genq_protocol::methods::{self as m, Method};
 use genq_protocol::{ErrorKind, RpcError};
 use serde_json::Value;
@@ -96,4 +96,7 @@ method_table! {
     BatchGet => batches::get,
     BatchCancel => batches::cancel,
     BatchRetry => batches::retry,
+    TokensCreate => tokens::create,
+    TokensList => tokens::list,
+    TokensRemove => tokens::remove,
 }

@@ -3,11 +3,12 @@
 //! in-memory queue, reporting on the websocket `/ws?clientId=` (`status` first with the
 //! `sid`, then `execution_start`, `progress` 1…steps, `executed`, `execution_success`, the
 //! history written, `executing {node: null}`) to the socket of the prompt's `client_id`;
-//! `/queue`, `/history/{id}` (`{}` when unknown), `/view` serving real PNGs, `/interrupt`,
-//! queue deletes; routes also under `/api`. `restart()` loses the queue, history and sockets
+//! `/queue`, `/history/{id}` (`{}` when unknown), `/view` serving real PNGs and uploaded
+//! inputs, `/upload/image` ([`upload`]), `/interrupt`, queue deletes; routes also under `/api`. `restart()` loses the queue, history and sockets
 //! as a real restart does. The shared faults (slow, 500, …) apply.
 
 mod run;
+mod upload;
 mod validate;
 
 use std::collections::HashMap;
@@ -29,6 +30,7 @@ use super::common::{json_reply, lock};
 use super::control::{Core, Endpoint};
 use super::server::{Fake, Provider, Served};
 use run::start_worker;
+use upload::{file_key, upload_image};
 use validate::{refused, validate};
 
 /// A running fake ComfyUI.
@@ -52,6 +54,25 @@ pub const SAMPLE_BINDINGS: &str = "prompt = \"2.inputs.text\"\nnegative_prompt =
     seed = \"5.inputs.seed\"\nsteps = \"5.inputs.steps\"\nwidth = \"4.inputs.width\"\n\
     height = \"4.inputs.height\"\nn = \"4.inputs.batch_size\"\n";
 
+/// An image-to-image workflow in API format (comfyui.md §11): `LoadImage` → `VAEEncode` →
+/// the sampler's latent, `denoise` below 1.
+pub const IMG2IMG_WORKFLOW: &str = r#"{
+  "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sd15.safetensors"}},
+  "2": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["1", 1], "text": "placeholder"}},
+  "3": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["1", 1], "text": ""}},
+  "10": {"class_type": "LoadImage", "inputs": {"image": "example.png"}},
+  "11": {"class_type": "VAEEncode", "inputs": {"pixels": ["10", 0], "vae": ["1", 2]}},
+  "5": {"class_type": "KSampler", "inputs": {"model": ["1", 0], "positive": ["2", 0], "negative": ["3", 0],
+        "latent_image": ["11", 0], "seed": 1, "steps": 20, "cfg": 7.0, "sampler_name": "euler",
+        "scheduler": "normal", "denoise": 0.6}},
+  "6": {"class_type": "VAEDecode", "inputs": {"samples": ["5", 0], "vae": ["1", 2]}},
+  "7": {"class_type": "SaveImage", "inputs": {"images": ["6", 0], "filename_prefix": "genq"}}
+}"#;
+
+/// The config lines binding the prompt, seed and input image to [`IMG2IMG_WORKFLOW`].
+pub const IMG2IMG_BINDINGS: &str =
+    "prompt = \"2.inputs.text\"\nseed = \"5.inputs.seed\"\nimage = \"10.inputs.image\"\n";
+
 /// Checkpoints the fake's `CheckpointLoaderSimple` offers.
 pub const CHECKPOINTS: [&str; 2] = ["sd15.safetensors", "sdxl.safetensors"];
 
@@ -73,6 +94,8 @@ struct Inner {
     interrupt: bool,
     history: Map<String, Value>,
     files: HashMap<String, Bytes>,
+    /// Uploaded files by (folder type, `subfolder/name`).
+    inputs: HashMap<(String, String), Bytes>,
     sockets: HashMap<String, mpsc::UnboundedSender<String>>,
     step_time: Duration,
     /// The next prompt fails at its sampler with this message.
@@ -106,6 +129,7 @@ impl Served for ComfyState {
                 .route(&format!("{prefix}/interrupt"), post(interrupt))
                 .route(&format!("{prefix}/history/{{id}}"), get(history))
                 .route(&format!("{prefix}/view"), get(view))
+                .route(&format!("{prefix}/upload/image"), post(upload_image))
                 .route(&format!("{prefix}/ws"), get(socket));
         }
         router
@@ -127,6 +151,8 @@ impl Provider for ComfyState {
             (Endpoint::Poll, Some(id.to_string()))
         } else if path == "/view" {
             (Endpoint::Download, None)
+        } else if path == "/upload/image" {
+            (Endpoint::Upload, None)
         } else {
             (Endpoint::Other, None)
         }
@@ -159,9 +185,11 @@ impl ComfyFake {
         lock(&self.state().inner).fail_next = Some(message.to_string());
     }
 
-    /// A restart: the queue, the running prompt, the history and every socket are lost.
+    /// A restart: the queue, the running prompt, the history, every socket and `temp/` are
+    /// lost; uploaded inputs and outputs stay on disk.
     pub fn restart(&self) {
         let mut inner = lock(&self.state().inner);
+        inner.inputs.retain(|(kind, _), _| kind != "temp");
         inner.pending.clear();
         inner.running = None;
         inner.interrupt = true;
@@ -183,6 +211,20 @@ impl ComfyFake {
             .collect()
     }
 
+    /// The bytes of the file uploaded into `input/` as `path` (`subfolder/name` or `name`).
+    pub fn input_file(&self, path: &str) -> Option<Bytes> {
+        lock(&self.state().inner)
+            .inputs
+            .get(&("input".to_string(), path.to_string()))
+            .cloned()
+    }
+
+    /// How many files were uploaded into `input/`, after renaming and deduplication.
+    pub fn input_count(&self) -> usize {
+        let inner = lock(&self.state().inner);
+        inner.inputs.keys().filter(|(k, _)| k == "input").count()
+    }
+
     /// Whether a prompt is running now.
     pub fn is_running(&self) -> bool {
         lock(&self.state().inner).running.is_some()
@@ -201,7 +243,12 @@ async fn submit(State(state): State<Arc<ComfyState>>, body: Bytes) -> Response {
             json!({}),
         );
     };
-    if let Some(reply) = validate(graph) {
+    let uploaded = |path: &str| {
+        lock(&state.inner)
+            .inputs
+            .contains_key(&("input".to_string(), path.to_string()))
+    };
+    if let Some(reply) = validate(graph, &uploaded) {
         return reply;
     }
     let prompt_id = body["prompt_id"]
@@ -283,17 +330,28 @@ async fn view(
     if name.starts_with('/') || name.contains("..") {
         return StatusCode::BAD_REQUEST.into_response();
     }
-    if !matches!(
-        q.get("type").map(String::as_str),
-        None | Some("output" | "input" | "temp")
-    ) {
-        return StatusCode::BAD_REQUEST.into_response();
-    }
-    match lock(&state.inner).files.get(name) {
+    let subfolder = q.get("subfolder").map(String::as_str).unwrap_or_default();
+    let inner = lock(&state.inner);
+    let kind = match q.get("type").map(String::as_str) {
+        None => "output",
+        Some(kind @ ("output" | "input" | "temp")) => kind,
+        Some(_) => return StatusCode::BAD_REQUEST.into_response(),
+    };
+    let made = (kind == "output" && subfolder.is_empty())
+        .then(|| inner.files.get(name))
+        .flatten();
+    let file = made.or_else(|| inner.inputs.get(&file_key(kind, subfolder, name)));
+    let content_type = match name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()) {
+        Some(e) if e == "png" => "image/png",
+        Some(e) if e == "jpg" || e == "jpeg" => "image/jpeg",
+        Some(e) if e == "webp" => "image/webp",
+        _ => "application/octet-stream",
+    };
+    match file {
         Some(png) => (
             StatusCode::OK,
             [
-                (header::CONTENT_TYPE, "image/png".to_string()),
+                (header::CONTENT_TYPE, content_type.to_string()),
                 (header::CONTENT_DISPOSITION, format!("filename=\"{name}\"")),
             ],
             png.clone(),

@@ -15,6 +15,8 @@ enum Rule {
     Float(f64, f64),
     Text,
     Combo(&'static [&'static str]),
+    /// A file in `input/`, as `LoadImage.VALIDATE_INPUTS` checks it.
+    InputFile,
 }
 
 /// The class table: each class's required inputs and whether it is an output node.
@@ -50,6 +52,8 @@ fn class(name: &str) -> Option<(Vec<(&'static str, Rule)>, bool)> {
             false,
         ),
         "VAEDecode" => (vec![("samples", Link), ("vae", Link)], false),
+        "VAEEncode" => (vec![("pixels", Link), ("vae", Link)], false),
+        "LoadImage" => (vec![("image", InputFile)], false),
         "SaveImage" => (vec![("images", Link), ("filename_prefix", Text)], true),
         "PreviewImage" => (vec![("images", Link)], true),
         _ => return None,
@@ -71,7 +75,12 @@ fn reason(kind: &str, message: &str, details: String, input: &str, value: &Value
            "extra_info": {"input_name": input, "input_config": null, "received_value": value}})
 }
 
-fn check_input(name: &str, rule: &Rule, value: Option<&Value>) -> Option<Value> {
+fn check_input(
+    name: &str,
+    rule: &Rule,
+    value: Option<&Value>,
+    uploaded: &dyn Fn(&str) -> bool,
+) -> Option<Value> {
     let Some(v) = value else {
         return Some(reason(
             "required_input_missing",
@@ -117,6 +126,18 @@ fn check_input(name: &str, rule: &Rule, value: Option<&Value>) -> Option<Value> 
             Some(_) => None,
         },
         Rule::Text => None,
+        Rule::InputFile => (!v.as_str().is_some_and(uploaded)).then(|| {
+            reason(
+                "custom_validation_failed",
+                "Custom validation failed for node",
+                format!(
+                    "{name} - Invalid image file: {}",
+                    v.as_str().unwrap_or_default()
+                ),
+                name,
+                v,
+            )
+        }),
         Rule::Combo(options) => (!v.as_str().is_some_and(|s| options.contains(&s))).then(|| {
             reason(
                 "value_not_in_list",
@@ -132,8 +153,9 @@ fn check_input(name: &str, rule: &Rule, value: Option<&Value>) -> Option<Value> 
     }
 }
 
-/// Validates a graph as `validate_prompt` does: the 400 reply when it fails.
-pub(super) fn validate(graph: &Value) -> Option<Response> {
+/// Validates a graph as `validate_prompt` does: the 400 reply when it fails. `uploaded` says
+/// whether a `subfolder/name` is a file in `input/`.
+pub(super) fn validate(graph: &Value, uploaded: &dyn Fn(&str) -> bool) -> Option<Response> {
     let Some(nodes) = graph.as_object() else {
         return Some(refused(
             "no_prompt",
@@ -164,7 +186,7 @@ pub(super) fn validate(graph: &Value) -> Option<Response> {
         outputs += usize::from(is_output);
         let errors: Vec<Value> = inputs
             .iter()
-            .filter_map(|(name, rule)| check_input(name, rule, node["inputs"].get(*name)))
+            .filter_map(|(name, rule)| check_input(name, rule, node["inputs"].get(*name), uploaded))
             .collect();
         if !errors.is_empty() {
             node_errors.insert(
