@@ -8,11 +8,12 @@ use genq_e2e::harness::{
 };
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use std::path::Path;
 use std::time::Duration;
 
 /// Runs `script` with the SDK pointed at the daemon; each line it prints is one JSON result.
-async fn run_python(script: &str, base: &str, token: &str) -> Vec<Value> {
-    let out = tokio::process::Command::new(python())
+async fn run_python(python: &Path, script: &str, base: &str, token: &str) -> Vec<Value> {
+    let out = tokio::process::Command::new(python)
         .arg("-c")
         .arg(script)
         .env("GENQ_BASE", base)
@@ -104,10 +105,11 @@ const FAST_POLLS: &str = "typical_s = 0.1\nrequests_per_second = 100\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openai_sdk_generates_images_and_meets_openai_errors() {
+    let Some(py) = python() else { return };
     let ms = ModelScopeFake::start().await;
     ms.set_script(MsScript::succeed_after(Duration::from_millis(50)));
     let (home, base, token) = home_with_api(&ms, "").await;
-    let results = run_python(&format!("{PRELUDE}{CASES}"), &base, &token).await;
+    let results = run_python(&py, &format!("{PRELUDE}{CASES}"), &base, &token).await;
 
     // Both answers are ordinary jobs whose files are the bytes the SDK got.
     let jobs = home.json_async(&["jobs", "--json"]).await;
@@ -180,6 +182,7 @@ report(case="waited_out", **failure(lambda: client.images.generate(prompt="never
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quota_provider_failures_and_timeouts_get_their_statuses_and_jobs_outlive_clients() {
+    let Some(py) = python() else { return };
     let ms = ModelScopeFake::start().await;
     let (home, base, token) = home_with_api(&ms, "wait_timeout_s = 3\n").await;
 
@@ -190,7 +193,7 @@ async fn quota_provider_failures_and_timeouts_get_their_statuses_and_jobs_outliv
             message: "the GPU fell over".into(),
         },
     ));
-    let results = run_python(&format!("{PRELUDE}{PROVIDER_FAILS}"), &base, &token).await;
+    let results = run_python(&py, &format!("{PRELUDE}{PROVIDER_FAILS}"), &base, &token).await;
     let provider = case(&results, "provider");
     assert_eq!(provider["raised"], "InternalServerError", "{provider}");
     assert_eq!(provider["status"], 502, "{provider}");
@@ -200,7 +203,7 @@ async fn quota_provider_failures_and_timeouts_get_their_statuses_and_jobs_outliv
     // `wait_timeout_s` is a 504 naming the job, which keeps running too.
     ms.set_script(MsScript::succeed_after(Duration::from_millis(1500)));
     let mut c = home.subscribed().await;
-    let results = run_python(&format!("{PRELUDE}{SLOW}"), &base, &token).await;
+    let results = run_python(&py, &format!("{PRELUDE}{SLOW}"), &base, &token).await;
     assert_eq!(case(&results, "timeout")["raised"], "APITimeoutError");
     let waited = case(&results, "waited_out");
     let jobs = home.json_async(&["jobs", "--json"]).await;
@@ -226,7 +229,7 @@ async fn quota_provider_failures_and_timeouts_get_their_statuses_and_jobs_outliv
     // stays queued), the next one is told at once how long to wait.
     ms.set_daily_limits(0, 0);
     ms.set_quota_retry_after(Some(30));
-    let results = run_python(&format!("{PRELUDE}{FAILURES}"), &base, &token).await;
+    let results = run_python(&py, &format!("{PRELUDE}{FAILURES}"), &base, &token).await;
     let first = case(&results, "first");
     assert_eq!(first["status"], 504, "{first}");
     let quota = case(&results, "quota");
@@ -249,10 +252,11 @@ print(json.dumps({"openapi": doc["openapi"], "paths": len(doc["paths"])}))
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openapi_document_validates_and_names_every_route_the_server_answers() {
+    let Some(py) = python() else { return };
     let ms = ModelScopeFake::start().await;
     ms.set_script(MsScript::succeed_after(Duration::from_millis(50)));
     let (home, base, token) = home_with_api(&ms, "").await;
-    let checked = run_python(VALIDATE, &base, &token).await;
+    let checked = run_python(&py, VALIDATE, &base, &token).await;
     assert!(
         checked[0]["openapi"].as_str().unwrap().starts_with("3.1"),
         "{checked:?}"

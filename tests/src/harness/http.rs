@@ -57,17 +57,22 @@ pub async fn create_token(home: &Home, name: &str) -> String {
 }
 
 /// The Python with `openai` and `openapi-spec-validator`: `GENQ_PYTHON`, else
-/// `<workspace>/.venv-http/bin/python`. Missing, the test fails saying how to install it.
-pub fn python() -> PathBuf {
+/// `<workspace>/.venv-http/bin/python`. Without one the test says how to install it and is
+/// skipped; under `CI` it fails instead.
+pub fn python() -> Option<PathBuf> {
     let path = match std::env::var_os("GENQ_PYTHON") {
         Some(p) => PathBuf::from(p),
         None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv-http/bin/python"),
     };
-    assert!(
-        path.exists(),
+    if path.exists() {
+        return Some(path);
+    }
+    let why = format!(
         "no Python with the openai SDK at {} (set GENQ_PYTHON, or run: python3 -m venv \
          .venv-http && .venv-http/bin/pip install openai openapi-spec-validator)",
         path.display()
     );
-    path
+    assert!(std::env::var_os("CI").is_none(), "CI needs it: {why}");
+    eprintln!("skipped: {why}");
+    None
 }
