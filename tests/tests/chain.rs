@@ -111,11 +111,33 @@ async fn a_genq_daemon_serves_another_as_its_openai_compatible_provider() {
     let ms = ModelScopeFake::start().await;
     ms.set_script(MsScript::succeed_after(Duration::from_millis(50)));
     let (a, base, token) = upstream_home(&ms).await;
-    let b = downstream_home(&base, &token);
+    // As the OpenAI SDKs take it: the base URL ends in `/v1`.
+    let b = downstream_home(&format!("{base}/v1"), &token);
 
     // B's catalog holds A's image models, as A names them (`provider/model`), once B's
     // daemon has listed them from A's `/v1/models`.
     upstream_lists(&b, "modelscope/Qwen/Qwen-Image").await;
+    // Only models A could run: A has a key for ModelScope alone.
+    let models = b.json_async(&["models", "--json"]).await;
+    let upstream: Vec<&str> = models
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["supplier"] == "upstream")
+        .filter_map(|m| m["id"].as_str())
+        .collect();
+    assert!(
+        upstream.iter().all(|id| id.starts_with("modelscope/")),
+        "{upstream:?}"
+    );
+
+    // Without --model, B's default is one of the models A listed.
+    let plain = "a plain default";
+    let job = run_job(&b, &["--prompt", plain]).await;
+    assert_eq!(job["state"], "succeeded", "{job}\n{}", b.log_tail());
+    let model = job["model"].as_str().unwrap_or_default();
+    assert!(upstream.contains(&model), "{model} not among {upstream:?}");
+    assert_eq!(job_on(&a, plain).await["provider"], "modelscope");
 
     // A job on B runs as an ordinary job on A; B stores the image A made.
     let prompt = "a paper lantern over the river";
