@@ -205,6 +205,20 @@ impl Engine {
         Ok((kind, spec))
     }
 
+    /// Whether a job for the provider instance `name` could be sent now: the instance is
+    /// configured and has its key, or needs none.
+    pub fn can_send(&self, name: &str) -> bool {
+        let Some(adaptor) = self.inner.adaptor(name) else {
+            return false;
+        };
+        adaptor.key_env_vars().is_empty()
+            || self
+                .config()
+                .providers
+                .get(name)
+                .is_some_and(|s| s.key.is_some())
+    }
+
     /// Refuses a job for a provider the daemon has no key for, so it is never created only
     /// to fail. The files may have changed a moment ago (`genq auth set` just before the
     /// submit, while the watcher lets writes settle): they are read once more before refusing.

@@ -421,7 +421,8 @@ pub struct ModelEntry {
     pub owned_by: String,
 }
 
-/// The catalog's image models and the configured aliases.
+/// The catalog's image models of the providers a job could be sent to now (configured,
+/// with their key or needing none), and the configured aliases.
 #[utoipa::path(get, path = "/v1/models", tag = "openai",
     responses(
         (status = 200, description = "Models", body = ModelList),
@@ -445,6 +446,7 @@ pub async fn models(State(st): State<Shared>) -> Result<Json<ModelList>, ApiErro
     let mut data: Vec<ModelEntry> = listed
         .into_iter()
         .filter(|m| m.kind == "image" && m.active && !m.removed)
+        .filter(|m| st.server.engine.can_send(&m.supplier))
         .map(|m| entry(format!("{}/{}", m.supplier, m.id), m.supplier))
         .collect();
     for (alias, target) in &st.server.engine.config().http.models {

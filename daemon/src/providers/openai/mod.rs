@@ -65,12 +65,17 @@ impl OpenAi {
     ) -> Result<reqwest::RequestBuilder, ProviderError> {
         let fields = request::fields(spec);
         let request = match &spec.image {
-            None => http::keyed(ctx, &INFO, Method::POST, &["v1", "images", "generations"])?
-                .json(&fields),
+            None => http::keyed(
+                ctx,
+                &INFO,
+                Method::POST,
+                &api(ctx, &["images", "generations"]),
+            )?
+            .json(&fields),
             Some(input) => {
                 let image = input_image::read(&ctx.http, input).await?;
                 let (content_type, body) = input_image::multipart(&fields, "image.png", &image);
-                http::keyed(ctx, &INFO, Method::POST, &["v1", "images", "edits"])?
+                http::keyed(ctx, &INFO, Method::POST, &api(ctx, &["images", "edits"]))?
                     .header(reqwest::header::CONTENT_TYPE, content_type)
                     .body(body)
             }
@@ -154,7 +159,7 @@ impl Provider for OpenAi {
         if !self.options.models.is_empty() || ctx.key.is_none() {
             return Ok(None);
         }
-        let request = http::keyed(ctx, &INFO, Method::GET, &["v1", "models"])?;
+        let request = http::keyed(ctx, &INFO, Method::GET, &api(ctx, &["models"]))?;
         let reply = http::send(request.timeout(LIST_TIMEOUT)).await?;
         if !reply.status.is_success() {
             // Many gateways do not offer the route: the table's models then.
@@ -183,4 +188,13 @@ impl Provider for OpenAi {
             finished_at: None,
         })
     }
+}
+
+/// The path segments of an API route below `base_url`. A base URL written the way the
+/// OpenAI SDKs take it, ending in `/v1`, is the API root already.
+fn api<'a>(ctx: &CallContext, route: &[&'a str]) -> Vec<&'a str> {
+    let at_root = ctx.base_url.trim_end_matches('/').ends_with("/v1");
+    let mut segments = if at_root { Vec::new() } else { vec!["v1"] };
+    segments.extend_from_slice(route);
+    segments
 }

@@ -6,7 +6,7 @@
 use super::info::NAME;
 use crate::config::ProviderSection;
 use genq_protocol::JobKind;
-use genq_protocol::catalog::{ModelInput, ModelParam, ParamType};
+use genq_protocol::catalog::{Model, ModelInput, ModelParam, ParamType};
 use serde_json::json;
 
 /// The model an instance uses when neither the job, the catalog nor the table names one.
@@ -31,9 +31,22 @@ impl Options {
         }
     }
 
-    /// The instance's default model.
-    pub fn default_model(&self) -> &str {
-        self.models.first().map_or(FALLBACK_MODEL, String::as_str)
+    /// The instance's default model: the table's first; else, among the models the
+    /// gateway listed (`entries`), OpenAI's own default when it is there, or the first one;
+    /// else OpenAI's default.
+    pub fn default_model<'a>(&'a self, entries: &'a [Model]) -> &'a str {
+        if let Some(first) = self.models.first() {
+            return first;
+        }
+        let offered: Vec<&str> = entries
+            .iter()
+            .filter(|m| m.active && !m.removed)
+            .map(|m| m.id.as_str())
+            .collect();
+        if offered.contains(&FALLBACK_MODEL) {
+            return FALLBACK_MODEL;
+        }
+        offered.first().copied().unwrap_or(FALLBACK_MODEL)
     }
 
     /// Whether `model` takes an input image through `/v1/images/edits`.
@@ -200,10 +213,9 @@ pub fn entry(supplier: &str, model: &str, options: &Options) -> ModelInput {
 /// The catalog entries of the instance `supplier`: its configured models, else the one
 /// genq falls back to.
 pub fn entries(supplier: &str, options: &Options) -> Vec<ModelInput> {
-    let models = if options.models.is_empty() {
-        vec![FALLBACK_MODEL.to_string()]
-    } else {
-        options.models.clone()
-    };
-    models.iter().map(|m| entry(supplier, m, options)).collect()
+    options
+        .models
+        .iter()
+        .map(|m| entry(supplier, m, options))
+        .collect()
 }

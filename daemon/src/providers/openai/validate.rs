@@ -36,7 +36,7 @@ pub fn check(
     checks::image_kind(spec, NAME)?;
     let model = spec
         .model
-        .get_or_insert_with(|| options.default_model().to_string())
+        .get_or_insert_with(|| options.default_model(entries).to_string())
         .clone();
     let params: Vec<ModelParam> = match entries.iter().find(|m| m.id == model) {
         Some(entry) => entry.params.clone(),
