@@ -100,7 +100,7 @@ impl ClientError {
 /// fails at once instead of waiting for a reply that cannot come.
 #[derive(Default)]
 struct Calls {
-    waiting: HashMap<u64, oneshot::Sender<Result<Option<Box<RawValue>>, RpcError>>>,
+    waiting: HashMap<u64, oneshot::Sender<ReplyOutcome>>,
     closed: bool,
     /// Why the daemon closed the connection, when it said (at its connection limit, no
     /// hello in time). Kept for calls made after it arrived: it can come before the first
@@ -119,6 +119,9 @@ impl Calls {
 }
 
 type Pending = Arc<Mutex<Calls>>;
+
+/// A call's result as the daemon wrote it (`None`: no result), or its error.
+type ReplyOutcome = Result<Option<Box<RawValue>>, RpcError>;
 
 /// A connection to the daemon. Cheap to clone; all clones share the connection.
 #[derive(Clone)]
