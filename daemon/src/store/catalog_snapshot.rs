@@ -4,60 +4,13 @@
 //! committed and before the writer hears back, so a submit made after an edit sees the edit.
 //! A read that raced a write is not kept (the generation it started under has passed).
 
+use super::catalog_state::SupplierRules;
 use super::db::Store;
 use super::error::StoreError;
 use genq_protocol::catalog::{Model, ModelsListParams};
 use rusqlite::Transaction;
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-
-/// What the catalog says about one supplier's models.
-#[derive(Debug)]
-pub struct SupplierRules {
-    /// Every entry of the supplier, removed ones included.
-    pub entries: Vec<Model>,
-}
-
-impl SupplierRules {
-    /// The kinds (`image`, `model3d`, …) of the supplier's models that are not removed.
-    pub fn kinds(&self) -> impl Iterator<Item = &str> {
-        self.entries
-            .iter()
-            .filter(|m| !m.removed)
-            .map(|m| m.kind.as_str())
-    }
-}
-
-#[derive(Default)]
-struct Cached {
-    /// Bumped by every catalog write; a read started under an older one is not kept.
-    generation: u64,
-    suppliers: HashMap<String, Arc<SupplierRules>>,
-    defaults: HashMap<String, Option<Model>>,
-}
-
-/// The snapshot a [`Store`] handle shares with its clones.
-#[derive(Default)]
-pub(super) struct CatalogSnapshot {
-    cached: Mutex<Cached>,
-    /// Catalog reads made to fill the snapshot.
-    reads: AtomicU64,
-}
-
-impl CatalogSnapshot {
-    fn lock(&self) -> MutexGuard<'_, Cached> {
-        // The map holds no invariant a panic could break half-way: keep using it.
-        self.cached.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn invalidate(&self) {
-        let mut c = self.lock();
-        c.generation += 1;
-        c.suppliers.clear();
-        c.defaults.clear();
-    }
-}
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 impl Store {
     /// A write to the catalog tables: the snapshot is emptied once it has committed.

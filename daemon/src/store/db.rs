@@ -7,7 +7,7 @@
 //! clients costs one commit, and every one of them is durable when it is acknowledged.
 
 use super::appended::take_appended;
-use super::catalog_snapshot::CatalogSnapshot;
+use super::catalog_state::CatalogSnapshot;
 use super::error::StoreError;
 use super::migrations;
 use genq_protocol::Event;

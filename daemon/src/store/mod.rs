@@ -12,6 +12,7 @@ mod catalog;
 mod catalog_rows;
 mod catalog_seed;
 mod catalog_snapshot;
+mod catalog_state;
 mod db;
 mod error;
 mod events;
@@ -29,7 +30,7 @@ mod transition;
 
 pub use batches::{BatchCreated, NewBatch, NewBatchRow, PendingRow, RowOutput};
 pub use catalog_seed::{CapabilitySeed, CatalogSeed};
-pub use catalog_snapshot::SupplierRules;
+pub use catalog_state::SupplierRules;
 pub use db::{Store, StoreThread};
 pub use error::StoreError;
 pub use jobs::{Created, NewJob};
