@@ -16,13 +16,16 @@ use genq_protocol::methods::{
     Hello, HelloParams, HelloResult, NOTIFY_EVENT, NOTIFY_RESYNC, ResyncParams,
 };
 use genq_protocol::paths::{UnsafeDir, inspect_socket_dir};
-use genq_protocol::rpc::{Incoming, Notification, Request, Response, Version2};
+use genq_protocol::rpc::{Incoming, Notification, Request, Version2};
 use genq_protocol::{
     MAX_CLIENT_FRAME_BYTES, Method, NdjsonCodec, PROTOCOL_VERSION, Paths, RpcError,
 };
 use interprocess::local_socket::tokio::Stream;
 use interprocess::local_socket::traits::tokio::Stream as _;
 use interprocess::local_socket::{GenericFilePath, ToFsName};
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde_json::value::RawValue;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -97,7 +100,7 @@ impl ClientError {
 /// fails at once instead of waiting for a reply that cannot come.
 #[derive(Default)]
 struct Calls {
-    waiting: HashMap<u64, oneshot::Sender<Result<serde_json::Value, RpcError>>>,
+    waiting: HashMap<u64, oneshot::Sender<ReplyOutcome>>,
     closed: bool,
     /// Why the daemon closed the connection, when it said (at its connection limit, no
     /// hello in time). Kept for calls made after it arrived: it can come before the first
@@ -116,6 +119,9 @@ impl Calls {
 }
 
 type Pending = Arc<Mutex<Calls>>;
+
+/// A call's result as the daemon wrote it (`None`: no result), or its error.
+type ReplyOutcome = Result<Option<Box<RawValue>>, RpcError>;
 
 /// A connection to the daemon. Cheap to clone; all clones share the connection.
 #[derive(Clone)]
@@ -230,11 +236,12 @@ impl Client {
             calls.waiting.remove(&id);
             return Err(calls.gone());
         }
-        let value = match rx.await {
+        let raw = match rx.await {
             Ok(reply) => reply?,
             Err(_) => return Err(self.pending.lock().await.gone()),
         };
-        serde_json::from_value(value).map_err(|e| ClientError::BadReply(e.to_string()))
+        let text = raw.as_deref().map_or("null", RawValue::get);
+        serde_json::from_str(text).map_err(|e| ClientError::BadReply(e.to_string()))
     }
 }
 
@@ -313,9 +320,15 @@ async fn read_replies(
         lost: false,
     };
     while let Some(Ok(line)) = reader.next().await {
-        match Incoming::parse(&line) {
-            Ok(Incoming::Response(resp)) => answer(&pending, resp).await,
-            Ok(Incoming::Notification(n)) => notes.forward(n),
+        match serde_json::from_slice::<Reply>(&line) {
+            Ok(reply) if reply.method.is_none() || reply.id.is_some() => {
+                answer(&pending, reply).await
+            }
+            Ok(_) => {
+                if let Ok(Incoming::Notification(n)) = Incoming::parse(&line) {
+                    notes.forward(n)
+                }
+            }
             Err(_) => continue,
         }
     }
@@ -325,9 +338,26 @@ async fn read_replies(
     calls.waiting.clear();
 }
 
+/// A line from the daemon read as a reply, its result left as text for the call waiting
+/// for it to decode straight into its own type. (A line with a method and no id is a
+/// notification.)
+#[derive(Deserialize)]
+struct Reply {
+    #[serde(rename = "jsonrpc")]
+    _jsonrpc: Version2,
+    #[serde(default)]
+    id: Option<serde_json::Value>,
+    #[serde(default)]
+    method: Option<IgnoredAny>,
+    #[serde(default)]
+    result: Option<Box<RawValue>>,
+    #[serde(default)]
+    error: Option<RpcError>,
+}
+
 /// Hands a reply to the call waiting for it.
-async fn answer(pending: &Pending, resp: Response) {
-    let Some(id) = resp.id.as_u64() else {
+async fn answer(pending: &Pending, resp: Reply) {
+    let Some(id) = resp.id.as_ref().and_then(|id| id.as_u64()) else {
         // The daemon closes the connection with a reason (at its connection limit, no hello
         // in time): every call gets it, those waiting and those still to come.
         if let Some(err) = resp.error {
@@ -342,8 +372,7 @@ async fn answer(pending: &Pending, resp: Response) {
     if let Some(tx) = pending.lock().await.waiting.remove(&id) {
         let outcome = match (resp.result, resp.error) {
             (_, Some(err)) => Err(err),
-            (Some(v), None) => Ok(v),
-            (None, None) => Ok(serde_json::Value::Null),
+            (result, None) => Ok(result),
         };
         let _ = tx.send(outcome);
     }

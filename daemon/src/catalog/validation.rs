@@ -6,8 +6,8 @@
 use super::loras;
 use crate::providers::model_rules;
 use crate::providers::{InvalidParam, Provider};
-use crate::store::{Store, StoreError};
-use genq_protocol::catalog::{LoraSource, Model, ModelsListParams};
+use crate::store::{Store, StoreError, SupplierRules};
+use genq_protocol::catalog::{LoraSource, Model};
 use genq_protocol::{JobKind, JobSpec};
 
 /// Why a spec was refused: a parameter, or the catalog could not be read.
@@ -29,15 +29,10 @@ pub async fn check_spec(
     provider: &dyn Provider,
     spec: &mut JobSpec,
 ) -> Result<JobKind, SpecCheckError> {
-    default_model(store, spec).await?;
-    let entries = store
-        .list_models(ModelsListParams {
-            supplier: Some(spec.provider.clone()),
-            capability: None,
-            include_removed: true,
-        })
-        .await?;
-    let kind = provider.validate(spec, &entries)?;
+    let rules = store.supplier_rules(spec.provider.clone()).await?;
+    default_model(store, &rules, spec).await?;
+    let entries = &rules.entries;
+    let kind = provider.validate(spec, entries)?;
     let entry = spec
         .model
         .as_deref()
@@ -61,22 +56,28 @@ fn capability(kind: JobKind, spec: &JobSpec) -> &'static str {
 
 /// A spec without a model gets the catalog's default for its capability, when that default
 /// belongs to the spec's provider (else the adaptor fills in its provider's default).
-async fn default_model(store: &Store, spec: &mut JobSpec) -> Result<(), StoreError> {
+async fn default_model(
+    store: &Store,
+    rules: &SupplierRules,
+    spec: &mut JobSpec,
+) -> Result<(), StoreError> {
     if spec.model.is_some() {
         return Ok(());
     }
     let kind = match spec.kind {
         Some(k) => k,
         None => {
-            let kinds = store.supplier_kinds(spec.provider.clone()).await?;
-            if !kinds.is_empty() && kinds.iter().all(|k| k == JobKind::Model3d.as_str()) {
+            let mut kinds = rules.kinds().peekable();
+            if kinds.peek().is_some() && kinds.all(|k| k == JobKind::Model3d.as_str()) {
                 JobKind::Model3d
             } else {
                 JobKind::Image
             }
         }
     };
-    if let Some(m) = store.default_model(capability(kind, spec).into()).await?
+    if let Some(m) = store
+        .current_default_model(capability(kind, spec).into())
+        .await?
         && m.supplier == spec.provider
     {
         spec.model = Some(m.id);
@@ -125,4 +126,69 @@ async fn check_entry(store: &Store, model: &Model, spec: &JobSpec) -> Result<(),
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::seed::builtin;
+    use crate::providers::dashscope::DashScope;
+    use genq_protocol::catalog::ModelsListParams;
+
+    fn spec(model: Option<&str>) -> JobSpec {
+        JobSpec {
+            provider: "dashscope".into(),
+            prompt: "a lighthouse".into(),
+            model: model.map(Into::into),
+            ..JobSpec::default()
+        }
+    }
+
+    /// Submits read the catalog from memory once warm, and a catalog write is seen by the
+    /// very next submit: a new default, then the model removed.
+    #[tokio::test]
+    async fn submits_see_every_catalog_write_without_reading_the_catalog_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _t) = Store::open(&dir.path().join("genq.db")).unwrap();
+        store.seed_catalog(builtin()).await.unwrap();
+        let provider = DashScope::new();
+        let t2i = store
+            .list_models(ModelsListParams {
+                supplier: Some("dashscope".into()),
+                capability: Some("text_to_image".into()),
+                include_removed: false,
+            })
+            .await
+            .unwrap();
+        assert!(t2i.len() >= 2, "two text-to-image models to choose from");
+
+        let mut s = spec(None);
+        check_spec(&store, &provider, &mut s).await.unwrap();
+        let warm = store.catalog_reads();
+        for _ in 0..3 {
+            let mut s = spec(None);
+            check_spec(&store, &provider, &mut s).await.unwrap();
+        }
+        assert_eq!(store.catalog_reads(), warm, "no catalog read once warm");
+
+        let other = t2i
+            .iter()
+            .find(|m| Some(&m.id) != s.model.as_ref())
+            .unwrap();
+        store
+            .set_default_model(other.key.clone(), Some("text_to_image".into()))
+            .await
+            .unwrap();
+        let mut s = spec(None);
+        check_spec(&store, &provider, &mut s).await.unwrap();
+        assert_eq!(s.model.as_deref(), Some(other.id.as_str()));
+
+        store
+            .set_model_removed(other.key.clone(), true)
+            .await
+            .unwrap();
+        let mut s = spec(Some(&other.id));
+        let e = check_spec(&store, &provider, &mut s).await.unwrap_err();
+        assert!(e.to_string().contains("was removed"), "{e}");
+    }
 }

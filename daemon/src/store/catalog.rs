@@ -63,19 +63,6 @@ impl Store {
             .await
     }
 
-    /// The kinds (`image`, `model3d`, …) of a supplier's models that are not removed.
-    pub async fn supplier_kinds(&self, supplier: String) -> Result<Vec<String>, StoreError> {
-        self.read(move |conn| {
-            query_rows(
-                conn,
-                "SELECT DISTINCT kind FROM models WHERE supplier = ?1 AND removed_at IS NULL",
-                params![supplier],
-                |r| r.get(0),
-            )
-        })
-        .await
-    }
-
     /// A model by supplier and id, `None` when the catalog does not know it.
     pub async fn find_model(
         &self,
@@ -111,7 +98,7 @@ impl Store {
     }
 
     pub async fn add_model(&self, m: ModelInput) -> Result<Model, StoreError> {
-        self.write(move |tx| {
+        self.write_catalog(move |tx| {
             let supplier_known: bool = tx.query_row(
                 "SELECT EXISTS (SELECT 1 FROM suppliers WHERE name = ?1)",
                 params![m.supplier],
@@ -219,7 +206,7 @@ impl Store {
         model: String,
         change: impl FnOnce(&Transaction<'_>, i64) -> Result<(), StoreError> + Send + 'static,
     ) -> Result<Model, StoreError> {
-        self.write(move |tx| {
+        self.write_catalog(move |tx| {
             let row = resolve_model(tx, &model)?;
             change(tx, row)?;
             load_model(tx, row)

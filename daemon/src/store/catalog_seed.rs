@@ -103,7 +103,7 @@ fn seed(tx: &Transaction<'_>, seed: &CatalogSeed, now: i64) -> Result<usize, Sto
 impl Store {
     /// Applies the shipped catalog; returns how many built-in models were new.
     pub async fn seed_catalog(&self, data: CatalogSeed) -> Result<usize, StoreError> {
-        self.write(move |tx| {
+        self.write_catalog(move |tx| {
             let added = seed(tx, &data, Timestamp::now().unix_millis())?;
             Ok(added)
         })

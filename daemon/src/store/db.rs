@@ -7,11 +7,13 @@
 //! clients costs one commit, and every one of them is durable when it is acknowledged.
 
 use super::appended::take_appended;
+use super::catalog_state::CatalogSnapshot;
 use super::error::StoreError;
 use super::migrations;
 use genq_protocol::Event;
 use rusqlite::{Connection, OpenFlags, Transaction, ffi};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 use tokio::sync::{broadcast, oneshot};
 
@@ -74,6 +76,7 @@ pub struct Store {
     reads: std_mpsc::Sender<Read>,
     path: PathBuf,
     bus: Bus,
+    catalog: Arc<CatalogSnapshot>,
 }
 
 impl Store {
@@ -99,6 +102,7 @@ impl Store {
                 reads,
                 path: path.to_path_buf(),
                 bus,
+                catalog: Arc::default(),
             },
             StoreThread(Some(handle)),
         ))
@@ -106,6 +110,10 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    pub(super) fn catalog_snapshot(&self) -> &CatalogSnapshot {
+        &self.catalog
     }
 
     /// Live events, in `seq` order, each sent once its write has committed.

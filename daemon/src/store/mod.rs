@@ -11,6 +11,8 @@ mod batches;
 mod catalog;
 mod catalog_rows;
 mod catalog_seed;
+mod catalog_snapshot;
+mod catalog_state;
 mod db;
 mod error;
 mod events;
@@ -30,6 +32,7 @@ mod transition;
 
 pub use batches::{BatchCreated, NewBatch, NewBatchRow, PendingRow, RowOutput};
 pub use catalog_seed::{CapabilitySeed, CatalogSeed};
+pub use catalog_state::SupplierRules;
 pub use db::{Store, StoreThread};
 pub use error::StoreError;
 pub use jobs::{Created, NewJob};

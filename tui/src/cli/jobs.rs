@@ -89,18 +89,19 @@ async fn json_pages(
             _ => None,
         };
         let write = async {
-            for job in &page.jobs {
-                text.push_str(if text.len() == 1 { "\n" } else { ",\n" });
-                let pretty = serde_json::to_string_pretty(job)
-                    .map_err(|e| CliError::Failed(format!("cannot write JSON: {e}")))?;
-                for (i, line) in pretty.lines().enumerate() {
-                    if i > 0 {
-                        text.push('\n');
-                    }
-                    text.push_str("  ");
-                    text.push_str(line);
-                }
+            if page.jobs.is_empty() {
+                return Ok(());
             }
+            // The page as a pretty array, its brackets left off: its items come out indented
+            // as they are in the whole listing's array.
+            let pretty = serde_json::to_string_pretty(&page.jobs)
+                .map_err(|e| CliError::Failed(format!("cannot write JSON: {e}")))?;
+            let items = pretty
+                .strip_prefix("[\n")
+                .and_then(|p| p.strip_suffix("\n]"))
+                .unwrap_or(&pretty);
+            text.push_str(if text.len() == 1 { "\n" } else { ",\n" });
+            text.push_str(items);
             Ok::<(), CliError>(())
         };
         let Some(next) = next else {
