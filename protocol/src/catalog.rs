@@ -80,6 +80,28 @@ pub struct ModelParam {
     pub description: String,
 }
 
+impl ModelParam {
+    /// A parameter of `kind` within `min..=max` (either end open), with no default and no
+    /// list of allowed values.
+    pub fn ranged(
+        name: &str,
+        kind: ParamType,
+        min: Option<f64>,
+        max: Option<f64>,
+        description: &str,
+    ) -> ModelParam {
+        ModelParam {
+            name: name.into(),
+            kind,
+            default: None,
+            min,
+            max,
+            allowed: Vec::new(),
+            description: description.into(),
+        }
+    }
+}
+
 /// A model in the catalog.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

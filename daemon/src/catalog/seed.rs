@@ -21,15 +21,7 @@ fn param(
     max: Option<f64>,
     description: &str,
 ) -> ModelParam {
-    ModelParam {
-        name: name.into(),
-        kind,
-        default: None,
-        min,
-        max,
-        allowed: Vec::new(),
-        description: description.into(),
-    }
+    ModelParam::ranged(name, kind, min, max, description)
 }
 
 /// The LoRA family a built-in model accepts (catalog.md §4 vocabulary).

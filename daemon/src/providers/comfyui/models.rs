@@ -7,15 +7,13 @@ use genq_protocol::JobKind;
 use genq_protocol::catalog::{ModelInput, ModelParam, ParamType};
 
 fn param(name: &str, kind: ParamType, min: Option<f64>, max: Option<f64>) -> ModelParam {
-    ModelParam {
-        name: name.into(),
+    ModelParam::ranged(
+        name,
         kind,
-        default: None,
         min,
         max,
-        allowed: Vec::new(),
-        description: "bound to a node input of the workflow".into(),
-    }
+        "bound to a node input of the workflow",
+    )
 }
 
 /// The catalog entries of the instance `supplier`.

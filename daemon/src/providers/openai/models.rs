@@ -64,15 +64,7 @@ fn param(
     max: Option<f64>,
     description: &str,
 ) -> ModelParam {
-    ModelParam {
-        name: name.into(),
-        kind,
-        default: None,
-        min,
-        max,
-        allowed: Vec::new(),
-        description: description.into(),
-    }
+    ModelParam::ranged(name, kind, min, max, description)
 }
 
 fn one_of(name: &str, allowed: &[&str], description: &str) -> ModelParam {

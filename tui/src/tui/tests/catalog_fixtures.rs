@@ -9,15 +9,7 @@ use genq_protocol::catalog::{
 use serde_json::json;
 
 fn param(name: &str, kind: ParamType, min: Option<f64>, max: Option<f64>) -> ModelParam {
-    ModelParam {
-        name: name.into(),
-        kind,
-        default: None,
-        min,
-        max,
-        allowed: Vec::new(),
-        description: String::new(),
-    }
+    ModelParam::ranged(name, kind, min, max, "")
 }
 
 fn model(supplier: &str, id: &str, kind: &str, sub_type: &str) -> Model {
