@@ -14,16 +14,6 @@ use genq_protocol::JobKind;
 use genq_protocol::catalog::{ModelInput, ModelParam, ParamType, Supplier};
 use serde_json::json;
 
-fn param(
-    name: &str,
-    kind: ParamType,
-    min: Option<f64>,
-    max: Option<f64>,
-    description: &str,
-) -> ModelParam {
-    ModelParam::ranged(name, kind, min, max, description)
-}
-
 /// The LoRA family a built-in model accepts (catalog.md §4 vocabulary).
 fn lora_family(rule: &ModelRule) -> Option<String> {
     if rule.loras == LoraSupport::None {
@@ -51,14 +41,14 @@ fn category(rule: &ModelRule) -> &'static str {
 fn prompt_params(rule: &ModelRule) -> Vec<ModelParam> {
     let chars = |max: usize| Some(max as f64);
     vec![
-        param(
+        ModelParam::ranged(
             "prompt",
             ParamType::String,
             None,
             chars(rule.prompt_max_chars),
             "characters",
         ),
-        param(
+        ModelParam::ranged(
             "negative_prompt",
             ParamType::String,
             None,
@@ -73,7 +63,7 @@ fn size_params(size: SizeRule) -> Vec<ModelParam> {
     let sides = |width: (u32, u32), height: (u32, u32)| {
         [("width", width), ("height", height)]
             .map(|(side, (min, max))| {
-                param(
+                ModelParam::ranged(
                     side,
                     ParamType::Int,
                     Some(min.into()),
@@ -91,14 +81,14 @@ fn size_params(size: SizeRule) -> Vec<ModelParam> {
             max_pixels,
             max_aspect,
         } => vec![
-            param(
+            ModelParam::ranged(
                 "pixels",
                 ParamType::Int,
                 Some(min_pixels as f64),
                 Some(max_pixels as f64),
                 "width × height",
             ),
-            param(
+            ModelParam::ranged(
                 "aspect",
                 ParamType::Float,
                 Some(1.0 / f64::from(max_aspect)),
@@ -112,7 +102,7 @@ fn size_params(size: SizeRule) -> Vec<ModelParam> {
 fn image_params(rule: &ModelRule) -> Vec<ModelParam> {
     let mut p = prompt_params(rule);
     p.extend(size_params(rule.size));
-    p.push(param(
+    p.push(ModelParam::ranged(
         "seed",
         ParamType::Int,
         Some(0.0),
@@ -121,7 +111,7 @@ fn image_params(rule: &ModelRule) -> Vec<ModelParam> {
     ));
     if rule.provider == ProviderId::ModelScope {
         let (min, max) = STEPS;
-        p.push(param(
+        p.push(ModelParam::ranged(
             "steps",
             ParamType::Int,
             Some(min.into()),
@@ -129,7 +119,7 @@ fn image_params(rule: &ModelRule) -> Vec<ModelParam> {
             "sampling steps",
         ));
         let (min, max) = GUIDANCE;
-        p.push(param(
+        p.push(ModelParam::ranged(
             "guidance",
             ParamType::Float,
             Some(min),
@@ -140,7 +130,7 @@ fn image_params(rule: &ModelRule) -> Vec<ModelParam> {
         let max = Some(dashscope::N_MAX.into());
         p.push(ModelParam {
             default: Some(json!(1)),
-            ..param("n", ParamType::Int, Some(1.0), max, "images per task")
+            ..ModelParam::ranged("n", ParamType::Int, Some(1.0), max, "images per task")
         });
     }
     p
@@ -184,18 +174,18 @@ fn tripo_model(rule: &ModelRule) -> ModelInput {
     let enum_param = |name: &str, allowed: &[&str], description: &str| ModelParam {
         allowed: allowed.iter().map(|s| s.to_string()).collect(),
         default: Some(json!(allowed[0])),
-        ..param(name, ParamType::Enum, None, None, description)
+        ..ModelParam::ranged(name, ParamType::Enum, None, None, description)
     };
     let bool_param = |name: &str, description: &str| ModelParam {
         default: Some(json!(true)),
-        ..param(name, ParamType::Bool, None, None, description)
+        ..ModelParam::ranged(name, ParamType::Bool, None, None, description)
     };
     let mut params = prompt_params(rule);
     params.extend([
         bool_param("texture", "texture the model"),
         bool_param("pbr", "PBR materials (forces texture)"),
         enum_param("texture_quality", tripo::QUALITY, "texture detail"),
-        param(
+        ModelParam::ranged(
             "face_limit",
             ParamType::Int,
             Some(1.0),

@@ -6,16 +6,6 @@ use crate::config::ProviderSection;
 use genq_protocol::JobKind;
 use genq_protocol::catalog::{ModelInput, ModelParam, ParamType};
 
-fn param(name: &str, kind: ParamType, min: Option<f64>, max: Option<f64>) -> ModelParam {
-    ModelParam::ranged(
-        name,
-        kind,
-        min,
-        max,
-        "bound to a node input of the workflow",
-    )
-}
-
 /// The catalog entries of the instance `supplier`.
 pub fn entries(supplier: &str, section: &ProviderSection) -> Vec<ModelInput> {
     let workflows = section.workflows.clone().unwrap_or_default();
@@ -41,16 +31,48 @@ pub fn entries(supplier: &str, section: &ProviderSection) -> Vec<ModelInput> {
                     .bindings()
                     .into_iter()
                     .map(|(field, _)| match field {
-                        "prompt" | "negative_prompt" | "image" => {
-                            param(field, ParamType::String, None, None)
-                        }
-                        "width" | "height" => {
-                            param(field, ParamType::Int, Some(16.0), Some(16384.0))
-                        }
-                        "seed" => param(field, ParamType::Int, Some(0.0), None),
-                        "steps" => param(field, ParamType::Int, Some(1.0), Some(10000.0)),
-                        "guidance" => param(field, ParamType::Float, Some(0.0), Some(100.0)),
-                        _ => param(field, ParamType::Int, Some(1.0), Some(4096.0)),
+                        "prompt" | "negative_prompt" | "image" => ModelParam::ranged(
+                            field,
+                            ParamType::String,
+                            None,
+                            None,
+                            "bound to a node input of the workflow",
+                        ),
+                        "width" | "height" => ModelParam::ranged(
+                            field,
+                            ParamType::Int,
+                            Some(16.0),
+                            Some(16384.0),
+                            "bound to a node input of the workflow",
+                        ),
+                        "seed" => ModelParam::ranged(
+                            field,
+                            ParamType::Int,
+                            Some(0.0),
+                            None,
+                            "bound to a node input of the workflow",
+                        ),
+                        "steps" => ModelParam::ranged(
+                            field,
+                            ParamType::Int,
+                            Some(1.0),
+                            Some(10000.0),
+                            "bound to a node input of the workflow",
+                        ),
+                        "guidance" => ModelParam::ranged(
+                            field,
+                            ParamType::Float,
+                            Some(0.0),
+                            Some(100.0),
+                            "bound to a node input of the workflow",
+                        ),
+                        _ => ModelParam::ranged(
+                            field,
+                            ParamType::Int,
+                            Some(1.0),
+                            Some(4096.0),
+                            "bound to a node input of the workflow",
+                        ),
                     })
                     .collect(),
             }

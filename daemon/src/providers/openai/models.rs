@@ -57,20 +57,10 @@ impl Options {
     }
 }
 
-fn param(
-    name: &str,
-    kind: ParamType,
-    min: Option<f64>,
-    max: Option<f64>,
-    description: &str,
-) -> ModelParam {
-    ModelParam::ranged(name, kind, min, max, description)
-}
-
 fn one_of(name: &str, allowed: &[&str], description: &str) -> ModelParam {
     ModelParam {
         allowed: allowed.iter().map(|a| a.to_string()).collect(),
-        ..param(name, ParamType::Enum, None, None, description)
+        ..ModelParam::ranged(name, ParamType::Enum, None, None, description)
     }
 }
 
@@ -78,7 +68,7 @@ fn one_of(name: &str, allowed: &[&str], description: &str) -> ModelParam {
 /// for a model OpenAI does not document (a gateway's).
 pub fn params_of(model: &str, extra: &[String]) -> Vec<ModelParam> {
     let prompt = |max: f64| {
-        param(
+        ModelParam::ranged(
             "prompt",
             ParamType::String,
             Some(1.0),
@@ -88,7 +78,7 @@ pub fn params_of(model: &str, extra: &[String]) -> Vec<ModelParam> {
     };
     let n = |max: f64| ModelParam {
         default: Some(json!(1)),
-        ..param(
+        ..ModelParam::ranged(
             "n",
             ParamType::Int,
             Some(1.0),
@@ -116,7 +106,7 @@ pub fn params_of(model: &str, extra: &[String]) -> Vec<ModelParam> {
                 "background",
             ),
             one_of("output_format", &["png", "jpeg", "webp"], "file format"),
-            param(
+            ModelParam::ranged(
                 "output_compression",
                 ParamType::Int,
                 Some(0.0),
@@ -145,10 +135,10 @@ pub fn params_of(model: &str, extra: &[String]) -> Vec<ModelParam> {
         ]
     } else {
         vec![
-            param("prompt", ParamType::String, Some(1.0), None, "the prompt"),
+            ModelParam::ranged("prompt", ParamType::String, Some(1.0), None, "the prompt"),
             n(10.0),
-            param("size", ParamType::String, None, None, "image size, WxH"),
-            param(
+            ModelParam::ranged("size", ParamType::String, None, None, "image size, WxH"),
+            ModelParam::ranged(
                 "quality",
                 ParamType::String,
                 None,
@@ -159,7 +149,7 @@ pub fn params_of(model: &str, extra: &[String]) -> Vec<ModelParam> {
     };
     for name in extra {
         if !p.iter().any(|q| &q.name == name) {
-            p.push(param(
+            p.push(ModelParam::ranged(
                 name,
                 extra_kind(name),
                 None,

@@ -8,10 +8,6 @@ use genq_protocol::catalog::{
 };
 use serde_json::json;
 
-fn param(name: &str, kind: ParamType, min: Option<f64>, max: Option<f64>) -> ModelParam {
-    ModelParam::ranged(name, kind, min, max, "")
-}
-
 fn model(supplier: &str, id: &str, kind: &str, sub_type: &str) -> Model {
     Model {
         key: format!("{supplier}:{id}"),
@@ -47,12 +43,12 @@ fn supplier(name: &str, active: bool) -> Supplier {
 pub fn catalog() -> CatalogData {
     let ms_params = |side: f64| {
         vec![
-            param("prompt", ParamType::String, None, Some(500.0)),
-            param("width", ParamType::Int, Some(256.0), Some(side)),
-            param("height", ParamType::Int, Some(256.0), Some(side)),
-            param("seed", ParamType::Int, Some(0.0), Some(2_147_483_647.0)),
-            param("steps", ParamType::Int, Some(1.0), Some(50.0)),
-            param("guidance", ParamType::Float, Some(1.5), Some(20.0)),
+            ModelParam::ranged("prompt", ParamType::String, None, Some(500.0), ""),
+            ModelParam::ranged("width", ParamType::Int, Some(256.0), Some(side), ""),
+            ModelParam::ranged("height", ParamType::Int, Some(256.0), Some(side), ""),
+            ModelParam::ranged("seed", ParamType::Int, Some(0.0), Some(2_147_483_647.0), ""),
+            ModelParam::ranged("steps", ParamType::Int, Some(1.0), Some(50.0), ""),
+            ModelParam::ranged("guidance", ParamType::Float, Some(1.5), Some(20.0), ""),
         ]
     };
     let mut qwen = model("modelscope", "Qwen/Qwen-Image", "image", "text_to_image");
@@ -76,11 +72,17 @@ pub fn catalog() -> CatalogData {
     edit.removed = true;
     let mut wan = model("dashscope", "wan2.2-t2i-flash", "image", "text_to_image");
     wan.params = vec![
-        param("pixels", ParamType::Int, Some(262_144.0), Some(2_073_600.0)),
-        param("aspect", ParamType::Float, Some(0.25), Some(4.0)),
+        ModelParam::ranged(
+            "pixels",
+            ParamType::Int,
+            Some(262_144.0),
+            Some(2_073_600.0),
+            "",
+        ),
+        ModelParam::ranged("aspect", ParamType::Float, Some(0.25), Some(4.0), ""),
         ModelParam {
             default: Some(json!(1)),
-            ..param("n", ParamType::Int, Some(1.0), Some(4.0))
+            ..ModelParam::ranged("n", ParamType::Int, Some(1.0), Some(4.0), "")
         },
     ];
     let mut tripo = model("tripo", "v2.5-20250123", "model3d", "text_to_model");
@@ -88,7 +90,7 @@ pub fn catalog() -> CatalogData {
     tripo.params = vec![ModelParam {
         allowed: vec!["standard".into(), "detailed".into()],
         default: Some(json!("standard")),
-        ..param("texture_quality", ParamType::Enum, None, None)
+        ..ModelParam::ranged("texture_quality", ParamType::Enum, None, None, "")
     }];
     let category = |name: &str, display: &str, models: Vec<&str>, children| Category {
         name: name.into(),
