@@ -42,19 +42,7 @@ async fn main() {
     home.write_config(
         "[providers.modelscope]\nbase_url = \"http://127.0.0.1:9\"\napi_key_env = \"BENCH_KEY\"\nmax_concurrent = 1\n",
     );
-    let start = |home: &Home| {
-        let out = home
-            .cmd(&["daemon", "start"])
-            .env("BENCH_KEY", "ms-bench")
-            .output()
-            .expect("start");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    start(&home);
+    home.start_daemon_with(&[("BENCH_KEY", "ms-bench")]);
     let mut c = home.client().await;
 
     let rt = timed(&mut c, "daemon.status", json!({}), 2000).await;
@@ -122,7 +110,7 @@ async fn main() {
          [providers.modelscope]\nbase_url = \"http://127.0.0.1:9\"\napi_key_env = \"BENCH_KEY\"\nmax_concurrent = 1\n",
     );
     let t = Instant::now();
-    start(&home);
+    home.start_daemon_with(&[("BENCH_KEY", "ms-bench")]);
     println!(
         "daemon start with 102,000 jobs (100,000 to resume): {:.2} s",
         t.elapsed().as_secs_f64()

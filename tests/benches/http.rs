@@ -49,16 +49,7 @@ fn rss_kib(pid: i32) -> u64 {
 }
 
 fn start(home: &Home) {
-    let out = home
-        .cmd(&["daemon", "start"])
-        .env("BENCH_KEY", "ms-bench")
-        .output()
-        .expect("start");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    home.start_daemon_with(&[("BENCH_KEY", "ms-bench")]);
 }
 
 /// A home whose jobs go to a provider that answers nothing, one task at a time, so the

@@ -53,17 +53,7 @@ async fn settled_rss(home: &Home, what: &str) {
 const CONFIG: &str = "[providers.dashscope]\nbase_url = \"http://127.0.0.1:9\"\napi_key_env = \"BENCH_KEY\"\nmax_concurrent = 1\n";
 
 fn start(home: &Home) {
-    let out = home
-        .cmd(&["daemon", "start"])
-        .env("BENCH_KEY", "sk-bench")
-        .env("GENQ_LOG", "info")
-        .output()
-        .expect("start the daemon");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    home.start_daemon_with(&[("BENCH_KEY", "sk-bench"), ("GENQ_LOG", "info")]);
 }
 
 async fn stop(home: &Home) {

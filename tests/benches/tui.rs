@@ -148,17 +148,7 @@ async fn first_frame(home: &Home) -> (Duration, App, Terminal<TestBackend>, Clie
 }
 
 fn start(home: &Home) {
-    let out = home
-        .cmd(&["daemon", "start"])
-        .env("BENCH_KEY", "sk-bench")
-        .output()
-        .expect("start the daemon");
-    assert!(
-        out.status.success(),
-        "{}\ndaemon log:\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        home.log()
-    );
+    home.start_daemon_with(&[("BENCH_KEY", "sk-bench")]);
 }
 
 #[tokio::main]

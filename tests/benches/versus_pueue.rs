@@ -206,17 +206,7 @@ impl Drop for Pueue {
 }
 
 fn start_genq(home: &Home) {
-    let out = home
-        .cmd(&["daemon", "start"])
-        .env("BENCH_KEY", "sk-bench")
-        .env("GENQ_LOG", "info")
-        .output()
-        .expect("start the daemon");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    home.start_daemon_with(&[("BENCH_KEY", "sk-bench"), ("GENQ_LOG", "info")]);
 }
 
 fn genq(home: &Home, args: &[&str]) -> Command {

@@ -263,6 +263,16 @@ impl Home {
         self.ok(&["daemon", "start"]);
     }
 
+    /// Starts the daemon with `envs` in its environment only (a bench's provider key, a log
+    /// level), asserting it started.
+    pub fn start_daemon_with(&self, envs: &[(&str, &str)]) {
+        let args = ["daemon", "start"];
+        let mut cmd = self.cmd(&args);
+        cmd.envs(envs.iter().copied());
+        let out = cmd.output().expect("run genq daemon start");
+        self.succeeded(&args, &out);
+    }
+
     /// The running daemon's pid, from the first line of its lock file.
     pub fn daemon_pid(&self) -> Option<i32> {
         let text = std::fs::read_to_string(&self.paths.lock).ok()?;
