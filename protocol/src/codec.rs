@@ -38,7 +38,7 @@ impl Decoder for NdjsonCodec {
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
         loop {
             let limit = buf.len().min(self.max + 1);
-            match buf[self.scanned..limit].iter().position(|b| *b == b'\n') {
+            match memchr::memchr(b'\n', &buf[self.scanned..limit]) {
                 Some(pos) => {
                     let end = self.scanned + pos;
                     self.scanned = 0;

@@ -213,6 +213,17 @@ impl Client {
 
     /// Calls a method and waits for its result.
     pub async fn call<M: Method>(&self, params: M::Params) -> Result<M::Result, ClientError> {
+        let raw = self.call_raw::<M>(params).await?;
+        let text = raw.as_deref().map_or("null", RawValue::get);
+        serde_json::from_str(text).map_err(|e| ClientError::BadReply(e.to_string()))
+    }
+
+    /// Calls a method and waits for its result as the JSON text the daemon sent, for a
+    /// caller that passes it on or reads it in a shape of its own.
+    pub async fn call_raw<M: Method>(
+        &self,
+        params: M::Params,
+    ) -> Result<Option<Box<RawValue>>, ClientError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let req = Request {
             jsonrpc: Version2,
@@ -236,12 +247,10 @@ impl Client {
             calls.waiting.remove(&id);
             return Err(calls.gone());
         }
-        let raw = match rx.await {
-            Ok(reply) => reply?,
-            Err(_) => return Err(self.pending.lock().await.gone()),
-        };
-        let text = raw.as_deref().map_or("null", RawValue::get);
-        serde_json::from_str(text).map_err(|e| ClientError::BadReply(e.to_string()))
+        match rx.await {
+            Ok(reply) => Ok(reply?),
+            Err(_) => Err(self.pending.lock().await.gone()),
+        }
     }
 }
 

@@ -4,6 +4,7 @@ use super::error::{ApiError, path, query};
 use super::openai::parse_json;
 use super::state::Shared;
 use crate::server::methods::jobs;
+use crate::store::WirePage;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{PathRejection, QueryRejection};
@@ -85,7 +86,7 @@ pub struct ListQuery {
 pub async fn list(
     State(st): State<Shared>,
     q: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Json<JobPage>, ApiError> {
+) -> Result<Json<WirePage>, ApiError> {
     let q = query(q)?;
     let mut states = Vec::new();
     for s in q

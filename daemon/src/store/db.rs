@@ -10,6 +10,7 @@ use super::appended::take_appended;
 use super::catalog_state::CatalogSnapshot;
 use super::error::StoreError;
 use super::migrations;
+use super::wire;
 use genq_protocol::Event;
 use rusqlite::{Connection, OpenFlags, Transaction, ffi};
 use std::path::{Path, PathBuf};
@@ -193,19 +194,69 @@ impl Store {
 }
 
 /// Runs on the store thread until every handle is dropped: queued writes are finished first.
+/// Between tasks it renders the jobs' wire text that changes cleared (see `wire`), a step at
+/// a time, so a task waits at most one step.
 fn serve(mut conn: Connection, rx: &std_mpsc::Receiver<Task>, bus: &Bus) {
-    let mut next = rx.recv().ok();
-    while let Some(task) = next.take() {
-        next = match task {
-            Task::Call(f) => {
-                f(&mut conn, bus);
-                None
+    // From the start: an upgraded database, or another program's change, may have left rows.
+    let mut fill_after = Some(String::new());
+    loop {
+        let task = match rx.try_recv() {
+            Ok(task) => task,
+            Err(std_mpsc::TryRecvError::Disconnected) => break,
+            Err(std_mpsc::TryRecvError::Empty) => {
+                if let Some(after) = fill_after.take() {
+                    fill_after = fill_wire_step(&mut conn, &after);
+                    continue;
+                }
+                match rx.recv() {
+                    Ok(task) => task,
+                    Err(_) => break,
+                }
             }
-            Task::Write(first) => write_group(&mut conn, first, rx, bus),
+        };
+        let mut next = Some(task);
+        while let Some(task) = next.take() {
+            next = match task {
+                Task::Call(f) => {
+                    f(&mut conn, bus);
+                    None
+                }
+                Task::Write(first) => write_group(&mut conn, first, rx, bus),
+            };
         }
-        .or_else(|| rx.recv().ok());
+        fill_after = Some(String::new());
     }
     let _ = conn.execute_batch("PRAGMA optimize;");
+}
+
+/// Renders one idle step of wire text after `after`; where to go on from, if anywhere.
+fn fill_wire_step(conn: &mut Connection, after: &str) -> Option<String> {
+    let step = conn.transaction().map_err(StoreError::from).and_then(|tx| {
+        let last = wire::refresh(&tx, after, wire::IDLE_STEP)?;
+        tx.commit()?;
+        Ok(last)
+    });
+    step.unwrap_or_else(|e| {
+        tracing::warn!("cannot store jobs' listing text: {e}");
+        None
+    })
+}
+
+/// Renders the wire text of the rows the group changed, under a savepoint of its own: when
+/// it fails, the group's writes still commit and listings render those rows themselves.
+fn refresh_wire_in(tx: &Transaction<'_>) {
+    let refreshed = tx
+        .execute_batch("SAVEPOINT genq_wire")
+        .map_err(StoreError::from)
+        .and_then(|()| wire::refresh(tx, "", wire::BEFORE_COMMIT));
+    let end = match &refreshed {
+        Ok(_) => "RELEASE genq_wire",
+        Err(e) => {
+            tracing::warn!("cannot store jobs' listing text: {e}");
+            "ROLLBACK TO genq_wire; RELEASE genq_wire"
+        }
+    };
+    let _ = tx.execute_batch(end);
 }
 
 /// Runs `first` and the writes queued behind it in one transaction, each under its own
@@ -255,7 +306,10 @@ fn write_group(
     }
     let failed = match lost {
         Some(lost) => Some(lost),
-        None => tx.commit().err().map(|e| GroupFailure::of(&e)),
+        None => {
+            refresh_wire_in(&tx);
+            tx.commit().err().map(|e| GroupFailure::of(&e))
+        }
     };
     if failed.is_none() {
         for e in events {

@@ -1,19 +1,23 @@
 //! `jobs.list`: one page of jobs, filtered and sorted on the database side, in a fixed
-//! number of queries whatever the page's size (the page, its outputs, their uploads, and the
-//! count). A list filtered by state and provider alone is counted from `job_counts`, which
+//! number of queries whatever the page's size (the page and the count). Each job comes as
+//! the JSON text the store keeps for it (see `wire`), so a page is copied, not rebuilt. A list filtered by state and provider alone is counted from `job_counts`, which
 //! triggers keep, so a page costs the same with 100 jobs or 1,000,000.
 
 use super::db::Store;
 use super::error::StoreError;
 use super::ids::job_number;
-use super::rows::{JOB_COLUMNS, attach_outputs, job_from_row};
+use super::wire;
 use genq_protocol::methods::{JobPage, LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT, ListParams, Sort};
 use rusqlite::types::Value;
 use rusqlite::{Connection, params_from_iter};
+use serde_json::value::RawValue;
+
+/// A page of jobs as their JSON text, ready to be sent as it is.
+pub type WirePage = JobPage<Box<RawValue>>;
 
 impl Store {
     /// One page of jobs, filtered and sorted on the database side.
-    pub async fn list_jobs(&self, p: ListParams) -> Result<JobPage, StoreError> {
+    pub async fn list_jobs(&self, p: ListParams) -> Result<WirePage, StoreError> {
         self.read(move |conn| list(conn, &p)).await
     }
 }
@@ -79,7 +83,7 @@ impl Filters {
     }
 }
 
-fn list(conn: &Connection, p: &ListParams) -> Result<JobPage, StoreError> {
+fn list(conn: &Connection, p: &ListParams) -> Result<WirePage, StoreError> {
     let limit = p
         .limit
         .unwrap_or(LIST_DEFAULT_LIMIT)
@@ -99,21 +103,26 @@ fn list(conn: &Connection, p: &ListParams) -> Result<JobPage, StoreError> {
     args.push(i64::from(limit).into());
     args.push((p.offset.unwrap_or(0) as i64).into());
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {JOB_COLUMNS} FROM jobs {} ORDER BY id {order} LIMIT ? OFFSET ?",
+        "SELECT id, wire FROM jobs {} ORDER BY id {order} LIMIT ? OFFSET ?",
         Filters::clause(&conditions)
     ))?;
-    let mut rows = stmt.query(params_from_iter(args.iter()))?;
-    let mut jobs = Vec::with_capacity(limit as usize);
-    while let Some(r) = rows.next()? {
-        jobs.push(job_from_row(r)?);
-    }
-    drop(rows);
-    attach_outputs(conn, &mut jobs)?;
-    let next_cursor = if jobs.len() == limit as usize {
-        jobs.last().map(|j| j.id.0.clone())
+    let rows = stmt
+        .query_map(params_from_iter(args.iter()), |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let next_cursor = if rows.len() == limit as usize {
+        rows.last().map(|(id, _)| id.clone())
     } else {
         None
     };
+    let jobs = wire::fill_missing(conn, rows)?
+        .into_iter()
+        .map(|text| {
+            RawValue::from_string(text)
+                .map_err(|e| StoreError::Corrupt(format!("a job's stored JSON: {e}")))
+        })
+        .collect::<Result<_, _>>()?;
     Ok(JobPage {
         jobs,
         next_cursor,

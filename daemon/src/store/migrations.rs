@@ -246,6 +246,36 @@ const MIGRATIONS: &[&str] = &[
         last_used_at  INTEGER
     );
     "#,
+    // 8: each job as `jobs.list` sends it, so a listing copies text instead of rebuilding
+    // every row. The text is derived data: triggers clear it in the transaction of any change
+    // to the job, its outputs or their uploads (whoever writes), and the store renders it
+    // again; a row without it is rendered when listed.
+    r#"
+    ALTER TABLE jobs ADD COLUMN wire TEXT;
+    CREATE INDEX jobs_wire_missing ON jobs(id) WHERE wire IS NULL;
+    CREATE TRIGGER jobs_wire_job AFTER UPDATE ON jobs
+        WHEN OLD.wire IS NOT NULL AND NEW.wire IS OLD.wire BEGIN
+        UPDATE jobs SET wire = NULL WHERE id = NEW.id;
+    END;
+    CREATE TRIGGER jobs_wire_output_insert AFTER INSERT ON outputs BEGIN
+        UPDATE jobs SET wire = NULL WHERE id = NEW.job_id AND wire IS NOT NULL;
+    END;
+    CREATE TRIGGER jobs_wire_output_update AFTER UPDATE ON outputs BEGIN
+        UPDATE jobs SET wire = NULL WHERE id IN (OLD.job_id, NEW.job_id) AND wire IS NOT NULL;
+    END;
+    CREATE TRIGGER jobs_wire_output_delete AFTER DELETE ON outputs BEGIN
+        UPDATE jobs SET wire = NULL WHERE id = OLD.job_id AND wire IS NOT NULL;
+    END;
+    CREATE TRIGGER jobs_wire_upload_insert AFTER INSERT ON uploads BEGIN
+        UPDATE jobs SET wire = NULL WHERE id = NEW.job_id AND wire IS NOT NULL;
+    END;
+    CREATE TRIGGER jobs_wire_upload_update AFTER UPDATE ON uploads BEGIN
+        UPDATE jobs SET wire = NULL WHERE id IN (OLD.job_id, NEW.job_id) AND wire IS NOT NULL;
+    END;
+    CREATE TRIGGER jobs_wire_upload_delete AFTER DELETE ON uploads BEGIN
+        UPDATE jobs SET wire = NULL WHERE id = OLD.job_id AND wire IS NOT NULL;
+    END;
+    "#,
 ];
 
 /// Schema version this build writes.

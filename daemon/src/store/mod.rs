@@ -29,6 +29,7 @@ mod sql;
 mod tests;
 mod tokens;
 mod transition;
+mod wire;
 
 pub use batches::{BatchCreated, NewBatch, NewBatchRow, PendingRow, RowOutput};
 pub use catalog_seed::{CapabilitySeed, CatalogSeed};
@@ -36,6 +37,7 @@ pub use catalog_state::SupplierRules;
 pub use db::{Store, StoreThread};
 pub use error::StoreError;
 pub use jobs::{Created, NewJob};
+pub use listing::WirePage;
 pub use lora_cache::CachedLoras;
 pub use removal::{CleanFilter, Removal};
 pub use rows::OutputRecord;

@@ -1,8 +1,25 @@
 //! Store behaviour on real SQLite files.
 
 use super::*;
+use genq_protocol::methods::JobPage;
 use genq_protocol::methods::{ListParams, Sort};
 use genq_protocol::{JobKind, JobSpec, JobState};
+
+impl Store {
+    /// A page of `jobs.list` with its jobs read back from their JSON, as a client reads them.
+    async fn list_jobs_read(&self, p: ListParams) -> Result<JobPage, StoreError> {
+        let page = self.list_jobs(p).await?;
+        Ok(JobPage {
+            jobs: page
+                .jobs
+                .iter()
+                .map(|j| serde_json::from_str(j.get()).expect("a listed job's JSON"))
+                .collect(),
+            next_cursor: page.next_cursor,
+            total: page.total,
+        })
+    }
+}
 
 fn new_job(i: u32, prompt: &str) -> NewJob {
     NewJob {
@@ -186,7 +203,7 @@ async fn numbers_are_never_reused_and_come_with_events() {
     let nums: Vec<_> = replayed.iter().map(|e| e.job_num).collect();
     assert_eq!(nums, [Some(1), Some(2), Some(3), Some(5)]);
     let found = s
-        .list_jobs(ListParams {
+        .list_jobs_read(ListParams {
             text: Some("2".into()),
             ..Default::default()
         })
@@ -261,7 +278,7 @@ async fn lists_page_filter_and_sort_on_the_database() {
         .collect();
     s.create_jobs(jobs).await.unwrap();
     let page = s
-        .list_jobs(ListParams {
+        .list_jobs_read(ListParams {
             limit: Some(50),
             ..Default::default()
         })
@@ -273,7 +290,7 @@ async fn lists_page_filter_and_sort_on_the_database() {
         "newest first"
     );
     let next = s
-        .list_jobs(ListParams {
+        .list_jobs_read(ListParams {
             limit: Some(50),
             cursor: page.next_cursor.clone(),
             ..Default::default()
@@ -282,7 +299,7 @@ async fn lists_page_filter_and_sort_on_the_database() {
         .unwrap();
     assert!(next.jobs[0].id < page.jobs[49].id);
     let teapots = s
-        .list_jobs(ListParams {
+        .list_jobs_read(ListParams {
             text: Some("TEAPOT".into()),
             ..Default::default()
         })
@@ -290,7 +307,7 @@ async fn lists_page_filter_and_sort_on_the_database() {
         .unwrap();
     assert_eq!(teapots.total, 12);
     let ds = s
-        .list_jobs(ListParams {
+        .list_jobs_read(ListParams {
             provider: Some("dashscope".into()),
             sort: Sort::Oldest,
             ..Default::default()
@@ -303,7 +320,7 @@ async fn lists_page_filter_and_sort_on_the_database() {
         "oldest first"
     );
     let none = s
-        .list_jobs(ListParams {
+        .list_jobs_read(ListParams {
             state: vec![JobState::Running],
             ..Default::default()
         })
@@ -311,7 +328,7 @@ async fn lists_page_filter_and_sort_on_the_database() {
         .unwrap();
     assert_eq!(none.total, 0);
     let pct = s
-        .list_jobs(ListParams {
+        .list_jobs_read(ListParams {
             text: Some("%".into()),
             ..Default::default()
         })
@@ -460,7 +477,10 @@ async fn writes_sent_together_are_each_answered_after_commit_and_a_failed_one_fa
     t.join();
     // Acknowledged means committed: all of them are there after a reopen.
     let (s, _t) = Store::open(&d.path().join("genq.db")).unwrap();
-    assert_eq!(s.list_jobs(ListParams::default()).await.unwrap().total, 150);
+    assert_eq!(
+        s.list_jobs_read(ListParams::default()).await.unwrap().total,
+        150
+    );
 }
 
 #[tokio::test]
@@ -471,7 +491,7 @@ async fn a_listing_counts_again_after_any_change_even_from_another_connection() 
         .unwrap();
     let total = |p: ListParams| {
         let s = s.clone();
-        async move { s.list_jobs(p).await.unwrap().total }
+        async move { s.list_jobs_read(p).await.unwrap().total }
     };
     let dashscope = || ListParams {
         provider: Some("dashscope".into()),
@@ -501,7 +521,7 @@ async fn counts_by_state_and_provider_follow_creates_moves_and_removals() {
         .await
         .unwrap();
     let all = s
-        .list_jobs(ListParams {
+        .list_jobs_read(ListParams {
             limit: Some(500),
             ..ListParams::default()
         })
@@ -525,7 +545,7 @@ async fn counts_by_state_and_provider_follow_creates_moves_and_removals() {
     let removed: Vec<String> = all.iter().take(3).map(|j| j.id.0.clone()).collect();
     s.remove_jobs(removed, false).await.unwrap();
     let now = s
-        .list_jobs(ListParams {
+        .list_jobs_read(ListParams {
             limit: Some(500),
             ..ListParams::default()
         })
@@ -550,7 +570,7 @@ async fn counts_by_state_and_provider_follow_creates_moves_and_removals() {
                 ..ListParams::default()
             };
             assert_eq!(
-                s.list_jobs(p).await.unwrap().total,
+                s.list_jobs_read(p).await.unwrap().total,
                 expected,
                 "{state:?} {provider:?}"
             );
@@ -560,4 +580,147 @@ async fn counts_by_state_and_provider_follow_creates_moves_and_removals() {
     assert_eq!(by_state.get("canceled"), Some(&4));
     assert_eq!(by_state.get("queued"), Some(&13));
     assert_eq!(by_state.len(), 2);
+}
+
+/// The stored listing text of every job equals the job as read from its rows, and none is
+/// missing once the writes have committed.
+async fn assert_listing_matches_rows(s: &Store, dir: &std::path::Path) {
+    let page = s
+        .list_jobs_read(ListParams {
+            limit: Some(500),
+            ..ListParams::default()
+        })
+        .await
+        .unwrap();
+    for listed in &page.jobs {
+        let read = s.get_job(listed.id.0.clone()).await.unwrap();
+        assert_eq!(listed, &read, "job {} as listed and as read", listed.id.0);
+    }
+    let other = rusqlite::Connection::open(dir.join("genq.db")).unwrap();
+    let missing: i64 = other
+        .query_row("SELECT COUNT(*) FROM jobs WHERE wire IS NULL", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(missing, 0, "jobs without their listing text after a commit");
+}
+
+#[tokio::test]
+async fn listed_jobs_follow_every_change_to_a_job_its_outputs_and_uploads() {
+    let (d, s, _t) = store().await;
+    let a = created(s.create_job(new_job(0, "a lighthouse")).await.unwrap());
+    let b = created(s.create_job(new_job(1, "a harbour")).await.unwrap());
+    assert_listing_matches_rows(&s, d.path()).await;
+    s.transition(a.id.clone(), Transition::Submitting)
+        .await
+        .unwrap();
+    s.transition(
+        a.id.clone(),
+        Transition::Submitted {
+            remote_id: "task-1".into(),
+            request_id: Some("req-1".into()),
+        },
+    )
+    .await
+    .unwrap();
+    s.set_progress(a.id.clone(), 40).await.unwrap();
+    assert_listing_matches_rows(&s, d.path()).await;
+    s.transition(
+        a.id.clone(),
+        Transition::Finished {
+            outputs: vec![OutputRecord {
+                index: 0,
+                role: genq_protocol::job::OutputRole::Image,
+                label: None,
+                format: Some("png".into()),
+                source_url: "https://example.com/0.png".into(),
+            }],
+            request_id: None,
+            generation_ms: 1200,
+        },
+    )
+    .await
+    .unwrap();
+    assert_listing_matches_rows(&s, d.path()).await;
+    s.output_stored(
+        a.id.clone(),
+        0,
+        "2026/12/a/0.png".into(),
+        "ab".repeat(32),
+        1234,
+        "image/png".into(),
+        Some((64, 64)),
+    )
+    .await
+    .unwrap();
+    s.upload_recorded(
+        a.id.clone(),
+        0,
+        "s3".into(),
+        Some("s3://b/0.png".into()),
+        None,
+    )
+    .await
+    .unwrap();
+    s.transition(b.id.clone(), Transition::Canceled)
+        .await
+        .unwrap();
+    assert_listing_matches_rows(&s, d.path()).await;
+    let listed = s.list_jobs_read(ListParams::default()).await.unwrap();
+    let a_listed = listed.jobs.iter().find(|j| j.id == a.id).unwrap();
+    assert_eq!(a_listed.progress, Some(40));
+    assert_eq!(
+        a_listed.outputs[0].uploads[0].url.as_deref(),
+        Some("s3://b/0.png")
+    );
+
+    // Another program changes a job, an output and an upload: the listing shows it at once.
+    let other = rusqlite::Connection::open(d.path().join("genq.db")).unwrap();
+    other
+        .execute_batch(&format!(
+            "UPDATE jobs SET model = 'changed-elsewhere' WHERE id = '{b}';
+             UPDATE outputs SET size = 99 WHERE job_id = '{a}';
+             UPDATE uploads SET url = 's3://b/moved.png' WHERE job_id = '{a}';",
+            a = a.id.0,
+            b = b.id.0,
+        ))
+        .unwrap();
+    let listed = s.list_jobs_read(ListParams::default()).await.unwrap();
+    let a_listed = listed.jobs.iter().find(|j| j.id == a.id).unwrap();
+    let b_listed = listed.jobs.iter().find(|j| j.id == b.id).unwrap();
+    assert_eq!(b_listed.model.as_deref(), Some("changed-elsewhere"));
+    assert_eq!(a_listed.outputs[0].size, Some(99));
+    assert_eq!(
+        a_listed.outputs[0].uploads[0].url.as_deref(),
+        Some("s3://b/moved.png")
+    );
+    // The next write renders them again.
+    s.create_job(new_job(2, "a third")).await.unwrap();
+    assert_listing_matches_rows(&s, d.path()).await;
+}
+
+#[tokio::test]
+async fn an_upgraded_database_lists_its_jobs_and_renders_their_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("genq.db");
+    {
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        migrations::migrate_to(&mut conn, 7);
+        conn.execute_batch(
+            "INSERT INTO jobs (id, kind, provider, model, state, spec, prompt, created_at,
+                               updated_at, num)
+             VALUES ('0190a0b0-0000-7000-8000-000000000001', 'image', 'dashscope', 'm',
+                     'succeeded', '{\"provider\":\"dashscope\",\"prompt\":\"old\"}', 'old',
+                     1000, 2000, 1);
+             UPDATE counters SET value = 1 WHERE name = 'job_num';",
+        )
+        .unwrap();
+    }
+    let (s, _t) = Store::open(&path).unwrap();
+    let page = s.list_jobs_read(ListParams::default()).await.unwrap();
+    assert_eq!(page.jobs.len(), 1);
+    assert_eq!(page.jobs[0].params.prompt, "old");
+    // A write renders what the upgrade left without text.
+    s.create_job(new_job(0, "new")).await.unwrap();
+    assert_listing_matches_rows(&s, dir.path()).await;
 }

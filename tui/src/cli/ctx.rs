@@ -8,6 +8,7 @@ use crate::client::{Client, ClientError, Endpoint};
 use crate::format::Clock;
 use genq_protocol::rpc::Notification;
 use genq_protocol::{Method, Paths, Timestamp};
+use std::io::IsTerminal;
 use std::time::Duration;
 use time::UtcOffset;
 use tokio::sync::mpsc;
@@ -94,10 +95,14 @@ fn transient(e: &ClientError) -> bool {
     )
 }
 
-/// Pretty JSON on stdout.
+/// JSON on stdout: pretty on a terminal, for reading; one line when piped, for programs.
 pub fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
-    let text = serde_json::to_string_pretty(value)
-        .map_err(|e| CliError::Failed(format!("cannot write JSON: {e}")))?;
+    let text = if std::io::stdout().is_terminal() {
+        serde_json::to_string_pretty(value)
+    } else {
+        serde_json::to_string(value)
+    }
+    .map_err(|e| CliError::Failed(format!("cannot write JSON: {e}")))?;
     println!("{text}");
     Ok(())
 }

@@ -2,10 +2,10 @@
 
 use super::super::state::ServerState;
 use super::params::check_i64;
-use crate::store::CleanFilter;
+use crate::store::{CleanFilter, WirePage};
 use genq_protocol::methods::{
-    CleanParams, DiskUsage, Empty, JobPage, JobRef, LIST_MAX_TEXT, ListParams, RemoveParams,
-    RemoveResult, SubmitParams, UploadParams,
+    CleanParams, DiskUsage, Empty, JobRef, LIST_MAX_TEXT, ListParams, RemoveParams, RemoveResult,
+    SubmitParams, UploadParams,
 };
 use genq_protocol::{Event, Job, JobSpec, JobState, RpcError, Timestamp};
 use std::sync::Arc;
@@ -14,7 +14,8 @@ pub async fn submit(state: &Arc<ServerState>, p: SubmitParams) -> Result<Job, Rp
     Ok(state.engine.submit(p.spec, p.idempotency_key, None).await?)
 }
 
-pub async fn list(state: &Arc<ServerState>, p: ListParams) -> Result<JobPage, RpcError> {
+/// A page of jobs, each as the JSON text the store keeps for it.
+pub async fn list(state: &Arc<ServerState>, p: ListParams) -> Result<WirePage, RpcError> {
     if let Some(limit) = p.limit
         && (limit == 0 || limit > genq_protocol::methods::LIST_MAX_LIMIT)
     {

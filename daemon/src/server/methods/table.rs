@@ -3,7 +3,7 @@
 use super::super::state::ServerState;
 use super::params::params;
 use super::{batches, catalog, daemon, jobs, outputs, providers, tokens};
-use genq_protocol::methods::{self as m, Method};
+use genq_protocol::methods::{self as m, JobPage, Method};
 use genq_protocol::{ErrorKind, RpcError};
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -17,8 +17,15 @@ pub fn to_json<T: serde::Serialize>(v: &T) -> Result<Box<RawValue>, RpcError> {
         .map_err(|e| RpcError::new(ErrorKind::Internal, e.to_string()))
 }
 
+/// A type whose JSON is that of the method result `T`: `T` itself, or a page of jobs held
+/// as their JSON text.
+pub trait WireOf<T>: serde::Serialize {}
+
+impl<T: serde::Serialize> WireOf<T> for T {}
+impl WireOf<JobPage> for JobPage<Box<RawValue>> {}
+
 /// Runs a handler on the parameters parsed for its method.
-async fn call<'a, M, F, Fut>(
+async fn call<'a, M, F, Fut, R>(
     state: &'a Arc<ServerState>,
     raw: Option<Value>,
     handler: F,
@@ -26,7 +33,8 @@ async fn call<'a, M, F, Fut>(
 where
     M: Method,
     F: FnOnce(&'a Arc<ServerState>, M::Params) -> Fut,
-    Fut: Future<Output = Result<M::Result, RpcError>>,
+    Fut: Future<Output = Result<R, RpcError>>,
+    R: WireOf<M::Result>,
 {
     to_json(&handler(state, params::<M>(raw)?).await?)
 }
@@ -47,7 +55,7 @@ macro_rules! method_table {
         ) -> Result<Box<RawValue>, RpcError> {
             $($(
                 if method == m::$method::NAME {
-                    return call::<m::$method, _, _>(state, raw, $handler).await;
+                    return call::<m::$method, _, _, _>(state, raw, $handler).await;
                 }
             )?)*
             Err(RpcError::new(

@@ -1,0 +1,95 @@
+//! `genq jobs --json` over many pages: every job once, newest first, each as `genq show`
+//! gives it, also after another program changed a job under the running daemon.
+
+use genq_e2e::harness::Home;
+use genq_protocol::{JobId, JobKind, JobSpec};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// A home whose daemon holds `count` jobs, imported while it was stopped.
+async fn home_with_jobs(count: u32) -> Home {
+    let home = Home::new();
+    home.write_config(
+        "[providers.dashscope]\nbase_url = \"http://127.0.0.1:9\"\napi_key_env = \"LISTING_KEY\"\n",
+    );
+    home.start_daemon();
+    home.client().await.ok("daemon.shutdown", json!({})).await;
+    while home.daemon_pid().is_some() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (store, thread) = genq_daemon::store::Store::open(&home.paths.db).expect("open db");
+    let jobs = (0..count)
+        .map(|i| genq_daemon::store::NewJob {
+            id: JobId(uuid::Uuid::now_v7().to_string()),
+            kind: JobKind::Image,
+            spec: JobSpec {
+                provider: "dashscope".into(),
+                model: Some("wan2.2-t2i-flash".into()),
+                prompt: format!("job {i}: a \"quoted\" lighthouse\nat dusk, ünïcode"),
+                ..Default::default()
+            },
+            idempotency_key: None,
+            retry_of: None,
+        })
+        .collect();
+    store.create_jobs(jobs).await.expect("import");
+    // Finished by hand, as another program would: the daemon must list what is there now.
+    store
+        .call(|conn| {
+            conn.execute(
+                "UPDATE jobs SET state = 'succeeded', finished_at = created_at + 1000, \
+                 updated_at = created_at + 1000 WHERE num % 3 = 0",
+                (),
+            )?;
+            Ok(())
+        })
+        .await
+        .expect("finish some");
+    drop(store);
+    thread.join();
+    home.start_daemon();
+    home
+}
+
+fn listing(home: &Home) -> (String, Vec<Value>) {
+    let text = home.ok(&["jobs", "--json", "--limit", "5000"]);
+    let jobs: Vec<Value> = serde_json::from_str(&text).expect("a JSON array");
+    (text, jobs)
+}
+
+#[tokio::test]
+async fn a_listing_of_many_pages_has_every_job_once_as_show_gives_it() {
+    let home = home_with_jobs(1_203).await;
+    let (text, jobs) = listing(&home);
+    // Piped, it is one line: jobs as the daemon keeps them, not re-indented.
+    assert_eq!(text.trim_end().lines().count(), 1, "one line when piped");
+    assert_eq!(jobs.len(), 1_203);
+    let nums: Vec<u64> = jobs.iter().map(|j| j["num"].as_u64().unwrap()).collect();
+    let newest_first: Vec<u64> = (1..=1_203).rev().collect();
+    assert_eq!(nums, newest_first, "every job once, newest first");
+    assert_eq!(
+        jobs.iter().filter(|j| j["state"] == "succeeded").count(),
+        401
+    );
+    let mut client = home.client().await;
+    for j in jobs.iter().step_by(97) {
+        let shown = client.ok("jobs.get", json!({ "id": j["id"] })).await;
+        assert_eq!(j, &shown, "job {} as listed and as shown", j["num"]);
+    }
+
+    // Another program changes a job under the running daemon: the next listing has it.
+    let other = rusqlite::Connection::open(&home.paths.db).expect("open the database");
+    other
+        .execute(
+            "UPDATE jobs SET state = 'failed', error_kind = 'provider', \
+             error_message = 'changed elsewhere' WHERE num = 600",
+            (),
+        )
+        .expect("change a job");
+    let (_, jobs) = listing(&home);
+    let changed = jobs.iter().find(|j| j["num"] == 600).expect("job 600");
+    assert_eq!(changed["state"], "failed");
+    assert_eq!(changed["error"]["message"], "changed elsewhere");
+    let shown = client.ok("jobs.get", json!({ "id": changed["id"] })).await;
+    assert_eq!(changed, &shown);
+}
