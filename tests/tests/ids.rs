@@ -190,15 +190,16 @@ async fn shown_ids_survive_a_restart_and_are_never_given_twice() {
 fn downgrade_to_schema_3(db: &std::path::Path) {
     let c = rusqlite::Connection::open(db).unwrap();
     c.execute_batch(
-        "DROP TRIGGER jobs_wire_job;
-         DROP TRIGGER jobs_wire_output_insert;
-         DROP TRIGGER jobs_wire_output_update;
-         DROP TRIGGER jobs_wire_output_delete;
-         DROP TRIGGER jobs_wire_upload_insert;
-         DROP TRIGGER jobs_wire_upload_update;
-         DROP TRIGGER jobs_wire_upload_delete;
-         DROP INDEX jobs_wire_missing;
-         ALTER TABLE jobs DROP COLUMN wire;
+        "DROP TRIGGER job_wire_insert;
+         DROP TRIGGER job_wire_delete;
+         DROP TRIGGER job_wire_update;
+         DROP TRIGGER job_wire_output_insert;
+         DROP TRIGGER job_wire_output_update;
+         DROP TRIGGER job_wire_output_delete;
+         DROP TRIGGER job_wire_upload_insert;
+         DROP TRIGGER job_wire_upload_update;
+         DROP TRIGGER job_wire_upload_delete;
+         DROP TABLE job_wire;
          DROP INDEX jobs_by_num;
          ALTER TABLE jobs DROP COLUMN num;
          DROP TABLE counters;

@@ -94,6 +94,7 @@ fn list(conn: &Connection, p: &ListParams) -> Result<WirePage, StoreError> {
         Sort::Newest => ("<", "DESC"),
         Sort::Oldest => (">", "ASC"),
     };
+    let unfiltered = filters.conditions.is_empty();
     let mut conditions = filters.conditions;
     let mut args = filters.args;
     if let Some(cursor) = &p.cursor {
@@ -102,8 +103,15 @@ fn list(conn: &Connection, p: &ListParams) -> Result<WirePage, StoreError> {
     }
     args.push(i64::from(limit).into());
     args.push((p.offset.unwrap_or(0) as i64).into());
+    // Without filters, the compact table of texts alone, read in id order; with them, each
+    // matching job's text.
+    let from = if unfiltered {
+        "SELECT id, text FROM job_wire"
+    } else {
+        "SELECT id, (SELECT text FROM job_wire AS w WHERE w.id = jobs.id) FROM jobs"
+    };
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT id, wire FROM jobs {} ORDER BY id {order} LIMIT ? OFFSET ?",
+        "{from} {} ORDER BY id {order} LIMIT ? OFFSET ?",
         Filters::clause(&conditions)
     ))?;
     let rows = stmt

@@ -247,33 +247,44 @@ const MIGRATIONS: &[&str] = &[
     );
     "#,
     // 8: each job as `jobs.list` sends it, so a listing copies text instead of rebuilding
-    // every row. The text is derived data: triggers clear it in the transaction of any change
-    // to the job, its outputs or their uploads (whoever writes), and the store renders it
-    // again; a row without it is rendered when listed.
+    // every row. The text is derived data, in a table of its own so job rows stay small and a
+    // full listing reads one compact table in id order. Every job has a row here (triggers
+    // add and remove it with the job); triggers clear its text in the transaction of any
+    // change to the job, its outputs or their uploads, whoever writes, and the store renders
+    // it again. A job listed without its text is rendered on the spot.
     r#"
-    ALTER TABLE jobs ADD COLUMN wire TEXT;
-    CREATE INDEX jobs_wire_missing ON jobs(id) WHERE wire IS NULL;
-    CREATE TRIGGER jobs_wire_job AFTER UPDATE ON jobs
-        WHEN OLD.wire IS NOT NULL AND NEW.wire IS OLD.wire BEGIN
-        UPDATE jobs SET wire = NULL WHERE id = NEW.id;
+    CREATE TABLE job_wire (
+        id    TEXT PRIMARY KEY,
+        text  TEXT
+    ) WITHOUT ROWID;
+    CREATE INDEX job_wire_missing ON job_wire(id) WHERE text IS NULL;
+    INSERT INTO job_wire (id) SELECT id FROM jobs;
+    CREATE TRIGGER job_wire_insert AFTER INSERT ON jobs BEGIN
+        INSERT OR REPLACE INTO job_wire (id) VALUES (NEW.id);
     END;
-    CREATE TRIGGER jobs_wire_output_insert AFTER INSERT ON outputs BEGIN
-        UPDATE jobs SET wire = NULL WHERE id = NEW.job_id AND wire IS NOT NULL;
+    CREATE TRIGGER job_wire_delete AFTER DELETE ON jobs BEGIN
+        DELETE FROM job_wire WHERE id = OLD.id;
     END;
-    CREATE TRIGGER jobs_wire_output_update AFTER UPDATE ON outputs BEGIN
-        UPDATE jobs SET wire = NULL WHERE id IN (OLD.job_id, NEW.job_id) AND wire IS NOT NULL;
+    CREATE TRIGGER job_wire_update AFTER UPDATE ON jobs BEGIN
+        UPDATE job_wire SET text = NULL WHERE id = NEW.id AND text IS NOT NULL;
     END;
-    CREATE TRIGGER jobs_wire_output_delete AFTER DELETE ON outputs BEGIN
-        UPDATE jobs SET wire = NULL WHERE id = OLD.job_id AND wire IS NOT NULL;
+    CREATE TRIGGER job_wire_output_insert AFTER INSERT ON outputs BEGIN
+        UPDATE job_wire SET text = NULL WHERE id = NEW.job_id AND text IS NOT NULL;
     END;
-    CREATE TRIGGER jobs_wire_upload_insert AFTER INSERT ON uploads BEGIN
-        UPDATE jobs SET wire = NULL WHERE id = NEW.job_id AND wire IS NOT NULL;
+    CREATE TRIGGER job_wire_output_update AFTER UPDATE ON outputs BEGIN
+        UPDATE job_wire SET text = NULL WHERE id IN (OLD.job_id, NEW.job_id) AND text IS NOT NULL;
     END;
-    CREATE TRIGGER jobs_wire_upload_update AFTER UPDATE ON uploads BEGIN
-        UPDATE jobs SET wire = NULL WHERE id IN (OLD.job_id, NEW.job_id) AND wire IS NOT NULL;
+    CREATE TRIGGER job_wire_output_delete AFTER DELETE ON outputs BEGIN
+        UPDATE job_wire SET text = NULL WHERE id = OLD.job_id AND text IS NOT NULL;
     END;
-    CREATE TRIGGER jobs_wire_upload_delete AFTER DELETE ON uploads BEGIN
-        UPDATE jobs SET wire = NULL WHERE id = OLD.job_id AND wire IS NOT NULL;
+    CREATE TRIGGER job_wire_upload_insert AFTER INSERT ON uploads BEGIN
+        UPDATE job_wire SET text = NULL WHERE id = NEW.job_id AND text IS NOT NULL;
+    END;
+    CREATE TRIGGER job_wire_upload_update AFTER UPDATE ON uploads BEGIN
+        UPDATE job_wire SET text = NULL WHERE id IN (OLD.job_id, NEW.job_id) AND text IS NOT NULL;
+    END;
+    CREATE TRIGGER job_wire_upload_delete AFTER DELETE ON uploads BEGIN
+        UPDATE job_wire SET text = NULL WHERE id = OLD.job_id AND text IS NOT NULL;
     END;
     "#,
 ];

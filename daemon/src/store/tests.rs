@@ -597,12 +597,16 @@ async fn assert_listing_matches_rows(s: &Store, dir: &std::path::Path) {
         assert_eq!(listed, &read, "job {} as listed and as read", listed.id.0);
     }
     let other = rusqlite::Connection::open(dir.join("genq.db")).unwrap();
-    let missing: i64 = other
-        .query_row("SELECT COUNT(*) FROM jobs WHERE wire IS NULL", [], |r| {
-            r.get(0)
-        })
+    let (missing, texts, jobs): (i64, i64, i64) = other
+        .query_row(
+            "SELECT (SELECT COUNT(*) FROM job_wire WHERE text IS NULL),
+                    (SELECT COUNT(*) FROM job_wire), (SELECT COUNT(*) FROM jobs)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
         .unwrap();
     assert_eq!(missing, 0, "jobs without their listing text after a commit");
+    assert_eq!(texts, jobs, "a listing text for every job");
 }
 
 #[tokio::test]

@@ -1,9 +1,9 @@
-//! Each job's JSON as `jobs.list` sends it, kept in `jobs.wire` so a listing copies text
-//! instead of rebuilding every row and its outputs. The text is derived from the other
-//! columns by `serde` alone, the one home of the wire shape: triggers clear it in the
-//! transaction of any change to a job, its outputs or their uploads (migration 8), and the
-//! store thread renders the cleared rows again, before each group of writes commits and
-//! whenever it is idle. A row still without it is rendered when it is listed.
+//! Each job's JSON as `jobs.list` sends it, kept in `job_wire` so a listing copies text
+//! instead of rebuilding every row and its outputs. The text is derived from the job's rows
+//! by `serde` alone, the one home of the wire shape: triggers clear it in the transaction of
+//! any change to a job, its outputs or their uploads (migration 8), and the store thread
+//! renders the cleared texts again, before each group of writes commits and whenever it is
+//! idle. A job listed without its text is rendered on the spot.
 
 use super::error::StoreError;
 use super::rows::{JOB_COLUMNS, attach_outputs, job_from_row};
@@ -42,9 +42,9 @@ pub(super) fn render(conn: &Connection, ids: &[&str]) -> Result<Vec<(String, Str
     Ok(rendered)
 }
 
-/// Renders up to `limit` rows without their text, of ids after `after`, in id order, and
+/// Renders up to `limit` jobs without their text, of ids after `after`, in id order, and
 /// stores the text. Returns the last id it looked at (to go on from), or `None` when no such
-/// row was left. A row that cannot be rendered keeps no text and is skipped; listings read
+/// job was left. A job that cannot be rendered keeps no text and is skipped; listings read
 /// it (and report it) the usual way.
 pub(super) fn refresh(
     conn: &Connection,
@@ -52,7 +52,9 @@ pub(super) fn refresh(
     limit: usize,
 ) -> Result<Option<String>, StoreError> {
     let ids: Vec<String> = conn
-        .prepare_cached("SELECT id FROM jobs WHERE wire IS NULL AND id > ?1 ORDER BY id LIMIT ?2")?
+        .prepare_cached(
+            "SELECT id FROM job_wire WHERE text IS NULL AND id > ?1 ORDER BY id LIMIT ?2",
+        )?
         .query_map(params![after, limit as i64], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     let Some(last) = ids.last().cloned() else {
@@ -68,7 +70,7 @@ pub(super) fn refresh(
             .flatten()
             .collect(),
     };
-    let mut store = conn.prepare_cached("UPDATE jobs SET wire = ?2 WHERE id = ?1")?;
+    let mut store = conn.prepare_cached("UPDATE job_wire SET text = ?2 WHERE id = ?1")?;
     for (id, text) in &rendered {
         store.execute(params![id, text])?;
     }
