@@ -11,6 +11,7 @@ pub mod credentials;
 pub mod daemon_record;
 pub mod error;
 pub mod event;
+pub mod files;
 pub mod job;
 pub mod methods;
 pub mod outputs;
