@@ -6,7 +6,7 @@
 use super::db::Store;
 use super::error::StoreError;
 use super::rows::load_job;
-use super::sql::{json, query_rows};
+use super::sql::{json, query_rows, query_value};
 use genq_protocol::batch::{BatchCounts, BatchInfo, BatchRow};
 use genq_protocol::{Job, JobId, JobSpec, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -153,13 +153,11 @@ impl Store {
     pub async fn create_batch(&self, new: NewBatch) -> Result<BatchCreated, StoreError> {
         self.write(move |tx| {
             if let Some(key) = &new.source_key {
-                let existing: Option<i64> = tx
-                    .query_row(
-                        "SELECT id FROM batches WHERE source_key = ?1",
-                        params![key],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
+                let existing: Option<i64> = query_value(
+                    tx,
+                    "SELECT id FROM batches WHERE source_key = ?1",
+                    params![key],
+                )?;
                 if let Some(id) = existing {
                     return Ok(BatchCreated::Existing(info_from(tx, id as u64)?));
                 }
@@ -370,16 +368,14 @@ impl Store {
         self.call(move |conn| {
             // From the last row back: the rows still open are mostly at the end, so the
             // scan stops early, whatever the batch's size.
-            let open: Option<i64> = conn
-                .query_row(
-                    "SELECT br.idx FROM batch_rows br LEFT JOIN jobs j ON j.id = br.job_id
+            let open: Option<i64> = query_value(
+                conn,
+                "SELECT br.idx FROM batch_rows br LEFT JOIN jobs j ON j.id = br.job_id
                      WHERE br.batch_id = ?1 AND ((br.job_id IS NULL AND br.error IS NULL)
                        OR j.state IN ('queued','submitting','running','fetching','storing'))
                      ORDER BY br.idx DESC LIMIT 1",
-                    params![id as i64],
-                    |r| r.get(0),
-                )
-                .optional()?;
+                params![id as i64],
+            )?;
             Ok(open.is_none())
         })
         .await
