@@ -18,6 +18,7 @@ pub mod outputs;
 pub mod paths;
 pub mod rpc;
 pub mod time;
+mod wire_names;
 
 pub use codec::{FrameError, NdjsonCodec};
 pub use credentials::Credentials;
