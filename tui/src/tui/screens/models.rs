@@ -4,6 +4,7 @@
 
 use crate::tui::action::UiAction;
 use crate::tui::catalog::CatalogData;
+use crate::tui::screens::scroll::shown;
 use crate::tui::theme;
 use genq_protocol::catalog::{Category, Model, ModelParam, Supplier};
 use ratatui::Frame;
@@ -167,15 +168,10 @@ fn draw_models(frame: &mut Frame, area: Rect, screen: &ModelsScreen) {
         );
     } else {
         let visible = inner.height.saturating_sub(1).max(1) as usize;
-        let first = selected.saturating_sub(visible - 1);
-        let rows: Vec<Row> = models
-            .iter()
-            .enumerate()
-            .skip(first)
-            .take(visible)
-            .map(|(i, m)| {
+        let rows: Vec<Row> = shown(&models, selected, visible)
+            .map(|(m, is_selected)| {
                 let row = model_row(m, wide);
-                if i == selected {
+                if is_selected {
                     row.style(theme::selected())
                 } else if m.removed || !m.active {
                     row.style(theme::dim())

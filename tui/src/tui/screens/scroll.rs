@@ -1,4 +1,5 @@
-//! Scrolling the text screens (a job's detail, help, a LoRA's card) by a line or a page.
+//! Scrolling the text screens (a job's detail, help, a LoRA's card) by a line or a page, and
+//! the part of a list that is on screen.
 
 use crate::tui::action::UiAction;
 
@@ -18,4 +19,16 @@ pub fn text_scroll(scroll: u16, ui: UiAction, height: u16) -> u16 {
 /// Lines one page key moves a text screen in a terminal `height` rows high.
 pub fn text_page(height: u16) -> u16 {
     height.saturating_sub(6).max(1)
+}
+
+/// The `n` items of a list on screen, scrolled so the `selected` one is in view, each with
+/// whether it is the selected one.
+pub fn shown<T>(items: &[T], selected: usize, n: usize) -> impl Iterator<Item = (&T, bool)> {
+    let first = selected.saturating_sub(n.saturating_sub(1));
+    items
+        .iter()
+        .enumerate()
+        .skip(first)
+        .take(n)
+        .map(move |(i, item)| (item, i == selected))
 }
