@@ -8,7 +8,7 @@ use crate::tui::action::UiAction;
 use crate::tui::command::{BatchCall, Command};
 use crate::tui::screens::confirm::Confirm;
 use crate::tui::screens::jobs::visible_rows;
-use crate::tui::screens::scroll::shown;
+use crate::tui::screens::scroll::{list_motion, shown};
 use crate::tui::shared::Shared;
 use crate::tui::theme;
 use genq_protocol::JobState;
@@ -76,15 +76,7 @@ impl BatchesScreen {
             Some(detail) => (detail.rows.len(), &mut self.row_selected),
             None => (self.batches.len(), &mut self.selected),
         };
-        let last = len.saturating_sub(1);
-        *at = match ui {
-            UiAction::Up => at.saturating_sub(1),
-            UiAction::Down => (*at + 1).min(last),
-            UiAction::Top => 0,
-            UiAction::Bottom => last,
-            UiAction::PageUp => at.saturating_sub(page),
-            _ => (*at + page).min(last),
-        };
+        *at = list_motion(*at, ui, len, page);
     }
 
     /// Enter: the selected batch's rows.

@@ -4,7 +4,7 @@
 
 use crate::tui::action::UiAction;
 use crate::tui::catalog::CatalogData;
-use crate::tui::screens::scroll::shown;
+use crate::tui::screens::scroll::{list_motion, shown};
 use crate::tui::theme;
 use genq_protocol::catalog::{Category, Model, ModelParam, Supplier};
 use ratatui::Frame;
@@ -87,16 +87,8 @@ impl ModelsScreen {
     }
 
     pub fn motion(&mut self, ui: UiAction) {
-        let last = self.supplier_models().len().saturating_sub(1);
-        let m = self.model;
-        self.model = match ui {
-            UiAction::Up => m.saturating_sub(1),
-            UiAction::Down => (m + 1).min(last),
-            UiAction::Top => 0,
-            UiAction::Bottom => last,
-            UiAction::PageUp => m.saturating_sub(10),
-            _ => (m + 10).min(last),
-        };
+        let len = self.supplier_models().len();
+        self.model = list_motion(self.model, ui, len, 10);
     }
 
     /// `v`: the category tree and defaults, or the models.
