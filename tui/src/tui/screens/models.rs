@@ -100,9 +100,7 @@ impl ModelsScreen {
 pub fn draw(frame: &mut Frame, area: Rect, screen: &ModelsScreen) {
     if !screen.loaded {
         frame.render_widget(
-            Paragraph::new("loading the catalog from the daemon…")
-                .style(theme::dim())
-                .block(Block::bordered().title(" Models ")),
+            theme::placeholder(" Models ", "loading the catalog from the daemon…"),
             area,
         );
         return;

@@ -17,9 +17,10 @@ use ratatui_image::Image;
 pub fn draw(frame: &mut Frame, area: Rect, screen: &DetailScreen, shared: &Shared) {
     let Some(detail) = &screen.open else {
         frame.render_widget(
-            Paragraph::new("no job open; select one on the jobs screen and press Enter")
-                .style(theme::dim())
-                .block(Block::bordered().title(" Job ")),
+            theme::placeholder(
+                " Job ",
+                "no job open; select one on the jobs screen and press Enter",
+            ),
             area,
         );
         return;
