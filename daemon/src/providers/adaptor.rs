@@ -279,30 +279,6 @@ pub trait Provider: Send + Sync + 'static {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn missing_key_names_every_place_to_set_one() {
-        let e = ProviderError::missing_key(&ProviderInfo {
-            name: "modelscope",
-            default_base_url: "",
-            key_env_vars: &["MODELSCOPE_API_TOKEN", "MODELSCOPE_API_KEY"],
-            limits: Limits::default(),
-        });
-        assert_eq!(e.kind, JobErrorKind::Auth);
-        assert!(!e.retryable);
-        for s in [
-            "MODELSCOPE_API_TOKEN",
-            "MODELSCOPE_API_KEY",
-            "[providers.modelscope]",
-        ] {
-            assert!(e.message.contains(s), "{}", e.message);
-        }
-    }
-}
-
 /// The catalog entry of an image model a configured instance serves (a ComfyUI workflow, a
 /// model behind an OpenAI-compatible API): text to image, and image to image when it takes
 /// an input image.
@@ -329,5 +305,29 @@ pub fn instance_image_entry(
         capabilities,
         categories: vec!["image".into()],
         params,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_key_names_every_place_to_set_one() {
+        let e = ProviderError::missing_key(&ProviderInfo {
+            name: "modelscope",
+            default_base_url: "",
+            key_env_vars: &["MODELSCOPE_API_TOKEN", "MODELSCOPE_API_KEY"],
+            limits: Limits::default(),
+        });
+        assert_eq!(e.kind, JobErrorKind::Auth);
+        assert!(!e.retryable);
+        for s in [
+            "MODELSCOPE_API_TOKEN",
+            "MODELSCOPE_API_KEY",
+            "[providers.modelscope]",
+        ] {
+            assert!(e.message.contains(s), "{}", e.message);
+        }
     }
 }
