@@ -1,6 +1,7 @@
 //! The catalog as both sides see it: suppliers, models with their parameters, capabilities,
 //! the category tree, and normalised LoRA cards (catalog.md §4).
 
+use crate::wire_names::wire_names;
 use serde::{Deserialize, Serialize};
 
 /// A provider genq can send jobs to, as the catalog describes it.
@@ -30,37 +31,13 @@ pub enum ParamType {
     Enum,
 }
 
-impl ParamType {
-    pub const ALL: [ParamType; 5] = [
-        ParamType::Int,
-        ParamType::Float,
-        ParamType::String,
-        ParamType::Bool,
-        ParamType::Enum,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ParamType::Int => "int",
-            ParamType::Float => "float",
-            ParamType::String => "string",
-            ParamType::Bool => "bool",
-            ParamType::Enum => "enum",
-        }
-    }
-}
-
-impl std::str::FromStr for ParamType {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ParamType::ALL
-            .into_iter()
-            .find(|t| t.as_str() == s)
-            .ok_or_else(|| {
-                format!("unknown parameter type {s:?}; allowed: int, float, string, bool, enum")
-            })
-    }
-}
+wire_names!(ParamType, "parameter type" {
+    Int => "int",
+    Float => "float",
+    String => "string",
+    Bool => "bool",
+    Enum => "enum",
+});
 
 /// One parameter a model takes, with its range.
 #[serde_with::skip_serializing_none]
@@ -249,34 +226,19 @@ pub enum LoraSource {
     Huggingface,
 }
 
+wire_names!(LoraSource {
+    Modelscope => "modelscope",
+    Civitai => "civitai",
+    Huggingface => "huggingface",
+});
+
 impl LoraSource {
-    pub const ALL: [LoraSource; 3] = [
-        LoraSource::Modelscope,
-        LoraSource::Civitai,
-        LoraSource::Huggingface,
-    ];
-
-    /// The name used on the wire, in cards and on the command line.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LoraSource::Modelscope => "modelscope",
-            LoraSource::Civitai => "civitai",
-            LoraSource::Huggingface => "huggingface",
-        }
-    }
-
     pub fn parse(name: &str) -> Option<LoraSource> {
         LoraSource::ALL.into_iter().find(|s| s.as_str() == name)
     }
 
     fn is_default(&self) -> bool {
         *self == LoraSource::Modelscope
-    }
-}
-
-impl std::fmt::Display for LoraSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -7,6 +7,7 @@
 //! api_key = "ms-…"
 //! ```
 
+use crate::files::{FileError, read_optional};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -17,13 +18,8 @@ pub const PROVIDERS: [&str; 3] = ["modelscope", "dashscope", "tripo"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialsError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path}: {message}")]
-    Invalid { path: PathBuf, message: String },
+    #[error(transparent)]
+    File(#[from] FileError),
     #[error(
         "{path} is readable by group or others, so its keys are not used; \
          run `chmod 600 {path}`"
@@ -57,27 +53,15 @@ impl fmt::Debug for Credentials {
 impl Credentials {
     /// Reads the file; a missing file holds no keys. A file others can read is refused.
     pub fn load(path: &Path) -> Result<Credentials, CredentialsError> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Credentials::default());
-            }
-            Err(source) => {
-                return Err(CredentialsError::Read {
-                    path: path.to_path_buf(),
-                    source,
-                });
-            }
+        let Some(text) = read_optional(path)? else {
+            return Ok(Credentials::default());
         };
         if readable_by_others(path) {
             return Err(CredentialsError::Exposed {
                 path: path.to_path_buf(),
             });
         }
-        Credentials::parse(&text).map_err(|message| CredentialsError::Invalid {
-            path: path.to_path_buf(),
-            message,
-        })
+        Credentials::parse(&text).map_err(|message| FileError::invalid(path, message).into())
     }
 
     /// Parses the file's text. Errors give line and column, never the text around them

@@ -2,6 +2,7 @@
 //! and the record the daemon reports back.
 
 use crate::time::Timestamp;
+use crate::wire_names::wire_names;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -45,27 +46,10 @@ pub enum JobKind {
     Model3d,
 }
 
-impl JobKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobKind::Image => "image",
-            JobKind::Model3d => "model3d",
-        }
-    }
-}
-
-impl FromStr for JobKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "image" => Ok(JobKind::Image),
-            "model3d" => Ok(JobKind::Model3d),
-            other => Err(format!(
-                "unknown job kind {other:?}; allowed: image, model3d"
-            )),
-        }
-    }
-}
+wire_names!(JobKind, "job kind" {
+    Image => "image",
+    Model3d => "model3d",
+});
 
 /// The lifecycle of a job:
 /// `queued → submitting → running → fetching → storing → succeeded`, and `failed` or
@@ -84,31 +68,18 @@ pub enum JobState {
     Canceled,
 }
 
+wire_names!(JobState, "state" {
+    Queued => "queued",
+    Submitting => "submitting",
+    Running => "running",
+    Fetching => "fetching",
+    Storing => "storing",
+    Succeeded => "succeeded",
+    Failed => "failed",
+    Canceled => "canceled",
+});
+
 impl JobState {
-    pub const ALL: [JobState; 8] = [
-        JobState::Queued,
-        JobState::Submitting,
-        JobState::Running,
-        JobState::Fetching,
-        JobState::Storing,
-        JobState::Succeeded,
-        JobState::Failed,
-        JobState::Canceled,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobState::Queued => "queued",
-            JobState::Submitting => "submitting",
-            JobState::Running => "running",
-            JobState::Fetching => "fetching",
-            JobState::Storing => "storing",
-            JobState::Succeeded => "succeeded",
-            JobState::Failed => "failed",
-            JobState::Canceled => "canceled",
-        }
-    }
-
     pub fn is_final(self) -> bool {
         matches!(
             self,
@@ -130,25 +101,6 @@ impl JobState {
             | (Storing, Succeeded) => true,
             _ => false,
         }
-    }
-}
-
-impl fmt::Display for JobState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for JobState {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        JobState::ALL
-            .into_iter()
-            .find(|st| st.as_str() == s)
-            .ok_or_else(|| {
-                let allowed: Vec<_> = JobState::ALL.iter().map(|s| s.as_str()).collect();
-                format!("unknown state {s:?}; allowed: {}", allowed.join(", "))
-            })
     }
 }
 
@@ -318,33 +270,23 @@ pub enum JobErrorKind {
     Other,
 }
 
-impl JobErrorKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobErrorKind::Auth => "auth",
-            JobErrorKind::InvalidParams => "invalid_params",
-            JobErrorKind::ContentPolicy => "content_policy",
-            JobErrorKind::Quota => "quota",
-            JobErrorKind::InsufficientCredits => "insufficient_credits",
-            JobErrorKind::NotFound => "not_found",
-            JobErrorKind::Provider => "provider",
-            JobErrorKind::Network => "network",
-            JobErrorKind::Timeout => "timeout",
-            JobErrorKind::Interrupted => "interrupted",
-            JobErrorKind::Download => "download",
-            JobErrorKind::Verify => "verify",
-            JobErrorKind::Storage => "storage",
-            JobErrorKind::Internal => "internal",
-            JobErrorKind::Other => "other",
-        }
-    }
-}
-
-impl fmt::Display for JobErrorKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+wire_names!(JobErrorKind {
+    Auth => "auth",
+    InvalidParams => "invalid_params",
+    ContentPolicy => "content_policy",
+    Quota => "quota",
+    InsufficientCredits => "insufficient_credits",
+    NotFound => "not_found",
+    Provider => "provider",
+    Network => "network",
+    Timeout => "timeout",
+    Interrupted => "interrupted",
+    Download => "download",
+    Verify => "verify",
+    Storage => "storage",
+    Internal => "internal",
+    Other => "other",
+});
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -417,35 +359,11 @@ pub enum OutputRole {
     Preview,
 }
 
-impl OutputRole {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OutputRole::Image => "image",
-            OutputRole::Model => "model",
-            OutputRole::Preview => "preview",
-        }
-    }
-}
-
-impl fmt::Display for OutputRole {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
-}
-
-impl FromStr for OutputRole {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "image" => Ok(OutputRole::Image),
-            "model" => Ok(OutputRole::Model),
-            "preview" => Ok(OutputRole::Preview),
-            other => Err(format!(
-                "unknown output role {other:?}; allowed: image, model, preview"
-            )),
-        }
-    }
-}
+wire_names!(OutputRole, "output role" {
+    Image => "image",
+    Model => "model",
+    Preview => "preview",
+});
 
 /// Which call to the provider a recorded request id belongs to.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -463,32 +381,20 @@ pub enum ProviderCall {
     Other,
 }
 
-impl ProviderCall {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProviderCall::Submit => "submit",
-            ProviderCall::Poll => "poll",
-            ProviderCall::Requery => "requery",
-            ProviderCall::Other => "other",
-        }
-    }
-}
+wire_names!(ProviderCall {
+    Submit => "submit",
+    Poll => "poll",
+    Requery => "requery",
+    Other => "other",
+});
 
 /// Lenient, like the wire: a name this client does not know is [`ProviderCall::Other`].
 impl From<&str> for ProviderCall {
     fn from(s: &str) -> Self {
-        match s {
-            "submit" => ProviderCall::Submit,
-            "poll" => ProviderCall::Poll,
-            "requery" => ProviderCall::Requery,
-            _ => ProviderCall::Other,
-        }
-    }
-}
-
-impl fmt::Display for ProviderCall {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
+        ProviderCall::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .unwrap_or(ProviderCall::Other)
     }
 }
 

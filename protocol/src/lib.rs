@@ -11,12 +11,14 @@ pub mod credentials;
 pub mod daemon_record;
 pub mod error;
 pub mod event;
+pub mod files;
 pub mod job;
 pub mod methods;
 pub mod outputs;
 pub mod paths;
 pub mod rpc;
 pub mod time;
+mod wire_names;
 
 pub use codec::{FrameError, NdjsonCodec};
 pub use credentials::Credentials;

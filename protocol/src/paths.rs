@@ -289,6 +289,20 @@ pub fn inspect_socket_dir(dir: &Path, _euid: u32) -> Result<bool, UnsafeDir> {
     Ok(dir.is_dir())
 }
 
+/// The file beside `path` named `STEM{suffix}.EXT`, the extension `ext` (none: no extension).
+/// Numbered copies are named through here.
+pub fn with_suffix(path: &Path, suffix: &str, ext: Option<&std::ffi::OsStr>) -> PathBuf {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = match ext {
+        Some(ext) => format!("{stem}{suffix}.{}", ext.to_string_lossy()),
+        None => format!("{stem}{suffix}"),
+    };
+    path.with_file_name(name)
+}
+
 /// A task name as a folder or file name (`images/<task>/`, `top_loras_<task>.json` under the
 /// cache): anything but letters, digits, `-` and `_` is replaced by `_`.
 pub fn safe_name(task: &str) -> String {

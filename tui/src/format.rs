@@ -2,7 +2,7 @@
 //! and the TUI both format through here, so a rule has one home; colour and layout stay
 //! with each of them.
 
-use genq_protocol::{Event, EventBody, Job, JobState, Timestamp};
+use genq_protocol::{Event, EventBody, Job, JobState, Output, Timestamp};
 use time::UtcOffset;
 use time::macros::format_description;
 
@@ -145,6 +145,41 @@ pub fn job_failure(job: &Job) -> String {
         (state, Some(err)) => format!("job {} {state}: {err}", job.short_id()),
         (state, None) => format!("job {} {state}", job.short_id()),
     }
+}
+
+/// Where an output's facts are read, which sets how they are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FactWording {
+    /// `genq show`: the format as announced, `WxH`, separated by commas.
+    Plain,
+    /// The TUI's detail view: the format in capitals, `W×H`, separated by dots.
+    Screen,
+}
+
+/// What an output is, on one line: label, format, size, dimensions and type, those it has;
+/// `None` when it has none.
+pub fn output_facts(o: &Output, wording: FactWording) -> Option<String> {
+    let screen = wording == FactWording::Screen;
+    let mut facts = Vec::new();
+    facts.extend(o.label.clone());
+    if let Some(format) = &o.format {
+        facts.push(if screen {
+            format.to_ascii_uppercase()
+        } else {
+            format.clone()
+        });
+    }
+    facts.extend(o.size.map(bytes));
+    if let (Some(w), Some(h)) = (o.width, o.height) {
+        facts.push(if screen {
+            format!("{w}×{h}")
+        } else {
+            format!("{w}x{h}")
+        });
+    }
+    facts.extend(o.mime.clone());
+    let separator = if screen { " · " } else { ", " };
+    (!facts.is_empty()).then(|| facts.join(separator))
 }
 
 /// Where an event is read, which sets its wording.

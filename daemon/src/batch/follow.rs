@@ -5,6 +5,7 @@
 use super::manifest;
 use crate::engine::Engine;
 use crate::store::RowOutput;
+use genq_protocol::paths::with_suffix;
 use genq_protocol::{Event, JobState};
 use std::path::{Path, PathBuf};
 use tokio::sync::broadcast::error::RecvError;
@@ -96,16 +97,8 @@ fn target_for(output: &Path, i: usize, source: &Path) -> PathBuf {
     if i == 0 {
         return output.to_path_buf();
     }
-    let stem = output
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let ext = source
-        .extension()
-        .or_else(|| output.extension())
-        .map(|e| format!(".{}", e.to_string_lossy()))
-        .unwrap_or_default();
-    output.with_file_name(format!("{stem}_{}{ext}", i + 1))
+    let ext = source.extension().or_else(|| output.extension());
+    with_suffix(output, &format!("_{}", i + 1), ext)
 }
 
 /// Copies a row's files to its output path (through a `.part` file, renamed into place) and

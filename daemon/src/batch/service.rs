@@ -97,13 +97,9 @@ impl Batches {
             .jobs
             .iter()
             .zip(&planned.hashes)
-            .map(|(j, hash)| NewBatchRow {
-                index: j.index,
-                row: j.row,
-                spec: j.spec.clone(),
+            .map(|(job, hash)| NewBatchRow {
+                job: job.clone(),
                 spec_hash: hash.clone(),
-                output: j.output.clone(),
-                reuses: j.reuses.clone(),
             })
             .collect();
         let new = NewBatch {

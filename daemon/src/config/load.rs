@@ -7,6 +7,7 @@ use super::file::{
 };
 use super::http::HttpSettings;
 use crate::secret::Secret;
+use genq_protocol::files::{FileError, read_optional};
 use genq_protocol::{Credentials, Paths};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -109,13 +110,8 @@ pub struct Config {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path}: {message}")]
-    Invalid { path: PathBuf, message: String },
+    #[error(transparent)]
+    File(#[from] FileError),
     #[error(transparent)]
     Credentials(#[from] genq_protocol::credentials::CredentialsError),
 }
@@ -150,10 +146,7 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let stored = Credentials::load(credentials)?;
         let (file, readable_by_others) = read_file(path)?;
-        let invalid = |message: String| ConfigError::Invalid {
-            path: path.to_path_buf(),
-            message,
-        };
+        let invalid = |message: String| FileError::invalid(path, message);
 
         let mut providers = BTreeMap::new();
         let dir = path.parent().unwrap_or(Path::new("."));
@@ -204,7 +197,8 @@ impl Config {
             if !file.storage.contains_key(target) {
                 return Err(invalid(format!(
                     "defaults.storage: no [storage.{target}] table is defined"
-                )));
+                ))
+                .into());
             }
         }
         let catalog = catalog_settings(&file.catalog).map_err(invalid)?;
@@ -319,20 +313,11 @@ fn check_instance_name(name: &str) -> Result<(), String> {
 
 /// The parsed file, and whether others may read it; a missing file is all defaults.
 fn read_file(path: &Path) -> Result<(ConfigFile, bool), ConfigError> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => {
-            let file = parse(&text).map_err(|message| ConfigError::Invalid {
-                path: path.to_path_buf(),
-                message,
-            })?;
-            Ok((file, genq_protocol::credentials::readable_by_others(path)))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((ConfigFile::default(), false)),
-        Err(source) => Err(ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        }),
-    }
+    let Some(text) = read_optional(path)? else {
+        return Ok((ConfigFile::default(), false));
+    };
+    let file = parse(&text).map_err(|message| FileError::invalid(path, message))?;
+    Ok((file, genq_protocol::credentials::readable_by_others(path)))
 }
 
 /// An http:// or https:// URL without its trailing slash; the error names the key `at`.

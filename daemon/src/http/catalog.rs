@@ -1,12 +1,11 @@
 //! Catalog reads: models with their parameters, capabilities, categories, suppliers and
 //! LoRA cards, as the socket's catalog handlers give them.
 
-use super::error::{ApiError, query};
+use super::error::{ApiError, ApiQuery};
 use super::state::Shared;
 use crate::server::methods::catalog;
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use genq_protocol::catalog::{
     Capability, Category, LoraCard, LoraPage, LoraRef, LoraSort, LoraSource, LorasListParams,
     Model, ModelsListParams, Supplier,
@@ -30,9 +29,8 @@ pub struct ModelsQuery {
     security(("bearer" = [])))]
 pub async fn models(
     State(st): State<Shared>,
-    q: Result<Query<ModelsQuery>, QueryRejection>,
+    ApiQuery(q): ApiQuery<ModelsQuery>,
 ) -> Result<Json<Vec<Model>>, ApiError> {
-    let q = query(q)?;
     let p = ModelsListParams {
         supplier: q.provider,
         capability: q.capability,
@@ -97,9 +95,8 @@ fn enum_param<T: serde::de::DeserializeOwned>(name: &str, value: &str) -> Result
     security(("bearer" = [])))]
 pub async fn loras(
     State(st): State<Shared>,
-    q: Result<Query<LorasQuery>, QueryRejection>,
+    ApiQuery(q): ApiQuery<LorasQuery>,
 ) -> Result<Json<LoraPage>, ApiError> {
-    let q = query(q)?;
     let mut p = LorasListParams::default();
     if let Some(s) = &q.source {
         p.source = enum_param::<LoraSource>("source", s)?;
@@ -134,9 +131,8 @@ pub struct LoraQuery {
     security(("bearer" = [])))]
 pub async fn lora(
     State(st): State<Shared>,
-    q: Result<Query<LoraQuery>, QueryRejection>,
+    ApiQuery(q): ApiQuery<LoraQuery>,
 ) -> Result<Json<LoraCard>, ApiError> {
-    let q = query(q)?;
     let source = match &q.source {
         Some(s) => Some(enum_param::<LoraSource>("source", s)?),
         None => None,

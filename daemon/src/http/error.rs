@@ -3,10 +3,13 @@
 //! shape, so a client reads every error one way.
 
 use axum::Json;
+use axum::extract::{FromRequestParts, Path, Query};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use genq_protocol::{ErrorKind, JobError, JobErrorKind, RpcError};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use utoipa::ToSchema;
 
 /// The body of every error reply.
@@ -186,21 +189,33 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// A query string axum could not read, as a 400 naming what it could.
-pub fn query<T>(
-    q: Result<axum::extract::Query<T>, axum::extract::rejection::QueryRejection>,
-) -> Result<T, ApiError> {
-    q.map(|axum::extract::Query(v)| v).map_err(|e| {
-        let text = e.body_text();
-        let field = text.split('`').nth(1).unwrap_or_default().to_string();
-        ApiError::invalid(&field, format!("query: {text}"))
-    })
+/// A query string, read as `Query` reads it; one axum could not read is a 400 naming what
+/// it could.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let q = Query::<T>::from_request_parts(parts, state).await;
+        q.map(|Query(v)| ApiQuery(v)).map_err(|e| {
+            let text = e.body_text();
+            let field = text.split('`').nth(1).unwrap_or_default().to_string();
+            ApiError::invalid(&field, format!("query: {text}"))
+        })
+    }
 }
 
-/// A path axum could not read (an output number that is not a number), as a 400.
-pub fn path<T>(
-    p: Result<axum::extract::Path<T>, axum::extract::rejection::PathRejection>,
-) -> Result<T, ApiError> {
-    p.map(|axum::extract::Path(v)| v)
-        .map_err(|e| ApiError::invalid("path", format!("path: {}", e.body_text())))
+/// The path's parameters, read as `Path` reads them; a path axum could not read (an output
+/// number that is not a number) is a 400.
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let p = Path::<T>::from_request_parts(parts, state).await;
+        p.map(|Path(v)| ApiPath(v))
+            .map_err(|e| ApiError::invalid("path", format!("path: {}", e.body_text())))
+    }
 }

@@ -2,11 +2,10 @@
 //! a client that reconnects with `Last-Event-ID` (or `?since=`) gets every event after it,
 //! from the database, then live ones: no gaps, no repeats.
 
-use super::error::{ApiError, query};
+use super::error::{ApiError, ApiQuery};
 use super::state::Shared;
 use crate::server::feed::{self, FeedItem};
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures::Stream;
@@ -39,10 +38,9 @@ pub struct EventsQuery {
     security(("bearer" = [])))]
 pub async fn events(
     State(st): State<Shared>,
-    q: Result<Query<EventsQuery>, QueryRejection>,
+    ApiQuery(q): ApiQuery<EventsQuery>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
-    let q = query(q)?;
     let last_id = match headers.get("last-event-id").map(|v| v.to_str()) {
         None => None,
         Some(Ok(v)) => Some(v.trim().parse::<u64>().map_err(|_| {

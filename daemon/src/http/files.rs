@@ -3,13 +3,12 @@
 //! names, inside the outputs directory, with their content type, `ETag` (the sha256) and
 //! single byte ranges.
 
-use super::error::{ApiError, path, query};
+use super::error::{ApiError, ApiPath, ApiQuery};
 use super::state::Shared;
 use crate::outputs::resolve_inside;
 use crate::server::methods::jobs;
 use axum::body::Body;
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use genq_protocol::methods::JobRef;
@@ -67,10 +66,9 @@ pub fn signed_link(st: &Shared, headers: &HeaderMap, job: &str, index: u32) -> S
     security(("bearer" = [])))]
 pub async fn output(
     State(st): State<Shared>,
-    p: Result<Path<(String, u32)>, PathRejection>,
+    ApiPath((id, n)): ApiPath<(String, u32)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (id, n) = path(p)?;
     let job = jobs::get(&st.server, JobRef { id }).await?;
     serve(&st, &job.outputs, n, &headers).await
 }
@@ -98,12 +96,10 @@ pub struct Signature {
     ))]
 pub async fn signed(
     State(st): State<Shared>,
-    p: Result<Path<(String, u32)>, PathRejection>,
-    q: Result<Query<Signature>, QueryRejection>,
+    ApiPath((id, n)): ApiPath<(String, u32)>,
+    ApiQuery(q): ApiQuery<Signature>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (id, n) = path(p)?;
-    let q = query(q)?;
     let now = Timestamp::now().unix_millis() / 1000;
     if !st.signer.verify(&id, n, q.expires, &q.sig) || q.expires < now {
         return Err(ApiError::new(

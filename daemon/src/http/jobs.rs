@@ -1,14 +1,13 @@
 //! The REST job API: the socket's `submit` and `jobs.*` handlers behind HTTP routes.
 
-use super::error::{ApiError, path, query};
+use super::error::{ApiError, ApiPath, ApiQuery};
 use super::openai::parse_json;
 use super::state::Shared;
 use crate::server::methods::jobs;
 use crate::store::WirePage;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use genq_protocol::methods::{JobPage, JobRef, ListParams, Sort, SubmitParams};
 use genq_protocol::{Event, Job, JobSpec, JobState};
@@ -85,9 +84,8 @@ pub struct ListQuery {
     security(("bearer" = [])))]
 pub async fn list(
     State(st): State<Shared>,
-    q: Result<Query<ListQuery>, QueryRejection>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<WirePage>, ApiError> {
-    let q = query(q)?;
     let mut states = Vec::new();
     for s in q
         .state
@@ -140,9 +138,8 @@ pub async fn list(
     security(("bearer" = [])))]
 pub async fn get(
     State(st): State<Shared>,
-    p: Result<Path<String>, PathRejection>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Job>, ApiError> {
-    let id = path(p)?;
     Ok(Json(jobs::get(&st.server, JobRef { id }).await?))
 }
 
@@ -157,9 +154,8 @@ pub async fn get(
     security(("bearer" = [])))]
 pub async fn cancel(
     State(st): State<Shared>,
-    p: Result<Path<String>, PathRejection>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Job>, ApiError> {
-    let id = path(p)?;
     Ok(Json(jobs::cancel(&st.server, JobRef { id }).await?))
 }
 
@@ -174,9 +170,8 @@ pub async fn cancel(
     security(("bearer" = [])))]
 pub async fn retry(
     State(st): State<Shared>,
-    p: Result<Path<String>, PathRejection>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<(StatusCode, Json<Job>), ApiError> {
-    let id = path(p)?;
     let job = jobs::retry(&st.server, JobRef { id }).await?;
     Ok((StatusCode::ACCEPTED, Json(job)))
 }
@@ -191,8 +186,7 @@ pub async fn retry(
     security(("bearer" = [])))]
 pub async fn events(
     State(st): State<Shared>,
-    p: Result<Path<String>, PathRejection>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Vec<Event>>, ApiError> {
-    let id = path(p)?;
     Ok(Json(jobs::events(&st.server, JobRef { id }).await?))
 }

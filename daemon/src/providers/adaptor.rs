@@ -7,7 +7,7 @@ use super::redact;
 pub use crate::config::Limits;
 use crate::secret::Secret;
 use async_trait::async_trait;
-use genq_protocol::catalog::Model;
+use genq_protocol::catalog::{Model, ModelInput, ModelParam};
 use genq_protocol::job::OutputRole;
 use genq_protocol::{JobErrorKind, JobKind, JobSpec};
 use std::time::Duration;
@@ -276,6 +276,35 @@ pub trait Provider: Send + Sync + 'static {
     /// `None` when the provider never sent any.
     fn last_quota(&self) -> Option<QuotaInfo> {
         None
+    }
+}
+
+/// The catalog entry of an image model a configured instance serves (a ComfyUI workflow, a
+/// model behind an OpenAI-compatible API): text to image, and image to image when it takes
+/// an input image.
+pub fn instance_image_entry(
+    supplier: &str,
+    id: &str,
+    description: String,
+    takes_image: bool,
+    params: Vec<ModelParam>,
+) -> ModelInput {
+    let mut capabilities = vec!["text_to_image".to_string()];
+    if takes_image {
+        capabilities.push("image_to_image".into());
+    }
+    ModelInput {
+        supplier: supplier.into(),
+        id: id.into(),
+        display_name: Some(id.into()),
+        description,
+        kind: JobKind::Image.as_str().into(),
+        sub_type: "text_to_image".into(),
+        lora_family: None,
+        active: true,
+        capabilities,
+        categories: vec!["image".into()],
+        params,
     }
 }
 

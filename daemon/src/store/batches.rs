@@ -6,8 +6,8 @@
 use super::db::Store;
 use super::error::StoreError;
 use super::rows::load_job;
-use super::sql::{json, query_rows};
-use genq_protocol::batch::{BatchCounts, BatchInfo, BatchRow};
+use super::sql::{json, query_rows, query_value};
+use genq_protocol::batch::{BatchCounts, BatchInfo, BatchRow, PlannedJob};
 use genq_protocol::{Job, JobId, JobSpec, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -26,15 +26,11 @@ pub struct NewBatch {
     pub rows: Vec<NewBatchRow>,
 }
 
+/// A planned job as a batch row, with the hash of its spec that finds jobs to reuse.
 #[derive(Clone, Debug)]
 pub struct NewBatchRow {
-    pub index: u64,
-    pub row: u64,
-    pub spec: JobSpec,
+    pub job: PlannedJob,
     pub spec_hash: String,
-    pub output: Option<String>,
-    /// A succeeded job with the same parameters this row takes as its own.
-    pub reuses: Option<JobId>,
 }
 
 /// A row waiting to be sent.
@@ -132,16 +128,16 @@ fn insert_batch(tx: &Connection, new: &NewBatch) -> Result<u64, StoreError> {
                                  reused)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
-    for row in &new.rows {
+    for NewBatchRow { job, spec_hash } in &new.rows {
         stmt.execute(params![
             id as i64,
-            row.index as i64,
-            row.row as i64,
-            json(&row.spec)?,
-            row.spec_hash,
-            row.output,
-            row.reuses.as_ref().map(|j| j.as_str()),
-            row.reuses.is_some(),
+            job.index as i64,
+            job.row as i64,
+            json(&job.spec)?,
+            spec_hash,
+            job.output,
+            job.reuses.as_ref().map(|j| j.as_str()),
+            job.reuses.is_some(),
         ])?;
     }
     Ok(id)
@@ -153,13 +149,11 @@ impl Store {
     pub async fn create_batch(&self, new: NewBatch) -> Result<BatchCreated, StoreError> {
         self.write(move |tx| {
             if let Some(key) = &new.source_key {
-                let existing: Option<i64> = tx
-                    .query_row(
-                        "SELECT id FROM batches WHERE source_key = ?1",
-                        params![key],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
+                let existing: Option<i64> = query_value(
+                    tx,
+                    "SELECT id FROM batches WHERE source_key = ?1",
+                    params![key],
+                )?;
                 if let Some(id) = existing {
                     return Ok(BatchCreated::Existing(info_from(tx, id as u64)?));
                 }
@@ -370,16 +364,14 @@ impl Store {
         self.call(move |conn| {
             // From the last row back: the rows still open are mostly at the end, so the
             // scan stops early, whatever the batch's size.
-            let open: Option<i64> = conn
-                .query_row(
-                    "SELECT br.idx FROM batch_rows br LEFT JOIN jobs j ON j.id = br.job_id
+            let open: Option<i64> = query_value(
+                conn,
+                "SELECT br.idx FROM batch_rows br LEFT JOIN jobs j ON j.id = br.job_id
                      WHERE br.batch_id = ?1 AND ((br.job_id IS NULL AND br.error IS NULL)
                        OR j.state IN ('queued','submitting','running','fetching','storing'))
                      ORDER BY br.idx DESC LIMIT 1",
-                    params![id as i64],
-                    |r| r.get(0),
-                )
-                .optional()?;
+                params![id as i64],
+            )?;
             Ok(open.is_none())
         })
         .await

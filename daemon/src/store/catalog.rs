@@ -7,7 +7,7 @@ use super::catalog_rows::{
 };
 use super::db::Store;
 use super::error::StoreError;
-use super::sql::query_rows;
+use super::sql::{query_rows, query_value};
 use genq_protocol::Timestamp;
 use genq_protocol::catalog::{
     Capability, Category, Model, ModelEdit, ModelInput, ModelsListParams, Supplier,
@@ -112,13 +112,7 @@ impl Store {
                     allowed: Some(known.join(", ")),
                 });
             }
-            let existing: Option<Option<i64>> = tx
-                .query_row(
-                    "SELECT removed_at FROM models WHERE supplier = ?1 AND model_id = ?2",
-                    params![m.supplier, m.id],
-                    |r| r.get(0),
-                )
-                .optional()?;
+            let existing: Option<Option<i64>> = query_value(tx, "SELECT removed_at FROM models WHERE supplier = ?1 AND model_id = ?2", params![m.supplier, m.id])?;
             match existing {
                 Some(Some(_)) => {
                     return Err(invalid(

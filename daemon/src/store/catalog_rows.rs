@@ -2,9 +2,9 @@
 //! categories), with the checks that need the database.
 
 use super::error::StoreError;
-use super::sql::{json, query_rows};
+use super::sql::{json, query_rows, query_value};
 use genq_protocol::catalog::{Model, ModelInput, ModelParam};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
 pub(super) fn invalid(field: impl Into<String>, message: impl Into<String>) -> StoreError {
     StoreError::Invalid {
@@ -21,13 +21,11 @@ pub(super) fn names(conn: &Connection, sql: &str) -> Result<Vec<String>, StoreEr
 /// Finds a model's row by `supplier:id` or a unique id.
 pub(super) fn resolve_model(conn: &Connection, model: &str) -> Result<i64, StoreError> {
     if let Some((supplier, id)) = model.split_once(':') {
-        let found: Option<i64> = conn
-            .query_row(
-                "SELECT rowid_ FROM models WHERE supplier = ?1 AND model_id = ?2",
-                params![supplier, id],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let found: Option<i64> = query_value(
+            conn,
+            "SELECT rowid_ FROM models WHERE supplier = ?1 AND model_id = ?2",
+            params![supplier, id],
+        )?;
         if let Some(row) = found {
             return Ok(row);
         }

@@ -4,11 +4,13 @@
 //! committed and before the writer hears back, so a submit made after an edit sees the edit.
 //! A read that raced a write is not kept (the generation it started under has passed).
 
-use super::catalog_state::SupplierRules;
+use super::catalog_state::{Cached, SupplierRules};
 use super::db::Store;
 use super::error::StoreError;
 use genq_protocol::catalog::{Model, ModelsListParams};
 use rusqlite::Transaction;
+use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -25,28 +27,21 @@ impl Store {
 
     /// The catalog's entries for `supplier`, from the snapshot when it has them.
     pub async fn supplier_rules(&self, supplier: String) -> Result<Arc<SupplierRules>, StoreError> {
-        let snapshot = self.catalog_snapshot();
-        let generation = {
-            let c = snapshot.lock();
-            if let Some(rules) = c.suppliers.get(&supplier) {
-                return Ok(rules.clone());
-            }
-            c.generation
-        };
-        snapshot.reads.fetch_add(1, Ordering::Relaxed);
-        let entries = self
-            .list_models(ModelsListParams {
-                supplier: Some(supplier.clone()),
-                capability: None,
-                include_removed: true,
-            })
-            .await?;
-        let rules = Arc::new(SupplierRules { entries });
-        let mut c = snapshot.lock();
-        if c.generation == generation {
-            c.suppliers.insert(supplier, rules.clone());
-        }
-        Ok(rules)
+        self.through_snapshot(
+            |c| &mut c.suppliers,
+            supplier,
+            |supplier| async move {
+                let entries = self
+                    .list_models(ModelsListParams {
+                        supplier: Some(supplier),
+                        capability: None,
+                        include_removed: true,
+                    })
+                    .await?;
+                Ok(Arc::new(SupplierRules { entries }))
+            },
+        )
+        .await
     }
 
     /// The default model of a capability unless it is removed or inactive, from the snapshot
@@ -55,21 +50,41 @@ impl Store {
         &self,
         capability: String,
     ) -> Result<Option<Model>, StoreError> {
+        self.through_snapshot(
+            |c| &mut c.defaults,
+            capability,
+            |capability| self.default_model(capability),
+        )
+        .await
+    }
+
+    /// The snapshot's value for `key` in the map `slot` picks, else `read`'s, kept unless a
+    /// catalog write came in between.
+    async fn through_snapshot<V, Fut>(
+        &self,
+        slot: fn(&mut Cached) -> &mut HashMap<String, V>,
+        key: String,
+        read: impl FnOnce(String) -> Fut,
+    ) -> Result<V, StoreError>
+    where
+        V: Clone,
+        Fut: Future<Output = Result<V, StoreError>>,
+    {
         let snapshot = self.catalog_snapshot();
         let generation = {
-            let c = snapshot.lock();
-            if let Some(model) = c.defaults.get(&capability) {
-                return Ok(model.clone());
+            let mut c = snapshot.lock();
+            if let Some(value) = slot(&mut c).get(&key) {
+                return Ok(value.clone());
             }
             c.generation
         };
         snapshot.reads.fetch_add(1, Ordering::Relaxed);
-        let model = self.default_model(capability.clone()).await?;
+        let value = read(key.clone()).await?;
         let mut c = snapshot.lock();
         if c.generation == generation {
-            c.defaults.insert(capability, model.clone());
+            slot(&mut c).insert(key, value.clone());
         }
-        Ok(model)
+        Ok(value)
     }
 
     /// How many catalog reads the snapshot has made since the store opened.

@@ -2,6 +2,7 @@
 //! one place that turns what a user typed into a job, and that hands out the numbers.
 
 use super::error::StoreError;
+use super::sql::query_value;
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// Shortest start of an id accepted: the first 4 characters change only every 50 days, and
@@ -87,13 +88,11 @@ fn resolve_number(conn: &Connection, given: &str, num: u64) -> Result<String, St
 
 /// The number given to the newest job so far (0 before the first).
 fn last_number(conn: &Connection) -> Result<u64, StoreError> {
-    let last: Option<i64> = conn
-        .query_row(
-            "SELECT value FROM counters WHERE name = 'job_num'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let last: Option<i64> = query_value(
+        conn,
+        "SELECT value FROM counters WHERE name = 'job_num'",
+        [],
+    )?;
     Ok(last.unwrap_or(0).max(0) as u64)
 }
 

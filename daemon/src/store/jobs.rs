@@ -9,10 +9,10 @@ use super::ids::{next_number, resolve_id};
 use super::rows::{
     JOB_COLUMNS, OutputRecord, attach_outputs, job_from_row, require_job, times_json,
 };
-use super::sql::query_rows;
+use super::sql::{query_rows, query_value};
 use genq_protocol::job::OutputRole;
 use genq_protocol::{Event, EventBody, Job, JobId, JobKind, JobSpec, JobState, Timestamp};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 use std::collections::BTreeMap;
 
 /// A job about to be created.
@@ -72,13 +72,11 @@ impl Store {
     pub async fn create_job(&self, new: NewJob) -> Result<Created, StoreError> {
         self.write(move |tx| {
             if let Some(key) = &new.idempotency_key {
-                let existing: Option<String> = tx
-                    .query_row(
-                        "SELECT id FROM jobs WHERE idempotency_key = ?1",
-                        params![key],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
+                let existing: Option<String> = query_value(
+                    tx,
+                    "SELECT id FROM jobs WHERE idempotency_key = ?1",
+                    params![key],
+                )?;
                 if let Some(id) = existing {
                     return Ok(Created::Existing(require_job(tx, &id)?));
                 }

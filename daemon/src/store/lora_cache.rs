@@ -3,7 +3,7 @@
 
 use super::db::Store;
 use super::error::StoreError;
-use super::sql::json;
+use super::sql::{json, query_value};
 use genq_protocol::Timestamp;
 use genq_protocol::catalog::LoraCard;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -82,13 +82,11 @@ impl Store {
     /// Updates one cached card (e.g. its local cover).
     pub async fn update_lora_card(&self, card: LoraCard) -> Result<(), StoreError> {
         self.call(move |conn| {
-            let at: Option<i64> = conn
-                .query_row(
-                    "SELECT fetched_at FROM lora_cards WHERE source = ?1 AND id = ?2",
-                    params![card.source, card.id],
-                    |r| r.get(0),
-                )
-                .optional()?;
+            let at: Option<i64> = query_value(
+                conn,
+                "SELECT fetched_at FROM lora_cards WHERE source = ?1 AND id = ?2",
+                params![card.source, card.id],
+            )?;
             put_card(
                 conn,
                 &card,
@@ -119,13 +117,11 @@ fn put_card(conn: &Connection, c: &LoraCard, at: Timestamp) -> Result<(), StoreE
 }
 
 fn load_card(conn: &Connection, source: &str, id: &str) -> Result<Option<LoraCard>, StoreError> {
-    let text: Option<String> = conn
-        .query_row(
-            "SELECT card FROM lora_cards WHERE source = ?1 AND id = ?2",
-            params![source, id],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let text: Option<String> = query_value(
+        conn,
+        "SELECT card FROM lora_cards WHERE source = ?1 AND id = ?2",
+        params![source, id],
+    )?;
     text.map(|t| {
         serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(format!("LoRA card {id}: {e}")))
     })

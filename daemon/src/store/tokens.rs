@@ -3,6 +3,7 @@
 
 use super::db::Store;
 use super::error::StoreError;
+use super::sql::query_value;
 use genq_protocol::Timestamp;
 use genq_protocol::methods::TokenInfo;
 use rusqlite::{OptionalExtension, params};
@@ -58,13 +59,11 @@ impl Store {
         check_name(&name)?;
         self.call(move |conn| {
             let now = Timestamp::now();
-            let taken: Option<i64> = conn
-                .query_row(
-                    "SELECT 1 FROM api_tokens WHERE name = ?1",
-                    params![name],
-                    |r| r.get(0),
-                )
-                .optional()?;
+            let taken: Option<i64> = query_value(
+                conn,
+                "SELECT 1 FROM api_tokens WHERE name = ?1",
+                params![name],
+            )?;
             if taken.is_some() {
                 return Err(StoreError::Invalid {
                     field: "name".into(),

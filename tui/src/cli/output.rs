@@ -2,7 +2,9 @@
 //! Pure functions of their data plus a [`Clock`], so tests pin them down with fixed times;
 //! sizes, durations and states are written by [`crate::format`].
 
-use crate::format::{Clock, bytes, duration, duration_ms, one_line, state_with_progress};
+use crate::format::{
+    Clock, FactWording, duration, duration_ms, one_line, output_facts, state_with_progress,
+};
 use genq_protocol::methods::StatusResult;
 use genq_protocol::{Job, JobSpec, JobState, Output, Timestamp};
 use std::fmt::Write as _;
@@ -220,24 +222,8 @@ fn write_output(out: &mut String, o: &Output) {
         o.index,
         o.path.as_deref().unwrap_or("(not stored locally)")
     );
-    let mut facts = Vec::new();
-    if let Some(label) = &o.label {
-        facts.push(label.clone());
-    }
-    if let Some(format) = &o.format {
-        facts.push(format.clone());
-    }
-    if let Some(size) = o.size {
-        facts.push(bytes(size));
-    }
-    if let (Some(w), Some(h)) = (o.width, o.height) {
-        facts.push(format!("{w}x{h}"));
-    }
-    if let Some(mime) = &o.mime {
-        facts.push(mime.clone());
-    }
-    if !facts.is_empty() {
-        let _ = writeln!(out, "      {}", facts.join(", "));
+    if let Some(facts) = output_facts(o, FactWording::Plain) {
+        let _ = writeln!(out, "      {facts}");
     }
     if let Some(sha) = &o.sha256 {
         let _ = writeln!(out, "      sha256 {sha}");

@@ -134,20 +134,24 @@ impl SshHost {
         }
     }
 
+    /// Starts ssh running `remote` with all three pipes, the child killed when dropped.
+    fn spawn(&self, remote: String) -> Result<Child, SshError> {
+        let (mut cmd, program) = self.command(remote);
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        cmd.spawn()
+            .map_err(|source| SshError::NotFound { program, source })
+    }
+
     /// Runs the relay over ssh and says hello through it.
     pub async fn connect(
         &self,
         client_name: &str,
         autostart: bool,
     ) -> Result<(Client, mpsc::Receiver<Notification>), ClientError> {
-        let (mut cmd, program) = self.command(self.remote_command(autostart));
-        cmd.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = cmd
-            .spawn()
-            .map_err(|source| SshError::NotFound { program, source })?;
+        let mut child = self.spawn(self.remote_command(autostart))?;
         let (Some(stdin), Some(stdout), Some(stderr)) =
             (child.stdin.take(), child.stdout.take(), child.stderr.take())
         else {
@@ -183,14 +187,7 @@ impl SshHost {
         let line = args.iter().fold(self.genq.clone(), |line, arg| {
             format!("{line} '{}'", arg.replace('\'', r"'\''"))
         });
-        let (mut cmd, program) = self.command(line);
-        cmd.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = cmd
-            .spawn()
-            .map_err(|source| SshError::NotFound { program, source })?;
+        let mut child = self.spawn(line)?;
         if let Some(mut stdin) = child.stdin.take() {
             // A command that does not read its input lets the write fail; its exit tells.
             let _ = stdin.write_all(input).await;

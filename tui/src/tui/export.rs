@@ -6,6 +6,7 @@ use crate::client::{Client, ClientError};
 use crate::tui::action::{Action, CallError, call_error};
 use genq_protocol::JobId;
 use genq_protocol::methods::JobsExport;
+use genq_protocol::paths::with_suffix;
 use std::io;
 use std::path::{Path, PathBuf};
 use tokio::io::AsyncWriteExt;
@@ -83,15 +84,7 @@ fn numbered(path: &Path, n: u32) -> PathBuf {
     if n == 1 {
         return path.to_path_buf();
     }
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let name = match path.extension() {
-        Some(ext) => format!("{stem}-{n}.{}", ext.to_string_lossy()),
-        None => format!("{stem}-{n}"),
-    };
-    path.with_file_name(name)
+    with_suffix(path, &format!("-{n}"), path.extension())
 }
 
 #[cfg(test)]

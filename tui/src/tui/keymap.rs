@@ -2,8 +2,8 @@
 //! screen and the hint line show. Overridable with [`Keymap::rebind`] (from `config.toml`).
 
 use crate::tui::action::UiAction;
+use crate::tui::key::Key;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use std::fmt;
 use std::str::FromStr;
 
 /// Where a binding applies. `Global` bindings apply everywhere except that in text inputs a
@@ -66,89 +66,6 @@ impl Context {
             "search" => Context::Search,
             _ => return None,
         })
-    }
-}
-
-/// A key with its modifiers, written like `ctrl-c`, `G`, `pgdn`, `enter`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Key {
-    pub code: KeyCode,
-    pub mods: KeyModifiers,
-}
-
-impl Key {
-    pub const fn new(code: KeyCode, mods: KeyModifiers) -> Key {
-        Key { code, mods }
-    }
-
-    pub const fn plain(code: KeyCode) -> Key {
-        Key::new(code, KeyModifiers::NONE)
-    }
-
-    pub const fn ch(c: char) -> Key {
-        Key::plain(KeyCode::Char(c))
-    }
-
-    pub const fn ctrl(c: char) -> Key {
-        Key::new(KeyCode::Char(c), KeyModifiers::CONTROL)
-    }
-
-    /// Whether this key types a character into a text input (no Ctrl or Alt).
-    pub fn types_text(&self) -> bool {
-        matches!(self.code, KeyCode::Char(_))
-            && !self
-                .mods
-                .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
-    }
-
-    /// Whether a terminal key event is this key. Shift is implied by upper-case letters and
-    /// symbols, so it is ignored for characters.
-    pub fn matches(&self, ev: &KeyEvent) -> bool {
-        let relevant = KeyModifiers::CONTROL | KeyModifiers::ALT;
-        match (self.code, ev.code) {
-            (KeyCode::Char(a), KeyCode::Char(b)) => {
-                let same = if self.mods.contains(KeyModifiers::CONTROL) {
-                    a.eq_ignore_ascii_case(&b)
-                } else {
-                    a == b
-                };
-                same && (ev.modifiers & relevant) == (self.mods & relevant)
-            }
-            (KeyCode::BackTab, KeyCode::BackTab) => true,
-            (a, b) => a == b && ev.modifiers == self.mods,
-        }
-    }
-}
-
-impl fmt::Display for Key {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.mods.contains(KeyModifiers::CONTROL) {
-            f.write_str("Ctrl-")?;
-        }
-        if self.mods.contains(KeyModifiers::ALT) {
-            f.write_str("Alt-")?;
-        }
-        match self.code {
-            KeyCode::Char(' ') => f.write_str("Space"),
-            KeyCode::Char(c) if self.mods.contains(KeyModifiers::CONTROL) => {
-                write!(f, "{}", c.to_ascii_uppercase())
-            }
-            KeyCode::Char(c) => write!(f, "{c}"),
-            KeyCode::Up => f.write_str("↑"),
-            KeyCode::Down => f.write_str("↓"),
-            KeyCode::Left => f.write_str("←"),
-            KeyCode::Right => f.write_str("→"),
-            KeyCode::PageUp => f.write_str("PgUp"),
-            KeyCode::PageDown => f.write_str("PgDn"),
-            KeyCode::Home => f.write_str("Home"),
-            KeyCode::End => f.write_str("End"),
-            KeyCode::Enter => f.write_str("Enter"),
-            KeyCode::Esc => f.write_str("Esc"),
-            KeyCode::Tab => f.write_str("Tab"),
-            KeyCode::BackTab => f.write_str("Shift-Tab"),
-            KeyCode::F(n) => write!(f, "F{n}"),
-            other => write!(f, "{other:?}"),
-        }
     }
 }
 
@@ -227,6 +144,7 @@ pub struct Keymap {
 }
 
 impl Default for Keymap {
+    /// The keys genq ships, in the order help lists them.
     fn default() -> Self {
         use Context::*;
         use KeyCode as K;
@@ -237,260 +155,280 @@ impl Default for Keymap {
             action,
             description,
         };
-        let bindings = vec![
-            b(Global, Key::ctrl('c'), A::ForceQuit, "quit now"),
-            b(Global, Key::ctrl('z'), A::Suspend, "suspend to the shell"),
-            b(Global, Key::ch('q'), A::Quit, "quit (jobs keep running)"),
-            b(Global, Key::ch('?'), A::Help, "help for this screen"),
-            b(Global, Key::plain(K::Tab), A::NextScreen, "next screen"),
-            b(
-                Global,
-                Key::plain(K::BackTab),
-                A::PrevScreen,
-                "previous screen",
-            ),
-            b(Global, Key::ch('1'), A::GotoJobs, "jobs screen"),
-            b(Global, Key::ch('2'), A::GotoDetail, "detail screen"),
-            b(Global, Key::ch('3'), A::GotoSubmit, "submit screen"),
-            b(Global, Key::ch('4'), A::GotoModels, "models screen"),
-            b(Global, Key::ch('5'), A::GotoLoras, "LoRAs screen"),
-            b(Global, Key::ch('M'), A::Messages, "message log"),
-            b(Global, Key::ch('m'), A::ToggleMouse, "toggle mouse"),
-            b(Jobs, Key::ch('j'), A::Down, "next job"),
-            b(Jobs, Key::plain(K::Down), A::Down, "next job"),
-            b(Jobs, Key::ch('k'), A::Up, "previous job"),
-            b(Jobs, Key::plain(K::Up), A::Up, "previous job"),
-            b(Jobs, Key::ch('g'), A::Top, "first job"),
-            b(Jobs, Key::plain(K::Home), A::Top, "first job"),
-            b(Jobs, Key::ch('G'), A::Bottom, "last job"),
-            b(Jobs, Key::plain(K::End), A::Bottom, "last job"),
-            b(Jobs, Key::plain(K::PageUp), A::PageUp, "page up"),
-            b(Jobs, Key::plain(K::PageDown), A::PageDown, "page down"),
-            b(Jobs, Key::plain(K::Enter), A::Open, "open job detail"),
-            b(Jobs, Key::ch('n'), A::NewJob, "new job"),
-            b(Jobs, Key::ch('f'), A::FilterNext, "filter: next state"),
-            b(Jobs, Key::ch('F'), A::FilterPrev, "filter: previous state"),
-            b(Jobs, Key::ch('/'), A::Search, "search prompts as you type"),
-            b(Jobs, Key::ch('s'), A::ToggleSort, "sort newest/oldest"),
-            b(Jobs, Key::ch('c'), A::Cancel, "cancel job"),
-            b(Jobs, Key::ch('r'), A::Retry, "retry job"),
-            b(Jobs, Key::ch('R'), A::Rerun, "re-run with edits"),
-            b(Jobs, Key::ch('e'), A::Export, "export params to a file"),
-            b(Jobs, Key::ch('y'), A::Copy, "copy output URL/path"),
-            b(Jobs, Key::ch('o'), A::OpenOutput, "open output"),
-            b(Jobs, Key::ctrl('r'), A::Refresh, "reload"),
-            b(Jobs, Key::plain(K::Esc), A::Back, "clear search"),
-            b(
-                Jobs,
-                Key::ch('b'),
-                A::GroupBatches,
-                "batches: jobs grouped by batch",
-            ),
-            b(Batches, Key::ch('j'), A::Down, "next batch or row"),
-            b(Batches, Key::plain(K::Down), A::Down, "next batch or row"),
-            b(Batches, Key::ch('k'), A::Up, "previous batch or row"),
-            b(Batches, Key::plain(K::Up), A::Up, "previous batch or row"),
-            b(Batches, Key::ch('g'), A::Top, "first"),
-            b(Batches, Key::plain(K::Home), A::Top, "first"),
-            b(Batches, Key::ch('G'), A::Bottom, "last"),
-            b(Batches, Key::plain(K::End), A::Bottom, "last"),
-            b(Batches, Key::plain(K::PageUp), A::PageUp, "page up"),
-            b(Batches, Key::plain(K::PageDown), A::PageDown, "page down"),
-            b(
+        let bindings = [
+            vec![
+                b(Global, Key::ctrl('c'), A::ForceQuit, "quit now"),
+                b(Global, Key::ctrl('z'), A::Suspend, "suspend to the shell"),
+                b(Global, Key::ch('q'), A::Quit, "quit (jobs keep running)"),
+                b(Global, Key::ch('?'), A::Help, "help for this screen"),
+                b(Global, Key::plain(K::Tab), A::NextScreen, "next screen"),
+                b(
+                    Global,
+                    Key::plain(K::BackTab),
+                    A::PrevScreen,
+                    "previous screen",
+                ),
+                b(Global, Key::ch('1'), A::GotoJobs, "jobs screen"),
+                b(Global, Key::ch('2'), A::GotoDetail, "detail screen"),
+                b(Global, Key::ch('3'), A::GotoSubmit, "submit screen"),
+                b(Global, Key::ch('4'), A::GotoModels, "models screen"),
+                b(Global, Key::ch('5'), A::GotoLoras, "LoRAs screen"),
+                b(Global, Key::ch('M'), A::Messages, "message log"),
+                b(Global, Key::ch('m'), A::ToggleMouse, "toggle mouse"),
+            ],
+            motions(Jobs, &["next job", "previous job", "first job", "last job"]),
+            pages(Jobs),
+            vec![
+                b(Jobs, Key::plain(K::Enter), A::Open, "open job detail"),
+                b(Jobs, Key::ch('n'), A::NewJob, "new job"),
+                b(Jobs, Key::ch('f'), A::FilterNext, "filter: next state"),
+                b(Jobs, Key::ch('F'), A::FilterPrev, "filter: previous state"),
+                b(Jobs, Key::ch('/'), A::Search, "search prompts as you type"),
+                b(Jobs, Key::ch('s'), A::ToggleSort, "sort newest/oldest"),
+                b(Jobs, Key::ch('c'), A::Cancel, "cancel job"),
+                b(Jobs, Key::ch('r'), A::Retry, "retry job"),
+                b(Jobs, Key::ch('R'), A::Rerun, "re-run with edits"),
+                b(Jobs, Key::ch('e'), A::Export, "export params to a file"),
+                b(Jobs, Key::ch('y'), A::Copy, "copy output URL/path"),
+                b(Jobs, Key::ch('o'), A::OpenOutput, "open output"),
+                b(Jobs, Key::ctrl('r'), A::Refresh, "reload"),
+                b(Jobs, Key::plain(K::Esc), A::Back, "clear search"),
+                b(
+                    Jobs,
+                    Key::ch('b'),
+                    A::GroupBatches,
+                    "batches: jobs grouped by batch",
+                ),
+            ],
+            motions(
                 Batches,
-                Key::plain(K::Enter),
-                A::Open,
-                "open the batch's rows",
+                &[
+                    "next batch or row",
+                    "previous batch or row",
+                    "first",
+                    "last",
+                ],
             ),
-            b(Batches, Key::ch('c'), A::Cancel, "cancel the batch"),
-            b(
-                Batches,
-                Key::ch('r'),
-                A::Retry,
-                "retry the batch's failed rows",
-            ),
-            b(
-                Batches,
-                Key::ch('b'),
-                A::GroupBatches,
-                "jobs: not grouped by batch",
-            ),
-            b(Batches, Key::ctrl('r'), A::Refresh, "reload"),
-            b(Batches, Key::plain(K::Esc), A::Back, "back to the batches"),
-            b(Detail, Key::plain(K::Esc), A::Back, "back to jobs"),
-            b(Detail, Key::ch('j'), A::Down, "scroll down"),
-            b(Detail, Key::plain(K::Down), A::Down, "scroll down"),
-            b(Detail, Key::ch('k'), A::Up, "scroll up"),
-            b(Detail, Key::plain(K::Up), A::Up, "scroll up"),
-            b(Detail, Key::ch('g'), A::Top, "top"),
-            b(Detail, Key::plain(K::Home), A::Top, "top"),
-            b(Detail, Key::ch('G'), A::Bottom, "bottom"),
-            b(Detail, Key::plain(K::End), A::Bottom, "bottom"),
-            b(Detail, Key::plain(K::PageUp), A::PageUp, "page up"),
-            b(Detail, Key::plain(K::PageDown), A::PageDown, "page down"),
-            b(Detail, Key::ch('c'), A::Cancel, "cancel job"),
-            b(Detail, Key::ch('r'), A::Retry, "retry job"),
-            b(Detail, Key::ch('R'), A::Rerun, "re-run with edits"),
-            b(Detail, Key::ch('e'), A::Export, "export params to a file"),
-            b(Detail, Key::ch('y'), A::Copy, "copy output URL/path"),
-            b(Detail, Key::ch('o'), A::OpenOutput, "open output"),
-            b(Detail, Key::ch('n'), A::NewJob, "new job"),
-            b(Detail, Key::ch('l'), A::PickNext, "next LoRA of the job"),
-            b(
+            pages(Batches),
+            vec![
+                b(
+                    Batches,
+                    Key::plain(K::Enter),
+                    A::Open,
+                    "open the batch's rows",
+                ),
+                b(Batches, Key::ch('c'), A::Cancel, "cancel the batch"),
+                b(
+                    Batches,
+                    Key::ch('r'),
+                    A::Retry,
+                    "retry the batch's failed rows",
+                ),
+                b(
+                    Batches,
+                    Key::ch('b'),
+                    A::GroupBatches,
+                    "jobs: not grouped by batch",
+                ),
+                b(Batches, Key::ctrl('r'), A::Refresh, "reload"),
+                b(Batches, Key::plain(K::Esc), A::Back, "back to the batches"),
+                b(Detail, Key::plain(K::Esc), A::Back, "back to jobs"),
+            ],
+            motions(Detail, &SCROLL),
+            pages(Detail),
+            vec![
+                b(Detail, Key::ch('c'), A::Cancel, "cancel job"),
+                b(Detail, Key::ch('r'), A::Retry, "retry job"),
+                b(Detail, Key::ch('R'), A::Rerun, "re-run with edits"),
+                b(Detail, Key::ch('e'), A::Export, "export params to a file"),
+                b(Detail, Key::ch('y'), A::Copy, "copy output URL/path"),
+                b(Detail, Key::ch('o'), A::OpenOutput, "open output"),
+                b(Detail, Key::ch('n'), A::NewJob, "new job"),
+            ],
+            picks(
                 Detail,
-                Key::plain(K::Right),
-                A::PickNext,
-                "next LoRA of the job",
+                &["next LoRA of the job", "previous LoRA of the job"],
             ),
-            b(
-                Detail,
-                Key::ch('h'),
-                A::PickPrev,
-                "previous LoRA of the job",
-            ),
-            b(
-                Detail,
-                Key::plain(K::Left),
-                A::PickPrev,
-                "previous LoRA of the job",
-            ),
-            b(Detail, Key::plain(K::Enter), A::Open, "details of the LoRA"),
-            b(
-                Detail,
-                Key::ch('L'),
-                A::OpenLora,
-                "find the LoRA on the LoRAs screen",
-            ),
-            b(
-                Submit,
-                Key::plain(K::Esc),
-                A::Back,
-                "back to jobs (the draft stays)",
-            ),
-            b(Submit, Key::plain(K::Down), A::FieldNext, "next field"),
-            b(Submit, Key::plain(K::Up), A::FieldPrev, "previous field"),
-            b(
-                Submit,
-                Key::plain(K::Right),
-                A::PickNext,
-                "next provider/model",
-            ),
-            b(
-                Submit,
-                Key::plain(K::Left),
-                A::PickPrev,
-                "previous provider/model",
-            ),
-            b(Submit, Key::ctrl('s'), A::FormSubmit, "submit the job"),
-            b(
-                Submit,
-                Key::ctrl('n'),
-                A::NormalizeLoras,
-                "normalise LoRA weights",
-            ),
-            b(Submit, Key::ctrl('l'), A::ClearForm, "clear the form"),
-            b(
+            vec![
+                b(Detail, Key::plain(K::Enter), A::Open, "details of the LoRA"),
+                b(
+                    Detail,
+                    Key::ch('L'),
+                    A::OpenLora,
+                    "find the LoRA on the LoRAs screen",
+                ),
+                b(
+                    Submit,
+                    Key::plain(K::Esc),
+                    A::Back,
+                    "back to jobs (the draft stays)",
+                ),
+                b(Submit, Key::plain(K::Down), A::FieldNext, "next field"),
+                b(Submit, Key::plain(K::Up), A::FieldPrev, "previous field"),
+                b(
+                    Submit,
+                    Key::plain(K::Right),
+                    A::PickNext,
+                    "next provider/model",
+                ),
+                b(
+                    Submit,
+                    Key::plain(K::Left),
+                    A::PickPrev,
+                    "previous provider/model",
+                ),
+                b(Submit, Key::ctrl('s'), A::FormSubmit, "submit the job"),
+                b(
+                    Submit,
+                    Key::ctrl('n'),
+                    A::NormalizeLoras,
+                    "normalise LoRA weights",
+                ),
+                b(Submit, Key::ctrl('l'), A::ClearForm, "clear the form"),
+                b(
+                    Models,
+                    Key::ch('v'),
+                    A::ToggleView,
+                    "view: models / categories",
+                ),
+                b(Models, Key::ch('n'), A::NewJob, "new job with this model"),
+                b(Models, Key::ctrl('r'), A::Refresh, "reload"),
+                b(Models, Key::plain(K::Esc), A::Back, "back to jobs"),
+            ],
+            motions(
                 Models,
-                Key::ch('v'),
-                A::ToggleView,
-                "view: models / categories",
+                &["next model", "previous model", "first model", "last model"],
             ),
-            b(Models, Key::ch('n'), A::NewJob, "new job with this model"),
-            b(Models, Key::ctrl('r'), A::Refresh, "reload"),
-            b(Models, Key::plain(K::Esc), A::Back, "back to jobs"),
-            b(Models, Key::ch('j'), A::Down, "next model"),
-            b(Models, Key::plain(K::Down), A::Down, "next model"),
-            b(Models, Key::ch('k'), A::Up, "previous model"),
-            b(Models, Key::plain(K::Up), A::Up, "previous model"),
-            b(Models, Key::ch('g'), A::Top, "first model"),
-            b(Models, Key::plain(K::Home), A::Top, "first model"),
-            b(Models, Key::ch('G'), A::Bottom, "last model"),
-            b(Models, Key::plain(K::End), A::Bottom, "last model"),
-            b(Models, Key::ch('l'), A::PickNext, "next supplier"),
-            b(Models, Key::plain(K::Right), A::PickNext, "next supplier"),
-            b(Models, Key::ch('h'), A::PickPrev, "previous supplier"),
-            b(
-                Models,
-                Key::plain(K::Left),
-                A::PickPrev,
-                "previous supplier",
-            ),
-            b(Loras, Key::plain(K::Enter), A::Open, "details of the LoRA"),
-            b(Loras, Key::ch(' '), A::MarkLora, "mark/unmark (up to 6)"),
-            b(
+            picks(Models, &["next supplier", "previous supplier"]),
+            vec![
+                b(Loras, Key::plain(K::Enter), A::Open, "details of the LoRA"),
+                b(Loras, Key::ch(' '), A::MarkLora, "mark/unmark (up to 6)"),
+                b(
+                    Loras,
+                    Key::ch('n'),
+                    A::NewJob,
+                    "new job with the marked LoRAs",
+                ),
+                b(Loras, Key::ch('/'), A::Search, "search LoRAs (Enter sends)"),
+                b(
+                    Loras,
+                    Key::ch('f'),
+                    A::FilterNext,
+                    "filter: next base model",
+                ),
+                b(
+                    Loras,
+                    Key::ch('F'),
+                    A::FilterPrev,
+                    "filter: previous base model",
+                ),
+                b(Loras, Key::ch('s'), A::ToggleSort, "sort downloads/newest"),
+                b(
+                    Loras,
+                    Key::ch('S'),
+                    A::NextSource,
+                    "source: ModelScope, Civitai, Hugging Face",
+                ),
+                b(Loras, Key::ctrl('r'), A::Refresh, "reload"),
+                b(Loras, Key::plain(K::Esc), A::Back, "clear search / back"),
+            ],
+            picks(Loras, &["next card", "previous card"]),
+            motions(
                 Loras,
-                Key::ch('n'),
-                A::NewJob,
-                "new job with the marked LoRAs",
+                &["card below", "card above", "first card", "last card"],
             ),
-            b(Loras, Key::ch('/'), A::Search, "search LoRAs (Enter sends)"),
-            b(
-                Loras,
-                Key::ch('f'),
-                A::FilterNext,
-                "filter: next base model",
-            ),
-            b(
-                Loras,
-                Key::ch('F'),
-                A::FilterPrev,
-                "filter: previous base model",
-            ),
-            b(Loras, Key::ch('s'), A::ToggleSort, "sort downloads/newest"),
-            b(
-                Loras,
-                Key::ch('S'),
-                A::NextSource,
-                "source: ModelScope, Civitai, Hugging Face",
-            ),
-            b(Loras, Key::ctrl('r'), A::Refresh, "reload"),
-            b(Loras, Key::plain(K::Esc), A::Back, "clear search / back"),
-            b(Loras, Key::ch('l'), A::PickNext, "next card"),
-            b(Loras, Key::plain(K::Right), A::PickNext, "next card"),
-            b(Loras, Key::ch('h'), A::PickPrev, "previous card"),
-            b(Loras, Key::plain(K::Left), A::PickPrev, "previous card"),
-            b(Loras, Key::ch('j'), A::Down, "card below"),
-            b(Loras, Key::plain(K::Down), A::Down, "card below"),
-            b(Loras, Key::ch('k'), A::Up, "card above"),
-            b(Loras, Key::plain(K::Up), A::Up, "card above"),
-            b(Loras, Key::ch('g'), A::Top, "first card"),
-            b(Loras, Key::plain(K::Home), A::Top, "first card"),
-            b(Loras, Key::ch('G'), A::Bottom, "last card"),
-            b(Loras, Key::plain(K::End), A::Bottom, "last card"),
-            b(Loras, Key::plain(K::PageUp), A::PageUp, "page up"),
-            b(Loras, Key::plain(K::PageDown), A::PageDown, "page down"),
-            b(Card, Key::plain(K::Esc), A::Back, "close"),
-            b(Card, Key::ch('n'), A::NewJob, "new job with this LoRA"),
-            b(Card, Key::ch('y'), A::Copy, "copy the page URL"),
-            b(Card, Key::ch('j'), A::Down, "scroll down"),
-            b(Card, Key::plain(K::Down), A::Down, "scroll down"),
-            b(Card, Key::ch('k'), A::Up, "scroll up"),
-            b(Card, Key::plain(K::Up), A::Up, "scroll up"),
-            b(Help, Key::plain(K::Esc), A::Back, "close help"),
-            b(Help, Key::ch('j'), A::Down, "scroll down"),
-            b(Help, Key::plain(K::Down), A::Down, "scroll down"),
-            b(Help, Key::ch('k'), A::Up, "scroll up"),
-            b(Help, Key::plain(K::Up), A::Up, "scroll up"),
-            b(Messages, Key::plain(K::Esc), A::Back, "close the log"),
-            b(Messages, Key::ch('j'), A::Down, "scroll down"),
-            b(Messages, Key::plain(K::Down), A::Down, "scroll down"),
-            b(Messages, Key::ch('k'), A::Up, "scroll up"),
-            b(Messages, Key::plain(K::Up), A::Up, "scroll up"),
-            b(Messages, Key::ch('g'), A::Top, "oldest"),
-            b(Messages, Key::plain(K::Home), A::Top, "oldest"),
-            b(Messages, Key::ch('G'), A::Bottom, "newest"),
-            b(Messages, Key::plain(K::End), A::Bottom, "newest"),
-            b(Messages, Key::plain(K::PageUp), A::PageUp, "page up"),
-            b(Messages, Key::plain(K::PageDown), A::PageDown, "page down"),
-            b(Confirm, Key::ch('y'), A::ConfirmYes, "yes"),
-            b(Confirm, Key::plain(K::Enter), A::ConfirmYes, "yes"),
-            b(Confirm, Key::ch('n'), A::ConfirmNo, "no"),
-            b(Confirm, Key::plain(K::Esc), A::ConfirmNo, "no"),
-            b(Search, Key::plain(K::Enter), A::SearchApply, "done"),
-            b(Search, Key::plain(K::Esc), A::Back, "cancel search"),
-        ];
+            pages(Loras),
+            vec![
+                b(Card, Key::plain(K::Esc), A::Back, "close"),
+                b(Card, Key::ch('n'), A::NewJob, "new job with this LoRA"),
+                b(Card, Key::ch('y'), A::Copy, "copy the page URL"),
+            ],
+            motions(Card, &SCROLL[..2]),
+            vec![b(Help, Key::plain(K::Esc), A::Back, "close help")],
+            motions(Help, &SCROLL[..2]),
+            vec![b(Messages, Key::plain(K::Esc), A::Back, "close the log")],
+            motions(Messages, &["scroll down", "scroll up", "oldest", "newest"]),
+            pages(Messages),
+            vec![
+                b(Confirm, Key::ch('y'), A::ConfirmYes, "yes"),
+                b(Confirm, Key::plain(K::Enter), A::ConfirmYes, "yes"),
+                b(Confirm, Key::ch('n'), A::ConfirmNo, "no"),
+                b(Confirm, Key::plain(K::Esc), A::ConfirmNo, "no"),
+                b(Search, Key::plain(K::Enter), A::SearchApply, "done"),
+                b(Search, Key::plain(K::Esc), A::Back, "cancel search"),
+            ],
+        ]
+        .concat();
         Keymap { bindings }
     }
+}
+
+/// The two keys of each motion in a list or a text (the vi letter, then the named key):
+/// down, up, top, bottom.
+const MOTIONS: [(UiAction, [Key; 2]); 4] = [
+    (UiAction::Down, [Key::ch('j'), Key::plain(KeyCode::Down)]),
+    (UiAction::Up, [Key::ch('k'), Key::plain(KeyCode::Up)]),
+    (UiAction::Top, [Key::ch('g'), Key::plain(KeyCode::Home)]),
+    (UiAction::Bottom, [Key::ch('G'), Key::plain(KeyCode::End)]),
+];
+
+/// The two keys of picking the next or the previous of a row of choices.
+const PICKS: [(UiAction, [Key; 2]); 2] = [
+    (
+        UiAction::PickNext,
+        [Key::ch('l'), Key::plain(KeyCode::Right)],
+    ),
+    (
+        UiAction::PickPrev,
+        [Key::ch('h'), Key::plain(KeyCode::Left)],
+    ),
+];
+
+/// How the motions read on a text that scrolls.
+const SCROLL: [&str; 4] = ["scroll down", "scroll up", "top", "bottom"];
+
+/// The first actions of `table` in `context`, each with both its keys and the description
+/// standing at its place.
+fn keyed(
+    context: Context,
+    table: &[(UiAction, [Key; 2])],
+    descriptions: &[&'static str],
+) -> Vec<Binding> {
+    let actions = table.iter().zip(descriptions);
+    actions
+        .flat_map(|(&(action, keys), &description)| {
+            keys.map(|key| Binding {
+                context,
+                key,
+                action,
+                description,
+            })
+        })
+        .collect()
+}
+
+/// The first motions in `context`, one description each.
+fn motions(context: Context, descriptions: &[&'static str]) -> Vec<Binding> {
+    keyed(context, &MOTIONS, descriptions)
+}
+
+/// Both picks in `context`, one description each.
+fn picks(context: Context, descriptions: &[&'static str; 2]) -> Vec<Binding> {
+    keyed(context, &PICKS, descriptions)
+}
+
+/// Page up and page down in `context`.
+fn pages(context: Context) -> Vec<Binding> {
+    let page = |code, action, description| Binding {
+        context,
+        key: Key::plain(code),
+        action,
+        description,
+    };
+    vec![
+        page(KeyCode::PageUp, UiAction::PageUp, "page up"),
+        page(KeyCode::PageDown, UiAction::PageDown, "page down"),
+    ]
 }
 
 impl Keymap {

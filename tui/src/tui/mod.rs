@@ -12,6 +12,7 @@ pub mod command;
 pub mod event_loop;
 pub mod export;
 pub mod frame;
+pub mod key;
 pub mod keymap;
 pub mod live;
 pub mod message_log;

@@ -1,7 +1,8 @@
-//! How things look: state icons and colours.
+//! How things look: state icons and colours, and a screen with nothing to show yet.
 
 use genq_protocol::JobState;
 use ratatui::style::{Color, Modifier, Style};
+use ratatui::widgets::{Block, Paragraph};
 
 pub fn state_icon(state: JobState) -> &'static str {
     match state {
@@ -46,4 +47,11 @@ pub fn error() -> Style {
 
 pub fn selected() -> Style {
     Style::new().add_modifier(Modifier::REVERSED)
+}
+
+/// A screen with nothing to show yet: `message`, dimmed, in a frame titled `title`.
+pub fn placeholder<'a>(title: &'a str, message: &'a str) -> Paragraph<'a> {
+    Paragraph::new(message)
+        .style(dim())
+        .block(Block::bordered().title(title))
 }

@@ -6,7 +6,8 @@
 
 use super::cards::{allowed_cover, family_of, s};
 use super::source::{
-    CatalogError, LoraContext, Page, fetch_listing, fetch_reply, follow_pages, http, with_key,
+    CatalogError, LoraContext, Page, Window, fetch_listing, fetch_reply, follow_pages, http,
+    with_key,
 };
 use genq_protocol::Timestamp;
 use genq_protocol::catalog::{LoraCard, LoraSort, LoraSource, LorasListParams};
@@ -27,12 +28,11 @@ pub struct Listing {
     pub next_cursor: Option<String>,
 }
 
-/// Cards `skip..skip + limit` of the listing, following cursors from the first page.
+/// The window's cards of the listing, following cursors from the first page.
 pub async fn fetch(
     ctx: &LoraContext,
     p: &LorasListParams,
-    skip: u64,
-    limit: u32,
+    window: Window,
 ) -> Result<Vec<LoraCard>, CatalogError> {
     let url = format!("{}/api/v1/models", ctx.sites.civitai_base_url);
     let sort = match p.sort {
@@ -42,10 +42,7 @@ pub async fn fetch(
     let mut query: Vec<(&str, String)> = vec![
         ("types", "LORA".into()),
         ("sort", sort.into()),
-        (
-            "limit",
-            (skip + u64::from(limit)).clamp(1, MAX_PAGE).to_string(),
-        ),
+        ("limit", window.page_size(MAX_PAGE)),
         ("nsfw", ctx.sites.nsfw.to_string()),
     ];
     if let Some(k) = p.keyword.as_deref().filter(|k| !k.is_empty()) {
@@ -55,7 +52,7 @@ pub async fn fetch(
         query.push(("baseModels", b.clone()));
     }
     let (url, query) = (&url, &query);
-    follow_pages(skip, limit, MAX_PAGE, |cursor: Option<String>| async move {
+    follow_pages(window, MAX_PAGE, |cursor: Option<String>| async move {
         let mut req = http().get(url).query(query);
         if let Some(c) = cursor {
             req = req.query(&[("cursor", c)]);

@@ -4,7 +4,7 @@
 //! repositories).
 
 use super::covers::download_covers;
-use super::source::{CURSOR_DEPTH, CatalogError, LoraContext};
+use super::source::{CURSOR_DEPTH, CatalogError, LoraContext, Window};
 use super::{civitai, huggingface, modelscope};
 use genq_protocol::Timestamp;
 use genq_protocol::catalog::{
@@ -110,11 +110,14 @@ async fn fetch(
     limit: u32,
     page: u32,
 ) -> Result<(Vec<LoraCard>, Option<u64>), CatalogError> {
-    let skip = u64::from(page - 1) * u64::from(limit);
+    let window = Window {
+        skip: u64::from(page - 1) * u64::from(limit),
+        limit,
+    };
     let (mut cards, total) = match p.source {
         LoraSource::Modelscope => modelscope::fetch(ctx, p, limit, page).await?,
-        LoraSource::Civitai => (civitai::fetch(ctx, p, skip, limit).await?, None),
-        LoraSource::Huggingface => (huggingface::fetch(ctx, p, skip, limit).await?, None),
+        LoraSource::Civitai => (civitai::fetch(ctx, p, window).await?, None),
+        LoraSource::Huggingface => (huggingface::fetch(ctx, p, window).await?, None),
     };
     // The sources are not known to honour every sort key with every filter: re-sort.
     match p.sort {

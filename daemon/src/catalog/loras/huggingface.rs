@@ -6,8 +6,8 @@
 
 use super::cards::{allowed_cover, family_of, s};
 use super::source::{
-    CatalogError, LoraContext, Page, fetch_listing, fetch_reply, follow_pages, http, owner_name,
-    with_key,
+    CatalogError, LoraContext, Page, Window, fetch_listing, fetch_reply, follow_pages, http,
+    owner_name, with_key,
 };
 use genq_protocol::Timestamp;
 use genq_protocol::catalog::{LoraCard, LoraSort, LoraSource, LorasListParams};
@@ -19,12 +19,11 @@ const MAX_PAGE: u64 = 100;
 const ADULT_TAG: &str = "not-for-all-audiences";
 const IMAGE_EXTENSIONS: &[&str] = &[".png", ".jpg", ".jpeg", ".webp"];
 
-/// Cards `skip..skip + limit` of the listing, following `Link` headers from the first page.
+/// The window's cards of the listing, following `Link` headers from the first page.
 pub async fn fetch(
     ctx: &LoraContext,
     p: &LorasListParams,
-    skip: u64,
-    limit: u32,
+    window: Window,
 ) -> Result<Vec<LoraCard>, CatalogError> {
     let site = &ctx.sites.huggingface_base_url;
     let mut query: Vec<(&str, String)> = vec![
@@ -39,10 +38,7 @@ pub async fn fetch(
             .into(),
         ),
         ("direction", "-1".into()),
-        (
-            "limit",
-            (skip + u64::from(limit)).clamp(1, MAX_PAGE).to_string(),
-        ),
+        ("limit", window.page_size(MAX_PAGE)),
         ("full", "true".into()),
         ("cardData", "true".into()),
     ];
@@ -55,7 +51,7 @@ pub async fn fetch(
     }
     let first = format!("{site}/api/models");
     let (first, query) = (&first, &query);
-    follow_pages(skip, limit, MAX_PAGE, |next: Option<String>| async move {
+    follow_pages(window, MAX_PAGE, |next: Option<String>| async move {
         let (req, url) = match next {
             Some(n) => (http().get(&n), n),
             None => (http().get(first).query(query), first.clone()),

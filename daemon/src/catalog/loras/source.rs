@@ -181,12 +181,30 @@ pub struct Page<C> {
     pub next: Option<C>,
 }
 
-/// Cards `skip..skip + limit` of a listing paged by cursor, from the first page on.
+/// Which cards of a listing are wanted: `skip..skip + limit`.
+#[derive(Clone, Copy, Debug)]
+pub struct Window {
+    pub skip: u64,
+    pub limit: u32,
+}
+
+impl Window {
+    /// Cards up to the end of the window.
+    fn end(self) -> u64 {
+        self.skip + u64::from(self.limit)
+    }
+
+    /// The `limit` to ask each page for: the whole window, within what a page may hold.
+    pub fn page_size(self, max_page: u64) -> String {
+        self.end().clamp(1, max_page).to_string()
+    }
+}
+
+/// The window's cards of a listing paged by cursor, from the first page on.
 /// `fetch_page` gets one page of at most `max_page` items: the first for `None`, else the
 /// one a cursor names.
 pub async fn follow_pages<C, F, Fut>(
-    skip: u64,
-    limit: u32,
+    window: Window,
     max_page: u64,
     mut fetch_page: F,
 ) -> Result<Vec<LoraCard>, CatalogError>
@@ -194,7 +212,7 @@ where
     F: FnMut(Option<C>) -> Fut,
     Fut: std::future::Future<Output = Result<Page<C>, CatalogError>>,
 {
-    let want = skip + u64::from(limit);
+    let want = window.end();
     let mut cards = Vec::new();
     let mut cursor = None;
     // Hidden items make pages short, so allow twice the requests the depth needs.
@@ -208,8 +226,8 @@ where
     }
     Ok(cards
         .into_iter()
-        .skip(skip as usize)
-        .take(limit as usize)
+        .skip(window.skip as usize)
+        .take(window.limit as usize)
         .collect())
 }
 

@@ -5,7 +5,7 @@
 
 use super::info::NAME;
 use crate::config::ProviderSection;
-use genq_protocol::JobKind;
+use crate::providers::adaptor::instance_image_entry;
 use genq_protocol::catalog::{Model, ModelInput, ModelParam, ParamType};
 use serde_json::json;
 
@@ -172,24 +172,13 @@ fn extra_kind(name: &str) -> ParamType {
 
 /// The catalog entry of `model` at the instance `supplier`.
 pub fn entry(supplier: &str, model: &str, options: &Options) -> ModelInput {
-    let capabilities = if options.takes_image(model) {
-        vec!["text_to_image".to_string(), "image_to_image".to_string()]
-    } else {
-        vec!["text_to_image".to_string()]
-    };
-    ModelInput {
-        supplier: supplier.into(),
-        id: model.into(),
-        display_name: Some(model.into()),
-        description: format!("{model} through an OpenAI-compatible Images API ({NAME})"),
-        kind: JobKind::Image.as_str().into(),
-        sub_type: "text_to_image".into(),
-        lora_family: None,
-        active: true,
-        capabilities,
-        categories: vec!["image".into()],
-        params: params_of(model, &options.extra_params),
-    }
+    instance_image_entry(
+        supplier,
+        model,
+        format!("{model} through an OpenAI-compatible Images API ({NAME})"),
+        options.takes_image(model),
+        params_of(model, &options.extra_params),
+    )
 }
 
 /// The catalog entries of the instance `supplier`: its configured models, else the one

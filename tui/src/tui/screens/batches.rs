@@ -8,6 +8,7 @@ use crate::tui::action::UiAction;
 use crate::tui::command::{BatchCall, Command};
 use crate::tui::screens::confirm::Confirm;
 use crate::tui::screens::jobs::visible_rows;
+use crate::tui::screens::scroll::{list_motion, shown};
 use crate::tui::shared::Shared;
 use crate::tui::theme;
 use genq_protocol::JobState;
@@ -75,15 +76,7 @@ impl BatchesScreen {
             Some(detail) => (detail.rows.len(), &mut self.row_selected),
             None => (self.batches.len(), &mut self.selected),
         };
-        let last = len.saturating_sub(1);
-        *at = match ui {
-            UiAction::Up => at.saturating_sub(1),
-            UiAction::Down => (*at + 1).min(last),
-            UiAction::Top => 0,
-            UiAction::Bottom => last,
-            UiAction::PageUp => at.saturating_sub(page),
-            _ => (*at + page).min(last),
-        };
+        *at = list_motion(*at, ui, len, page);
     }
 
     /// Enter: the selected batch's rows.
@@ -179,11 +172,6 @@ pub fn draw(frame: &mut Frame, area: Rect, screen: &BatchesScreen, shared: &Shar
     }
 }
 
-/// The first of `n` rows shown so that `selected` is on screen.
-fn first_shown(selected: usize, n: usize) -> usize {
-    selected.saturating_sub(n.saturating_sub(1))
-}
-
 fn draw_list(frame: &mut Frame, area: Rect, screen: &BatchesScreen, shared: &Shared) {
     let count = match screen.batches.len() {
         0 => " 0 ".to_string(),
@@ -205,21 +193,14 @@ fn draw_list(frame: &mut Frame, area: Rect, screen: &BatchesScreen, shared: &Sha
     }
     let wide = inner.width >= 80;
     let n = visible_rows(shared.size.1).min(inner.height.saturating_sub(1) as usize);
-    let first = first_shown(screen.selected, n);
-    let rows = screen
-        .batches
-        .iter()
-        .enumerate()
-        .skip(first)
-        .take(n)
-        .map(|(i, b)| {
-            let row = batch_row(b, wide);
-            if i == screen.selected {
-                row.style(theme::selected())
-            } else {
-                row
-            }
-        });
+    let rows = shown(&screen.batches, screen.selected, n).map(|(b, selected)| {
+        let row = batch_row(b, wide);
+        if selected {
+            row.style(theme::selected())
+        } else {
+            row
+        }
+    });
     let (widths, header) = if wide {
         let mut header = vec![
             Cell::from(""),
@@ -326,22 +307,15 @@ fn draw_rows(
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let n = visible_rows(shared.size.1).min(inner.height.saturating_sub(1) as usize);
-    let first = first_shown(selected, n);
     let wide = inner.width >= 80;
-    let rows = detail
-        .rows
-        .iter()
-        .enumerate()
-        .skip(first)
-        .take(n)
-        .map(|(i, r)| {
-            let row = batch_job_row(r, wide);
-            if i == selected {
-                row.style(theme::selected())
-            } else {
-                row
-            }
-        });
+    let rows = shown(&detail.rows, selected, n).map(|(r, is_selected)| {
+        let row = batch_job_row(r, wide);
+        if is_selected {
+            row.style(theme::selected())
+        } else {
+            row
+        }
+    });
     let mut widths = vec![
         Constraint::Length(4),
         Constraint::Length(5),

@@ -5,6 +5,7 @@
 use crate::format;
 use crate::tui::action::UiAction;
 use crate::tui::command::Command;
+use crate::tui::screens::scroll::list_motion;
 use crate::tui::shared::{CHROME_ROWS, Shared};
 use crate::tui::theme;
 use genq_protocol::methods::{JobPage, ListParams, Sort};
@@ -147,16 +148,7 @@ impl JobsScreen {
 
     pub fn motion(&mut self, ui: UiAction, shared: &Shared) -> Vec<Command> {
         let page = Self::page_rows(shared).max(1);
-        let last = self.total.saturating_sub(1);
-        let s = self.selected;
-        self.selected = match ui {
-            UiAction::Up => s.saturating_sub(1),
-            UiAction::Down => (s + 1).min(last),
-            UiAction::Top => 0,
-            UiAction::Bottom => last,
-            UiAction::PageUp => s.saturating_sub(page),
-            _ => (s + page).min(last),
-        };
+        self.selected = list_motion(self.selected, ui, self.total, page);
         self.follow_selection(shared)
     }
 

@@ -4,6 +4,7 @@
 
 use crate::tui::action::UiAction;
 use crate::tui::catalog::CatalogData;
+use crate::tui::screens::scroll::{list_motion, shown};
 use crate::tui::theme;
 use genq_protocol::catalog::{Category, Model, ModelParam, Supplier};
 use ratatui::Frame;
@@ -86,16 +87,8 @@ impl ModelsScreen {
     }
 
     pub fn motion(&mut self, ui: UiAction) {
-        let last = self.supplier_models().len().saturating_sub(1);
-        let m = self.model;
-        self.model = match ui {
-            UiAction::Up => m.saturating_sub(1),
-            UiAction::Down => (m + 1).min(last),
-            UiAction::Top => 0,
-            UiAction::Bottom => last,
-            UiAction::PageUp => m.saturating_sub(10),
-            _ => (m + 10).min(last),
-        };
+        let len = self.supplier_models().len();
+        self.model = list_motion(self.model, ui, len, 10);
     }
 
     /// `v`: the category tree and defaults, or the models.
@@ -107,9 +100,7 @@ impl ModelsScreen {
 pub fn draw(frame: &mut Frame, area: Rect, screen: &ModelsScreen) {
     if !screen.loaded {
         frame.render_widget(
-            Paragraph::new("loading the catalog from the daemon…")
-                .style(theme::dim())
-                .block(Block::bordered().title(" Models ")),
+            theme::placeholder(" Models ", "loading the catalog from the daemon…"),
             area,
         );
         return;
@@ -167,15 +158,10 @@ fn draw_models(frame: &mut Frame, area: Rect, screen: &ModelsScreen) {
         );
     } else {
         let visible = inner.height.saturating_sub(1).max(1) as usize;
-        let first = selected.saturating_sub(visible - 1);
-        let rows: Vec<Row> = models
-            .iter()
-            .enumerate()
-            .skip(first)
-            .take(visible)
-            .map(|(i, m)| {
+        let rows: Vec<Row> = shown(&models, selected, visible)
+            .map(|(m, is_selected)| {
                 let row = model_row(m, wide);
-                if i == selected {
+                if is_selected {
                     row.style(theme::selected())
                 } else if m.removed || !m.active {
                     row.style(theme::dim())

@@ -3,7 +3,7 @@
 //! image output (a 3D job's rendered preview) when the terminal is wide enough.
 
 use super::state::{DetailScreen, DetailView, LoraLookup, PreviewState, preview_size};
-use crate::format;
+use crate::format::{self, FactWording};
 use crate::tui::shared::Shared;
 use crate::tui::theme;
 use genq_protocol::{Event, Job, JobKind, Output, Timestamp};
@@ -17,9 +17,10 @@ use ratatui_image::Image;
 pub fn draw(frame: &mut Frame, area: Rect, screen: &DetailScreen, shared: &Shared) {
     let Some(detail) = &screen.open else {
         frame.render_widget(
-            Paragraph::new("no job open; select one on the jobs screen and press Enter")
-                .style(theme::dim())
-                .block(Block::bordered().title(" Job ")),
+            theme::placeholder(
+                " Job ",
+                "no job open; select one on the jobs screen and press Enter",
+            ),
             area,
         );
         return;
@@ -224,27 +225,8 @@ fn output_lines(job: &Job, out: &mut Vec<Line<'static>>) {
             .or_else(|| o.source_url.clone())
             .unwrap_or_else(|| "(not stored yet)".into());
         out.push(Line::from(format!("#{} {where_}", o.index)));
-        let mut facts = Vec::new();
-        if let Some(l) = &o.label {
-            facts.push(l.clone());
-        }
-        if let Some(f) = &o.format {
-            facts.push(f.to_ascii_uppercase());
-        }
-        if let Some(s) = o.size {
-            facts.push(format::bytes(s));
-        }
-        if let (Some(w), Some(h)) = (o.width, o.height) {
-            facts.push(format!("{w}×{h}"));
-        }
-        if let Some(m) = &o.mime {
-            facts.push(m.clone());
-        }
-        if !facts.is_empty() {
-            out.push(Line::styled(
-                format!("   {}", facts.join(" · ")),
-                theme::dim(),
-            ));
+        if let Some(facts) = format::output_facts(o, FactWording::Screen) {
+            out.push(Line::styled(format!("   {facts}"), theme::dim()));
         }
         if let Some(h) = &o.sha256 {
             out.push(Line::styled(format!("   sha256 {h}"), theme::dim()));

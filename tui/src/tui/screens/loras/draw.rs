@@ -56,12 +56,7 @@ pub fn draw(frame: &mut Frame, area: Rect, g: &Gallery, shared: &Shared) {
         } else {
             "no LoRAs match; / changes the search, f the base model"
         };
-        frame.render_widget(
-            Paragraph::new(msg)
-                .style(theme::dim())
-                .block(Block::bordered().title(" LoRAs ")),
-            body,
-        );
+        frame.render_widget(theme::placeholder(" LoRAs ", msg), body);
         return;
     }
     let (cols, rows, card_w, card_h) = grid(shared.size);

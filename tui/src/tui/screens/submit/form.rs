@@ -9,6 +9,8 @@ use crate::tui::catalog::{Choices, Limits, ModelChoice, ProviderChoice, SizeLimi
 use genq_protocol::{JobSpec, Lora, Size};
 use ratatui_textarea::TextArea;
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::str::FromStr;
 
 pub struct SubmitForm {
     /// What the pickers offer: the daemon's catalog, or the built-in list until it arrives.
@@ -289,46 +291,47 @@ impl SubmitForm {
                 },
             }
         }
-        let steps = self.text(Field::Steps).trim().to_string();
-        if !steps.is_empty() {
-            match (steps.parse::<u32>(), limits.steps) {
-                (_, None) => err(
-                    Field::Steps,
-                    format!("{} takes no steps", self.model_label()),
-                ),
-                (Ok(n), Some((lo, hi))) if (lo..=hi).contains(&n) => spec.steps = Some(n),
-                (_, Some((lo, hi))) => err(Field::Steps, format!("a whole number {lo}–{hi}")),
-            }
+        match self.number(Field::Steps, "steps", limits.steps, "a whole number") {
+            Ok(n) => spec.steps = n,
+            Err(e) => err(Field::Steps, e),
         }
-        let guidance = self.text(Field::Guidance).trim().to_string();
-        if !guidance.is_empty() {
-            match (guidance.parse::<f64>(), limits.guidance) {
-                (_, None) => err(
-                    Field::Guidance,
-                    format!("{} takes no guidance", self.model_label()),
-                ),
-                (Ok(g), Some((lo, hi))) if g >= lo && g <= hi => spec.guidance = Some(g),
-                (_, Some((lo, hi))) => err(Field::Guidance, format!("a number {lo}–{hi}")),
-            }
+        match self.number(Field::Guidance, "guidance", limits.guidance, "a number") {
+            Ok(g) => spec.guidance = g,
+            Err(e) => err(Field::Guidance, e),
         }
-        let seed = self.text(Field::Seed).trim().to_string();
-        if !seed.is_empty() {
-            let (lo, hi) = limits.seed;
-            match seed.parse::<i64>() {
-                Ok(s) if (lo..=hi).contains(&s) => spec.seed = Some(s),
-                _ => err(Field::Seed, format!("a whole number {lo}–{hi}")),
-            }
+        match self.number(Field::Seed, "seed", Some(limits.seed), "a whole number") {
+            Ok(s) => spec.seed = s,
+            Err(e) => err(Field::Seed, e),
         }
-        let count = self.text(Field::Count).trim().to_string();
-        if !count.is_empty() {
-            let (lo, hi) = limits.count;
-            match count.parse::<u32>() {
-                Ok(n) if (lo..=hi).contains(&n) => spec.n = Some(n),
-                _ => err(Field::Count, format!("a whole number {lo}–{hi}")),
-            }
+        match self.number(Field::Count, "count", Some(limits.count), "a whole number") {
+            Ok(n) => spec.n = n,
+            Err(e) => err(Field::Count, e),
         }
         self.check_loras(&limits, &mut spec, &mut err);
         (errors, spec)
+    }
+
+    /// The number typed in `field`, `None` when it is empty. The error says what the field
+    /// takes: nothing, when the model has no `range` for it (`what` names it), else `noun`
+    /// within the range.
+    fn number<T: FromStr + PartialOrd + fmt::Display>(
+        &self,
+        field: Field,
+        what: &str,
+        range: Option<(T, T)>,
+        noun: &str,
+    ) -> Result<Option<T>, String> {
+        let text = self.text(field).trim().to_string();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        let Some((lo, hi)) = range else {
+            return Err(format!("{} takes no {what}", self.model_label()));
+        };
+        match text.parse::<T>() {
+            Ok(v) if v >= lo && v <= hi => Ok(Some(v)),
+            _ => Err(format!("{noun} {lo}–{hi}")),
+        }
     }
 
     /// The LoRAs: how many the model takes, and weights that sum to 1.0.
