@@ -9,6 +9,7 @@
 use super::appended::take_appended;
 use super::catalog_state::CatalogSnapshot;
 use super::error::StoreError;
+use super::listing::ReadAhead;
 use super::migrations;
 use super::wire;
 use genq_protocol::Event;
@@ -78,6 +79,7 @@ pub struct Store {
     path: PathBuf,
     bus: Bus,
     catalog: Arc<CatalogSnapshot>,
+    read_ahead: Arc<ReadAhead>,
 }
 
 impl Store {
@@ -104,6 +106,7 @@ impl Store {
                 path: path.to_path_buf(),
                 bus,
                 catalog: Arc::default(),
+                read_ahead: Arc::default(),
             },
             StoreThread(Some(handle)),
         ))
@@ -115,6 +118,10 @@ impl Store {
 
     pub(super) fn catalog_snapshot(&self) -> &CatalogSnapshot {
         &self.catalog
+    }
+
+    pub(super) fn read_ahead(&self) -> &ReadAhead {
+        &self.read_ahead
     }
 
     /// Live events, in `seq` order, each sent once its write has committed.
@@ -152,13 +159,21 @@ impl Store {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        self.read_later(f).await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Queues `f` on the reader's connection and gives the way to its result, for a read
+    /// started before anyone waits on it.
+    pub(super) fn read_later<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> oneshot::Receiver<Result<T, StoreError>> {
         let (tx, rx) = oneshot::channel();
-        self.reads
-            .send(Box::new(move |conn| {
-                let _ = tx.send(f(conn));
-            }))
-            .map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        // A closed reader drops `tx`, which the receiver reports.
+        let _ = self.reads.send(Box::new(move |conn| {
+            let _ = tx.send(f(conn));
+        }));
+        rx
     }
 
     /// Runs `f` in a transaction on the store thread, rolled back (with the events it
