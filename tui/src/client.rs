@@ -23,9 +23,6 @@ use genq_protocol::{
 use interprocess::local_socket::tokio::Stream;
 use interprocess::local_socket::traits::tokio::Stream as _;
 use interprocess::local_socket::{GenericFilePath, ToFsName};
-use serde::Deserialize;
-use serde::de::IgnoredAny;
-use serde_json::value::RawValue;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -37,7 +34,11 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 
 mod dial;
 mod endpoint;
+mod reply;
 mod ssh;
+
+use reply::Reply;
+pub use reply::ResultText;
 
 pub use dial::dial_stdio;
 pub use endpoint::Endpoint;
@@ -121,7 +122,7 @@ impl Calls {
 type Pending = Arc<Mutex<Calls>>;
 
 /// A call's result as the daemon wrote it (`None`: no result), or its error.
-type ReplyOutcome = Result<Option<Box<RawValue>>, RpcError>;
+type ReplyOutcome = Result<Option<ResultText>, RpcError>;
 
 /// A connection to the daemon. Cheap to clone; all clones share the connection.
 #[derive(Clone)]
@@ -214,7 +215,7 @@ impl Client {
     /// Calls a method and waits for its result.
     pub async fn call<M: Method>(&self, params: M::Params) -> Result<M::Result, ClientError> {
         let raw = self.call_raw::<M>(params).await?;
-        let text = raw.as_deref().map_or("null", RawValue::get);
+        let text = raw.as_ref().map_or("null", ResultText::get);
         serde_json::from_str(text).map_err(|e| ClientError::BadReply(e.to_string()))
     }
 
@@ -223,7 +224,7 @@ impl Client {
     pub async fn call_raw<M: Method>(
         &self,
         params: M::Params,
-    ) -> Result<Option<Box<RawValue>>, ClientError> {
+    ) -> Result<Option<ResultText>, ClientError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let req = Request {
             jsonrpc: Version2,
@@ -329,6 +330,12 @@ async fn read_replies(
         lost: false,
     };
     while let Some(Ok(line)) = reader.next().await {
+        if let Some((id, text)) = reply::plain_result(&line) {
+            if let Some(tx) = pending.lock().await.waiting.remove(&id) {
+                let _ = tx.send(Ok(Some(text)));
+            }
+            continue;
+        }
         match serde_json::from_slice::<Reply>(&line) {
             Ok(reply) if reply.method.is_none() || reply.id.is_some() => {
                 answer(&pending, reply).await
@@ -345,23 +352,6 @@ async fn read_replies(
     let mut calls = pending.lock().await;
     calls.closed = true;
     calls.waiting.clear();
-}
-
-/// A line from the daemon read as a reply, its result left as text for the call waiting
-/// for it to decode straight into its own type. (A line with a method and no id is a
-/// notification.)
-#[derive(Deserialize)]
-struct Reply {
-    #[serde(rename = "jsonrpc")]
-    _jsonrpc: Version2,
-    #[serde(default)]
-    id: Option<serde_json::Value>,
-    #[serde(default)]
-    method: Option<IgnoredAny>,
-    #[serde(default)]
-    result: Option<Box<RawValue>>,
-    #[serde(default)]
-    error: Option<RpcError>,
 }
 
 /// Hands a reply to the call waiting for it.
@@ -381,7 +371,7 @@ async fn answer(pending: &Pending, resp: Reply) {
     if let Some(tx) = pending.lock().await.waiting.remove(&id) {
         let outcome = match (resp.result, resp.error) {
             (_, Some(err)) => Err(err),
-            (result, None) => Ok(result),
+            (result, None) => Ok(result.as_deref().map(ResultText::of)),
         };
         let _ = tx.send(outcome);
     }

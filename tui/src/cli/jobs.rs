@@ -5,7 +5,7 @@ use super::args::{CancelArgs, IdArg, JobsArgs, RetryArgs, ShowArgs, UploadArgs, 
 use super::ctx::{Ctx, print_json};
 use super::error::CliError;
 use super::output;
-use crate::client::{Client, ClientError};
+use crate::client::{Client, ClientError, ResultText};
 use genq_protocol::methods::{
     JobPage, JobRef, JobsCancel, JobsExport, JobsGet, JobsList, JobsRetry, JobsUpload,
     LIST_MAX_LIMIT, ListParams, Sort, UploadParams,
@@ -80,7 +80,7 @@ async fn print_json_pages(
     params.limit = Some(limit.min(LIST_MAX_LIMIT));
     let mut raw = client.call_raw::<JobsList>(params.clone()).await?;
     loop {
-        let text = raw.as_deref().map_or("null", RawValue::get);
+        let text = raw.as_ref().map_or("null", ResultText::get);
         let page: JobPage<&RawValue> =
             serde_json::from_str(text).map_err(|e| ClientError::BadReply(e.to_string()))?;
         shown += page.jobs.len() as u32;
