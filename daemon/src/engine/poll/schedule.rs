@@ -115,34 +115,42 @@ impl PollSchedule {
     /// the provider reports one, its estimate of the time left.
     pub fn next_delay(&mut self, elapsed: Duration, eta: Option<Duration>) -> Duration {
         self.polls += 1;
-        let mut cap = self.cap;
-        let base = match self.window {
-            Some(w) if elapsed < w.start => {
-                // No recent run ended this early: wait for the window's first poll, however
-                // far off.
-                cap = Duration::MAX;
-                (w.start - elapsed) + w.gap(w.start, self.density)
-            }
-            Some(w) if elapsed < w.end => w.gap(elapsed, self.density),
+        // `wait` is certain, `gap` carries the jitter; only waits inside or past a window of
+        // recent runs, or without one, are capped.
+        let (wait, gap, cap) = match self.window {
+            // No recent run ended this early: wait for the window's first poll, however far
+            // off.
+            Some(w) if elapsed < w.start => (
+                w.start - elapsed,
+                w.gap(w.start, self.density),
+                Duration::MAX,
+            ),
+            Some(w) if elapsed < w.end => (Duration::ZERO, w.gap(elapsed, self.density), self.cap),
             // Slower than anything recent: back off the further it runs.
-            Some(w) => self.floor + (elapsed - w.end).mul_f64(0.25),
-            None if elapsed < self.expected.mul_f64(0.75) => {
-                // Before the usual finish: jump to just before it.
-                self.expected.mul_f64(0.8).saturating_sub(elapsed)
-            }
+            Some(w) => (
+                Duration::ZERO,
+                self.floor + (elapsed - w.end).mul_f64(0.25),
+                self.cap,
+            ),
+            // Before the usual finish: jump to just before it.
+            None if elapsed < self.expected.mul_f64(0.75) => (
+                Duration::ZERO,
+                self.expected.mul_f64(0.8).saturating_sub(elapsed),
+                self.cap,
+            ),
+            // Past it: poll densely near the usual time, then back off the further the task
+            // runs beyond it.
             None => {
-                // Past it: poll densely near the usual time, then back off the further the
-                // task runs beyond it.
                 let overrun = elapsed.saturating_sub(self.expected.mul_f64(0.75));
-                self.floor + overrun.mul_f64(0.25)
+                (Duration::ZERO, self.floor + overrun.mul_f64(0.25), self.cap)
             }
         };
-        let base = match eta {
-            Some(eta) => base.min(eta.mul_f64(0.5).max(self.floor)),
-            None => base,
+        let (wait, gap) = match eta.map(|eta| eta.mul_f64(0.5).max(self.floor)) {
+            Some(soon) if soon < wait + gap => (Duration::ZERO, soon),
+            _ => (wait, gap),
         };
         let jitter = 0.9 + rand::random::<f64>() * 0.2;
-        base.mul_f64(jitter).clamp(self.floor, cap.max(self.floor))
+        (wait + gap.mul_f64(jitter)).clamp(self.floor, cap.max(self.floor))
     }
 
     /// The latest time the task is known, or believed, to have been running: the last poll
@@ -243,11 +251,11 @@ mod tests {
     #[test]
     fn history_puts_the_first_poll_one_gap_into_the_window_of_recent_runs() {
         // 22–58 s over 5 runs, widened by their spacing (9 s): the window is 13–67 s and its
-        // first gap 4.4 s, so the first poll comes at 17.4 s ± 10 % jitter, past the cap.
+        // first gap 4.4 s ± 10 % jitter, so the first poll comes at 17.4 s, past the cap.
         let recent = [40_000, 22_000, 58_000, 31_000, 47_000];
         let mut s = PollSchedule::from_history(&recent, Duration::from_secs(30));
         let first = secs(s.next_delay(Duration::ZERO, None));
-        assert!((15.6..=19.2).contains(&first), "{first}");
+        assert!((16.9..=17.9).contains(&first), "{first}");
         // Too little history for a window: its median is the usual duration, not the default.
         let mut s = PollSchedule::from_history(&[5_000], Duration::from_secs(30));
         let first = secs(s.next_delay(Duration::ZERO, None));
