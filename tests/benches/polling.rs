@@ -60,6 +60,9 @@ enum Poller {
     /// genq's schedule, with its default density or this one.
     Adaptive(Learning, Option<u32>),
     Fixed(f64),
+    /// Density c·√(hazard) for the known log-normal run times: the best trade-off any poller
+    /// can make for them (λ ∝ 1/√(time left) is this for a uniform window).
+    Optimal(f64),
 }
 
 impl Poller {
@@ -72,6 +75,7 @@ impl Poller {
             }
             Poller::Adaptive(Learning::Known, n) => format!("adaptive, window known{}", density(n)),
             Poller::Fixed(s) => format!("fixed {s} s"),
+            Poller::Optimal(c) => format!("optimal, known, c={c}"),
         }
     }
 }
@@ -207,12 +211,39 @@ fn recorded(
     }
 }
 
+/// Poll times (s) with density c·√(f/S) for the log-normal run times, f their density and
+/// S the share still running, kept between the engine's floor and cap.
+fn optimal_polls(c: f64) -> Vec<f64> {
+    let dt = 0.001;
+    let (mut t, mut done, mut owed, mut last) = (dt, 0.0, 0.0, 0.0);
+    let mut polls = Vec::new();
+    while t < 600.0 {
+        let z = (t / MEDIAN_S).ln() / SIGMA;
+        let density = (-z * z / 2.0).exp() / (t * SIGMA * std::f64::consts::TAU.sqrt());
+        done += density * dt;
+        owed += c * (density / (1.0 - done).max(1e-12)).sqrt() * dt;
+        if (owed >= 1.0 && t - last >= 0.5) || t - last >= 15.0 {
+            polls.push(t);
+            (last, owed) = (t, 0.0);
+        }
+        t += dt;
+    }
+    polls
+}
+
 /// Follows one simulated task that runs `ran` s: (requests, latency s, recorded run time ms).
-fn simulate(poller: Poller, history: &History, ran: f64) -> (u32, f64, u64) {
+fn simulate(poller: Poller, history: &History, optimal: &[f64], ran: f64) -> (u32, f64, u64) {
     let mut requests = 0;
     let mut now = 0.0;
     let mut seen_running = None;
     match poller {
+        Poller::Optimal(_) => {
+            let seen = optimal
+                .iter()
+                .position(|t| *t >= ran)
+                .unwrap_or(optimal.len() - 1);
+            (seen as u32 + 1, optimal[seen] - ran, 0)
+        }
         Poller::Fixed(period) => {
             while now < ran {
                 requests += 1;
@@ -247,13 +278,21 @@ fn simulated(runs: RunTimes, pollers: &[Poller]) -> Vec<Stats> {
             _ => History::default(),
         })
         .collect();
+    let optimal: Vec<Vec<f64>> = pollers
+        .iter()
+        .map(|p| match p {
+            Poller::Optimal(c) => optimal_polls(*c),
+            _ => Vec::new(),
+        })
+        .collect();
     for _ in 0..SIM_JOBS / BATCH {
         let runs: Vec<f64> = (0..BATCH).map(|_| runs.draw(&mut rng)).collect();
         for (i, poller) in pollers.iter().enumerate() {
             let learned: Vec<u64> = runs
                 .iter()
                 .map(|ran| {
-                    let (requests, latency, ms) = simulate(*poller, &histories[i], *ran);
+                    let (requests, latency, ms) =
+                        simulate(*poller, &histories[i], &optimal[i], *ran);
                     stats[i].push(requests, latency);
                     ms
                 })
@@ -347,7 +386,7 @@ async fn follow(
 ) -> (u32, f64, u64) {
     let mut schedule = match poller {
         Poller::Adaptive(_, density) => Some(history.schedule(density, SCALE)),
-        Poller::Fixed(_) => None,
+        Poller::Fixed(_) | Poller::Optimal(_) => None,
     };
     let mut requests = 0;
     let mut seen_running = None;
@@ -357,7 +396,9 @@ async fn follow(
         let next = match (&mut schedule, poller) {
             (Some(s), _) => Instant::now() + s.next_delay(task.submitted.elapsed(), None),
             (None, Poller::Fixed(p)) => task.submitted + scaled(p) * (requests + 1),
-            (None, Poller::Adaptive(..)) => unreachable!(),
+            (None, Poller::Adaptive(..) | Poller::Optimal(_)) => {
+                unreachable!("only adaptive and fixed pollers run over HTTP")
+            }
         };
         tokio::time::sleep_until(next.into()).await;
         requests += 1;
@@ -421,31 +462,29 @@ async fn over_http(pollers: &[Poller]) -> Vec<Stats> {
 async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let started = Instant::now();
-    let pollers = [
+    let common = [
         Poller::Adaptive(Learning::Detection, None),
         Poller::Adaptive(Learning::FinishTime, None),
         Poller::Adaptive(Learning::Detection, Some(16)),
         Poller::Adaptive(Learning::Detection, Some(32)),
-        Poller::Adaptive(Learning::Known, None),
         Poller::Fixed(2.0),
         Poller::Fixed(5.0),
     ];
-    for runs in [RunTimes::Uniform, RunTimes::LogNormal] {
-        let pollers: Vec<Poller> = pollers
-            .iter()
-            .copied()
-            .filter(|p| {
-                matches!(runs, RunTimes::Uniform)
-                    || !matches!(p, Poller::Adaptive(Learning::Known, _))
-            })
-            .collect();
+    let limits = [
+        (
+            RunTimes::Uniform,
+            vec![Poller::Adaptive(Learning::Known, None)],
+        ),
+        (
+            RunTimes::LogNormal,
+            vec![Poller::Optimal(1.0), Poller::Optimal(2.0)],
+        ),
+    ];
+    for (runs, limit) in limits {
+        let pollers: Vec<Poller> = common.iter().copied().chain(limit).collect();
         let stats = simulated(runs, &pollers);
-        print_table(
-            &format!("simulated, {SIM_JOBS} jobs"),
-            runs,
-            &pollers,
-            &stats,
-        );
+        let title = format!("simulated, {SIM_JOBS} jobs");
+        print_table(&title, runs, &pollers, &stats);
     }
     let pollers = [
         Poller::Adaptive(Learning::Detection, None),
