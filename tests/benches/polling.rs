@@ -6,15 +6,19 @@
 //!
 //! Part one simulates time, with the engine's own schedule, jitter and run-time estimate, for
 //! many jobs: run times uniform over 20–60 s (W = 40 s, bound 8.9 s·requests) and log-normal
-//! (median 30 s, σ = 0.4 of the log: 90 % within 15.6–57.8 s, a few runs past 80 s). The
+//! (median 30 s, σ = 0.4 of the log: 90 % within 15.5–57.9 s, 0.7 % past 80 s). The
 //! adaptive poller learns the window from its own recent jobs, as the engine does, either from
 //! its detection (the middle of the gap between the last poll that saw the task running and
 //! the one that saw it done, as for ModelScope) or from the provider's finish time (as for
-//! DashScope's `end_time`). "window known" starts from an exact history of the uniform window
-//! and never updates it: the schedule's own limit, without the cost of learning.
+//! DashScope's `end_time`); the first batches, while its history fills, are not counted.
+//! Limits: "window known" starts from an exact history of the uniform window and never
+//! updates it (the schedule without the cost of learning); "optimal, known" polls the
+//! log-normal run times with density ∝ √(hazard), the best trade-off for a distribution known
+//! exactly.
 //!
 //! Part two follows real tasks over HTTP against the fake ModelScope, time scaled down by
-//! `SCALE`, to check that real requests and timers agree with the simulation.
+//! `SCALE`, to check the simulation against real requests and timers (whose delays, × 1/SCALE,
+//! add to every latency there).
 //!
 //! For each poller: requests per job (polls until the success was seen) and detection
 //! latency (time from the task's real finish to the poll that saw it), in unscaled seconds.
@@ -33,6 +37,8 @@ use std::time::{Duration, Instant};
 const SIM_JOBS: usize = 24_000;
 /// Jobs followed at once; history grows between batches, as jobs finish.
 const BATCH: usize = 12;
+/// Batches not counted, while the adaptive poller's history fills.
+const WARM_UP: usize = (RECENT_RUNS as usize).div_ceil(BATCH);
 /// Uniform run times, in seconds.
 const MIN_S: f64 = 20.0;
 const MAX_S: f64 = 60.0;
@@ -43,7 +49,7 @@ const SIGMA: f64 = 0.4;
 const TYPICAL_S: f64 = 30.0;
 /// Over HTTP: real seconds per simulated second, and jobs per poller.
 const SCALE: f64 = 1.0 / 50.0;
-const HTTP_JOBS: usize = 120;
+const HTTP_JOBS: usize = 240;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Learning {
@@ -285,7 +291,7 @@ fn simulated(runs: RunTimes, pollers: &[Poller]) -> Vec<Stats> {
             _ => Vec::new(),
         })
         .collect();
-    for _ in 0..SIM_JOBS / BATCH {
+    for batch in 0..WARM_UP + SIM_JOBS / BATCH {
         let runs: Vec<f64> = (0..BATCH).map(|_| runs.draw(&mut rng)).collect();
         for (i, poller) in pollers.iter().enumerate() {
             let learned: Vec<u64> = runs
@@ -293,7 +299,9 @@ fn simulated(runs: RunTimes, pollers: &[Poller]) -> Vec<Stats> {
                 .map(|ran| {
                     let (requests, latency, ms) =
                         simulate(*poller, &histories[i], &optimal[i], *ran);
-                    stats[i].push(requests, latency);
+                    if batch >= WARM_UP {
+                        stats[i].push(requests, latency);
+                    }
                     ms
                 })
                 .collect();
@@ -434,7 +442,7 @@ async fn over_http(pollers: &[Poller]) -> Vec<Stats> {
     let mut stats: Vec<Stats> = pollers.iter().map(|_| Stats::default()).collect();
     let mut history = History::default();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    for batch in 0..HTTP_JOBS / BATCH {
+    for batch in 0..WARM_UP + HTTP_JOBS / BATCH {
         let runs: Vec<Duration> = (0..BATCH)
             .map(|_| scaled(RunTimes::Uniform.draw(&mut rng)))
             .collect();
@@ -448,12 +456,18 @@ async fn over_http(pollers: &[Poller]) -> Vec<Stats> {
             }
         }
         for (i, (requests, latency, recorded)) in futures::future::join_all(followers).await {
-            stats[i].push(requests, latency);
+            if batch >= WARM_UP {
+                stats[i].push(requests, latency);
+            }
             if matches!(pollers[i], Poller::Adaptive(..)) {
                 history.learn(recorded);
             }
         }
-        eprintln!("over HTTP: batch {}/{} done", batch + 1, HTTP_JOBS / BATCH);
+        eprintln!(
+            "over HTTP: batch {}/{} done",
+            batch + 1,
+            WARM_UP + HTTP_JOBS / BATCH
+        );
     }
     stats
 }
