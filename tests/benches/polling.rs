@@ -399,10 +399,14 @@ async fn follow(
     let mut requests = 0;
     let mut seen_running = None;
     loop {
-        // Fixed pollers keep to their grid (k × period after submit), so the time a request
-        // takes does not stretch their period.
+        // Fixed pollers keep to their grid (k × period after submit); the adaptive one, like
+        // the engine, spaces each poll from when the last was sent. Either way the time a
+        // request takes does not stretch the schedule.
         let next = match (&mut schedule, poller) {
-            (Some(s), _) => Instant::now() + s.next_delay(task.submitted.elapsed(), None),
+            (Some(s), _) => {
+                let sent = seen_running.map(Duration::from_secs_f64);
+                Instant::now() + s.wait_from(sent, task.submitted.elapsed(), None)
+            }
             (None, Poller::Fixed(p)) => task.submitted + scaled(p) * (requests + 1),
             (None, Poller::Adaptive(..) | Poller::Optimal(_)) => {
                 unreachable!("only adaptive and fixed pollers run over HTTP")

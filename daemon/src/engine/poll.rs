@@ -36,22 +36,28 @@ struct Polling {
     /// When a poll last saw the task unfinished: it ended between then and the poll that
     /// sees it done.
     seen_running: Option<Timestamp>,
+    /// When the last poll was sent, if it was answered: the next is spaced from then. After a
+    /// failed poll, which waits out its own backoff, from the end of that wait.
+    answered: Option<Timestamp>,
     /// A task found running after a restart may have ended while the daemon was down: ask at
     /// once rather than where the schedule would have been.
     ask_now: bool,
 }
 
 impl Polling {
-    fn next_delay(&mut self, elapsed: Duration) -> Duration {
+    fn next_wait(&mut self, now: Timestamp) -> Duration {
         if std::mem::take(&mut self.ask_now) {
-            self.schedule.floor()
-        } else {
-            self.schedule.next_delay(elapsed, self.eta)
+            return self.schedule.floor();
         }
+        let since_submit =
+            |t: Timestamp| Duration::from_millis(t.millis_since(self.submitted_at).max(0) as u64);
+        let sent = self.answered.map(since_submit);
+        self.schedule.wait_from(sent, since_submit(now), self.eta)
     }
 
     fn pending(&mut self, asked_at: Timestamp, eta: Option<Duration>) {
         self.seen_running = Some(asked_at);
+        self.answered = Some(asked_at);
         self.transient = 0;
         self.eta = eta;
     }
@@ -82,7 +88,8 @@ impl Runner<'_> {
                 let err = self.timed_out(&job, polling.last_error.as_ref());
                 return self.give_up(&job, Transition::Failed(err)).await;
             }
-            self.wait(polling.next_delay(elapsed).min(left)).await?;
+            self.wait(polling.next_wait(Timestamp::now()).min(left))
+                .await?;
             tokio::select! {
                 biased;
                 _ = self.token.cancelled() => return Err(Stop::Interrupted),
@@ -133,6 +140,7 @@ impl Runner<'_> {
                         .await;
                 }
                 Err(e) => {
+                    polling.answered = None;
                     let failed = self
                         .poll_failed(&job, &mut polling, &limits, e, (elapsed, left))
                         .await?;
@@ -177,6 +185,7 @@ impl Runner<'_> {
             transient: 0,
             last_error: None,
             seen_running: None,
+            answered: None,
             ask_now: !self.submitted_here,
         }
     }

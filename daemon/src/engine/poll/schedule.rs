@@ -153,6 +153,19 @@ impl PollSchedule {
         (wait + gap.mul_f64(jitter)).clamp(self.floor, cap.max(self.floor))
     }
 
+    /// The wait from `now` to the next poll, spaced from `sent`, when the last answered poll
+    /// was sent (both since the submit), so the time a reply takes does not stretch the
+    /// schedule.
+    pub fn wait_from(
+        &mut self,
+        sent: Option<Duration>,
+        now: Duration,
+        eta: Option<Duration>,
+    ) -> Duration {
+        let from = sent.map_or(now, |sent| sent.min(now));
+        self.next_delay(from, eta).saturating_sub(now - from)
+    }
+
     /// The latest time the task is known, or believed, to have been running: the last poll
     /// that saw it unfinished. Before any, no recent run ended before one gap ahead of the
     /// window's first poll, so a task the first poll sees done is taken to have ended after
@@ -333,6 +346,19 @@ mod tests {
         let mut s = PollSchedule::new(Duration::from_secs(60));
         let d = s.next_delay(Duration::ZERO, Some(Duration::from_secs(4)));
         assert!(secs(d) <= 2.2, "{d:?}");
+    }
+
+    #[test]
+    fn the_next_poll_is_spaced_from_when_the_last_was_sent() {
+        let ms = Duration::from_millis;
+        let mut s = PollSchedule::from_history(&[10_000, 10_100, 10_050], Duration::from_secs(30));
+        // Sent at 10 s, answered at 10.2 s: 0.5 s after the send, not after the reply.
+        assert_eq!(s.wait_from(Some(ms(10_000)), ms(10_200), None), ms(300));
+        assert_eq!(
+            s.wait_from(Some(ms(10_000)), ms(11_000), None),
+            Duration::ZERO
+        );
+        assert_eq!(s.wait_from(None, ms(10_000), None), ms(500));
     }
 
     #[test]
