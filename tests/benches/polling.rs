@@ -75,9 +75,11 @@ impl Poller {
     fn label(self) -> String {
         let density = |n: Option<u32>| n.map(|n| format!(", N={n}")).unwrap_or_default();
         match self {
-            Poller::Adaptive(Learning::Detection, n) => format!("adaptive{}", density(n)),
+            Poller::Adaptive(Learning::Detection, n) => {
+                format!("adaptive, from detection{}", density(n))
+            }
             Poller::Adaptive(Learning::FinishTime, n) => {
-                format!("adaptive, finish time{}", density(n))
+                format!("adaptive, from finish time{}", density(n))
             }
             Poller::Adaptive(Learning::Known, n) => format!("adaptive, window known{}", density(n)),
             Poller::Fixed(s) => format!("fixed {s} s"),
@@ -319,7 +321,7 @@ fn simulated(runs: RunTimes, pollers: &[Poller]) -> Vec<Stats> {
 fn print_table(title: &str, runs: RunTimes, pollers: &[Poller], stats: &[Stats]) {
     println!("\n{title}: run times {}", runs.label());
     print!(
-        "{:<30} {:>12} {:>13} {:>12} {:>10}",
+        "{:<34} {:>12} {:>13} {:>12} {:>10}",
         "poller", "requests/job", "mean lat (s)", "p90 lat (s)", "L*R"
     );
     match runs.bound() {
@@ -329,7 +331,7 @@ fn print_table(title: &str, runs: RunTimes, pollers: &[Poller], stats: &[Stats])
     for (p, s) in pollers.iter().zip(stats) {
         let lr = s.mean_latency() * s.mean_requests();
         print!(
-            "{:<30} {:>12.2} {:>13.2} {:>12.2} {:>10.2}",
+            "{:<34} {:>12.2} {:>13.2} {:>12.2} {:>10.2}",
             p.label(),
             s.mean_requests(),
             s.mean_latency(),
