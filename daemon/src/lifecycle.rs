@@ -30,6 +30,9 @@ pub struct RunOptions {
 /// Largest log file before it is rotated at the next start; five old ones are kept.
 const LOG_ROTATE_BYTES: u64 = 10 * 1024 * 1024;
 const LOG_KEEP: u32 = 5;
+/// Log lines waiting for the writer thread before new ones are dropped: far more than the
+/// daemon logs in a burst. The library's default (128,000) reserves 4 MB up front.
+const LOG_BUFFERED_LINES: usize = 8192;
 
 /// Runs the daemon until it is told to stop (`daemon.shutdown`, SIGTERM, SIGINT). Returns
 /// an error, naming the running daemon's pid, when another daemon owns this home.
@@ -273,7 +276,9 @@ fn init_logging(
     let file = paths.log_file();
     rotate(&file);
     let appender = tracing_appender::rolling::never(&paths.log_dir, "daemon.log");
-    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(LOG_BUFFERED_LINES)
+        .finish(appender);
     let filter = tracing_subscriber::EnvFilter::try_from_env("GENQ_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let file_layer = tracing_subscriber::fmt::layer()

@@ -1,8 +1,9 @@
 //! Scale figures, printed, not asserted: submits acknowledged (each durable) per second from
 //! one client and from 8 at once; the daemon's `jobs.list` of 500 rows and of a page of 50,
 //! timed in the daemon's own code and over the socket; the daemon's memory idle, with 10,000
-//! and with 100,000 queued jobs, and with 1,000 jobs in flight at a fake DashScope; how soon
-//! a daemon with 100,000 unfinished jobs answers.
+//! and with 100,000 queued jobs, and with 1,000 jobs in flight at a fake DashScope (resident,
+//! split into anonymous and file-backed pages and the binary's share); how soon a daemon with
+//! 100,000 unfinished jobs answers.
 //!
 //! `cargo bench -p genq-e2e --bench scale`
 
@@ -24,13 +25,51 @@ fn ms(d: Duration) -> String {
     format!("{:.3} ms", d.as_secs_f64() * 1e3)
 }
 
-fn rss_mb(pid: i32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+/// A `123 kB` value of a /proc file, in MB.
+fn kb_as_mb(value: &str) -> f64 {
+    value
+        .split_whitespace()
+        .next()
+        .and_then(|v| v.parse::<f64>().ok())
         .map_or(0.0, |kib| kib / 1024.0)
+}
+
+/// The `key:` field of a /proc file, in MB.
+fn field_mb(text: &str, key: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .map_or(0.0, kb_as_mb)
+}
+
+/// Where the daemon's resident memory is: all of it (VmRSS), the anonymous part (heap,
+/// stacks, relocated data) and the file-backed part (from smaps_rollup), and how much of the
+/// latter is the daemon's own binary (its mappings in smaps).
+fn resident(pid: i32) -> String {
+    let read =
+        |file: &str| std::fs::read_to_string(format!("/proc/{pid}/{file}")).unwrap_or_default();
+    let total = field_mb(&read("status"), "VmRSS");
+    let rollup = read("smaps_rollup");
+    let anon = field_mb(&rollup, "Anonymous");
+    let file = field_mb(&rollup, "Rss") - anon;
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+    let exe = exe.to_string_lossy();
+    let exe = exe.trim_end_matches(" (deleted)");
+    let mut binary = 0.0;
+    let mut in_binary = false;
+    for line in read("smaps").lines() {
+        let first = line.split_whitespace().next().unwrap_or_default();
+        if let Some(rss) = line.strip_prefix("Rss:") {
+            if in_binary {
+                binary += kb_as_mb(rss);
+            }
+        } else if first.contains('-') && !first.ends_with(':') {
+            // A mapping's header: `start-end perms offset dev inode path`.
+            in_binary = line.split_whitespace().nth(5) == Some(exe);
+        }
+    }
+    format!(
+        "{total:.1} MB (anonymous {anon:.1} MB, file-backed {file:.1} MB of which the binary {binary:.1} MB)"
+    )
 }
 
 fn threads(pid: i32) -> usize {
@@ -42,8 +81,8 @@ async fn settled_rss(home: &Home, what: &str) {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let pid = home.daemon_pid().expect("daemon runs");
     println!(
-        "daemon RSS {what}: {:.1} MB ({} threads)",
-        rss_mb(pid),
+        "daemon RSS {what}: {} ({} threads)",
+        resident(pid),
         threads(pid)
     );
 }

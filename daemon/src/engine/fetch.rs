@@ -101,7 +101,7 @@ impl Runner<'_> {
             }
             let result = tokio::select! {
                 r = outputs::fetch(
-                    &self.inner.http,
+                    self.inner.http(),
                     &records[k].source_url,
                     rec.role,
                     rec.format.as_deref(),

@@ -7,7 +7,7 @@ use crate::providers::{CallContext, Provider, Registry};
 use crate::store::Store;
 use genq_protocol::{JobId, Paths};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -21,7 +21,8 @@ pub(super) struct Inner {
     /// Told each time a new config is put in force.
     pub(super) config_applied: tokio::sync::watch::Sender<()>,
     pub(super) paths: Paths,
-    pub(super) http: reqwest::Client,
+    /// Built on first use (see [`Inner::http`]).
+    pub(super) http: OnceLock<reqwest::Client>,
     /// Each provider instance's limits; an instance keeps its own across config changes.
     pub(super) limits: Mutex<BTreeMap<String, Arc<ProviderLimits>>>,
     /// Cancels one job's runner.
@@ -33,6 +34,19 @@ pub(super) struct Inner {
 }
 
 impl Inner {
+    /// The client for provider calls and downloads. Building it loads the system's root
+    /// certificates, so it waits for the first request: an idle daemon holds none of them.
+    pub(super) fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(|| {
+            reqwest::Client::builder()
+                .user_agent(concat!("genq/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(std::time::Duration::from_secs(15))
+                .timeout(std::time::Duration::from_secs(60))
+                .build()
+                .unwrap_or_default()
+        })
+    }
+
     pub(super) fn config(&self) -> Arc<Config> {
         self.config
             .read()
@@ -95,7 +109,7 @@ impl Inner {
         let adaptor = self.adaptor(provider)?;
         let settings = config.providers.get(provider);
         Some(CallContext {
-            http: self.http.clone(),
+            http: self.http().clone(),
             base_url: settings
                 .map(|s| s.base_url.clone())
                 .unwrap_or_else(|| adaptor.default_base_url().to_string()),

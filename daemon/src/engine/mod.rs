@@ -30,7 +30,7 @@ use genq_protocol::{Event, Job, JobError, JobErrorKind, JobId, JobKind, JobSpec,
 use inner::Inner;
 use limits::ProviderLimits;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -42,12 +42,6 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(store: Store, registry: Registry, config: Config, paths: Paths) -> Engine {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("genq/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(std::time::Duration::from_secs(15))
-            .timeout(std::time::Duration::from_secs(60))
-            .build()
-            .unwrap_or_default();
         Engine {
             inner: Arc::new(Inner {
                 store,
@@ -56,7 +50,7 @@ impl Engine {
                 config_error: Mutex::new(None),
                 config_applied: tokio::sync::watch::Sender::new(()),
                 paths,
-                http,
+                http: OnceLock::new(),
                 limits: Mutex::new(Default::default()),
                 running: Mutex::new(HashMap::new()),
                 admitters: Mutex::new(HashMap::new()),
@@ -403,9 +397,10 @@ impl Engine {
         let config = self.config();
         let registry = self.registry();
         for name in registry.names() {
-            let (Some(adaptor), Some(ctx)) =
-                (registry.get(name).cloned(), self.inner.call_context(name))
-            else {
+            let Some(adaptor) = registry.get(name).filter(|a| a.lists_models()).cloned() else {
+                continue;
+            };
+            let Some(ctx) = self.inner.call_context(name) else {
                 continue;
             };
             let (inner, config, name) = (self.inner.clone(), config.clone(), name.to_string());

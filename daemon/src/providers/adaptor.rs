@@ -265,6 +265,12 @@ pub trait Provider: Send + Sync + 'static {
         Ok(None)
     }
 
+    /// Whether [`Provider::list_models`] may ask the provider: only then does the engine
+    /// prepare a call for it at start and after each config change.
+    fn lists_models(&self) -> bool {
+        false
+    }
+
     /// The model ids the provider lists for this account (an OpenAI-compatible gateway's
     /// `GET /v1/models`), for the catalog; `None` when it lists none or its config names them.
     async fn list_models(&self, _ctx: &CallContext) -> Result<Option<Vec<String>>, ProviderError> {

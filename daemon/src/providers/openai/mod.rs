@@ -155,8 +155,13 @@ impl Provider for OpenAi {
         })
     }
 
+    /// Only a gateway whose table names no models is asked for them.
+    fn lists_models(&self) -> bool {
+        self.options.models.is_empty()
+    }
+
     async fn list_models(&self, ctx: &CallContext) -> Result<Option<Vec<String>>, ProviderError> {
-        if !self.options.models.is_empty() || ctx.key.is_none() {
+        if !self.lists_models() || ctx.key.is_none() {
             return Ok(None);
         }
         let request = http::keyed(ctx, &INFO, Method::GET, &api(ctx, &["models"]))?;
