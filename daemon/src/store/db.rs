@@ -9,8 +9,8 @@
 use super::appended::take_appended;
 use super::catalog_state::CatalogSnapshot;
 use super::error::StoreError;
-use super::listing::ReadAhead;
 use super::migrations;
+use super::read_ahead::ReadAhead;
 use super::wire;
 use genq_protocol::Event;
 use rusqlite::{Connection, OpenFlags, Transaction, ffi};

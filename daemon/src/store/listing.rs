@@ -6,17 +6,11 @@
 use super::db::Store;
 use super::error::StoreError;
 use super::ids::job_number;
-use super::wire;
+use super::wire::{self, WirePage};
 use genq_protocol::methods::{JobPage, LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT, ListParams, Sort};
 use rusqlite::types::Value;
 use rusqlite::{Connection, params_from_iter};
 use serde_json::value::RawValue;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-use tokio::sync::oneshot;
-
-/// A page of jobs as their JSON text, ready to be sent as it is.
-pub type WirePage = JobPage<Box<RawValue>>;
 
 impl Store {
     /// One page of jobs, filtered and sorted on the database side. After a full page of the
@@ -42,44 +36,6 @@ impl Store {
             self.read_ahead().keep(next, ahead);
         }
         Ok(page)
-    }
-}
-
-/// Pages read ahead, each until the page after it is asked for or it is too old to stand
-/// for the database as it is: a page is read once a client asks, and one read ahead stands
-/// in for that moment only briefly.
-#[derive(Default)]
-pub(super) struct ReadAhead(Mutex<Vec<Ahead>>);
-
-struct Ahead {
-    params: ListParams,
-    at: Instant,
-    page: oneshot::Receiver<Result<WirePage, StoreError>>,
-}
-
-/// How long a page read ahead may wait for its client.
-const AHEAD_FRESH: Duration = Duration::from_secs(1);
-/// Pages kept read ahead at most, for clients walking listings at the same time.
-const AHEAD_KEPT: usize = 8;
-
-impl ReadAhead {
-    fn take(&self, params: &ListParams) -> Option<oneshot::Receiver<Result<WirePage, StoreError>>> {
-        let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        kept.retain(|a| a.at.elapsed() < AHEAD_FRESH);
-        let i = kept.iter().position(|a| &a.params == params)?;
-        Some(kept.swap_remove(i).page)
-    }
-
-    fn keep(&self, params: ListParams, page: oneshot::Receiver<Result<WirePage, StoreError>>) {
-        let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if kept.len() >= AHEAD_KEPT {
-            kept.remove(0);
-        }
-        kept.push(Ahead {
-            params,
-            at: Instant::now(),
-            page,
-        });
     }
 }
 

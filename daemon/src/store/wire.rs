@@ -7,8 +7,13 @@
 
 use super::error::StoreError;
 use super::rows::{JOB_COLUMNS, attach_outputs, job_from_row};
+use genq_protocol::methods::JobPage;
 use rusqlite::{Connection, params, params_from_iter};
+use serde_json::value::RawValue;
 use std::collections::HashMap;
+
+/// A page of jobs as their JSON text, ready to be sent as it is.
+pub type WirePage = JobPage<Box<RawValue>>;
 
 /// Rows rendered at most before a group of writes commits: the rows the group changed come
 /// first in a quiet store; a larger backlog (an upgraded database) is left to idle time.
