@@ -1,54 +1,26 @@
 //! `genq jobs --json` over many pages: every job once, newest first, each as `genq show`
 //! gives it, also after another program changed a job under the running daemon.
 
-use genq_e2e::harness::Home;
-use genq_protocol::{JobId, JobKind, JobSpec};
-use serde_json::{Value, json};
-use std::time::Duration;
+// The benches' importer: this test uses one of its two helpers.
+#[path = "../benches/shared/mod.rs"]
+#[allow(dead_code)]
+mod shared;
 
-/// A home whose daemon holds `count` jobs, imported while it was stopped.
+use genq_e2e::harness::Home;
+use serde_json::{Value, json};
+use shared::home_with_imported_jobs;
+
+/// A home whose daemon holds `count` jobs, a third of them finished by hand, as another
+/// program would: the daemon must list what is there now.
 async fn home_with_jobs(count: u32) -> Home {
-    let home = Home::new();
-    home.write_config(
-        "[providers.dashscope]\nbase_url = \"http://127.0.0.1:9\"\napi_key_env = \"LISTING_KEY\"\n",
-    );
-    home.start_daemon();
-    home.client().await.ok("daemon.shutdown", json!({})).await;
-    while home.daemon_pid().is_some() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let (store, thread) = genq_daemon::store::Store::open(&home.paths.db).expect("open db");
-    let jobs = (0..count)
-        .map(|i| genq_daemon::store::NewJob {
-            id: JobId(uuid::Uuid::now_v7().to_string()),
-            kind: JobKind::Image,
-            spec: JobSpec {
-                provider: "dashscope".into(),
-                model: Some("wan2.2-t2i-flash".into()),
-                prompt: format!("job {i}: a \"quoted\" lighthouse\nat dusk, ünïcode"),
-                ..Default::default()
-            },
-            idempotency_key: None,
-            retry_of: None,
-        })
-        .collect();
-    store.create_jobs(jobs).await.expect("import");
-    // Finished by hand, as another program would: the daemon must list what is there now.
-    store
-        .call(|conn| {
-            conn.execute(
-                "UPDATE jobs SET state = 'succeeded', finished_at = created_at + 1000, \
-                 updated_at = created_at + 1000 WHERE num % 3 = 0",
-                (),
-            )?;
-            Ok(())
-        })
-        .await
-        .expect("finish some");
-    drop(store);
-    thread.join();
-    home.start_daemon();
-    home
+    home_with_imported_jobs(
+        count,
+        |i| format!("job {i}: a \"quoted\" lighthouse\nat dusk, ünïcode"),
+        "UPDATE jobs SET state = 'succeeded', finished_at = created_at + 1000, \
+         updated_at = created_at + 1000 WHERE num % 3 = 0",
+        Home::start_daemon,
+    )
+    .await
 }
 
 fn listing(home: &Home) -> (String, Vec<Value>) {

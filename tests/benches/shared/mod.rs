@@ -1,15 +1,33 @@
-//! What the TUI benches share: a home whose daemon holds many finished jobs.
+//! What benches (and tests that need thousands of jobs) share: a home whose daemon holds many
+//! jobs, imported straight into its database instead of submitted one by one.
 
 use genq_e2e::harness::Home;
 use genq_protocol::{JobId, JobKind, JobSpec};
 use std::time::Duration;
 
-/// A home with a provider that answers nothing, one task at a time (the daemon stays quiet
-/// and the figures measure the TUI and the protocol), holding `count` jobs. The daemon lays
-/// out its home and database first; the jobs are imported with it stopped, in one
-/// transaction, `finish_sql` marks them finished, and `start` starts it again on top of them.
+/// A home whose daemon holds `count` jobs, imported with it stopped; `finish_sql` marks
+/// them finished and `start` starts it again on top of them.
 pub async fn home_with_finished_jobs(
     count: u32,
+    finish_sql: &'static str,
+    start: fn(&Home),
+) -> Home {
+    home_with_imported_jobs(
+        count,
+        |i| format!("job number {i}: a lighthouse at dusk, oil painting, sea"),
+        finish_sql,
+        start,
+    )
+    .await
+}
+
+/// A home with a DashScope that answers nothing, one task at a time (the daemon stays quiet),
+/// holding `count` jobs with prompts from `prompt`. The daemon lays out its home and database
+/// first; the jobs are imported with it stopped, in one transaction, `finish_sql` changes them
+/// as another program would, and `start` starts the daemon again on top of them.
+pub async fn home_with_imported_jobs(
+    count: u32,
+    prompt: fn(u32) -> String,
     finish_sql: &'static str,
     start: fn(&Home),
 ) -> Home {
@@ -33,7 +51,7 @@ pub async fn home_with_finished_jobs(
             spec: JobSpec {
                 provider: "dashscope".into(),
                 model: Some("wan2.2-t2i-flash".into()),
-                prompt: format!("job number {i}: a lighthouse at dusk, oil painting, sea"),
+                prompt: prompt(i),
                 ..Default::default()
             },
             idempotency_key: None,
@@ -47,7 +65,7 @@ pub async fn home_with_finished_jobs(
             Ok(())
         })
         .await
-        .expect("finish the imported jobs");
+        .expect("change the imported jobs");
     drop(store);
     thread.join();
     start(&home);
