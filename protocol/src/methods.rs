@@ -351,13 +351,15 @@ pub const LIST_MAX_TEXT: usize = 1000;
 
 /// A page of jobs. `J` is how a job is held: as a [`Job`], or as its JSON text where the
 /// page is only passed on (the daemon copies stored text; `genq jobs --json` prints it).
+/// The cursor comes first, so a client walking pages can ask for the next one before it
+/// reads this one's jobs.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct JobPage<J = Job> {
-    pub jobs: Vec<J>,
     pub next_cursor: Option<String>,
     /// Jobs matching the filters, across all pages.
     pub total: u64,
+    pub jobs: Vec<J>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -43,6 +43,11 @@ async fn a_listing_of_many_pages_has_every_job_once_as_show_gives_it() {
         jobs.iter().filter(|j| j["state"] == "succeeded").count(),
         401
     );
+    // A limit that ends inside a page: the last request asks for just the rest.
+    let some: Vec<Value> =
+        serde_json::from_str(&home.ok(&["jobs", "--json", "--limit", "1100"])).expect("JSON");
+    let some_nums: Vec<u64> = some.iter().map(|j| j["num"].as_u64().unwrap()).collect();
+    assert_eq!(some_nums, newest_first[..1100]);
     let mut client = home.client().await;
     for j in jobs.iter().step_by(97) {
         let shown = client.ok("jobs.get", json!({ "id": j["id"] })).await;

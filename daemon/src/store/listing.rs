@@ -6,7 +6,7 @@
 use super::db::Store;
 use super::error::StoreError;
 use super::ids::job_number;
-use super::wire::{self, WirePage};
+use super::wire::{self, TextPage, WirePage};
 use genq_protocol::methods::{JobPage, LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT, ListParams, Sort};
 use rusqlite::types::Value;
 use rusqlite::{Connection, params_from_iter};
@@ -35,7 +35,7 @@ impl Store {
             let ahead = self.read_later(move |conn| list(conn, &asked));
             self.read_ahead().keep(next, ahead);
         }
-        Ok(page)
+        checked(page)
     }
 }
 
@@ -100,7 +100,7 @@ impl Filters {
     }
 }
 
-fn list(conn: &Connection, p: &ListParams) -> Result<WirePage, StoreError> {
+fn list(conn: &Connection, p: &ListParams) -> Result<TextPage, StoreError> {
     let limit = p
         .limit
         .unwrap_or(LIST_DEFAULT_LIMIT)
@@ -141,7 +141,18 @@ fn list(conn: &Connection, p: &ListParams) -> Result<WirePage, StoreError> {
     } else {
         None
     };
-    let jobs = wire::fill_missing(conn, rows)?
+    Ok(JobPage {
+        jobs: wire::fill_missing(conn, rows)?,
+        next_cursor,
+        total,
+    })
+}
+
+/// A page of texts checked as JSON, off the reader's thread: the reader goes on with the
+/// page read ahead meanwhile.
+fn checked(page: TextPage) -> Result<WirePage, StoreError> {
+    let jobs = page
+        .jobs
         .into_iter()
         .map(|text| {
             RawValue::from_string(text)
@@ -150,8 +161,8 @@ fn list(conn: &Connection, p: &ListParams) -> Result<WirePage, StoreError> {
         .collect::<Result<_, _>>()?;
     Ok(JobPage {
         jobs,
-        next_cursor,
-        total,
+        next_cursor: page.next_cursor,
+        total: page.total,
     })
 }
 

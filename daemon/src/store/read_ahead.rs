@@ -1,7 +1,7 @@
 //! Pages of `jobs.list` read ahead for clients walking a whole listing.
 
 use super::error::StoreError;
-use super::wire::WirePage;
+use super::wire::TextPage;
 use genq_protocol::methods::ListParams;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -16,7 +16,7 @@ pub(super) struct ReadAhead(Mutex<Vec<Ahead>>);
 struct Ahead {
     params: ListParams,
     at: Instant,
-    page: oneshot::Receiver<Result<WirePage, StoreError>>,
+    page: oneshot::Receiver<Result<TextPage, StoreError>>,
 }
 
 /// How long a page read ahead may wait for its client.
@@ -28,7 +28,7 @@ impl ReadAhead {
     pub(super) fn take(
         &self,
         params: &ListParams,
-    ) -> Option<oneshot::Receiver<Result<WirePage, StoreError>>> {
+    ) -> Option<oneshot::Receiver<Result<TextPage, StoreError>>> {
         let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
         kept.retain(|a| a.at.elapsed() < AHEAD_FRESH);
         let i = kept.iter().position(|a| &a.params == params)?;
@@ -38,7 +38,7 @@ impl ReadAhead {
     pub(super) fn keep(
         &self,
         params: ListParams,
-        page: oneshot::Receiver<Result<WirePage, StoreError>>,
+        page: oneshot::Receiver<Result<TextPage, StoreError>>,
     ) {
         let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if kept.len() >= AHEAD_KEPT {

@@ -14,6 +14,8 @@ use std::collections::HashMap;
 
 /// A page of jobs as their JSON text, ready to be sent as it is.
 pub type WirePage = JobPage<Box<RawValue>>;
+/// A page of jobs' texts as the database holds them, not yet checked as JSON.
+pub(super) type TextPage = JobPage<String>;
 
 /// Rows rendered at most before a group of writes commits: the rows the group changed come
 /// first in a quiet store; a larger backlog (an upgraded database) is left to idle time.

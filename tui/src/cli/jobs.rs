@@ -5,15 +5,13 @@ use super::args::{CancelArgs, IdArg, JobsArgs, RetryArgs, ShowArgs, UploadArgs, 
 use super::ctx::{Ctx, print_json};
 use super::error::CliError;
 use super::output;
-use crate::client::{Client, ClientError, ResultText};
+use crate::client::{Client, ClientError};
 use genq_protocol::methods::{
-    JobPage, JobRef, JobsCancel, JobsExport, JobsGet, JobsList, JobsRetry, JobsUpload,
-    LIST_MAX_LIMIT, ListParams, Sort, UploadParams,
+    JobRef, JobsCancel, JobsExport, JobsGet, JobsList, JobsRetry, JobsUpload, LIST_MAX_LIMIT,
+    ListParams, Sort, UploadParams,
 };
 use genq_protocol::{ErrorKind, Job, JobState};
-use serde_json::value::RawValue;
 use std::io::IsTerminal;
-use std::io::Write;
 
 pub async fn list(ctx: &Ctx, args: JobsArgs) -> Result<(), CliError> {
     let (client, _notes) = ctx.connect().await?;
@@ -25,7 +23,7 @@ pub async fn list(ctx: &Ctx, args: JobsArgs) -> Result<(), CliError> {
         ..ListParams::default()
     };
     if args.json {
-        return print_json_pages(&client, params, args.limit).await;
+        return super::jobs_json::print(&client, params, args.limit).await;
     }
     let (jobs, total) = fetch(&client, params, args.limit).await?;
     let width = std::io::stdout()
@@ -64,104 +62,6 @@ pub async fn fetch(
         }
     };
     Ok((jobs, total))
-}
-
-/// Up to `limit` jobs as one JSON array on stdout, written page by page while the next
-/// page is on its way (the daemon reads page k+1 while this side writes page k). Piped, each
-/// job goes out as the daemon sent it, without being read; on a terminal, pretty.
-async fn print_json_pages(
-    client: &Client,
-    mut params: ListParams,
-    limit: u32,
-) -> Result<(), CliError> {
-    let pretty = std::io::stdout().is_terminal();
-    let mut out = JsonArray::new(pretty);
-    let mut shown = 0u32;
-    params.limit = Some(limit.min(LIST_MAX_LIMIT));
-    let mut raw = client.call_raw::<JobsList>(params.clone()).await?;
-    loop {
-        let text = raw.as_ref().map_or("null", ResultText::get);
-        let page: JobPage<&RawValue> =
-            serde_json::from_str(text).map_err(|e| ClientError::BadReply(e.to_string()))?;
-        shown += page.jobs.len() as u32;
-        let next = match page.next_cursor {
-            Some(cursor) if !page.jobs.is_empty() && shown < limit => {
-                params.cursor = Some(cursor);
-                params.limit = Some((limit - shown).min(LIST_MAX_LIMIT));
-                Some(params.clone())
-            }
-            _ => None,
-        };
-        let Some(next) = next else {
-            out.items(&page.jobs)?;
-            break;
-        };
-        let (fetched, written) = tokio::join!(client.call_raw::<JobsList>(next), async {
-            out.items(&page.jobs)
-        });
-        written?;
-        raw = fetched?;
-    }
-    out.end()
-}
-
-/// A JSON array written to stdout an item at a time.
-struct JsonArray {
-    out: std::io::BufWriter<std::io::Stdout>,
-    pretty: bool,
-    empty: bool,
-}
-
-impl JsonArray {
-    fn new(pretty: bool) -> JsonArray {
-        JsonArray {
-            out: std::io::BufWriter::with_capacity(1 << 16, std::io::stdout()),
-            pretty,
-            empty: true,
-        }
-    }
-
-    fn items(&mut self, jobs: &[&RawValue]) -> Result<(), CliError> {
-        for job in jobs {
-            let sep: &[u8] = match (self.empty, self.pretty) {
-                (true, true) => b"[\n",
-                (true, false) => b"[",
-                (false, true) => b",\n",
-                (false, false) => b",",
-            };
-            self.out.write_all(sep).map_err(write_failed)?;
-            self.empty = false;
-            if self.pretty {
-                // Indented as an item of the whole array is.
-                let job: Job = serde_json::from_str(job.get())
-                    .map_err(|e| ClientError::BadReply(e.to_string()))?;
-                let text = serde_json::to_string_pretty(&job)
-                    .map_err(|e| CliError::Failed(format!("cannot write JSON: {e}")))?;
-                self.out
-                    .write_all(format!("  {}", text.replace('\n', "\n  ")).as_bytes())
-                    .map_err(write_failed)?;
-            } else {
-                self.out
-                    .write_all(job.get().as_bytes())
-                    .map_err(write_failed)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn end(mut self) -> Result<(), CliError> {
-        let end: &[u8] = match (self.empty, self.pretty) {
-            (true, _) => b"[]\n",
-            (false, true) => b"\n]\n",
-            (false, false) => b"]\n",
-        };
-        self.out.write_all(end).map_err(write_failed)?;
-        self.out.flush().map_err(write_failed)
-    }
-}
-
-fn write_failed(e: std::io::Error) -> CliError {
-    CliError::Failed(format!("cannot write the listing: {e}"))
 }
 
 /// Every job matching `params`, oldest first.

@@ -13,6 +13,7 @@ mod follow;
 mod host;
 mod housekeeping;
 mod jobs;
+mod jobs_json;
 mod loras;
 mod man;
 mod models;
