@@ -403,6 +403,12 @@ async fn providers_shows_key_source_load_and_balance_without_keys() {
         home.ok_async(&["submit", "--provider", "modelscope", "--prompt", prompt])
             .await;
     }
+    // A job is in flight from the moment it holds a slot, and holds points at the provider
+    // once the provider has its task.
+    assert!(
+        ms.wait_for_tasks(1, PATIENCE).await,
+        "the provider never got the first task"
+    );
     let list = eventually(
         "one job in flight and one queued",
         || home.json_async(&["providers", "--json"]),
