@@ -20,8 +20,13 @@ pub(super) type TextPage = JobPage<String>;
 /// Rows rendered at most before a group of writes commits: the rows the group changed come
 /// first in a quiet store; a larger backlog (an upgraded database) is left to idle time.
 pub(super) const BEFORE_COMMIT: usize = 512;
+/// The jobs without their text, after `?1`, at most `?2`: only ever the missing ones, through
+/// their index, so statistics gathered while many were missing never turn this into a scan of
+/// every text.
+const MISSING: &str = "SELECT id FROM job_wire INDEXED BY job_wire_missing
+    WHERE text IS NULL AND id > ?1 ORDER BY id LIMIT ?2";
 /// Rows rendered in one idle transaction, so a write waits at most one such step.
-pub(super) const IDLE_STEP: usize = 256;
+pub(super) const IDLE_STEP: usize = 64;
 
 /// The jobs `ids` as their wire JSON, each beside its id; ids of no job are left out. A row
 /// that cannot be read is an error, as it is for every other read.
@@ -59,9 +64,7 @@ pub(super) fn refresh(
     limit: usize,
 ) -> Result<Option<String>, StoreError> {
     let ids: Vec<String> = conn
-        .prepare_cached(
-            "SELECT id FROM job_wire WHERE text IS NULL AND id > ?1 ORDER BY id LIMIT ?2",
-        )?
+        .prepare_cached(MISSING)?
         .query_map(params![after, limit as i64], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     let Some(last) = ids.last().cloned() else {
@@ -106,4 +109,40 @@ pub(super) fn fill_missing(
             None => rendered.remove(&id).ok_or_else(|| StoreError::NotFound(id)),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_texts_are_found_through_their_index_after_statistics_saw_many() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("genq.db")).unwrap();
+        super::super::migrations::check_and_migrate(&mut conn, dir.path()).unwrap();
+        conn.execute_batch(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+             INSERT INTO jobs (id, kind, provider, state, spec, prompt, created_at, updated_at)
+             SELECT printf('0190-%06d', i), 'image', 'dashscope', 'succeeded',
+                    '{\"provider\":\"dashscope\",\"prompt\":\"p\"}', 'p', i, i FROM n;
+             ANALYZE;",
+        )
+        .unwrap();
+        let mut after = String::new();
+        while let Some(last) = refresh(&conn, &after, 500).unwrap() {
+            after = last;
+        }
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {MISSING}"))
+            .unwrap()
+            .query_map(params!["", 10], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            plan.iter().any(|step| step.contains("job_wire_missing")),
+            "{plan:?}"
+        );
+        assert_eq!(refresh(&conn, "", 10).unwrap(), None);
+    }
 }
