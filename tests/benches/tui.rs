@@ -151,6 +151,17 @@ fn start(home: &Home) {
     home.start_daemon_with(&[("BENCH_KEY", "sk-bench")]);
 }
 
+/// `n` connects to the first frame, their times sorted.
+async fn first_frames(home: &Home, n: usize) -> Vec<Duration> {
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (t, ..) = first_frame(home).await;
+        times.push(t);
+    }
+    times.sort();
+    times
+}
+
 #[tokio::main]
 async fn main() {
     let _ = genq_bin();
@@ -168,12 +179,7 @@ async fn main() {
     let (cold, mut app, mut term, client) = first_frame(&home).await;
     let heap_first = LIVE.load(Ordering::Relaxed) - heap_before;
 
-    let mut firsts = Vec::new();
-    for _ in 0..30 {
-        let (t, ..) = first_frame(&home).await;
-        firsts.push(t);
-    }
-    firsts.sort();
+    let firsts = first_frames(&home, 30).await;
     println!(
         "connect to first frame ({} jobs, {}x{}): first {}  p50 {}  p99 {}  (target ≤ 10 ms)",
         jobs(),
@@ -197,13 +203,9 @@ async fn main() {
     {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    drop(db);
     let rendered_in = rendering.elapsed();
-    let mut settled = Vec::new();
-    for _ in 0..30 {
-        let (t, ..) = first_frame(&home).await;
-        settled.push(t);
-    }
-    settled.sort();
+    let settled = first_frames(&home, 30).await;
     println!(
         "connect to first frame once every listing text is rendered (another {:.1} s after the \
          above): p50 {}  p99 {}",
