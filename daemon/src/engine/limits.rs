@@ -19,7 +19,6 @@ pub struct ProviderLimits {
 struct Inner {
     limits: Limits,
     in_flight: u32,
-    waiting: u32,
     limiter: Arc<DefaultDirectRateLimiter>,
     paused_until: Option<Instant>,
     last_error: Option<String>,
@@ -53,12 +52,11 @@ impl Drop for Slot {
     }
 }
 
-/// Figures for `genq providers` and `daemon.status`.
+/// Live figures for `genq providers` and `daemon.status`; the limits themselves are in the
+/// provider's settings and its queue is counted in the database.
 #[derive(Clone, Debug, Default)]
 pub struct LimitsSnapshot {
     pub in_flight: u32,
-    pub queued: u32,
-    pub max_concurrent: u32,
     pub paused_for: Option<Duration>,
     pub last_error: Option<String>,
     pub quota: Option<QuotaInfo>,
@@ -71,7 +69,6 @@ impl ProviderLimits {
                 limiter: limiter_for(limits.requests_per_second),
                 limits,
                 in_flight: 0,
-                waiting: 0,
                 paused_until: None,
                 last_error: None,
                 quota: None,
@@ -103,7 +100,6 @@ impl ProviderLimits {
 
     /// Waits for a free remote-task slot.
     pub async fn acquire_slot(self: &Arc<Self>) -> Slot {
-        self.lock().waiting += 1;
         loop {
             // Registered before the check, so a slot freed in between still wakes us.
             let notified = self.freed.notified();
@@ -113,7 +109,6 @@ impl ProviderLimits {
                 let mut inner = self.lock();
                 if inner.in_flight < inner.limits.max_concurrent {
                     inner.in_flight += 1;
-                    inner.waiting = inner.waiting.saturating_sub(1);
                     return Slot {
                         limits: self.clone(),
                     };
@@ -171,8 +166,6 @@ impl ProviderLimits {
         let inner = self.lock();
         LimitsSnapshot {
             in_flight: inner.in_flight,
-            queued: inner.waiting,
-            max_concurrent: inner.limits.max_concurrent,
             paused_for: inner
                 .paused_until
                 .and_then(|u| u.checked_duration_since(Instant::now())),
