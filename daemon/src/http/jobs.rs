@@ -128,9 +128,23 @@ pub async fn list(
     Ok(Json(page))
 }
 
+/// The job a path names.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct JobPath {
+    /// Job number, id, or unique id prefix
+    id: String,
+}
+
+impl From<JobPath> for JobRef {
+    fn from(p: JobPath) -> JobRef {
+        JobRef { id: p.id }
+    }
+}
+
 /// One job.
 #[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs",
-    params(("id" = String, Path, description = "Job number, id, or unique id prefix")),
+    params(JobPath),
     responses(
         (status = 200, description = "The job", body = Job),
         (status = 404, description = "No such job", body = super::error::ErrorBody),
@@ -138,14 +152,14 @@ pub async fn list(
     security(("bearer" = [])))]
 pub async fn get(
     State(st): State<Shared>,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(job): ApiPath<JobPath>,
 ) -> Result<Json<Job>, ApiError> {
-    Ok(Json(jobs::get(&st.server, JobRef { id }).await?))
+    Ok(Json(jobs::get(&st.server, job.into()).await?))
 }
 
 /// Cancels an active job.
 #[utoipa::path(post, path = "/v1/jobs/{id}/cancel", tag = "jobs",
-    params(("id" = String, Path, description = "Job number, id, or unique id prefix")),
+    params(JobPath),
     responses(
         (status = 200, description = "The job, canceled", body = Job),
         (status = 404, description = "No such job", body = super::error::ErrorBody),
@@ -154,14 +168,14 @@ pub async fn get(
     security(("bearer" = [])))]
 pub async fn cancel(
     State(st): State<Shared>,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(job): ApiPath<JobPath>,
 ) -> Result<Json<Job>, ApiError> {
-    Ok(Json(jobs::cancel(&st.server, JobRef { id }).await?))
+    Ok(Json(jobs::cancel(&st.server, job.into()).await?))
 }
 
 /// Submits a failed or canceled job again, as a new job pointing back at it.
 #[utoipa::path(post, path = "/v1/jobs/{id}/retry", tag = "jobs",
-    params(("id" = String, Path, description = "Job number, id, or unique id prefix")),
+    params(JobPath),
     responses(
         (status = 202, description = "The new job", body = Job),
         (status = 404, description = "No such job", body = super::error::ErrorBody),
@@ -170,15 +184,15 @@ pub async fn cancel(
     security(("bearer" = [])))]
 pub async fn retry(
     State(st): State<Shared>,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(job): ApiPath<JobPath>,
 ) -> Result<(StatusCode, Json<Job>), ApiError> {
-    let job = jobs::retry(&st.server, JobRef { id }).await?;
+    let job = jobs::retry(&st.server, job.into()).await?;
     Ok((StatusCode::ACCEPTED, Json(job)))
 }
 
 /// One job's events, oldest first.
 #[utoipa::path(get, path = "/v1/jobs/{id}/events", tag = "jobs", operation_id = "job_events",
-    params(("id" = String, Path, description = "Job number, id, or unique id prefix")),
+    params(JobPath),
     responses(
         (status = 200, description = "The events", body = Vec<Event>),
         (status = 404, description = "No such job", body = super::error::ErrorBody),
@@ -186,7 +200,7 @@ pub async fn retry(
     security(("bearer" = [])))]
 pub async fn events(
     State(st): State<Shared>,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(job): ApiPath<JobPath>,
 ) -> Result<Json<Vec<Event>>, ApiError> {
-    Ok(Json(jobs::events(&st.server, JobRef { id }).await?))
+    Ok(Json(jobs::events(&st.server, job.into()).await?))
 }
