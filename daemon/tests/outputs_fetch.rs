@@ -347,7 +347,7 @@ async fn a_png_arrives_hashed_checked_and_named_by_its_bytes() {
     .await
     .unwrap();
     assert_eq!(got.path, dir.join("3.png"));
-    assert_eq!((got.width, got.height), (Some(5), Some(3)));
+    assert_eq!(got.dims, Some((5, 3)));
     assert_eq!(got.mime, "image/png");
     let on_disk = std::fs::read(&got.path).unwrap();
     assert_eq!(on_disk, png_bytes(5, 3));
@@ -396,7 +396,7 @@ async fn a_glb_arrives_checked() {
     .await
     .unwrap();
     assert_eq!(got.path, tmp.path().join("0.glb"));
-    assert_eq!((got.width, got.height), (None, None));
+    assert_eq!(got.dims, None);
     assert_eq!(got.mime, "model/gltf-binary");
     assert_eq!(std::fs::read(&got.path).unwrap(), glb_bytes());
     assert_eq!(

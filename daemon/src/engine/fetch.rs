@@ -9,7 +9,7 @@ use super::limits::ProviderLimits;
 use super::runner::{Runner, Step, Stop, backoff, fail};
 use crate::outputs::{self, FetchLimits};
 use crate::providers::{PollStatus, Provider};
-use crate::store::{OutputRecord, Transition};
+use crate::store::{OutputFile, OutputRecord, Transition};
 use genq_protocol::{Job, JobError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -87,7 +87,7 @@ impl Runner<'_> {
         records: &mut [OutputRecord],
         k: usize,
         d: &mut Downloads,
-    ) -> Step<Result<outputs::Fetched, JobError>> {
+    ) -> Step<Result<OutputFile, JobError>> {
         let rec = records[k].clone();
         let mut attempt = 0;
         let mut delays = backoff();
@@ -239,7 +239,7 @@ impl Runner<'_> {
         job: &Job,
         rec: &OutputRecord,
         dir: &Path,
-    ) -> Option<outputs::Fetched> {
+    ) -> Option<OutputFile> {
         let known = job.outputs.iter().find(|o| o.index == rec.index);
         let expected = outputs::ExpectedOutput {
             sha256: known.and_then(|o| o.sha256.clone()),
@@ -255,7 +255,7 @@ impl Runner<'_> {
             .ok()
     }
 
-    async fn record_output(&self, job: &Job, index: u32, f: outputs::Fetched) -> Step<()> {
+    async fn record_output(&self, job: &Job, index: u32, f: OutputFile) -> Step<()> {
         let already = job
             .outputs
             .iter()
@@ -263,17 +263,10 @@ impl Runner<'_> {
         if already {
             return Ok(());
         }
-        let path = f.path.display().to_string();
         self.stored(job, "record an output", || {
-            self.inner.store.output_stored(
-                job.id.clone(),
-                index,
-                path.clone(),
-                f.sha256.clone(),
-                f.size,
-                f.mime.clone(),
-                f.width.zip(f.height),
-            )
+            self.inner
+                .store
+                .output_stored(job.id.clone(), index, f.clone())
         })
         .await?
         .map_err(|_| Stop::Gone)?;

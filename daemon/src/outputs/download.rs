@@ -2,6 +2,7 @@
 
 use super::detect::FileType;
 use crate::config::OutputsSection;
+use crate::store::OutputFile;
 use genq_protocol::JobErrorKind;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -43,34 +44,20 @@ impl FetchLimits {
     }
 }
 
-/// A downloaded, verified output under its final name.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Fetched {
-    pub path: PathBuf,
-    pub sha256: String,
-    pub size: u64,
-    pub mime: String,
-    pub width: Option<u32>,
-    pub height: Option<u32>,
-}
-
-impl Fetched {
-    /// The record of a checked file of type `t` at `path`.
-    pub fn new(
-        path: PathBuf,
-        sha256: String,
-        size: u64,
-        t: FileType,
-        dims: Option<(u32, u32)>,
-    ) -> Self {
-        Fetched {
-            path,
-            sha256,
-            size,
-            mime: t.mime().into(),
-            width: dims.map(|d| d.0),
-            height: dims.map(|d| d.1),
-        }
+/// The record of a checked file of type `t` at `path`.
+pub(super) fn output_file(
+    path: PathBuf,
+    sha256: String,
+    size: u64,
+    t: FileType,
+    dims: Option<(u32, u32)>,
+) -> OutputFile {
+    OutputFile {
+        path,
+        sha256,
+        size,
+        mime: t.mime().into(),
+        dims,
     }
 }
 

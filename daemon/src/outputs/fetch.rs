@@ -4,10 +4,11 @@
 //! file, so nothing half-checked ever carries a final name.
 
 use super::detect::{self, Expected, FileType};
-use super::download::{FetchLimits, Fetched, OutputError};
+use super::download::{FetchLimits, OutputError, output_file};
 use super::fsutil::{TempGuard, sync_dir, temp_path};
 use super::png_text;
 use super::verify::{check_content, hex};
+use crate::store::OutputFile;
 use futures::StreamExt;
 use genq_protocol::job::OutputRole;
 use sha2::{Digest, Sha256};
@@ -36,7 +37,7 @@ pub async fn fetch(
     index: u32,
     limits: &FetchLimits,
     png_params: Option<&str>,
-) -> Result<Fetched, OutputError> {
+) -> Result<OutputFile, OutputError> {
     let spooled = spooled_path(url, limits)?;
     let parsed = match spooled {
         Some(_) => None,
@@ -366,7 +367,7 @@ fn finish(
     dir: &Path,
     index: u32,
     png_params: Option<&str>,
-) -> Result<Fetched, OutputError> {
+) -> Result<OutputFile, OutputError> {
     let t = got.file_type;
     let dims = check_content(guard.path(), t).map_err(OutputError::verify)?;
     let (mut sha256, mut size) = (got.sha256, got.size);
@@ -395,7 +396,7 @@ fn finish(
         .map_err(|e| io_err(&format!("cannot rename into {}", final_path.display()), e))?;
     guard.keep();
     sync_dir(dir).map_err(|e| io_err(&format!("cannot sync {}", dir.display()), e))?;
-    Ok(Fetched::new(final_path, sha256, size, t, dims))
+    Ok(output_file(final_path, sha256, size, t, dims))
 }
 
 #[cfg(test)]

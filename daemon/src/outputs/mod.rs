@@ -21,7 +21,7 @@ mod verify;
 pub use chunk::{Chunk, ChunkError, read_chunk, resolve_inside};
 pub use detect::FileType;
 pub use disk::{Usage, delete_job_dir, find_existing, job_dir, usage};
-pub use download::{FetchLimits, Fetched, OutputError};
+pub use download::{FetchLimits, OutputError};
 pub use fetch::fetch;
 pub use fsutil::{remove_partials, write_atomic};
 pub use params::{PARAMS_FILE, params_record, png_params_json, write_params_json};

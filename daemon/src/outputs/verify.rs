@@ -4,7 +4,8 @@
 //! blocking thread.
 
 use super::detect::{self, Expected, FileType};
-use super::download::{Fetched, OutputError};
+use super::download::{OutputError, output_file};
+use crate::store::OutputFile;
 use genq_protocol::job::OutputRole;
 use sha2::{Digest, Sha256};
 use std::io::Read;
@@ -147,7 +148,7 @@ pub async fn verify_existing(
     role: OutputRole,
     format_hint: Option<&str>,
     expected: &ExpectedOutput,
-) -> Result<Fetched, OutputError> {
+) -> Result<OutputFile, OutputError> {
     let path = path.to_path_buf();
     let expect = Expected::for_role(role, format_hint);
     let expected = expected.clone();
@@ -160,7 +161,7 @@ fn verify_existing_blocking(
     path: &Path,
     expect: Expected,
     expected: &ExpectedOutput,
-) -> Result<Fetched, OutputError> {
+) -> Result<OutputFile, OutputError> {
     let shown = path.display();
     let mut head = Vec::with_capacity(detect::SNIFF_LEN);
     match std::fs::File::open(path) {
@@ -208,7 +209,7 @@ fn verify_existing_blocking(
         )));
     }
     let dims = check_content(path, t).map_err(|m| OutputError::verify(format!("{shown}: {m}")))?;
-    Ok(Fetched::new(path.to_path_buf(), sha256, size, t, dims))
+    Ok(output_file(path.to_path_buf(), sha256, size, t, dims))
 }
 
 #[cfg(test)]

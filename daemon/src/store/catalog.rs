@@ -40,19 +40,17 @@ impl Store {
 
     pub async fn list_models(&self, p: ModelsListParams) -> Result<Vec<Model>, StoreError> {
         self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(
+            let rows: Vec<i64> = query_rows(
+                conn,
                 "SELECT m.rowid_ FROM models m
                  WHERE (?1 IS NULL OR m.supplier = ?1)
                    AND (?2 IS NULL OR EXISTS (SELECT 1 FROM model_capabilities c
                                               WHERE c.model = m.rowid_ AND c.capability = ?2))
                    AND (?3 OR m.removed_at IS NULL)
                  ORDER BY m.supplier, m.builtin DESC, m.model_id",
+                params![p.supplier, p.capability, p.include_removed],
+                |r| r.get(0),
             )?;
-            let rows: Vec<i64> = stmt
-                .query_map(params![p.supplier, p.capability, p.include_removed], |r| {
-                    r.get(0)
-                })?
-                .collect::<Result<_, _>>()?;
             rows.into_iter().map(|r| load_model(conn, r)).collect()
         })
         .await
@@ -70,10 +68,11 @@ impl Store {
         id: String,
     ) -> Result<Option<Model>, StoreError> {
         self.call(move |conn| {
-            let row: Option<i64> = conn
-                .prepare_cached("SELECT rowid_ FROM models WHERE supplier = ?1 AND model_id = ?2")?
-                .query_row(params![supplier, id], |r| r.get(0))
-                .optional()?;
+            let row: Option<i64> = query_value(
+                conn,
+                "SELECT rowid_ FROM models WHERE supplier = ?1 AND model_id = ?2",
+                params![supplier, id],
+            )?;
             row.map(|r| load_model(conn, r)).transpose()
         })
         .await

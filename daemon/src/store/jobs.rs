@@ -14,6 +14,18 @@ use genq_protocol::job::OutputRole;
 use genq_protocol::{Event, EventBody, Job, JobId, JobKind, JobSpec, JobState, Timestamp};
 use rusqlite::{Connection, params};
 use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// A downloaded, verified output on disk, as its job records it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutputFile {
+    pub path: PathBuf,
+    pub sha256: String,
+    pub size: u64,
+    pub mime: String,
+    /// Width and height in pixels, for an image.
+    pub dims: Option<(u32, u32)>,
+}
 
 /// A job about to be created.
 #[derive(Clone, Debug)]
@@ -146,18 +158,14 @@ impl Store {
     }
 
     /// Records a downloaded, verified output.
-    #[allow(clippy::too_many_arguments)]
     pub async fn output_stored(
         &self,
         id: JobId,
         index: u32,
-        path: String,
-        sha256: String,
-        size: u64,
-        mime: String,
-        dims: Option<(u32, u32)>,
+        file: OutputFile,
     ) -> Result<Event, StoreError> {
         self.write(move |tx| {
+            let path = file.path.display().to_string();
             tx.execute(
                 "UPDATE outputs SET path = ?3, sha256 = ?4, size = ?5, mime = ?6, width = ?7,
                     height = ?8 WHERE job_id = ?1 AND idx = ?2",
@@ -165,11 +173,11 @@ impl Store {
                     id.as_str(),
                     index,
                     path,
-                    sha256,
-                    size as i64,
-                    mime,
-                    dims.map(|d| d.0),
-                    dims.map(|d| d.1)
+                    file.sha256,
+                    file.size as i64,
+                    file.mime,
+                    file.dims.map(|d| d.0),
+                    file.dims.map(|d| d.1)
                 ],
             )?;
             tx.execute(
@@ -251,15 +259,13 @@ impl Store {
     /// Number of jobs per state.
     pub async fn counts_by_state(&self) -> Result<BTreeMap<String, u64>, StoreError> {
         self.read(|conn| {
-            let mut stmt = conn.prepare_cached(
+            let rows = query_rows(
+                conn,
                 "SELECT state, SUM(n) FROM job_counts GROUP BY state HAVING SUM(n) > 0",
+                [],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)),
             )?;
-            let rows = stmt
-                .query_map([], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
-                })?
-                .collect::<Result<BTreeMap<_, _>, _>>()?;
-            Ok(rows)
+            Ok(rows.into_iter().collect())
         })
         .await
     }
@@ -273,16 +279,14 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<i64>, StoreError> {
         self.call(move |conn| {
-            let mut stmt = conn.prepare_cached(
+            let rows: Vec<(String, Option<i64>)> = query_rows(
+                conn,
                 "SELECT times, generation_ms FROM jobs
                  WHERE provider = ?1 AND model IS ?2 AND state = 'succeeded'
                  ORDER BY id DESC LIMIT ?3",
+                params![provider, model, limit],
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
-            let rows = stmt
-                .query_map(params![provider, model, limit], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
             Ok(rows
                 .iter()
                 .filter_map(|(times, generation_ms)| {

@@ -37,7 +37,7 @@ pub use catalog_seed::{CapabilitySeed, CatalogSeed};
 pub use catalog_state::SupplierRules;
 pub use db::{Store, StoreThread};
 pub use error::StoreError;
-pub use jobs::{Created, NewJob};
+pub use jobs::{Created, NewJob, OutputFile};
 pub use lora_cache::CachedLoras;
 pub use removal::{CleanFilter, Removal};
 pub use rows::OutputRecord;

@@ -649,11 +649,13 @@ async fn listed_jobs_follow_every_change_to_a_job_its_outputs_and_uploads() {
     s.output_stored(
         a.id.clone(),
         0,
-        "2026/12/a/0.png".into(),
-        "ab".repeat(32),
-        1234,
-        "image/png".into(),
-        Some((64, 64)),
+        OutputFile {
+            path: "2026/12/a/0.png".into(),
+            sha256: "ab".repeat(32),
+            size: 1234,
+            mime: "image/png".into(),
+            dims: Some((64, 64)),
+        },
     )
     .await
     .unwrap();
