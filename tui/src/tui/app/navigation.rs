@@ -54,8 +54,8 @@ impl App {
             };
         }
         // A search prompt left open would capture keys on return; what it filtered stays.
-        self.jobs.close_search();
-        self.gallery.search_input = None;
+        self.jobs.search.close();
+        self.gallery.search.close();
         if next == Screen::Detail && self.detail.open.is_none() {
             self.lora_popup = None;
             return self.open_detail();
