@@ -185,12 +185,9 @@ impl Default for Keymap {
                 b(Jobs, Key::ch('F'), A::FilterPrev, "filter: previous state"),
                 b(Jobs, Key::ch('/'), A::Search, "search prompts as you type"),
                 b(Jobs, Key::ch('s'), A::ToggleSort, "sort newest/oldest"),
-                b(Jobs, Key::ch('c'), A::Cancel, "cancel job"),
-                b(Jobs, Key::ch('r'), A::Retry, "retry job"),
-                b(Jobs, Key::ch('R'), A::Rerun, "re-run with edits"),
-                b(Jobs, Key::ch('e'), A::Export, "export params to a file"),
-                b(Jobs, Key::ch('y'), A::Copy, "copy output URL/path"),
-                b(Jobs, Key::ch('o'), A::OpenOutput, "open output"),
+            ],
+            job_keys(Jobs),
+            vec![
                 b(Jobs, Key::ctrl('r'), A::Refresh, "reload"),
                 b(Jobs, Key::plain(K::Esc), A::Back, "clear search"),
                 b(
@@ -236,15 +233,8 @@ impl Default for Keymap {
             ],
             motions(Detail, &SCROLL),
             pages(Detail),
-            vec![
-                b(Detail, Key::ch('c'), A::Cancel, "cancel job"),
-                b(Detail, Key::ch('r'), A::Retry, "retry job"),
-                b(Detail, Key::ch('R'), A::Rerun, "re-run with edits"),
-                b(Detail, Key::ch('e'), A::Export, "export params to a file"),
-                b(Detail, Key::ch('y'), A::Copy, "copy output URL/path"),
-                b(Detail, Key::ch('o'), A::OpenOutput, "open output"),
-                b(Detail, Key::ch('n'), A::NewJob, "new job"),
-            ],
+            job_keys(Detail),
+            vec![b(Detail, Key::ch('n'), A::NewJob, "new job")],
             picks(
                 Detail,
                 &["next LoRA of the job", "previous LoRA of the job"],
@@ -384,6 +374,16 @@ const PICKS: [(UiAction, [Key; 2]); 2] = [
     ),
 ];
 
+/// The keys that act on one job, the same on the jobs table and on a job's detail.
+const JOB_KEYS: [(Key, UiAction, &str); 6] = [
+    (Key::ch('c'), UiAction::Cancel, "cancel job"),
+    (Key::ch('r'), UiAction::Retry, "retry job"),
+    (Key::ch('R'), UiAction::Rerun, "re-run with edits"),
+    (Key::ch('e'), UiAction::Export, "export params to a file"),
+    (Key::ch('y'), UiAction::Copy, "copy output URL/path"),
+    (Key::ch('o'), UiAction::OpenOutput, "open output"),
+];
+
 /// How the motions read on a text that scrolls.
 const SCROLL: [&str; 4] = ["scroll down", "scroll up", "top", "bottom"];
 
@@ -415,6 +415,17 @@ fn motions(context: Context, descriptions: &[&'static str]) -> Vec<Binding> {
 /// Both picks in `context`, one description each.
 fn picks(context: Context, descriptions: &[&'static str; 2]) -> Vec<Binding> {
     keyed(context, &PICKS, descriptions)
+}
+
+/// The job keys in `context`.
+fn job_keys(context: Context) -> Vec<Binding> {
+    let job_key = |(key, action, description)| Binding {
+        context,
+        key,
+        action,
+        description,
+    };
+    JOB_KEYS.map(job_key).to_vec()
 }
 
 /// Page up and page down in `context`.
