@@ -5,7 +5,7 @@
 use crate::format;
 use crate::tui::action::UiAction;
 use crate::tui::command::Command;
-use crate::tui::screens::scroll::list_motion;
+use crate::tui::screens::scroll::{cycle, list_motion};
 use crate::tui::screens::search::Search;
 use crate::tui::shared::{CHROME_ROWS, Shared};
 use crate::tui::theme;
@@ -151,12 +151,7 @@ impl JobsScreen {
 
     /// `f` / `F`: the next or previous state filter.
     pub fn cycle_filter(&mut self, forward: bool, shared: &Shared) -> Vec<Command> {
-        let n = FILTERS.len();
-        self.filter = if forward {
-            (self.filter + 1) % n
-        } else {
-            (self.filter + n - 1) % n
-        };
+        self.filter = cycle(self.filter, FILTERS.len(), forward);
         self.reset_list(shared)
     }
 

@@ -7,6 +7,7 @@ use super::gallery::{self, CoverState, Gallery, GalleryError, PAGE_SIZE, bases};
 use crate::tui::action::{CallError, UiAction};
 use crate::tui::command::Command;
 use crate::tui::preview::Cover;
+use crate::tui::screens::scroll::cycle;
 use crate::tui::shared::Shared;
 use genq_protocol::catalog::{LoraCard, LoraPage, LoraSort, LoraSource};
 
@@ -219,7 +220,7 @@ impl Gallery {
             UiAction::NextSource => {
                 let all = LoraSource::ALL;
                 let at = all.iter().position(|s| *s == self.source);
-                self.source = all[at.map_or(0, |i| (i + 1) % all.len())];
+                self.source = all[at.map_or(0, |i| cycle(i, all.len(), true))];
                 self.base = 0;
                 self.restart(shared)
             }
@@ -249,12 +250,7 @@ impl Gallery {
 
     /// `f` / `F`: the next or previous base model.
     pub fn cycle_base(&mut self, forward: bool, shared: &Shared) -> Vec<Command> {
-        let n = bases(self.source).len();
-        self.base = if forward {
-            (self.base + 1) % n
-        } else {
-            (self.base + n - 1) % n
-        };
+        self.base = cycle(self.base, bases(self.source).len(), forward);
         self.restart(shared)
     }
 
