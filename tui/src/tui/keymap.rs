@@ -138,6 +138,17 @@ pub struct Binding {
     pub description: &'static str,
 }
 
+impl Binding {
+    pub fn new(context: Context, key: Key, action: UiAction, description: &'static str) -> Binding {
+        Binding {
+            context,
+            key,
+            action,
+            description,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Keymap {
     bindings: Vec<Binding>,
@@ -149,12 +160,7 @@ impl Default for Keymap {
         use Context::*;
         use KeyCode as K;
         use UiAction as A;
-        let b = |context, key, action, description| Binding {
-            context,
-            key,
-            action,
-            description,
-        };
+        let b = Binding::new;
         let bindings = [
             vec![
                 b(Global, Key::ctrl('c'), A::ForceQuit, "quit now"),
@@ -397,12 +403,7 @@ fn keyed(
     let actions = table.iter().zip(descriptions);
     actions
         .flat_map(|(&(action, keys), &description)| {
-            keys.map(|key| Binding {
-                context,
-                key,
-                action,
-                description,
-            })
+            keys.map(|key| Binding::new(context, key, action, description))
         })
         .collect()
 }
@@ -419,23 +420,14 @@ fn picks(context: Context, descriptions: &[&'static str; 2]) -> Vec<Binding> {
 
 /// The job keys in `context`.
 fn job_keys(context: Context) -> Vec<Binding> {
-    let job_key = |(key, action, description)| Binding {
-        context,
-        key,
-        action,
-        description,
-    };
+    let job_key = |(key, action, description)| Binding::new(context, key, action, description);
     JOB_KEYS.map(job_key).to_vec()
 }
 
 /// Page up and page down in `context`.
 fn pages(context: Context) -> Vec<Binding> {
-    let page = |code, action, description| Binding {
-        context,
-        key: Key::plain(code),
-        action,
-        description,
-    };
+    let page =
+        |code, action, description| Binding::new(context, Key::plain(code), action, description);
     vec![
         page(KeyCode::PageUp, UiAction::PageUp, "page up"),
         page(KeyCode::PageDown, UiAction::PageDown, "page down"),
@@ -490,12 +482,8 @@ impl Keymap {
             .map_or("", |b| b.description);
         self.bindings
             .retain(|b| !(b.context == ctx && b.key == key));
-        self.bindings.push(Binding {
-            context: ctx,
-            key,
-            action,
-            description,
-        });
+        self.bindings
+            .push(Binding::new(ctx, key, action, description));
         Ok(())
     }
 
