@@ -138,6 +138,17 @@ pub struct Binding {
     pub description: &'static str,
 }
 
+impl Binding {
+    pub fn new(context: Context, key: Key, action: UiAction, description: &'static str) -> Binding {
+        Binding {
+            context,
+            key,
+            action,
+            description,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Keymap {
     bindings: Vec<Binding>,
@@ -149,12 +160,7 @@ impl Default for Keymap {
         use Context::*;
         use KeyCode as K;
         use UiAction as A;
-        let b = |context, key, action, description| Binding {
-            context,
-            key,
-            action,
-            description,
-        };
+        let b = Binding::new;
         let bindings = [
             vec![
                 b(Global, Key::ctrl('c'), A::ForceQuit, "quit now"),
@@ -185,12 +191,9 @@ impl Default for Keymap {
                 b(Jobs, Key::ch('F'), A::FilterPrev, "filter: previous state"),
                 b(Jobs, Key::ch('/'), A::Search, "search prompts as you type"),
                 b(Jobs, Key::ch('s'), A::ToggleSort, "sort newest/oldest"),
-                b(Jobs, Key::ch('c'), A::Cancel, "cancel job"),
-                b(Jobs, Key::ch('r'), A::Retry, "retry job"),
-                b(Jobs, Key::ch('R'), A::Rerun, "re-run with edits"),
-                b(Jobs, Key::ch('e'), A::Export, "export params to a file"),
-                b(Jobs, Key::ch('y'), A::Copy, "copy output URL/path"),
-                b(Jobs, Key::ch('o'), A::OpenOutput, "open output"),
+            ],
+            job_keys(Jobs),
+            vec![
                 b(Jobs, Key::ctrl('r'), A::Refresh, "reload"),
                 b(Jobs, Key::plain(K::Esc), A::Back, "clear search"),
                 b(
@@ -236,15 +239,8 @@ impl Default for Keymap {
             ],
             motions(Detail, &SCROLL),
             pages(Detail),
-            vec![
-                b(Detail, Key::ch('c'), A::Cancel, "cancel job"),
-                b(Detail, Key::ch('r'), A::Retry, "retry job"),
-                b(Detail, Key::ch('R'), A::Rerun, "re-run with edits"),
-                b(Detail, Key::ch('e'), A::Export, "export params to a file"),
-                b(Detail, Key::ch('y'), A::Copy, "copy output URL/path"),
-                b(Detail, Key::ch('o'), A::OpenOutput, "open output"),
-                b(Detail, Key::ch('n'), A::NewJob, "new job"),
-            ],
+            job_keys(Detail),
+            vec![b(Detail, Key::ch('n'), A::NewJob, "new job")],
             picks(
                 Detail,
                 &["next LoRA of the job", "previous LoRA of the job"],
@@ -384,6 +380,16 @@ const PICKS: [(UiAction, [Key; 2]); 2] = [
     ),
 ];
 
+/// The keys that act on one job, the same on the jobs table and on a job's detail.
+const JOB_KEYS: [(Key, UiAction, &str); 6] = [
+    (Key::ch('c'), UiAction::Cancel, "cancel job"),
+    (Key::ch('r'), UiAction::Retry, "retry job"),
+    (Key::ch('R'), UiAction::Rerun, "re-run with edits"),
+    (Key::ch('e'), UiAction::Export, "export params to a file"),
+    (Key::ch('y'), UiAction::Copy, "copy output URL/path"),
+    (Key::ch('o'), UiAction::OpenOutput, "open output"),
+];
+
 /// How the motions read on a text that scrolls.
 const SCROLL: [&str; 4] = ["scroll down", "scroll up", "top", "bottom"];
 
@@ -397,12 +403,7 @@ fn keyed(
     let actions = table.iter().zip(descriptions);
     actions
         .flat_map(|(&(action, keys), &description)| {
-            keys.map(|key| Binding {
-                context,
-                key,
-                action,
-                description,
-            })
+            keys.map(|key| Binding::new(context, key, action, description))
         })
         .collect()
 }
@@ -417,14 +418,16 @@ fn picks(context: Context, descriptions: &[&'static str; 2]) -> Vec<Binding> {
     keyed(context, &PICKS, descriptions)
 }
 
+/// The job keys in `context`.
+fn job_keys(context: Context) -> Vec<Binding> {
+    let job_key = |(key, action, description)| Binding::new(context, key, action, description);
+    JOB_KEYS.map(job_key).to_vec()
+}
+
 /// Page up and page down in `context`.
 fn pages(context: Context) -> Vec<Binding> {
-    let page = |code, action, description| Binding {
-        context,
-        key: Key::plain(code),
-        action,
-        description,
-    };
+    let page =
+        |code, action, description| Binding::new(context, Key::plain(code), action, description);
     vec![
         page(KeyCode::PageUp, UiAction::PageUp, "page up"),
         page(KeyCode::PageDown, UiAction::PageDown, "page down"),
@@ -479,12 +482,8 @@ impl Keymap {
             .map_or("", |b| b.description);
         self.bindings
             .retain(|b| !(b.context == ctx && b.key == key));
-        self.bindings.push(Binding {
-            context: ctx,
-            key,
-            action,
-            description,
-        });
+        self.bindings
+            .push(Binding::new(ctx, key, action, description));
         Ok(())
     }
 

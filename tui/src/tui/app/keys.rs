@@ -7,7 +7,7 @@ use crate::tui::action::UiAction;
 use crate::tui::command::Command;
 use crate::tui::keymap::Context;
 use crate::tui::screens::tabs::Screen;
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::KeyEvent;
 
 impl App {
     /// A key bound in the keymap.
@@ -84,16 +84,16 @@ impl App {
                 self.jobs.cycle_filter(ui != A::FilterPrev, shared)
             }
             (A::Search, Screen::Loras) => {
-                self.gallery.open_search();
+                self.gallery.search.open();
                 Vec::new()
             }
             (A::Search, _) => {
-                self.jobs.open_search();
+                self.jobs.search.open();
                 Vec::new()
             }
             (A::SearchApply, Screen::Loras) => self.gallery.apply_search(shared),
             (A::SearchApply, _) => {
-                self.jobs.close_search();
+                self.jobs.search.close();
                 Vec::new()
             }
             (A::Up | A::Down | A::Top | A::Bottom | A::PageUp | A::PageDown, _) => self.motion(ui),
@@ -144,13 +144,9 @@ impl App {
 
     /// Typed text for the search prompt or the focused form field.
     pub(super) fn input(&mut self, ev: KeyEvent) -> Vec<Command> {
-        if let Some(text) = self.search_input_mut() {
-            match ev.code {
-                KeyCode::Char(c) if !ev.modifiers.contains(KeyModifiers::CONTROL) => text.push(c),
-                KeyCode::Backspace => {
-                    text.pop();
-                }
-                _ => return Vec::new(),
+        if let Some(search) = self.open_search_mut() {
+            if !search.type_key(ev) {
+                return Vec::new();
             }
             return self.search_typed();
         }
@@ -162,8 +158,8 @@ impl App {
 
     /// Pasted text goes where typed text would; single-line inputs get it on one line.
     pub(super) fn paste(&mut self, text: &str) -> Vec<Command> {
-        if let Some(search) = self.search_input_mut() {
-            search.push_str(&text.replace(['\r', '\n'], " "));
+        if let Some(search) = self.open_search_mut() {
+            search.paste(text);
             return self.search_typed();
         }
         if self.screen == Screen::Submit {

@@ -8,6 +8,7 @@ use crate::tui::command::Command;
 use crate::tui::screens::confirm::Confirm;
 use crate::tui::screens::detail::LoraLookup;
 use crate::tui::screens::lora_card::CardPopup;
+use crate::tui::screens::scroll::cycle;
 use crate::tui::screens::tabs::{self, CYCLE, Screen};
 use genq_protocol::catalog::LoraCard;
 use std::path::PathBuf;
@@ -39,12 +40,7 @@ impl App {
             .iter()
             .position(|s| *s == self.current_tab())
             .unwrap_or(0);
-        let n = CYCLE.len();
-        let mut next = CYCLE[if forward {
-            (at + 1) % n
-        } else {
-            (at + n - 1) % n
-        }];
+        let mut next = CYCLE[cycle(at, CYCLE.len(), forward)];
         let no_detail = self.detail.open.is_none() && self.jobs.selected_job().is_none();
         if next == Screen::Detail && no_detail {
             next = if forward {
@@ -54,8 +50,8 @@ impl App {
             };
         }
         // A search prompt left open would capture keys on return; what it filtered stays.
-        self.jobs.close_search();
-        self.gallery.search_input = None;
+        self.jobs.search.close();
+        self.gallery.search.close();
         if next == Screen::Detail && self.detail.open.is_none() {
             self.lora_popup = None;
             return self.open_detail();

@@ -14,6 +14,7 @@ use crate::tui::screens::lora_card::CardPopup;
 use crate::tui::screens::loras::Gallery;
 use crate::tui::screens::messages::MessagesScreen;
 use crate::tui::screens::models::ModelsScreen;
+use crate::tui::screens::search::Search;
 use crate::tui::screens::submit::SubmitForm;
 use crate::tui::screens::tabs::Screen;
 use crate::tui::shared::{Connection, Shared};
@@ -105,19 +106,22 @@ impl App {
 
     /// The search being typed on this screen, while its `/` prompt is open.
     pub fn search_input(&self) -> Option<&String> {
-        match self.screen {
-            Screen::Jobs => self.jobs.search_input.as_ref(),
-            Screen::Loras => self.gallery.search_input.as_ref(),
-            _ => None,
-        }
+        let search = match self.screen {
+            Screen::Jobs => &self.jobs.search,
+            Screen::Loras => &self.gallery.search,
+            _ => return None,
+        };
+        search.input.as_ref()
     }
 
-    pub(super) fn search_input_mut(&mut self) -> Option<&mut String> {
-        match self.screen {
-            Screen::Jobs => self.jobs.search_input.as_mut(),
-            Screen::Loras => self.gallery.search_input.as_mut(),
-            _ => None,
-        }
+    /// This screen's search, while its `/` prompt is open.
+    pub(super) fn open_search_mut(&mut self) -> Option<&mut Search> {
+        let search = match self.screen {
+            Screen::Jobs => &mut self.jobs.search,
+            Screen::Loras => &mut self.gallery.search,
+            _ => return None,
+        };
+        Some(search).filter(|s| s.is_open())
     }
 
     /// Turns a key into an action through the keymap; unbound keys go to the text input.

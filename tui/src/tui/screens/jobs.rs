@@ -5,7 +5,8 @@
 use crate::format;
 use crate::tui::action::UiAction;
 use crate::tui::command::Command;
-use crate::tui::screens::scroll::list_motion;
+use crate::tui::screens::scroll::{cycle, list_motion};
+use crate::tui::screens::search::Search;
 use crate::tui::shared::{CHROME_ROWS, Shared};
 use crate::tui::theme;
 use genq_protocol::methods::{JobPage, ListParams, Sort};
@@ -56,12 +57,8 @@ pub struct JobsScreen {
     /// Selected row (absolute).
     pub selected: u64,
     pub filter: usize,
-    /// The applied search text.
-    pub search: String,
-    /// The search being typed, while the `/` prompt is open; it filters as it is typed.
-    pub search_input: Option<String>,
-    /// The search applied when the prompt was opened, restored by Esc.
-    pub search_before: Option<String>,
+    /// The `/` search; it filters as it is typed.
+    pub search: Search,
     pub sort: Sort,
     /// Tags page requests so a late reply for an old window or filter is dropped.
     pub generation: u64,
@@ -94,7 +91,7 @@ impl JobsScreen {
             (Self::page_rows(shared) as u32).clamp(1, genq_protocol::methods::LIST_MAX_LIMIT);
         ListParams {
             state: FILTERS[self.filter].1.to_vec(),
-            text: Some(self.search.clone()).filter(|s| !s.is_empty()),
+            text: Some(self.search.applied.clone()).filter(|s| !s.is_empty()),
             limit: Some(limit),
             sort: self.sort,
             offset: Some(self.scroll),
@@ -154,12 +151,7 @@ impl JobsScreen {
 
     /// `f` / `F`: the next or previous state filter.
     pub fn cycle_filter(&mut self, forward: bool, shared: &Shared) -> Vec<Command> {
-        let n = FILTERS.len();
-        self.filter = if forward {
-            (self.filter + 1) % n
-        } else {
-            (self.filter + n - 1) % n
-        };
+        self.filter = cycle(self.filter, FILTERS.len(), forward);
         self.reset_list(shared)
     }
 
@@ -171,45 +163,24 @@ impl JobsScreen {
         self.reset_list(shared)
     }
 
-    /// `/`: the prompt opens with the applied search, which Esc puts back.
-    pub fn open_search(&mut self) {
-        self.search_input = Some(self.search.clone());
-        self.search_before = Some(self.search.clone());
-    }
-
-    /// The search was applied as it was typed; Enter (or leaving) only closes the prompt.
-    pub fn close_search(&mut self) {
-        self.search_input = None;
-        self.search_before = None;
-    }
-
     /// The list follows the search as it is typed.
     pub fn search_typed(&mut self, shared: &Shared) -> Vec<Command> {
-        let text = self.search_input.as_deref().unwrap_or("").trim();
-        if text == self.search {
-            return Vec::new();
+        if self.search.apply_typed() {
+            self.reset_list(shared)
+        } else {
+            Vec::new()
         }
-        self.search = text.to_string();
-        self.reset_list(shared)
     }
 
     /// Esc: closes the prompt (putting back the search from before it), else clears the
     /// search. `None` when there was nothing to close, so Esc goes on to the app.
     pub fn back(&mut self, shared: &Shared) -> Option<Vec<Command>> {
-        if self.search_input.take().is_some() {
-            if let Some(before) = self.search_before.take()
-                && before != self.search
-            {
-                self.search = before;
-                return Some(self.reset_list(shared));
-            }
-            return Some(Vec::new());
-        }
-        if !self.search.is_empty() {
-            self.search.clear();
-            return Some(self.reset_list(shared));
-        }
-        None
+        let changed = self.search.cancel()?;
+        Some(if changed {
+            self.reset_list(shared)
+        } else {
+            Vec::new()
+        })
     }
 
     /// A `jobs.list` reply; one for an older request is dropped.
@@ -306,10 +277,10 @@ pub fn draw(frame: &mut Frame, area: Rect, jobs: &JobsScreen, shared: &Shared) {
     if jobs.sort == Sort::Oldest {
         title.push(Span::raw("· oldest first "));
     }
-    if !jobs.search.is_empty() {
+    if !jobs.search.applied.is_empty() {
         title.push(Span::raw(format!(
             "· \"{}\" ",
-            format::truncate(&jobs.search, 20)
+            format::truncate(&jobs.search.applied, 20)
         )));
     }
     let count = if jobs.total == 0 {
@@ -390,13 +361,13 @@ pub fn draw(frame: &mut Frame, area: Rect, jobs: &JobsScreen, shared: &Shared) {
 /// What an empty table says: loading, nothing matching, nothing yet, or how to add a key.
 fn empty_lines(jobs: &JobsScreen, shared: &Shared) -> Vec<Line<'static>> {
     match no_keys(shared) {
-        Some(names) if jobs.loaded && jobs.filter == 0 && jobs.search.is_empty() => {
+        Some(names) if jobs.loaded && jobs.filter == 0 && jobs.search.applied.is_empty() => {
             first_run(&names)
         }
         _ => {
             let msg = if !jobs.loaded {
                 "loading jobs…"
-            } else if jobs.filter != 0 || !jobs.search.is_empty() {
+            } else if jobs.filter != 0 || !jobs.search.applied.is_empty() {
                 "no jobs match; f changes the filter, Esc clears the search"
             } else {
                 "no jobs yet; press n to submit one"

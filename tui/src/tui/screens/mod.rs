@@ -12,5 +12,6 @@ pub mod messages;
 pub mod models;
 pub mod popup;
 pub mod scroll;
+pub mod search;
 pub mod submit;
 pub mod tabs;

@@ -4,7 +4,7 @@
 
 use crate::tui::action::UiAction;
 use crate::tui::catalog::CatalogData;
-use crate::tui::screens::scroll::{list_motion, shown};
+use crate::tui::screens::scroll::{cycle, list_motion, shown};
 use crate::tui::theme;
 use genq_protocol::catalog::{Category, Model, ModelParam, Supplier};
 use ratatui::Frame;
@@ -76,13 +76,7 @@ impl ModelsScreen {
 
     /// Left / right: the next or previous supplier.
     pub fn pick(&mut self, forward: bool) {
-        let n = self.suppliers().len().max(1);
-        let s = self.supplier;
-        self.supplier = if forward {
-            (s + 1) % n
-        } else {
-            (s + n - 1) % n
-        };
+        self.supplier = cycle(self.supplier, self.suppliers().len().max(1), forward);
         self.model = 0;
     }
 

@@ -1,6 +1,6 @@
 //! Scrolling the text screens (a job's detail, help, a LoRA's card) by a line or a page, and
 //! a list's selection by an item, a page or to either end, and the part of a list that is on
-//! screen.
+//! screen; stepping round a ring of choices.
 
 use crate::tui::action::UiAction;
 use std::ops::{Add, Sub};
@@ -33,6 +33,15 @@ pub fn shown<T>(items: &[T], selected: usize, n: usize) -> impl Iterator<Item = 
         .skip(first)
         .take(n)
         .map(move |(i, item)| (item, i == selected))
+}
+
+/// The one of `n` choices after `i` (or before it), going round from the last to the first.
+pub fn cycle(i: usize, n: usize, forward: bool) -> usize {
+    if forward {
+        (i + 1) % n
+    } else {
+        (i + n - 1) % n
+    }
 }
 
 /// The selection of a list of `len` items moved by a motion key: by one item, by a `page`

@@ -109,7 +109,7 @@ fn loras_screen_loading_and_searching() {
         check("loras_loading", &app);
         let mut app = gallery(size, 500);
         app.update(Action::Ui(UiAction::Search));
-        app.gallery.search_input = Some("ink wash".into());
+        app.gallery.search.input = Some("ink wash".into());
         check("loras_search", &app);
     }
 }
@@ -129,7 +129,7 @@ fn loras_screen_with_fewer_results_than_asked() {
         check("loras_fewer", &app);
         let generation = app.gallery.generation;
         app.update(Action::Ui(UiAction::Search));
-        app.gallery.search_input = Some("nothing like this".into());
+        app.gallery.search.input = Some("nothing like this".into());
         app.update(Action::Ui(UiAction::SearchApply));
         app.update(Action::LorasLoaded {
             generation: generation + 1,

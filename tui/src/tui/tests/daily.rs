@@ -314,20 +314,20 @@ fn slash_filters_the_jobs_as_it_is_typed_and_esc_restores_the_last_search() {
     let mut app = app_with_jobs((100, 30), 120);
     app.key(key('/'));
     assert_eq!(search_text(&app.key(key('f'))), Some(Some("f".into())));
-    assert_eq!(app.jobs.search, "f");
+    assert_eq!(app.jobs.search.applied, "f");
     assert_eq!(search_text(&app.key(key('o'))), Some(Some("fo".into())));
     assert_eq!(search_text(&app.key(key('x'))), Some(Some("fox".into())));
     // Enter keeps what is shown; nothing is fetched again.
     assert_eq!(search_text(&app.key(code(KeyCode::Enter))), None);
     assert_eq!(app.context(), Context::Jobs);
-    assert_eq!(app.jobs.search, "fox");
+    assert_eq!(app.jobs.search.applied, "fox");
     // A new search, abandoned with Esc, puts the last one back.
     app.key(key('/'));
     app.key(code(KeyCode::Backspace));
-    assert_eq!(app.jobs.search, "fo");
+    assert_eq!(app.jobs.search.applied, "fo");
     let cmds = app.key(code(KeyCode::Esc));
     assert_eq!(search_text(&cmds), Some(Some("fox".into())));
-    assert_eq!(app.jobs.search, "fox");
+    assert_eq!(app.jobs.search.applied, "fox");
 }
 
 #[test]

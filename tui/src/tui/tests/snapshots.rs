@@ -61,8 +61,8 @@ fn jobs_screen_filtered_with_search_prompt() {
     for size in SIZES {
         let mut app = app_with_jobs(size, 120);
         app.update(Action::Ui(UiAction::FilterNext));
-        app.jobs.search = "fox".into();
-        app.jobs.search_input = Some("fox in sn".into());
+        app.jobs.search.applied = "fox".into();
+        app.jobs.search.input = Some("fox in sn".into());
         check("jobs_search", &app);
     }
 }

@@ -82,12 +82,15 @@ fn search_prompt_types_text_and_esc_clears_it() {
     app.key(code(KeyCode::Backspace));
     typed(&mut app, "ox");
     assert!(!app.quit);
-    assert_eq!(app.jobs.search, "fqox", "the search follows the typing");
+    assert_eq!(
+        app.jobs.search.applied, "fqox",
+        "the search follows the typing"
+    );
     assert!(app.key(code(KeyCode::Enter)).is_empty());
-    assert_eq!(app.jobs.search, "fqox");
+    assert_eq!(app.jobs.search.applied, "fqox");
     let cmds = app.key(code(KeyCode::Esc));
     assert_eq!(page_fetch(&cmds).text, None);
-    assert!(app.jobs.search.is_empty());
+    assert!(app.jobs.search.applied.is_empty());
 }
 
 #[test]
@@ -611,7 +614,7 @@ fn pasted_text_lands_in_the_focused_input() {
     app.key(code(KeyCode::Esc));
     app.key(key('/'));
     app.update(Action::Paste("fox\n".into()));
-    assert_eq!(app.jobs.search_input.as_deref(), Some("fox "));
+    assert_eq!(app.jobs.search.input.as_deref(), Some("fox "));
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use crate::tui::action::{CallError, UiAction};
 use crate::tui::command::Command;
 use crate::tui::preview::Preview;
-use crate::tui::screens::scroll::text_scroll;
+use crate::tui::screens::scroll::{cycle, text_scroll};
 use crate::tui::shared::{CHROME_ROWS, Shared};
 use genq_protocol::catalog::LoraCard;
 use genq_protocol::{Event, EventBody, Job, JobId};
@@ -183,12 +183,7 @@ impl DetailScreen {
     pub fn pick_lora(&mut self, forward: bool) {
         let n = self.job().map_or(0, |j| j.params.loras.len());
         if n > 0 {
-            let at = self.lora % n;
-            self.lora = if forward {
-                (at + 1) % n
-            } else {
-                (at + n - 1) % n
-            };
+            self.lora = cycle(self.lora % n, n, forward);
         }
     }
 

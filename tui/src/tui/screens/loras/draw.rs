@@ -95,10 +95,10 @@ fn draw_header(frame: &mut Frame, area: Rect, g: &Gallery, shared: &Shared) {
     if let Some(base) = g.base_filter() {
         spans.push(Span::raw(format!("· {base} ")));
     }
-    if !g.keyword.is_empty() {
+    if !g.search.applied.is_empty() {
         spans.push(Span::raw(format!(
             "· \"{}\" ",
-            format::truncate(&g.keyword, 16)
+            format::truncate(&g.search.applied, 16)
         )));
     }
     if !g.loading.is_empty() {

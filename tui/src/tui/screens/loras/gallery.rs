@@ -3,6 +3,7 @@
 //! Generate, cover thumbnails, and what went wrong in words the user can act on.
 
 use crate::tui::action::CallError;
+use crate::tui::screens::search::Search;
 use genq_protocol::ErrorKind;
 use genq_protocol::catalog::{LoraCard, LoraSort, LoraSource, LorasListParams};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -143,9 +144,8 @@ pub struct Gallery {
     pub selected: u64,
     /// First grid row on screen.
     pub scroll_row: u64,
-    pub keyword: String,
-    /// The search being typed, while the `/` prompt is open.
-    pub search_input: Option<String>,
+    /// The `/` search, sent as the keyword when Enter applies it.
+    pub search: Search,
     /// Where the cards come from; `S` cycles it.
     pub source: LoraSource,
     /// Index into the source's [`bases`].
@@ -209,7 +209,7 @@ impl Gallery {
     pub fn params(&self, page: u32, covers: bool) -> LorasListParams {
         LorasListParams {
             source: self.source,
-            keyword: Some(self.keyword.clone()).filter(|k| !k.is_empty()),
+            keyword: Some(self.search.applied.clone()).filter(|k| !k.is_empty()),
             base: self.base_filter().map(str::to_string),
             sort: self.sort,
             limit: Some(PAGE_SIZE),

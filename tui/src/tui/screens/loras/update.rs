@@ -7,6 +7,7 @@ use super::gallery::{self, CoverState, Gallery, GalleryError, PAGE_SIZE, bases};
 use crate::tui::action::{CallError, UiAction};
 use crate::tui::command::Command;
 use crate::tui::preview::Cover;
+use crate::tui::screens::scroll::cycle;
 use crate::tui::shared::Shared;
 use genq_protocol::catalog::{LoraCard, LoraPage, LoraSort, LoraSource};
 
@@ -219,7 +220,7 @@ impl Gallery {
             UiAction::NextSource => {
                 let all = LoraSource::ALL;
                 let at = all.iter().position(|s| *s == self.source);
-                self.source = all[at.map_or(0, |i| (i + 1) % all.len())];
+                self.source = all[at.map_or(0, |i| cycle(i, all.len(), true))];
                 self.base = 0;
                 self.restart(shared)
             }
@@ -249,50 +250,36 @@ impl Gallery {
 
     /// `f` / `F`: the next or previous base model.
     pub fn cycle_base(&mut self, forward: bool, shared: &Shared) -> Vec<Command> {
-        let n = bases(self.source).len();
-        self.base = if forward {
-            (self.base + 1) % n
-        } else {
-            (self.base + n - 1) % n
-        };
+        self.base = cycle(self.base, bases(self.source).len(), forward);
         self.restart(shared)
-    }
-
-    /// `/`: the prompt opens with the current search.
-    pub fn open_search(&mut self) {
-        self.search_input = Some(self.keyword.clone());
     }
 
     /// Enter in the prompt: the search goes to the remote site.
     pub fn apply_search(&mut self, shared: &Shared) -> Vec<Command> {
-        match self.search_input.take() {
-            Some(text) => {
-                self.keyword = text.trim().to_string();
-                self.restart(shared)
-            }
-            None => Vec::new(),
+        if !self.search.is_open() {
+            return Vec::new();
         }
+        self.search.apply_typed();
+        self.search.close();
+        self.restart(shared)
     }
 
     /// Esc: closes the prompt, else clears the search. `None` when there was nothing to
     /// close, so Esc goes on to the app.
     pub fn back(&mut self, shared: &Shared) -> Option<Vec<Command>> {
-        if self.search_input.take().is_some() {
-            return Some(Vec::new());
-        }
-        if !self.keyword.is_empty() {
-            self.keyword.clear();
-            return Some(self.restart(shared));
-        }
-        None
+        let changed = self.search.cancel()?;
+        Some(if changed {
+            self.restart(shared)
+        } else {
+            Vec::new()
+        })
     }
 
     /// Searches for the LoRA `repo` (one a job used) and selects its card when it arrives.
     pub fn find(&mut self, repo: &str, shared: &Shared) -> Vec<Command> {
         let name = repo.rsplit('/').next().unwrap_or(repo).to_string();
-        self.keyword = name;
+        self.search.set(name);
         self.base = 0;
-        self.search_input = None;
         let cmds = self.restart(shared);
         self.focus_id = Some(repo.to_string());
         cmds

@@ -6,6 +6,7 @@
 use super::field::Field;
 use super::inputs;
 use crate::tui::catalog::{Choices, Limits, ModelChoice, ProviderChoice, SizeLimit};
+use crate::tui::screens::scroll::cycle;
 use genq_protocol::{JobSpec, Lora, Size};
 use ratatui_textarea::TextArea;
 use std::collections::{BTreeMap, BTreeSet};
@@ -189,26 +190,14 @@ impl SubmitForm {
             .iter()
             .position(|f| *f == self.focus)
             .unwrap_or(0);
-        let n = Field::ALL.len();
-        self.focus = Field::ALL[if forward {
-            (i + 1) % n
-        } else {
-            (i + n - 1) % n
-        }];
+        self.focus = Field::ALL[cycle(i, Field::ALL.len(), forward)];
     }
 
     /// Left/Right on the provider or model picker.
     pub fn pick(&mut self, forward: bool) -> bool {
-        let step = |i: usize, n: usize| {
-            if forward {
-                (i + 1) % n
-            } else {
-                (i + n - 1) % n
-            }
-        };
         match self.focus {
             Field::Provider => {
-                self.provider = step(self.provider, self.choices.providers.len().max(1));
+                self.provider = cycle(self.provider, self.choices.providers.len().max(1), forward);
                 self.model = self.provider_choice().default_model();
                 self.touched = true;
                 self.remote.clear();
@@ -216,7 +205,7 @@ impl SubmitForm {
             }
             Field::Model => {
                 let n = self.provider_choice().models.len().max(1);
-                self.model = step(self.model, n);
+                self.model = cycle(self.model, n, forward);
                 self.touched = true;
                 self.remote.clear();
                 true
