@@ -3,6 +3,7 @@
 //! names the flag.
 
 use super::color::ColorMode;
+use super::ctx::JsonArg;
 use crate::inputs::{parse_param, parse_view};
 use clap::{Args, Parser, Subcommand};
 use clap_complete::Shell;
@@ -62,7 +63,7 @@ pub enum Command {
     /// Remove finished jobs in bulk: by state and age; --dry-run shows what would go.
     Clean(CleanArgs),
     /// How much disk the outputs take.
-    Du(DuArgs),
+    Du(JsonArg),
     /// Print a job's parameters as JSON, as `genq submit --from` reads them.
     Export(IdArg),
     /// Upload a succeeded job's outputs to its storage targets again (or to one target).
@@ -88,9 +89,9 @@ pub enum Command {
     /// List and manage the models of the catalog.
     Models(super::models::ModelsArgs),
     /// The category tree of the catalog.
-    Categories(super::models::JsonArg),
+    Categories(JsonArg),
     /// Capabilities and their default models.
-    Capabilities(super::models::JsonArg),
+    Capabilities(JsonArg),
     /// LoRAs from the catalog (ModelScope), written as top_loras_<task>.json.
     Loras(super::loras::LorasArgs),
     /// Run many jobs from a file (JSON Lines, CSV, TOML), with styles and a matrix; list,
@@ -266,12 +267,6 @@ pub struct CleanArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// Print the result as JSON.
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct DuArgs {
     #[arg(long)]
     pub json: bool,
 }

@@ -95,6 +95,13 @@ fn transient(e: &ClientError) -> bool {
     )
 }
 
+/// The bare `--json` of commands that print either text or the daemon's answer as JSON.
+#[derive(Debug, clap::Args)]
+pub struct JsonArg {
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// JSON on stdout: pretty on a terminal, for reading; one line when piped, for programs.
 pub fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
     let text = if std::io::stdout().is_terminal() {

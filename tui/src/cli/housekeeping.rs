@@ -1,9 +1,9 @@
 //! `genq rm`, `genq clean` and `genq du`: removing finished jobs (and their files) and
 //! measuring the outputs. The daemon does the work; this prints what it did.
 
-use super::args::{CleanArgs, DuArgs, RmArgs, flatten_states};
+use super::args::{CleanArgs, RmArgs, flatten_states};
 use super::color::Palette;
-use super::ctx::{Ctx, print_json};
+use super::ctx::{Ctx, JsonArg, print_json};
 use super::error::CliError;
 use crate::client::Client;
 use crate::format::{self, Clock};
@@ -37,7 +37,7 @@ pub async fn clean(ctx: &Ctx, args: CleanArgs) -> Result<(), CliError> {
     report(ctx, &result, args.json)
 }
 
-pub async fn du(ctx: &Ctx, args: DuArgs) -> Result<(), CliError> {
+pub async fn du(ctx: &Ctx, args: JsonArg) -> Result<(), CliError> {
     let usage = ctx.call::<OutputsUsage>(Empty {}).await?;
     if args.json {
         return print_json(&usage);

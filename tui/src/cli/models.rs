@@ -1,7 +1,7 @@
 //! `genq models`, `genq categories` and `genq capabilities`: the catalog of suppliers,
 //! models, parameters, capabilities and categories kept by the daemon.
 
-use super::ctx::{Ctx, print_json};
+use super::ctx::{Ctx, JsonArg, print_json};
 use super::error::CliError;
 use clap::{Args, Subcommand};
 use genq_protocol::catalog::{
@@ -125,12 +125,6 @@ pub struct EditArgs {
     /// Removes a parameter; repeatable.
     #[arg(long = "drop-param", value_name = "NAME")]
     pub drop_params: Vec<String>,
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct JsonArg {
     #[arg(long)]
     pub json: bool,
 }

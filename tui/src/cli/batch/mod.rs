@@ -5,7 +5,7 @@
 mod run;
 mod view;
 
-use super::ctx::Ctx;
+use super::ctx::{Ctx, JsonArg};
 use super::error::CliError;
 use crate::inputs::parse_param;
 use clap::{Args, Subcommand};
@@ -33,12 +33,6 @@ pub enum BatchCommand {
     /// Follow a batch until every row ended, with one progress bar; exit 1 unless all
     /// succeeded.
     Wait(IdArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct JsonArg {
-    #[arg(long)]
-    pub json: bool,
 }
 
 #[derive(Debug, Args)]
