@@ -259,13 +259,10 @@ impl Store {
     /// Number of jobs per state.
     pub async fn counts_by_state(&self) -> Result<BTreeMap<String, u64>, StoreError> {
         self.read(|conn| {
-            let rows = query_rows(
+            counts(
                 conn,
                 "SELECT state, SUM(n) FROM job_counts GROUP BY state HAVING SUM(n) > 0",
-                [],
-                |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)),
-            )?;
-            Ok(rows.into_iter().collect())
+            )
         })
         .await
     }
@@ -323,14 +320,19 @@ impl Store {
     /// How many jobs wait in `queued`, per provider.
     pub async fn queued_per_provider(&self) -> Result<BTreeMap<String, u64>, StoreError> {
         self.call(|conn| {
-            let rows = query_rows(
+            counts(
                 conn,
                 "SELECT provider, n FROM job_counts WHERE state = 'queued' AND n > 0",
-                [],
-                |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64)),
-            )?;
-            Ok(rows.into_iter().collect())
+            )
         })
         .await
     }
+}
+
+/// A count per name from `job_counts`: `sql` selects the name and its count.
+fn counts(conn: &Connection, sql: &str) -> Result<BTreeMap<String, u64>, StoreError> {
+    let rows = query_rows(conn, sql, [], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+    })?;
+    Ok(rows.into_iter().collect())
 }

@@ -125,36 +125,28 @@ fn iterm2_from_env() -> bool {
         .is_ok_and(|p| ["iTerm", "WezTerm", "mintty"].iter().any(|t| p.contains(t)))
 }
 
-/// An encoded preview of one output, ready to draw.
+/// An image encoded for the terminal, ready to draw; its `Debug` leaves the pixels out.
+pub struct Image(pub Protocol);
+
+impl fmt::Debug for Image {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Image")
+    }
+}
+
+/// An encoded preview of one output.
+#[derive(Debug)]
 pub struct Preview {
     pub id: JobId,
     pub path: String,
-    pub result: Result<Protocol, String>,
-}
-
-impl fmt::Debug for Preview {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Preview")
-            .field("id", &self.id)
-            .field("path", &self.path)
-            .field("ok", &self.result.is_ok())
-            .finish()
-    }
+    pub result: Result<Image, String>,
 }
 
 /// An encoded LoRA cover, for the card with `id`.
+#[derive(Debug)]
 pub struct Cover {
     pub id: String,
-    pub result: Result<Protocol, String>,
-}
-
-impl fmt::Debug for Cover {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Cover")
-            .field("id", &self.id)
-            .field("ok", &self.result.is_ok())
-            .finish()
-    }
+    pub result: Result<Image, String>,
 }
 
 /// Decodes and scales `path` to fit `cols` × `rows` cells. Blocking: call it from
@@ -170,7 +162,7 @@ pub fn is_local(path: &str) -> bool {
 }
 
 /// Decodes `path` and encodes it for the terminal at `cols` × `rows` cells. Blocking.
-pub fn encode(picker: &Picker, path: &str, cols: u16, rows: u16) -> Result<Protocol, String> {
+pub fn encode(picker: &Picker, path: &str, cols: u16, rows: u16) -> Result<Image, String> {
     image::ImageReader::open(path)
         .map_err(|e| format!("cannot open {path}: {e}"))
         .and_then(|r| {
@@ -189,7 +181,7 @@ pub fn encode_bytes(
     what: &str,
     cols: u16,
     rows: u16,
-) -> Result<Protocol, String> {
+) -> Result<Image, String> {
     image::load_from_memory(bytes)
         .map_err(|e| format!("cannot decode {what}: {e}"))
         .and_then(|img| fit(picker, img, cols, rows, what))
@@ -201,9 +193,10 @@ fn fit(
     cols: u16,
     rows: u16,
     what: &str,
-) -> Result<Protocol, String> {
+) -> Result<Image, String> {
     picker
         .new_protocol(img, Size::new(cols, rows), Resize::Fit(None))
+        .map(Image)
         .map_err(|e| format!("cannot encode a preview of {what}: {e}"))
 }
 
@@ -226,7 +219,7 @@ mod tests {
             20,
             10,
         );
-        let size = p.result.as_ref().map(|proto| proto.size()).unwrap();
+        let size = p.result.as_ref().map(|image| image.0.size()).unwrap();
         assert!(
             size.width <= 20 && size.height <= 10 && size.width > 0,
             "{size:?}"

@@ -3,7 +3,7 @@
 
 use crate::tui::action::{CallError, UiAction};
 use crate::tui::command::Command;
-use crate::tui::preview::Preview;
+use crate::tui::preview::{Image, Preview};
 use crate::tui::screens::scroll::{cycle, text_scroll};
 use crate::tui::shared::{CHROME_ROWS, Shared};
 use genq_protocol::catalog::LoraCard;
@@ -147,7 +147,7 @@ impl DetailScreen {
     pub fn preview_ready(&mut self, preview: Preview) {
         if let Some(d) = self.open_with(&preview.id) {
             d.preview = match preview.result {
-                Ok(p) => PreviewState::Ready(p),
+                Ok(Image(p)) => PreviewState::Ready(p),
                 Err(e) => PreviewState::Failed(e),
             };
         }

@@ -6,7 +6,7 @@ use super::draw::{GRID_TOP, cover_size, grid};
 use super::gallery::{self, CoverState, Gallery, GalleryError, PAGE_SIZE, bases};
 use crate::tui::action::{CallError, UiAction};
 use crate::tui::command::Command;
-use crate::tui::preview::Cover;
+use crate::tui::preview::{Cover, Image};
 use crate::tui::screens::scroll::cycle;
 use crate::tui::shared::Shared;
 use genq_protocol::catalog::{LoraCard, LoraPage, LoraSort, LoraSource};
@@ -208,7 +208,7 @@ impl Gallery {
 
     pub fn cover_loaded(&mut self, cover: Cover) {
         let state = match cover.result {
-            Ok(p) => CoverState::Ready(p),
+            Ok(Image(p)) => CoverState::Ready(p),
             Err(_) => CoverState::Missing,
         };
         self.cover_ready(cover.id, state);
