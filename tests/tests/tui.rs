@@ -39,7 +39,7 @@ impl Tmux {
     }
 
     /// Starts `command` in a detached session of fixed size. The pane stays after the
-    /// program exits so its exit status can be read.
+    /// program exits so its last screen can be read.
     async fn start(command: &str) -> Tmux {
         // One server per session: tests in this binary run side by side.
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -118,22 +118,6 @@ impl Tmux {
             );
             tokio::time::sleep(POLL).await;
         }
-    }
-
-    /// `(dead, exit status)` of the pane's program.
-    async fn pane_status(&self) -> (bool, Option<i32>) {
-        let out = self
-            .run(&[
-                "display-message",
-                "-p",
-                "-t",
-                "tui",
-                "#{pane_dead} #{pane_dead_status}",
-            ])
-            .await;
-        let mut parts = out.split_whitespace();
-        let dead = parts.next() == Some("1");
-        (dead, parts.next().and_then(|s| s.parse().ok()))
     }
 }
 
@@ -244,19 +228,17 @@ async fn submit_from_the_form_watch_it_succeed_open_its_detail_and_quit() {
     tmux.keys(&["q"]).await;
     let start = Instant::now();
     let status = loop {
-        match tmux.pane_status().await {
-            (true, status) => break status,
-            (false, _) => {
-                assert!(
-                    start.elapsed() < PATIENCE,
-                    "genq did not quit on q; the screen shows:\n{}",
-                    tmux.screen().await
-                );
-                tokio::time::sleep(POLL).await;
-            }
+        if let Ok(status) = std::fs::read_to_string(exit_record(&home)) {
+            break status;
         }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "genq did not quit on q; the screen shows:\n{}",
+            tmux.screen().await
+        );
+        tokio::time::sleep(POLL).await;
     };
-    assert_eq!(status, Some(0), "genq exited with {status:?}");
+    assert_eq!(status.trim(), "0", "genq exited with {status:?}");
 
     assert!(
         home.daemon_pid().is_some(),
@@ -269,12 +251,25 @@ async fn submit_from_the_form_watch_it_succeed_open_its_detail_and_quit() {
 
 /// Runs `genq` in tmux for `home` and waits for the connected jobs screen. The daemon is
 /// autostarted by the TUI and inherits this environment.
+/// Where the pane's shell writes genq's exit status once genq has exited. The shell, not
+/// tmux, reports it: tmux 3.3 can mark a pane dead without ever collecting its program's
+/// status.
+fn exit_record(home: &Home) -> std::path::PathBuf {
+    home.dir.path().join("genq.exit")
+}
+
 async fn start_tui(home: &Home, ms: &ModelScopeFake) -> Tmux {
+    // Written under another name and renamed, so a reader never sees it half written.
+    let record = exit_record(home).display().to_string();
     let command = format!(
-        "env -u MODELSCOPE_API_TOKEN -u MODELSCOPE_API_KEY GENQ_HOME={} GENQ_TEST_MS_KEY={} {}",
+        "env -u MODELSCOPE_API_TOKEN -u MODELSCOPE_API_KEY GENQ_HOME={} GENQ_TEST_MS_KEY={} {}; \
+         echo $? > {}.new && mv {}.new {}",
         quote(&home.dir.path().display().to_string()),
         quote(&ms.key()),
         quote(&genq_bin().display().to_string()),
+        quote(&record),
+        quote(&record),
+        quote(&record),
     );
     let tmux = Tmux::start(&command).await;
     tmux.wait_for(home, "the connected jobs screen", |s| {
