@@ -184,7 +184,8 @@ async fn submit_from_the_form_watch_it_succeed_open_its_detail_and_quit() {
     }
     let ms = ModelScopeFake::start().await;
     ms.set_script(MsScript::succeed_after(Duration::from_millis(300)));
-    let home = Home::with_modelscope(&ms, "");
+    // The first poll comes soon after the submit, not after the model's usual duration.
+    let home = Home::with_modelscope(&ms, "typical_s = 0.2\n");
 
     let tmux = start_tui(&home, &ms).await;
 
@@ -621,7 +622,7 @@ async fn over_ssh_the_detail_draws_a_preview_the_daemon_rendered() {
     };
     let ms = ModelScopeFake::start().await;
     ms.set_script(MsScript::succeed_after(Duration::from_millis(100)));
-    let remote = Home::with_modelscope(&ms, "");
+    let remote = Home::with_modelscope(&ms, "typical_s = 0.1\n");
     let laptop = laptop_of(&sshd, &remote);
     // The remote daemon starts here, outside the TUI's namespace, so it sees the output.
     let id = remote
