@@ -4,6 +4,7 @@
 //! single byte ranges.
 
 use super::error::{ApiError, ApiPath, ApiQuery};
+use super::job_path::JobPath;
 use super::state::Shared;
 use crate::outputs::resolve_inside;
 use crate::server::methods::jobs;
@@ -52,7 +53,7 @@ pub fn signed_link(st: &Shared, headers: &HeaderMap, job: &str, index: u32) -> S
 /// Downloads one output.
 #[utoipa::path(get, path = "/v1/jobs/{id}/outputs/{n}", tag = "jobs",
     params(
-        ("id" = String, Path, description = "Job number, id, or unique id prefix"),
+        JobPath,
         ("n" = u32, Path, description = "Output index"),
         ("Range" = Option<String>, Header, description = "One range: bytes=A-B, bytes=A-, bytes=-N"),
     ),

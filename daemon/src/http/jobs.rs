@@ -1,6 +1,7 @@
 //! The REST job API: the socket's `submit` and `jobs.*` handlers behind HTTP routes.
 
 use super::error::{ApiError, ApiPath, ApiQuery};
+use super::job_path::JobPath;
 use super::openai::parse_json;
 use super::state::Shared;
 use crate::server::methods::jobs;
@@ -9,7 +10,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use genq_protocol::methods::{JobPage, JobRef, ListParams, Sort, SubmitParams};
+use genq_protocol::methods::{JobPage, ListParams, Sort, SubmitParams};
 use genq_protocol::{Event, Job, JobSpec, JobState};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -126,20 +127,6 @@ pub async fn list(
     )
     .await?;
     Ok(Json(page))
-}
-
-/// The job a path names.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Path)]
-pub struct JobPath {
-    /// Job number, id, or unique id prefix
-    id: String,
-}
-
-impl From<JobPath> for JobRef {
-    fn from(p: JobPath) -> JobRef {
-        JobRef { id: p.id }
-    }
 }
 
 /// One job.

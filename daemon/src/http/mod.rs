@@ -16,6 +16,7 @@ mod error;
 mod events;
 mod files;
 mod health;
+mod job_path;
 mod jobs;
 mod limits;
 mod listen;
