@@ -74,11 +74,9 @@ impl Search {
     /// search. `None` when there was nothing to close; else whether the search changed.
     pub fn cancel(&mut self) -> Option<bool> {
         if self.input.take().is_some() {
-            let restore = self.before.take().filter(|before| *before != self.applied);
-            let changed = restore.is_some();
-            if let Some(before) = restore {
-                self.applied = before;
-            }
+            let before = self.before.take().unwrap_or_else(|| self.applied.clone());
+            let changed = before != self.applied;
+            self.applied = before;
             return Some(changed);
         }
         if self.applied.is_empty() {
