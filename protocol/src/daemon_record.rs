@@ -6,6 +6,7 @@
 //! the lock does not. [`probe`] tells the two apart without taking the lock from a daemon
 //! (a shared lock held for an instant, which the daemon retries past when it starts).
 
+use crate::process::{ProcessState, process_state};
 use crate::{Paths, Timestamp};
 use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
@@ -111,9 +112,19 @@ pub struct Located {
 }
 
 /// Reads the lock: a daemon holding it says where it listens; with none, a new one would
-/// listen at this client's own idea of the socket.
+/// listen at this client's own idea of the socket. A daemon that is exiting (killed, its last
+/// threads still closing its files) still holds the lock but will never answer: it counts as
+/// none, so that a client starts a new one, which waits for the lock.
 pub fn locate(paths: &Paths) -> Located {
     match probe(&paths.lock) {
+        Ok(LockState::Held(Some(record)))
+            if process_state(record.pid) == Some(ProcessState::Exiting) =>
+        {
+            Located {
+                socket: paths.socket.clone(),
+                pid: None,
+            }
+        }
         Ok(LockState::Held(record)) => Located {
             socket: record
                 .as_ref()

@@ -16,6 +16,7 @@ pub mod job;
 pub mod methods;
 pub mod outputs;
 pub mod paths;
+pub mod process;
 pub mod rpc;
 pub mod time;
 mod wire_names;

@@ -8,6 +8,7 @@ use genq_e2e::harness::{
     Home, PATIENCE, alive, genq_bin, set_mode, stderr, stdout, terminate, wait_gone,
 };
 use genq_protocol::daemon_record::{LockState, probe};
+use genq_protocol::process::{ProcessState, process_state};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -46,8 +47,13 @@ impl XdgHome {
         alive(pid).then_some(pid)
     }
 
-    /// `genq ARGS` with `runtime` as `XDG_RUNTIME_DIR` (unset when `None`).
+    /// `genq ARGS` with `runtime` as `XDG_RUNTIME_DIR` (unset when `None`), run.
     fn run(&self, runtime: Option<&Path>, args: &[&str]) -> Output {
+        self.command(runtime, args).output().expect("run genq")
+    }
+
+    /// `genq ARGS` with `runtime` as `XDG_RUNTIME_DIR` (unset when `None`).
+    fn command(&self, runtime: Option<&Path>, args: &[&str]) -> Command {
         let b = self.base.path();
         let mut c = Command::new(genq_bin());
         c.args(args)
@@ -64,7 +70,7 @@ impl XdgHome {
             Some(dir) => c.env("XDG_RUNTIME_DIR", dir),
             None => c.env_remove("XDG_RUNTIME_DIR"),
         };
-        c.output().expect("run genq")
+        c
     }
 
     fn ok(&self, runtime: Option<&Path>, args: &[&str]) -> String {
@@ -181,16 +187,8 @@ fn a_record_left_by_a_killed_daemon_is_not_trusted() {
     )
     .unwrap();
     wait_gone(old);
-    // A killed process shows as gone (a zombie) while its other threads still close its
-    // files: the lock is free only once they have.
-    let start = std::time::Instant::now();
-    while matches!(probe(&home.lock()), Ok(LockState::Held(_))) {
-        assert!(
-            start.elapsed() < PATIENCE,
-            "the killed daemon's lock stayed held"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    // Gone means every thread has ended, so the kernel has let go of the lock.
+    assert_eq!(probe(&home.lock()).unwrap(), LockState::Free);
     // The record still names the dead daemon and its socket file is still there.
     assert!(is_socket(&first.join("genq/genq.sock")));
 
@@ -201,6 +199,102 @@ fn a_record_left_by_a_killed_daemon_is_not_trusted() {
     // Every client finds the new one, whatever its runtime directory.
     assert_eq!(home.status_pid(Some(&first)), i64::from(new));
     assert_eq!(home.status_pid(None), i64::from(new));
+}
+
+/// A process that holds a home's lock as a killed daemon does while its last thread finishes
+/// a write: its first thread has ended, another still runs and holds the lock until the
+/// holder's stdin closes.
+const EXITING_HOLDER: &str = r#"
+import ctypes, fcntl, os, sys, threading
+lock = open(sys.argv[1], "a+")
+fcntl.flock(lock, fcntl.LOCK_EX)
+lock.truncate(0)
+lock.write(f"{os.getpid()}\nversion=0\n")
+lock.flush()
+def finish():
+    sys.stdin.read()
+    os._exit(0)
+threading.Thread(target=finish).start()
+print("holding", flush=True)
+ctypes.CDLL(None).pthread_exit(None)
+"#;
+
+#[test]
+fn a_daemon_started_while_a_killed_one_is_still_exiting_waits_for_its_lock() {
+    use std::io::{BufRead, BufReader};
+    let home = XdgHome::new();
+    let run = home.runtime_dir("run");
+    std::fs::create_dir_all(home.lock().parent().unwrap()).unwrap();
+    set_mode(home.lock().parent().unwrap(), 0o700);
+    let mut holder = Command::new("python3")
+        .args(["-c", EXITING_HOLDER])
+        .arg(home.lock())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run python3");
+    let mut said = String::new();
+    BufReader::new(holder.stdout.take().unwrap())
+        .read_line(&mut said)
+        .unwrap();
+    assert_eq!(said.trim(), "holding");
+    let start = std::time::Instant::now();
+    while process_state(holder.id()) != Some(ProcessState::Exiting) {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "the holder's first thread did not end"
+        );
+        // Polling a pid: there is no event for another process's thread ending.
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // Not gone while it holds the lock: what `genq daemon stop` and the tests wait for.
+    assert!(alive(holder.id() as i32));
+    assert!(matches!(probe(&home.lock()), Ok(LockState::Held(_))));
+    // Clients see no daemon (one that is exiting never answers), so they start one.
+    let out = home.run(Some(&run), &["--no-autostart", "daemon", "status"]);
+    assert!(
+        !out.status.success() && stderr(&out).contains("is not running"),
+        "status of an exiting daemon:\n{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+
+    let mut daemon = home
+        .command(Some(&run), &["daemon", "run"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run genq daemon run");
+    let mut lines = BufReader::new(daemon.stderr.take().unwrap()).lines();
+    let mut seen = String::new();
+    let waiting = format!(
+        "waiting for the genq daemon (pid {}), which is exiting",
+        holder.id()
+    );
+    while !seen.contains(&waiting) {
+        match lines.next() {
+            Some(line) => seen.push_str(&format!("{}\n", line.unwrap())),
+            None => panic!(
+                "the daemon did not wait for the exiting one ({}):\n{seen}",
+                daemon.wait().unwrap()
+            ),
+        }
+    }
+    // The holder ends; the waiting daemon takes the lock and serves.
+    drop(holder.stdin.take());
+    holder.wait().unwrap();
+    while !seen.contains("daemon started") {
+        match lines.next() {
+            Some(line) => seen.push_str(&format!("{}\n", line.unwrap())),
+            None => panic!(
+                "the daemon did not start ({}):\n{seen}",
+                daemon.wait().unwrap()
+            ),
+        }
+    }
+    std::thread::spawn(move || lines.for_each(drop));
+    assert_eq!(home.status_pid(Some(&run)), i64::from(daemon.id()));
+    home.ok(Some(&run), &["daemon", "stop"]);
+    assert!(daemon.wait().unwrap().success());
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Processes a test starts or watches: a finished command's output as text, whether a pid is
 //! alive, waiting for one to exit, file modes, and the bound on every wait.
 
+use genq_protocol::process::{ProcessState, process_state};
 use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
@@ -24,17 +25,12 @@ pub fn set_mode(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
 }
 
+/// Whether process `pid` still holds anything (its files, its locks): a killed one whose
+/// first thread is already a zombie does until its last thread has ended.
 pub fn alive(pid: i32) -> bool {
-    // Signal 0 checks existence; a zombie still counts, so look at /proc too.
-    if nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err() {
-        return false;
-    }
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
-        Err(_) => false,
+    match u32::try_from(pid).ok().and_then(process_state) {
+        Some(state) => state != ProcessState::Gone,
+        None => nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok(),
     }
 }
 

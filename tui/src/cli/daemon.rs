@@ -10,6 +10,7 @@ use super::service;
 use crate::client::{ClientError, start_daemon, wait_for_daemon};
 use genq_protocol::daemon_record::locate;
 use genq_protocol::methods::{DaemonShutdown, DaemonStatus, Empty};
+use genq_protocol::process::{ProcessState, process_state};
 use nix::errno::Errno;
 use nix::sys::signal::kill;
 use nix::unistd::Pid;
@@ -178,14 +179,13 @@ async fn still_running(ctx: &Ctx, pid: u32) -> bool {
     }
 }
 
-/// Whether a process with this pid exists (a zombie counts as gone: it holds no files).
+/// Whether process `pid` still holds anything: a killed one whose first thread is already a
+/// zombie keeps its lock and socket until its last thread has ended.
 fn process_alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+    match process_state(pid) {
+        Some(state) => state != ProcessState::Gone,
         // No /proc (not Linux): trust the signal probe.
-        Err(_) => !matches!(kill(Pid::from_raw(pid as i32), None), Err(Errno::ESRCH)),
+        None => !matches!(kill(Pid::from_raw(pid as i32), None), Err(Errno::ESRCH)),
     }
 }
 
