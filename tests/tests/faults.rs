@@ -192,6 +192,48 @@ async fn a_429_to_a_submit_is_sent_again_and_the_job_succeeds() {
     assert_eq!(ms.task_ids().len(), 1);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outputs_on_object_storage_download_while_the_api_is_paused() {
+    // The provider's API pauses everyone for ten minutes after a 429; the outputs live on
+    // another host (object storage), which is not the API: their downloads go on.
+    let ds = DashScopeFake::start().await;
+    ds.set_files_host("localhost");
+    let home = Home::with_dashscope(quick(&ds), TYPICAL);
+    // The first output answers slowly, so the pause starts before the second is fetched.
+    ds.inject(Endpoint::Download, Fault::Delay(Duration::from_secs(3)), 1);
+    let job = home
+        .submit_job("dashscope", &["--prompt", "two lanterns", "--n", "2"])
+        .await;
+    let id = job["id"].as_str().expect("an id").to_string();
+    assert!(ds.wait_for_request(Endpoint::Download, PATIENCE).await);
+
+    ds.inject(
+        Endpoint::Submit,
+        Fault::RateLimited {
+            retry_after: Some(600),
+        },
+        1,
+    );
+    let paused = home.submit("dashscope", "a third lantern").await;
+    assert!(
+        ds.wait_for(PATIENCE, |reqs| reqs
+            .iter()
+            .filter(|r| r.endpoint == Endpoint::Submit)
+            .count()
+            == 2)
+            .await
+    );
+
+    let job = home.finished(&id).await;
+    assert_eq!(job["state"], "succeeded", "{job}\n{}", home.log_tail());
+    assert_eq!(job["outputs"].as_array().map(Vec::len), Some(2), "{job}");
+    assert_eq!(ds.download_count(&ds.task_ids()[0]), 2);
+    // The API was still paused: the refused job has not been sent again.
+    let refused = home.json(&["show", &paused, "--json"]);
+    assert_eq!(refused["state"], "queued", "{refused}");
+    assert_eq!(ds.task_ids().len(), 1);
+}
+
 /// Everything of a home a user or another program could read: the job as `show --json`
 /// prints it, the database files and the daemon's log.
 fn readable_traces(home: &Home, ids: &[&str]) -> String {

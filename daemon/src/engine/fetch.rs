@@ -3,7 +3,9 @@
 //! Retry policy per output: a failed download is tried [`FETCH_ATTEMPTS`] times with
 //! backoff; a full disk (or no file handles) is waited out as long as it takes; a refused link
 //! (expired) makes the runner ask the provider for fresh links, once per fetch. A complete
-//! output already on disk (after a restart) is not downloaded again.
+//! output already on disk (after a restart) is not downloaded again. Only a download from the
+//! provider's API itself waits for its request budget; outputs on object storage or a CDN
+//! do not.
 
 use super::limits::ProviderLimits;
 use super::runner::{Runner, Step, Stop, backoff, fail};
@@ -24,8 +26,23 @@ struct Downloads {
     limits: FetchLimits,
     png_params: String,
     provider_limits: Arc<ProviderLimits>,
+    /// The provider's API address, for [`from_the_api`].
+    api_base: Option<String>,
     /// Links are asked for again once per fetch, after the first refused download.
     requeried: bool,
+}
+
+/// Whether a download is a request to the provider's API (the same origin as `api_base`),
+/// and so draws on its request budget and waits out its pauses, as ComfyUI's `/view` does.
+/// Outputs kept elsewhere (object storage, a CDN, a file the adaptor spooled) are not the
+/// API's requests: they neither wait for its budget nor take from it.
+fn from_the_api(api_base: Option<&str>, url: &str) -> bool {
+    let origin = |u: &str| reqwest::Url::parse(u).map(|u| u.origin());
+    match (api_base.map(origin), origin(url)) {
+        (Some(Ok(api)), Ok(output)) => api == output,
+        // An address that does not parse is counted, as before anything is known.
+        _ => true,
+    }
 }
 
 impl Runner<'_> {
@@ -47,6 +64,10 @@ impl Runner<'_> {
             },
             png_params: outputs::png_params_json(&job),
             provider_limits: self.limits(&job),
+            api_base: self
+                .inner
+                .call_context(&job.provider)
+                .map(|ctx| ctx.base_url),
             requeried: false,
         };
         for k in 0..records.len() {
@@ -94,10 +115,12 @@ impl Runner<'_> {
         let mut local_delays = backoff();
         loop {
             attempt += 1;
-            tokio::select! {
-                biased;
-                _ = self.token.cancelled() => return Err(Stop::Interrupted),
-                _ = d.provider_limits.request_budget() => {}
+            if from_the_api(d.api_base.as_deref(), &records[k].source_url) {
+                tokio::select! {
+                    biased;
+                    _ = self.token.cancelled() => return Err(Stop::Interrupted),
+                    _ = d.provider_limits.request_budget() => {}
+                }
             }
             let result = tokio::select! {
                 r = outputs::fetch(
@@ -271,5 +294,38 @@ impl Runner<'_> {
         .await?
         .map_err(|_| Stop::Gone)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::from_the_api;
+
+    #[test]
+    fn only_downloads_from_the_api_itself_are_its_requests() {
+        let comfy = Some("http://10.0.0.5:8188");
+        assert!(from_the_api(
+            comfy,
+            "http://10.0.0.5:8188/view?filename=a.png"
+        ));
+        assert!(!from_the_api(
+            comfy,
+            "http://10.0.0.6:8188/view?filename=a.png"
+        ));
+        let modelscope = Some("https://api-inference.modelscope.cn");
+        assert!(!from_the_api(
+            modelscope,
+            "https://muse-ai.oss-cn-hangzhou.aliyuncs.com/img/a.png?Expires=1"
+        ));
+        assert!(!from_the_api(
+            modelscope,
+            "file:///home/u/.cache/genq/spool/a.png"
+        ));
+        assert!(from_the_api(
+            Some("https://api-inference.modelscope.cn/"),
+            "https://api-inference.modelscope.cn:443/files/a.png"
+        ));
+        assert!(from_the_api(None, "https://cdn.example/a.png"));
+        assert!(from_the_api(modelscope, "not a url"));
     }
 }

@@ -178,6 +178,10 @@ async fn start(args: &Args, kept: &Kept) -> Result<Fakes, String> {
     ms.set_duration(args.duration);
     ds.set_duration(args.duration);
     tp.set_duration(args.duration);
+    // Outputs on another origin than the API, as the real ones are on object storage.
+    ms.set_files_host("localhost");
+    ds.set_files_host("localhost");
+    tp.set_files_host("localhost");
     if let Some(k) = kept.keys.get("modelscope") {
         ms.set_key(k.clone());
     }

@@ -126,6 +126,7 @@ pub struct Core {
     faults: Mutex<VecDeque<Injected>>,
     delay: Mutex<Duration>,
     url_ttl: Mutex<Duration>,
+    files_host: Mutex<Option<String>>,
     tasks: Mutex<Vec<String>>,
     flights: Flights,
 }
@@ -141,6 +142,7 @@ impl Core {
             faults: Mutex::new(VecDeque::new()),
             delay: Mutex::new(Duration::ZERO),
             url_ttl: Mutex::new(url_ttl),
+            files_host: Mutex::new(None),
             tasks: Mutex::new(Vec::new()),
             flights: Flights::default(),
         }
@@ -154,6 +156,22 @@ impl Core {
     /// `http://127.0.0.1:PORT`, no trailing slash.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Where output links point, no trailing slash: the API's own address unless
+    /// [`set_files_host`](Self::set_files_host) named another host.
+    pub fn files_base_url(&self) -> String {
+        match lock(&self.files_host).as_deref() {
+            Some(host) => format!("http://{host}:{}", self.addr.port()),
+            None => self.base_url(),
+        }
+    }
+
+    /// Output links name `host` (`localhost`, say) instead of the API's address: the same
+    /// server under another origin, as providers keep outputs on object storage or a CDN
+    /// apart from their API.
+    pub fn set_files_host(&self, host: impl Into<String>) {
+        *lock(&self.files_host) = Some(host.into());
     }
 
     /// The key the fake accepts (the first, when it accepts several); empty for a fake that

@@ -441,7 +441,7 @@ async fn query(
                     let ok = task.succeeded_images();
                     let failed = task.n - ok;
                     let expires = unix_secs(task.finished_at() + state.core.url_ttl());
-                    let base = state.core.base_url();
+                    let base = state.core.files_base_url();
                     let results: Vec<Value> = task
                         .files
                         .iter()

@@ -491,7 +491,7 @@ fn done_reply(state: &MsState, task_id: &str, task: &MsTask, rid: String) -> Val
     match &task.script.outcome {
         MsOutcome::Succeed => json!({"task_id": task_id, "request_id": rid,
                 "task_status": "SUCCEED",
-                "output_images": [format!("{}{OUTPUT_PREFIX}{task_id}/result.png", state.core.base_url())]}),
+                "output_images": [format!("{}{OUTPUT_PREFIX}{task_id}/result.png", state.core.files_base_url())]}),
         MsOutcome::ContentPolicy => json!({"task_status": "FAILED",
                 "errors": {"code": 422, "message": INAPPROPRIATE}, "request_id": rid}),
         MsOutcome::Failed { code, message } => json!({"task_status": "FAILED",

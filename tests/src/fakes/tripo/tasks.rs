@@ -257,7 +257,7 @@ pub(super) async fn query(
                     };
                     let sig = uuid::Uuid::now_v7().simple().to_string();
                     let expires = unix_secs(SystemTime::now() + ttl);
-                    let links = format!("{}{OUTPUT_PREFIX}{task_id}", state.core.base_url());
+                    let links = format!("{}{OUTPUT_PREFIX}{task_id}", state.core.files_base_url());
                     data["status"] = json!("success");
                     data["progress"] = json!(100);
                     data["output"] = success_output(task, &links, expires, &sig);
