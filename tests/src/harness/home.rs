@@ -12,6 +12,18 @@ use super::client::RawClient;
 use super::process::{PATIENCE, alive, set_mode, stderr, stdout, terminate, wait_gone};
 use crate::fakes::{DashScopeFake, ModelScopeFake, TripoFake};
 
+/// A fake's tasks take a fraction of a second, not the half minute a real model takes: the
+/// first poll of a provider section the harness writes comes after this, unless the test sets
+/// `typical_s` itself.
+const FAKE_TYPICAL: &str = "typical_s = 0.5\n";
+
+/// Whether config lines set `typical_s` themselves.
+fn sets_typical(extra: &str) -> bool {
+    extra
+        .lines()
+        .any(|l| l.trim_start().starts_with("typical_s"))
+}
+
 /// Installs the TLS provider reqwest needs; harmless when already done.
 pub fn init_tls() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -89,8 +101,13 @@ impl Home {
     pub fn with_tripo(tp: &TripoFake, extra: &str) -> Home {
         init_tls();
         let mut home = Home::new();
-        let mut toml =
-            home.provider_section("tripo", &tp.base_url(), "GENQ_TEST_TRIPO_KEY", &tp.key());
+        let mut toml = home.provider_section(
+            "tripo",
+            &tp.base_url(),
+            "GENQ_TEST_TRIPO_KEY",
+            &tp.key(),
+            sets_typical(extra),
+        );
         toml.push_str(extra);
         home.write_config(&toml);
         home
@@ -184,22 +201,47 @@ impl Home {
     ) {
         let mut toml = String::new();
         if let Some(ms) = ms {
-            toml +=
-                &self.provider_section("modelscope", &ms.base_url(), "GENQ_TEST_MS_KEY", &ms.key());
+            let own = ds.is_none() && sets_typical(extra);
+            toml += &self.provider_section(
+                "modelscope",
+                &ms.base_url(),
+                "GENQ_TEST_MS_KEY",
+                &ms.key(),
+                own,
+            );
         }
         if let Some(ds) = ds {
-            toml +=
-                &self.provider_section("dashscope", &ds.base_url(), "GENQ_TEST_DS_KEY", &ds.key());
+            let own = sets_typical(extra);
+            toml += &self.provider_section(
+                "dashscope",
+                &ds.base_url(),
+                "GENQ_TEST_DS_KEY",
+                &ds.key(),
+                own,
+            );
         }
         toml.push_str(extra);
         self.write_config(&toml);
     }
 
     /// A `[providers.NAME]` config section for a fake at `base_url`, its key given to genq
-    /// through the environment variable `key_env`.
-    fn provider_section(&mut self, name: &str, base_url: &str, key_env: &str, key: &str) -> String {
+    /// through the environment variable `key_env`. Its first poll comes after
+    /// [`FAKE_TYPICAL`] unless `own_typical` (the lines that follow set `typical_s`).
+    fn provider_section(
+        &mut self,
+        name: &str,
+        base_url: &str,
+        key_env: &str,
+        key: &str,
+        own_typical: bool,
+    ) -> String {
         self.env(key_env, key);
-        format!("[providers.{name}]\nbase_url = \"{base_url}\"\napi_key_env = \"{key_env}\"\n")
+        let mut section =
+            format!("[providers.{name}]\nbase_url = \"{base_url}\"\napi_key_env = \"{key_env}\"\n");
+        if !own_typical {
+            section.push_str(FAKE_TYPICAL);
+        }
+        section
     }
 
     /// Runs `genq ARGS`, asserting success, and returns stdout.
