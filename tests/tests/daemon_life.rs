@@ -219,11 +219,9 @@ print("holding", flush=True)
 ctypes.CDLL(None).pthread_exit(None)
 "#;
 
-#[test]
-fn a_daemon_started_while_a_killed_one_is_still_exiting_waits_for_its_lock() {
+/// Starts [`EXITING_HOLDER`] on `home`'s lock and waits until its first thread has ended.
+fn exiting_holder(home: &XdgHome) -> std::process::Child {
     use std::io::{BufRead, BufReader};
-    let home = XdgHome::new();
-    let run = home.runtime_dir("run");
     std::fs::create_dir_all(home.lock().parent().unwrap()).unwrap();
     set_mode(home.lock().parent().unwrap(), 0o700);
     let mut holder = Command::new("python3")
@@ -247,6 +245,15 @@ fn a_daemon_started_while_a_killed_one_is_still_exiting_waits_for_its_lock() {
         // Polling a pid: there is no event for another process's thread ending.
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
+    holder
+}
+
+#[test]
+fn a_daemon_started_while_a_killed_one_is_still_exiting_waits_for_its_lock() {
+    use std::io::{BufRead, BufReader};
+    let home = XdgHome::new();
+    let run = home.runtime_dir("run");
+    let mut holder = exiting_holder(&home);
     // Not gone while it holds the lock: what `genq daemon stop` and the tests wait for.
     assert!(alive(holder.id() as i32));
     assert!(matches!(probe(&home.lock()), Ok(LockState::Held(_))));
@@ -295,6 +302,26 @@ fn a_daemon_started_while_a_killed_one_is_still_exiting_waits_for_its_lock() {
     assert_eq!(home.status_pid(Some(&run)), i64::from(daemon.id()));
     home.ok(Some(&run), &["daemon", "stop"]);
     assert!(daemon.wait().unwrap().success());
+}
+
+#[test]
+fn a_daemon_gives_up_on_one_that_takes_too_long_to_exit_and_says_so() {
+    let home = XdgHome::new();
+    let run = home.runtime_dir("run");
+    let mut holder = exiting_holder(&home);
+    let out = home.run(Some(&run), &["daemon", "run"]);
+    drop(holder.stdin.take());
+    holder.wait().unwrap();
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!(
+            "the genq daemon (pid {}) for {} is exiting but still holds its lock after 10 s",
+            holder.id(),
+            home.lock().parent().unwrap().display()
+        )),
+        "{err}"
+    );
 }
 
 #[test]
