@@ -460,6 +460,12 @@ impl Job {
     pub fn prompt(&self) -> &str {
         &self.params.prompt
     }
+
+    /// The provider's percentage while the task runs there. In any other state the last figure
+    /// it reported says nothing: a job fetching its outputs is not "93 %" done.
+    pub fn running_progress(&self) -> Option<u8> {
+        self.progress.filter(|_| self.state == JobState::Running)
+    }
 }
 
 #[cfg(test)]

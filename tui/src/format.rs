@@ -130,11 +130,11 @@ pub fn progress_bar(percent: u8, width: usize) -> String {
     format!("{}{}", "█".repeat(filled), "░".repeat(width - filled))
 }
 
-/// `running 42%` while progress is known, else the state.
+/// `running 42%` while the provider reports progress of a running task, else the state.
 pub fn state_with_progress(job: &Job) -> String {
-    match job.progress {
-        Some(p) if !job.state.is_final() => format!("{} {p}%", job.state),
-        _ => job.state.to_string(),
+    match job.running_progress() {
+        Some(p) => format!("{} {p}%", job.state),
+        None => job.state.to_string(),
     }
 }
 

@@ -49,13 +49,18 @@ impl Live {
         true
     }
 
-    /// The subscription answered with the daemon's head. A daemon behind our position has
-    /// another history (its database was replaced): start over from its head, or its
-    /// events would look like duplicates.
+    /// The subscription answered with the daemon's head. The first one starts at that head,
+    /// and the page and status were asked for beside it, so they may have been read before
+    /// events the subscription no longer sends (a job created and finished meanwhile): what
+    /// is shown is fetched once more, now that every later change comes as an event. A
+    /// daemon behind our position has another history (its database was replaced): start
+    /// over from its head, or its events would look like duplicates.
     pub fn subscribed(&mut self, head_seq: u64, detail_open: bool) -> Vec<Command> {
         match self.last_seq {
             None => {
                 self.last_seq = Some(head_seq);
+                self.all_stale(detail_open);
+                self.batches = true;
                 Vec::new()
             }
             Some(last) if head_seq < last => {

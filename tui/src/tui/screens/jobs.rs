@@ -438,7 +438,7 @@ fn state_cell<'a>(job: &Job, shared: &Shared) -> Cell<'a> {
     if job.state.is_final() {
         return Cell::from(job.state.as_str()).style(style);
     }
-    match job.progress {
+    match job.running_progress() {
         Some(p) => {
             let bar = format!("{} {p:>3}%", format::progress_bar(p, 8));
             Cell::from(bar).style(Style::new().fg(Color::Cyan))

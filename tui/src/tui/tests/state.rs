@@ -282,6 +282,8 @@ fn rerun_opens_the_form_prefilled_from_the_export() {
 fn live_events_update_rows_and_refetch_once_debounced() {
     let mut app = app_with_jobs((100, 30), 120);
     app.update(Action::Subscribed { head_seq: 100 });
+    // The page read beside the first subscription is read once more after it.
+    assert!(!app.flush_stale().is_empty());
     app.update(Action::Notify(event(
         101,
         120,
@@ -660,4 +662,77 @@ fn a_removed_job_leaves_the_table_and_the_page_refills() {
     let cmds = app.flush_stale();
     assert!(cmds.contains(&Command::FetchStatus), "{cmds:?}");
     assert_eq!(page_fetch(&cmds).offset, Some(0));
+}
+
+#[test]
+fn a_job_past_running_shows_its_state_not_the_providers_last_percentage() {
+    let mut app = app_with_jobs((120, 30), 8);
+    let first = app.jobs.rows[0].clone();
+    assert_eq!(first.state, JobState::Running);
+    let num = first.num.unwrap() as u32;
+    app.update(Action::Notify(event(
+        20,
+        num,
+        EventBody::Progress { progress: 93 },
+    )));
+    let row = |app: &App| {
+        let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 30)).unwrap();
+        term.draw(|f| crate::tui::draw(f, app)).unwrap();
+        let screen = term.backend().to_string();
+        screen
+            .lines()
+            .find(|l| l.contains(&first.prompt()[..20]))
+            .expect("the job's row")
+            .to_string()
+    };
+    assert!(row(&app).contains("93%"), "{}", row(&app));
+    app.update(Action::Notify(event(
+        21,
+        num,
+        EventBody::State {
+            from: JobState::Running,
+            to: JobState::Fetching,
+            error: None,
+        },
+    )));
+    let fetching = row(&app);
+    assert!(
+        fetching.contains("fetching") && !fetching.contains('%'),
+        "{fetching}"
+    );
+    let job = app.jobs.rows[0].clone();
+    assert_eq!(crate::format::state_with_progress(&job), "fetching");
+}
+
+#[test]
+fn the_first_subscription_fetches_the_page_again_so_jobs_made_before_it_are_not_missed() {
+    // The page is read, then jobs are created and end, then the subscription starts at the
+    // daemon's head: their events never come, the page must be read again.
+    let mut app = App::new((120, 30), at(0));
+    let cmds = app.update(Action::Connected {
+        version: "0.1.0".into(),
+    });
+    assert!(cmds.iter().any(|c| matches!(c, Command::Subscribe { .. })));
+    let generation = app.jobs.generation;
+    app.update(Action::PageLoaded {
+        generation,
+        offset: 0,
+        page: JobPage {
+            jobs: Vec::new(),
+            next_cursor: None,
+            total: 0,
+        },
+    });
+    assert!(!app.has_stale());
+    app.update(Action::Subscribed { head_seq: 9 });
+    assert!(
+        app.has_stale(),
+        "nothing is fetched again after the subscription"
+    );
+    let cmds = app.flush_stale();
+    page_fetch(&cmds);
+    assert!(cmds.contains(&Command::FetchStatus), "{cmds:?}");
+    // A later subscription (a reconnect) resumes from where the events stopped: no refetch.
+    app.update(Action::Subscribed { head_seq: 9 });
+    assert!(!app.has_stale());
 }

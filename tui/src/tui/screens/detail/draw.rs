@@ -92,7 +92,7 @@ fn lines(job: &Job, detail: &DetailView, now: Timestamp) -> Vec<Line<'static>> {
         theme::state_style(job.state),
     );
     let mut head = vec![state];
-    if let (Some(p), false) = (job.progress, job.state.is_final()) {
+    if let Some(p) = job.running_progress() {
         let p = p.min(100);
         head.push(Span::styled(
             format!(" {}", format::progress_bar(p, 20)),
