@@ -33,6 +33,7 @@ fn process_state_in(proc: &Path, pid: u32) -> Option<ProcessState> {
     let Ok(tasks) = std::fs::read_dir(proc.join(pid.to_string()).join("task")) else {
         return Some(ProcessState::Gone);
     };
+    let leader = pid.to_string();
     let mut first = false;
     let mut others = false;
     for task in tasks.flatten() {
@@ -43,7 +44,7 @@ fn process_state_in(proc: &Path, pid: u32) -> Option<ProcessState> {
         if !runs(&stat) {
             continue;
         }
-        if task.file_name().to_str() == Some(pid.to_string().as_str()) {
+        if task.file_name().to_str() == Some(leader.as_str()) {
             first = true;
         } else {
             others = true;
