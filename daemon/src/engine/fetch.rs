@@ -64,10 +64,7 @@ impl Runner<'_> {
             },
             png_params: outputs::png_params_json(&job),
             provider_limits: self.limits(&job),
-            api_base: self
-                .inner
-                .call_context(&job.provider)
-                .map(|ctx| ctx.base_url),
+            api_base: self.inner.base_url(&job.provider),
             requeried: false,
         };
         for k in 0..records.len() {

@@ -103,17 +103,26 @@ impl Inner {
         self.running.lock().is_ok_and(|r| r.contains_key(id))
     }
 
+    /// Where `provider`'s API is, from the config in force now.
+    pub(super) fn base_url(&self, provider: &str) -> Option<String> {
+        self.base_url_in(&self.config(), provider)
+    }
+
+    fn base_url_in(&self, config: &Config, provider: &str) -> Option<String> {
+        let adaptor = self.adaptor(provider)?;
+        Some(config.providers.get(provider).map_or_else(
+            || adaptor.default_base_url().to_string(),
+            |s| s.base_url.clone(),
+        ))
+    }
+
     /// What an adaptor needs for its next call, from the config in force now.
     pub(super) fn call_context(&self, provider: &str) -> Option<CallContext> {
         let config = self.config();
-        let adaptor = self.adaptor(provider)?;
-        let settings = config.providers.get(provider);
         Some(CallContext {
+            base_url: self.base_url_in(&config, provider)?,
             http: self.http().clone(),
-            base_url: settings
-                .map(|s| s.base_url.clone())
-                .unwrap_or_else(|| adaptor.default_base_url().to_string()),
-            key: settings.and_then(|s| s.key.clone()),
+            key: config.providers.get(provider).and_then(|s| s.key.clone()),
             spool: self.paths.cache.join("spool"),
         })
     }

@@ -31,6 +31,7 @@ impl Live {
         self.page = true;
         self.status = true;
         self.detail = detail_open;
+        self.batches = true;
     }
 
     /// Takes event `seq`: `false` for one at or below the last seen (a duplicate). A gap
@@ -60,7 +61,6 @@ impl Live {
             None => {
                 self.last_seq = Some(head_seq);
                 self.all_stale(detail_open);
-                self.batches = true;
                 Vec::new()
             }
             Some(last) if head_seq < last => {

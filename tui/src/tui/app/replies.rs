@@ -38,7 +38,6 @@ impl App {
             }
             Action::Resync { last_seq } => {
                 self.live.all_stale(self.detail.open.is_some());
-                self.live.batches = true;
                 vec![Command::Subscribe {
                     since_seq: Some(last_seq),
                 }]
